@@ -1,0 +1,166 @@
+//! Business keys: which attributes name an order, a work order, a customer
+//! (and the types a deployment adds), and how they rank.
+//!
+//! A key is found in the canonical attribute `<type>.id` (`order.id`) on a
+//! record or its resource, or in an alias that one source system uses for it
+//! (`sap.sales_order` on service `erp` is an `order`). The rank orders types
+//! from coarse to fine (customer 0, order 1, work order 2): a lookup walks links
+//! down to finer keys for the journey and up to coarser ones for context.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::model::{Attributes, BusinessKey};
+
+/// The built-in key types and their ranks.
+pub const BUILTIN_TYPES: &[(&str, u8)] = &[("customer", 0), ("order", 1), ("work_order", 2)];
+
+/// Longest key value kept; a longer value is not a business key but a mistake.
+pub const MAX_KEY_LEN: usize = 256;
+
+/// The `[keys]` section of the configuration.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Key types beyond `customer`, `order` and `work_order`, each found in the
+    /// attribute `<type>.id`: `[keys.types] shipment = { rank = 2 }`.
+    #[serde(default)]
+    pub types: BTreeMap<String, KeyTypeConfig>,
+    /// Per-system attribute aliases, by `service.name` (`*` for every system):
+    /// `[keys.aliases.erp] "sap.sales_order" = "order"`.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// One configured key type.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyTypeConfig {
+    /// Coarse (0, like `customer`) to fine (2, like `work_order`); default 2.
+    #[serde(default = "default_rank")]
+    pub rank: u8,
+}
+
+fn default_rank() -> u8 {
+    2
+}
+
+/// A mistake in the `[keys]` configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyConfigError {
+    #[error("[keys.types]: `{0}` is not a valid key type name; use lowercase letters, digits and `_`, starting with a letter")]
+    BadTypeName(String),
+    #[error("[keys.types]: `{0}` is built in; remove it from [keys.types]")]
+    Builtin(String),
+    #[error("[keys.aliases.{system}]: `{attribute}` maps to unknown key type `{key_type}`; known types: {known}")]
+    UnknownAliasTarget {
+        system: String,
+        attribute: String,
+        key_type: String,
+        known: String,
+    },
+}
+
+/// The validated key configuration: finds keys on records.
+#[derive(Debug, Clone)]
+pub struct KeyTypes {
+    /// Type name -> rank.
+    ranks: BTreeMap<String, u8>,
+    /// Canonical attribute name (`order.id`) -> type.
+    canonical: BTreeMap<String, String>,
+    /// System -> attribute -> type; system `*` applies to all.
+    aliases: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Default for KeyTypes {
+    fn default() -> Self {
+        Self::new(&KeyConfig::default()).expect("the built-in key types are valid")
+    }
+}
+
+fn valid_type_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 64
+}
+
+impl KeyTypes {
+    pub fn new(config: &KeyConfig) -> Result<Self, KeyConfigError> {
+        let mut ranks: BTreeMap<String, u8> = BUILTIN_TYPES
+            .iter()
+            .map(|(name, rank)| (name.to_string(), *rank))
+            .collect();
+        for (name, extra) in &config.types {
+            if !valid_type_name(name) {
+                return Err(KeyConfigError::BadTypeName(name.clone()));
+            }
+            if ranks.contains_key(name) {
+                return Err(KeyConfigError::Builtin(name.clone()));
+            }
+            ranks.insert(name.clone(), extra.rank);
+        }
+        for (system, map) in &config.aliases {
+            for (attribute, key_type) in map {
+                if !ranks.contains_key(key_type) {
+                    return Err(KeyConfigError::UnknownAliasTarget {
+                        system: system.clone(),
+                        attribute: attribute.clone(),
+                        key_type: key_type.clone(),
+                        known: ranks.keys().cloned().collect::<Vec<_>>().join(", "),
+                    });
+                }
+            }
+        }
+        let canonical = ranks
+            .keys()
+            .map(|t| (format!("{t}.id"), t.clone()))
+            .collect();
+        Ok(Self {
+            ranks,
+            canonical,
+            aliases: config.aliases.clone(),
+        })
+    }
+
+    /// The rank of a known type; `None` for a type nobody configured.
+    pub fn rank(&self, key_type: &str) -> Option<u8> {
+        self.ranks.get(key_type).copied()
+    }
+
+    /// Known type names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.ranks.keys().map(String::as_str).collect()
+    }
+
+    fn key_type_of(&self, system: &str, attribute: &str) -> Option<&str> {
+        self.canonical
+            .get(attribute)
+            .or_else(|| self.aliases.get(system).and_then(|m| m.get(attribute)))
+            .or_else(|| self.aliases.get("*").and_then(|m| m.get(attribute)))
+            .map(String::as_str)
+    }
+
+    /// The keys on a record of `system`: from its own attributes, then its
+    /// resource's; deduplicated and sorted. Empty values and values longer than
+    /// [`MAX_KEY_LEN`] are not keys.
+    pub fn extract(&self, system: &str, sets: &[&Attributes]) -> Vec<BusinessKey> {
+        let mut keys: Vec<BusinessKey> = sets
+            .iter()
+            .flat_map(|attrs| attrs.iter())
+            .filter_map(|(name, value)| {
+                let key_type = self.key_type_of(system, name)?;
+                let value = value.trim();
+                (!value.is_empty() && value.len() <= MAX_KEY_LEN)
+                    .then(|| BusinessKey::new(key_type, value))
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! The Throughline collector: receives OTLP spans and logs, normalizes them
+//! into canonical records with their business keys, and writes them to
+//! ClickHouse.
+//!
+//! Data flows one way: `receivers` (wire formats) -> `model` records with keys
+//! from `keys` -> `pipeline` (bounded queue, batching writer) -> `storage`.
+//! `ops` serves health and metrics; `storage::server` runs a private
+//! ClickHouse when no URL is configured.
+
+pub mod hash;
+pub mod keys;
+pub mod metrics;
+pub mod model;
+pub mod ops;
+pub mod pipeline;
+pub mod receivers;
+pub mod storage;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use keys::KeyTypes;
+use pipeline::{Pipeline, PipelineOptions};
+use receivers::otlp::{grpc, http, OtlpState};
+use storage::Store;
+
+/// Default size limit of one request body, after decompression: 16 MiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the collector needs to start.
+#[derive(Debug, Clone)]
+pub struct CollectorSettings {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub max_request_bytes: usize,
+    pub keys: Arc<KeyTypes>,
+    pub pipeline: PipelineOptions,
+}
+
+/// A started collector: where it listens, and its tasks.
+pub struct Collector {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} ({what}): {source}; pick another address with {flag}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        flag: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+async fn bind(addr: SocketAddr, what: &'static str, flag: &'static str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, flag, source })
+}
+
+impl Collector {
+    /// Binds both OTLP listeners and serves until `shutdown` is cancelled;
+    /// then stops accepting, finishes what is in flight, and drains the writer.
+    pub async fn start(
+        store: Store,
+        settings: CollectorSettings,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartError> {
+        let grpc_listener = bind(settings.grpc_addr, "OTLP/gRPC", "--otlp-grpc-addr").await?;
+        let http_listener = bind(settings.http_addr, "OTLP/HTTP", "--otlp-http-addr").await?;
+        let grpc_addr = grpc_listener.local_addr().unwrap_or(settings.grpc_addr);
+        let http_addr = http_listener.local_addr().unwrap_or(settings.http_addr);
+
+        let (pipeline, writer) = Pipeline::start(store.clone(), settings.pipeline);
+        let state = OtlpState {
+            pipeline,
+            keys: settings.keys.clone(),
+            max_request_bytes: settings.max_request_bytes,
+        };
+
+        let (traces, logs) = grpc::services(state.clone());
+        let grpc_shutdown = shutdown.clone();
+        let grpc_task = tokio::spawn(async move {
+            let result = tonic::transport::Server::builder()
+                .add_service(traces)
+                .add_service(logs)
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(grpc_listener),
+                    grpc_shutdown.cancelled_owned(),
+                )
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "OTLP/gRPC server failed");
+            }
+        });
+
+        let app = http::router(state)
+            .merge(ops::router(store))
+            .layer(axum::extract::DefaultBodyLimit::disable());
+        let http_shutdown = shutdown.clone();
+        let http_task = tokio::spawn(async move {
+            let result = axum::serve(http_listener, app)
+                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "OTLP/HTTP server failed");
+            }
+        });
+        tracing::info!(%grpc_addr, %http_addr, "collector listening");
+        Ok(Self {
+            grpc_addr,
+            http_addr,
+            tasks: vec![grpc_task, http_task, writer],
+        })
+    }
+
+    /// Waits until the servers stopped and the writer drained its queue.
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

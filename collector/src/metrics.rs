@@ -1,0 +1,168 @@
+//! Process-wide counters and the insert latency histogram, rendered in the
+//! Prometheus text format. One registry per process: inside `throughline up`
+//! the collector's and the console's `/metrics` show the same numbers.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the insert latency buckets.
+const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// A Prometheus histogram with fixed buckets.
+#[derive(Debug)]
+pub struct Histogram {
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn new() -> Self {
+        Self {
+            buckets: LATENCY_BUCKETS.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// Counters by signal: spans or log records.
+#[derive(Debug, Default)]
+pub struct SignalCounters {
+    /// Records that arrived in a request we could decode.
+    pub received: AtomicU64,
+    /// Records refused on their own (bad ids) or with their whole request.
+    pub rejected: AtomicU64,
+    /// Records ClickHouse confirmed.
+    pub written: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    pub spans: SignalCounters,
+    pub logs: SignalCounters,
+    /// Requests refused as a whole, by reason.
+    pub requests_bad: AtomicU64,
+    pub requests_too_large: AtomicU64,
+    pub requests_unsupported: AtomicU64,
+    pub requests_overloaded: AtomicU64,
+    pub insert_errors: AtomicU64,
+    pub insert_latency: Histogram,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        Self {
+            spans: SignalCounters::default(),
+            logs: SignalCounters::default(),
+            requests_bad: AtomicU64::new(0),
+            requests_too_large: AtomicU64::new(0),
+            requests_unsupported: AtomicU64::new(0),
+            requests_overloaded: AtomicU64::new(0),
+            insert_errors: AtomicU64::new(0),
+            insert_latency: Histogram::new(),
+        }
+    }
+
+    /// The Prometheus text exposition of everything above.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let counter = |out: &mut String, name: &str, help: &str, series: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, value) in series {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        for (name, help, pick) in [
+            (
+                "throughline_received_total",
+                "Records received in decodable requests.",
+                (|s: &SignalCounters| &s.received) as fn(&SignalCounters) -> &AtomicU64,
+            ),
+            (
+                "throughline_rejected_total",
+                "Records refused, alone or with their request.",
+                |s: &SignalCounters| &s.rejected,
+            ),
+            (
+                "throughline_written_total",
+                "Records ClickHouse confirmed.",
+                |s: &SignalCounters| &s.written,
+            ),
+        ] {
+            counter(
+                &mut out,
+                name,
+                help,
+                &[
+                    ("{signal=\"spans\"}", get(pick(&self.spans))),
+                    ("{signal=\"logs\"}", get(pick(&self.logs))),
+                ],
+            );
+        }
+        counter(
+            &mut out,
+            "throughline_requests_refused_total",
+            "Requests refused as a whole, by reason.",
+            &[
+                ("{reason=\"bad_request\"}", get(&self.requests_bad)),
+                ("{reason=\"too_large\"}", get(&self.requests_too_large)),
+                ("{reason=\"unsupported_media_type\"}", get(&self.requests_unsupported)),
+                ("{reason=\"unavailable\"}", get(&self.requests_overloaded)),
+            ],
+        );
+        counter(
+            &mut out,
+            "throughline_insert_errors_total",
+            "Failed ClickHouse inserts.",
+            &[("", get(&self.insert_errors))],
+        );
+        self.insert_latency.render(
+            &mut out,
+            "throughline_insert_duration_seconds",
+            "Time to write one batch to ClickHouse.",
+        );
+        out
+    }
+}
+
+/// The process's metrics.
+pub fn global() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// Adds `n` to a counter.
+pub fn add(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::Relaxed);
+}

@@ -1,0 +1,307 @@
+//! OTLP protobuf messages -> canonical records, with the per-record checks that
+//! reject one span or log record without costing the rest of its batch.
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+use serde_json::Value as Json;
+
+use crate::keys::KeyTypes;
+use crate::model::{
+    Attributes, Batch, LogRecord, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, TraceId,
+};
+
+/// The service name OpenTelemetry SDKs use when none was configured.
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// How many rejection messages one response quotes; the count covers all.
+const MAX_MESSAGES: usize = 5;
+
+/// One record refused on its own, with where it was in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub path: String,
+    pub reason: String,
+}
+
+/// The outcome of converting one request: what is valid, and what was not.
+#[derive(Debug, Default)]
+pub struct Converted {
+    pub batch: Batch,
+    pub rejected: Vec<Rejection>,
+    /// Things dropped from records that were kept (a link with a bad id).
+    pub warnings: Vec<String>,
+}
+
+impl Converted {
+    /// The `error_message` of an OTLP partial success: empty when all was fine.
+    pub fn message(&self) -> String {
+        let mut parts: Vec<String> = self
+            .rejected
+            .iter()
+            .take(MAX_MESSAGES)
+            .map(|r| format!("{}: {}", r.path, r.reason))
+            .collect();
+        if self.rejected.len() > MAX_MESSAGES {
+            parts.push(format!("and {} more", self.rejected.len() - MAX_MESSAGES));
+        }
+        parts.extend(self.warnings.iter().take(MAX_MESSAGES).cloned());
+        parts.join("; ")
+    }
+}
+
+/// Renders an OTLP value as text: strings as they are, scalars in their usual
+/// form, bytes as base64, arrays and maps as JSON.
+pub fn any_value_text(value: Option<&AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        None => String::new(),
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(other) => match any_value_json(other) {
+            Json::String(s) => s,
+            json => json.to_string(),
+        },
+    }
+}
+
+fn any_value_json(value: &any_value::Value) -> Json {
+    use base64::Engine;
+    match value {
+        any_value::Value::StringValue(s) => Json::String(s.clone()),
+        any_value::Value::BoolValue(b) => Json::Bool(*b),
+        any_value::Value::IntValue(i) => Json::from(*i),
+        any_value::Value::DoubleValue(d) => serde_json::Number::from_f64(*d)
+            .map(Json::Number)
+            .unwrap_or_else(|| Json::String(d.to_string())),
+        any_value::Value::BytesValue(b) => {
+            Json::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
+        any_value::Value::ArrayValue(a) => Json::Array(
+            a.values
+                .iter()
+                .map(|v| v.value.as_ref().map(any_value_json).unwrap_or(Json::Null))
+                .collect(),
+        ),
+        any_value::Value::KvlistValue(kv) => Json::Object(
+            kv.values
+                .iter()
+                .map(|kv| {
+                    let v = kv.value.as_ref().and_then(|v| v.value.as_ref());
+                    (kv.key.clone(), v.map(any_value_json).unwrap_or(Json::Null))
+                })
+                .collect(),
+        ),
+        // Only profiles use string tables; a span or log has none to look in.
+        any_value::Value::StringValueStrindex(_) => Json::Null,
+    }
+}
+
+pub fn attributes(kvs: &[KeyValue]) -> Attributes {
+    kvs.iter()
+        .map(|kv| (kv.key.clone(), any_value_text(kv.value.as_ref())))
+        .collect()
+}
+
+fn service_of(resource: &Attributes) -> String {
+    resource
+        .iter()
+        .find(|(k, v)| k == "service.name" && !v.is_empty())
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| UNKNOWN_SERVICE.to_string())
+}
+
+fn resource_attributes(resource: Option<&Resource>) -> Attributes {
+    resource.map(|r| attributes(&r.attributes)).unwrap_or_default()
+}
+
+fn scope_parts(scope: Option<&InstrumentationScope>) -> (String, String) {
+    scope
+        .map(|s| (s.name.clone(), s.version.clone()))
+        .unwrap_or_default()
+}
+
+fn optional_span_id(bytes: &[u8]) -> Result<Option<SpanId>, String> {
+    if bytes.is_empty() || bytes.iter().all(|b| *b == 0) {
+        return Ok(None);
+    }
+    SpanId::from_bytes(bytes).map(Some).map_err(|e| e.to_string())
+}
+
+/// Converts a trace export; invalid spans are rejected one by one.
+pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes) -> Converted {
+    let mut out = Converted::default();
+    for (ri, rs) in request.resource_spans.iter().enumerate() {
+        let resource = resource_attributes(rs.resource.as_ref());
+        let service = service_of(&resource);
+        for (si, ss) in rs.scope_spans.iter().enumerate() {
+            let (scope_name, scope_version) = scope_parts(ss.scope.as_ref());
+            for (pi, span) in ss.spans.iter().enumerate() {
+                let path = format!("resource_spans[{ri}].scope_spans[{si}].spans[{pi}]");
+                let trace_id = match TraceId::from_bytes(&span.trace_id) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        out.rejected.push(Rejection {
+                            path,
+                            reason: format!("trace_id {e}"),
+                        });
+                        continue;
+                    }
+                };
+                let span_id = match SpanId::from_bytes(&span.span_id) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        out.rejected.push(Rejection {
+                            path,
+                            reason: format!("span_id {e}"),
+                        });
+                        continue;
+                    }
+                };
+                let parent_span_id = match optional_span_id(&span.parent_span_id) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        out.rejected.push(Rejection {
+                            path,
+                            reason: format!("parent_span_id {e}"),
+                        });
+                        continue;
+                    }
+                };
+                let mut links = Vec::with_capacity(span.links.len());
+                for (li, link) in span.links.iter().enumerate() {
+                    match (
+                        TraceId::from_bytes(&link.trace_id),
+                        SpanId::from_bytes(&link.span_id),
+                    ) {
+                        (Ok(trace_id), Ok(span_id)) => links.push(SpanLink {
+                            trace_id,
+                            span_id,
+                            trace_state: link.trace_state.clone(),
+                            attributes: attributes(&link.attributes),
+                        }),
+                        (Err(e), _) | (_, Err(e)) => out.warnings.push(format!(
+                            "{path}.links[{li}] dropped, the span was kept: link id {e}"
+                        )),
+                    }
+                }
+                let attrs = attributes(&span.attributes);
+                let status = span.status.as_ref();
+                out.batch.spans.push(Span {
+                    trace_id,
+                    span_id,
+                    parent_span_id,
+                    trace_state: span.trace_state.clone(),
+                    flags: span.flags,
+                    service: service.clone(),
+                    name: span.name.clone(),
+                    kind: SpanKind::from_otlp(span.kind),
+                    start_ns: span.start_time_unix_nano,
+                    duration_ns: span
+                        .end_time_unix_nano
+                        .saturating_sub(span.start_time_unix_nano),
+                    status_code: StatusCode::from_otlp(status.map_or(0, |s| s.code)),
+                    status_message: status.map(|s| s.message.clone()).unwrap_or_default(),
+                    keys: keys.extract(&service, &[&attrs, &resource]),
+                    attributes: attrs,
+                    resource: resource.clone(),
+                    scope_name: scope_name.clone(),
+                    scope_version: scope_version.clone(),
+                    events: span
+                        .events
+                        .iter()
+                        .map(|e| SpanEvent {
+                            time_ns: e.time_unix_nano,
+                            name: e.name.clone(),
+                            attributes: attributes(&e.attributes),
+                        })
+                        .collect(),
+                    links,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Converts a logs export. `now_ns` stands in for a record with neither a time
+/// nor an observed time.
+pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) -> Converted {
+    let mut out = Converted::default();
+    for (ri, rl) in request.resource_logs.iter().enumerate() {
+        let resource = resource_attributes(rl.resource.as_ref());
+        let resource_bytes = rl
+            .resource
+            .as_ref()
+            .map(Message::encode_to_vec)
+            .unwrap_or_default();
+        let service = service_of(&resource);
+        for (si, sl) in rl.scope_logs.iter().enumerate() {
+            let (scope_name, scope_version) = scope_parts(sl.scope.as_ref());
+            for (li, record) in sl.log_records.iter().enumerate() {
+                let path = format!("resource_logs[{ri}].scope_logs[{si}].log_records[{li}]");
+                // Log records may carry no trace context; a present one must be valid.
+                let trace_id = match record.trace_id.is_empty() {
+                    true => None,
+                    false => match TraceId::from_bytes(&record.trace_id) {
+                        Ok(id) => Some(id),
+                        Err(e) => {
+                            out.rejected.push(Rejection {
+                                path,
+                                reason: format!("trace_id {e}"),
+                            });
+                            continue;
+                        }
+                    },
+                };
+                let span_id = match optional_span_id(&record.span_id) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        out.rejected.push(Rejection {
+                            path,
+                            reason: format!("span_id {e}"),
+                        });
+                        continue;
+                    }
+                };
+                let attrs = attributes(&record.attributes);
+                let event_name = if record.event_name.is_empty() {
+                    attrs
+                        .iter()
+                        .find(|(k, _)| k == "event.name")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                } else {
+                    record.event_name.clone()
+                };
+                let time_ns = match (record.time_unix_nano, record.observed_time_unix_nano) {
+                    (0, 0) => now_ns,
+                    (0, observed) => observed,
+                    (time, _) => time,
+                };
+                let record_bytes = record.encode_to_vec();
+                out.batch.logs.push(LogRecord {
+                    record_id: crate::hash::fnv1a(&[&resource_bytes, scope_name.as_bytes(), &record_bytes]),
+                    time_ns,
+                    observed_ns: record.observed_time_unix_nano,
+                    trace_id,
+                    span_id,
+                    severity_number: record.severity_number,
+                    severity_text: record.severity_text.clone(),
+                    body: any_value_text(record.body.as_ref()),
+                    event_name,
+                    service: service.clone(),
+                    keys: keys.extract(&service, &[&attrs, &resource]),
+                    attributes: attrs,
+                    resource: resource.clone(),
+                    scope_name: scope_name.clone(),
+                    scope_version: scope_version.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as ProtoSpan};
+
+use super::*;
+use crate::model::BusinessKey;
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        key_strindex: 0,
+    }
+}
+
+fn text(key: &str, value: &str) -> KeyValue {
+    kv(key, any_value::Value::StringValue(value.into()))
+}
+
+fn span(trace: &[u8], id: &[u8], attrs: Vec<KeyValue>) -> ProtoSpan {
+    ProtoSpan {
+        trace_id: trace.to_vec(),
+        span_id: id.to_vec(),
+        name: "op".into(),
+        start_time_unix_nano: 1_000,
+        end_time_unix_nano: 1_500,
+        attributes: attrs,
+        ..Default::default()
+    }
+}
+
+fn request(service: &str, spans: Vec<ProtoSpan>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", service), text("customer.id", "ACME")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[test]
+fn a_span_with_a_bad_id_is_rejected_alone() {
+    let req = request(
+        "erp",
+        vec![
+            span(&[1; 16], &[2; 8], vec![]),
+            span(&[1; 3], &[3; 8], vec![]),
+            span(&[1; 16], &[0; 8], vec![]),
+            span(&[1; 16], &[4; 8], vec![]),
+        ],
+    );
+    let out = traces(&req, &KeyTypes::default());
+    assert_eq!(out.batch.spans.len(), 2);
+    assert_eq!(out.rejected.len(), 2);
+    assert_eq!(
+        out.message(),
+        "resource_spans[0].scope_spans[0].spans[1]: trace_id must be 16 bytes (32 hex digits), got 3 bytes; \
+         resource_spans[0].scope_spans[0].spans[2]: span_id is all zeros, which OTLP reserves for \"no id\""
+    );
+}
+
+#[test]
+fn spans_get_service_duration_and_keys_from_span_and_resource() {
+    let req = request(
+        "erp",
+        vec![span(&[1; 16], &[2; 8], vec![text("order.id", "O-1"), text("work_order.id", "WO-1")])],
+    );
+    let out = traces(&req, &KeyTypes::default());
+    let s = &out.batch.spans[0];
+    assert_eq!(s.service, "erp");
+    assert_eq!(s.duration_ns, 500);
+    assert_eq!(s.parent_span_id, None);
+    assert_eq!(
+        s.keys,
+        vec![
+            BusinessKey::new("customer", "ACME"),
+            BusinessKey::new("order", "O-1"),
+            BusinessKey::new("work_order", "WO-1"),
+        ]
+    );
+}
+
+#[test]
+fn attribute_values_render_as_text() {
+    let cases = [
+        (any_value::Value::StringValue("a \"b\"".into()), "a \"b\""),
+        (any_value::Value::IntValue(-42), "-42"),
+        (any_value::Value::BoolValue(true), "true"),
+        (any_value::Value::DoubleValue(1.5), "1.5"),
+        (any_value::Value::BytesValue(vec![0, 255]), "AP8="),
+        (
+            any_value::Value::ArrayValue(ArrayValue {
+                values: vec![
+                    AnyValue { value: Some(any_value::Value::IntValue(1)) },
+                    AnyValue { value: Some(any_value::Value::StringValue("x".into())) },
+                ],
+            }),
+            "[1,\"x\"]",
+        ),
+    ];
+    for (value, want) in cases {
+        assert_eq!(any_value_text(Some(&AnyValue { value: Some(value.clone()) })), want, "{value:?}");
+    }
+}
+
+#[test]
+fn a_link_with_a_bad_id_is_dropped_and_the_span_kept() {
+    let mut s = span(&[1; 16], &[2; 8], vec![]);
+    s.links.push(opentelemetry_proto::tonic::trace::v1::span::Link {
+        trace_id: vec![9; 5],
+        span_id: vec![9; 8],
+        ..Default::default()
+    });
+    let out = traces(&request("mes", vec![s]), &KeyTypes::default());
+    assert_eq!(out.batch.spans.len(), 1);
+    assert!(out.rejected.is_empty());
+    assert!(out.message().contains("links[0] dropped, the span was kept"), "{}", out.message());
+}
+
+#[test]
+fn a_redelivered_log_record_gets_the_same_id() {
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoLog, ResourceLogs, ScopeLogs};
+    let req = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    ProtoLog {
+                        time_unix_nano: 5,
+                        attributes: vec![text("event.name", "mes.work_order.completed"), text("work_order.id", "WO-1")],
+                        ..Default::default()
+                    },
+                    ProtoLog {
+                        time_unix_nano: 6,
+                        event_name: "erp.goods_receipt.posted".into(),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let first = logs(&req, &KeyTypes::default(), 99);
+    let again = logs(&req, &KeyTypes::default(), 100);
+    assert_eq!(first.batch.logs[0].record_id, again.batch.logs[0].record_id);
+    assert_ne!(first.batch.logs[0].record_id, first.batch.logs[1].record_id);
+    assert_eq!(first.batch.logs[0].event_name, "mes.work_order.completed");
+    assert_eq!(first.batch.logs[1].event_name, "erp.goods_receipt.posted");
+    assert_eq!(first.batch.logs[0].keys, vec![BusinessKey::new("work_order", "WO-1")]);
+    assert_eq!(first.batch.logs[0].service, UNKNOWN_SERVICE);
+}

@@ -1,0 +1,200 @@
+//! Ordered migrations from `sql/`, each applied once and recorded in
+//! `schema_migrations`. Every statement is `IF NOT EXISTS`, so two processes
+//! starting together (collector and console) may both run one without harm.
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use super::template::render_single;
+use super::{Store, StoreError};
+
+/// One migration file, embedded in the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+macro_rules! migration {
+    ($version:expr, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../../sql/", $name)),
+        }
+    };
+}
+
+/// Every migration, in order. A test checks this matches the files in `sql/`.
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_spans.sql"),
+    migration!(2, "0002_business_keys.sql"),
+    migration!(3, "0003_logs.sql"),
+];
+
+const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (
+    version UInt32,
+    name String,
+    checksum String,
+    applied_at DateTime
+) ENGINE = {{engine ReplacingMergeTree() | shard version}}
+ORDER BY version";
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+struct AppliedRow {
+    version: u32,
+    name: String,
+    checksum: String,
+    applied_at: u32,
+}
+
+/// A migration's fingerprint, to notice a file edited after it was applied.
+fn checksum(sql: &str) -> String {
+    format!("{:016x}", crate::hash::fnv1a(&[sql.as_bytes()]))
+}
+
+/// Splits a migration into statements at `;` ending a line, dropping comments.
+fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if trimmed.ends_with(';') {
+            let statement = current.trim().trim_end_matches(';').trim().to_string();
+            if !statement.is_empty() {
+                out.push(statement);
+            }
+            current.clear();
+        }
+    }
+    let last = current.trim();
+    if !last.is_empty() {
+        out.push(last.to_string());
+    }
+    out
+}
+
+/// What [`Store::migrate`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<String>,
+    pub already: usize,
+}
+
+impl Store {
+    async fn applied(&self) -> Result<Vec<AppliedRow>, StoreError> {
+        Ok(self
+            .client()
+            .query("SELECT ?fields FROM schema_migrations FINAL ORDER BY version")
+            .fetch_all::<AppliedRow>()
+            .await?)
+    }
+
+    async fn execute_template(&self, sql: &str, context: &str) -> Result<(), StoreError> {
+        let rendered =
+            render_single(sql).map_err(|e| StoreError::Migration(format!("{context}: {e}")))?;
+        self.client()
+            .query(&rendered)
+            .execute()
+            .await
+            .map_err(|e| StoreError::Migration(format!("{context}: {e}")))
+    }
+
+    /// Creates the database and applies every migration not yet applied.
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        self.create_database().await?;
+        self.execute_template(BOOKKEEPING, "schema_migrations").await?;
+        let applied = self.applied().await?;
+        let mut report = MigrationReport::default();
+        for migration in MIGRATIONS {
+            let sum = checksum(migration.sql);
+            if let Some(done) = applied.iter().find(|a| a.version == migration.version) {
+                if done.checksum != sum {
+                    return Err(StoreError::Migration(format!(
+                        "sql/{} was changed after it was applied to database `{}`; \
+                         restore the file and put the change in a new migration",
+                        migration.name,
+                        self.config().database
+                    )));
+                }
+                report.already += 1;
+                continue;
+            }
+            for (i, statement) in statements(migration.sql).iter().enumerate() {
+                let context = format!("sql/{} statement {}", migration.name, i + 1);
+                self.execute_template(statement, &context).await?;
+            }
+            let mut insert = self
+                .client()
+                .insert::<AppliedRow>("schema_migrations")
+                .await?;
+            insert
+                .write(&AppliedRow {
+                    version: migration.version,
+                    name: migration.name.to_string(),
+                    checksum: sum,
+                    applied_at: super::rows::unix_seconds_now(),
+                })
+                .await?;
+            insert.end().await?;
+            report.applied.push(migration.name.to_string());
+        }
+        Ok(report)
+    }
+
+    /// Are all migrations this binary knows applied? (`/readyz`)
+    pub async fn migrations_current(&self) -> Result<bool, StoreError> {
+        let applied = self.applied().await?;
+        Ok(MIGRATIONS
+            .iter()
+            .all(|m| applied.iter().any(|a| a.version == m.version)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sql_file_is_registered_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../sql");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let registered: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
+        assert_eq!(files, registered, "register new sql/ files in MIGRATIONS");
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{} is out of order", m.name);
+        }
+    }
+
+    #[test]
+    fn every_migration_renders_for_a_single_server() {
+        for m in MIGRATIONS {
+            for statement in statements(m.sql) {
+                render_single(&statement).unwrap_or_else(|e| panic!("{}: {e}", m.name));
+            }
+        }
+    }
+
+    #[test]
+    fn statements_split_at_line_ending_semicolons_and_skip_comments() {
+        let sql = "-- a comment; with a semicolon\nCREATE TABLE a (x String DEFAULT ';')\nENGINE = Memory;\n\nCREATE TABLE b (y UInt8) ENGINE = Memory;\n";
+        assert_eq!(
+            statements(sql),
+            vec![
+                "CREATE TABLE a (x String DEFAULT ';')\nENGINE = Memory",
+                "CREATE TABLE b (y UInt8) ENGINE = Memory"
+            ]
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Read queries, named for what they answer. Each reads a table ordered for
+//! it: spans by trace id, the key index and key links by key; none scans the
+//! span table.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clickhouse::Row;
+use serde::Deserialize;
+
+use super::rows::{SpanRow, RECORD_SPAN};
+use super::{Store, StoreError};
+use crate::keys::KeyTypes;
+use crate::model::{BusinessKey, Span, TraceId};
+
+/// How a linked key relates to the key looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Relation {
+    /// Coarser: the customer of an order, the order of a work order.
+    Parent,
+    /// Finer: the orders of a customer, the work orders of an order.
+    Child,
+    /// Same rank, seen together (an order known under two numbers).
+    Peer,
+}
+
+impl Relation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::Parent => "parent",
+            Relation::Child => "child",
+            Relation::Peer => "peer",
+        }
+    }
+}
+
+/// A key reached from the one looked up, and the key it was reached through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedKey {
+    pub key: BusinessKey,
+    pub relation: Relation,
+    pub via: BusinessKey,
+    /// Links followed from the key looked up: 1 for a direct link.
+    pub depth: u32,
+}
+
+/// Bounds on one key lookup, so a hub key (a customer with 100k orders) answers
+/// quickly with a truncated list instead of never.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLookupLimits {
+    pub max_depth: u32,
+    pub max_keys: usize,
+    pub max_spans: usize,
+}
+
+impl Default for KeyLookupLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 6,
+            max_keys: 500,
+            max_spans: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct LinkRow {
+    key_type: String,
+    key_value: String,
+    linked_type: String,
+    linked_value: String,
+}
+
+/// `(a, b) IN ((?, ?), (?, ?), ...)` with one pair of placeholders per key.
+fn key_tuple_placeholders(count: usize) -> String {
+    vec!["(?, ?)"; count].join(", ")
+}
+
+fn bind_keys(mut query: clickhouse::query::Query, keys: &[&BusinessKey]) -> clickhouse::query::Query {
+    for key in keys {
+        query = query.bind(key.key_type.as_str()).bind(key.value.as_str());
+    }
+    query
+}
+
+/// Which way a walk through the links goes from a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
+
+impl Store {
+    /// Every span of one trace, by start time.
+    pub async fn trace_spans(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
+        let rows = self
+            .client()
+            .query("SELECT ?fields FROM spans FINAL WHERE trace_id = unhex(?) ORDER BY start_ns, span_id")
+            .bind(trace_id.to_hex())
+            .fetch_all::<SpanRow>()
+            .await?;
+        Ok(rows.into_iter().map(SpanRow::into_span).collect())
+    }
+
+    /// Has this key been seen on any record or link?
+    pub async fn key_seen(&self, key: &BusinessKey) -> Result<bool, StoreError> {
+        let count = self
+            .client()
+            .query(
+                "SELECT (SELECT count() FROM key_index WHERE key_type = ? AND key_value = ?) \
+                 + (SELECT count() FROM key_links WHERE key_type = ? AND key_value = ?)",
+            )
+            .bind(key.key_type.as_str())
+            .bind(key.value.as_str())
+            .bind(key.key_type.as_str())
+            .bind(key.value.as_str())
+            .fetch_one::<u64>()
+            .await?;
+        Ok(count > 0)
+    }
+
+    async fn direct_links(
+        &self,
+        keys: &[&BusinessKey],
+    ) -> Result<BTreeMap<BusinessKey, BTreeSet<BusinessKey>>, StoreError> {
+        let sql = format!(
+            "SELECT DISTINCT key_type, key_value, linked_type, linked_value FROM key_links \
+             WHERE (key_type, key_value) IN ({})",
+            key_tuple_placeholders(keys.len())
+        );
+        let rows = bind_keys(self.client().query(&sql), keys)
+            .fetch_all::<LinkRow>()
+            .await?;
+        let mut out: BTreeMap<BusinessKey, BTreeSet<BusinessKey>> = BTreeMap::new();
+        for row in rows {
+            out.entry(BusinessKey::new(row.key_type, row.key_value))
+                .or_default()
+                .insert(BusinessKey::new(row.linked_type, row.linked_value));
+        }
+        Ok(out)
+    }
+
+    /// The keys linked to `start`, transitively: down to finer keys (a
+    /// customer's orders and their work orders) and up to coarser ones (a
+    /// work order's order and customer), never down from a key reached going
+    /// up, so an order does not pull in its customer's other orders.
+    /// Returns the keys found and whether `limits` cut the walk short.
+    pub async fn linked_keys(
+        &self,
+        start: &BusinessKey,
+        types: &KeyTypes,
+        limits: KeyLookupLimits,
+    ) -> Result<(Vec<LinkedKey>, bool), StoreError> {
+        // Unknown types (dropped from the config since) rank as the finest.
+        let rank = |k: &BusinessKey| types.rank(&k.key_type).unwrap_or(u8::MAX);
+        let mut seen: BTreeSet<BusinessKey> = BTreeSet::from([start.clone()]);
+        let mut found = Vec::new();
+        let mut frontier: Vec<(BusinessKey, Option<Direction>)> = vec![(start.clone(), None)];
+        let mut truncated = false;
+        for depth in 1..=limits.max_depth {
+            if frontier.is_empty() {
+                break;
+            }
+            let keys: Vec<&BusinessKey> = frontier.iter().map(|(k, _)| k).collect();
+            let links = self.direct_links(&keys).await?;
+            let mut next = Vec::new();
+            for (from, direction) in &frontier {
+                let Some(neighbours) = links.get(from) else { continue };
+                for to in neighbours {
+                    let relation = match rank(to).cmp(&rank(from)) {
+                        std::cmp::Ordering::Less => Relation::Parent,
+                        std::cmp::Ordering::Greater => Relation::Child,
+                        std::cmp::Ordering::Equal => Relation::Peer,
+                    };
+                    let step = match (direction, relation) {
+                        (None | Some(Direction::Up), Relation::Parent) => Direction::Up,
+                        (None | Some(Direction::Down), Relation::Child | Relation::Peer) => {
+                            Direction::Down
+                        }
+                        _ => continue,
+                    };
+                    if seen.contains(to) {
+                        continue;
+                    }
+                    if found.len() >= limits.max_keys {
+                        truncated = true;
+                        break;
+                    }
+                    seen.insert(to.clone());
+                    let overall = match step {
+                        Direction::Up => Relation::Parent,
+                        Direction::Down if relation == Relation::Peer && direction.is_none() => {
+                            Relation::Peer
+                        }
+                        Direction::Down => Relation::Child,
+                    };
+                    found.push(LinkedKey {
+                        key: to.clone(),
+                        relation: overall,
+                        via: from.clone(),
+                        depth,
+                    });
+                    next.push((to.clone(), Some(step)));
+                }
+            }
+            frontier = next;
+            if depth == limits.max_depth && !frontier.is_empty() {
+                truncated = true;
+            }
+        }
+        Ok((found, truncated))
+    }
+
+    /// The spans carrying any of `keys`, newest `limit` first, returned by
+    /// start time; `true` when there were more.
+    pub async fn spans_with_keys(
+        &self,
+        keys: &[&BusinessKey],
+        limit: usize,
+    ) -> Result<(Vec<Span>, bool), StoreError> {
+        if keys.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        let sql = format!(
+            "SELECT ?fields FROM spans FINAL WHERE (trace_id, span_id) IN ( \
+               SELECT trace_id, span_id FROM key_index \
+               WHERE (key_type, key_value) IN ({}) AND record_kind = ? \
+               GROUP BY trace_id, span_id \
+               ORDER BY max(time_ns) DESC LIMIT ?) \
+             ORDER BY start_ns, trace_id, span_id",
+            key_tuple_placeholders(keys.len())
+        );
+        let rows = bind_keys(self.client().query(&sql), keys)
+            .bind(RECORD_SPAN)
+            .bind(limit as u64 + 1)
+            .fetch_all::<SpanRow>()
+            .await?;
+        let truncated = rows.len() > limit;
+        let mut spans: Vec<Span> = rows.into_iter().map(SpanRow::into_span).collect();
+        if truncated {
+            // The subquery kept the newest limit+1; drop the oldest.
+            spans.remove(0);
+        }
+        Ok((spans, truncated))
+    }
+}

@@ -1,0 +1,305 @@
+//! ClickHouse row types and their mapping to and from canonical records.
+//!
+//! Times are kept twice: nanoseconds as `UInt64` (exact) and a `DateTime`
+//! (seconds) for partitioning, as 18.16 has no `DateTime64`. Attributes are
+//! parallel key/value arrays; a span event's or link's attributes are one JSON
+//! array of `[key, value]` pairs, which keeps order and repeated keys.
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    Attributes, BusinessKey, LogRecord, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode,
+    TraceId,
+};
+
+pub fn unix_seconds_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
+}
+
+/// Seconds for a `DateTime` column; clamped into its range (1970..2106).
+pub fn seconds(ns: u64) -> u32 {
+    (ns / 1_000_000_000).min(u64::from(u32::MAX)) as u32
+}
+
+fn split(attrs: &Attributes) -> (Vec<String>, Vec<String>) {
+    attrs.iter().cloned().unzip()
+}
+
+fn zip(keys: Vec<String>, values: Vec<String>) -> Attributes {
+    keys.into_iter().zip(values).collect()
+}
+
+fn attrs_json(attrs: &Attributes) -> String {
+    serde_json::to_string(attrs).unwrap_or_else(|_| "[]".into())
+}
+
+fn attrs_from_json(text: &str) -> Attributes {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn split_keys(keys: &[BusinessKey]) -> (Vec<String>, Vec<String>) {
+    keys.iter()
+        .map(|k| (k.key_type.clone(), k.value.clone()))
+        .unzip()
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct SpanRow {
+    pub start_time: u32,
+    pub start_ns: u64,
+    pub duration_ns: u64,
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub parent_span_id: [u8; 8],
+    pub trace_state: String,
+    pub flags: u32,
+    pub service: String,
+    pub name: String,
+    pub kind: u8,
+    pub status_code: u8,
+    pub status_message: String,
+    pub attr_keys: Vec<String>,
+    pub attr_values: Vec<String>,
+    pub resource_keys: Vec<String>,
+    pub resource_values: Vec<String>,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub event_times: Vec<u64>,
+    pub event_names: Vec<String>,
+    pub event_attrs: Vec<String>,
+    pub link_trace_ids: Vec<String>,
+    pub link_span_ids: Vec<String>,
+    pub link_trace_states: Vec<String>,
+    pub link_attrs: Vec<String>,
+    pub key_types: Vec<String>,
+    pub key_values: Vec<String>,
+}
+
+impl From<&Span> for SpanRow {
+    fn from(s: &Span) -> Self {
+        let (attr_keys, attr_values) = split(&s.attributes);
+        let (resource_keys, resource_values) = split(&s.resource);
+        let (key_types, key_values) = split_keys(&s.keys);
+        SpanRow {
+            start_time: seconds(s.start_ns),
+            start_ns: s.start_ns,
+            duration_ns: s.duration_ns,
+            trace_id: s.trace_id.0,
+            span_id: s.span_id.0,
+            parent_span_id: s.parent_span_id.map(|p| p.0).unwrap_or_default(),
+            trace_state: s.trace_state.clone(),
+            flags: s.flags,
+            service: s.service.clone(),
+            name: s.name.clone(),
+            kind: s.kind as u8,
+            status_code: s.status_code as u8,
+            status_message: s.status_message.clone(),
+            attr_keys,
+            attr_values,
+            resource_keys,
+            resource_values,
+            scope_name: s.scope_name.clone(),
+            scope_version: s.scope_version.clone(),
+            event_times: s.events.iter().map(|e| e.time_ns).collect(),
+            event_names: s.events.iter().map(|e| e.name.clone()).collect(),
+            event_attrs: s.events.iter().map(|e| attrs_json(&e.attributes)).collect(),
+            link_trace_ids: s.links.iter().map(|l| l.trace_id.to_hex()).collect(),
+            link_span_ids: s.links.iter().map(|l| l.span_id.to_hex()).collect(),
+            link_trace_states: s.links.iter().map(|l| l.trace_state.clone()).collect(),
+            link_attrs: s.links.iter().map(|l| attrs_json(&l.attributes)).collect(),
+            key_types,
+            key_values,
+        }
+    }
+}
+
+impl SpanRow {
+    /// Back to a canonical span. Rows were written from valid spans, so ids
+    /// parse; a link that somehow does not is left out rather than failing the
+    /// whole read.
+    pub fn into_span(self) -> Span {
+        let events = self
+            .event_times
+            .iter()
+            .zip(&self.event_names)
+            .zip(&self.event_attrs)
+            .map(|((time_ns, name), attrs)| SpanEvent {
+                time_ns: *time_ns,
+                name: name.clone(),
+                attributes: attrs_from_json(attrs),
+            })
+            .collect();
+        let links = (0..self.link_trace_ids.len())
+            .filter_map(|i| {
+                Some(SpanLink {
+                    trace_id: TraceId::from_hex(&self.link_trace_ids[i]).ok()?,
+                    span_id: SpanId::from_hex(self.link_span_ids.get(i)?).ok()?,
+                    trace_state: self.link_trace_states.get(i).cloned().unwrap_or_default(),
+                    attributes: attrs_from_json(self.link_attrs.get(i).map_or("[]", |s| s)),
+                })
+            })
+            .collect();
+        Span {
+            trace_id: TraceId(self.trace_id),
+            span_id: SpanId(self.span_id),
+            parent_span_id: SpanId::from_bytes(&self.parent_span_id).ok(),
+            trace_state: self.trace_state,
+            flags: self.flags,
+            service: self.service,
+            name: self.name,
+            kind: SpanKind::from_u8(self.kind),
+            start_ns: self.start_ns,
+            duration_ns: self.duration_ns,
+            status_code: StatusCode::from_u8(self.status_code),
+            status_message: self.status_message,
+            attributes: zip(self.attr_keys, self.attr_values),
+            resource: zip(self.resource_keys, self.resource_values),
+            scope_name: self.scope_name,
+            scope_version: self.scope_version,
+            events,
+            links,
+            keys: self
+                .key_types
+                .into_iter()
+                .zip(self.key_values)
+                .map(|(t, v)| BusinessKey::new(t, v))
+                .collect(),
+        }
+    }
+}
+
+/// Which kind of record a key index row points at.
+pub const RECORD_SPAN: &str = "span";
+pub const RECORD_LOG: &str = "log";
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct KeyIndexRow {
+    pub key_type: String,
+    pub key_value: String,
+    pub time: u32,
+    pub time_ns: u64,
+    pub record_kind: String,
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub record_id: u64,
+    pub service: String,
+    pub name: String,
+}
+
+impl KeyIndexRow {
+    pub fn for_span(span: &Span) -> impl Iterator<Item = KeyIndexRow> + '_ {
+        span.keys.iter().map(move |key| KeyIndexRow {
+            key_type: key.key_type.clone(),
+            key_value: key.value.clone(),
+            time: seconds(span.start_ns),
+            time_ns: span.start_ns,
+            record_kind: RECORD_SPAN.into(),
+            trace_id: span.trace_id.0,
+            span_id: span.span_id.0,
+            record_id: 0,
+            service: span.service.clone(),
+            name: span.name.clone(),
+        })
+    }
+
+    pub fn for_log(log: &LogRecord) -> impl Iterator<Item = KeyIndexRow> + '_ {
+        log.keys.iter().map(move |key| KeyIndexRow {
+            key_type: key.key_type.clone(),
+            key_value: key.value.clone(),
+            time: seconds(log.time_ns),
+            time_ns: log.time_ns,
+            record_kind: RECORD_LOG.into(),
+            trace_id: log.trace_id.map(|t| t.0).unwrap_or_default(),
+            span_id: log.span_id.map(|s| s.0).unwrap_or_default(),
+            record_id: log.record_id,
+            service: log.service.clone(),
+            name: if log.event_name.is_empty() {
+                log.body.chars().take(200).collect()
+            } else {
+                log.event_name.clone()
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct KeyLinkRow {
+    pub key_type: String,
+    pub key_value: String,
+    pub linked_type: String,
+    pub linked_value: String,
+    pub seen_at: u32,
+    pub seen_ns: u64,
+}
+
+impl KeyLinkRow {
+    /// Both directions of every pair of keys on one record seen at `time_ns`.
+    pub fn for_keys(keys: &[BusinessKey], time_ns: u64) -> impl Iterator<Item = KeyLinkRow> {
+        crate::model::key_links(keys)
+            .into_iter()
+            .map(move |(a, b)| KeyLinkRow {
+                key_type: a.key_type,
+                key_value: a.value,
+                linked_type: b.key_type,
+                linked_value: b.value,
+                seen_at: seconds(time_ns),
+                seen_ns: time_ns,
+            })
+    }
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct LogRow {
+    pub time: u32,
+    pub time_ns: u64,
+    pub observed_ns: u64,
+    pub record_id: u64,
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub severity_number: i32,
+    pub severity_text: String,
+    pub body: String,
+    pub event_name: String,
+    pub service: String,
+    pub attr_keys: Vec<String>,
+    pub attr_values: Vec<String>,
+    pub resource_keys: Vec<String>,
+    pub resource_values: Vec<String>,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub key_types: Vec<String>,
+    pub key_values: Vec<String>,
+}
+
+impl From<&LogRecord> for LogRow {
+    fn from(l: &LogRecord) -> Self {
+        let (attr_keys, attr_values) = split(&l.attributes);
+        let (resource_keys, resource_values) = split(&l.resource);
+        let (key_types, key_values) = split_keys(&l.keys);
+        LogRow {
+            time: seconds(l.time_ns),
+            time_ns: l.time_ns,
+            observed_ns: l.observed_ns,
+            record_id: l.record_id,
+            trace_id: l.trace_id.map(|t| t.0).unwrap_or_default(),
+            span_id: l.span_id.map(|s| s.0).unwrap_or_default(),
+            severity_number: l.severity_number,
+            severity_text: l.severity_text.clone(),
+            body: l.body.clone(),
+            event_name: l.event_name.clone(),
+            service: l.service.clone(),
+            attr_keys,
+            attr_values,
+            resource_keys,
+            resource_values,
+            scope_name: l.scope_name.clone(),
+            scope_version: l.scope_version.clone(),
+            key_types,
+            key_values,
+        }
+    }
+}

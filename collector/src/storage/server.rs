@@ -1,0 +1,214 @@
+//! A private ClickHouse server for `throughline up` and the tests: its own
+//! config, data, logs and ports under one directory, started from whichever
+//! binary is on PATH (`clickhouse-server`, or `clickhouse server` from the
+//! single-binary distribution), stopped when we stop.
+//!
+//! Ports are picked free at each start, so a system ClickHouse on 8123/9000 or
+//! another private server never clashes; the data directory is what persists.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+const CONFIG_TEMPLATE: &str = include_str!("server/config.xml");
+const USERS: &str = include_str!("server/users.xml");
+
+/// How long a server may take to answer `/ping` after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "no ClickHouse server binary found on PATH (looked for `clickhouse-server` and `clickhouse`). \
+         Install one (Debian/Ubuntu: `sudo apt-get install clickhouse-server clickhouse-client`), \
+         or point at a running server with --clickhouse-url"
+    )]
+    NotFound,
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("ClickHouse exited during start-up ({status}); its error log {log} ends with:\n{tail}")]
+    Exited {
+        status: String,
+        log: String,
+        tail: String,
+    },
+    #[error("ClickHouse did not answer /ping within {0:?}; see its logs in {1}")]
+    Timeout(Duration, String),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
+    let context = context.into();
+    move |source| ServerError::Io { context, source }
+}
+
+/// The command that runs a server: program and leading arguments.
+fn find_binary() -> Option<(PathBuf, Vec<&'static str>)> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        let server = dir.join("clickhouse-server");
+        if server.is_file() {
+            return Some((server, vec![]));
+        }
+    }
+    for dir in std::env::split_paths(&path) {
+        let single = dir.join("clickhouse");
+        if single.is_file() {
+            return Some((single, vec!["server"]));
+        }
+    }
+    None
+}
+
+fn free_port() -> Result<u16, ServerError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
+    Ok(listener
+        .local_addr()
+        .map_err(io("finding a free port"))?
+        .port())
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A running private server. Stop it with [`PrivateServer::stop`]; if the
+/// handle is dropped instead, the process is killed.
+#[derive(Debug)]
+pub struct PrivateServer {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+}
+
+impl PrivateServer {
+    /// Starts a server whose files live in `dir` (created if missing) and waits
+    /// until it answers.
+    pub async fn start(dir: &Path) -> Result<Self, ServerError> {
+        let (program, args) = find_binary().ok_or(ServerError::NotFound)?;
+        for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(io(format!("creating {}", dir.join(sub).display())))?;
+        }
+        let dir = dir
+            .canonicalize()
+            .map_err(io(format!("resolving {}", dir.display())))?;
+        let http_port = free_port()?;
+        let tcp_port = free_port()?;
+        let config = CONFIG_TEMPLATE
+            .replace("{{dir}}", &dir.display().to_string())
+            .replace("{{http_port}}", &http_port.to_string())
+            .replace("{{tcp_port}}", &tcp_port.to_string());
+        let config_path = dir.join("config.xml");
+        std::fs::write(&config_path, config).map_err(io("writing config.xml"))?;
+        std::fs::write(dir.join("users.xml"), USERS).map_err(io("writing users.xml"))?;
+
+        let mut command = Command::new(&program);
+        command
+            .args(&args)
+            .arg(format!("--config-file={}", config_path.display()))
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to send
+        // SIGTERM to the server when the thread that started it goes away, so
+        // a killed `throughline` leaves no orphan server behind.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(io(format!("starting {}", program.display())))?;
+        let mut server = PrivateServer {
+            child,
+            url: format!("http://127.0.0.1:{http_port}"),
+            dir,
+        };
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), ServerError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr = self.url.trim_start_matches("http://").to_string();
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(io("watching ClickHouse"))? {
+                let log = self.dir.join("log/clickhouse-server.err.log");
+                return Err(ServerError::Exited {
+                    status: status.to_string(),
+                    tail: tail(&log, 15),
+                    log: log.display().to_string(),
+                });
+            }
+            if ping(&addr).await {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(ServerError::Timeout(
+                    START_TIMEOUT,
+                    self.dir.join("log").display().to_string(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The server's HTTP interface.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Asks the server to shut down (SIGTERM), waits for it, kills it if it
+    /// takes longer than 15 s.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await {
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!("ClickHouse did not stop within 15 s of SIGTERM; killing it");
+                let _ = self.child.kill().await;
+            }
+        }
+    }
+}
+
+/// `GET /ping` answered `Ok.`: a plain HTTP/1.0 request, to need no client.
+async fn ping(addr: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(Ok(mut stream)) = tokio::time::timeout(
+        Duration::from_secs(1),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    else {
+        return false;
+    };
+    if stream
+        .write_all(b"GET /ping HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut response)).await;
+    matches!(read, Ok(Ok(_))) && response.ends_with(b"Ok.\n")
+}
