@@ -39,6 +39,8 @@ pub struct CollectorSettings {
     pub max_request_bytes: usize,
     pub keys: Arc<KeyTypes>,
     pub pipeline: PipelineOptions,
+    /// Shared with whatever else serves `/metrics` in this process.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// A started collector: where it listens, and its tasks.
@@ -60,10 +62,19 @@ pub enum StartError {
     },
 }
 
-async fn bind(addr: SocketAddr, what: &'static str, flag: &'static str) -> Result<TcpListener, StartError> {
+async fn bind(
+    addr: SocketAddr,
+    what: &'static str,
+    flag: &'static str,
+) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| StartError::Bind { what, addr, flag, source })
+        .map_err(|source| StartError::Bind {
+            what,
+            addr,
+            flag,
+            source,
+        })
 }
 
 impl Collector {
@@ -79,11 +90,13 @@ impl Collector {
         let grpc_addr = grpc_listener.local_addr().unwrap_or(settings.grpc_addr);
         let http_addr = http_listener.local_addr().unwrap_or(settings.http_addr);
 
-        let (pipeline, writer) = Pipeline::start(store.clone(), settings.pipeline);
+        let (pipeline, writer) =
+            Pipeline::start(store.clone(), settings.pipeline, settings.metrics.clone());
         let state = OtlpState {
             pipeline,
             keys: settings.keys.clone(),
             max_request_bytes: settings.max_request_bytes,
+            metrics: settings.metrics.clone(),
         };
 
         let (traces, logs) = grpc::services(state.clone());
@@ -103,7 +116,7 @@ impl Collector {
         });
 
         let app = http::router(state)
-            .merge(ops::router(store))
+            .merge(ops::router(store, settings.metrics))
             .layer(axum::extract::DefaultBodyLimit::disable());
         let http_shutdown = shutdown.clone();
         let http_task = tokio::spawn(async move {

@@ -1,14 +1,15 @@
-//! Process-wide counters and the insert latency histogram, rendered in the
-//! Prometheus text format. One registry per process: inside `throughline up`
+//! Counters and the insert latency histogram, rendered in the Prometheus text
+//! format. One [`Metrics`] is made at start and shared: inside `throughline up`
 //! the collector's and the console's `/metrics` show the same numbers.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the insert latency buckets.
-const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// A Prometheus histogram with fixed buckets.
 #[derive(Debug)]
@@ -80,7 +81,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             spans: SignalCounters::default(),
             logs: SignalCounters::default(),
@@ -137,7 +138,10 @@ impl Metrics {
             &[
                 ("{reason=\"bad_request\"}", get(&self.requests_bad)),
                 ("{reason=\"too_large\"}", get(&self.requests_too_large)),
-                ("{reason=\"unsupported_media_type\"}", get(&self.requests_unsupported)),
+                (
+                    "{reason=\"unsupported_media_type\"}",
+                    get(&self.requests_unsupported),
+                ),
                 ("{reason=\"unavailable\"}", get(&self.requests_overloaded)),
             ],
         );
@@ -156,10 +160,10 @@ impl Metrics {
     }
 }
 
-/// The process's metrics.
-pub fn global() -> &'static Metrics {
-    static METRICS: OnceLock<Metrics> = OnceLock::new();
-    METRICS.get_or_init(Metrics::new)
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Adds `n` to a counter.

@@ -7,20 +7,39 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
 use crate::storage::Store;
 
 async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn readyz(State(store): State<Store>) -> impl IntoResponse {
+/// What the operator endpoints read.
+#[derive(Clone)]
+struct OpsState {
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+async fn readyz(State(OpsState { store, .. }): State<OpsState>) -> impl IntoResponse {
     let problem = match store.migrations_current().await {
         Ok(true) => None,
-        Ok(false) => Some("ClickHouse is reachable but migrations are not applied; run `throughline migrate`".to_string()),
-        Err(e) => Some(format!("ClickHouse at {} is not usable: {e}", store.config().url)),
+        Ok(false) => Some(
+            "ClickHouse is reachable but migrations are not applied; run `throughline migrate`"
+                .to_string(),
+        ),
+        Err(e) => Some(format!(
+            "ClickHouse at {} is not usable: {e}",
+            store.config().url
+        )),
     };
     match problem {
-        None => (StatusCode::OK, Json(serde_json::json!({ "status": "ready" }))),
+        None => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        ),
         Some(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({ "status": "not ready", "error": error })),
@@ -28,18 +47,21 @@ async fn readyz(State(store): State<Store>) -> impl IntoResponse {
     }
 }
 
-async fn metrics() -> impl IntoResponse {
+async fn metrics_text(State(OpsState { metrics, .. }): State<OpsState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        crate::metrics::global().render(),
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics.render(),
     )
 }
 
-/// The operator endpoints, reading readiness from `store`.
-pub fn router(store: Store) -> Router {
+/// The operator endpoints: readiness from `store`, numbers from `metrics`.
+pub fn router(store: Store, metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(store)
+        .route("/metrics", get(metrics_text))
+        .with_state(OpsState { store, metrics })
 }

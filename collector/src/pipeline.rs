@@ -7,11 +7,12 @@
 //! with "overloaded, retry", which is the backpressure senders act on. (A disk
 //! spool between the two is the next step; see ARCHITECTURE.md.)
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::metrics;
+use crate::metrics::{self, Metrics};
 use crate::model::Batch;
 use crate::storage::Store;
 
@@ -58,9 +59,13 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the writer task; it ends once every handle is dropped and the
     /// queue is drained.
-    pub fn start(store: Store, options: PipelineOptions) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        store: Store,
+        options: PipelineOptions,
+        metrics: Arc<Metrics>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(options.queue_requests.max(1));
-        let task = tokio::spawn(writer(store, rx, options));
+        let task = tokio::spawn(writer(store, rx, options, metrics));
         (Self { tx }, task)
     }
 
@@ -78,8 +83,7 @@ impl Pipeline {
     }
 }
 
-async fn write(store: &Store, batch: &Batch) -> Result<(), SubmitError> {
-    let m = metrics::global();
+async fn write(store: &Store, batch: &Batch, m: &Metrics) -> Result<(), SubmitError> {
     let started = Instant::now();
     let result = store.write_batch(batch).await;
     m.insert_latency.observe(started.elapsed());
@@ -97,7 +101,12 @@ async fn write(store: &Store, batch: &Batch) -> Result<(), SubmitError> {
     }
 }
 
-async fn writer(store: Store, mut rx: mpsc::Receiver<Job>, options: PipelineOptions) {
+async fn writer(
+    store: Store,
+    mut rx: mpsc::Receiver<Job>,
+    options: PipelineOptions,
+    metrics: Arc<Metrics>,
+) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut records = jobs[0].batch.len();
@@ -119,7 +128,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>, options: PipelineOpti
             merged.spans.extend(job.batch.spans);
             merged.logs.extend(job.batch.logs);
         }
-        let result = write(&store, &merged).await;
+        let result = write(&store, &merged, &metrics).await;
         if result.is_ok() || waiters.len() == 1 {
             for (_, _, done) in waiters {
                 let _ = done.send(result.clone());
@@ -137,7 +146,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>, options: PipelineOpti
             parts.push((part, done));
         }
         for (part, done) in parts.into_iter().rev() {
-            let result = write(&store, &part).await;
+            let result = write(&store, &part, &metrics).await;
             let _ = done.send(result);
         }
     }

@@ -1,1 +1,16 @@
+//! The Throughline console (JSON API, health, metrics) and the wiring of the
+//! `throughline` binary's subcommands.
 
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod run;
+
+use axum::Router;
+
+/// The console's whole HTTP surface, without a socket, so tests can call
+/// `app(state).oneshot(request)`.
+pub fn app(state: api::AppState) -> Router {
+    let ops = collector::ops::router(state.store.clone(), state.metrics.clone());
+    api::router(state).merge(ops)
+}

@@ -31,7 +31,10 @@ fn canonical_attributes_on_record_and_resource_are_keys() {
     );
     assert_eq!(
         keys,
-        vec![BusinessKey::new("order", "O-1"), BusinessKey::new("work_order", "WO-88")]
+        vec![
+            BusinessKey::new("order", "O-1"),
+            BusinessKey::new("work_order", "WO-88")
+        ]
     );
 }
 
@@ -45,23 +48,34 @@ fn aliases_apply_only_to_their_system_or_to_all() {
     let record = attrs(&[("sap.sales_order", "4711"), ("crm.account", "ACME")]);
     assert_eq!(
         types.extract("erp", &[&record]),
-        vec![BusinessKey::new("customer", "ACME"), BusinessKey::new("order", "4711")]
+        vec![
+            BusinessKey::new("customer", "ACME"),
+            BusinessKey::new("order", "4711")
+        ]
     );
-    assert_eq!(types.extract("mes", &[&record]), vec![BusinessKey::new("customer", "ACME")]);
+    assert_eq!(
+        types.extract("mes", &[&record]),
+        vec![BusinessKey::new("customer", "ACME")]
+    );
 }
 
 #[test]
 fn empty_and_oversized_values_are_not_keys() {
     let types = KeyTypes::default();
     let long = "x".repeat(MAX_KEY_LEN + 1);
-    let keys = types.extract("crm", &[&attrs(&[("order.id", "  "), ("customer.id", &long)])]);
+    let keys = types.extract(
+        "crm",
+        &[&attrs(&[("order.id", "  "), ("customer.id", &long)])],
+    );
     assert!(keys.is_empty());
 }
 
 #[test]
 fn configured_types_are_found_and_ranked() {
     let mut config = KeyConfig::default();
-    config.types.insert("shipment".into(), KeyTypeConfig { rank: 3 });
+    config
+        .types
+        .insert("shipment".into(), KeyTypeConfig { rank: 3 });
     let types = KeyTypes::new(&config).unwrap();
     assert_eq!(types.rank("shipment"), Some(3));
     assert_eq!(
@@ -82,9 +96,19 @@ fn alias_to_unknown_type_names_the_known_ones() {
 #[test]
 fn bad_or_builtin_type_names_are_refused() {
     let mut config = KeyConfig::default();
-    config.types.insert("Ship ment".into(), KeyTypeConfig::default());
-    assert!(matches!(KeyTypes::new(&config), Err(KeyConfigError::BadTypeName(_))));
+    config
+        .types
+        .insert("Ship ment".into(), KeyTypeConfig::default());
+    assert!(matches!(
+        KeyTypes::new(&config),
+        Err(KeyConfigError::BadTypeName(_))
+    ));
     let mut config = KeyConfig::default();
-    config.types.insert("order".into(), KeyTypeConfig::default());
-    assert!(matches!(KeyTypes::new(&config), Err(KeyConfigError::Builtin(_))));
+    config
+        .types
+        .insert("order".into(), KeyTypeConfig::default());
+    assert!(matches!(
+        KeyTypes::new(&config),
+        Err(KeyConfigError::Builtin(_))
+    ));
 }

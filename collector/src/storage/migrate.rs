@@ -109,7 +109,8 @@ impl Store {
     /// Creates the database and applies every migration not yet applied.
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         self.create_database().await?;
-        self.execute_template(BOOKKEEPING, "schema_migrations").await?;
+        self.execute_template(BOOKKEEPING, "schema_migrations")
+            .await?;
         let applied = self.applied().await?;
         let mut report = MigrationReport::default();
         for migration in MIGRATIONS {

@@ -75,7 +75,10 @@ fn key_tuple_placeholders(count: usize) -> String {
     vec!["(?, ?)"; count].join(", ")
 }
 
-fn bind_keys(mut query: clickhouse::query::Query, keys: &[&BusinessKey]) -> clickhouse::query::Query {
+fn bind_keys(
+    mut query: clickhouse::query::Query,
+    keys: &[&BusinessKey],
+) -> clickhouse::query::Query {
     for key in keys {
         query = query.bind(key.key_type.as_str()).bind(key.value.as_str());
     }
@@ -164,7 +167,9 @@ impl Store {
             let links = self.direct_links(&keys).await?;
             let mut next = Vec::new();
             for (from, direction) in &frontier {
-                let Some(neighbours) = links.get(from) else { continue };
+                let Some(neighbours) = links.get(from) else {
+                    continue;
+                };
                 for to in neighbours {
                     let relation = match rank(to).cmp(&rank(from)) {
                         std::cmp::Ordering::Less => Relation::Parent,

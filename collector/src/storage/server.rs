@@ -33,7 +33,9 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
-    #[error("ClickHouse exited during start-up ({status}); its error log {log} ends with:\n{tail}")]
+    #[error(
+        "ClickHouse exited during start-up ({status}); its error log {log} ends with:\n{tail}"
+    )]
     Exited {
         status: String,
         log: String,
@@ -193,11 +195,8 @@ impl PrivateServer {
 /// `GET /ping` answered `Ok.`: a plain HTTP/1.0 request, to need no client.
 async fn ping(addr: &str) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(Ok(mut stream)) = tokio::time::timeout(
-        Duration::from_secs(1),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
+    let Ok(Ok(mut stream)) =
+        tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await
     else {
         return false;
     };
@@ -209,6 +208,7 @@ async fn ping(addr: &str) -> bool {
         return false;
     }
     let mut response = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut response)).await;
+    let read =
+        tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut response)).await;
     matches!(read, Ok(Ok(_))) && response.ends_with(b"Ok.\n")
 }

@@ -32,7 +32,9 @@ pub fn render_single(sql: &str) -> Result<String, TemplateError> {
                 ))
             })?;
             if shard.trim().is_empty() {
-                return Err(TemplateError(format!("`{{{{{inner}}}}}` has an empty sharding key")));
+                return Err(TemplateError(format!(
+                    "`{{{{{inner}}}}}` has an empty sharding key"
+                )));
             }
             out.push_str(engine.trim());
         } else {
@@ -62,12 +64,21 @@ mod tests {
     #[test]
     fn engine_without_sharding_key_is_refused() {
         let err = render_single("ENGINE = {{engine MergeTree()}}").unwrap_err();
-        assert!(err.to_string().contains("must name a sharding key"), "{err}");
+        assert!(
+            err.to_string().contains("must name a sharding key"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_or_open_placeholders_are_refused() {
-        assert!(render_single("{{database}}").unwrap_err().to_string().contains("unknown placeholder"));
-        assert!(render_single("{{on_cluster").unwrap_err().to_string().contains("not closed"));
+        assert!(render_single("{{database}}")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown placeholder"));
+        assert!(render_single("{{on_cluster")
+            .unwrap_err()
+            .to_string()
+            .contains("not closed"));
     }
 }

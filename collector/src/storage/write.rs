@@ -48,8 +48,12 @@ impl Store {
             .collect();
         // Many records of one batch repeat the same link; send each once.
         links.sort_by(|a, b| {
-            (&a.key_type, &a.key_value, &a.linked_type, &a.linked_value)
-                .cmp(&(&b.key_type, &b.key_value, &b.linked_type, &b.linked_value))
+            (&a.key_type, &a.key_value, &a.linked_type, &a.linked_value).cmp(&(
+                &b.key_type,
+                &b.key_value,
+                &b.linked_type,
+                &b.linked_value,
+            ))
         });
         links.dedup_by(|a, b| {
             (&a.key_type, &a.key_value, &a.linked_type, &a.linked_value)

@@ -1,1 +1,9 @@
+//! Integration tests: the real binary's parts against a real ClickHouse, fed
+//! by real OpenTelemetry clients. Each test runs in a database of its own.
 
+mod harness;
+
+mod bad_input;
+mod keys;
+mod otlp;
+mod up;

@@ -112,7 +112,9 @@ fn service_of(resource: &Attributes) -> String {
 }
 
 fn resource_attributes(resource: Option<&Resource>) -> Attributes {
-    resource.map(|r| attributes(&r.attributes)).unwrap_or_default()
+    resource
+        .map(|r| attributes(&r.attributes))
+        .unwrap_or_default()
 }
 
 fn scope_parts(scope: Option<&InstrumentationScope>) -> (String, String) {
@@ -125,7 +127,9 @@ fn optional_span_id(bytes: &[u8]) -> Result<Option<SpanId>, String> {
     if bytes.is_empty() || bytes.iter().all(|b| *b == 0) {
         return Ok(None);
     }
-    SpanId::from_bytes(bytes).map(Some).map_err(|e| e.to_string())
+    SpanId::from_bytes(bytes)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Converts a trace export; invalid spans are rejected one by one.
@@ -281,7 +285,11 @@ pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) ->
                 };
                 let record_bytes = record.encode_to_vec();
                 out.batch.logs.push(LogRecord {
-                    record_id: crate::hash::fnv1a(&[&resource_bytes, scope_name.as_bytes(), &record_bytes]),
+                    record_id: crate::hash::fnv1a(&[
+                        &resource_bytes,
+                        scope_name.as_bytes(),
+                        &record_bytes,
+                    ]),
                     time_ns,
                     observed_ns: record.observed_time_unix_nano,
                     trace_id,

@@ -1,25 +1,34 @@
 //! OTLP/gRPC: `TraceService/Export` and `LogsService/Export`, gzip accepted.
+//!
+//! The services are written out here instead of using the generated
+//! `*ServiceServer`s for one reason: those decode with a codec that answers a
+//! malformed message with `INTERNAL`, and a sender must learn that its
+//! request is wrong (`INVALID_ARGUMENT`) and is not worth retrying.
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use tonic::codec::CompressionEncoding;
-use tonic::{Request, Response, Status};
+use prost::Message;
+use tonic::body::Body as TonicBody;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings};
+use tonic::codegen::{http, BoxFuture, Service, StdError};
+use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::{Code, Request, Response, Status};
+
+use crate::metrics::Metrics;
 
 use super::{convert, count_refused, ingest, now_ns, OtlpState, ReceiveError, Signal};
 
 /// The one place a [`ReceiveError`] becomes a gRPC status.
-fn status(error: ReceiveError) -> Status {
-    count_refused(&error);
+fn status(metrics: &Metrics, error: ReceiveError) -> Status {
+    count_refused(metrics, &error);
     let message = error.to_string();
     match error {
         ReceiveError::BadRequest(_) | ReceiveError::UnsupportedMediaType(_) => {
@@ -30,57 +39,185 @@ fn status(error: ReceiveError) -> Status {
     }
 }
 
+/// One OTLP export method.
+pub trait Export: Send + Sync + 'static {
+    /// The fully qualified gRPC service name.
+    const SERVICE: &'static str;
+    type Request: Message + Default + Send + 'static;
+    type Response: Message + Send + 'static;
+    fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status>;
+}
+
 pub struct Traces(pub OtlpState);
 pub struct Logs(pub OtlpState);
 
-#[tonic::async_trait]
-impl TraceService for Traces {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let converted = convert::traces(request.get_ref(), &self.0.keys);
-        let done = ingest(&self.0, Signal::Spans, converted)
-            .await
-            .map_err(status)?;
-        let partial_success = (!done.rejected.is_empty() || !done.warnings.is_empty()).then(|| {
-            ExportTracePartialSuccess {
-                rejected_spans: done.rejected.len() as i64,
-                error_message: done.message(),
-            }
-        });
-        Ok(Response::new(ExportTraceServiceResponse { partial_success }))
+impl Export for Traces {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    type Request = ExportTraceServiceRequest;
+    type Response = ExportTraceServiceResponse;
+
+    fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status> {
+        let state = self.0.clone();
+        Box::pin(async move {
+            let converted = convert::traces(&request, &state.keys);
+            let done = ingest(&state, Signal::Spans, converted)
+                .await
+                .map_err(|e| status(&state.metrics, e))?;
+            let partial = !done.rejected.is_empty() || !done.warnings.is_empty();
+            Ok(ExportTraceServiceResponse {
+                partial_success: partial.then(|| ExportTracePartialSuccess {
+                    rejected_spans: done.rejected.len() as i64,
+                    error_message: done.message(),
+                }),
+            })
+        })
     }
 }
 
-#[tonic::async_trait]
-impl LogsService for Logs {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let converted = convert::logs(request.get_ref(), &self.0.keys, now_ns());
-        let done = ingest(&self.0, Signal::Logs, converted)
-            .await
-            .map_err(status)?;
-        let partial_success = (!done.rejected.is_empty() || !done.warnings.is_empty()).then(|| {
-            ExportLogsPartialSuccess {
-                rejected_log_records: done.rejected.len() as i64,
-                error_message: done.message(),
-            }
-        });
-        Ok(Response::new(ExportLogsServiceResponse { partial_success }))
+impl Export for Logs {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    type Request = ExportLogsServiceRequest;
+    type Response = ExportLogsServiceResponse;
+
+    fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status> {
+        let state = self.0.clone();
+        Box::pin(async move {
+            let converted = convert::logs(&request, &state.keys, now_ns());
+            let done = ingest(&state, Signal::Logs, converted)
+                .await
+                .map_err(|e| status(&state.metrics, e))?;
+            let partial = !done.rejected.is_empty() || !done.warnings.is_empty();
+            Ok(ExportLogsServiceResponse {
+                partial_success: partial.then(|| ExportLogsPartialSuccess {
+                    rejected_log_records: done.rejected.len() as i64,
+                    error_message: done.message(),
+                }),
+            })
+        })
     }
 }
 
-/// The gRPC services, ready for a `tonic` server.
-pub fn services(state: OtlpState) -> (TraceServiceServer<Traces>, LogsServiceServer<Logs>) {
-    let limit = state.max_request_bytes;
-    let traces = TraceServiceServer::new(Traces(state.clone()))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(limit);
-    let logs = LogsServiceServer::new(Logs(state))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(limit);
-    (traces, logs)
+/// Decodes with prost; a malformed message is the sender's error.
+pub struct OtlpDecoder<U>(Arc<Metrics>, PhantomData<U>);
+
+impl<U: Message + Default> Decoder for OtlpDecoder<U> {
+    type Item = U;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        U::decode(buf).map(Some).map_err(|e| {
+            count_refused(&self.0, &ReceiveError::BadRequest(String::new()));
+            Status::invalid_argument(format!("request is not a valid OTLP protobuf message: {e}"))
+        })
+    }
+}
+
+/// prost's encoder, our decoder.
+pub struct OtlpCodec<T, U>(Arc<Metrics>, PhantomData<(T, U)>);
+
+impl<T, U> Codec for OtlpCodec<T, U>
+where
+    T: Message + Send + 'static,
+    U: Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = <tonic_prost::ProstCodec<T, U> as Codec>::Encoder;
+    type Decoder = OtlpDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstCodec::<T, U>::default().encoder()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        OtlpDecoder(self.0.clone(), PhantomData)
+    }
+}
+
+/// A gRPC service serving one [`Export`] method.
+pub struct ExportServer<E> {
+    inner: Arc<E>,
+    max_decoding: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl<E> Clone for ExportServer<E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            max_decoding: self.max_decoding,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+impl<E: Export> NamedService for ExportServer<E> {
+    const NAME: &'static str = E::SERVICE;
+}
+
+struct Unary<E>(Arc<E>);
+
+impl<E: Export> UnaryService<E::Request> for Unary<E> {
+    type Response = E::Response;
+    type Future = BoxFuture<Response<E::Response>, Status>;
+
+    fn call(&mut self, request: Request<E::Request>) -> Self::Future {
+        let inner = self.0.clone();
+        Box::pin(async move { inner.export(request.into_inner()).await.map(Response::new) })
+    }
+}
+
+impl<E, B> Service<http::Request<B>> for ExportServer<E>
+where
+    E: Export,
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<TonicBody>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let export_path = format!("/{}/Export", E::SERVICE);
+        if request.uri().path() != export_path {
+            let status = Status::new(
+                Code::Unimplemented,
+                format!("{} has only the Export method", E::SERVICE),
+            );
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        let inner = self.inner.clone();
+        let max_decoding = self.max_decoding;
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let mut accept = EnabledCompressionEncodings::default();
+            accept.enable(CompressionEncoding::Gzip);
+            let mut grpc = Grpc::new(OtlpCodec::<E::Response, E::Request>(metrics, PhantomData))
+                .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                .apply_max_message_size_config(Some(max_decoding), None);
+            Ok(grpc.unary(Unary(inner), request).await)
+        })
+    }
+}
+
+/// The trace and logs services, ready for a `tonic` server.
+pub fn services(state: OtlpState) -> (ExportServer<Traces>, ExportServer<Logs>) {
+    let max_decoding = state.max_request_bytes;
+    let metrics = state.metrics.clone();
+    (
+        ExportServer {
+            inner: Arc::new(Traces(state.clone())),
+            max_decoding,
+            metrics: metrics.clone(),
+        },
+        ExportServer {
+            inner: Arc::new(Logs(state)),
+            max_decoding,
+            metrics,
+        },
+    )
 }

@@ -20,6 +20,7 @@ use prost::Message;
 
 use super::convert::{self, Converted};
 use super::{count_refused, ingest, json, now_ns, OtlpState, ReceiveError, Signal};
+use crate::metrics::Metrics;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -57,7 +58,12 @@ fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ReceiveError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let media = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match media.as_str() {
         PROTOBUF => Ok(Encoding::Protobuf),
         JSON => Ok(Encoding::Json),
@@ -81,7 +87,8 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     }
     let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
         // The only error `to_bytes` has besides a broken connection.
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
             ReceiveError::TooLarge { limit }
         } else {
             ReceiveError::BadRequest(format!("could not read the request body: {e}"))
@@ -117,8 +124,8 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     }
 }
 
-fn error_response(encoding: Encoding, error: ReceiveError) -> Response {
-    count_refused(&error);
+fn error_response(metrics: &Metrics, encoding: Encoding, error: ReceiveError) -> Response {
+    count_refused(metrics, &error);
     let (status, grpc_code) = match &error {
         ReceiveError::BadRequest(_) => (StatusCode::BAD_REQUEST, 3),
         ReceiveError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 8),
@@ -143,9 +150,10 @@ fn error_response(encoding: Encoding, error: ReceiveError) -> Response {
     )
         .into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
     }
     response
 }
@@ -246,7 +254,7 @@ async fn handle(
 async fn export(state: OtlpState, signal: Signal, headers: HeaderMap, body: Body) -> Response {
     match handle(&state, signal, &headers, body).await {
         Ok((encoding, done)) => success(encoding, signal, &done),
-        Err((encoding, error)) => error_response(encoding, error),
+        Err((encoding, error)) => error_response(&state.metrics, encoding, error),
     }
 }
 
@@ -255,7 +263,9 @@ pub fn router(state: OtlpState) -> Router {
     Router::new()
         .route(
             "/v1/traces",
-            post(|State(s): State<OtlpState>, h: HeaderMap, b: Body| export(s, Signal::Spans, h, b)),
+            post(|State(s): State<OtlpState>, h: HeaderMap, b: Body| {
+                export(s, Signal::Spans, h, b)
+            }),
         )
         .route(
             "/v1/logs",

@@ -244,8 +244,8 @@ struct LogRecordJson {
 }
 
 fn any_value(v: AnyValue) -> Result<common::AnyValue, String> {
-    use common::any_value::Value;
     use base64::Engine;
+    use common::any_value::Value;
     let value = if let Some(s) = v.string_value {
         Some(Value::StringValue(s))
     } else if let Some(b) = v.bool_value {
@@ -256,7 +256,11 @@ fn any_value(v: AnyValue) -> Result<common::AnyValue, String> {
         Some(Value::DoubleValue(d.0))
     } else if let Some(a) = v.array_value {
         Some(Value::ArrayValue(common::ArrayValue {
-            values: a.values.into_iter().map(any_value).collect::<Result<_, _>>()?,
+            values: a
+                .values
+                .into_iter()
+                .map(any_value)
+                .collect::<Result<_, _>>()?,
         }))
     } else if let Some(kv) = v.kvlist_value {
         Some(Value::KvlistValue(common::KeyValueList {
@@ -317,7 +321,8 @@ fn scope(s: Option<Scope>) -> Result<Option<common::InstrumentationScope>, Strin
 /// Decodes an id field; empty stays empty (the converter decides whether an
 /// id is required).
 fn hex_id(field: &str, text: &str) -> Result<Vec<u8>, String> {
-    hex::decode(text).map_err(|_| format!("{field} {text:?} is not hex; OTLP/JSON sends ids as hex strings"))
+    hex::decode(text)
+        .map_err(|_| format!("{field} {text:?} is not hex; OTLP/JSON sends ids as hex strings"))
 }
 
 fn span(s: Span) -> Result<trace::Span, String> {
@@ -374,7 +379,11 @@ fn log_record(r: LogRecordJson) -> Result<logs::LogRecord, String> {
         observed_time_unix_nano: r.observed_time_unix_nano.0 as u64,
         severity_number: r.severity_number.0,
         severity_text: r.severity_text,
-        body: r.body.map(any_value).transpose().map_err(|e| format!("body: {e}"))?,
+        body: r
+            .body
+            .map(any_value)
+            .transpose()
+            .map_err(|e| format!("body: {e}"))?,
         attributes: key_values(r.attributes)?,
         dropped_attributes_count: r.dropped_attributes_count,
         flags: r.flags,
@@ -470,7 +479,10 @@ mod tests {
         let (request, rejected) = decode_traces(body).unwrap();
         assert!(rejected.is_empty(), "{rejected:?}");
         let span = &request.resource_spans[0].scope_spans[0].spans[0];
-        assert_eq!(hex::encode(&span.trace_id), "5b8efff798038103d269b633813fc60c");
+        assert_eq!(
+            hex::encode(&span.trace_id),
+            "5b8efff798038103d269b633813fc60c"
+        );
         assert_eq!(span.kind, 2);
         assert!(span.start_time_unix_nano > 1_700_000_000_000_000_000);
     }
@@ -486,13 +498,20 @@ mod tests {
         assert_eq!(request.resource_spans[0].scope_spans[0].spans[0].kind, 3);
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].path, "resourceSpans[0].scopeSpans[0].spans[0]");
-        assert!(rejected[0].reason.contains("traceId \"zz\" is not hex"), "{}", rejected[0].reason);
+        assert!(
+            rejected[0].reason.contains("traceId \"zz\" is not hex"),
+            "{}",
+            rejected[0].reason
+        );
     }
 
     #[test]
     fn a_body_that_is_not_json_fails_whole_with_the_parser_position() {
         let err = decode_traces(b"{\"resourceSpans\": [").unwrap_err();
-        assert!(err.starts_with("request body is not valid OTLP/JSON: "), "{err}");
+        assert!(
+            err.starts_with("request body is not valid OTLP/JSON: "),
+            "{err}"
+        );
         assert!(err.contains("line 1"), "{err}");
     }
 

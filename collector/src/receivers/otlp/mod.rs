@@ -32,7 +32,7 @@ use std::sync::Arc;
 use convert::Converted;
 
 use crate::keys::KeyTypes;
-use crate::metrics::{self, SignalCounters};
+use crate::metrics::{self, Metrics, SignalCounters};
 use crate::pipeline::Pipeline;
 
 /// What both OTLP transports share.
@@ -42,6 +42,7 @@ pub struct OtlpState {
     pub keys: Arc<KeyTypes>,
     /// Largest request body accepted, after decompression.
     pub max_request_bytes: usize,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Which signal a request carries, for counting.
@@ -52,10 +53,10 @@ pub enum Signal {
 }
 
 impl Signal {
-    fn counters(self) -> &'static SignalCounters {
+    fn counters(self, metrics: &Metrics) -> &SignalCounters {
         match self {
-            Signal::Spans => &metrics::global().spans,
-            Signal::Logs => &metrics::global().logs,
+            Signal::Spans => &metrics.spans,
+            Signal::Logs => &metrics.logs,
         }
     }
 }
@@ -67,22 +68,21 @@ pub(crate) async fn ingest(
     signal: Signal,
     mut converted: Converted,
 ) -> Result<Converted, ReceiveError> {
-    let counters = signal.counters();
+    let counters = signal.counters(&state.metrics);
     let valid = converted.batch.len();
     metrics::add(&counters.received, valid + converted.rejected.len());
     metrics::add(&counters.rejected, converted.rejected.len());
     let batch = std::mem::take(&mut converted.batch);
     if let Err(e) = state.pipeline.submit(batch).await {
         metrics::add(&counters.rejected, valid);
-        metrics::add(&metrics::global().requests_overloaded, 1);
+        metrics::add(&state.metrics.requests_overloaded, 1);
         return Err(ReceiveError::Unavailable(e));
     }
     Ok(converted)
 }
 
 /// Counts a request refused as a whole.
-pub(crate) fn count_refused(error: &ReceiveError) {
-    let m = metrics::global();
+pub(crate) fn count_refused(m: &Metrics, error: &ReceiveError) {
     let counter = match error {
         ReceiveError::BadRequest(_) => &m.requests_bad,
         ReceiveError::TooLarge { .. } => &m.requests_too_large,

@@ -70,7 +70,11 @@ fn a_span_with_a_bad_id_is_rejected_alone() {
 fn spans_get_service_duration_and_keys_from_span_and_resource() {
     let req = request(
         "erp",
-        vec![span(&[1; 16], &[2; 8], vec![text("order.id", "O-1"), text("work_order.id", "WO-1")])],
+        vec![span(
+            &[1; 16],
+            &[2; 8],
+            vec![text("order.id", "O-1"), text("work_order.id", "WO-1")],
+        )],
     );
     let out = traces(&req, &KeyTypes::default());
     let s = &out.batch.spans[0];
@@ -98,30 +102,46 @@ fn attribute_values_render_as_text() {
         (
             any_value::Value::ArrayValue(ArrayValue {
                 values: vec![
-                    AnyValue { value: Some(any_value::Value::IntValue(1)) },
-                    AnyValue { value: Some(any_value::Value::StringValue("x".into())) },
+                    AnyValue {
+                        value: Some(any_value::Value::IntValue(1)),
+                    },
+                    AnyValue {
+                        value: Some(any_value::Value::StringValue("x".into())),
+                    },
                 ],
             }),
             "[1,\"x\"]",
         ),
     ];
     for (value, want) in cases {
-        assert_eq!(any_value_text(Some(&AnyValue { value: Some(value.clone()) })), want, "{value:?}");
+        assert_eq!(
+            any_value_text(Some(&AnyValue {
+                value: Some(value.clone())
+            })),
+            want,
+            "{value:?}"
+        );
     }
 }
 
 #[test]
 fn a_link_with_a_bad_id_is_dropped_and_the_span_kept() {
     let mut s = span(&[1; 16], &[2; 8], vec![]);
-    s.links.push(opentelemetry_proto::tonic::trace::v1::span::Link {
-        trace_id: vec![9; 5],
-        span_id: vec![9; 8],
-        ..Default::default()
-    });
+    s.links
+        .push(opentelemetry_proto::tonic::trace::v1::span::Link {
+            trace_id: vec![9; 5],
+            span_id: vec![9; 8],
+            ..Default::default()
+        });
     let out = traces(&request("mes", vec![s]), &KeyTypes::default());
     assert_eq!(out.batch.spans.len(), 1);
     assert!(out.rejected.is_empty());
-    assert!(out.message().contains("links[0] dropped, the span was kept"), "{}", out.message());
+    assert!(
+        out.message()
+            .contains("links[0] dropped, the span was kept"),
+        "{}",
+        out.message()
+    );
 }
 
 #[test]
@@ -133,7 +153,10 @@ fn a_redelivered_log_record_gets_the_same_id() {
                 log_records: vec![
                     ProtoLog {
                         time_unix_nano: 5,
-                        attributes: vec![text("event.name", "mes.work_order.completed"), text("work_order.id", "WO-1")],
+                        attributes: vec![
+                            text("event.name", "mes.work_order.completed"),
+                            text("work_order.id", "WO-1"),
+                        ],
                         ..Default::default()
                     },
                     ProtoLog {
@@ -153,6 +176,9 @@ fn a_redelivered_log_record_gets_the_same_id() {
     assert_ne!(first.batch.logs[0].record_id, first.batch.logs[1].record_id);
     assert_eq!(first.batch.logs[0].event_name, "mes.work_order.completed");
     assert_eq!(first.batch.logs[1].event_name, "erp.goods_receipt.posted");
-    assert_eq!(first.batch.logs[0].keys, vec![BusinessKey::new("work_order", "WO-1")]);
+    assert_eq!(
+        first.batch.logs[0].keys,
+        vec![BusinessKey::new("work_order", "WO-1")]
+    );
     assert_eq!(first.batch.logs[0].service, UNKNOWN_SERVICE);
 }

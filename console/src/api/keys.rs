@@ -1,0 +1,67 @@
+//! `GET /api/v1/keys/{type}/{value}`: the spans carrying a business key, the
+//! keys linked to it (transitively), and the spans of the linked keys below
+//! it (a customer's orders and their work orders).
+
+use axum::extract::{Path, State};
+use axum::Json;
+use collector::keys::MAX_KEY_LEN;
+use collector::model::BusinessKey;
+use collector::storage::query::{KeyLookupLimits, Relation};
+use serde_json::Value;
+
+use super::view::KeyView;
+use super::{view, AppError, AppState};
+
+pub async fn get_key(
+    State(state): State<AppState>,
+    Path((key_type, value)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    if state.keys.rank(&key_type).is_none() {
+        return Err(AppError::BadRequest(format!(
+            "unknown key type `{key_type}`; known types: {}",
+            state.keys.names().join(", ")
+        )));
+    }
+    if value.trim().is_empty() || value.len() > MAX_KEY_LEN {
+        return Err(AppError::BadRequest(format!(
+            "a key value is 1 to {MAX_KEY_LEN} bytes; got {}",
+            value.len()
+        )));
+    }
+    let key = BusinessKey::new(key_type, value.trim());
+    if !state.store.key_seen(&key).await? {
+        return Err(AppError::NotFound(format!(
+            "no span, event or link has carried {} `{}`",
+            key.key_type, key.value
+        )));
+    }
+    let limits = KeyLookupLimits::default();
+    let (linked, links_truncated) = state.store.linked_keys(&key, &state.keys, limits).await?;
+    // The journey: the key itself and everything below it, not the parents'
+    // other children.
+    let journey: Vec<&BusinessKey> = std::iter::once(&key)
+        .chain(
+            linked
+                .iter()
+                .filter(|l| l.relation != Relation::Parent)
+                .map(|l| &l.key),
+        )
+        .collect();
+    let (spans, spans_truncated) = state
+        .store
+        .spans_with_keys(&journey, limits.max_spans)
+        .await?;
+    Ok(Json(serde_json::json!({
+        "key": KeyView::from(&key),
+        "linked_keys": linked.iter().map(|l| serde_json::json!({
+            "type": l.key.key_type,
+            "value": l.key.value,
+            "relation": l.relation.as_str(),
+            "via": KeyView::from(&l.via),
+            "depth": l.depth,
+        })).collect::<Vec<_>>(),
+        "span_count": spans.len(),
+        "spans": spans.iter().map(view::span).collect::<Vec<_>>(),
+        "truncated": links_truncated || spans_truncated,
+    })))
+}

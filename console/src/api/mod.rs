@@ -1,0 +1,70 @@
+//! The JSON API under `/api/v1/`. Handlers are short: validate the path,
+//! call one storage query, shape the answer with `view`. Errors are JSON
+//! `{"error": "..."}` with the right status, mapped in one place ([`AppError`]).
+
+mod keys;
+mod traces;
+pub mod view;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use collector::keys::KeyTypes;
+use collector::metrics::Metrics;
+use collector::storage::{Store, StoreError};
+
+/// What every handler may read.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub keys: Arc<KeyTypes>,
+    /// The process's metrics, shown at `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Every way a request can fail, each with the sentence the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            AppError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            AppError::Store(e) => {
+                tracing::error!(error = %e, "query failed");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the data store did not answer; try again shortly (details are in the console's log)".to_string(),
+                )
+            }
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound(
+        "no such API endpoint; see /api/v1/traces/{trace_id} and /api/v1/keys/{type}/{value}"
+            .into(),
+    )
+}
+
+/// `/api/v1/...`
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/traces/{trace_id}", get(traces::get_trace))
+        .route("/api/v1/keys/{key_type}/{value}", get(keys::get_key))
+        .route("/api/v1/{*rest}", get(not_found))
+        .with_state(state)
+}

@@ -1,0 +1,30 @@
+//! `GET /api/v1/traces/{trace_id}`: a trace's spans.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use collector::model::TraceId;
+use serde_json::Value;
+
+use super::{view, AppError, AppState};
+
+pub async fn get_trace(
+    State(state): State<AppState>,
+    Path(trace_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let id = TraceId::from_hex(&trace_id).map_err(|e| {
+        AppError::BadRequest(format!(
+            "`{trace_id}` is not a trace id: it {e}; a trace id is 32 hex digits"
+        ))
+    })?;
+    let spans = state.store.trace_spans(id).await?;
+    if spans.is_empty() {
+        return Err(AppError::NotFound(format!(
+            "no spans of trace {id} are stored"
+        )));
+    }
+    Ok(Json(serde_json::json!({
+        "trace_id": id.to_hex(),
+        "span_count": spans.len(),
+        "spans": spans.iter().map(view::span).collect::<Vec<_>>(),
+    })))
+}

@@ -1,0 +1,251 @@
+//! Configuration: one TOML file (`--config`), every scalar key overridable by
+//! a `THROUGHLINE_*` environment variable and by a flag (flag > environment >
+//! file > default). Validated once here, into [`Settings`], before anything
+//! starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use collector::keys::{KeyConfig, KeyTypes};
+use serde::Deserialize;
+
+/// The TOML file. Unknown keys are an error, so a typo never goes unnoticed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub otlp_grpc_addr: Option<SocketAddr>,
+    pub otlp_http_addr: Option<SocketAddr>,
+    pub console_addr: Option<SocketAddr>,
+    pub clickhouse_url: Option<String>,
+    pub clickhouse_database: Option<String>,
+    pub clickhouse_user: Option<String>,
+    pub clickhouse_password: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub max_request_bytes: Option<usize>,
+    /// `[keys]`: extra key types and per-system attribute aliases.
+    #[serde(default)]
+    pub keys: KeyConfig,
+}
+
+/// Flags shared by the subcommands that serve or touch ClickHouse. Each is
+/// also read from the environment variable named beside it.
+#[derive(Debug, Default, Clone, Args)]
+pub struct Overrides {
+    /// OTLP/gRPC listen address [default: 127.0.0.1:4317]
+    #[arg(long, env = "THROUGHLINE_OTLP_GRPC_ADDR", value_name = "ADDR")]
+    pub otlp_grpc_addr: Option<SocketAddr>,
+    /// OTLP/HTTP (and events) listen address [default: 127.0.0.1:4318]
+    #[arg(long, env = "THROUGHLINE_OTLP_HTTP_ADDR", value_name = "ADDR")]
+    pub otlp_http_addr: Option<SocketAddr>,
+    /// Console (web pages and JSON API) listen address [default: 127.0.0.1:8080]
+    #[arg(long, env = "THROUGHLINE_CONSOLE_ADDR", value_name = "ADDR")]
+    pub console_addr: Option<SocketAddr>,
+    /// ClickHouse HTTP interface. `up` starts a private server when unset; the
+    /// other subcommands default to http://127.0.0.1:8123
+    #[arg(long, env = "THROUGHLINE_CLICKHOUSE_URL", value_name = "URL")]
+    pub clickhouse_url: Option<String>,
+    /// ClickHouse database [default: throughline]
+    #[arg(long, env = "THROUGHLINE_CLICKHOUSE_DATABASE", value_name = "NAME")]
+    pub clickhouse_database: Option<String>,
+    /// ClickHouse user [default: the server's default user]
+    #[arg(long, env = "THROUGHLINE_CLICKHOUSE_USER", value_name = "USER")]
+    pub clickhouse_user: Option<String>,
+    /// ClickHouse password
+    #[arg(
+        long,
+        env = "THROUGHLINE_CLICKHOUSE_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub clickhouse_password: Option<String>,
+    /// Directory for the private ClickHouse's files (and, later, the spool) [default: ./data]
+    #[arg(long, env = "THROUGHLINE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Largest accepted request body in bytes, after decompression [default: 16777216]
+    #[arg(long, env = "THROUGHLINE_MAX_REQUEST_BYTES", value_name = "BYTES")]
+    pub max_request_bytes: Option<usize>,
+}
+
+/// Everything validated, with defaults applied.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: SocketAddr,
+    pub console_addr: SocketAddr,
+    /// `None`: `up` runs a private server.
+    pub clickhouse_url: Option<String>,
+    pub clickhouse_database: String,
+    pub clickhouse_user: Option<String>,
+    pub clickhouse_password: Option<String>,
+    pub data_dir: PathBuf,
+    pub max_request_bytes: usize,
+    pub keys: KeyTypes,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().expect("default addresses are valid")
+}
+
+fn valid_database(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Settings {
+    /// Reads `path` if given, applies `overrides`, validates.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = match path {
+            None => FileConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Self::parse(&text, &path.display().to_string())?
+            }
+        };
+        Self::resolve(file, overrides)
+    }
+
+    /// Parses the TOML text of a config file named `path` (for messages).
+    pub fn parse(text: &str, path: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn resolve(file: FileConfig, o: &Overrides) -> Result<Self, ConfigError> {
+        let o = o.clone();
+        let clickhouse_database = o
+            .clickhouse_database
+            .or(file.clickhouse_database)
+            .unwrap_or_else(|| "throughline".into());
+        if !valid_database(&clickhouse_database) {
+            return Err(ConfigError::Invalid(format!(
+                "clickhouse_database `{clickhouse_database}` is not a plain name; use letters, digits and `_`"
+            )));
+        }
+        let clickhouse_url = o.clickhouse_url.or(file.clickhouse_url);
+        if let Some(url) = &clickhouse_url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(ConfigError::Invalid(format!(
+                    "clickhouse_url `{url}` must be ClickHouse's HTTP interface, like http://127.0.0.1:8123"
+                )));
+            }
+        }
+        let max_request_bytes = o
+            .max_request_bytes
+            .or(file.max_request_bytes)
+            .unwrap_or(collector::DEFAULT_MAX_REQUEST_BYTES);
+        if max_request_bytes < 1024 {
+            return Err(ConfigError::Invalid(format!(
+                "max_request_bytes {max_request_bytes} is too small to hold any OTLP batch; use at least 1024"
+            )));
+        }
+        let keys = KeyTypes::new(&file.keys).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        Ok(Settings {
+            otlp_grpc_addr: o
+                .otlp_grpc_addr
+                .or(file.otlp_grpc_addr)
+                .unwrap_or_else(|| addr("127.0.0.1:4317")),
+            otlp_http_addr: o
+                .otlp_http_addr
+                .or(file.otlp_http_addr)
+                .unwrap_or_else(|| addr("127.0.0.1:4318")),
+            console_addr: o
+                .console_addr
+                .or(file.console_addr)
+                .unwrap_or_else(|| addr("127.0.0.1:8080")),
+            clickhouse_url,
+            clickhouse_database,
+            clickhouse_user: o.clickhouse_user.or(file.clickhouse_user),
+            clickhouse_password: o.clickhouse_password.or(file.clickhouse_password),
+            data_dir: o
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| "./data".into()),
+            max_request_bytes,
+            keys,
+        })
+    }
+
+    /// The store settings for `url`.
+    pub fn store_config(&self, url: &str) -> collector::storage::StoreConfig {
+        collector::storage::StoreConfig {
+            url: url.to_string(),
+            database: self.clickhouse_database.clone(),
+            user: self.clickhouse_user.clone(),
+            password: self.clickhouse_password.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let file = Settings::parse(
+            "otlp_grpc_addr = \"127.0.0.1:5317\"\nconsole_addr = \"127.0.0.1:9090\"\n\
+             [keys.aliases.erp]\n\"sap.sales_order\" = \"order\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            console_addr: Some(addr("127.0.0.1:9999")),
+            ..Default::default()
+        };
+        let s = Settings::resolve(file, &overrides).unwrap();
+        assert_eq!(s.otlp_grpc_addr, addr("127.0.0.1:5317"));
+        assert_eq!(s.console_addr, addr("127.0.0.1:9999"));
+        assert_eq!(s.otlp_http_addr, addr("127.0.0.1:4318"));
+        assert_eq!(s.clickhouse_database, "throughline");
+        assert_eq!(s.clickhouse_url, None);
+    }
+
+    #[test]
+    fn unknown_keys_are_an_error_naming_the_file_and_key() {
+        let err =
+            Settings::parse("otlp_grpc_adr = \"127.0.0.1:1\"\n", "throughline.toml").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("config file throughline.toml: "), "{text}");
+        assert!(text.contains("otlp_grpc_adr"), "{text}");
+        assert!(text.contains("line 1"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_say_what_to_use() {
+        let o = Overrides {
+            clickhouse_url: Some("127.0.0.1:8123".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(FileConfig::default(), &o).unwrap_err();
+        assert!(
+            err.to_string().contains("like http://127.0.0.1:8123"),
+            "{err}"
+        );
+        let o = Overrides {
+            clickhouse_database: Some("a-b; DROP".into()),
+            ..Default::default()
+        };
+        assert!(Settings::resolve(FileConfig::default(), &o).is_err());
+    }
+}

@@ -1,0 +1,226 @@
+//! What each subcommand does: build from settings, start, wait for a signal,
+//! stop in order (listeners, then the writer's queue, then ClickHouse).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use collector::metrics::Metrics;
+use collector::pipeline::PipelineOptions;
+use collector::storage::server::PrivateServer;
+use collector::storage::Store;
+use collector::{Collector, CollectorSettings};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::AppState;
+use crate::config::Settings;
+
+/// Where `collector` and `console` look for ClickHouse when no URL is set.
+pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
+
+/// A started console.
+pub struct Console {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Console {
+    pub async fn start(
+        state: AppState,
+        addr: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} (console); pick another address with --console-addr")
+        })?;
+        let addr = listener.local_addr().unwrap_or(addr);
+        let app = crate::app(state);
+        let task = tokio::spawn(async move {
+            let result = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "console server failed");
+            }
+        });
+        tracing::info!(%addr, "console listening");
+        Ok(Self { addr, task })
+    }
+
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("stopping");
+        token.cancel();
+    });
+}
+
+/// Connects to the configured ClickHouse, or (when `private` and none is
+/// configured) starts one under the data directory, then migrates.
+async fn open_store(
+    settings: &Settings,
+    private: bool,
+) -> anyhow::Result<(Store, Option<PrivateServer>)> {
+    let (url, server) = match (&settings.clickhouse_url, private) {
+        (Some(url), _) => (url.clone(), None),
+        (None, false) => (DEFAULT_CLICKHOUSE_URL.to_string(), None),
+        (None, true) => {
+            let dir = settings.data_dir.join("clickhouse");
+            let server = PrivateServer::start(&dir)
+                .await
+                .with_context(|| format!("starting a private ClickHouse in {}", dir.display()))?;
+            tracing::info!(url = server.url(), dir = %dir.display(), "private ClickHouse started");
+            (server.url().to_string(), Some(server))
+        }
+    };
+    let store = Store::new(settings.store_config(&url));
+    let migrated = store.migrate().await;
+    match migrated {
+        Ok(report) => {
+            for name in &report.applied {
+                tracing::info!(migration = %name, "applied");
+            }
+            Ok((store, server))
+        }
+        Err(e) => {
+            if let Some(server) = server {
+                server.stop().await;
+            }
+            Err(anyhow::anyhow!(e)).with_context(|| {
+                format!(
+                    "preparing database `{}` at {url}",
+                    settings.clickhouse_database
+                )
+            })
+        }
+    }
+}
+
+fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSettings {
+    CollectorSettings {
+        grpc_addr: settings.otlp_grpc_addr,
+        http_addr: settings.otlp_http_addr,
+        max_request_bytes: settings.max_request_bytes,
+        keys: Arc::new(settings.keys.clone()),
+        pipeline: PipelineOptions::default(),
+        metrics,
+    }
+}
+
+fn app_state(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> AppState {
+    AppState {
+        store,
+        keys: Arc::new(settings.keys.clone()),
+        metrics,
+    }
+}
+
+/// `throughline up`.
+pub async fn up(settings: Settings) -> anyhow::Result<()> {
+    let (store, server) = open_store(&settings, true).await?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let metrics = Arc::new(Metrics::new());
+    let started = async {
+        let collector = Collector::start(
+            store.clone(),
+            collector_settings(&settings, metrics.clone()),
+            shutdown.clone(),
+        )
+        .await?;
+        let console = Console::start(
+            app_state(&settings, store.clone(), metrics.clone()),
+            settings.console_addr,
+            shutdown.clone(),
+        )
+        .await?;
+        anyhow::Ok((collector, console))
+    }
+    .await;
+    let result = match started {
+        Ok((collector, console)) => {
+            println!(
+                "throughline is up\n  console      http://{}/\n  OTLP/gRPC    {}\n  OTLP/HTTP    http://{}\n  ClickHouse   {} (database {})\nPress Ctrl-C to stop.",
+                console.addr,
+                collector.grpc_addr,
+                collector.http_addr,
+                store.config().url,
+                store.config().database
+            );
+            shutdown.cancelled().await;
+            collector.wait().await;
+            console.wait().await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    if let Some(server) = server {
+        server.stop().await;
+    }
+    result
+}
+
+/// `throughline collector`.
+pub async fn collector(settings: Settings) -> anyhow::Result<()> {
+    let (store, _) = open_store(&settings, false).await?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let metrics = Arc::new(Metrics::new());
+    let collector =
+        Collector::start(store, collector_settings(&settings, metrics), shutdown).await?;
+    collector.wait().await;
+    Ok(())
+}
+
+/// `throughline console`.
+pub async fn console(settings: Settings) -> anyhow::Result<()> {
+    let (store, _) = open_store(&settings, false).await?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let metrics = Arc::new(Metrics::new());
+    let console = Console::start(
+        app_state(&settings, store, metrics),
+        settings.console_addr,
+        shutdown,
+    )
+    .await?;
+    console.wait().await;
+    Ok(())
+}
+
+/// `throughline migrate`.
+pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let url = settings
+        .clickhouse_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CLICKHOUSE_URL.to_string());
+    let store = Store::new(settings.store_config(&url));
+    let report = store.migrate().await.with_context(|| {
+        format!(
+            "migrating database `{}` at {url}",
+            settings.clickhouse_database
+        )
+    })?;
+    println!(
+        "database `{}` at {url}: {} migration(s) applied, {} already applied",
+        settings.clickhouse_database,
+        report.applied.len(),
+        report.already
+    );
+    for name in report.applied {
+        println!("  applied {name}");
+    }
+    Ok(())
+}

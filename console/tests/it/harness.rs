@@ -1,0 +1,213 @@
+//! Test fixtures: a ClickHouse for the whole run, and a collector + console in
+//! a fresh database for each test.
+//!
+//! ClickHouse comes from `THROUGHLINE_TEST_CLICKHOUSE_URL` when set (what
+//! `make test` does: one private server for the run); otherwise this process
+//! starts its own private server in a temporary directory, which dies with it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use collector::keys::{KeyConfig, KeyTypes};
+use collector::metrics::Metrics;
+use collector::pipeline::PipelineOptions;
+use collector::storage::server::PrivateServer;
+use collector::storage::{Store, StoreConfig};
+use collector::{Collector, CollectorSettings};
+use console::api::AppState;
+use console::run::Console;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+fn clickhouse_url() -> String {
+    if let Ok(url) = std::env::var("THROUGHLINE_TEST_CLICKHOUSE_URL") {
+        return url;
+    }
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The server is tied to this thread (it gets SIGTERM when the thread
+        // ends), so the thread lives as long as the test process.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let dir = tempfile::tempdir().unwrap().keep();
+                let server = PrivateServer::start(&dir)
+                    .await
+                    .expect("start a private ClickHouse for the tests");
+                tx.send(server.url().to_string()).unwrap();
+                let _keep = server;
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv().expect("the ClickHouse thread sends its URL")
+    })
+    .clone()
+}
+
+fn unique_database() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// A migrated, empty database of its own.
+pub async fn store() -> Store {
+    let store = Store::new(StoreConfig {
+        url: clickhouse_url(),
+        database: unique_database(),
+        user: None,
+        password: None,
+    });
+    store.migrate().await.expect("migrate the test database");
+    store
+}
+
+/// A collector and a console on ephemeral ports over a fresh database.
+pub struct TestApp {
+    pub store: Store,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub console: SocketAddr,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::with_keys(KeyConfig::default()).await
+    }
+
+    pub async fn with_keys(config: KeyConfig) -> Self {
+        Self::with(config, collector::DEFAULT_MAX_REQUEST_BYTES).await
+    }
+
+    pub async fn with(config: KeyConfig, max_request_bytes: usize) -> Self {
+        let store = store().await;
+        let keys = Arc::new(KeyTypes::new(&config).expect("valid key config"));
+        let shutdown = CancellationToken::new();
+        let metrics = Arc::new(Metrics::new());
+        let collector = Collector::start(
+            store.clone(),
+            CollectorSettings {
+                grpc_addr: any_port(),
+                http_addr: any_port(),
+                max_request_bytes,
+                keys: keys.clone(),
+                pipeline: PipelineOptions::default(),
+                metrics: metrics.clone(),
+            },
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let console = Console::start(
+            AppState {
+                store: store.clone(),
+                keys,
+                metrics,
+            },
+            any_port(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        TestApp {
+            store,
+            grpc: collector.grpc_addr,
+            http: collector.http_addr,
+            console: console.addr,
+            client: reqwest::Client::new(),
+            shutdown,
+        }
+    }
+
+    pub fn otlp_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// GET on the console; the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("http://{}{path}", self.console))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// The spans of a trace per the API, waiting briefly for `want` of them.
+    pub async fn trace(&self, trace_id: &str, want: usize) -> Vec<Value> {
+        for _ in 0..50 {
+            let (status, body) = self.get(&format!("/api/v1/traces/{trace_id}")).await;
+            if status == 200 && body["spans"].as_array().map_or(0, Vec::len) >= want {
+                return body["spans"].as_array().unwrap().clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (_, body) = self.get(&format!("/api/v1/traces/{trace_id}")).await;
+        body["spans"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// POST an OTLP/HTTP body.
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.otlp_url(path))
+            .header("content-type", content_type)
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+/// Attributes of a span as the API returns them.
+pub fn attr<'a>(span: &'a Value, key: &str) -> &'a str {
+    span["attributes"][key].as_str().unwrap_or("")
+}
+
+/// The span named `name` in `spans`.
+pub fn named<'a>(spans: &'a [Value], name: &str) -> &'a Value {
+    spans
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no span named {name} in {spans:#?}"))
+}

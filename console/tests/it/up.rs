@@ -1,0 +1,138 @@
+//! `throughline up` as a user runs it: the real binary, no ClickHouse running.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Up {
+    child: Child,
+    console: String,
+    http: String,
+}
+
+impl Up {
+    fn start(data_dir: &std::path::Path) -> Up {
+        let (grpc, http, console) = (free_port(), free_port(), free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_throughline"))
+            .arg("up")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc}")])
+            .args(["--otlp-http-addr", &format!("127.0.0.1:{http}")])
+            .args(["--console-addr", &format!("127.0.0.1:{console}")])
+            .env_remove("THROUGHLINE_CLICKHOUSE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Up {
+            child,
+            console: format!("http://127.0.0.1:{console}"),
+            http: format!("http://127.0.0.1:{http}"),
+        }
+    }
+
+    async fn wait_ready(&mut self, client: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "throughline up exited early"
+            );
+            let ready = client.get(format!("{}/readyz", self.console)).send().await;
+            if matches!(ready, Ok(r) if r.status() == 200) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "throughline up was not ready within 90 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// SIGTERM, as Ctrl-C or a service manager would; waits for a clean exit.
+    fn stop(mut self) {
+        unsafe {
+            libc_kill(self.child.id() as i32, 15);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "throughline up exited with {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "throughline up did not stop within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_starts_its_own_clickhouse_and_a_second_up_finds_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+
+    let mut first = Up::start(dir.path());
+    first.wait_ready(&client).await;
+    for health in ["/healthz", "/readyz", "/metrics"] {
+        for base in [&first.console, &first.http] {
+            let r = client.get(format!("{base}{health}")).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{base}{health}");
+        }
+    }
+    let body = include_bytes!("../../../sample-data/fixtures/otlp-traces.json").to_vec();
+    let r = client
+        .post(format!("{}/v1/traces", first.http))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let metrics = client
+        .get(format!("{}/metrics", first.console))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("throughline_written_total{signal=\"spans\"} 2"),
+        "{metrics}"
+    );
+    first.stop();
+
+    let mut second = Up::start(dir.path());
+    second.wait_ready(&client).await;
+    let trace: serde_json::Value = client
+        .get(format!(
+            "{}/api/v1/traces/5b8efff798038103d269b633813fc60c",
+            second.console
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(trace["span_count"], 2, "{trace}");
+    second.stop();
+}
