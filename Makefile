@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Both install what is missing (ClickHouse) on Debian/Ubuntu first.
+
+CARGO ?= cargo
+DATA_DIR ?= ./data
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
+.PHONY: deps build demo test lint clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release -p throughline-console
+
+# Starts everything with a private ClickHouse under $(DATA_DIR), loads the
+# sample trace, and serves until Ctrl-C.
+demo: build
+	@scripts/demo.sh $(TARGET_DIR)/release/throughline $(DATA_DIR)
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Lint, then every test against a private ClickHouse started for this run.
+test: lint
+	scripts/with-clickhouse.sh $(CARGO) test --workspace
+
+clean:
+	$(CARGO) clean

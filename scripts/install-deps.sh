@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what building and testing Throughline needs and the machine lacks:
+# ClickHouse (server and client) from the system's packages, and a Rust
+# toolchain check. Safe to run again: it only installs what is missing.
+set -euo pipefail
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else
+    echo "error: need root (or sudo) to run: $*" >&2
+    exit 1
+  fi
+}
+
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: $* missing and this is not a Debian/Ubuntu machine; install them with your package manager" >&2
+    exit 1
+  fi
+  echo "installing: $*"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -qq "$@" >/dev/null 2>&1 || {
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq "$@"
+  }
+}
+
+if ! command -v clickhouse-server >/dev/null 2>&1 && ! command -v clickhouse >/dev/null 2>&1; then
+  apt_install clickhouse-server clickhouse-client
+fi
+
+command -v curl >/dev/null 2>&1 || apt_install curl
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found; install a Rust toolchain (rustup) first" >&2
+  exit 1
+fi
