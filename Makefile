@@ -5,7 +5,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build demo test lint clean
+.PHONY: deps build demo test lint bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -24,7 +24,11 @@ lint: deps
 
 # Lint, then every test against a private ClickHouse started for this run.
 test: lint
-	scripts/with-clickhouse.sh $(CARGO) test --workspace
+	CARGO=$(CARGO) scripts/with-clickhouse.sh scripts/cargo-test.sh
+
+# Ingest throughput and lookup latency against a private ClickHouse; see BENCHMARKS.md.
+bench: deps
+	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench ingest
 
 clean:
 	$(CARGO) clean

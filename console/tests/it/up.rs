@@ -136,3 +136,59 @@ async fn up_starts_its_own_clickhouse_and_a_second_up_finds_the_data() {
     assert_eq!(trace["span_count"], 2, "{trace}");
     second.stop();
 }
+
+#[test]
+fn up_without_a_clickhouse_binary_says_how_to_install_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_path = dir.path().join("bin");
+    std::fs::create_dir(&empty_path).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .args(["up", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("PATH", &empty_path)
+        .env_remove("THROUGHLINE_CLICKHOUSE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no ClickHouse server binary found on PATH"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("apt-get install clickhouse-server clickhouse-client"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--clickhouse-url"), "{stderr}");
+}
+
+#[test]
+fn subcommands_not_built_yet_say_so_and_fail() {
+    for sub in ["correlator", "demo"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_throughline"))
+            .arg(sub)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{sub}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not built yet"),
+            "{sub}"
+        );
+    }
+}
+
+#[test]
+fn a_config_file_with_a_typo_stops_the_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("throughline.toml");
+    std::fs::write(&config, "otlp_grpc_adress = \"127.0.0.1:4317\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .args(["up", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("otlp_grpc_adress"), "{stderr}");
+    assert!(stderr.contains("throughline.toml"), "{stderr}");
+}

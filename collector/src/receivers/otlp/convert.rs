@@ -4,7 +4,9 @@
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord as ProtoLogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
 use prost::Message;
 use serde_json::Value as Json;
 
@@ -132,6 +134,25 @@ fn optional_span_id(bytes: &[u8]) -> Result<Option<SpanId>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A span's ids, or why the span cannot be kept.
+fn span_ids(span: &ProtoSpan) -> Result<(TraceId, SpanId, Option<SpanId>), String> {
+    let trace_id = TraceId::from_bytes(&span.trace_id).map_err(|e| format!("trace_id {e}"))?;
+    let span_id = SpanId::from_bytes(&span.span_id).map_err(|e| format!("span_id {e}"))?;
+    let parent =
+        optional_span_id(&span.parent_span_id).map_err(|e| format!("parent_span_id {e}"))?;
+    Ok((trace_id, span_id, parent))
+}
+
+/// A log record's trace context: optional, but valid when present.
+fn log_ids(record: &ProtoLogRecord) -> Result<(Option<TraceId>, Option<SpanId>), String> {
+    let trace_id = match record.trace_id.is_empty() {
+        true => None,
+        false => Some(TraceId::from_bytes(&record.trace_id).map_err(|e| format!("trace_id {e}"))?),
+    };
+    let span_id = optional_span_id(&record.span_id).map_err(|e| format!("span_id {e}"))?;
+    Ok((trace_id, span_id))
+}
+
 /// Converts a trace export; invalid spans are rejected one by one.
 pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes) -> Converted {
     let mut out = Converted::default();
@@ -142,33 +163,10 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes) -> Converted
             let (scope_name, scope_version) = scope_parts(ss.scope.as_ref());
             for (pi, span) in ss.spans.iter().enumerate() {
                 let path = format!("resource_spans[{ri}].scope_spans[{si}].spans[{pi}]");
-                let trace_id = match TraceId::from_bytes(&span.trace_id) {
-                    Ok(id) => id,
-                    Err(e) => {
-                        out.rejected.push(Rejection {
-                            path,
-                            reason: format!("trace_id {e}"),
-                        });
-                        continue;
-                    }
-                };
-                let span_id = match SpanId::from_bytes(&span.span_id) {
-                    Ok(id) => id,
-                    Err(e) => {
-                        out.rejected.push(Rejection {
-                            path,
-                            reason: format!("span_id {e}"),
-                        });
-                        continue;
-                    }
-                };
-                let parent_span_id = match optional_span_id(&span.parent_span_id) {
-                    Ok(id) => id,
-                    Err(e) => {
-                        out.rejected.push(Rejection {
-                            path,
-                            reason: format!("parent_span_id {e}"),
-                        });
+                let (trace_id, span_id, parent_span_id) = match span_ids(span) {
+                    Ok(ids) => ids,
+                    Err(reason) => {
+                        out.rejected.push(Rejection { path, reason });
                         continue;
                     }
                 };
@@ -244,27 +242,10 @@ pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) ->
             let (scope_name, scope_version) = scope_parts(sl.scope.as_ref());
             for (li, record) in sl.log_records.iter().enumerate() {
                 let path = format!("resource_logs[{ri}].scope_logs[{si}].log_records[{li}]");
-                // Log records may carry no trace context; a present one must be valid.
-                let trace_id = match record.trace_id.is_empty() {
-                    true => None,
-                    false => match TraceId::from_bytes(&record.trace_id) {
-                        Ok(id) => Some(id),
-                        Err(e) => {
-                            out.rejected.push(Rejection {
-                                path,
-                                reason: format!("trace_id {e}"),
-                            });
-                            continue;
-                        }
-                    },
-                };
-                let span_id = match optional_span_id(&record.span_id) {
-                    Ok(id) => id,
-                    Err(e) => {
-                        out.rejected.push(Rejection {
-                            path,
-                            reason: format!("span_id {e}"),
-                        });
+                let (trace_id, span_id) = match log_ids(record) {
+                    Ok(ids) => ids,
+                    Err(reason) => {
+                        out.rejected.push(Rejection { path, reason });
                         continue;
                     }
                 };
