@@ -1,5 +1,6 @@
 -- One row per (business key, record carrying it): lookups by key read one
--- ordered range here, then fetch the records by trace id, never scanning spans.
+-- ordered range here, then fetch the records by their own sort keys (spans by
+-- trace id, events by source and id), never scanning spans or events.
 CREATE TABLE IF NOT EXISTS key_index {{on_cluster}} (
     key_type String,
     key_value String,
@@ -10,10 +11,12 @@ CREATE TABLE IF NOT EXISTS key_index {{on_cluster}} (
     span_id FixedString(8),
     record_id UInt64,
     service String,
-    name String
+    name String,
+    event_source String,
+    event_id String
 ) ENGINE = {{engine ReplacingMergeTree() | shard cityHash64(key_type, key_value)}}
 PARTITION BY toDate(time)
-ORDER BY (key_type, key_value, record_kind, trace_id, span_id, record_id);
+ORDER BY (key_type, key_value, record_kind, trace_id, span_id, record_id, event_source, event_id);
 
 -- Two keys seen on one record, stored in both directions so that either side
 -- reads its links as one ordered range.

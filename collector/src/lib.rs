@@ -7,6 +7,7 @@
 //! `ops` serves health and metrics; `storage::server` runs a private
 //! ClickHouse when no URL is configured.
 
+pub mod events;
 pub mod hash;
 pub mod keys;
 pub mod metrics;
@@ -23,9 +24,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use events::EventRules;
 use keys::KeyTypes;
 use pipeline::{Pipeline, PipelineOptions};
-use receivers::otlp::{grpc, http, OtlpState};
+use receivers::otlp::{grpc, http};
+use receivers::ReceiverState;
 use storage::Store;
 
 /// Default size limit of one request body, after decompression: 16 MiB.
@@ -38,6 +41,7 @@ pub struct CollectorSettings {
     pub http_addr: SocketAddr,
     pub max_request_bytes: usize,
     pub keys: Arc<KeyTypes>,
+    pub events: Arc<EventRules>,
     pub pipeline: PipelineOptions,
     /// Shared with whatever else serves `/metrics` in this process.
     pub metrics: Arc<metrics::Metrics>,
@@ -92,9 +96,10 @@ impl Collector {
 
         let (pipeline, writer) =
             Pipeline::start(store.clone(), settings.pipeline, settings.metrics.clone());
-        let state = OtlpState {
+        let state = ReceiverState {
             pipeline,
             keys: settings.keys.clone(),
+            events: settings.events.clone(),
             max_request_bytes: settings.max_request_bytes,
             metrics: settings.metrics.clone(),
         };
@@ -115,7 +120,8 @@ impl Collector {
             }
         });
 
-        let app = http::router(state)
+        let app = http::router(state.clone())
+            .merge(receivers::cloudevents::router(state))
             .merge(ops::router(store, settings.metrics))
             .layer(axum::extract::DefaultBodyLimit::disable());
         let http_shutdown = shutdown.clone();

@@ -71,6 +71,11 @@ pub struct SignalCounters {
 pub struct Metrics {
     pub spans: SignalCounters,
     pub logs: SignalCounters,
+    pub events: SignalCounters,
+    /// Events refused on their own because they were invalid.
+    pub events_invalid: AtomicU64,
+    /// Redelivered events (same source and id) not stored again.
+    pub events_duplicates: AtomicU64,
     /// Requests refused as a whole, by reason.
     pub requests_bad: AtomicU64,
     pub requests_too_large: AtomicU64,
@@ -85,6 +90,9 @@ impl Metrics {
         Self {
             spans: SignalCounters::default(),
             logs: SignalCounters::default(),
+            events: SignalCounters::default(),
+            events_invalid: AtomicU64::new(0),
+            events_duplicates: AtomicU64::new(0),
             requests_bad: AtomicU64::new(0),
             requests_too_large: AtomicU64::new(0),
             requests_unsupported: AtomicU64::new(0),
@@ -128,6 +136,7 @@ impl Metrics {
                 &[
                     ("{signal=\"spans\"}", get(pick(&self.spans))),
                     ("{signal=\"logs\"}", get(pick(&self.logs))),
+                    ("{signal=\"events\"}", get(pick(&self.events))),
                 ],
             );
         }
@@ -144,6 +153,24 @@ impl Metrics {
                 ),
                 ("{reason=\"unavailable\"}", get(&self.requests_overloaded)),
             ],
+        );
+        counter(
+            &mut out,
+            "throughline_events_rejected_total",
+            "Events refused: invalid on their own, or not stored (overload, ClickHouse away).",
+            &[
+                ("{reason=\"invalid_event\"}", get(&self.events_invalid)),
+                (
+                    "{reason=\"unavailable\"}",
+                    get(&self.events.rejected).saturating_sub(get(&self.events_invalid)),
+                ),
+            ],
+        );
+        counter(
+            &mut out,
+            "throughline_events_duplicates_dropped_total",
+            "Redelivered events (same source and id) recognised and not stored again.",
+            &[("", get(&self.events_duplicates))],
         );
         counter(
             &mut out,

@@ -237,22 +237,139 @@ pub struct LogRecord {
     pub keys: Vec<BusinessKey>,
 }
 
+/// What an integration reports about the business fact or hand-over an
+/// event stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Ok,
+    Failed,
+    Retried,
+    DeadLettered,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::Failed,
+        Outcome::Retried,
+        Outcome::DeadLettered,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::Retried => "retried",
+            Outcome::DeadLettered => "dead_lettered",
+        }
+    }
+
+    /// Parses the names above, ignoring case.
+    pub fn parse(text: &str) -> Option<Self> {
+        let lower = text.trim().to_ascii_lowercase();
+        Self::ALL.into_iter().find(|o| o.as_str() == lower)
+    }
+}
+
+/// Where an event came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOrigin {
+    CloudEvent,
+    OtlpLog,
+}
+
+impl EventOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventOrigin::CloudEvent => "cloudevents",
+            EventOrigin::OtlpLog => "otlp_log",
+        }
+    }
+}
+
+/// An integration event: a business fact or an integration outcome reported
+/// by a connector. `source` + `id` identify it (CloudEvents' rule): a
+/// redelivery has the same pair and is stored once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub source: String,
+    pub id: String,
+    /// The system it speaks for: `mes`, `erp`, `crm`, ...
+    pub system: String,
+    /// `mes.work_order.completed`.
+    pub event_type: String,
+    pub subject: String,
+    /// When it happened; the arrival time when the sender gave none.
+    pub time_ns: u64,
+    /// The sender gave no time; `time_ns` is the arrival time.
+    pub time_missing: bool,
+    pub received_ns: u64,
+    pub outcome: Outcome,
+    pub attempt: u32,
+    pub trace_id: Option<TraceId>,
+    pub span_id: Option<SpanId>,
+    pub correlation_id: String,
+    pub causation_id: String,
+    /// The payload as text: JSON as JSON text, other content as sent
+    /// (base64 for binary data).
+    pub data: String,
+    pub data_content_type: String,
+    /// Everything else the sender attached (CloudEvents extensions, log
+    /// record attributes).
+    pub attributes: Attributes,
+    pub keys: Vec<BusinessKey>,
+    pub origin: EventOrigin,
+}
+
 /// What one receiver call hands to the pipeline: the records that passed
 /// validation, in arrival order.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     pub spans: Vec<Span>,
     pub logs: Vec<LogRecord>,
+    pub events: Vec<Event>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty() && self.logs.is_empty()
+        self.spans.is_empty() && self.logs.is_empty() && self.events.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.spans.len() + self.logs.len()
+        self.spans.len() + self.logs.len() + self.events.len()
     }
+
+    /// Where each list ends now, to split an appended batch off again.
+    pub fn mark(&self) -> BatchMark {
+        BatchMark {
+            spans: self.spans.len(),
+            logs: self.logs.len(),
+            events: self.events.len(),
+        }
+    }
+
+    pub fn append(&mut self, other: Batch) {
+        self.spans.extend(other.spans);
+        self.logs.extend(other.logs);
+        self.events.extend(other.events);
+    }
+
+    /// Everything after `mark`, moved out.
+    pub fn split_off(&mut self, mark: BatchMark) -> Batch {
+        Batch {
+            spans: self.spans.split_off(mark.spans),
+            logs: self.logs.split_off(mark.logs),
+            events: self.events.split_off(mark.events),
+        }
+    }
+}
+
+/// The lengths of a batch's lists at one moment; see [`Batch::mark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchMark {
+    spans: usize,
+    logs: usize,
+    events: usize,
 }
 
 /// Two keys seen on the same record, in both directions so that a lookup from

@@ -88,9 +88,14 @@ async fn write(store: &Store, batch: &Batch, m: &Metrics) -> Result<(), SubmitEr
     let result = store.write_batch(batch).await;
     m.insert_latency.observe(started.elapsed());
     match result {
-        Ok(()) => {
+        Ok(report) => {
             metrics::add(&m.spans.written, batch.spans.len());
             metrics::add(&m.logs.written, batch.logs.len());
+            metrics::add(
+                &m.events.written,
+                batch.events.len() - report.duplicate_events,
+            );
+            metrics::add(&m.events_duplicates, report.duplicate_events);
             Ok(())
         }
         Err(e) => {
@@ -124,13 +129,12 @@ async fn writer(
         let mut merged = Batch::default();
         let mut waiters = Vec::with_capacity(jobs.len());
         for job in jobs {
-            waiters.push((merged.spans.len(), merged.logs.len(), job.done));
-            merged.spans.extend(job.batch.spans);
-            merged.logs.extend(job.batch.logs);
+            waiters.push((merged.mark(), job.done));
+            merged.append(job.batch);
         }
         let result = write(&store, &merged, &metrics).await;
         if result.is_ok() || waiters.len() == 1 {
-            for (_, _, done) in waiters {
+            for (_, done) in waiters {
                 let _ = done.send(result.clone());
             }
             continue;
@@ -138,12 +142,8 @@ async fn writer(
         // One request's bad data must not fail the others merged with it:
         // write each alone and answer each with its own outcome.
         let mut parts = Vec::with_capacity(waiters.len());
-        for (spans_at, logs_at, done) in waiters.into_iter().rev() {
-            let part = Batch {
-                spans: merged.spans.split_off(spans_at),
-                logs: merged.logs.split_off(logs_at),
-            };
-            parts.push((part, done));
+        for (mark, done) in waiters.into_iter().rev() {
+            parts.push((merged.split_off(mark), done));
         }
         for (part, done) in parts.into_iter().rev() {
             let result = write(&store, &part, &metrics).await;

@@ -105,6 +105,10 @@ async fn main() {
             http_addr: "127.0.0.1:0".parse().unwrap(),
             max_request_bytes: collector::DEFAULT_MAX_REQUEST_BYTES,
             keys: Arc::new(KeyTypes::default()),
+            events: Arc::new(
+                collector::events::EventRules::new(&Default::default(), &KeyTypes::default())
+                    .unwrap(),
+            ),
             pipeline: PipelineOptions::default(),
             metrics: Arc::new(Metrics::new()),
         },

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use collector::events::{EventConfig, EventRules};
 use collector::keys::{KeyConfig, KeyTypes};
 use serde::Deserialize;
 
@@ -26,6 +27,9 @@ pub struct FileConfig {
     /// `[keys]`: extra key types and per-system attribute aliases.
     #[serde(default)]
     pub keys: KeyConfig,
+    /// `[events]`: systems by CloudEvents source prefix, key paths into data.
+    #[serde(default)]
+    pub events: EventConfig,
 }
 
 /// Flags shared by the subcommands that serve or touch ClickHouse. Each is
@@ -81,6 +85,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub max_request_bytes: usize,
     pub keys: KeyTypes,
+    pub events: EventRules,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +165,8 @@ impl Settings {
             )));
         }
         let keys = KeyTypes::new(&file.keys).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let events = EventRules::new(&file.events, &keys)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(Settings {
             otlp_grpc_addr: o
                 .otlp_grpc_addr
@@ -183,6 +190,7 @@ impl Settings {
                 .unwrap_or_else(|| "./data".into()),
             max_request_bytes,
             keys,
+            events,
         })
     }
 

@@ -114,6 +114,7 @@ fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSe
         http_addr: settings.otlp_http_addr,
         max_request_bytes: settings.max_request_bytes,
         keys: Arc::new(settings.keys.clone()),
+        events: Arc::new(settings.events.clone()),
         pipeline: PipelineOptions::default(),
         metrics,
     }

@@ -2,5 +2,167 @@
 //! converts it by hand into canonical records ([`crate::model`]), hands the
 //! valid ones to the [`crate::pipeline::Pipeline`] and answers the sender in
 //! its protocol's terms.
+//!
+//! Whole-request failures are classified once ([`ReceiveError`]) and mapped
+//! to the wire in one place per transport.
 
+pub mod cloudevents;
 pub mod otlp;
+
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap};
+
+use crate::events::EventRules;
+use crate::keys::KeyTypes;
+use crate::metrics::{self, Metrics, SignalCounters};
+use crate::model::Batch;
+use crate::pipeline::{Pipeline, SubmitError};
+
+/// Why a request was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// The sender's fault; retrying the same bytes will fail again.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body is larger than the limit of {limit} bytes; send smaller batches (the exporter's max batch size) or raise max_request_bytes")]
+    TooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Ours, or ClickHouse's; the sender should retry with backoff.
+    #[error(transparent)]
+    Unavailable(#[from] SubmitError),
+}
+
+/// What every receiver shares.
+#[derive(Clone)]
+pub struct ReceiverState {
+    pub pipeline: Pipeline,
+    pub keys: Arc<KeyTypes>,
+    pub events: Arc<EventRules>,
+    /// Largest request body accepted, after decompression.
+    pub max_request_bytes: usize,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Which signal a request carries, for counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Spans,
+    Logs,
+    Events,
+}
+
+impl Signal {
+    fn counters(self, metrics: &Metrics) -> &SignalCounters {
+        match self {
+            Signal::Spans => &metrics.spans,
+            Signal::Logs => &metrics.logs,
+            Signal::Events => &metrics.events,
+        }
+    }
+}
+
+/// Hands the valid records of one request to the pipeline and waits until
+/// they are stored. `rejected` records were refused on their own already.
+pub(crate) async fn ingest(
+    state: &ReceiverState,
+    signal: Signal,
+    batch: Batch,
+    rejected: usize,
+) -> Result<(), ReceiveError> {
+    let m = &state.metrics;
+    let sizes = [
+        (&m.spans, batch.spans.len()),
+        (&m.logs, batch.logs.len()),
+        (&m.events, batch.events.len()),
+    ];
+    for (counters, n) in sizes {
+        metrics::add(&counters.received, n);
+    }
+    let counters = signal.counters(m);
+    metrics::add(&counters.received, rejected);
+    metrics::add(&counters.rejected, rejected);
+    if let Err(e) = state.pipeline.submit(batch).await {
+        for (counters, n) in sizes {
+            metrics::add(&counters.rejected, n);
+        }
+        metrics::add(&m.requests_overloaded, 1);
+        return Err(ReceiveError::Unavailable(e));
+    }
+    Ok(())
+}
+
+/// Counts a request refused as a whole.
+pub(crate) fn count_refused(m: &Metrics, error: &ReceiveError) {
+    let counter = match error {
+        ReceiveError::BadRequest(_) => &m.requests_bad,
+        ReceiveError::TooLarge { .. } => &m.requests_too_large,
+        ReceiveError::UnsupportedMediaType(_) => &m.requests_unsupported,
+        // Counted by `ingest`, which knows how many records it cost.
+        ReceiveError::Unavailable(_) => return,
+    };
+    metrics::add(counter, 1);
+}
+
+/// Unix time now, in nanoseconds.
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// The request body, decompressed, within the size limit.
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ReceiveError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ReceiveError::TooLarge { limit });
+    }
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // The only error `to_bytes` has besides a broken connection.
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
+            ReceiveError::TooLarge { limit }
+        } else {
+            ReceiveError::BadRequest(format!("could not read the request body: {e}"))
+        }
+    })?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "" | "identity" => Ok(raw),
+        "gzip" => {
+            let mut out = Vec::with_capacity(raw.len() * 4);
+            // Read one byte past the limit to tell "exactly at" from "over".
+            flate2::read::GzDecoder::new(&raw[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    ReceiveError::BadRequest(format!(
+                        "Content-Encoding is gzip but the body is not valid gzip: {e}"
+                    ))
+                })?;
+            if out.len() > limit {
+                return Err(ReceiveError::TooLarge { limit });
+            }
+            Ok(Bytes::from(out))
+        }
+        other => Err(ReceiveError::UnsupportedMediaType(format!(
+            "Content-Encoding {other} is not supported; send gzip or no encoding"
+        ))),
+    }
+}

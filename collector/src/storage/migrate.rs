@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_spans.sql"),
     migration!(2, "0002_business_keys.sql"),
     migration!(3, "0003_logs.sql"),
+    migration!(4, "0004_events.sql"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (

@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::rows::{SpanRow, RECORD_SPAN};
+use super::rows::{EventRow, SpanRow, RECORD_EVENT, RECORD_SPAN};
 use super::{Store, StoreError};
 use crate::keys::KeyTypes;
-use crate::model::{BusinessKey, Span, TraceId};
+use crate::model::{BusinessKey, Event, Outcome, Span, TraceId};
 
 /// How a linked key relates to the key looked up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,7 +71,7 @@ struct LinkRow {
 }
 
 /// `(a, b) IN ((?, ?), (?, ?), ...)` with one pair of placeholders per key.
-fn key_tuple_placeholders(count: usize) -> String {
+pub(crate) fn key_tuple_placeholders(count: usize) -> String {
     vec!["(?, ?)"; count].join(", ")
 }
 
@@ -83,6 +83,29 @@ fn bind_keys(
         query = query.bind(key.key_type.as_str()).bind(key.value.as_str());
     }
     query
+}
+
+/// Which events to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub system: Option<String>,
+    pub event_type: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// Unix nanoseconds, inclusive.
+    pub from_ns: u64,
+    /// Unix nanoseconds, inclusive.
+    pub to_ns: u64,
+    pub limit: usize,
+    /// Continue after this event (the last one of the previous page).
+    pub after: Option<EventPosition>,
+}
+
+/// Where an event stands in the newest-first order of [`Store::list_events`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventPosition {
+    pub time_ns: u64,
+    pub source: String,
+    pub id: String,
 }
 
 /// Which way a walk through the links goes from a key.
@@ -246,5 +269,125 @@ impl Store {
             spans.remove(0);
         }
         Ok((spans, truncated))
+    }
+}
+
+impl Store {
+    /// The events tied to a trace (by their `traceparent` or log record trace
+    /// context), by time.
+    pub async fn trace_events(&self, trace_id: TraceId) -> Result<Vec<Event>, StoreError> {
+        let rows = self
+            .client()
+            .query(
+                "SELECT ?fields FROM events FINAL WHERE (source, event_id) IN ( \
+                   SELECT source, event_id FROM trace_events WHERE trace_id = unhex(?)) \
+                 ORDER BY time_ns, source, event_id",
+            )
+            .bind(trace_id.to_hex())
+            .fetch_all::<EventRow>()
+            .await?;
+        Ok(rows.into_iter().map(EventRow::into_event).collect())
+    }
+
+    /// The events carrying any of `keys`, newest `limit`, returned by time;
+    /// `true` when there were more.
+    pub async fn events_with_keys(
+        &self,
+        keys: &[&BusinessKey],
+        limit: usize,
+    ) -> Result<(Vec<Event>, bool), StoreError> {
+        if keys.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        let sql = format!(
+            "SELECT ?fields FROM events FINAL WHERE (source, event_id) IN ( \
+               SELECT event_source, event_id FROM key_index \
+               WHERE (key_type, key_value) IN ({}) AND record_kind = ? \
+               GROUP BY event_source, event_id \
+               ORDER BY max(time_ns) DESC LIMIT ?) \
+             ORDER BY time_ns, source, event_id",
+            key_tuple_placeholders(keys.len())
+        );
+        let rows = bind_keys(self.client().query(&sql), keys)
+            .bind(RECORD_EVENT)
+            .bind(limit as u64 + 1)
+            .fetch_all::<EventRow>()
+            .await?;
+        let truncated = rows.len() > limit;
+        let mut events: Vec<Event> = rows.into_iter().map(EventRow::into_event).collect();
+        if truncated {
+            events.remove(0);
+        }
+        Ok((events, truncated))
+    }
+
+    /// One page of events, newest first, and the position to continue from
+    /// when there are more.
+    pub async fn list_events(
+        &self,
+        filter: &EventFilter,
+    ) -> Result<(Vec<Event>, Option<EventPosition>), StoreError> {
+        let mut sql = String::from(
+            "SELECT ?fields FROM events FINAL \
+             WHERE time >= toDateTime(?) AND time <= toDateTime(?) \
+               AND time_ns >= ? AND time_ns <= ?",
+        );
+        if filter.system.is_some() {
+            sql.push_str(" AND system = ?");
+        }
+        if filter.event_type.is_some() {
+            sql.push_str(" AND type = ?");
+        }
+        if filter.outcome.is_some() {
+            sql.push_str(" AND outcome = ?");
+        }
+        if filter.after.is_some() {
+            sql.push_str(
+                " AND (time_ns < ? OR (time_ns = ? AND source < ?) \
+                   OR (time_ns = ? AND source = ? AND event_id < ?))",
+            );
+        }
+        sql.push_str(" ORDER BY time_ns DESC, source DESC, event_id DESC LIMIT ?");
+        let mut query = self
+            .client()
+            .query(&sql)
+            .bind(filter.from_ns / 1_000_000_000)
+            .bind(filter.to_ns.div_ceil(1_000_000_000))
+            .bind(filter.from_ns)
+            .bind(filter.to_ns);
+        if let Some(system) = &filter.system {
+            query = query.bind(system.as_str());
+        }
+        if let Some(event_type) = &filter.event_type {
+            query = query.bind(event_type.as_str());
+        }
+        if let Some(outcome) = filter.outcome {
+            query = query.bind(outcome.as_str());
+        }
+        if let Some(after) = &filter.after {
+            query = query
+                .bind(after.time_ns)
+                .bind(after.time_ns)
+                .bind(after.source.as_str())
+                .bind(after.time_ns)
+                .bind(after.source.as_str())
+                .bind(after.id.as_str());
+        }
+        let rows = query
+            .bind(filter.limit as u64 + 1)
+            .fetch_all::<EventRow>()
+            .await?;
+        let mut events: Vec<Event> = rows.into_iter().map(EventRow::into_event).collect();
+        let next = if events.len() > filter.limit {
+            events.truncate(filter.limit);
+            events.last().map(|e| EventPosition {
+                time_ns: e.time_ns,
+                source: e.source.clone(),
+                id: e.id.clone(),
+            })
+        } else {
+            None
+        };
+        Ok((events, next))
     }
 }

@@ -9,8 +9,8 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Attributes, BusinessKey, LogRecord, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode,
-    TraceId,
+    Attributes, BusinessKey, Event, EventOrigin, LogRecord, Outcome, Span, SpanEvent, SpanId,
+    SpanKind, SpanLink, StatusCode, TraceId,
 };
 
 pub fn unix_seconds_now() -> u32 {
@@ -162,19 +162,23 @@ impl SpanRow {
             scope_version: self.scope_version,
             events,
             links,
-            keys: self
-                .key_types
-                .into_iter()
-                .zip(self.key_values)
-                .map(|(t, v)| BusinessKey::new(t, v))
-                .collect(),
+            keys: keys_from(self.key_types, self.key_values),
         }
     }
+}
+
+fn keys_from(types: Vec<String>, values: Vec<String>) -> Vec<BusinessKey> {
+    types
+        .into_iter()
+        .zip(values)
+        .map(|(t, v)| BusinessKey::new(t, v))
+        .collect()
 }
 
 /// Which kind of record a key index row points at.
 pub const RECORD_SPAN: &str = "span";
 pub const RECORD_LOG: &str = "log";
+pub const RECORD_EVENT: &str = "event";
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 pub struct KeyIndexRow {
@@ -188,6 +192,8 @@ pub struct KeyIndexRow {
     pub record_id: u64,
     pub service: String,
     pub name: String,
+    pub event_source: String,
+    pub event_id: String,
 }
 
 impl KeyIndexRow {
@@ -203,6 +209,27 @@ impl KeyIndexRow {
             record_id: 0,
             service: span.service.clone(),
             name: span.name.clone(),
+            event_source: String::new(),
+            event_id: String::new(),
+        })
+    }
+
+    /// `time_ns`: the event's time as first stored (a redelivery without a
+    /// time of its own must index under the first delivery's time).
+    pub fn for_event(event: &Event, time_ns: u64) -> impl Iterator<Item = KeyIndexRow> + '_ {
+        event.keys.iter().map(move |key| KeyIndexRow {
+            key_type: key.key_type.clone(),
+            key_value: key.value.clone(),
+            time: seconds(time_ns),
+            time_ns,
+            record_kind: RECORD_EVENT.into(),
+            trace_id: event.trace_id.map(|t| t.0).unwrap_or_default(),
+            span_id: event.span_id.map(|s| s.0).unwrap_or_default(),
+            record_id: 0,
+            service: event.system.clone(),
+            name: event.event_type.clone(),
+            event_source: event.source.clone(),
+            event_id: event.id.clone(),
         })
     }
 
@@ -222,6 +249,8 @@ impl KeyIndexRow {
             } else {
                 log.event_name.clone()
             },
+            event_source: String::new(),
+            event_id: String::new(),
         })
     }
 }
@@ -301,5 +330,116 @@ impl From<&LogRecord> for LogRow {
             key_types,
             key_values,
         }
+    }
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct EventRow {
+    pub time: u32,
+    pub time_ns: u64,
+    pub time_missing: u8,
+    pub received_ns: u64,
+    pub source: String,
+    pub event_id: String,
+    pub system: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub subject: String,
+    pub outcome: String,
+    pub attempt: u32,
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub correlation_id: String,
+    pub causation_id: String,
+    pub data: String,
+    pub data_content_type: String,
+    pub attr_keys: Vec<String>,
+    pub attr_values: Vec<String>,
+    pub key_types: Vec<String>,
+    pub key_values: Vec<String>,
+    pub origin: String,
+}
+
+impl From<&Event> for EventRow {
+    fn from(e: &Event) -> Self {
+        let (attr_keys, attr_values) = split(&e.attributes);
+        let (key_types, key_values) = split_keys(&e.keys);
+        EventRow {
+            time: seconds(e.time_ns),
+            time_ns: e.time_ns,
+            time_missing: e.time_missing as u8,
+            received_ns: e.received_ns,
+            source: e.source.clone(),
+            event_id: e.id.clone(),
+            system: e.system.clone(),
+            event_type: e.event_type.clone(),
+            subject: e.subject.clone(),
+            outcome: e.outcome.as_str().into(),
+            attempt: e.attempt,
+            trace_id: e.trace_id.map(|t| t.0).unwrap_or_default(),
+            span_id: e.span_id.map(|s| s.0).unwrap_or_default(),
+            correlation_id: e.correlation_id.clone(),
+            causation_id: e.causation_id.clone(),
+            data: e.data.clone(),
+            data_content_type: e.data_content_type.clone(),
+            attr_keys,
+            attr_values,
+            key_types,
+            key_values,
+            origin: e.origin.as_str().into(),
+        }
+    }
+}
+
+impl EventRow {
+    pub fn into_event(self) -> Event {
+        Event {
+            source: self.source,
+            id: self.event_id,
+            system: self.system,
+            event_type: self.event_type,
+            subject: self.subject,
+            time_ns: self.time_ns,
+            time_missing: self.time_missing != 0,
+            received_ns: self.received_ns,
+            outcome: Outcome::parse(&self.outcome).unwrap_or(Outcome::Ok),
+            attempt: self.attempt,
+            trace_id: TraceId::from_bytes(&self.trace_id).ok(),
+            span_id: SpanId::from_bytes(&self.span_id).ok(),
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            data: self.data,
+            data_content_type: self.data_content_type,
+            attributes: zip(self.attr_keys, self.attr_values),
+            keys: keys_from(self.key_types, self.key_values),
+            origin: if self.origin == EventOrigin::OtlpLog.as_str() {
+                EventOrigin::OtlpLog
+            } else {
+                EventOrigin::CloudEvent
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct TraceEventRow {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub time: u32,
+    pub time_ns: u64,
+    pub source: String,
+    pub event_id: String,
+}
+
+impl TraceEventRow {
+    pub fn for_event(event: &Event, time_ns: u64) -> Option<TraceEventRow> {
+        Some(TraceEventRow {
+            trace_id: event.trace_id?.0,
+            span_id: event.span_id.map(|s| s.0).unwrap_or_default(),
+            time: seconds(time_ns),
+            time_ns,
+            source: event.source.clone(),
+            event_id: event.id.clone(),
+        })
     }
 }

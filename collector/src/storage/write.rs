@@ -1,12 +1,35 @@
-//! Inserting a batch: spans, logs, the key index and key links, each table in
-//! one `INSERT`. Idempotent (see the module docs of `storage`): a batch that
-//! failed half-way is retried whole.
+//! Inserting a batch: spans, logs, events, and what is derived from them (the
+//! key index, key links, the trace-to-event index), each table in one
+//! `INSERT`. Idempotent (see the module docs of `storage`): a batch that
+//! failed half-way is retried whole, and a redelivered event is recognised by
+//! its source and id and not stored again.
 
-use clickhouse::{RowOwned, RowWrite};
+use std::collections::{HashMap, HashSet};
 
-use super::rows::{KeyIndexRow, KeyLinkRow, LogRow, SpanRow};
+use clickhouse::{Row, RowOwned, RowWrite};
+use serde::Deserialize;
+
+use super::query::key_tuple_placeholders;
+use super::rows::{EventRow, KeyIndexRow, KeyLinkRow, LogRow, SpanRow, TraceEventRow};
 use super::{Store, StoreError};
-use crate::model::Batch;
+use crate::model::{Batch, Event};
+
+/// Pairs per `IN` list when looking for events already stored.
+const LOOKUP_CHUNK: usize = 1000;
+
+/// What [`Store::write_batch`] did beyond writing.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Events already stored (or twice in the batch), not stored again.
+    pub duplicate_events: usize,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct StoredEvent {
+    source: String,
+    event_id: String,
+    time_ns: u64,
+}
 
 impl Store {
     async fn insert_rows<T: RowOwned + RowWrite>(
@@ -25,15 +48,82 @@ impl Store {
         Ok(())
     }
 
+    /// The first stored time of each of `events` that is already stored.
+    async fn stored_event_times(
+        &self,
+        events: &[Event],
+    ) -> Result<HashMap<(String, String), u64>, StoreError> {
+        let mut stored = HashMap::new();
+        for chunk in events.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT source, event_id, min(time_ns) AS time_ns FROM events \
+                 WHERE (source, event_id) IN ({}) GROUP BY source, event_id",
+                key_tuple_placeholders(chunk.len())
+            );
+            let mut query = self.client().query(&sql);
+            for event in chunk {
+                query = query.bind(event.source.as_str()).bind(event.id.as_str());
+            }
+            for row in query.fetch_all::<StoredEvent>().await? {
+                stored.insert((row.source, row.event_id), row.time_ns);
+            }
+        }
+        Ok(stored)
+    }
+
     /// Writes every record of `batch` and what is derived from it.
-    pub async fn write_batch(&self, batch: &Batch) -> Result<(), StoreError> {
+    pub async fn write_batch(&self, batch: &Batch) -> Result<WriteReport, StoreError> {
+        let mut report = WriteReport::default();
+        let stored = if batch.events.is_empty() {
+            HashMap::new()
+        } else {
+            self.stored_event_times(&batch.events).await?
+        };
+        // Each event once: new ones are stored; for a redelivery only the
+        // derived rows are written again (idempotent), under the first time.
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut events = Vec::new();
+        let mut event_times = Vec::new();
+        for event in &batch.events {
+            if !seen.insert((event.source.as_str(), event.id.as_str())) {
+                report.duplicate_events += 1;
+                continue;
+            }
+            match stored.get(&(event.source.clone(), event.id.clone())) {
+                Some(first) => {
+                    report.duplicate_events += 1;
+                    event_times.push((event, *first));
+                }
+                None => {
+                    events.push(EventRow::from(event));
+                    event_times.push((event, event.time_ns));
+                }
+            }
+        }
+
         let spans: Vec<SpanRow> = batch.spans.iter().map(SpanRow::from).collect();
         let logs: Vec<LogRow> = batch.logs.iter().map(LogRow::from).collect();
         let index: Vec<KeyIndexRow> = batch
             .spans
             .iter()
             .flat_map(KeyIndexRow::for_span)
-            .chain(batch.logs.iter().flat_map(KeyIndexRow::for_log))
+            // A log record that is an event is indexed as the event.
+            .chain(
+                batch
+                    .logs
+                    .iter()
+                    .filter(|l| l.event_name.is_empty())
+                    .flat_map(KeyIndexRow::for_log),
+            )
+            .chain(
+                event_times
+                    .iter()
+                    .flat_map(|(e, time)| KeyIndexRow::for_event(e, *time)),
+            )
+            .collect();
+        let trace_events: Vec<TraceEventRow> = event_times
+            .iter()
+            .filter_map(|(e, time)| TraceEventRow::for_event(e, *time))
             .collect();
         let mut links: Vec<KeyLinkRow> = batch
             .spans
@@ -45,26 +135,31 @@ impl Store {
                     .iter()
                     .flat_map(|l| KeyLinkRow::for_keys(&l.keys, l.time_ns)),
             )
+            .chain(
+                event_times
+                    .iter()
+                    .flat_map(|(e, time)| KeyLinkRow::for_keys(&e.keys, *time)),
+            )
             .collect();
         // Many records of one batch repeat the same link; send each once.
-        links.sort_by(|a, b| {
-            (&a.key_type, &a.key_value, &a.linked_type, &a.linked_value).cmp(&(
-                &b.key_type,
-                &b.key_value,
-                &b.linked_type,
-                &b.linked_value,
-            ))
-        });
-        links.dedup_by(|a, b| {
-            (&a.key_type, &a.key_value, &a.linked_type, &a.linked_value)
-                == (&b.key_type, &b.key_value, &b.linked_type, &b.linked_value)
-        });
+        let link_key = |l: &KeyLinkRow| {
+            (
+                l.key_type.clone(),
+                l.key_value.clone(),
+                l.linked_type.clone(),
+                l.linked_value.clone(),
+            )
+        };
+        links.sort_by_key(link_key);
+        links.dedup_by(|a, b| link_key(a) == link_key(b));
         tokio::try_join!(
             self.insert_rows("spans", &spans),
             self.insert_rows("logs", &logs),
+            self.insert_rows("events", &events),
             self.insert_rows("key_index", &index),
             self.insert_rows("key_links", &links),
+            self.insert_rows("trace_events", &trace_events),
         )?;
-        Ok(())
+        Ok(report)
     }
 }

@@ -1,6 +1,7 @@
-//! `GET /api/v1/keys/{type}/{value}`: the spans carrying a business key, the
-//! keys linked to it (transitively), and the spans of the linked keys below
-//! it (a customer's orders and their work orders).
+//! `GET /api/v1/keys/{type}/{value}`: the spans and events carrying a
+//! business key, the keys linked to it (transitively), and the spans and
+//! events of the linked keys below it (a customer's orders and their work
+//! orders), each list in time order.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -47,10 +48,10 @@ pub async fn get_key(
                 .map(|l| &l.key),
         )
         .collect();
-    let (spans, spans_truncated) = state
-        .store
-        .spans_with_keys(&journey, limits.max_spans)
-        .await?;
+    let ((spans, spans_truncated), (events, events_truncated)) = tokio::try_join!(
+        state.store.spans_with_keys(&journey, limits.max_spans),
+        state.store.events_with_keys(&journey, limits.max_spans),
+    )?;
     Ok(Json(serde_json::json!({
         "key": KeyView::from(&key),
         "linked_keys": linked.iter().map(|l| serde_json::json!({
@@ -62,6 +63,8 @@ pub async fn get_key(
         })).collect::<Vec<_>>(),
         "span_count": spans.len(),
         "spans": spans.iter().map(view::span).collect::<Vec<_>>(),
-        "truncated": links_truncated || spans_truncated,
+        "event_count": events.len(),
+        "events": events.iter().map(view::event).collect::<Vec<_>>(),
+        "truncated": links_truncated || spans_truncated || events_truncated,
     })))
 }

@@ -2,7 +2,9 @@
 //! call one storage query, shape the answer with `view`. Errors are JSON
 //! `{"error": "..."}` with the right status, mapped in one place ([`AppError`]).
 
+mod events;
 mod keys;
+pub mod time_range;
 mod traces;
 pub mod view;
 
@@ -55,7 +57,8 @@ impl IntoResponse for AppError {
 
 async fn not_found() -> AppError {
     AppError::NotFound(
-        "no such API endpoint; see /api/v1/traces/{trace_id} and /api/v1/keys/{type}/{value}"
+        "no such API endpoint; see /api/v1/traces/{trace_id}, /api/v1/keys/{type}/{value} \
+         and /api/v1/events"
             .into(),
     )
 }
@@ -65,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/traces/{trace_id}", get(traces::get_trace))
         .route("/api/v1/keys/{key_type}/{value}", get(keys::get_key))
+        .route("/api/v1/events", get(events::list_events))
         .route("/api/v1/{*rest}", get(not_found))
         .with_state(state)
 }

@@ -1,4 +1,4 @@
-//! `GET /api/v1/traces/{trace_id}`: a trace's spans.
+//! `GET /api/v1/traces/{trace_id}`: a trace's spans and the events tied to it.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -16,15 +16,18 @@ pub async fn get_trace(
             "`{trace_id}` is not a trace id: it {e}; a trace id is 32 hex digits"
         ))
     })?;
-    let spans = state.store.trace_spans(id).await?;
-    if spans.is_empty() {
+    let (spans, events) =
+        tokio::try_join!(state.store.trace_spans(id), state.store.trace_events(id))?;
+    if spans.is_empty() && events.is_empty() {
         return Err(AppError::NotFound(format!(
-            "no spans of trace {id} are stored"
+            "no spans or events of trace {id} are stored"
         )));
     }
     Ok(Json(serde_json::json!({
         "trace_id": id.to_hex(),
         "span_count": spans.len(),
         "spans": spans.iter().map(view::span).collect::<Vec<_>>(),
+        "event_count": events.len(),
+        "events": events.iter().map(view::event).collect::<Vec<_>>(),
     })))
 }

@@ -2,7 +2,7 @@
 //! as RFC 3339 with nanoseconds and as unix nanoseconds in a string (a JSON
 //! number loses precision past 2^53, which nanoseconds since 1970 exceed).
 
-use collector::model::{Attributes, BusinessKey, Span};
+use collector::model::{Attributes, BusinessKey, Event, Span};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::format_description::FormatItem;
@@ -79,6 +79,37 @@ pub fn span(s: &Span) -> Value {
             "attributes": attributes(&l.attributes),
         })).collect::<Vec<_>>(),
         "keys": s.keys.iter().map(KeyView::from).collect::<Vec<_>>(),
+    })
+}
+
+/// An event as the API returns it. `data` is JSON when it was JSON.
+pub fn event(e: &Event) -> Value {
+    let data = if e.data.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&e.data).unwrap_or_else(|_| Value::String(e.data.clone()))
+    };
+    serde_json::json!({
+        "source": e.source,
+        "id": e.id,
+        "system": e.system,
+        "type": e.event_type,
+        "subject": e.subject,
+        "time": rfc3339(e.time_ns),
+        "time_unix_nano": e.time_ns.to_string(),
+        "time_missing": e.time_missing,
+        "received_time": rfc3339(e.received_ns),
+        "outcome": e.outcome.as_str(),
+        "attempt": e.attempt,
+        "trace_id": e.trace_id.map(|t| t.to_hex()),
+        "span_id": e.span_id.map(|s| s.to_hex()),
+        "correlation_id": e.correlation_id,
+        "causation_id": e.causation_id,
+        "data_content_type": e.data_content_type,
+        "data": data,
+        "attributes": attributes(&e.attributes),
+        "keys": e.keys.iter().map(KeyView::from).collect::<Vec<_>>(),
+        "origin": e.origin.as_str(),
     })
 }
 

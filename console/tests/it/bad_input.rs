@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, TestConfig};
 
 fn span(trace_id: Vec<u8>, span_id: Vec<u8>, name: &str) -> Span {
     Span {
@@ -66,7 +66,11 @@ async fn assert_stored(app: &TestApp, trace_hex: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_bad_bodies_get_400_413_415_and_good_ones_around_them_land() {
-    let app = TestApp::with(Default::default(), 4096).await;
+    let app = TestApp::with(TestConfig {
+        max_request_bytes: 4096,
+        ..Default::default()
+    })
+    .await;
     let (before, before_id) = good(1);
     let (after, after_id) = good(2);
     let proto = "application/x-protobuf";
@@ -322,7 +326,11 @@ async fn grpc_bad_ids_get_partial_success_and_malformed_messages_invalid_argumen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_messages_over_the_limit_are_refused() {
-    let app = TestApp::with(Default::default(), 4096).await;
+    let app = TestApp::with(TestConfig {
+        max_request_bytes: 4096,
+        ..Default::default()
+    })
+    .await;
     let mut big = span(vec![9; 16], vec![9; 8], "big");
     big.attributes.push(KeyValue {
         key: "blob".into(),

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use collector::events::{EventConfig, EventRules};
 use collector::keys::{KeyConfig, KeyTypes};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
@@ -76,6 +77,23 @@ pub async fn store() -> Store {
     store
 }
 
+/// What a test's collector is configured with.
+pub struct TestConfig {
+    pub keys: KeyConfig,
+    pub events: EventConfig,
+    pub max_request_bytes: usize,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self {
+            keys: KeyConfig::default(),
+            events: EventConfig::default(),
+            max_request_bytes: collector::DEFAULT_MAX_REQUEST_BYTES,
+        }
+    }
+}
+
 /// A collector and a console on ephemeral ports over a fresh database.
 pub struct TestApp {
     pub store: Store,
@@ -98,16 +116,22 @@ fn any_port() -> SocketAddr {
 
 impl TestApp {
     pub async fn start() -> Self {
-        Self::with_keys(KeyConfig::default()).await
+        Self::with(TestConfig::default()).await
     }
 
-    pub async fn with_keys(config: KeyConfig) -> Self {
-        Self::with(config, collector::DEFAULT_MAX_REQUEST_BYTES).await
+    pub async fn with_keys(keys: KeyConfig) -> Self {
+        Self::with(TestConfig {
+            keys,
+            ..Default::default()
+        })
+        .await
     }
 
-    pub async fn with(config: KeyConfig, max_request_bytes: usize) -> Self {
+    pub async fn with(config: TestConfig) -> Self {
         let store = store().await;
-        let keys = Arc::new(KeyTypes::new(&config).expect("valid key config"));
+        let keys = Arc::new(KeyTypes::new(&config.keys).expect("valid key config"));
+        let events = Arc::new(EventRules::new(&config.events, &keys).expect("valid event config"));
+        let max_request_bytes = config.max_request_bytes;
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
         let collector = Collector::start(
@@ -117,6 +141,7 @@ impl TestApp {
                 http_addr: any_port(),
                 max_request_bytes,
                 keys: keys.clone(),
+                events,
                 pipeline: PipelineOptions::default(),
                 metrics: metrics.clone(),
             },

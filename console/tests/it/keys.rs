@@ -203,7 +203,7 @@ async fn unknown_keys_404_and_bad_ones_400_with_json_errors() {
         body["error"]
             .as_str()
             .unwrap()
-            .starts_with("no spans of trace"),
+            .starts_with("no spans or events of trace"),
         "{body}"
     );
 }

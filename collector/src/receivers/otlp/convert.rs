@@ -12,7 +12,8 @@ use serde_json::Value as Json;
 
 use crate::keys::KeyTypes;
 use crate::model::{
-    Attributes, Batch, LogRecord, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, TraceId,
+    Attributes, Batch, Event, EventOrigin, LogRecord, Outcome, Span, SpanEvent, SpanId, SpanKind,
+    SpanLink, StatusCode, TraceId,
 };
 
 /// The service name OpenTelemetry SDKs use when none was configured.
@@ -226,7 +227,63 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes) -> Converted
     out
 }
 
-/// Converts a logs export. `now_ns` stands in for a record with neither a time
+/// The source of events that came as OTLP log records: no CloudEvents
+/// source exists, so the sending system stands in.
+pub fn log_event_source(service: &str) -> String {
+    format!("otlp-log:{service}")
+}
+
+/// A log record that is an event, as an integration event: its id is the
+/// record's content hash, so a redelivered record is the same event. Outcome
+/// and attempt come from the attributes `outcome` / `event.outcome` and
+/// `attempt` / `event.attempt`.
+#[allow(clippy::too_many_arguments)]
+fn log_event(
+    record_id: u64,
+    service: &str,
+    event_name: &str,
+    (time_ns, time_missing): (u64, bool),
+    (trace_id, span_id): (Option<TraceId>, Option<SpanId>),
+    body: String,
+    attrs: &Attributes,
+    keys: Vec<crate::model::BusinessKey>,
+    received_ns: u64,
+) -> Event {
+    let attr = |names: &[&str]| {
+        attrs
+            .iter()
+            .find(|(k, _)| names.contains(&k.as_str()))
+            .map(|(_, v)| v.clone())
+    };
+    Event {
+        source: log_event_source(service),
+        id: format!("{record_id:016x}"),
+        system: service.to_string(),
+        event_type: event_name.to_string(),
+        subject: String::new(),
+        time_ns,
+        time_missing,
+        received_ns,
+        outcome: attr(&["outcome", "event.outcome"])
+            .and_then(|o| Outcome::parse(&o))
+            .unwrap_or(Outcome::Ok),
+        attempt: attr(&["attempt", "event.attempt"])
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0),
+        trace_id,
+        span_id,
+        correlation_id: String::new(),
+        causation_id: String::new(),
+        data: body,
+        data_content_type: String::new(),
+        attributes: attrs.clone(),
+        keys,
+        origin: EventOrigin::OtlpLog,
+    }
+}
+
+/// Converts a logs export; records that are events (`event_name`, or the
+/// older `event.name` attribute) also become integration events. `now_ns` stands in for a record with neither a time
 /// nor an observed time.
 pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) -> Converted {
     let mut out = Converted::default();
@@ -265,12 +322,26 @@ pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) ->
                     (time, _) => time,
                 };
                 let record_bytes = record.encode_to_vec();
+                let record_id =
+                    crate::hash::fnv1a(&[&resource_bytes, scope_name.as_bytes(), &record_bytes]);
+                let record_keys = keys.extract(&service, &[&attrs, &resource]);
+                if !event_name.is_empty() {
+                    let time_missing =
+                        record.time_unix_nano == 0 && record.observed_time_unix_nano == 0;
+                    out.batch.events.push(log_event(
+                        record_id,
+                        &service,
+                        &event_name,
+                        (time_ns, time_missing),
+                        (trace_id, span_id),
+                        any_value_text(record.body.as_ref()),
+                        &attrs,
+                        record_keys.clone(),
+                        now_ns,
+                    ));
+                }
                 out.batch.logs.push(LogRecord {
-                    record_id: crate::hash::fnv1a(&[
-                        &resource_bytes,
-                        scope_name.as_bytes(),
-                        &record_bytes,
-                    ]),
+                    record_id,
                     time_ns,
                     observed_ns: record.observed_time_unix_nano,
                     trace_id,
@@ -280,7 +351,7 @@ pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) ->
                     body: any_value_text(record.body.as_ref()),
                     event_name,
                     service: service.clone(),
-                    keys: keys.extract(&service, &[&attrs, &resource]),
+                    keys: record_keys,
                     attributes: attrs,
                     resource: resource.clone(),
                     scope_name: scope_name.clone(),

@@ -24,7 +24,8 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::metrics::Metrics;
 
-use super::{convert, count_refused, ingest, now_ns, OtlpState, ReceiveError, Signal};
+use super::convert;
+use crate::receivers::{count_refused, ingest, now_ns, ReceiveError, ReceiverState, Signal};
 
 /// The one place a [`ReceiveError`] becomes a gRPC status.
 fn status(metrics: &Metrics, error: ReceiveError) -> Status {
@@ -48,8 +49,8 @@ pub trait Export: Send + Sync + 'static {
     fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status>;
 }
 
-pub struct Traces(pub OtlpState);
-pub struct Logs(pub OtlpState);
+pub struct Traces(pub ReceiverState);
+pub struct Logs(pub ReceiverState);
 
 impl Export for Traces {
     const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
@@ -59,8 +60,9 @@ impl Export for Traces {
     fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status> {
         let state = self.0.clone();
         Box::pin(async move {
-            let converted = convert::traces(&request, &state.keys);
-            let done = ingest(&state, Signal::Spans, converted)
+            let mut done = convert::traces(&request, &state.keys);
+            let batch = std::mem::take(&mut done.batch);
+            ingest(&state, Signal::Spans, batch, done.rejected.len())
                 .await
                 .map_err(|e| status(&state.metrics, e))?;
             let partial = !done.rejected.is_empty() || !done.warnings.is_empty();
@@ -82,8 +84,9 @@ impl Export for Logs {
     fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status> {
         let state = self.0.clone();
         Box::pin(async move {
-            let converted = convert::logs(&request, &state.keys, now_ns());
-            let done = ingest(&state, Signal::Logs, converted)
+            let mut done = convert::logs(&request, &state.keys, now_ns());
+            let batch = std::mem::take(&mut done.batch);
+            ingest(&state, Signal::Logs, batch, done.rejected.len())
                 .await
                 .map_err(|e| status(&state.metrics, e))?;
             let partial = !done.rejected.is_empty() || !done.warnings.is_empty();
@@ -205,7 +208,7 @@ where
 }
 
 /// The trace and logs services, ready for a `tonic` server.
-pub fn services(state: OtlpState) -> (ExportServer<Traces>, ExportServer<Logs>) {
+pub fn services(state: ReceiverState) -> (ExportServer<Traces>, ExportServer<Logs>) {
     let max_decoding = state.max_request_bytes;
     let metrics = state.metrics.clone();
     (

@@ -2,9 +2,7 @@
 //! gzip. Responses use the request's encoding, as the spec asks; errors carry
 //! a `google.rpc.Status` with a message that says what to fix.
 
-use std::io::Read;
-
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +17,26 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 
 use super::convert::{self, Converted};
-use super::{count_refused, ingest, json, now_ns, OtlpState, ReceiveError, Signal};
+use super::json;
+use crate::receivers::{
+    count_refused, ingest, now_ns, read_body, ReceiveError, ReceiverState, Signal,
+};
+
+/// The two OTLP/HTTP export paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Export {
+    Traces,
+    Logs,
+}
+
+impl Export {
+    fn signal(self) -> Signal {
+        match self {
+            Export::Traces => Signal::Spans,
+            Export::Logs => Signal::Logs,
+        }
+    }
+}
 use crate::metrics::Metrics;
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -76,54 +93,6 @@ fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ReceiveError> {
     }
 }
 
-/// The request body, decompressed, within the size limit.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ReceiveError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ReceiveError::TooLarge { limit });
-    }
-    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        // The only error `to_bytes` has besides a broken connection.
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-        {
-            ReceiveError::TooLarge { limit }
-        } else {
-            ReceiveError::BadRequest(format!("could not read the request body: {e}"))
-        }
-    })?;
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity")
-        .trim()
-        .to_ascii_lowercase();
-    match encoding.as_str() {
-        "" | "identity" => Ok(raw),
-        "gzip" => {
-            let mut out = Vec::with_capacity(raw.len() * 4);
-            // Read one byte past the limit to tell "exactly at" from "over".
-            flate2::read::GzDecoder::new(&raw[..])
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| {
-                    ReceiveError::BadRequest(format!(
-                        "Content-Encoding is gzip but the body is not valid gzip: {e}"
-                    ))
-                })?;
-            if out.len() > limit {
-                return Err(ReceiveError::TooLarge { limit });
-            }
-            Ok(Bytes::from(out))
-        }
-        other => Err(ReceiveError::UnsupportedMediaType(format!(
-            "Content-Encoding {other} is not supported; send gzip or no encoding"
-        ))),
-    }
-}
-
 fn error_response(metrics: &Metrics, encoding: Encoding, error: ReceiveError) -> Response {
     count_refused(metrics, &error);
     let (status, grpc_code) = match &error {
@@ -159,18 +128,18 @@ fn error_response(metrics: &Metrics, encoding: Encoding, error: ReceiveError) ->
 }
 
 /// A success body: the export response with its partial success, if any.
-fn success(encoding: Encoding, signal: Signal, done: &Converted) -> Response {
+fn success(encoding: Encoding, export: Export, done: &Converted) -> Response {
     let partial = !done.rejected.is_empty() || !done.warnings.is_empty();
     let rejected = done.rejected.len() as i64;
-    let body = match (encoding, signal) {
-        (Encoding::Protobuf, Signal::Spans) => ExportTraceServiceResponse {
+    let body = match (encoding, export) {
+        (Encoding::Protobuf, Export::Traces) => ExportTraceServiceResponse {
             partial_success: partial.then(|| ExportTracePartialSuccess {
                 rejected_spans: rejected,
                 error_message: done.message(),
             }),
         }
         .encode_to_vec(),
-        (Encoding::Protobuf, Signal::Logs) => ExportLogsServiceResponse {
+        (Encoding::Protobuf, Export::Logs) => ExportLogsServiceResponse {
             partial_success: partial.then(|| ExportLogsPartialSuccess {
                 rejected_log_records: rejected,
                 error_message: done.message(),
@@ -178,9 +147,9 @@ fn success(encoding: Encoding, signal: Signal, done: &Converted) -> Response {
         }
         .encode_to_vec(),
         (Encoding::Json, _) => {
-            let field = match signal {
-                Signal::Spans => "rejectedSpans",
-                Signal::Logs => "rejectedLogRecords",
+            let field = match export {
+                Export::Traces => "rejectedSpans",
+                Export::Logs => "rejectedLogRecords",
             };
             let value = if partial {
                 serde_json::json!({ "partialSuccess": {
@@ -204,8 +173,8 @@ fn success(encoding: Encoding, signal: Signal, done: &Converted) -> Response {
 /// Decodes a body of either encoding into the request message, converts it,
 /// and stores what is valid.
 async fn handle(
-    state: &OtlpState,
-    signal: Signal,
+    state: &ReceiverState,
+    export: Export,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Encoding, Converted), (Encoding, ReceiveError)> {
@@ -221,25 +190,25 @@ async fn handle(
             ReceiveError::BadRequest(format!("request body is not a valid {what}: {e}")),
         )
     };
-    let converted = match (signal, encoding) {
-        (Signal::Spans, Encoding::Protobuf) => {
+    let converted = match (export, encoding) {
+        (Export::Traces, Encoding::Protobuf) => {
             let request = ExportTraceServiceRequest::decode(bytes)
                 .map_err(|e| bad("protobuf ExportTraceServiceRequest", e.to_string()))?;
             convert::traces(&request, &state.keys)
         }
-        (Signal::Spans, Encoding::Json) => {
+        (Export::Traces, Encoding::Json) => {
             let (request, rejected) =
                 json::decode_traces(&bytes).map_err(|e| (encoding, ReceiveError::BadRequest(e)))?;
             let mut converted = convert::traces(&request, &state.keys);
             converted.rejected.splice(0..0, rejected);
             converted
         }
-        (Signal::Logs, Encoding::Protobuf) => {
+        (Export::Logs, Encoding::Protobuf) => {
             let request = ExportLogsServiceRequest::decode(bytes)
                 .map_err(|e| bad("protobuf ExportLogsServiceRequest", e.to_string()))?;
             convert::logs(&request, &state.keys, now_ns())
         }
-        (Signal::Logs, Encoding::Json) => {
+        (Export::Logs, Encoding::Json) => {
             let (request, rejected) =
                 json::decode_logs(&bytes).map_err(|e| (encoding, ReceiveError::BadRequest(e)))?;
             let mut converted = convert::logs(&request, &state.keys, now_ns());
@@ -247,29 +216,35 @@ async fn handle(
             converted
         }
     };
-    let done = ingest(state, signal, converted).await.map_err(fail)?;
+    let mut done = converted;
+    let batch = std::mem::take(&mut done.batch);
+    ingest(state, export.signal(), batch, done.rejected.len())
+        .await
+        .map_err(fail)?;
     Ok((encoding, done))
 }
 
-async fn export(state: OtlpState, signal: Signal, headers: HeaderMap, body: Body) -> Response {
-    match handle(&state, signal, &headers, body).await {
-        Ok((encoding, done)) => success(encoding, signal, &done),
+async fn export(state: ReceiverState, export: Export, headers: HeaderMap, body: Body) -> Response {
+    match handle(&state, export, &headers, body).await {
+        Ok((encoding, done)) => success(encoding, export, &done),
         Err((encoding, error)) => error_response(&state.metrics, encoding, error),
     }
 }
 
 /// `/v1/traces` and `/v1/logs`.
-pub fn router(state: OtlpState) -> Router {
+pub fn router(state: ReceiverState) -> Router {
     Router::new()
         .route(
             "/v1/traces",
-            post(|State(s): State<OtlpState>, h: HeaderMap, b: Body| {
-                export(s, Signal::Spans, h, b)
+            post(|State(s): State<ReceiverState>, h: HeaderMap, b: Body| {
+                export(s, Export::Traces, h, b)
             }),
         )
         .route(
             "/v1/logs",
-            post(|State(s): State<OtlpState>, h: HeaderMap, b: Body| export(s, Signal::Logs, h, b)),
+            post(|State(s): State<ReceiverState>, h: HeaderMap, b: Body| {
+                export(s, Export::Logs, h, b)
+            }),
         )
         .with_state(state)
 }

@@ -1,0 +1,69 @@
+//! `from` / `to` query parameters: RFC 3339 timestamps or relative forms
+//! (`now`, `now-15m`, `now-24h`, `now-7d`), as Grafana writes them.
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Parses one bound against `now_ns`; the error says what is accepted.
+pub fn parse(param: &str, text: &str, now_ns: u64) -> Result<u64, String> {
+    let text = text.trim();
+    let bad = || {
+        format!(
+            "`{param}` {text:?} is not a time; use RFC 3339 (2026-11-26T13:00:00Z) or now, now-15m, now-24h, now-7d"
+        )
+    };
+    if let Some(rest) = text.strip_prefix("now") {
+        if rest.is_empty() {
+            return Ok(now_ns);
+        }
+        let amount = rest.strip_prefix('-').ok_or_else(bad)?;
+        let (number, unit) =
+            amount.split_at(amount.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        let unit_ns: u64 = match unit {
+            "s" => 1_000_000_000,
+            "m" => 60 * 1_000_000_000,
+            "h" => 3_600 * 1_000_000_000,
+            "d" => 86_400 * 1_000_000_000,
+            "w" => 7 * 86_400 * 1_000_000_000,
+            _ => return Err(bad()),
+        };
+        return Ok(now_ns.saturating_sub(n.saturating_mul(unit_ns)));
+    }
+    let t = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| bad())?;
+    u64::try_from(t.unix_timestamp_nanos()).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    const NOW: u64 = 1_764_164_488_000_000_000;
+
+    #[test]
+    fn relative_and_absolute_forms() {
+        assert_eq!(parse("from", "now", NOW), Ok(NOW));
+        assert_eq!(parse("from", "now-15m", NOW), Ok(NOW - 900_000_000_000));
+        assert_eq!(parse("from", "now-24h", NOW), Ok(NOW - 86_400_000_000_000));
+        assert_eq!(
+            parse("from", "now-7d", NOW),
+            Ok(NOW - 7 * 86_400_000_000_000)
+        );
+        assert_eq!(parse("to", "2025-11-26T13:41:28Z", NOW), Ok(NOW));
+    }
+
+    #[test]
+    fn mistakes_say_what_is_accepted() {
+        for bad in [
+            "yesterday",
+            "now-",
+            "now-5",
+            "now+1h",
+            "now-1y",
+            "2026-13-01",
+        ] {
+            let err = parse("from", bad, NOW).unwrap_err();
+            assert!(err.contains("use RFC 3339"), "{bad}: {err}");
+        }
+    }
+}
