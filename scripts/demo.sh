@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: runs `throughline up` (private ClickHouse under DATA_DIR), sends
-# the sample trace from sample-data/fixtures once it is ready, prints where to
+# the sample trace and events from sample-data/fixtures once it is ready, prints where to
 # look, and stops everything on Ctrl-C.
 set -euo pipefail
 bin=$1
@@ -20,11 +20,14 @@ for _ in $(seq 1 600); do
 done
 curl -sf -X POST -H 'content-type: application/json' \
   --data-binary @"$here/sample-data/fixtures/otlp-traces.json" "http://$otlp/v1/traces" >/dev/null
+curl -sf -X POST -H 'content-type: application/cloudevents-batch+json' \
+  --data-binary @"$here/sample-data/fixtures/cloudevents-batch.json" "http://$otlp/v1/events" >/dev/null
 cat <<MSG
 
-Sample trace loaded. Try:
+Sample trace and events loaded. Try:
   http://$console/api/v1/traces/5b8efff798038103d269b633813fc60c
   http://$console/api/v1/keys/work_order/WO-88
+  http://$console/api/v1/events?from=now-30d
 (The full simulated plant, \`throughline demo\`, is not built yet.)
 MSG
 wait $pid

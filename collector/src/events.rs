@@ -92,7 +92,7 @@ impl EventRules {
             }
             systems.push((prefix.clone(), system.clone()));
         }
-        systems.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        systems.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         let extensions = keys
             .names()
             .into_iter()

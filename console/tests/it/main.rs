@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod events;
 mod keys;
 mod otlp;
 mod up;
