@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod pipeline;
+pub mod process;
 pub mod receivers;
 pub mod storage;
 

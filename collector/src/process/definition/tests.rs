@@ -1,0 +1,91 @@
+use super::*;
+
+const GOOD: &str = r#"id = "order-to-delivery"
+name = "Order to delivery"
+key = "order"
+
+[[stages]]
+id = "captured"
+system = "crm"
+event = "crm.order.created"
+
+[[stages]]
+id = "sales_order"
+system = "erp"
+event = "erp.sales_order.created"
+
+[[stages]]
+id = "produced"
+system = "mes"
+event = "mes.work_order.completed"   # keyed by work order; reaches the order through a key link
+
+[[slas]]
+id = "order-entry"
+from = "captured"
+to = "sales_order"
+within = "15m"
+"#;
+
+fn parse(text: &str) -> Result<ProcessDef, DefinitionError> {
+    Processes::parse(text, "dashboards/processes/order.toml", &KeyTypes::default())
+}
+
+#[test]
+fn the_design_example_parses() {
+    let def = parse(GOOD).unwrap();
+    assert_eq!(def.id, "order-to-delivery");
+    assert_eq!(def.key_type, "order");
+    assert_eq!(def.stages.len(), 3);
+    assert_eq!(def.slas[0].from, 0);
+    assert_eq!(def.slas[0].to, 1);
+    assert_eq!(def.slas[0].within_ns, 900_000_000_000);
+    assert!(def.stages[2].matches("event", "mes", "mes.work_order.completed"));
+    assert!(!def.stages[2].matches("span", "mes", "mes.work_order.completed"));
+}
+
+/// Each mistake stops the start with the file, the line and the fix.
+#[test]
+fn each_mistake_names_file_line_and_fix() {
+    let cases = [
+        (
+            GOOD.replace("from = \"captured\"", "from = \"captured2\""),
+            "dashboards/processes/order.toml:22: SLA `order-entry` names stage `captured2`, which is not defined; defined stages: captured, sales_order, produced",
+        ),
+        (
+            GOOD.replace("id = \"sales_order\"", "id = \"captured\""),
+            "dashboards/processes/order.toml:11: stage id `captured` is defined twice (first at line 6); give each stage its own id",
+        ),
+        (
+            GOOD.replace("within = \"15m\"", "within = \"15 minutes\""),
+            "dashboards/processes/order.toml:24: SLA `order-entry`: within `15 minutes` is not a duration; write it like 90s, 15m, 4h, 2d or 1h30m",
+        ),
+        (
+            GOOD.replace("key = \"order\"", "key = \"lot\""),
+            "dashboards/processes/order.toml:3: key `lot` is not a known key type; use one of customer, order, work_order (or add it under [keys.types])",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse(&text).unwrap_err().to_string(), want);
+    }
+}
+
+#[test]
+fn duplicate_sla_ids_and_unknown_fields_are_refused() {
+    let twice = format!("{GOOD}\n[[slas]]\nid = \"order-entry\"\nfrom = \"sales_order\"\nto = \"produced\"\nwithin = \"4h\"\n");
+    let err = parse(&twice).unwrap_err().to_string();
+    assert!(err.contains("SLA id `order-entry` is defined twice (first at line 21)"), "{err}");
+    let typo = GOOD.replace("system = \"crm\"", "sytem = \"crm\"");
+    let err = parse(&typo).unwrap_err().to_string();
+    assert!(err.starts_with("dashboards/processes/order.toml:7: "), "{err}");
+    assert!(err.contains("sytem"), "{err}");
+}
+
+#[test]
+fn duplicate_process_ids_across_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.toml"), GOOD).unwrap();
+    std::fs::write(dir.path().join("b.toml"), GOOD).unwrap();
+    let err = Processes::load_dir(dir.path(), &KeyTypes::default()).unwrap_err().to_string();
+    assert!(err.contains("b.toml:1: process id `order-to-delivery` is already defined in"), "{err}");
+    assert_eq!(Processes::load_dir(&dir.path().join("none"), &KeyTypes::default()).unwrap().list.len(), 0);
+}

@@ -1,0 +1,9 @@
+//! Process definitions: named flows rooted at one key type, with ordered
+//! stages and SLAs between them, kept as TOML files (`dashboards/processes/`).
+//! `definition` parses and validates them; every mistake names the file, the
+//! line and the fix, and stops the start.
+
+pub mod definition;
+pub mod duration;
+
+pub use definition::{DefinitionError, ProcessDef, Processes, SlaDef, StageDef};
