@@ -7,6 +7,7 @@
 //! `ops` serves health and metrics; `storage::server` runs a private
 //! ClickHouse when no URL is configured.
 
+pub mod correlator;
 pub mod events;
 pub mod hash;
 pub mod keys;
@@ -31,6 +32,14 @@ use pipeline::{Pipeline, PipelineOptions};
 use receivers::otlp::{grpc, http};
 use receivers::ReceiverState;
 use storage::Store;
+
+/// Unix time now, in nanoseconds.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
 
 /// Default size limit of one request body, after decompression: 16 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;

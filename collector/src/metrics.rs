@@ -2,8 +2,10 @@
 //! format. One [`Metrics`] is made at start and shared: inside `throughline up`
 //! the collector's and the console's `/metrics` show the same numbers.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the insert latency buckets.
@@ -67,8 +69,21 @@ pub struct SignalCounters {
     pub written: AtomicU64,
 }
 
+/// The correlator's numbers.
+#[derive(Debug, Default)]
+pub struct CorrelatorMetrics {
+    /// Now minus the watermark after the last cycle.
+    pub lag_ns: AtomicU64,
+    pub steps_written: AtomicU64,
+    /// Feed records read.
+    pub records: AtomicU64,
+    /// Open breaches by (process, SLA).
+    pub open_breaches: Mutex<BTreeMap<(String, String), u64>>,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
+    pub correlator: CorrelatorMetrics,
     pub spans: SignalCounters,
     pub logs: SignalCounters,
     pub events: SignalCounters,
@@ -88,6 +103,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         Self {
+            correlator: CorrelatorMetrics::default(),
             spans: SignalCounters::default(),
             logs: SignalCounters::default(),
             events: SignalCounters::default(),
@@ -178,6 +194,36 @@ impl Metrics {
             "Failed ClickHouse inserts.",
             &[("", get(&self.insert_errors))],
         );
+        let c = &self.correlator;
+        let _ = writeln!(
+            out,
+            "# HELP throughline_correlator_lag_seconds Now minus the correlator's watermark after its last cycle.\n\
+             # TYPE throughline_correlator_lag_seconds gauge\n\
+             throughline_correlator_lag_seconds {}",
+            get(&c.lag_ns) as f64 / 1e9
+        );
+        counter(
+            &mut out,
+            "throughline_correlator_steps_written_total",
+            "Process steps the correlator wrote.",
+            &[("", get(&c.steps_written))],
+        );
+        counter(
+            &mut out,
+            "throughline_correlator_records_total",
+            "Spans and events the correlator read from the feed.",
+            &[("", get(&c.records))],
+        );
+        let _ = writeln!(
+            out,
+            "# HELP throughline_breaches_open Open SLA breaches by process and SLA.\n# TYPE throughline_breaches_open gauge"
+        );
+        for ((process, sla), n) in c.open_breaches.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "throughline_breaches_open{{process=\"{process}\",sla=\"{sla}\"}} {n}"
+            );
+        }
         self.insert_latency.render(
             &mut out,
             "throughline_insert_duration_seconds",

@@ -24,7 +24,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Everything in one process: collector and console; starts a private
+    /// Everything in one process: collector, correlator and console; starts a private
     /// ClickHouse under --data-dir unless --clickhouse-url is given
     Up {
         #[command(flatten)]
@@ -45,10 +45,11 @@ pub enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
-    /// Correlates records into process instances and SLA breaches (not built yet)
+    /// Correlates stored spans and events into process instances and SLA
+    /// breaches (run one per deployment; `up` runs it too)
     Correlator {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        args: Vec<String>,
+        #[command(flatten)]
+        overrides: Overrides,
     },
     /// Generates a manufacturer's demo traffic (not built yet)
     Demo {

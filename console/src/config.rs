@@ -5,10 +5,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use collector::events::{EventConfig, EventRules};
 use collector::keys::{KeyConfig, KeyTypes};
+use collector::process::{duration, Processes};
 use serde::Deserialize;
 
 /// The TOML file. Unknown keys are an error, so a typo never goes unnoticed.
@@ -24,6 +26,9 @@ pub struct FileConfig {
     pub clickhouse_password: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub max_request_bytes: Option<usize>,
+    pub processes_dir: Option<PathBuf>,
+    pub correlator_interval: Option<String>,
+    pub correlation_horizon: Option<String>,
     /// `[keys]`: extra key types and per-system attribute aliases.
     #[serde(default)]
     pub keys: KeyConfig,
@@ -69,6 +74,15 @@ pub struct Overrides {
     /// Largest accepted request body in bytes, after decompression [default: 16777216]
     #[arg(long, env = "THROUGHLINE_MAX_REQUEST_BYTES", value_name = "BYTES")]
     pub max_request_bytes: Option<usize>,
+    /// Directory of process definitions (*.toml) [default: dashboards/processes]
+    #[arg(long, env = "THROUGHLINE_PROCESSES_DIR", value_name = "DIR")]
+    pub processes_dir: Option<PathBuf>,
+    /// Time between correlator cycles; open breaches are found within it [default: 15s]
+    #[arg(long, env = "THROUGHLINE_CORRELATOR_INTERVAL", value_name = "DURATION")]
+    pub correlator_interval: Option<String>,
+    /// How late a key link may arrive and still connect records to instances [default: 7d]
+    #[arg(long, env = "THROUGHLINE_CORRELATION_HORIZON", value_name = "DURATION")]
+    pub correlation_horizon: Option<String>,
 }
 
 /// Everything validated, with defaults applied.
@@ -86,6 +100,10 @@ pub struct Settings {
     pub max_request_bytes: usize,
     pub keys: KeyTypes,
     pub events: EventRules,
+    pub processes_dir: PathBuf,
+    pub processes: Processes,
+    pub correlator_interval: Duration,
+    pub correlation_horizon: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +185,33 @@ impl Settings {
         let keys = KeyTypes::new(&file.keys).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let events = EventRules::new(&file.events, &keys)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let processes_dir = o
+            .processes_dir
+            .or(file.processes_dir)
+            .unwrap_or_else(|| "dashboards/processes".into());
+        let processes = Processes::load_dir(&processes_dir, &keys)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let duration_of = |name: &str, value: Option<String>, default: &str| {
+            let text = value.unwrap_or_else(|| default.to_string());
+            duration::parse_ns(&text)
+                .filter(|ns| *ns > 0)
+                .map(Duration::from_nanos)
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "{name} `{text}` is not a duration; write it like 500ms, 15s, 1m or 7d"
+                    ))
+                })
+        };
+        let correlator_interval = duration_of(
+            "correlator_interval",
+            o.correlator_interval.or(file.correlator_interval),
+            "15s",
+        )?;
+        let correlation_horizon = duration_of(
+            "correlation_horizon",
+            o.correlation_horizon.or(file.correlation_horizon),
+            "7d",
+        )?;
         Ok(Settings {
             otlp_grpc_addr: o
                 .otlp_grpc_addr
@@ -191,6 +236,10 @@ impl Settings {
             max_request_bytes,
             keys,
             events,
+            processes_dir,
+            processes,
+            correlator_interval,
+            correlation_horizon,
         })
     }
 

@@ -22,8 +22,8 @@ fn main() -> ExitCode {
         Command::Up { overrides }
         | Command::Collector { overrides }
         | Command::Console { overrides }
-        | Command::Migrate { overrides } => overrides.clone(),
-        Command::Correlator { .. } => return not_built("correlator"),
+        | Command::Migrate { overrides }
+        | Command::Correlator { overrides } => overrides.clone(),
         Command::Demo { .. } => return not_built("demo"),
     };
     let settings = match Settings::load(cli.config.as_deref(), &overrides) {
@@ -46,7 +46,8 @@ fn main() -> ExitCode {
             Command::Collector { .. } => run::collector(settings).await,
             Command::Console { .. } => run::console(settings).await,
             Command::Migrate { .. } => run::migrate(settings).await,
-            Command::Correlator { .. } | Command::Demo { .. } => unreachable!("handled above"),
+            Command::Correlator { .. } => run::correlator(settings).await,
+            Command::Demo { .. } => unreachable!("handled above"),
         }
     });
     match result {

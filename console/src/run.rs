@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::storage::server::PrivateServer;
@@ -124,8 +125,36 @@ fn app_state(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> AppSta
     AppState {
         store,
         keys: Arc::new(settings.keys.clone()),
+        processes: Arc::new(settings.processes.clone()),
         metrics,
     }
+}
+
+async fn start_correlator(
+    settings: &Settings,
+    store: Store,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<JoinHandle<()>> {
+    let correlator = Correlator::new(
+        store,
+        Arc::new(settings.processes.clone()),
+        Arc::new(settings.keys.clone()),
+        CorrelatorSettings {
+            interval: settings.correlator_interval,
+            horizon: settings.correlation_horizon,
+            ..CorrelatorSettings::default()
+        },
+        metrics,
+    )
+    .await
+    .context("starting the correlator")?;
+    tracing::info!(
+        processes = settings.processes.list.len(),
+        dir = %settings.processes_dir.display(),
+        "correlator running"
+    );
+    Ok(tokio::spawn(correlator.run(shutdown)))
 }
 
 /// `throughline up`.
@@ -147,11 +176,13 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
             shutdown.clone(),
         )
         .await?;
-        anyhow::Ok((collector, console))
+        let correlator =
+            start_correlator(&settings, store.clone(), metrics.clone(), shutdown.clone()).await?;
+        anyhow::Ok((collector, console, correlator))
     }
     .await;
     let result = match started {
-        Ok((collector, console)) => {
+        Ok((collector, console, correlator)) => {
             println!(
                 "throughline is up\n  console      http://{}/\n  OTLP/gRPC    {}\n  OTLP/HTTP    http://{}\n  ClickHouse   {} (database {})\nPress Ctrl-C to stop.",
                 console.addr,
@@ -163,6 +194,7 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
             shutdown.cancelled().await;
             collector.wait().await;
             console.wait().await;
+            let _ = correlator.await;
             Ok(())
         }
         Err(e) => Err(e),
@@ -198,6 +230,16 @@ pub async fn console(settings: Settings) -> anyhow::Result<()> {
     )
     .await?;
     console.wait().await;
+    Ok(())
+}
+
+/// `throughline correlator`.
+pub async fn correlator(settings: Settings) -> anyhow::Result<()> {
+    let (store, _) = open_store(&settings, false).await?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let task = start_correlator(&settings, store, Arc::new(Metrics::new()), shutdown).await?;
+    let _ = task.await;
     Ok(())
 }
 

@@ -214,7 +214,10 @@ impl Processes {
             let id = stage.id.get_ref().clone();
             let at = stage.id.span().start;
             if !valid_id(&id) {
-                return Err(error(at, format!("stage id `{id}` must be lowercase letters, digits, `-` and `_`")));
+                return Err(error(
+                    at,
+                    format!("stage id `{id}` must be lowercase letters, digits, `-` and `_`"),
+                ));
             }
             if let Some(first) = stage_lines.get(&id) {
                 return Err(error(
@@ -230,7 +233,10 @@ impl Processes {
                 ));
             }
             if stage.system.get_ref().trim().is_empty() {
-                return Err(error(stage.system.span().start, format!("stage `{id}` has an empty system")));
+                return Err(error(
+                    stage.system.span().start,
+                    format!("stage `{id}` has an empty system"),
+                ));
             }
             stages.push(StageDef {
                 name: stage.name.unwrap_or_else(|| id.clone()),
@@ -240,14 +246,23 @@ impl Processes {
                 span: stage.span,
             });
         }
-        let defined = || stages.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ");
+        let defined = || {
+            stages
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let mut slas: Vec<SlaDef> = Vec::new();
         let mut sla_lines: BTreeMap<String, usize> = BTreeMap::new();
         for sla in raw.slas {
             let id = sla.id.get_ref().clone();
             let at = sla.id.span().start;
             if !valid_id(&id) {
-                return Err(error(at, format!("SLA id `{id}` must be lowercase letters, digits, `-` and `_`")));
+                return Err(error(
+                    at,
+                    format!("SLA id `{id}` must be lowercase letters, digits, `-` and `_`"),
+                ));
             }
             if let Some(first) = sla_lines.get(&id) {
                 return Err(error(
@@ -257,23 +272,29 @@ impl Processes {
             }
             sla_lines.insert(id.clone(), line_of(text, at));
             let stage = |name: &Spanned<String>| {
-                stages.iter().position(|s| &s.id == name.get_ref()).ok_or_else(|| {
-                    error(
-                        name.span().start,
-                        format!(
+                stages
+                    .iter()
+                    .position(|s| &s.id == name.get_ref())
+                    .ok_or_else(|| {
+                        error(
+                            name.span().start,
+                            format!(
                             "SLA `{id}` names stage `{}`, which is not defined; defined stages: {}",
                             name.get_ref(),
                             defined()
                         ),
-                    )
-                })
+                        )
+                    })
             };
             let from = stage(&sla.from)?;
             let to = stage(&sla.to)?;
             if from == to {
                 return Err(error(
                     sla.to.span().start,
-                    format!("SLA `{id}` goes from stage `{}` to itself; name two different stages", sla.to.get_ref()),
+                    format!(
+                        "SLA `{id}` goes from stage `{}` to itself; name two different stages",
+                        sla.to.get_ref()
+                    ),
                 ));
             }
             let within_ns = duration::parse_ns(sla.within.get_ref())

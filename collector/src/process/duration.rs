@@ -16,7 +16,9 @@ pub fn parse_ns(text: &str) -> Option<u64> {
         }
         let n: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit_ns: u64 = match &rest[..unit_len] {
             "ms" => 1_000_000,
             "s" => 1_000_000_000,

@@ -107,13 +107,7 @@ pub(crate) fn count_refused(m: &Metrics, error: &ReceiveError) {
     metrics::add(counter, 1);
 }
 
-/// Unix time now, in nanoseconds.
-pub(crate) fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::now_ns;
 
 /// The request body, decompressed, within the size limit.
 pub(crate) async fn read_body(

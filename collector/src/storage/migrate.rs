@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_business_keys.sql"),
     migration!(3, "0003_logs.sql"),
     migration!(4, "0004_events.sql"),
+    migration!(5, "0005_correlation.sql"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (

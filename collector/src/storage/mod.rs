@@ -12,6 +12,7 @@
 //!
 //! Values from users reach SQL only through the client's `bind`.
 
+pub mod correlation;
 pub mod migrate;
 pub mod query;
 pub mod rows;
@@ -20,6 +21,8 @@ pub mod template;
 pub mod write;
 
 use clickhouse::Client;
+
+pub use crate::now_ns;
 
 /// Where and as whom to reach ClickHouse.
 #[derive(Debug, Clone, PartialEq, Eq)]

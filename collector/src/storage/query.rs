@@ -75,7 +75,7 @@ pub(crate) fn key_tuple_placeholders(count: usize) -> String {
     vec!["(?, ?)"; count].join(", ")
 }
 
-fn bind_keys(
+pub(crate) fn bind_keys(
     mut query: clickhouse::query::Query,
     keys: &[&BusinessKey],
 ) -> clickhouse::query::Query {
@@ -144,7 +144,7 @@ impl Store {
         Ok(count > 0)
     }
 
-    async fn direct_links(
+    pub(crate) async fn direct_links(
         &self,
         keys: &[&BusinessKey],
     ) -> Result<BTreeMap<BusinessKey, BTreeSet<BusinessKey>>, StoreError> {

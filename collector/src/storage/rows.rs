@@ -194,9 +194,32 @@ pub struct KeyIndexRow {
     pub name: String,
     pub event_source: String,
     pub event_id: String,
+    /// The record failed (span status error; event failed or dead-lettered).
+    pub failed: u8,
+    /// All keys of the record, so a lookup by one key knows the others.
+    pub record_key_types: Vec<String>,
+    pub record_key_values: Vec<String>,
+}
+
+/// How the correlator and the key index name a record.
+pub fn span_ref(trace_id: &TraceId, span_id: &SpanId) -> String {
+    format!("span:{trace_id}:{span_id}")
+}
+
+pub fn event_ref(source: &str, id: &str) -> String {
+    format!("event:{source}\t{id}")
 }
 
 impl KeyIndexRow {
+    /// The reference of the record this row points at.
+    pub fn record_ref(&self) -> String {
+        if self.record_kind == RECORD_EVENT {
+            event_ref(&self.event_source, &self.event_id)
+        } else {
+            span_ref(&TraceId(self.trace_id), &SpanId(self.span_id))
+        }
+    }
+
     pub fn for_span(span: &Span) -> impl Iterator<Item = KeyIndexRow> + '_ {
         span.keys.iter().map(move |key| KeyIndexRow {
             key_type: key.key_type.clone(),
@@ -211,6 +234,9 @@ impl KeyIndexRow {
             name: span.name.clone(),
             event_source: String::new(),
             event_id: String::new(),
+            failed: (span.status_code == StatusCode::Error) as u8,
+            record_key_types: split_keys(&span.keys).0,
+            record_key_values: split_keys(&span.keys).1,
         })
     }
 
@@ -230,6 +256,9 @@ impl KeyIndexRow {
             name: event.event_type.clone(),
             event_source: event.source.clone(),
             event_id: event.id.clone(),
+            failed: event_failed(event) as u8,
+            record_key_types: split_keys(&event.keys).0,
+            record_key_values: split_keys(&event.keys).1,
         })
     }
 
@@ -251,8 +280,16 @@ impl KeyIndexRow {
             },
             event_source: String::new(),
             event_id: String::new(),
+            failed: 0,
+            record_key_types: split_keys(&log.keys).0,
+            record_key_values: split_keys(&log.keys).1,
         })
     }
+}
+
+/// An event that reports a failure.
+pub fn event_failed(event: &Event) -> bool {
+    matches!(event.outcome, Outcome::Failed | Outcome::DeadLettered)
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -263,11 +300,19 @@ pub struct KeyLinkRow {
     pub linked_value: String,
     pub seen_at: u32,
     pub seen_ns: u64,
+    pub ingested_ns: u64,
+    /// `u64::MAX - ingested_ns`: the first ingestion wins a merge.
+    pub keep: u64,
 }
 
 impl KeyLinkRow {
-    /// Both directions of every pair of keys on one record seen at `time_ns`.
-    pub fn for_keys(keys: &[BusinessKey], time_ns: u64) -> impl Iterator<Item = KeyLinkRow> {
+    /// Both directions of every pair of keys on one record seen at `time_ns`,
+    /// stored at `ingested_ns`.
+    pub fn for_keys(
+        keys: &[BusinessKey],
+        time_ns: u64,
+        ingested_ns: u64,
+    ) -> impl Iterator<Item = KeyLinkRow> {
         crate::model::key_links(keys)
             .into_iter()
             .map(move |(a, b)| KeyLinkRow {
@@ -277,6 +322,8 @@ impl KeyLinkRow {
                 linked_value: b.value,
                 seen_at: seconds(time_ns),
                 seen_ns: time_ns,
+                ingested_ns,
+                keep: u64::MAX - ingested_ns,
             })
     }
 }
@@ -442,4 +489,105 @@ impl TraceEventRow {
             event_id: event.id.clone(),
         })
     }
+}
+
+/// One record for the correlator; see `sql/0005_correlation.sql`.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct FeedRow {
+    pub ingested: u32,
+    pub ingested_ns: u64,
+    pub record_kind: String,
+    pub record_ref: String,
+    pub system: String,
+    pub name: String,
+    pub time_ns: u64,
+    pub failed: u8,
+    pub key_types: Vec<String>,
+    pub key_values: Vec<String>,
+}
+
+impl FeedRow {
+    pub fn for_span(span: &Span, ingested_ns: u64) -> Option<FeedRow> {
+        if span.keys.is_empty() {
+            return None;
+        }
+        let (key_types, key_values) = split_keys(&span.keys);
+        Some(FeedRow {
+            ingested: seconds(ingested_ns),
+            ingested_ns,
+            record_kind: RECORD_SPAN.into(),
+            record_ref: span_ref(&span.trace_id, &span.span_id),
+            system: span.service.clone(),
+            name: span.name.clone(),
+            time_ns: span.start_ns,
+            failed: (span.status_code == StatusCode::Error) as u8,
+            key_types,
+            key_values,
+        })
+    }
+
+    pub fn for_event(event: &Event, ingested_ns: u64) -> Option<FeedRow> {
+        if event.keys.is_empty() {
+            return None;
+        }
+        let (key_types, key_values) = split_keys(&event.keys);
+        Some(FeedRow {
+            ingested: seconds(ingested_ns),
+            ingested_ns,
+            record_kind: RECORD_EVENT.into(),
+            record_ref: event_ref(&event.source, &event.id),
+            system: event.system.clone(),
+            name: event.event_type.clone(),
+            time_ns: event.time_ns,
+            failed: event_failed(event) as u8,
+            key_types,
+            key_values,
+        })
+    }
+
+    pub fn keys(&self) -> Vec<BusinessKey> {
+        keys_from(self.key_types.clone(), self.key_values.clone())
+    }
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub struct StepRow {
+    pub process_id: String,
+    pub root_value: String,
+    pub stage_id: String,
+    pub record_ref: String,
+    pub time: u32,
+    pub time_ns: u64,
+    pub failed: u8,
+    pub via_type: String,
+    pub via_value: String,
+    pub written_ns: u64,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
+pub struct InstanceRow {
+    pub process_id: String,
+    pub root_value: String,
+    pub start_ns: u64,
+    pub last_ns: u64,
+    pub status: String,
+    pub current_stage: String,
+    pub stage_ids: Vec<String>,
+    pub stage_times: Vec<u64>,
+    pub failed: u8,
+    pub open_breaches: u32,
+    pub updated_ns: u64,
+}
+
+#[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
+pub struct BreachRow {
+    pub process_id: String,
+    pub sla_id: String,
+    pub root_value: String,
+    pub from_ns: u64,
+    pub due_ns: u64,
+    pub to_ns: u64,
+    pub late_ns: u64,
+    pub state: String,
+    pub updated_ns: u64,
 }

@@ -10,7 +10,7 @@ use clickhouse::{Row, RowOwned, RowWrite};
 use serde::Deserialize;
 
 use super::query::key_tuple_placeholders;
-use super::rows::{EventRow, KeyIndexRow, KeyLinkRow, LogRow, SpanRow, TraceEventRow};
+use super::rows::{EventRow, FeedRow, KeyIndexRow, KeyLinkRow, LogRow, SpanRow, TraceEventRow};
 use super::{Store, StoreError};
 use crate::model::{Batch, Event};
 
@@ -32,7 +32,7 @@ struct StoredEvent {
 }
 
 impl Store {
-    async fn insert_rows<T: RowOwned + RowWrite>(
+    pub(crate) async fn insert_rows<T: RowOwned + RowWrite>(
         &self,
         table: &str,
         rows: &[T],
@@ -74,6 +74,7 @@ impl Store {
     /// Writes every record of `batch` and what is derived from it.
     pub async fn write_batch(&self, batch: &Batch) -> Result<WriteReport, StoreError> {
         let mut report = WriteReport::default();
+        let ingested_ns = super::now_ns();
         let stored = if batch.events.is_empty() {
             HashMap::new()
         } else {
@@ -92,11 +93,11 @@ impl Store {
             match stored.get(&(event.source.clone(), event.id.clone())) {
                 Some(first) => {
                     report.duplicate_events += 1;
-                    event_times.push((event, *first));
+                    event_times.push((event, *first, false));
                 }
                 None => {
                     events.push(EventRow::from(event));
-                    event_times.push((event, event.time_ns));
+                    event_times.push((event, event.time_ns, true));
                 }
             }
         }
@@ -118,27 +119,27 @@ impl Store {
             .chain(
                 event_times
                     .iter()
-                    .flat_map(|(e, time)| KeyIndexRow::for_event(e, *time)),
+                    .flat_map(|(e, time, _)| KeyIndexRow::for_event(e, *time)),
             )
             .collect();
         let trace_events: Vec<TraceEventRow> = event_times
             .iter()
-            .filter_map(|(e, time)| TraceEventRow::for_event(e, *time))
+            .filter_map(|(e, time, _)| TraceEventRow::for_event(e, *time))
             .collect();
         let mut links: Vec<KeyLinkRow> = batch
             .spans
             .iter()
-            .flat_map(|s| KeyLinkRow::for_keys(&s.keys, s.start_ns))
+            .flat_map(|s| KeyLinkRow::for_keys(&s.keys, s.start_ns, ingested_ns))
             .chain(
                 batch
                     .logs
                     .iter()
-                    .flat_map(|l| KeyLinkRow::for_keys(&l.keys, l.time_ns)),
+                    .flat_map(|l| KeyLinkRow::for_keys(&l.keys, l.time_ns, ingested_ns)),
             )
             .chain(
                 event_times
                     .iter()
-                    .flat_map(|(e, time)| KeyLinkRow::for_keys(&e.keys, *time)),
+                    .flat_map(|(e, time, _)| KeyLinkRow::for_keys(&e.keys, *time, ingested_ns)),
             )
             .collect();
         // Many records of one batch repeat the same link; send each once.
@@ -152,6 +153,25 @@ impl Store {
         };
         links.sort_by_key(link_key);
         links.dedup_by(|a, b| link_key(a) == link_key(b));
+        // The correlator's feed: spans and newly stored events with keys, each
+        // with its own ingestion nanosecond so that the order is total.
+        let feed: Vec<FeedRow> = batch
+            .spans
+            .iter()
+            .filter_map(|s| FeedRow::for_span(s, 0))
+            .chain(
+                event_times
+                    .iter()
+                    .filter(|(_, _, new)| *new)
+                    .filter_map(|(e, _, _)| FeedRow::for_event(e, 0)),
+            )
+            .enumerate()
+            .map(|(i, mut row)| {
+                row.ingested_ns = ingested_ns + i as u64;
+                row.ingested = super::rows::seconds(row.ingested_ns);
+                row
+            })
+            .collect();
         tokio::try_join!(
             self.insert_rows("spans", &spans),
             self.insert_rows("logs", &logs),
@@ -160,6 +180,8 @@ impl Store {
             self.insert_rows("key_links", &links),
             self.insert_rows("trace_events", &trace_events),
         )?;
+        // Last: the correlator reads only what all other tables already hold.
+        self.insert_rows("correlation_feed", &feed).await?;
         Ok(report)
     }
 }

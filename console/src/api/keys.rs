@@ -48,10 +48,36 @@ pub async fn get_key(
                 .map(|l| &l.key),
         )
         .collect();
-    let ((spans, spans_truncated), (events, events_truncated)) = tokio::try_join!(
+    // The process instances the key takes part in: those rooted at it or at
+    // a key of the root type linked to it.
+    let roots: Vec<(String, String)> = state
+        .processes
+        .list
+        .iter()
+        .flat_map(|def| {
+            std::iter::once(&key)
+                .chain(linked.iter().map(|l| &l.key))
+                .filter(|k| k.key_type == def.key_type)
+                .map(|k| (def.id.clone(), k.value.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let ((spans, spans_truncated), (events, events_truncated), instances) = tokio::try_join!(
         state.store.spans_with_keys(&journey, limits.max_spans),
         state.store.events_with_keys(&journey, limits.max_spans),
+        state.store.instances_of(&roots),
     )?;
+    let now = collector::now_ns();
+    let instances: Vec<Value> = instances
+        .iter()
+        .filter_map(|row| {
+            Some(view::instance(
+                state.processes.get(&row.process_id)?,
+                row,
+                now,
+            ))
+        })
+        .collect();
     Ok(Json(serde_json::json!({
         "key": KeyView::from(&key),
         "linked_keys": linked.iter().map(|l| serde_json::json!({
@@ -63,6 +89,7 @@ pub async fn get_key(
         })).collect::<Vec<_>>(),
         "span_count": spans.len(),
         "spans": spans.iter().map(view::span).collect::<Vec<_>>(),
+        "instances": instances,
         "event_count": events.len(),
         "events": events.iter().map(view::event).collect::<Vec<_>>(),
         "truncated": links_truncated || spans_truncated || events_truncated,

@@ -2,8 +2,11 @@
 //! call one storage query, shape the answer with `view`. Errors are JSON
 //! `{"error": "..."}` with the right status, mapped in one place ([`AppError`]).
 
+mod breaches;
+mod cursor;
 mod events;
 mod keys;
+mod processes;
 pub mod time_range;
 mod traces;
 pub mod view;
@@ -16,6 +19,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use collector::keys::KeyTypes;
 use collector::metrics::Metrics;
+use collector::process::Processes;
 use collector::storage::{Store, StoreError};
 
 /// What every handler may read.
@@ -23,6 +27,8 @@ use collector::storage::{Store, StoreError};
 pub struct AppState {
     pub store: Store,
     pub keys: Arc<KeyTypes>,
+    /// The process definitions.
+    pub processes: Arc<Processes>,
     /// The process's metrics, shown at `/metrics`.
     pub metrics: Arc<Metrics>,
 }
@@ -55,10 +61,33 @@ impl IntoResponse for AppError {
     }
 }
 
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// `limit`: 1 to 1000, default 100.
+fn limit(requested: Option<usize>) -> Result<usize, AppError> {
+    let limit = requested.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(AppError::BadRequest(format!(
+            "`limit` must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// Query parameters, or a 400 naming the ones this endpoint knows.
+fn query<T>(
+    parsed: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+    known: &str,
+) -> Result<axum::extract::Query<T>, AppError> {
+    parsed
+        .map_err(|e| AppError::BadRequest(format!("{}; known parameters: {known}", e.body_text())))
+}
+
 async fn not_found() -> AppError {
     AppError::NotFound(
-        "no such API endpoint; see /api/v1/traces/{trace_id}, /api/v1/keys/{type}/{value} \
-         and /api/v1/events"
+        "no such API endpoint; see /api/v1/traces/{trace_id}, /api/v1/keys/{type}/{value}, \
+         /api/v1/events, /api/v1/processes, /api/v1/processes/{id}/instances and /api/v1/breaches"
             .into(),
     )
 }
@@ -69,6 +98,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/traces/{trace_id}", get(traces::get_trace))
         .route("/api/v1/keys/{key_type}/{value}", get(keys::get_key))
         .route("/api/v1/events", get(events::list_events))
+        .route("/api/v1/processes", get(processes::list_processes))
+        .route(
+            "/api/v1/processes/{id}/instances",
+            get(processes::list_instances),
+        )
+        .route("/api/v1/breaches", get(breaches::list_breaches))
         .route("/api/v1/{*rest}", get(not_found))
         .with_state(state)
 }

@@ -4,6 +4,8 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::AppError;
+
 /// Parses one bound against `now_ns`; the error says what is accepted.
 pub fn parse(param: &str, text: &str, now_ns: u64) -> Result<u64, String> {
     let text = text.trim();
@@ -32,6 +34,16 @@ pub fn parse(param: &str, text: &str, now_ns: u64) -> Result<u64, String> {
     }
     let t = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| bad())?;
     u64::try_from(t.unix_timestamp_nanos()).map_err(|_| bad())
+}
+
+/// The `from` / `to` pair of a request: default the last 24 hours.
+pub fn range(from: Option<&str>, to: Option<&str>, now_ns: u64) -> Result<(u64, u64), AppError> {
+    let from_ns = parse("from", from.unwrap_or("now-24h"), now_ns).map_err(AppError::BadRequest)?;
+    let to_ns = parse("to", to.unwrap_or("now"), now_ns).map_err(AppError::BadRequest)?;
+    if from_ns > to_ns {
+        return Err(AppError::BadRequest("`from` is after `to`".into()));
+    }
+    Ok((from_ns, to_ns))
 }
 
 #[cfg(test)]

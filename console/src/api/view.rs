@@ -2,7 +2,10 @@
 //! as RFC 3339 with nanoseconds and as unix nanoseconds in a string (a JSON
 //! number loses precision past 2^53, which nanoseconds since 1970 exceed).
 
+use collector::correlator::evaluate::{sla_state, SlaState, StageHit};
 use collector::model::{Attributes, BusinessKey, Event, Span};
+use collector::process::{duration, ProcessDef};
+use collector::storage::rows::{BreachRow, InstanceRow};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::format_description::FormatItem;
@@ -111,6 +114,129 @@ pub fn event(e: &Event) -> Value {
         "keys": e.keys.iter().map(KeyView::from).collect::<Vec<_>>(),
         "origin": e.origin.as_str(),
     })
+}
+
+/// A process instance, with each stage's time and each SLA's state at `now_ns`.
+pub fn instance(def: &ProcessDef, row: &InstanceRow, now_ns: u64) -> Value {
+    let hits: Vec<Option<StageHit>> = def
+        .stages
+        .iter()
+        .map(|stage| {
+            row.stage_ids
+                .iter()
+                .position(|id| id == &stage.id)
+                .map(|i| StageHit {
+                    time_ns: row.stage_times[i],
+                    failed: false,
+                })
+        })
+        .collect();
+    let stages: Vec<Value> = def
+        .stages
+        .iter()
+        .zip(&hits)
+        .map(|(stage, hit)| {
+            serde_json::json!({
+                "id": stage.id,
+                "name": stage.name,
+                "system": stage.system,
+                "reached": hit.is_some(),
+                "time": hit.map(|h| rfc3339(h.time_ns)),
+            })
+        })
+        .collect();
+    let slas: Vec<Value> = def
+        .slas
+        .iter()
+        .map(|sla| {
+            let state = sla_state(hits[sla.from], hits[sla.to], sla.within_ns, now_ns);
+            let mut v = serde_json::json!({
+                "id": sla.id,
+                "name": sla.name,
+                "from": def.stages[sla.from].id,
+                "to": def.stages[sla.to].id,
+                "within": duration::format_ns(sla.within_ns),
+            });
+            let fields = match state {
+                SlaState::NotStarted => serde_json::json!({ "state": "not_started" }),
+                SlaState::Running { due_ns } => serde_json::json!({
+                    "state": "running",
+                    "due": rfc3339(due_ns),
+                    "time_left": duration::format_ns(due_ns.saturating_sub(now_ns)),
+                }),
+                SlaState::Met => serde_json::json!({ "state": "met" }),
+                SlaState::Open { due_ns, .. } => serde_json::json!({
+                    "state": "open_breach",
+                    "due": rfc3339(due_ns),
+                    "late": duration::format_ns(now_ns.saturating_sub(due_ns)),
+                    "late_ns": now_ns.saturating_sub(due_ns).to_string(),
+                }),
+                SlaState::Closed { due_ns, to_ns, .. } => serde_json::json!({
+                    "state": "breached",
+                    "due": rfc3339(due_ns),
+                    "late": duration::format_ns(to_ns - due_ns),
+                    "late_ns": (to_ns - due_ns).to_string(),
+                }),
+            };
+            if let (Value::Object(v), Value::Object(f)) = (&mut v, fields) {
+                v.extend(f);
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "process": def.id,
+        "key": { "type": def.key_type, "value": row.root_value },
+        "status": row.status,
+        "current_stage": row.current_stage,
+        "start_time": rfc3339(row.start_ns),
+        "last_time": rfc3339(row.last_ns),
+        "failed": row.failed != 0,
+        "open_breaches": row.open_breaches,
+        "stages": stages,
+        "slas": slas,
+    })
+}
+
+/// A breach; an open one's lateness is counted to `now_ns`.
+pub fn breach(def: Option<&ProcessDef>, row: &BreachRow, now_ns: u64) -> Value {
+    let open = row.state == "open";
+    let late_ns = if open {
+        now_ns.saturating_sub(row.due_ns)
+    } else {
+        row.late_ns
+    };
+    serde_json::json!({
+        "process": row.process_id,
+        "sla": row.sla_id,
+        "key": {
+            "type": def.map(|d| d.key_type.as_str()).unwrap_or(""),
+            "value": row.root_value,
+        },
+        "state": row.state,
+        "from_time": rfc3339(row.from_ns),
+        "due_time": rfc3339(row.due_ns),
+        "to_time": (!open).then(|| rfc3339(row.to_ns)),
+        "late": duration::format_ns(late_ns),
+        "late_ns": late_ns.to_string(),
+        "instance": format!(
+            "/api/v1/processes/{}/instances?key={}",
+            row.process_id,
+            urlencode(&row.root_value)
+        ),
+    })
+}
+
+/// Percent-encodes a query parameter value.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::events::{EventConfig, EventRules};
 use collector::keys::{KeyConfig, KeyTypes};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
+use collector::process::Processes;
 use collector::storage::server::PrivateServer;
 use collector::storage::{Store, StoreConfig};
 use collector::{Collector, CollectorSettings};
@@ -82,6 +84,10 @@ pub struct TestConfig {
     pub keys: KeyConfig,
     pub events: EventConfig,
     pub max_request_bytes: usize,
+    /// Process definitions (TOML texts) for the console and correlator.
+    pub processes: Vec<&'static str>,
+    /// Run the correlator in the background with these settings.
+    pub correlator: Option<CorrelatorSettings>,
 }
 
 impl Default for TestConfig {
@@ -90,6 +96,8 @@ impl Default for TestConfig {
             keys: KeyConfig::default(),
             events: EventConfig::default(),
             max_request_bytes: collector::DEFAULT_MAX_REQUEST_BYTES,
+            processes: Vec::new(),
+            correlator: None,
         }
     }
 }
@@ -132,6 +140,16 @@ impl TestApp {
         let keys = Arc::new(KeyTypes::new(&config.keys).expect("valid key config"));
         let events = Arc::new(EventRules::new(&config.events, &keys).expect("valid event config"));
         let max_request_bytes = config.max_request_bytes;
+        let processes = Arc::new(Processes {
+            list: config
+                .processes
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    Processes::parse(text, &format!("test-{i}.toml"), &keys).expect("valid process")
+                })
+                .collect(),
+        });
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
         let collector = Collector::start(
@@ -152,14 +170,22 @@ impl TestApp {
         let console = Console::start(
             AppState {
                 store: store.clone(),
-                keys,
-                metrics,
+                keys: keys.clone(),
+                processes: processes.clone(),
+                metrics: metrics.clone(),
             },
             any_port(),
             shutdown.clone(),
         )
         .await
         .unwrap();
+        if let Some(settings) = config.correlator {
+            let correlator =
+                Correlator::new(store.clone(), processes.clone(), keys, settings, metrics)
+                    .await
+                    .expect("start the correlator");
+            tokio::spawn(correlator.run(shutdown.clone()));
+        }
         TestApp {
             store,
             grpc: collector.grpc_addr,

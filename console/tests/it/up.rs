@@ -164,7 +164,7 @@ fn up_without_a_clickhouse_binary_says_how_to_install_one() {
 
 #[test]
 fn subcommands_not_built_yet_say_so_and_fail() {
-    for sub in ["correlator", "demo"] {
+    for sub in ["demo"] {
         let out = Command::new(env!("CARGO_BIN_EXE_throughline"))
             .arg(sub)
             .output()

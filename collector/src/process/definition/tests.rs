@@ -27,7 +27,11 @@ within = "15m"
 "#;
 
 fn parse(text: &str) -> Result<ProcessDef, DefinitionError> {
-    Processes::parse(text, "dashboards/processes/order.toml", &KeyTypes::default())
+    Processes::parse(
+        text,
+        "dashboards/processes/order.toml",
+        &KeyTypes::default(),
+    )
 }
 
 #[test]
@@ -73,10 +77,16 @@ fn each_mistake_names_file_line_and_fix() {
 fn duplicate_sla_ids_and_unknown_fields_are_refused() {
     let twice = format!("{GOOD}\n[[slas]]\nid = \"order-entry\"\nfrom = \"sales_order\"\nto = \"produced\"\nwithin = \"4h\"\n");
     let err = parse(&twice).unwrap_err().to_string();
-    assert!(err.contains("SLA id `order-entry` is defined twice (first at line 21)"), "{err}");
+    assert!(
+        err.contains("SLA id `order-entry` is defined twice (first at line 21)"),
+        "{err}"
+    );
     let typo = GOOD.replace("system = \"crm\"", "sytem = \"crm\"");
     let err = parse(&typo).unwrap_err().to_string();
-    assert!(err.starts_with("dashboards/processes/order.toml:7: "), "{err}");
+    assert!(
+        err.starts_with("dashboards/processes/order.toml:7: "),
+        "{err}"
+    );
     assert!(err.contains("sytem"), "{err}");
 }
 
@@ -85,7 +95,18 @@ fn duplicate_process_ids_across_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.toml"), GOOD).unwrap();
     std::fs::write(dir.path().join("b.toml"), GOOD).unwrap();
-    let err = Processes::load_dir(dir.path(), &KeyTypes::default()).unwrap_err().to_string();
-    assert!(err.contains("b.toml:1: process id `order-to-delivery` is already defined in"), "{err}");
-    assert_eq!(Processes::load_dir(&dir.path().join("none"), &KeyTypes::default()).unwrap().list.len(), 0);
+    let err = Processes::load_dir(dir.path(), &KeyTypes::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("b.toml:1: process id `order-to-delivery` is already defined in"),
+        "{err}"
+    );
+    assert_eq!(
+        Processes::load_dir(&dir.path().join("none"), &KeyTypes::default())
+            .unwrap()
+            .list
+            .len(),
+        0
+    );
 }

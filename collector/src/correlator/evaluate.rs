@@ -1,0 +1,260 @@
+//! Pure evaluation of one process instance: its status and the state of each
+//! SLA at a moment. No I/O, so the rules are tested on their own.
+
+use crate::process::ProcessDef;
+
+/// The first time a stage was reached, and whether a failed record reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageHit {
+    pub time_ns: u64,
+    pub failed: bool,
+}
+
+/// What is known of one instance: per stage of its process, the first hit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Instance {
+    pub hits: Vec<Option<StageHit>>,
+}
+
+impl Instance {
+    pub fn new(stages: usize) -> Self {
+        Self {
+            hits: vec![None; stages],
+        }
+    }
+
+    /// Records a hit; `true` when it changed what is known.
+    pub fn hit(&mut self, stage: usize, time_ns: u64, failed: bool) -> bool {
+        match &mut self.hits[stage] {
+            slot @ None => {
+                *slot = Some(StageHit { time_ns, failed });
+                true
+            }
+            Some(h) => {
+                let before = *h;
+                h.time_ns = h.time_ns.min(time_ns);
+                h.failed |= failed;
+                *h != before
+            }
+        }
+    }
+}
+
+/// One SLA of one instance at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaState {
+    /// `from` not reached.
+    NotStarted,
+    /// `from` reached, `to` not yet, still within time.
+    Running {
+        due_ns: u64,
+    },
+    Met,
+    /// `to` has not come and its time is past.
+    Open {
+        from_ns: u64,
+        due_ns: u64,
+    },
+    /// `to` came, late.
+    Closed {
+        from_ns: u64,
+        due_ns: u64,
+        to_ns: u64,
+    },
+}
+
+/// The instance's status, in the API's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    InFlight,
+    Completed,
+    Failed,
+    Stalled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::InFlight => "in_flight",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Stalled => "stalled",
+        }
+    }
+
+    pub const ALL: [&'static str; 4] = ["in_flight", "completed", "failed", "stalled"];
+}
+
+/// What an instance is at `now_ns`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub status: Status,
+    /// The furthest stage (in definition order) reached.
+    pub current_stage: Option<usize>,
+    pub start_ns: u64,
+    pub last_ns: u64,
+    pub failed: bool,
+    pub slas: Vec<SlaState>,
+}
+
+pub fn sla_state(
+    from: Option<StageHit>,
+    to: Option<StageHit>,
+    within_ns: u64,
+    now_ns: u64,
+) -> SlaState {
+    let Some(from) = from else {
+        return SlaState::NotStarted;
+    };
+    let due_ns = from.time_ns.saturating_add(within_ns);
+    match to {
+        Some(to) if to.time_ns <= due_ns => SlaState::Met,
+        Some(to) => SlaState::Closed {
+            from_ns: from.time_ns,
+            due_ns,
+            to_ns: to.time_ns,
+        },
+        None if now_ns > due_ns => SlaState::Open {
+            from_ns: from.time_ns,
+            due_ns,
+        },
+        None => SlaState::Running { due_ns },
+    }
+}
+
+/// Completed when the last stage is reached; else failed when a failed or
+/// dead-lettered record took part; else stalled while an SLA is open; else in
+/// flight.
+pub fn evaluate(def: &ProcessDef, instance: &Instance, now_ns: u64) -> Evaluation {
+    let slas: Vec<SlaState> = def
+        .slas
+        .iter()
+        .map(|sla| {
+            sla_state(
+                instance.hits[sla.from],
+                instance.hits[sla.to],
+                sla.within_ns,
+                now_ns,
+            )
+        })
+        .collect();
+    let reached: Vec<(usize, StageHit)> = instance
+        .hits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.map(|h| (i, h)))
+        .collect();
+    let failed = reached.iter().any(|(_, h)| h.failed);
+    let completed = instance.hits.last().is_some_and(Option::is_some);
+    let open = slas.iter().any(|s| matches!(s, SlaState::Open { .. }));
+    let status = if completed {
+        Status::Completed
+    } else if failed {
+        Status::Failed
+    } else if open {
+        Status::Stalled
+    } else {
+        Status::InFlight
+    };
+    Evaluation {
+        status,
+        current_stage: reached.last().map(|(i, _)| *i),
+        start_ns: reached.iter().map(|(_, h)| h.time_ns).min().unwrap_or(0),
+        last_ns: reached.iter().map(|(_, h)| h.time_ns).max().unwrap_or(0),
+        failed,
+        slas,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyTypes;
+    use crate::process::Processes;
+
+    const MIN: u64 = 60_000_000_000;
+
+    fn def() -> ProcessDef {
+        Processes::parse(
+            r#"id = "p"
+key = "order"
+[[stages]]
+id = "a"
+system = "crm"
+event = "a"
+[[stages]]
+id = "b"
+system = "erp"
+event = "b"
+[[slas]]
+id = "ab"
+from = "a"
+to = "b"
+within = "15m""#,
+            "p.toml",
+            &KeyTypes::default(),
+        )
+        .unwrap()
+    }
+
+    fn at(min: u64) -> Option<StageHit> {
+        Some(StageHit {
+            time_ns: min * MIN,
+            failed: false,
+        })
+    }
+
+    #[test]
+    fn sla_states_over_time() {
+        assert_eq!(
+            sla_state(None, at(5), 15 * MIN, 100 * MIN),
+            SlaState::NotStarted
+        );
+        assert_eq!(
+            sla_state(at(0), None, 15 * MIN, 10 * MIN),
+            SlaState::Running { due_ns: 15 * MIN }
+        );
+        assert_eq!(
+            sla_state(at(0), None, 15 * MIN, 16 * MIN),
+            SlaState::Open {
+                from_ns: 0,
+                due_ns: 15 * MIN
+            }
+        );
+        assert_eq!(sla_state(at(0), at(15), 15 * MIN, 99 * MIN), SlaState::Met);
+        assert_eq!(
+            sla_state(at(0), at(20), 15 * MIN, 99 * MIN),
+            SlaState::Closed {
+                from_ns: 0,
+                due_ns: 15 * MIN,
+                to_ns: 20 * MIN
+            }
+        );
+    }
+
+    #[test]
+    fn status_precedence() {
+        let d = def();
+        let mut i = Instance::new(2);
+        i.hit(0, 0, false);
+        assert_eq!(evaluate(&d, &i, MIN).status, Status::InFlight);
+        assert_eq!(evaluate(&d, &i, 16 * MIN).status, Status::Stalled);
+        i.hit(0, MIN, true);
+        assert_eq!(evaluate(&d, &i, 16 * MIN).status, Status::Failed);
+        assert!(i.hit(1, 30 * MIN, false));
+        let e = evaluate(&d, &i, 31 * MIN);
+        assert_eq!(e.status, Status::Completed);
+        assert_eq!(e.current_stage, Some(1));
+        assert_eq!((e.start_ns, e.last_ns), (0, 30 * MIN));
+    }
+
+    #[test]
+    fn an_earlier_hit_moves_the_stage_time_and_a_repeat_changes_nothing() {
+        let mut i = Instance::new(2);
+        assert!(i.hit(0, 10, false));
+        assert!(!i.hit(0, 10, false));
+        assert!(!i.hit(0, 20, false));
+        assert!(i.hit(0, 5, false));
+        assert_eq!(i.hits[0].unwrap().time_ns, 5);
+    }
+}

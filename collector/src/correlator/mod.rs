@@ -1,0 +1,607 @@
+//! The correlator: turns stored spans and events into process steps,
+//! instances and SLA breaches. One runs per deployment.
+//!
+//! Each cycle it reads the feed (`correlation_feed`) from its watermark to
+//! `now - settle`, matches records to stages, resolves each record's keys to
+//! the process's root key through key links, writes the new steps, and
+//! re-evaluates the instances they touched. A link seen for the first time
+//! re-resolves the records (within the horizon) that carry its keys, so a
+//! stage matched on a work-order event counts for its order even when the
+//! link arrives later. Between cycles nothing needs to arrive: deadlines of
+//! running SLAs are kept in a heap, and an SLA whose time passed becomes an
+//! open breach at the next tick.
+//!
+//! Restart safety: steps are checked against what is stored before writing,
+//! the watermark is saved after the steps, and instance and breach rows are
+//! written only when they differ from the stored ones. A crash mid-cycle
+//! reruns the cycle and writes nothing twice.
+
+pub mod evaluate;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::keys::KeyTypes;
+use crate::metrics::{self, Metrics};
+use crate::model::{key_links, BusinessKey};
+use crate::process::Processes;
+use crate::storage::rows::{seconds, BreachRow, FeedRow, InstanceRow, StepRow};
+use crate::storage::{now_ns, Store, StoreError};
+use evaluate::{evaluate, Instance, SlaState};
+
+/// The watermark's name in `correlator_state`.
+const STATE_NAME: &str = "correlator";
+/// Feed rows read per query.
+const PAGE: usize = 20_000;
+/// Links followed from a record's keys toward a root key.
+const MAX_DEPTH: usize = 4;
+/// Root keys one record may count for.
+const MAX_ROOTS: usize = 100;
+
+#[derive(Debug, Clone, Copy)]
+pub struct CorrelatorSettings {
+    /// Time between cycles; also how late an open breach may be noticed.
+    pub interval: Duration,
+    /// How far back a late link re-resolves records, and how long instances
+    /// are kept in memory.
+    pub horizon: Duration,
+    /// Feed rows younger than this are left for the next cycle, so that a
+    /// write in flight is read whole.
+    pub settle: Duration,
+}
+
+impl Default for CorrelatorSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(15),
+            horizon: Duration::from_secs(7 * 86_400),
+            settle: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CycleReport {
+    pub records: usize,
+    pub steps_written: usize,
+    pub instances_written: usize,
+    pub breaches_written: usize,
+    pub watermark_ns: u64,
+}
+
+/// A record that reached a stage, before its root keys are known.
+struct Candidate {
+    process: usize,
+    stage: usize,
+    record: Arc<FeedRow>,
+}
+
+pub struct Correlator {
+    store: Store,
+    processes: Arc<Processes>,
+    keys: Arc<KeyTypes>,
+    settings: CorrelatorSettings,
+    metrics: Arc<Metrics>,
+    watermark: (u64, String),
+    /// (kind, system, name) -> (process, stage) it reaches.
+    matchers: HashMap<(String, String, String), Vec<(usize, usize)>>,
+    instances: HashMap<(usize, String), Instance>,
+    written_instances: HashMap<(usize, String), InstanceRow>,
+    written_breaches: HashMap<(usize, usize, String), BreachRow>,
+    deadlines: BinaryHeap<Reverse<(u64, usize, String)>>,
+}
+
+fn horizon_start(now: u64, horizon: Duration) -> u64 {
+    now.saturating_sub(horizon.as_nanos() as u64)
+}
+
+impl Correlator {
+    /// Loads the watermark and the instances of the horizon.
+    pub async fn new(
+        store: Store,
+        processes: Arc<Processes>,
+        keys: Arc<KeyTypes>,
+        settings: CorrelatorSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        let mut matchers: HashMap<(String, String, String), Vec<(usize, usize)>> = HashMap::new();
+        for (p, def) in processes.list.iter().enumerate() {
+            for (s, stage) in def.stages.iter().enumerate() {
+                for (kind, name) in [("event", &stage.event), ("span", &stage.span)] {
+                    if let Some(name) = name {
+                        matchers
+                            .entry((kind.to_string(), stage.system.clone(), name.clone()))
+                            .or_default()
+                            .push((p, s));
+                    }
+                }
+            }
+        }
+        let watermark = store.load_watermark(STATE_NAME).await?.unwrap_or(0);
+        let mut me = Self {
+            store,
+            processes,
+            keys,
+            settings,
+            metrics,
+            watermark: (watermark, String::new()),
+            matchers,
+            instances: HashMap::new(),
+            written_instances: HashMap::new(),
+            written_breaches: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+        };
+        let since = horizon_start(now_ns(), settings.horizon);
+        let firsts = me.store.stage_firsts(since, None).await?;
+        me.apply_firsts(firsts);
+        for row in me.store.instance_rows_since(since).await? {
+            if let Some(p) = me.process_index(&row.process_id) {
+                me.written_instances
+                    .insert((p, row.root_value.clone()), row);
+            }
+        }
+        for row in me.store.breach_rows_since(since).await? {
+            let Some(p) = me.process_index(&row.process_id) else {
+                continue;
+            };
+            let Some(s) = me.processes.list[p]
+                .slas
+                .iter()
+                .position(|x| x.id == row.sla_id)
+            else {
+                continue;
+            };
+            me.written_breaches
+                .insert((p, s, row.root_value.clone()), row);
+        }
+        // Evaluate everything once: deadlines come back, and anything that
+        // changed while we were away is written.
+        let all: Vec<(usize, String)> = me.instances.keys().cloned().collect();
+        let (instances, breaches) = me.evaluate(all, now_ns());
+        me.write_evaluations(instances, breaches).await?;
+        Ok(me)
+    }
+
+    fn process_index(&self, id: &str) -> Option<usize> {
+        self.processes.list.iter().position(|p| p.id == id)
+    }
+
+    fn apply_firsts(&mut self, firsts: Vec<crate::storage::correlation::StageFirst>) {
+        for f in firsts {
+            let Some(p) = self.process_index(&f.process_id) else {
+                continue;
+            };
+            let Some(s) = self.processes.list[p].stage_index(&f.stage_id) else {
+                continue;
+            };
+            let stages = self.processes.list[p].stages.len();
+            self.instances
+                .entry((p, f.root_value))
+                .or_insert_with(|| Instance::new(stages))
+                .hit(s, f.time_ns, f.failed != 0);
+        }
+    }
+
+    /// Runs cycles every interval until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            match self.cycle(now_ns()).await {
+                Ok(report) if report.records > 0 || report.breaches_written > 0 => {
+                    tracing::debug!(?report, "correlator cycle");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "correlator cycle failed; retrying next interval")
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.settings.interval) => {}
+            }
+        }
+    }
+
+    /// One cycle at `now`: read the feed, write steps, evaluate, advance.
+    pub async fn cycle(&mut self, now: u64) -> Result<CycleReport, StoreError> {
+        let upto = now.saturating_sub(self.settings.settle.as_nanos() as u64);
+        let start_watermark = self.watermark.0;
+        let mut records: Vec<Arc<FeedRow>> = Vec::new();
+        let mut cursor = self.watermark.clone();
+        loop {
+            let page = self
+                .store
+                .feed_page((cursor.0, &cursor.1), upto, PAGE)
+                .await?;
+            let full = page.len() == PAGE;
+            if let Some(last) = page.last() {
+                cursor = (last.ingested_ns, last.record_ref.clone());
+            }
+            records.extend(page.into_iter().map(Arc::new));
+            if !full {
+                break;
+            }
+        }
+        let mut report = CycleReport {
+            records: records.len(),
+            ..Default::default()
+        };
+
+        let mut candidates = self.candidates(&records);
+        // Links first seen in this stretch of the feed re-resolve the records
+        // of the horizon that carry their keys.
+        let mut pairs: BTreeSet<(BusinessKey, BusinessKey)> = BTreeSet::new();
+        for r in &records {
+            let keys = r.keys();
+            if keys.len() > 1 {
+                pairs.extend(key_links(&keys).into_iter().filter(|(a, b)| a < b));
+            }
+        }
+        if !pairs.is_empty() {
+            let pairs: Vec<_> = pairs.into_iter().collect();
+            let first = self.store.links_first_ingested(&pairs).await?;
+            let mut affected: BTreeSet<BusinessKey> = BTreeSet::new();
+            for (a, b) in &pairs {
+                let new = first
+                    .get(&(a.clone(), b.clone()))
+                    .is_none_or(|ns| *ns > start_watermark);
+                if new {
+                    affected.insert(a.clone());
+                    affected.insert(b.clone());
+                }
+            }
+            if !affected.is_empty() {
+                let since = horizon_start(now, self.settings.horizon);
+                let affected: Vec<BusinessKey> = affected.into_iter().collect();
+                let older: Vec<Arc<FeedRow>> = self
+                    .store
+                    .records_with_keys(&affected, since)
+                    .await?
+                    .into_iter()
+                    .map(Arc::new)
+                    .collect();
+                candidates.extend(self.candidates(&older));
+            }
+        }
+
+        let steps = self.steps_for(candidates, now).await?;
+        let existing = self.store.existing_steps(&steps).await?;
+        let new_steps: Vec<StepRow> = steps
+            .into_iter()
+            .filter(|s| {
+                !existing.contains(&(
+                    s.process_id.clone(),
+                    s.root_value.clone(),
+                    s.stage_id.clone(),
+                    s.record_ref.clone(),
+                ))
+            })
+            .collect();
+        self.store.write_steps(&new_steps).await?;
+        report.steps_written = new_steps.len();
+        metrics::add(&self.metrics.correlator.steps_written, new_steps.len());
+        metrics::add(&self.metrics.correlator.records, records.len());
+
+        // Instances we have not seen since start: load what is stored first.
+        let mut touched: BTreeSet<(usize, String)> = BTreeSet::new();
+        let mut missing: Vec<(String, String)> = Vec::new();
+        for s in &new_steps {
+            let p = self
+                .process_index(&s.process_id)
+                .expect("steps name known processes");
+            let key = (p, s.root_value.clone());
+            if !self.instances.contains_key(&key) && !touched.contains(&key) {
+                missing.push((s.process_id.clone(), s.root_value.clone()));
+            }
+            touched.insert(key);
+        }
+        if !missing.is_empty() {
+            let firsts = self.store.stage_firsts(0, Some(&missing)).await?;
+            self.apply_firsts(firsts);
+        }
+        for s in &new_steps {
+            let p = self.process_index(&s.process_id).expect("known process");
+            let def = &self.processes.list[p];
+            let stage = def.stage_index(&s.stage_id).expect("known stage");
+            self.instances
+                .entry((p, s.root_value.clone()))
+                .or_insert_with(|| Instance::new(def.stages.len()))
+                .hit(stage, s.time_ns, s.failed != 0);
+        }
+        // Deadlines that passed: their instances are evaluated too.
+        while let Some(Reverse((due, _, _))) = self.deadlines.peek() {
+            if *due > now {
+                break;
+            }
+            let Reverse((_, p, root)) = self.deadlines.pop().expect("peeked");
+            touched.insert((p, root));
+        }
+        let (instances, breaches) = self.evaluate(touched.into_iter().collect(), now);
+        report.instances_written = instances.len();
+        report.breaches_written = breaches.len();
+        self.write_evaluations(instances, breaches).await?;
+
+        self.watermark = (upto, String::new());
+        self.store.save_watermark(STATE_NAME, upto).await?;
+        report.watermark_ns = upto;
+        self.metrics.correlator.lag_ns.store(
+            now.saturating_sub(upto),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.publish_open_breaches();
+        Ok(report)
+    }
+
+    /// The (process, stage) each record reaches.
+    fn candidates(&self, records: &[Arc<FeedRow>]) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        for r in records {
+            let key = (r.record_kind.clone(), r.system.clone(), r.name.clone());
+            for (process, stage) in self.matchers.get(&key).into_iter().flatten() {
+                out.push(Candidate {
+                    process: *process,
+                    stage: *stage,
+                    record: r.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Resolves candidates to root keys and makes their step rows.
+    async fn steps_for(
+        &self,
+        candidates: Vec<Candidate>,
+        now: u64,
+    ) -> Result<Vec<StepRow>, StoreError> {
+        let mut neighbours: HashMap<BusinessKey, Vec<BusinessKey>> = HashMap::new();
+        let mut seen: HashSet<(usize, String, usize, String)> = HashSet::new();
+        let mut steps = Vec::new();
+        for c in candidates {
+            let def = &self.processes.list[c.process];
+            let roots = self
+                .roots(&c.record.keys(), &def.key_type, &mut neighbours)
+                .await?;
+            for (root, via) in roots {
+                if !seen.insert((
+                    c.process,
+                    root.clone(),
+                    c.stage,
+                    c.record.record_ref.clone(),
+                )) {
+                    continue;
+                }
+                steps.push(StepRow {
+                    process_id: def.id.clone(),
+                    root_value: root,
+                    stage_id: def.stages[c.stage].id.clone(),
+                    record_ref: c.record.record_ref.clone(),
+                    time: seconds(c.record.time_ns),
+                    time_ns: c.record.time_ns,
+                    failed: c.record.failed,
+                    via_type: via.key_type,
+                    via_value: via.value,
+                    written_ns: now,
+                });
+            }
+        }
+        Ok(steps)
+    }
+
+    /// The values of `root_type` a record with `keys` counts for: its own
+    /// keys of that type, and those reached by following links from its other
+    /// keys steadily toward the root type's rank (up from a work order to its
+    /// order, down from an order to its work orders; never sideways).
+    async fn roots(
+        &self,
+        keys: &[BusinessKey],
+        root_type: &str,
+        neighbours: &mut HashMap<BusinessKey, Vec<BusinessKey>>,
+    ) -> Result<Vec<(String, BusinessKey)>, StoreError> {
+        let target = self.keys.rank(root_type).unwrap_or(u8::MAX);
+        let rank = |k: &BusinessKey| self.keys.rank(&k.key_type).unwrap_or(u8::MAX);
+        let mut roots: BTreeMap<String, BusinessKey> = BTreeMap::new();
+        // (key, the record's key it was reached from)
+        let mut frontier: Vec<(BusinessKey, BusinessKey)> = Vec::new();
+        for k in keys {
+            if k.key_type == root_type {
+                roots.insert(k.value.clone(), k.clone());
+            } else if rank(k) != target {
+                frontier.push((k.clone(), k.clone()));
+            }
+        }
+        let mut visited: HashSet<BusinessKey> = keys.iter().cloned().collect();
+        for _ in 0..MAX_DEPTH {
+            if frontier.is_empty() || roots.len() >= MAX_ROOTS {
+                break;
+            }
+            let unknown: Vec<&BusinessKey> = frontier
+                .iter()
+                .map(|(k, _)| k)
+                .filter(|k| !neighbours.contains_key(*k))
+                .collect();
+            if !unknown.is_empty() {
+                let mut found = self.store.direct_links(&unknown).await?;
+                for k in unknown {
+                    let list = found
+                        .remove(k)
+                        .map(|s| s.into_iter().collect())
+                        .unwrap_or_default();
+                    neighbours.insert(k.clone(), list);
+                }
+            }
+            let mut next = Vec::new();
+            for (k, origin) in &frontier {
+                let from = rank(k);
+                for n in neighbours.get(k).into_iter().flatten() {
+                    let r = rank(n);
+                    // Only steps toward the target rank.
+                    let toward = (from > target && r < from && r >= target)
+                        || (from < target && r > from && r <= target);
+                    if !toward || !visited.insert(n.clone()) {
+                        continue;
+                    }
+                    if n.key_type == root_type {
+                        roots
+                            .entry(n.value.clone())
+                            .or_insert_with(|| origin.clone());
+                    } else if r != target {
+                        next.push((n.clone(), origin.clone()));
+                    }
+                }
+            }
+            frontier = next;
+        }
+        Ok(roots.into_iter().take(MAX_ROOTS).collect())
+    }
+
+    /// Evaluates instances; returns the instance and breach rows that differ
+    /// from what is stored, and schedules running SLAs' deadlines.
+    fn evaluate(
+        &mut self,
+        which: Vec<(usize, String)>,
+        now: u64,
+    ) -> (Vec<InstanceRow>, Vec<BreachRow>) {
+        let mut instance_rows = Vec::new();
+        let mut breach_rows = Vec::new();
+        for (p, root) in which {
+            let Some(instance) = self.instances.get(&(p, root.clone())) else {
+                continue;
+            };
+            let def = &self.processes.list[p];
+            let e = evaluate(def, instance, now);
+            let mut open = 0;
+            for (s, state) in e.slas.iter().enumerate() {
+                let sla = &def.slas[s];
+                let row = |from_ns, due_ns, to_ns, late_ns, state: &str| BreachRow {
+                    process_id: def.id.clone(),
+                    sla_id: sla.id.clone(),
+                    root_value: root.clone(),
+                    from_ns,
+                    due_ns,
+                    to_ns,
+                    late_ns,
+                    state: state.into(),
+                    updated_ns: now,
+                };
+                let wanted = match *state {
+                    SlaState::Open { from_ns, due_ns } => {
+                        open += 1;
+                        Some(row(from_ns, due_ns, 0, now.saturating_sub(due_ns), "open"))
+                    }
+                    SlaState::Closed {
+                        from_ns,
+                        due_ns,
+                        to_ns,
+                    } => Some(row(from_ns, due_ns, to_ns, to_ns - due_ns, "closed")),
+                    SlaState::Running { due_ns } => {
+                        self.deadlines.push(Reverse((due_ns + 1, p, root.clone())));
+                        None
+                    }
+                    SlaState::Met | SlaState::NotStarted => None,
+                };
+                let key = (p, s, root.clone());
+                let stored = self.written_breaches.get(&key);
+                let next = match (wanted, stored) {
+                    (Some(w), Some(old)) if same_breach(&w, old) => None,
+                    (Some(w), _) => Some(w),
+                    (None, Some(old)) if old.state != "cleared" => Some(BreachRow {
+                        state: "cleared".into(),
+                        updated_ns: now,
+                        ..old.clone()
+                    }),
+                    (None, _) => None,
+                };
+                if let Some(row) = next {
+                    self.written_breaches.insert(key, row.clone());
+                    breach_rows.push(row);
+                }
+            }
+            let reached: Vec<usize> = (0..def.stages.len())
+                .filter(|i| instance.hits[*i].is_some())
+                .collect();
+            let row = InstanceRow {
+                process_id: def.id.clone(),
+                root_value: root.clone(),
+                start_ns: e.start_ns,
+                last_ns: e.last_ns,
+                status: e.status.as_str().into(),
+                current_stage: e
+                    .current_stage
+                    .map(|i| def.stages[i].id.clone())
+                    .unwrap_or_default(),
+                stage_ids: reached.iter().map(|i| def.stages[*i].id.clone()).collect(),
+                stage_times: reached
+                    .iter()
+                    .map(|i| instance.hits[*i].expect("reached").time_ns)
+                    .collect(),
+                failed: e.failed as u8,
+                open_breaches: open,
+                updated_ns: now,
+            };
+            let key = (p, root.clone());
+            let changed = self.written_instances.get(&key).is_none_or(|old| {
+                InstanceRow {
+                    updated_ns: 0,
+                    ..old.clone()
+                } != InstanceRow {
+                    updated_ns: 0,
+                    ..row.clone()
+                }
+            });
+            if changed {
+                self.written_instances.insert(key, row.clone());
+                instance_rows.push(row);
+            }
+        }
+        (instance_rows, breach_rows)
+    }
+
+    async fn write_evaluations(
+        &self,
+        instances: Vec<InstanceRow>,
+        breaches: Vec<BreachRow>,
+    ) -> Result<(), StoreError> {
+        tokio::try_join!(
+            self.store.write_instances(&instances),
+            self.store.write_breaches(&breaches)
+        )?;
+        Ok(())
+    }
+
+    fn publish_open_breaches(&self) {
+        let mut open: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for def in &self.processes.list {
+            for sla in &def.slas {
+                open.insert((def.id.clone(), sla.id.clone()), 0);
+            }
+        }
+        for row in self.written_breaches.values() {
+            if row.state == "open" {
+                *open
+                    .entry((row.process_id.clone(), row.sla_id.clone()))
+                    .or_default() += 1;
+            }
+        }
+        *self
+            .metrics
+            .correlator
+            .open_breaches
+            .lock()
+            .expect("metrics lock") = open;
+    }
+}
+
+/// The same breach as stored: an open breach is not rewritten just because it
+/// grew later.
+fn same_breach(a: &BreachRow, b: &BreachRow) -> bool {
+    a.state == b.state
+        && a.from_ns == b.from_ns
+        && a.due_ns == b.due_ns
+        && a.to_ns == b.to_ns
+        && (a.state == "open" || a.late_ns == b.late_ns)
+}

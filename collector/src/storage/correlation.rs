@@ -1,0 +1,500 @@
+//! What the correlator reads and writes, and what the API asks of its
+//! results: the feed, records by key, first sightings of links, steps,
+//! instances, breaches, and the watermark.
+
+use std::collections::{HashMap, HashSet};
+
+use clickhouse::Row;
+use serde::Deserialize;
+
+use super::query::{bind_keys, key_tuple_placeholders};
+use super::rows::{BreachRow, FeedRow, InstanceRow, KeyIndexRow, StepRow, RECORD_LOG};
+use super::{Store, StoreError};
+use crate::model::BusinessKey;
+
+/// Items per `IN` list.
+const CHUNK: usize = 1000;
+
+#[derive(Debug, Row, Deserialize)]
+struct LinkSeen {
+    key_type: String,
+    key_value: String,
+    linked_type: String,
+    linked_value: String,
+    ingested_ns: u64,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct StepKey {
+    process_id: String,
+    root_value: String,
+    stage_id: String,
+    record_ref: String,
+}
+
+/// A stage's first time and whether a failed record reached it, per
+/// instance, as stored.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct StageFirst {
+    pub process_id: String,
+    pub root_value: String,
+    pub stage_id: String,
+    pub time_ns: u64,
+    pub failed: u8,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct Watermark {
+    watermark_ns: u64,
+}
+
+#[derive(Debug, Row, serde::Serialize)]
+struct WatermarkRow {
+    name: String,
+    watermark_ns: u64,
+    updated_ns: u64,
+}
+
+/// Which instances to list.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFilter {
+    pub process_id: String,
+    pub status: Option<String>,
+    pub root_value: Option<String>,
+    pub from_ns: u64,
+    pub to_ns: u64,
+    pub limit: usize,
+    /// Continue after (start_ns, root_value), newest first.
+    pub after: Option<(u64, String)>,
+}
+
+/// Which breaches to list.
+#[derive(Debug, Clone, Default)]
+pub struct BreachFilter {
+    pub process_id: Option<String>,
+    pub sla_id: Option<String>,
+    /// `Some(true)`: open only; `Some(false)`: closed only.
+    pub open: Option<bool>,
+    pub from_ns: u64,
+    pub to_ns: u64,
+    pub limit: usize,
+    /// Continue after (due_ns, process, sla, root), newest first.
+    pub after: Option<(u64, String, String, String)>,
+}
+
+impl Store {
+    /// Feed rows after `(after_ns, after_ref)` up to `upto_ns`, in order.
+    pub async fn feed_page(
+        &self,
+        after: (u64, &str),
+        upto_ns: u64,
+        limit: usize,
+    ) -> Result<Vec<FeedRow>, StoreError> {
+        Ok(self
+            .client()
+            .query(
+                "SELECT ?fields FROM correlation_feed \
+                 WHERE ingested >= toDateTime(?) AND ingested <= toDateTime(?) \
+                   AND (ingested_ns > ? OR (ingested_ns = ? AND record_ref > ?)) AND ingested_ns <= ? \
+                 ORDER BY ingested_ns, record_ref LIMIT ?",
+            )
+            .bind(after.0 / 1_000_000_000)
+            .bind(upto_ns.div_ceil(1_000_000_000))
+            .bind(after.0)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(upto_ns)
+            .bind(limit as u64)
+            .fetch_all::<FeedRow>()
+            .await?)
+    }
+
+    /// The spans and events carrying any of `keys` whose time is at or after
+    /// `since_ns`, one row per record with all its keys.
+    pub async fn records_with_keys(
+        &self,
+        keys: &[BusinessKey],
+        since_ns: u64,
+    ) -> Result<Vec<FeedRow>, StoreError> {
+        let mut out: HashMap<String, FeedRow> = HashMap::new();
+        for chunk in keys.chunks(CHUNK) {
+            let refs: Vec<&BusinessKey> = chunk.iter().collect();
+            let sql = format!(
+                "SELECT ?fields FROM key_index FINAL \
+                 WHERE (key_type, key_value) IN ({}) AND record_kind != ? AND time >= toDateTime(?)",
+                key_tuple_placeholders(refs.len())
+            );
+            let rows = bind_keys(self.client().query(&sql), &refs)
+                .bind(RECORD_LOG)
+                .bind(since_ns / 1_000_000_000)
+                .fetch_all::<KeyIndexRow>()
+                .await?;
+            for row in rows {
+                let record_ref = row.record_ref();
+                out.entry(record_ref.clone()).or_insert(FeedRow {
+                    ingested: 0,
+                    ingested_ns: 0,
+                    record_kind: row.record_kind,
+                    record_ref,
+                    system: row.service,
+                    name: row.name,
+                    time_ns: row.time_ns,
+                    failed: row.failed,
+                    key_types: row.record_key_types,
+                    key_values: row.record_key_values,
+                });
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// When each of these links was first stored (both directions are
+    /// stored; one is enough to ask). Links never stored are absent.
+    pub async fn links_first_ingested(
+        &self,
+        links: &[(BusinessKey, BusinessKey)],
+    ) -> Result<HashMap<(BusinessKey, BusinessKey), u64>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in links.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT key_type, key_value, linked_type, linked_value, ingested_ns FROM key_links FINAL \
+                 WHERE (key_type, key_value, linked_type, linked_value) IN ({})",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = self.client().query(&sql);
+            for (a, b) in chunk {
+                query = query
+                    .bind(a.key_type.as_str())
+                    .bind(a.value.as_str())
+                    .bind(b.key_type.as_str())
+                    .bind(b.value.as_str());
+            }
+            for row in query.fetch_all::<LinkSeen>().await? {
+                let a = BusinessKey::new(row.key_type, row.key_value);
+                let b = BusinessKey::new(row.linked_type, row.linked_value);
+                let first = out.entry((a, b)).or_insert(row.ingested_ns);
+                *first = (*first).min(row.ingested_ns);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of `steps` are already stored.
+    pub async fn existing_steps(
+        &self,
+        steps: &[StepRow],
+    ) -> Result<HashSet<(String, String, String, String)>, StoreError> {
+        let mut out = HashSet::new();
+        for chunk in steps.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT process_id, root_value, stage_id, record_ref FROM process_steps \
+                 WHERE (process_id, root_value, stage_id, record_ref) IN ({})",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = self.client().query(&sql);
+            for s in chunk {
+                query = query
+                    .bind(s.process_id.as_str())
+                    .bind(s.root_value.as_str())
+                    .bind(s.stage_id.as_str())
+                    .bind(s.record_ref.as_str());
+            }
+            for row in query.fetch_all::<StepKey>().await? {
+                out.insert((row.process_id, row.root_value, row.stage_id, row.record_ref));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn write_steps(&self, steps: &[StepRow]) -> Result<(), StoreError> {
+        self.insert_rows("process_steps", steps).await
+    }
+
+    pub async fn write_instances(&self, rows: &[InstanceRow]) -> Result<(), StoreError> {
+        self.insert_rows("process_instances", rows).await
+    }
+
+    pub async fn write_breaches(&self, rows: &[BreachRow]) -> Result<(), StoreError> {
+        self.insert_rows("breaches", rows).await
+    }
+
+    /// Each stage's first time per instance, for instances with a step at
+    /// or after `since_ns`; or, with `roots`, for those instances only.
+    pub async fn stage_firsts(
+        &self,
+        since_ns: u64,
+        roots: Option<&[(String, String)]>,
+    ) -> Result<Vec<StageFirst>, StoreError> {
+        let base = "SELECT process_id, root_value, stage_id, min(time_ns) AS time_ns, max(failed) AS failed \
+                    FROM process_steps WHERE ";
+        let tail = " GROUP BY process_id, root_value, stage_id";
+        match roots {
+            None => Ok(self
+                .client()
+                .query(&format!(
+                    "{base}(process_id, root_value) IN (SELECT process_id, root_value FROM process_steps \
+                     WHERE time >= toDateTime(?)){tail}"
+                ))
+                .bind(since_ns / 1_000_000_000)
+                .fetch_all::<StageFirst>()
+                .await?),
+            Some(roots) => {
+                let mut out = Vec::new();
+                for chunk in roots.chunks(CHUNK) {
+                    let sql = format!(
+                        "{base}(process_id, root_value) IN ({}){tail}",
+                        key_tuple_placeholders(chunk.len())
+                    );
+                    let mut query = self.client().query(&sql);
+                    for (process, root) in chunk {
+                        query = query.bind(process.as_str()).bind(root.as_str());
+                    }
+                    out.extend(query.fetch_all::<StageFirst>().await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Stored instance rows (latest), for instances started at or after
+    /// `since_ns`.
+    pub async fn instance_rows_since(&self, since_ns: u64) -> Result<Vec<InstanceRow>, StoreError> {
+        Ok(self
+            .client()
+            .query("SELECT ?fields FROM process_instances FINAL WHERE last_ns >= ?")
+            .bind(since_ns)
+            .fetch_all::<InstanceRow>()
+            .await?)
+    }
+
+    /// Stored breach rows (latest) whose start is at or after `since_ns`.
+    pub async fn breach_rows_since(&self, since_ns: u64) -> Result<Vec<BreachRow>, StoreError> {
+        Ok(self
+            .client()
+            .query("SELECT ?fields FROM breaches FINAL WHERE from_ns >= ?")
+            .bind(since_ns)
+            .fetch_all::<BreachRow>()
+            .await?)
+    }
+
+    pub async fn load_watermark(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .client()
+            .query("SELECT watermark_ns FROM correlator_state FINAL WHERE name = ?")
+            .bind(name)
+            .fetch_optional::<Watermark>()
+            .await?
+            .map(|w| w.watermark_ns))
+    }
+
+    pub async fn save_watermark(&self, name: &str, watermark_ns: u64) -> Result<(), StoreError> {
+        self.insert_rows(
+            "correlator_state",
+            &[WatermarkRow {
+                name: name.to_string(),
+                watermark_ns,
+                updated_ns: super::now_ns(),
+            }],
+        )
+        .await
+    }
+
+    /// A page of instances of one process, newest start first.
+    pub async fn list_instances(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<(Vec<InstanceRow>, Option<(u64, String)>), StoreError> {
+        let mut sql = String::from(
+            "SELECT ?fields FROM process_instances FINAL \
+             WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?",
+        );
+        if filter.status.is_some() {
+            sql.push_str(" AND status = ?");
+        }
+        if filter.root_value.is_some() {
+            sql.push_str(" AND root_value = ?");
+        }
+        if filter.after.is_some() {
+            sql.push_str(" AND (start_ns < ? OR (start_ns = ? AND root_value < ?))");
+        }
+        sql.push_str(" ORDER BY start_ns DESC, root_value DESC LIMIT ?");
+        let mut query = self
+            .client()
+            .query(&sql)
+            .bind(filter.process_id.as_str())
+            .bind(filter.from_ns)
+            .bind(filter.to_ns);
+        if let Some(status) = &filter.status {
+            query = query.bind(status.as_str());
+        }
+        if let Some(root) = &filter.root_value {
+            query = query.bind(root.as_str());
+        }
+        if let Some((start, root)) = &filter.after {
+            query = query.bind(*start).bind(*start).bind(root.as_str());
+        }
+        let mut rows = query
+            .bind(filter.limit as u64 + 1)
+            .fetch_all::<InstanceRow>()
+            .await?;
+        let next = if rows.len() > filter.limit {
+            rows.truncate(filter.limit);
+            rows.last().map(|r| (r.start_ns, r.root_value.clone()))
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+
+    /// Instances of processes started in a range, for the process summaries.
+    pub async fn instances_started(
+        &self,
+        from_ns: u64,
+        to_ns: u64,
+        limit: usize,
+    ) -> Result<Vec<InstanceRow>, StoreError> {
+        Ok(self
+            .client()
+            .query(
+                "SELECT ?fields FROM process_instances FINAL WHERE start_ns >= ? AND start_ns <= ? \
+                 ORDER BY start_ns DESC LIMIT ?",
+            )
+            .bind(from_ns)
+            .bind(to_ns)
+            .bind(limit as u64)
+            .fetch_all::<InstanceRow>()
+            .await?)
+    }
+
+    /// The instances of these (process, root value) pairs.
+    pub async fn instances_of(
+        &self,
+        roots: &[(String, String)],
+    ) -> Result<Vec<InstanceRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in roots.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT ?fields FROM process_instances FINAL WHERE (process_id, root_value) IN ({}) \
+                 ORDER BY start_ns",
+                key_tuple_placeholders(chunk.len())
+            );
+            let mut query = self.client().query(&sql);
+            for (process, root) in chunk {
+                query = query.bind(process.as_str()).bind(root.as_str());
+            }
+            out.extend(query.fetch_all::<InstanceRow>().await?);
+        }
+        Ok(out)
+    }
+
+    /// Breaches (open or closed, not cleared) of these instances.
+    pub async fn breaches_of(
+        &self,
+        roots: &[(String, String)],
+    ) -> Result<Vec<BreachRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in roots.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT ?fields FROM breaches FINAL WHERE (process_id, root_value) IN ({}) \
+                 AND state != 'cleared'",
+                key_tuple_placeholders(chunk.len())
+            );
+            let mut query = self.client().query(&sql);
+            for (process, root) in chunk {
+                query = query.bind(process.as_str()).bind(root.as_str());
+            }
+            out.extend(query.fetch_all::<BreachRow>().await?);
+        }
+        Ok(out)
+    }
+
+    /// Open breaches now, per (process, SLA).
+    pub async fn open_breach_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        #[derive(Row, Deserialize)]
+        struct Count {
+            process_id: String,
+            sla_id: String,
+            n: u64,
+        }
+        Ok(self
+            .client()
+            .query(
+                "SELECT process_id, sla_id, count() AS n FROM breaches FINAL \
+                 WHERE state = 'open' GROUP BY process_id, sla_id",
+            )
+            .fetch_all::<Count>()
+            .await?
+            .into_iter()
+            .map(|c| (c.process_id, c.sla_id, c.n))
+            .collect())
+    }
+
+    /// A page of breaches, newest due time first.
+    pub async fn list_breaches(
+        &self,
+        filter: &BreachFilter,
+    ) -> Result<(Vec<BreachRow>, Option<(u64, String, String, String)>), StoreError> {
+        let mut sql = String::from(
+            "SELECT ?fields FROM breaches FINAL WHERE state != 'cleared' AND due_ns >= ? AND due_ns <= ?",
+        );
+        if filter.process_id.is_some() {
+            sql.push_str(" AND process_id = ?");
+        }
+        if filter.sla_id.is_some() {
+            sql.push_str(" AND sla_id = ?");
+        }
+        match filter.open {
+            Some(true) => sql.push_str(" AND state = 'open'"),
+            Some(false) => sql.push_str(" AND state = 'closed'"),
+            None => {}
+        }
+        if filter.after.is_some() {
+            sql.push_str(
+                " AND (due_ns < ? OR (due_ns = ? AND (process_id < ? OR (process_id = ? AND \
+                 (sla_id < ? OR (sla_id = ? AND root_value < ?))))))",
+            );
+        }
+        sql.push_str(
+            " ORDER BY due_ns DESC, process_id DESC, sla_id DESC, root_value DESC LIMIT ?",
+        );
+        let mut query = self
+            .client()
+            .query(&sql)
+            .bind(filter.from_ns)
+            .bind(filter.to_ns);
+        if let Some(p) = &filter.process_id {
+            query = query.bind(p.as_str());
+        }
+        if let Some(s) = &filter.sla_id {
+            query = query.bind(s.as_str());
+        }
+        if let Some((due, p, s, r)) = &filter.after {
+            query = query
+                .bind(*due)
+                .bind(*due)
+                .bind(p.as_str())
+                .bind(p.as_str())
+                .bind(s.as_str())
+                .bind(s.as_str())
+                .bind(r.as_str());
+        }
+        let mut rows = query
+            .bind(filter.limit as u64 + 1)
+            .fetch_all::<BreachRow>()
+            .await?;
+        let next = if rows.len() > filter.limit {
+            rows.truncate(filter.limit);
+            rows.last().map(|r| {
+                (
+                    r.due_ns,
+                    r.process_id.clone(),
+                    r.sla_id.clone(),
+                    r.root_value.clone(),
+                )
+            })
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+}

@@ -1,0 +1,75 @@
+//! `GET /api/v1/breaches?process=&sla=&open=&from=&to=&limit=&cursor=`:
+//! SLA breaches, newest due time first.
+
+use axum::extract::{Query, State};
+use axum::Json;
+use collector::now_ns;
+use collector::storage::correlation::BreachFilter;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{cursor, time_range, view, AppError, AppState};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    process: Option<String>,
+    sla: Option<String>,
+    open: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+pub async fn list_breaches(
+    State(state): State<AppState>,
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, AppError> {
+    let Query(params) = super::query(params, "process, sla, open, from, to, limit, cursor")?;
+    let now = now_ns();
+    let process = params.process.filter(|p| !p.is_empty());
+    let def = process
+        .as_deref()
+        .map(|p| super::processes::process(&state, p))
+        .transpose()?;
+    let sla = params.sla.filter(|s| !s.is_empty());
+    if let (Some(def), Some(sla)) = (def, &sla) {
+        if !def.slas.iter().any(|s| &s.id == sla) {
+            let known: Vec<&str> = def.slas.iter().map(|s| s.id.as_str()).collect();
+            return Err(AppError::NotFound(format!(
+                "process `{}` has no SLA `{sla}`; its SLAs: {}",
+                def.id,
+                known.join(", ")
+            )));
+        }
+    }
+    let open = match params.open.as_deref() {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "`open` {other:?} is not true or false"
+            )))
+        }
+    };
+    let (from_ns, to_ns) = time_range::range(params.from.as_deref(), params.to.as_deref(), now)?;
+    let filter = BreachFilter {
+        process_id: process,
+        sla_id: sla,
+        open,
+        from_ns,
+        to_ns,
+        limit: super::limit(params.limit)?,
+        after: params.cursor.as_deref().map(cursor::decode).transpose()?,
+    };
+    let (rows, next) = state.store.list_breaches(&filter).await?;
+    Ok(Json(serde_json::json!({
+        "breaches": rows
+            .iter()
+            .map(|r| view::breach(state.processes.get(&r.process_id), r, now))
+            .collect::<Vec<_>>(),
+        "next_cursor": next.as_ref().map(cursor::encode),
+    })))
+}

@@ -1,0 +1,24 @@
+//! Opaque paging cursors: a position serialized as JSON, then base64url.
+
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::AppError;
+
+pub fn encode<T: Serialize>(position: &T) -> String {
+    let json = serde_json::to_vec(position).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, AppError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            AppError::BadRequest(
+                "`cursor` is not one this API gave out; pass next_cursor from the previous page unchanged".into(),
+            )
+        })
+}
