@@ -7,4 +7,5 @@ mod bad_input;
 mod events;
 mod keys;
 mod otlp;
+mod processes;
 mod up;
