@@ -144,7 +144,8 @@ impl Store {
         Ok(count > 0)
     }
 
-    pub(crate) async fn direct_links(
+    /// The keys linked directly to each of `keys`.
+    pub async fn direct_links(
         &self,
         keys: &[&BusinessKey],
     ) -> Result<BTreeMap<BusinessKey, BTreeSet<BusinessKey>>, StoreError> {
@@ -389,5 +390,44 @@ impl Store {
             None
         };
         Ok((events, next))
+    }
+}
+
+impl Store {
+    /// Events in a time range, oldest first, optionally of some types only;
+    /// at most `limit` (the newest are dropped past it).
+    pub async fn events_between(
+        &self,
+        from_ns: u64,
+        to_ns: u64,
+        types: Option<&[String]>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut sql = String::from(
+            "SELECT ?fields FROM events FINAL WHERE time >= toDateTime(?) AND time <= toDateTime(?) \
+             AND time_ns >= ? AND time_ns <= ?",
+        );
+        if let Some(types) = types {
+            if types.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push_str(&format!(
+                " AND type IN ({})",
+                vec!["?"; types.len()].join(", ")
+            ));
+        }
+        sql.push_str(" ORDER BY time_ns, source, event_id LIMIT ?");
+        let mut query = self
+            .client()
+            .query(&sql)
+            .bind(from_ns / 1_000_000_000)
+            .bind(to_ns.div_ceil(1_000_000_000))
+            .bind(from_ns)
+            .bind(to_ns);
+        for t in types.into_iter().flatten() {
+            query = query.bind(t.as_str());
+        }
+        let rows = query.bind(limit as u64).fetch_all::<EventRow>().await?;
+        Ok(rows.into_iter().map(EventRow::into_event).collect())
     }
 }

@@ -6,6 +6,7 @@ mod breaches;
 mod cursor;
 mod events;
 mod keys;
+mod ocel;
 mod processes;
 pub mod time_range;
 mod traces;
@@ -87,7 +88,8 @@ fn query<T>(
 async fn not_found() -> AppError {
     AppError::NotFound(
         "no such API endpoint; see /api/v1/traces/{trace_id}, /api/v1/keys/{type}/{value}, \
-         /api/v1/events, /api/v1/processes, /api/v1/processes/{id}/instances and /api/v1/breaches"
+         /api/v1/events, /api/v1/processes, /api/v1/processes/{id}/instances, /api/v1/breaches \
+         and /api/v1/export/ocel"
             .into(),
     )
 }
@@ -104,6 +106,7 @@ pub fn router(state: AppState) -> Router {
             get(processes::list_instances),
         )
         .route("/api/v1/breaches", get(breaches::list_breaches))
+        .route("/api/v1/export/ocel", get(ocel::export))
         .route("/api/v1/{*rest}", get(not_found))
         .with_state(state)
 }

@@ -514,3 +514,128 @@ async fn bad_event_requests_get_400_413_415_with_the_reason() {
         "{body}"
     );
 }
+
+/// The OCEL 2.0 export of a small scenario, parsed back against the OCEL 2.0
+/// JSON structure: four top-level arrays, typed attributes, relationships.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ocel_export_follows_the_ocel_2_json_structure() {
+    let app = TestApp::with(plant()).await;
+    let body = include_bytes!("../../../sample-data/fixtures/cloudevents-batch.json").to_vec();
+    assert_eq!(
+        app.post(
+            "/v1/events",
+            "application/cloudevents-batch+json",
+            &[],
+            body
+        )
+        .await
+        .status(),
+        200
+    );
+    let (status, log) = app
+        .get("/api/v1/export/ocel?from=2026-11-26T00:00:00Z&to=2026-11-27T00:00:00Z")
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let top: Vec<&str> = log
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(top, vec!["eventTypes", "events", "objectTypes", "objects"]);
+
+    let valid_types = ["string", "integer", "float", "boolean", "time"];
+    for t in log["objectTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(log["eventTypes"].as_array().unwrap())
+    {
+        assert!(t["name"].is_string());
+        for a in t["attributes"].as_array().unwrap() {
+            assert!(valid_types.contains(&a["type"].as_str().unwrap()), "{a}");
+        }
+    }
+    let object_types: Vec<&str> = log["objectTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(object_types, vec!["customer", "order", "work_order"]);
+
+    let objects = log["objects"].as_array().unwrap();
+    let ids: Vec<&str> = objects.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        vec!["customer:ACME", "order:SO-4711", "work_order:WO-88"]
+    );
+    for o in objects {
+        assert!(object_types.contains(&o["type"].as_str().unwrap()));
+        for a in o["attributes"].as_array().unwrap() {
+            assert!(
+                a["name"].is_string() && a["time"].is_string() && !a["value"].is_null(),
+                "{a}"
+            );
+        }
+        for r in o["relationships"].as_array().unwrap() {
+            assert!(ids.contains(&r["objectId"].as_str().unwrap()), "{r}");
+            assert!(r["qualifier"].is_string());
+        }
+    }
+    let order = objects.iter().find(|o| o["id"] == "order:SO-4711").unwrap();
+    let rel: Vec<(&str, &str)> = order["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["objectId"].as_str().unwrap(),
+                r["qualifier"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rel,
+        vec![
+            ("customer:ACME", "part of"),
+            ("work_order:WO-88", "contains")
+        ]
+    );
+
+    let events = log["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    let event_types: Vec<&str> = log["eventTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for e in events {
+        assert!(event_types.contains(&e["type"].as_str().unwrap()));
+        assert!(time::OffsetDateTime::parse(
+            e["time"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok());
+        for r in e["relationships"].as_array().unwrap() {
+            assert!(ids.contains(&r["objectId"].as_str().unwrap()), "{r}");
+        }
+    }
+    let mes = events
+        .iter()
+        .find(|e| e["type"] == "mes.work_order.completed")
+        .unwrap();
+    assert_eq!(mes["time"], "2026-11-26T08:15:00.250000000Z");
+    let attempt = events
+        .iter()
+        .find(|e| e["type"] == "erp.goods_receipt.failed")
+        .unwrap()["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "attempt")
+        .unwrap()["value"]
+        .clone();
+    assert_eq!(attempt, json!(3), "declared integer, sent as a number");
+}

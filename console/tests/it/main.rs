@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod dashboards;
 mod events;
 mod keys;
 mod otlp;

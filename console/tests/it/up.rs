@@ -192,3 +192,28 @@ fn a_config_file_with_a_typo_stops_the_start_naming_the_key() {
     assert!(stderr.contains("otlp_grpc_adress"), "{stderr}");
     assert!(stderr.contains("throughline.toml"), "{stderr}");
 }
+
+#[test]
+fn an_invalid_process_definition_stops_the_start_with_file_line_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let processes = dir.path().join("processes");
+    std::fs::create_dir(&processes).unwrap();
+    std::fs::write(
+        processes.join("order.toml"),
+        "id = \"o\"\nkey = \"order\"\n[[stages]]\nid = \"a\"\nsystem = \"crm\"\nevent = \"x\"\n[[slas]]\nid = \"s\"\nfrom = \"a\"\nto = \"b\"\nwithin = \"1h\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .args(["correlator", "--processes-dir"])
+        .arg(&processes)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "order.toml:10: SLA `s` names stage `b`, which is not defined; defined stages: a"
+        ),
+        "{stderr}"
+    );
+}
