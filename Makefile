@@ -29,6 +29,7 @@ test: lint
 # Ingest throughput and lookup latency against a private ClickHouse; see BENCHMARKS.md.
 bench: deps
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench ingest
+	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench correlator
 
 clean:
 	$(CARGO) clean

@@ -353,26 +353,18 @@ impl Correlator {
     }
 
     /// Resolves candidates to root keys and makes their step rows.
-    async fn steps_for(
-        &self,
-        candidates: Vec<Candidate>,
-        now: u64,
-    ) -> Result<Vec<StepRow>, StoreError> {
-        let mut neighbours: HashMap<BusinessKey, Vec<BusinessKey>> = HashMap::new();
+    async fn steps_for(&self, candidates: Vec<Candidate>, now: u64) -> Result<Vec<StepRow>, StoreError> {
+        let queries: Vec<(Vec<BusinessKey>, &str)> = candidates
+            .iter()
+            .map(|c| (c.record.keys(), self.processes.list[c.process].key_type.as_str()))
+            .collect();
+        let resolved = self.resolve_roots(&queries).await?;
         let mut seen: HashSet<(usize, String, usize, String)> = HashSet::new();
         let mut steps = Vec::new();
-        for c in candidates {
+        for (c, roots) in candidates.into_iter().zip(resolved) {
             let def = &self.processes.list[c.process];
-            let roots = self
-                .roots(&c.record.keys(), &def.key_type, &mut neighbours)
-                .await?;
             for (root, via) in roots {
-                if !seen.insert((
-                    c.process,
-                    root.clone(),
-                    c.stage,
-                    c.record.record_ref.clone(),
-                )) {
+                if !seen.insert((c.process, root.clone(), c.stage, c.record.record_ref.clone())) {
                     continue;
                 }
                 steps.push(StepRow {
@@ -392,71 +384,85 @@ impl Correlator {
         Ok(steps)
     }
 
-    /// The values of `root_type` a record with `keys` counts for: its own
-    /// keys of that type, and those reached by following links from its other
-    /// keys steadily toward the root type's rank (up from a work order to its
-    /// order, down from an order to its work orders; never sideways).
-    async fn roots(
+    /// For each (record keys, root type): the root values the record counts
+    /// for. A record that names a key of the root type counts for that key
+    /// only. Otherwise links are followed steadily toward the root type's
+    /// rank: first up from finer keys (a work order belongs to one order);
+    /// only if that finds nothing, down from coarser ones (an order's work
+    /// orders). Links are fetched level by level for all records at once.
+    async fn resolve_roots(
         &self,
-        keys: &[BusinessKey],
-        root_type: &str,
-        neighbours: &mut HashMap<BusinessKey, Vec<BusinessKey>>,
-    ) -> Result<Vec<(String, BusinessKey)>, StoreError> {
-        let target = self.keys.rank(root_type).unwrap_or(u8::MAX);
+        queries: &[(Vec<BusinessKey>, &str)],
+    ) -> Result<Vec<Vec<(String, BusinessKey)>>, StoreError> {
         let rank = |k: &BusinessKey| self.keys.rank(&k.key_type).unwrap_or(u8::MAX);
-        let mut roots: BTreeMap<String, BusinessKey> = BTreeMap::new();
-        // (key, the record's key it was reached from)
-        let mut frontier: Vec<(BusinessKey, BusinessKey)> = Vec::new();
-        for k in keys {
-            if k.key_type == root_type {
-                roots.insert(k.value.clone(), k.clone());
-            } else if rank(k) != target {
-                frontier.push((k.clone(), k.clone()));
-            }
-        }
-        let mut visited: HashSet<BusinessKey> = keys.iter().cloned().collect();
-        for _ in 0..MAX_DEPTH {
-            if frontier.is_empty() || roots.len() >= MAX_ROOTS {
-                break;
-            }
-            let unknown: Vec<&BusinessKey> = frontier
-                .iter()
-                .map(|(k, _)| k)
-                .filter(|k| !neighbours.contains_key(*k))
-                .collect();
-            if !unknown.is_empty() {
-                let mut found = self.store.direct_links(&unknown).await?;
-                for k in unknown {
-                    let list = found
-                        .remove(k)
-                        .map(|s| s.into_iter().collect())
-                        .unwrap_or_default();
-                    neighbours.insert(k.clone(), list);
-                }
-            }
-            let mut next = Vec::new();
-            for (k, origin) in &frontier {
-                let from = rank(k);
-                for n in neighbours.get(k).into_iter().flatten() {
-                    let r = rank(n);
-                    // Only steps toward the target rank.
-                    let toward = (from > target && r < from && r >= target)
-                        || (from < target && r > from && r <= target);
-                    if !toward || !visited.insert(n.clone()) {
-                        continue;
+        let mut results: Vec<BTreeMap<String, BusinessKey>> = vec![BTreeMap::new(); queries.len()];
+        let mut neighbours: HashMap<BusinessKey, Vec<BusinessKey>> = HashMap::new();
+        for upward in [true, false] {
+            // (query, key, the record's key it was reached from)
+            let mut frontier: Vec<(usize, BusinessKey, BusinessKey)> = Vec::new();
+            let mut visited: Vec<HashSet<BusinessKey>> = vec![HashSet::new(); queries.len()];
+            for (q, (keys, root_type)) in queries.iter().enumerate() {
+                let direct: Vec<&BusinessKey> = keys.iter().filter(|k| k.key_type == *root_type).collect();
+                if upward {
+                    for k in &direct {
+                        results[q].insert(k.value.clone(), (*k).clone());
                     }
-                    if n.key_type == root_type {
-                        roots
-                            .entry(n.value.clone())
-                            .or_insert_with(|| origin.clone());
-                    } else if r != target {
-                        next.push((n.clone(), origin.clone()));
+                }
+                if !results[q].is_empty() {
+                    continue;
+                }
+                let target = self.keys.rank(root_type).unwrap_or(u8::MAX);
+                for k in keys {
+                    if (upward && rank(k) > target) || (!upward && rank(k) < target) {
+                        frontier.push((q, k.clone(), k.clone()));
+                        visited[q].insert(k.clone());
                     }
                 }
             }
-            frontier = next;
+            for _ in 0..MAX_DEPTH {
+                if frontier.is_empty() {
+                    break;
+                }
+                let unknown: Vec<&BusinessKey> = frontier
+                    .iter()
+                    .map(|(_, k, _)| k)
+                    .filter(|k| !neighbours.contains_key(*k))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                for chunk in unknown.chunks(1000) {
+                    let mut found = self.store.direct_links(chunk).await?;
+                    for k in chunk {
+                        let list = found.remove(*k).map(|s| s.into_iter().collect()).unwrap_or_default();
+                        neighbours.insert((*k).clone(), list);
+                    }
+                }
+                let mut next = Vec::new();
+                for (q, k, origin) in frontier {
+                    let root_type = queries[q].1;
+                    let target = self.keys.rank(root_type).unwrap_or(u8::MAX);
+                    let from = rank(&k);
+                    for n in neighbours.get(&k).into_iter().flatten() {
+                        let r = rank(n);
+                        let toward = if upward {
+                            r < from && r >= target
+                        } else {
+                            r > from && r <= target
+                        };
+                        if !toward || results[q].len() >= MAX_ROOTS || !visited[q].insert(n.clone()) {
+                            continue;
+                        }
+                        if n.key_type == root_type {
+                            results[q].entry(n.value.clone()).or_insert_with(|| origin.clone());
+                        } else if r != target {
+                            next.push((q, n.clone(), origin.clone()));
+                        }
+                    }
+                }
+                frontier = next;
+            }
         }
-        Ok(roots.into_iter().take(MAX_ROOTS).collect())
+        Ok(results.into_iter().map(|m| m.into_iter().collect()).collect())
     }
 
     /// Evaluates instances; returns the instance and breach rows that differ

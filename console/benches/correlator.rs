@@ -1,0 +1,191 @@
+//! `make bench`: the correlator's sustained throughput and its lag.
+//!
+//! Phase 1 stores N integration events (default 1 000 000; `BENCH_EVENTS`)
+//! of an order-to-delivery flow (CRM order with customer, ERP sales order
+//! linking order and work order, MES completion naming only the work order),
+//! then times a correlator catching up on all of them: sustained events/s.
+//! Phase 2 feeds 5 000 events/s for 60 s (`BENCH_RATE`, `BENCH_SECONDS`)
+//! while the correlator runs as deployed (15 s interval) and samples its lag
+//! (now minus watermark) every 250 ms: the maximum is reported.
+//! Bounded in count and time; it stops by itself.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use collector::correlator::{Correlator, CorrelatorSettings};
+use collector::keys::KeyTypes;
+use collector::metrics::Metrics;
+use collector::model::{Batch, BusinessKey, Event, EventOrigin, Outcome};
+use collector::process::Processes;
+use collector::storage::{Store, StoreConfig};
+use tokio_util::sync::CancellationToken;
+
+const PROCESS: &str = include_str!("../../dashboards/processes/order-to-delivery.toml");
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Event `n` of the flow: order n/3, stage n%3.
+fn event(n: u64, base_ns: u64) -> Event {
+    let order = n / 3;
+    let (system, ty, keys, offset) = match n % 3 {
+        0 => (
+            "crm",
+            "crm.order.created",
+            vec![
+                BusinessKey::new("customer", format!("C-{}", order % 1000)),
+                BusinessKey::new("order", format!("O-{order}")),
+            ],
+            0,
+        ),
+        1 => (
+            "erp",
+            "erp.sales_order.created",
+            vec![
+                BusinessKey::new("order", format!("O-{order}")),
+                BusinessKey::new("work_order", format!("WO-{order}")),
+            ],
+            300_000_000_000,
+        ),
+        _ => (
+            "mes",
+            "mes.work_order.completed",
+            vec![BusinessKey::new("work_order", format!("WO-{order}"))],
+            7_200_000_000_000,
+        ),
+    };
+    let time_ns = base_ns + order * 1_000_000 + offset;
+    Event {
+        source: format!("urn:bench:{system}"),
+        id: format!("e-{n}"),
+        system: system.into(),
+        event_type: ty.into(),
+        subject: String::new(),
+        time_ns,
+        time_missing: false,
+        received_ns: time_ns,
+        outcome: Outcome::Ok,
+        attempt: 0,
+        trace_id: None,
+        span_id: None,
+        correlation_id: String::new(),
+        causation_id: String::new(),
+        data: String::new(),
+        data_content_type: String::new(),
+        attributes: Vec::new(),
+        keys,
+        origin: EventOrigin::CloudEvent,
+    }
+}
+
+async fn feed(store: &Store, from: u64, to: u64, base_ns: u64) {
+    let mut n = from;
+    while n < to {
+        let end = (n + 10_000).min(to);
+        let batch = Batch {
+            events: (n..end).map(|i| event(i, base_ns)).collect(),
+            ..Default::default()
+        };
+        store.write_batch(&batch).await.unwrap();
+        n = end;
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let url = std::env::var("THROUGHLINE_TEST_CLICKHOUSE_URL")
+        .expect("set THROUGHLINE_TEST_CLICKHOUSE_URL (make bench does)");
+    let total = env("BENCH_EVENTS", 1_000_000);
+    let rate = env("BENCH_RATE", 5_000);
+    let seconds = env("BENCH_SECONDS", 60);
+    let store = Store::new(StoreConfig {
+        url,
+        database: format!("bench_correlator_{}", std::process::id()),
+        user: None,
+        password: None,
+    });
+    store.migrate().await.unwrap();
+    let keys = Arc::new(KeyTypes::default());
+    let processes = Arc::new(Processes {
+        list: vec![Processes::parse(PROCESS, "order-to-delivery.toml", &keys).unwrap()],
+    });
+    let base_ns = collector::now_ns() - 3 * 86_400_000_000_000;
+
+    let t = Instant::now();
+    feed(&store, 0, total, base_ns).await;
+    let ingest = t.elapsed();
+    println!(
+        "| store {total} events (write_batch, 10k per batch) | {:.0} events/s | |",
+        total as f64 / ingest.as_secs_f64()
+    );
+
+    let metrics = Arc::new(Metrics::new());
+    let settings = CorrelatorSettings {
+        settle: Duration::ZERO,
+        ..Default::default()
+    };
+    let mut correlator = Correlator::new(store.clone(), processes.clone(), keys.clone(), settings, metrics.clone())
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let report = correlator.cycle(collector::now_ns()).await.unwrap();
+    let catch_up = t.elapsed();
+    println!(
+        "| correlator catching up on {} events ({} steps, {} instances written) | {:.0} events/s | {:.1} s |",
+        report.records,
+        report.steps_written,
+        report.instances_written,
+        report.records as f64 / catch_up.as_secs_f64(),
+        catch_up.as_secs_f64()
+    );
+    drop(correlator);
+
+    // Phase 2: live feed at `rate` with the correlator running as deployed.
+    let shutdown = CancellationToken::new();
+    let correlator = Correlator::new(
+        store.clone(),
+        processes,
+        keys,
+        CorrelatorSettings::default(),
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
+    let running = tokio::spawn(correlator.run(shutdown.clone()));
+    let feeder = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let mut n = total;
+            let per_tick = rate / 10;
+            for tick in 0..seconds * 10 {
+                feed(&store, n, n + per_tick, base_ns).await;
+                n += per_tick;
+                let next = start + Duration::from_millis((tick + 1) * 100);
+                tokio::time::sleep_until(next.into()).await;
+            }
+            n - total
+        })
+    };
+    let mut max_lag = Duration::ZERO;
+    let started = Instant::now();
+    while !feeder.is_finished() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Some(w) = store.load_watermark("correlator").await.unwrap() {
+            let lag = Duration::from_nanos(collector::now_ns().saturating_sub(w));
+            max_lag = max_lag.max(lag);
+        }
+    }
+    let fed = feeder.await.unwrap();
+    let elapsed = started.elapsed();
+    shutdown.cancel();
+    let _ = running.await;
+    println!(
+        "| live feed {fed} events over {:.0} s ({:.0} events/s), correlator every 15 s | max lag {:.1} s | |",
+        elapsed.as_secs_f64(),
+        fed as f64 / elapsed.as_secs_f64(),
+        max_lag.as_secs_f64()
+    );
+    store.drop_database().await.unwrap();
+}
