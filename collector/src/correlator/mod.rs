@@ -39,6 +39,8 @@ const STATE_NAME: &str = "correlator";
 const PAGE: usize = 20_000;
 /// Links followed from a record's keys toward a root key.
 const MAX_DEPTH: usize = 4;
+/// A cycle that read this many records is followed at once.
+const BACKLOG: usize = 10_000;
 /// Root keys one record may count for.
 const MAX_ROOTS: usize = 100;
 
@@ -187,21 +189,31 @@ impl Correlator {
         }
     }
 
-    /// Runs cycles every interval until `shutdown`.
+    /// Runs a cycle every interval until `shutdown`. Cycles start at a fixed
+    /// rate, not after a fixed pause; one that read a backlog is followed at
+    /// once, so the lag stays near one cycle's work while the feed is busy.
     pub async fn run(mut self, shutdown: CancellationToken) {
         loop {
+            let started = std::time::Instant::now();
+            let mut pause = self.settings.interval.saturating_sub(started.elapsed());
             match self.cycle(now_ns()).await {
-                Ok(report) if report.records > 0 || report.breaches_written > 0 => {
-                    tracing::debug!(?report, "correlator cycle");
+                Ok(report) => {
+                    if report.records > 0 || report.breaches_written > 0 {
+                        tracing::debug!(?report, "correlator cycle");
+                    }
+                    pause = if report.records >= BACKLOG {
+                        Duration::ZERO
+                    } else {
+                        self.settings.interval.saturating_sub(started.elapsed())
+                    };
                 }
-                Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "correlator cycle failed; retrying next interval")
                 }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(self.settings.interval) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
@@ -244,27 +256,51 @@ impl Correlator {
         if !pairs.is_empty() {
             let pairs: Vec<_> = pairs.into_iter().collect();
             let first = self.store.links_first_ingested(&pairs).await?;
-            let mut affected: BTreeSet<BusinessKey> = BTreeSet::new();
+            // Per root type, the keys whose records may now walk through a
+            // new link to a root: x of (x, y) when y lies between x and the
+            // root type's rank. Records that name a key of the root type
+            // themselves never walk, so they are not read again.
+            let rank = |k: &BusinessKey| self.keys.rank(&k.key_type).unwrap_or(u8::MAX);
+            let root_types: BTreeSet<&str> = self
+                .processes
+                .list
+                .iter()
+                .map(|p| p.key_type.as_str())
+                .collect();
+            let mut affected: BTreeMap<&str, BTreeSet<BusinessKey>> = BTreeMap::new();
             for (a, b) in &pairs {
                 let new = first
                     .get(&(a.clone(), b.clone()))
                     .is_none_or(|ns| *ns > start_watermark);
-                if new {
-                    affected.insert(a.clone());
-                    affected.insert(b.clone());
+                if !new {
+                    continue;
+                }
+                for root_type in &root_types {
+                    let target = self.keys.rank(root_type).unwrap_or(u8::MAX);
+                    for (x, y) in [(a, b), (b, a)] {
+                        let (rx, ry) = (rank(x), rank(y));
+                        let through = (rx > ry && ry >= target) || (rx < ry && ry <= target);
+                        if through && x.key_type != *root_type {
+                            affected.entry(root_type).or_default().insert(x.clone());
+                        }
+                    }
                 }
             }
-            if !affected.is_empty() {
-                let since = horizon_start(now, self.settings.horizon);
-                let affected: Vec<BusinessKey> = affected.into_iter().collect();
+            let since = horizon_start(now, self.settings.horizon);
+            for (root_type, keys) in affected {
+                let keys: Vec<BusinessKey> = keys.into_iter().collect();
                 let older: Vec<Arc<FeedRow>> = self
                     .store
-                    .records_with_keys(&affected, since)
+                    .records_with_keys(&keys, since, root_type)
                     .await?
                     .into_iter()
                     .map(Arc::new)
                     .collect();
-                candidates.extend(self.candidates(&older));
+                candidates.extend(
+                    self.candidates(&older)
+                        .into_iter()
+                        .filter(|c| self.processes.list[c.process].key_type == root_type),
+                );
             }
         }
 
@@ -353,10 +389,19 @@ impl Correlator {
     }
 
     /// Resolves candidates to root keys and makes their step rows.
-    async fn steps_for(&self, candidates: Vec<Candidate>, now: u64) -> Result<Vec<StepRow>, StoreError> {
+    async fn steps_for(
+        &self,
+        candidates: Vec<Candidate>,
+        now: u64,
+    ) -> Result<Vec<StepRow>, StoreError> {
         let queries: Vec<(Vec<BusinessKey>, &str)> = candidates
             .iter()
-            .map(|c| (c.record.keys(), self.processes.list[c.process].key_type.as_str()))
+            .map(|c| {
+                (
+                    c.record.keys(),
+                    self.processes.list[c.process].key_type.as_str(),
+                )
+            })
             .collect();
         let resolved = self.resolve_roots(&queries).await?;
         let mut seen: HashSet<(usize, String, usize, String)> = HashSet::new();
@@ -364,7 +409,12 @@ impl Correlator {
         for (c, roots) in candidates.into_iter().zip(resolved) {
             let def = &self.processes.list[c.process];
             for (root, via) in roots {
-                if !seen.insert((c.process, root.clone(), c.stage, c.record.record_ref.clone())) {
+                if !seen.insert((
+                    c.process,
+                    root.clone(),
+                    c.stage,
+                    c.record.record_ref.clone(),
+                )) {
                     continue;
                 }
                 steps.push(StepRow {
@@ -402,7 +452,8 @@ impl Correlator {
             let mut frontier: Vec<(usize, BusinessKey, BusinessKey)> = Vec::new();
             let mut visited: Vec<HashSet<BusinessKey>> = vec![HashSet::new(); queries.len()];
             for (q, (keys, root_type)) in queries.iter().enumerate() {
-                let direct: Vec<&BusinessKey> = keys.iter().filter(|k| k.key_type == *root_type).collect();
+                let direct: Vec<&BusinessKey> =
+                    keys.iter().filter(|k| k.key_type == *root_type).collect();
                 if upward {
                     for k in &direct {
                         results[q].insert(k.value.clone(), (*k).clone());
@@ -433,7 +484,10 @@ impl Correlator {
                 for chunk in unknown.chunks(1000) {
                     let mut found = self.store.direct_links(chunk).await?;
                     for k in chunk {
-                        let list = found.remove(*k).map(|s| s.into_iter().collect()).unwrap_or_default();
+                        let list = found
+                            .remove(*k)
+                            .map(|s| s.into_iter().collect())
+                            .unwrap_or_default();
                         neighbours.insert((*k).clone(), list);
                     }
                 }
@@ -449,11 +503,14 @@ impl Correlator {
                         } else {
                             r > from && r <= target
                         };
-                        if !toward || results[q].len() >= MAX_ROOTS || !visited[q].insert(n.clone()) {
+                        if !toward || results[q].len() >= MAX_ROOTS || !visited[q].insert(n.clone())
+                        {
                             continue;
                         }
                         if n.key_type == root_type {
-                            results[q].entry(n.value.clone()).or_insert_with(|| origin.clone());
+                            results[q]
+                                .entry(n.value.clone())
+                                .or_insert_with(|| origin.clone());
                         } else if r != target {
                             next.push((q, n.clone(), origin.clone()));
                         }
@@ -462,7 +519,10 @@ impl Correlator {
                 frontier = next;
             }
         }
-        Ok(results.into_iter().map(|m| m.into_iter().collect()).collect())
+        Ok(results
+            .into_iter()
+            .map(|m| m.into_iter().collect())
+            .collect())
     }
 
     /// Evaluates instances; returns the instance and breach rows that differ

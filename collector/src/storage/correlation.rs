@@ -109,24 +109,28 @@ impl Store {
             .await?)
     }
 
-    /// The spans and events carrying any of `keys` whose time is at or after
-    /// `since_ns`, one row per record with all its keys.
+    /// The spans and events carrying any of `keys` but no key of type
+    /// `without_type`, whose time is at or after `since_ns`, one row per
+    /// record with all its keys.
     pub async fn records_with_keys(
         &self,
         keys: &[BusinessKey],
         since_ns: u64,
+        without_type: &str,
     ) -> Result<Vec<FeedRow>, StoreError> {
         let mut out: HashMap<String, FeedRow> = HashMap::new();
         for chunk in keys.chunks(CHUNK) {
             let refs: Vec<&BusinessKey> = chunk.iter().collect();
             let sql = format!(
                 "SELECT ?fields FROM key_index FINAL \
-                 WHERE (key_type, key_value) IN ({}) AND record_kind != ? AND time >= toDateTime(?)",
+                 WHERE (key_type, key_value) IN ({}) AND record_kind != ? AND time >= toDateTime(?) \
+                   AND NOT has(record_key_types, ?)",
                 key_tuple_placeholders(refs.len())
             );
             let rows = bind_keys(self.client().query(&sql), &refs)
                 .bind(RECORD_LOG)
                 .bind(since_ns / 1_000_000_000)
+                .bind(without_type)
                 .fetch_all::<KeyIndexRow>()
                 .await?;
             for row in rows {

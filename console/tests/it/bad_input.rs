@@ -184,15 +184,7 @@ async fn http_bad_bodies_get_400_413_415_and_good_ones_around_them_land() {
     assert_stored(&app, &after_id).await;
 
     // Refusals are counted.
-    let metrics = app
-        .client
-        .get(app.otlp_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("throughline_requests_refused_total{reason=\"bad_request\"} 3"),
         "{metrics}"

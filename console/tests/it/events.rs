@@ -279,15 +279,7 @@ async fn a_batch_of_100_with_3_bad_stores_97_and_names_the_3() {
     }
     assert_eq!(seen.len(), 97);
 
-    let metrics = app
-        .client
-        .get(app.otlp_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("throughline_events_rejected_total{reason=\"invalid_event\"} 3"),
         "{metrics}"
@@ -330,15 +322,7 @@ async fn an_event_delivered_five_times_is_one_row_in_every_answer() {
         .get("/api/v1/traces/0af7651916cd43dd8448eb211c80319c")
         .await;
     assert_eq!(trace["event_count"], 1, "{trace}");
-    let metrics = app
-        .client
-        .get(app.otlp_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("throughline_events_duplicates_dropped_total 4"),
         "{metrics}"

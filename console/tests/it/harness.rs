@@ -217,6 +217,17 @@ impl TestApp {
         (status, body)
     }
 
+    /// The collector's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(self.otlp_url("/metrics"))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    }
+
     /// The spans of a trace per the API, waiting briefly for `want` of them.
     pub async fn trace(&self, trace_id: &str, want: usize) -> Vec<Value> {
         for _ in 0..50 {

@@ -254,15 +254,7 @@ within = "2s"
     let i = &app.get("/api/v1/processes/fast/instances?key=O-9").await.1["instances"][0];
     assert_eq!(i["status"], "stalled");
     assert_eq!(sla(i, "confirm")["state"], "open_breach");
-    let metrics = app
-        .client
-        .get(app.otlp_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("throughline_breaches_open{process=\"fast\",sla=\"confirm\"} 1"),
         "{metrics}"
