@@ -153,6 +153,18 @@ impl Store {
         };
         links.sort_by_key(link_key);
         links.dedup_by(|a, b| link_key(a) == link_key(b));
+        tokio::try_join!(
+            self.insert_rows("spans", &spans),
+            self.insert_rows("logs", &logs),
+            self.insert_rows("events", &events),
+            self.insert_rows("key_index", &index),
+            self.insert_rows("key_links", &links),
+            self.insert_rows("trace_events", &trace_events),
+        )?;
+        // Last, stamped now: the correlator reads only what all other tables
+        // already hold, and a slow insert above cannot put rows behind a
+        // watermark that has moved on meanwhile.
+        let fed_ns = super::now_ns();
         // The correlator's feed: spans and newly stored events with keys, each
         // with its own ingestion nanosecond so that the order is total.
         let feed: Vec<FeedRow> = batch
@@ -167,20 +179,11 @@ impl Store {
             )
             .enumerate()
             .map(|(i, mut row)| {
-                row.ingested_ns = ingested_ns + i as u64;
+                row.ingested_ns = fed_ns + i as u64;
                 row.ingested = super::rows::seconds(row.ingested_ns);
                 row
             })
             .collect();
-        tokio::try_join!(
-            self.insert_rows("spans", &spans),
-            self.insert_rows("logs", &logs),
-            self.insert_rows("events", &events),
-            self.insert_rows("key_index", &index),
-            self.insert_rows("key_links", &links),
-            self.insert_rows("trace_events", &trace_events),
-        )?;
-        // Last: the correlator reads only what all other tables already hold.
         self.insert_rows("correlation_feed", &feed).await?;
         Ok(report)
     }
