@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::Overrides;
 
@@ -51,9 +51,48 @@ pub enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
-    /// Generates a manufacturer's demo traffic (not built yet)
-    Demo {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        args: Vec<String>,
-    },
+    /// Simulates a manufacturer's connectors (CRM, ERP, MES) sending spans and
+    /// CloudEvents to a running collector, with incidents
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The collector's OTLP/HTTP base URL: events, and spans unless --otlp-grpc
+    #[arg(
+        long,
+        env = "THROUGHLINE_DEMO_TARGET",
+        default_value = "http://127.0.0.1:4318"
+    )]
+    pub target: String,
+    /// Send spans over OTLP/gRPC to this endpoint (e.g. http://127.0.0.1:4317)
+    #[arg(long, value_name = "URL")]
+    pub otlp_grpc: Option<String>,
+    /// Same seed, same plant, orders and incidents
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Orders per minute
+    #[arg(long, default_value_t = 2.0)]
+    pub rate: f64,
+    /// History generated first, fast, with past timestamps (e.g. 24h)
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub backfill: String,
+    /// Live traffic after the backfill (e.g. 10m); until Ctrl-C when not given
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// No machine downtimes
+    #[arg(long)]
+    pub no_downtime: bool,
+    /// No quality holds
+    #[arg(long)]
+    pub no_quality_holds: bool,
+    /// No ERP migration (erp-legacy to erp-cloud)
+    #[arg(long)]
+    pub no_erp_migration: bool,
+    /// No CRM connector outage
+    #[arg(long)]
+    pub no_crm_outage: bool,
+    /// No duplicate or out-of-order deliveries
+    #[arg(long)]
+    pub no_delivery_faults: bool,
 }

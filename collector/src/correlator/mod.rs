@@ -462,12 +462,22 @@ impl Correlator {
                 if !results[q].is_empty() {
                     continue;
                 }
+                // Start from the record's keys nearest the root type's rank
+                // only: an event naming an order and its customer reaches the
+                // order's work orders, not every work order of the customer.
                 let target = self.keys.rank(root_type).unwrap_or(u8::MAX);
-                for k in keys {
-                    if (upward && rank(k) > target) || (!upward && rank(k) < target) {
-                        frontier.push((q, k.clone(), k.clone()));
-                        visited[q].insert(k.clone());
-                    }
+                let side: Vec<&BusinessKey> = keys
+                    .iter()
+                    .filter(|k| (upward && rank(k) > target) || (!upward && rank(k) < target))
+                    .collect();
+                let nearest = if upward {
+                    side.iter().map(|k| rank(k)).min()
+                } else {
+                    side.iter().map(|k| rank(k)).max()
+                };
+                for k in side.into_iter().filter(|k| Some(rank(k)) == nearest) {
+                    frontier.push((q, k.clone(), k.clone()));
+                    visited[q].insert(k.clone());
                 }
             }
             for _ in 0..MAX_DEPTH {

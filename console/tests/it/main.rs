@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod dashboards;
+mod demo;
 mod events;
 mod keys;
 mod otlp;

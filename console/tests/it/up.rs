@@ -163,16 +163,6 @@ fn up_without_a_clickhouse_binary_says_how_to_install_one() {
 }
 
 #[test]
-fn demo_is_not_built_yet_and_says_so() {
-    let out = Command::new(env!("CARGO_BIN_EXE_throughline"))
-        .arg("demo")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
-}
-
-#[test]
 fn a_config_file_with_a_typo_stops_the_start_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("throughline.toml");
