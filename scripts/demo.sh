@@ -1,33 +1,44 @@
 #!/usr/bin/env bash
-# `make demo`: runs `throughline up` (private ClickHouse under DATA_DIR), sends
-# the sample trace and events from sample-data/fixtures once it is ready, prints where to
-# look, and stops everything on Ctrl-C.
+# `make demo`: runs `throughline up` (private ClickHouse under DATA_DIR) with
+# the demo plant's configuration, backfills a day of the plant's history,
+# keeps live traffic flowing, and stops everything on Ctrl-C.
 set -euo pipefail
 bin=$1
 data_dir=$2
 here=$(cd "$(dirname "$0")/.." && pwd)
-
-"$bin" up --data-dir "$data_dir" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null' INT TERM EXIT
+cd "$here"
 
 console=${THROUGHLINE_CONSOLE_ADDR:-127.0.0.1:8080}
 otlp=${THROUGHLINE_OTLP_HTTP_ADDR:-127.0.0.1:4318}
+
+"$bin" up --data-dir "$data_dir" --config sample-data/demo.toml &
+up=$!
+demo=
+stop() {
+  [ -n "$demo" ] && kill -INT "$demo" 2>/dev/null && wait "$demo" 2>/dev/null
+  kill -TERM "$up" 2>/dev/null
+  wait "$up" 2>/dev/null
+}
+trap stop EXIT
+trap 'exit 0' INT TERM
+
 for _ in $(seq 1 600); do
   curl -sf "http://$console/readyz" >/dev/null 2>&1 && break
-  kill -0 $pid 2>/dev/null || exit 1
+  kill -0 "$up" 2>/dev/null || exit 1
   sleep 0.1
 done
-curl -sf -X POST -H 'content-type: application/json' \
-  --data-binary @"$here/sample-data/fixtures/otlp-traces.json" "http://$otlp/v1/traces" >/dev/null
-curl -sf -X POST -H 'content-type: application/cloudevents-batch+json' \
-  --data-binary @"$here/sample-data/fixtures/cloudevents-batch.json" "http://$otlp/v1/events" >/dev/null
 cat <<MSG
 
-Sample trace and events loaded. Try:
-  http://$console/api/v1/traces/5b8efff798038103d269b633813fc60c
-  http://$console/api/v1/keys/work_order/WO-88
-  http://$console/api/v1/events?from=now-30d
-(The full simulated plant, \`throughline demo\`, is not built yet.)
+Throughline is up. The demo plant backfills a day of history, then keeps
+sending live traffic. Look at:
+  http://$console/api/v1/processes
+  http://$console/api/v1/breaches?open=true
+  http://$console/api/v1/keys/order/SO-100000
+Ctrl-C stops everything.
+
 MSG
-wait $pid
+"$bin" demo --target "http://$otlp" --backfill 24h &
+demo=$!
+wait "$demo" || true
+demo=
+wait "$up"
