@@ -120,6 +120,7 @@ enum Action {
     StockBlock(u64),
     AccountInform(u64),
     GoodsIssue(u64),
+    ShipNotice(u64),
     /// A record held back (out of order, or a second delivery).
     Deliver(u64),
 }
@@ -379,6 +380,35 @@ impl Plan {
                     },
                     &mut out,
                 );
+                let notice = self.rng.between(2, 40);
+                self.schedule(now + notice * MIN, Action::ShipNotice(n));
+            }
+            Action::ShipNotice(n) => {
+                let o = self.orders[n as usize].clone();
+                out.push(Record::Span {
+                    service: "crm".into(),
+                    name: "crm.order.ship_notice".into(),
+                    start_ns: now,
+                    end_ns: now + 90_000_000,
+                    attributes: vec![
+                        ("customer.id".into(), o.customer.clone()),
+                        ("order.id".into(), o.order_id.clone()),
+                    ],
+                    error: None,
+                    order: n,
+                    root: false,
+                });
+                let e = self.crm_event(
+                    format!("crm-shipped-{n}"),
+                    "crm.order.shipped",
+                    now,
+                    &[
+                        ("orderid", json!(o.order_id)),
+                        ("customerid", json!(o.customer)),
+                    ],
+                    json!({"notified": "email"}),
+                );
+                self.deliver_crm(now, e, n, &mut out);
             }
             Action::Deliver(i) => {
                 if let Some(record) = self.held[i as usize].take() {

@@ -18,16 +18,35 @@ fn shipped_process_definitions_load() {
 #[test]
 fn grafana_dashboards_query_our_tables() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards/grafana");
-    let tables = ["spans", "events", "process_instances", "breaches", "process_steps", "key_index"];
+    let tables = [
+        "spans",
+        "events",
+        "process_instances",
+        "breaches",
+        "process_steps",
+        "key_index",
+    ];
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        let dash: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let dash: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for panel in dash["panels"].as_array().unwrap() {
             let sql = panel["targets"][0]["rawSql"].as_str().unwrap();
-            let from = sql.split(" FROM ").nth(1).unwrap().split_whitespace().next().unwrap();
-            assert!(tables.contains(&from), "{}: panel {} reads {from}", path.display(), panel["title"]);
+            let from = sql
+                .split(" FROM ")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            assert!(
+                tables.contains(&from),
+                "{}: panel {} reads {from}",
+                path.display(),
+                panel["title"]
+            );
             seen += 1;
         }
     }
