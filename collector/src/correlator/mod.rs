@@ -39,6 +39,16 @@ const STATE_NAME: &str = "correlator";
 const PAGE: usize = 20_000;
 /// Links followed from a record's keys toward a root key.
 const MAX_DEPTH: usize = 4;
+/// Each cycle reads the feed again from this far behind its watermark and
+/// takes the rows it has not seen: a write that became visible late (a slow
+/// insert, a collector's clock a little behind) is still correlated.
+const LOOKBACK_NS: u64 = 15_000_000_000;
+/// Records one cycle takes at most; the rest waits for the next, so memory
+/// stays bounded after a long outage.
+const MAX_RECORDS: usize = 200_000;
+/// Links first seen this long before the watermark still count as new: a
+/// link row is stamped when its batch starts, its feed rows a little later.
+const LINK_SLACK_NS: u64 = 60_000_000_000;
 /// A cycle that read this many records is followed at once.
 const BACKLOG: usize = 10_000;
 /// Root keys one record may count for.
@@ -89,7 +99,10 @@ pub struct Correlator {
     keys: Arc<KeyTypes>,
     settings: CorrelatorSettings,
     metrics: Arc<Metrics>,
-    watermark: (u64, String),
+    watermark: u64,
+    /// Feed rows taken in the last `LOOKBACK_NS` before the watermark, by
+    /// reference, with their ingestion time.
+    recent: HashMap<String, u64>,
     /// (kind, system, name) -> (process, stage) it reaches.
     matchers: HashMap<(String, String, String), Vec<(usize, usize)>>,
     instances: HashMap<(usize, String), Instance>,
@@ -131,7 +144,8 @@ impl Correlator {
             keys,
             settings,
             metrics,
-            watermark: (watermark, String::new()),
+            watermark,
+            recent: HashMap::new(),
             matchers,
             instances: HashMap::new(),
             written_instances: HashMap::new(),
@@ -165,7 +179,8 @@ impl Correlator {
         // changed while we were away is written.
         let all: Vec<(usize, String)> = me.instances.keys().cloned().collect();
         let (instances, breaches) = me.evaluate(all, now_ns());
-        me.write_evaluations(instances, breaches).await?;
+        me.write_evaluations(&instances, &breaches).await?;
+        me.remember(instances, breaches);
         Ok(me)
     }
 
@@ -220,10 +235,10 @@ impl Correlator {
 
     /// One cycle at `now`: read the feed, write steps, evaluate, advance.
     pub async fn cycle(&mut self, now: u64) -> Result<CycleReport, StoreError> {
-        let upto = now.saturating_sub(self.settings.settle.as_nanos() as u64);
-        let start_watermark = self.watermark.0;
+        let mut upto = now.saturating_sub(self.settings.settle.as_nanos() as u64);
+        let start_watermark = self.watermark;
         let mut records: Vec<Arc<FeedRow>> = Vec::new();
-        let mut cursor = self.watermark.clone();
+        let mut cursor = (start_watermark.saturating_sub(LOOKBACK_NS), String::new());
         loop {
             let page = self
                 .store
@@ -233,8 +248,17 @@ impl Correlator {
             if let Some(last) = page.last() {
                 cursor = (last.ingested_ns, last.record_ref.clone());
             }
-            records.extend(page.into_iter().map(Arc::new));
+            records.extend(
+                page.into_iter()
+                    .filter(|r| !self.recent.contains_key(&r.record_ref))
+                    .map(Arc::new),
+            );
             if !full {
+                break;
+            }
+            if records.len() >= MAX_RECORDS {
+                // The rest next cycle: this one ends where it stopped reading.
+                upto = cursor.0;
                 break;
             }
         }
@@ -271,7 +295,7 @@ impl Correlator {
             for (a, b) in &pairs {
                 let new = first
                     .get(&(a.clone(), b.clone()))
-                    .is_none_or(|ns| *ns > start_watermark);
+                    .is_none_or(|ns| *ns > start_watermark.saturating_sub(LINK_SLACK_NS));
                 if !new {
                     continue;
                 }
@@ -307,7 +331,7 @@ impl Correlator {
         let steps = self.steps_for(candidates, now).await?;
         let existing = self.store.existing_steps(&steps).await?;
         let new_steps: Vec<StepRow> = steps
-            .into_iter()
+            .iter()
             .filter(|s| {
                 !existing.contains(&(
                     s.process_id.clone(),
@@ -316,6 +340,7 @@ impl Correlator {
                     s.record_ref.clone(),
                 ))
             })
+            .cloned()
             .collect();
         self.store.write_steps(&new_steps).await?;
         report.steps_written = new_steps.len();
@@ -323,9 +348,11 @@ impl Correlator {
         metrics::add(&self.metrics.correlator.records, records.len());
 
         // Instances we have not seen since start: load what is stored first.
+        // Every resolved step counts, not only the new ones: a cycle retried
+        // after a failure finds its steps stored but must still apply them.
         let mut touched: BTreeSet<(usize, String)> = BTreeSet::new();
         let mut missing: Vec<(String, String)> = Vec::new();
-        for s in &new_steps {
+        for s in &steps {
             let p = self
                 .process_index(&s.process_id)
                 .expect("steps name known processes");
@@ -339,7 +366,7 @@ impl Correlator {
             let firsts = self.store.stage_firsts(0, Some(&missing)).await?;
             self.apply_firsts(firsts);
         }
-        for s in &new_steps {
+        for s in &steps {
             let p = self.process_index(&s.process_id).expect("known process");
             let def = &self.processes.list[p];
             let stage = def.stage_index(&s.stage_id).expect("known stage");
@@ -356,12 +383,25 @@ impl Correlator {
             let Reverse((_, p, root)) = self.deadlines.pop().expect("peeked");
             touched.insert((p, root));
         }
-        let (instances, breaches) = self.evaluate(touched.into_iter().collect(), now);
+        let touched: Vec<(usize, String)> = touched.into_iter().collect();
+        let (instances, breaches) = self.evaluate(touched.clone(), now);
         report.instances_written = instances.len();
         report.breaches_written = breaches.len();
-        self.write_evaluations(instances, breaches).await?;
+        if let Err(e) = self.write_evaluations(&instances, &breaches).await {
+            // Evaluate these again next cycle.
+            for (p, root) in touched {
+                self.deadlines.push(Reverse((now, p, root)));
+            }
+            return Err(e);
+        }
+        self.remember(instances, breaches);
 
-        self.watermark = (upto, String::new());
+        for r in &records {
+            self.recent.insert(r.record_ref.clone(), r.ingested_ns);
+        }
+        let keep_from = upto.saturating_sub(LOOKBACK_NS);
+        self.recent.retain(|_, ns| *ns >= keep_from);
+        self.watermark = upto;
         self.store.save_watermark(STATE_NAME, upto).await?;
         report.watermark_ns = upto;
         self.metrics.correlator.lag_ns.store(
@@ -575,7 +615,8 @@ impl Correlator {
                         to_ns,
                     } => Some(row(from_ns, due_ns, to_ns, to_ns - due_ns, "closed")),
                     SlaState::Running { due_ns } => {
-                        self.deadlines.push(Reverse((due_ns + 1, p, root.clone())));
+                        self.deadlines
+                            .push(Reverse((due_ns.saturating_add(1), p, root.clone())));
                         None
                     }
                     SlaState::Met | SlaState::NotStarted => None,
@@ -593,7 +634,6 @@ impl Correlator {
                     (None, _) => None,
                 };
                 if let Some(row) = next {
-                    self.written_breaches.insert(key, row.clone());
                     breach_rows.push(row);
                 }
             }
@@ -630,7 +670,6 @@ impl Correlator {
                 }
             });
             if changed {
-                self.written_instances.insert(key, row.clone());
                 instance_rows.push(row);
             }
         }
@@ -639,14 +678,39 @@ impl Correlator {
 
     async fn write_evaluations(
         &self,
-        instances: Vec<InstanceRow>,
-        breaches: Vec<BreachRow>,
+        instances: &[InstanceRow],
+        breaches: &[BreachRow],
     ) -> Result<(), StoreError> {
         tokio::try_join!(
-            self.store.write_instances(&instances),
-            self.store.write_breaches(&breaches)
+            self.store.write_instances(instances),
+            self.store.write_breaches(breaches)
         )?;
         Ok(())
+    }
+
+    /// What is stored now, once a write succeeded: later evaluations compare
+    /// against it.
+    fn remember(&mut self, instances: Vec<InstanceRow>, breaches: Vec<BreachRow>) {
+        for row in instances {
+            if let Some(p) = self.process_index(&row.process_id) {
+                self.written_instances
+                    .insert((p, row.root_value.clone()), row);
+            }
+        }
+        for row in breaches {
+            let Some(p) = self.process_index(&row.process_id) else {
+                continue;
+            };
+            let Some(s) = self.processes.list[p]
+                .slas
+                .iter()
+                .position(|x| x.id == row.sla_id)
+            else {
+                continue;
+            };
+            self.written_breaches
+                .insert((p, s, row.root_value.clone()), row);
+        }
     }
 
     fn publish_open_breaches(&self) {

@@ -93,11 +93,11 @@ impl Store {
             match stored.get(&(event.source.clone(), event.id.clone())) {
                 Some(first) => {
                     report.duplicate_events += 1;
-                    event_times.push((event, *first, false));
+                    event_times.push((event, *first));
                 }
                 None => {
                     events.push(EventRow::from(event));
-                    event_times.push((event, event.time_ns, true));
+                    event_times.push((event, event.time_ns));
                 }
             }
         }
@@ -119,12 +119,12 @@ impl Store {
             .chain(
                 event_times
                     .iter()
-                    .flat_map(|(e, time, _)| KeyIndexRow::for_event(e, *time)),
+                    .flat_map(|(e, time)| KeyIndexRow::for_event(e, *time)),
             )
             .collect();
         let trace_events: Vec<TraceEventRow> = event_times
             .iter()
-            .filter_map(|(e, time, _)| TraceEventRow::for_event(e, *time))
+            .filter_map(|(e, time)| TraceEventRow::for_event(e, *time))
             .collect();
         let mut links: Vec<KeyLinkRow> = batch
             .spans
@@ -139,7 +139,7 @@ impl Store {
             .chain(
                 event_times
                     .iter()
-                    .flat_map(|(e, time, _)| KeyLinkRow::for_keys(&e.keys, *time, ingested_ns)),
+                    .flat_map(|(e, time)| KeyLinkRow::for_keys(&e.keys, *time, ingested_ns)),
             )
             .collect();
         // Many records of one batch repeat the same link; send each once.
@@ -172,10 +172,15 @@ impl Store {
             .iter()
             .filter_map(|s| FeedRow::for_span(s, 0))
             .chain(
-                event_times
-                    .iter()
-                    .filter(|(_, _, new)| *new)
-                    .filter_map(|(e, _, _)| FeedRow::for_event(e, 0)),
+                // Redeliveries too, under the first time: the earlier attempt
+                // may have failed after storing the event but before its feed
+                // row; the correlator writes each step once regardless.
+                event_times.iter().filter_map(|(e, time)| {
+                    FeedRow::for_event(e, 0).map(|mut row| {
+                        row.time_ns = *time;
+                        row
+                    })
+                }),
             )
             .enumerate()
             .map(|(i, mut row)| {
