@@ -259,29 +259,17 @@ impl Plan {
                     &[("system", json!("erp")), ("orderid", json!(o.order_id))],
                     json!({"new_date_shift_hours": 6}),
                 );
-                self.deliver(
-                    now,
-                    Record::Event {
-                        mode: Mode::Structured,
-                        event: e,
-                        order: Some(n),
-                    },
-                    &mut out,
-                );
+                self.deliver_event(now, Mode::Structured, e, Some(n), &mut out);
             }
             Action::CustomerAlert(n) => {
-                let o = self.orders[n as usize].clone();
-                let e = self.crm_event(
-                    format!("crm-alert-{n}"),
+                self.crm_order_event(
+                    n,
+                    "crm-alert",
                     "crm.customer.alerted",
                     now,
-                    &[
-                        ("orderid", json!(o.order_id)),
-                        ("customerid", json!(o.customer)),
-                    ],
                     json!({"channel": "email"}),
+                    &mut out,
                 );
-                self.deliver_crm(now, e, n, &mut out);
             }
             Action::MesDone(n) => self.mes_done(n, now, &mut out),
             Action::QualityHold(n) => {
@@ -294,15 +282,7 @@ impl Plan {
                     &[("workorderid", json!(o.work_order))],
                     json!({"reason": "surface defects", "quantity": self.rng.between(5, 40)}),
                 );
-                self.deliver(
-                    now,
-                    Record::Event {
-                        mode: Mode::Batch,
-                        event: e,
-                        order: None,
-                    },
-                    &mut out,
-                );
+                self.deliver_event(now, Mode::Batch, e, None, &mut out);
                 let late = self.rng.chance(0.2);
                 let block = if late {
                     self.rng.between(15, 40)
@@ -328,29 +308,17 @@ impl Plan {
                     ],
                     json!({"storage_location": "FG01"}),
                 );
-                self.deliver(
-                    now,
-                    Record::Event {
-                        mode: Mode::Binary,
-                        event: e,
-                        order: Some(n),
-                    },
-                    &mut out,
-                );
+                self.deliver_event(now, Mode::Binary, e, Some(n), &mut out);
             }
             Action::AccountInform(n) => {
-                let o = self.orders[n as usize].clone();
-                let e = self.crm_event(
-                    format!("crm-inform-{n}"),
+                self.crm_order_event(
+                    n,
+                    "crm-inform",
                     "crm.account.informed",
                     now,
-                    &[
-                        ("orderid", json!(o.order_id)),
-                        ("customerid", json!(o.customer)),
-                    ],
                     json!({"topic": "quality hold"}),
+                    &mut out,
                 );
-                self.deliver_crm(now, e, n, &mut out);
             }
             Action::GoodsIssue(n) => {
                 let o = self.orders[n as usize].clone();
@@ -371,15 +339,7 @@ impl Plan {
                     &[("system", json!("erp")), ("orderid", json!(o.order_id))],
                     json!({"delivery": format!("80{n:06}")}),
                 );
-                self.deliver(
-                    now,
-                    Record::Event {
-                        mode: Mode::Binary,
-                        event: e,
-                        order: Some(n),
-                    },
-                    &mut out,
-                );
+                self.deliver_event(now, Mode::Binary, e, Some(n), &mut out);
                 let notice = self.rng.between(2, 40);
                 self.schedule(now + notice * MIN, Action::ShipNotice(n));
             }
@@ -503,6 +463,44 @@ impl Plan {
         }
     }
 
+    /// Sends (see [`Plan::deliver`]) one CloudEvent in `mode`, carrying the
+    /// trace context of `order` when given.
+    fn deliver_event(
+        &mut self,
+        t: u64,
+        mode: Mode,
+        event: Value,
+        order: Option<u64>,
+        out: &mut Vec<Record>,
+    ) {
+        self.deliver(t, Record::Event { mode, event, order }, out);
+    }
+
+    /// A CRM event about order `n` (its order and customer keys), delivered
+    /// as the CRM connector manages: late and retried during its outage.
+    fn crm_order_event(
+        &mut self,
+        n: u64,
+        id: &str,
+        ty: &str,
+        t: u64,
+        data: Value,
+        out: &mut Vec<Record>,
+    ) {
+        let o = self.orders[n as usize].clone();
+        let e = self.crm_event(
+            format!("{id}-{n}"),
+            ty,
+            t,
+            &[
+                ("orderid", json!(o.order_id)),
+                ("customerid", json!(o.customer)),
+            ],
+            data,
+        );
+        self.deliver_crm(t, e, n, out);
+    }
+
     fn hold(&mut self, at: u64, record: Record) {
         self.held.push(Some(record));
         let i = self.held.len() as u64 - 1;
@@ -598,15 +596,7 @@ impl Plan {
             ],
             json!({"plant": "1000", "erp": service}),
         );
-        self.deliver(
-            now,
-            Record::Event {
-                mode: Mode::Binary,
-                event: e,
-                order: Some(n),
-            },
-            out,
-        );
+        self.deliver_event(now, Mode::Binary, e, Some(n), out);
         let start = self.rng.between(30, 120);
         self.schedule(now + start * MIN, Action::MesStart(n));
     }
@@ -647,15 +637,7 @@ impl Plan {
             &[("workorderid", json!(o.work_order))],
             json!({"machine": o.work_centre, "reason": "hydraulic failure"}),
         );
-        self.deliver(
-            now,
-            Record::Event {
-                mode: Mode::Batch,
-                event: e,
-                order: None,
-            },
-            out,
-        );
+        self.deliver_event(now, Mode::Batch, e, None, out);
         let late = self.rng.chance(0.15);
         let resched = if late {
             self.rng.between(35, 90)
@@ -679,15 +661,7 @@ impl Plan {
             &[("workorderid", json!(o.work_order))],
             json!({"quantity": self.rng.between(50, 500), "work_centre": o.work_centre}),
         );
-        self.deliver(
-            now,
-            Record::Event {
-                mode: Mode::Batch,
-                event: e,
-                order: None,
-            },
-            out,
-        );
+        self.deliver_event(now, Mode::Batch, e, None, out);
         if self.incidents.quality_hold && self.rng.chance(0.05) {
             self.summary.quality_holds += 1;
             let at = now + self.rng.between(5, 30) * MIN;
