@@ -681,11 +681,10 @@ impl Correlator {
         instances: &[InstanceRow],
         breaches: &[BreachRow],
     ) -> Result<(), StoreError> {
-        tokio::try_join!(
-            self.store.write_instances(instances),
-            self.store.write_breaches(breaches)
-        )?;
-        Ok(())
+        // Instances first: a reader who sees a breach then finds its
+        // instance already in the state the breach puts it in.
+        self.store.write_instances(instances).await?;
+        self.store.write_breaches(breaches).await
     }
 
     /// What is stored now, once a write succeeded: later evaluations compare
