@@ -21,6 +21,7 @@ free_port() {
 }
 http_port=$(free_port)
 tcp_port=$(free_port)
+while [ "$tcp_port" = "$http_port" ]; do tcp_port=$(free_port); done
 sed -e "s|{{dir}}|$dir|g" -e "s|{{http_port}}|$http_port|g" -e "s|{{tcp_port}}|$tcp_port|g" \
   "$templates/config.xml" > "$dir/config.xml"
 cp "$templates/users.xml" "$dir/users.xml"

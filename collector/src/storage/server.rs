@@ -68,12 +68,20 @@ fn find_binary() -> Option<(PathBuf, Vec<&'static str>)> {
     None
 }
 
-fn free_port() -> Result<u16, ServerError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
-    Ok(listener
-        .local_addr()
-        .map_err(io("finding a free port"))?
-        .port())
+/// `n` distinct free ports: all are held until all are chosen, so the kernel
+/// cannot hand out the same one twice.
+fn free_ports<const N: usize>() -> Result<[u16; N], ServerError> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ports = [0u16; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener
+            .local_addr()
+            .map_err(io("finding a free port"))?
+            .port();
+    }
+    Ok(ports)
 }
 
 fn tail(path: &Path, lines: usize) -> String {
@@ -103,8 +111,7 @@ impl PrivateServer {
         let dir = dir
             .canonicalize()
             .map_err(io(format!("resolving {}", dir.display())))?;
-        let http_port = free_port()?;
-        let tcp_port = free_port()?;
+        let [http_port, tcp_port] = free_ports::<2>()?;
         let config = CONFIG_TEMPLATE
             .replace("{{dir}}", &dir.display().to_string())
             .replace("{{http_port}}", &http_port.to_string())

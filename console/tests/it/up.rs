@@ -4,23 +4,27 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Three distinct free ports (all held until all are chosen).
+fn free_ports() -> (u16, u16, u16) {
+    let l: Vec<TcpListener> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let p: Vec<u16> = l.iter().map(|l| l.local_addr().unwrap().port()).collect();
+    (p[0], p[1], p[2])
 }
 
 struct Up {
     child: Child,
+    /// Its stderr, quoted when it fails.
+    log: std::path::PathBuf,
     console: String,
     http: String,
 }
 
 impl Up {
     fn start(data_dir: &std::path::Path) -> Up {
-        let (grpc, http, console) = (free_port(), free_port(), free_port());
+        let (grpc, http, console) = free_ports();
+        let log = data_dir.join("up-stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_throughline"))
             .arg("up")
             .arg("--data-dir")
@@ -30,11 +34,12 @@ impl Up {
             .args(["--console-addr", &format!("127.0.0.1:{console}")])
             .env_remove("THROUGHLINE_CLICKHOUSE_URL")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         Up {
             child,
+            log,
             console: format!("http://127.0.0.1:{console}"),
             http: format!("http://127.0.0.1:{http}"),
         }
@@ -45,7 +50,8 @@ impl Up {
         loop {
             assert!(
                 self.child.try_wait().unwrap().is_none(),
-                "throughline up exited early"
+                "throughline up exited early:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
             );
             let ready = client.get(format!("{}/readyz", self.console)).send().await;
             if matches!(ready, Ok(r) if r.status() == 200) {
