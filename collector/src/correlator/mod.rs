@@ -363,8 +363,16 @@ impl Correlator {
             touched.insert(key);
         }
         if !missing.is_empty() {
-            let firsts = self.store.stage_firsts(0, Some(&missing)).await?;
+            // Older than the horizon, or unseen since start: what is stored
+            // of them, so that their rows are diffed against the truth (an
+            // old open breach can still be closed or cleared).
+            let (firsts, rows, breaches) = tokio::try_join!(
+                self.store.stage_firsts(0, Some(&missing)),
+                self.store.instances_of(&missing),
+                self.store.breaches_of(&missing),
+            )?;
             self.apply_firsts(firsts);
+            self.remember(rows, breaches);
         }
         for s in &steps {
             let p = self.process_index(&s.process_id).expect("known process");

@@ -545,6 +545,27 @@ impl FeedRow {
         })
     }
 
+    /// A plain log record reaches no stage, but two keys on it make a link
+    /// that may attach earlier records to an instance: it is fed for that.
+    pub fn for_log(log: &LogRecord, ingested_ns: u64) -> Option<FeedRow> {
+        if log.keys.len() < 2 || !log.event_name.is_empty() {
+            return None;
+        }
+        let (key_types, key_values) = split_keys(&log.keys);
+        Some(FeedRow {
+            ingested: seconds(ingested_ns),
+            ingested_ns,
+            record_kind: RECORD_LOG.into(),
+            record_ref: format!("log:{:016x}", log.record_id),
+            system: log.service.clone(),
+            name: String::new(),
+            time_ns: log.time_ns,
+            failed: 0,
+            key_types,
+            key_values,
+        })
+    }
+
     pub fn keys(&self) -> Vec<BusinessKey> {
         keys_from(self.key_types.clone(), self.key_values.clone())
     }

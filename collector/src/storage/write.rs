@@ -165,12 +165,13 @@ impl Store {
         // already hold, and a slow insert above cannot put rows behind a
         // watermark that has moved on meanwhile.
         let fed_ns = super::now_ns();
-        // The correlator's feed: spans and newly stored events with keys, each
-        // with its own ingestion nanosecond so that the order is total.
+        // The correlator's feed: spans, events, and plain logs that link keys,
+        // each with its own ingestion nanosecond so that the order is total.
         let feed: Vec<FeedRow> = batch
             .spans
             .iter()
             .filter_map(|s| FeedRow::for_span(s, 0))
+            .chain(batch.logs.iter().filter_map(|l| FeedRow::for_log(l, 0)))
             .chain(
                 // Redeliveries too, under the first time: the earlier attempt
                 // may have failed after storing the event but before its feed

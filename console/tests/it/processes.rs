@@ -502,3 +502,54 @@ async fn duplicates_out_of_order_and_restarts_change_no_figure_and_write_nothing
         "nothing was written twice"
     );
 }
+
+/// A link seen only on a plain log record (not an event, not a span) still
+/// attaches an earlier work-order event to its order: logs feed the
+/// correlator their links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_seen_only_on_a_log_record_attaches_earlier_records() {
+    let app = app().await;
+    let t = collector::now_ns() - 60 * MIN;
+    let mut c = correlator(&app).await;
+    send(
+        &app,
+        "m-5",
+        "mes",
+        "mes.work_order.completed",
+        t,
+        &[("workorderid", "WO-5")],
+    )
+    .await;
+    c.cycle(collector::now_ns()).await.unwrap();
+    assert_eq!(instance(&app, "O-5").await, Value::Null);
+
+    let log = json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "erp"}}]},
+        "scopeLogs": [{"logRecords": [{
+            "timeUnixNano": (t + MIN).to_string(),
+            "body": {"stringValue": "production order released"},
+            "attributes": [
+                {"key": "order.id", "value": {"stringValue": "O-5"}},
+                {"key": "work_order.id", "value": {"stringValue": "WO-5"}}
+            ]
+        }]}]
+    }]});
+    let r = app
+        .post(
+            "/v1/logs",
+            "application/json",
+            &[],
+            log.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    c.cycle(collector::now_ns()).await.unwrap();
+    let i = instance(&app, "O-5").await;
+    let produced = i["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "produced")
+        .unwrap();
+    assert_eq!(produced["time"], rfc3339_nanos(t), "{i}");
+}
