@@ -10,6 +10,12 @@ use console::config::Settings;
 use console::run;
 use sample_data::{DemoOptions, Incidents};
 
+/// A mistake in what the user asked for: said, exit code 2.
+fn usage_error(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Runtime::new().map_err(|e| {
         eprintln!("error: cannot start the async runtime: {e}");
@@ -54,10 +60,7 @@ fn demo(args: &DemoArgs) -> ExitCode {
         })
     })() {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(e),
     };
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -103,10 +106,7 @@ fn main() -> ExitCode {
     };
     let settings = match Settings::load(cli.config.as_deref(), &overrides) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(e),
     };
     let runtime = match runtime() {
         Ok(rt) => rt,

@@ -155,26 +155,11 @@ impl Correlator {
         let since = horizon_start(now_ns(), settings.horizon);
         let firsts = me.store.stage_firsts(since, None).await?;
         me.apply_firsts(firsts);
-        for row in me.store.instance_rows_since(since).await? {
-            if let Some(p) = me.process_index(&row.process_id) {
-                me.written_instances
-                    .insert((p, row.root_value.clone()), row);
-            }
-        }
-        for row in me.store.breach_rows_since(since).await? {
-            let Some(p) = me.process_index(&row.process_id) else {
-                continue;
-            };
-            let Some(s) = me.processes.list[p]
-                .slas
-                .iter()
-                .position(|x| x.id == row.sla_id)
-            else {
-                continue;
-            };
-            me.written_breaches
-                .insert((p, s, row.root_value.clone()), row);
-        }
+        let (rows, breaches) = tokio::try_join!(
+            me.store.instance_rows_since(since),
+            me.store.breach_rows_since(since),
+        )?;
+        me.remember(rows, breaches);
         // Evaluate everything once: deadlines come back, and anything that
         // changed while we were away is written.
         let all: Vec<(usize, String)> = me.instances.keys().cloned().collect();

@@ -221,6 +221,8 @@ impl KeyIndexRow {
     }
 
     pub fn for_span(span: &Span) -> impl Iterator<Item = KeyIndexRow> + '_ {
+        // Every row of the record carries all its keys: split them once.
+        let (types, values) = split_keys(&span.keys);
         span.keys.iter().map(move |key| KeyIndexRow {
             key_type: key.key_type.clone(),
             key_value: key.value.clone(),
@@ -235,14 +237,16 @@ impl KeyIndexRow {
             event_source: String::new(),
             event_id: String::new(),
             failed: (span.status_code == StatusCode::Error) as u8,
-            record_key_types: split_keys(&span.keys).0,
-            record_key_values: split_keys(&span.keys).1,
+            record_key_types: types.clone(),
+            record_key_values: values.clone(),
         })
     }
 
     /// `time_ns`: the event's time as first stored (a redelivery without a
     /// time of its own must index under the first delivery's time).
     pub fn for_event(event: &Event, time_ns: u64) -> impl Iterator<Item = KeyIndexRow> + '_ {
+        // Every row of the record carries all its keys: split them once.
+        let (types, values) = split_keys(&event.keys);
         event.keys.iter().map(move |key| KeyIndexRow {
             key_type: key.key_type.clone(),
             key_value: key.value.clone(),
@@ -257,12 +261,14 @@ impl KeyIndexRow {
             event_source: event.source.clone(),
             event_id: event.id.clone(),
             failed: event_failed(event) as u8,
-            record_key_types: split_keys(&event.keys).0,
-            record_key_values: split_keys(&event.keys).1,
+            record_key_types: types.clone(),
+            record_key_values: values.clone(),
         })
     }
 
     pub fn for_log(log: &LogRecord) -> impl Iterator<Item = KeyIndexRow> + '_ {
+        // Every row of the record carries all its keys: split them once.
+        let (types, values) = split_keys(&log.keys);
         log.keys.iter().map(move |key| KeyIndexRow {
             key_type: key.key_type.clone(),
             key_value: key.value.clone(),
@@ -281,8 +287,8 @@ impl KeyIndexRow {
             event_source: String::new(),
             event_id: String::new(),
             failed: 0,
-            record_key_types: split_keys(&log.keys).0,
-            record_key_values: split_keys(&log.keys).1,
+            record_key_types: types.clone(),
+            record_key_values: values.clone(),
         })
     }
 }
