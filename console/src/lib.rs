@@ -1,10 +1,11 @@
-//! The Throughline console (JSON API, health, metrics) and the wiring of the
+//! The Throughline console (web pages, JSON API, health, metrics) and the wiring of the
 //! `throughline` binary's subcommands.
 
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod run;
+pub mod web;
 
 use axum::Router;
 
@@ -12,5 +13,7 @@ use axum::Router;
 /// `app(state).oneshot(request)`.
 pub fn app(state: api::AppState) -> Router {
     let ops = collector::ops::router(state.store.clone(), state.metrics.clone());
-    api::router(state).merge(ops)
+    api::router(state.clone())
+        .merge(ops)
+        .merge(web::router(state))
 }

@@ -8,6 +8,7 @@
 //!   identity, and readers use `FINAL`, so a retried batch changes nothing.
 //! - `query` answers the questions the API asks, each by reading a table
 //!   ordered for it.
+//! - `stats` aggregates a time range (systems, operations, service map).
 //! - `server` runs a private `clickhouse-server` for `throughline up` and tests.
 //!
 //! Values from users reach SQL only through the client's `bind`.
@@ -17,6 +18,7 @@ pub mod migrate;
 pub mod query;
 pub mod rows;
 pub mod server;
+pub mod stats;
 pub mod template;
 pub mod write;
 

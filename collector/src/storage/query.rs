@@ -144,6 +144,48 @@ impl Store {
         Ok(count > 0)
     }
 
+    /// Which of `types` have a key with this exact value (for search).
+    pub async fn key_types_with_value(
+        &self,
+        types: &[&str],
+        value: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        if types.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = vec!["?"; types.len()].join(", ");
+        let sql = format!(
+            "SELECT key_type FROM ( \
+               SELECT DISTINCT key_type FROM key_index WHERE key_type IN ({list}) AND key_value = ? \
+               UNION ALL \
+               SELECT DISTINCT key_type FROM key_links WHERE key_type IN ({list}) AND key_value = ? \
+             ) GROUP BY key_type ORDER BY key_type"
+        );
+        let mut query = self.client().query(&sql);
+        for _ in 0..2 {
+            for t in types {
+                query = query.bind(*t);
+            }
+            query = query.bind(value);
+        }
+        Ok(query.fetch_all::<String>().await?)
+    }
+
+    /// Is any span or event of this trace stored?
+    pub async fn trace_seen(&self, trace_id: TraceId) -> Result<bool, StoreError> {
+        let count = self
+            .client()
+            .query(
+                "SELECT (SELECT count() FROM spans WHERE trace_id = unhex(?)) \
+                 + (SELECT count() FROM trace_events WHERE trace_id = unhex(?))",
+            )
+            .bind(trace_id.to_hex())
+            .bind(trace_id.to_hex())
+            .fetch_one::<u64>()
+            .await?;
+        Ok(count > 0)
+    }
+
     /// The keys linked directly to each of `keys`.
     pub async fn direct_links(
         &self,

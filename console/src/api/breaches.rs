@@ -5,33 +5,45 @@ use axum::extract::{Query, State};
 use axum::Json;
 use collector::now_ns;
 use collector::storage::correlation::BreachFilter;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
+use super::view::BreachView;
 use super::{cursor, time_range, view, AppError, AppState};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    process: Option<String>,
-    sla: Option<String>,
-    open: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
+    pub process: Option<String>,
+    pub sla: Option<String>,
+    pub open: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// One page of breaches.
+#[derive(Debug, Serialize)]
+pub struct BreachPage {
+    pub breaches: Vec<BreachView>,
+    pub next_cursor: Option<String>,
 }
 
 pub async fn list_breaches(
     State(state): State<AppState>,
     params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<BreachPage>, AppError> {
     let Query(params) = super::query(params, "process, sla, open, from, to, limit, cursor")?;
+    Ok(Json(breaches(&state, params).await?))
+}
+
+/// The page of breaches `params` selects, newest due time first.
+pub async fn breaches(state: &AppState, params: Params) -> Result<BreachPage, AppError> {
     let now = now_ns();
     let process = params.process.filter(|p| !p.is_empty());
     let def = process
         .as_deref()
-        .map(|p| super::processes::process(&state, p))
+        .map(|p| super::processes::process(state, p))
         .transpose()?;
     let sla = params.sla.filter(|s| !s.is_empty());
     if let (Some(def), Some(sla)) = (def, &sla) {
@@ -65,11 +77,11 @@ pub async fn list_breaches(
         after: params.cursor.as_deref().map(cursor::decode).transpose()?,
     };
     let (rows, next) = state.store.list_breaches(&filter).await?;
-    Ok(Json(serde_json::json!({
-        "breaches": rows
+    Ok(BreachPage {
+        breaches: rows
             .iter()
             .map(|r| view::breach(state.processes.get(&r.process_id), r, now))
-            .collect::<Vec<_>>(),
-        "next_cursor": next.as_ref().map(cursor::encode),
-    })))
+            .collect(),
+        next_cursor: next.as_ref().map(cursor::encode),
+    })
 }

@@ -6,18 +6,27 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use collector::keys::MAX_KEY_LEN;
-use collector::model::BusinessKey;
-use collector::storage::query::{KeyLookupLimits, Relation};
+use collector::model::{BusinessKey, Event, Span};
+use collector::storage::query::{KeyLookupLimits, LinkedKey, Relation};
 use serde_json::Value;
 
-use super::view::KeyView;
+use super::view::{InstanceView, KeyView};
 use super::{view, AppError, AppState};
 
-pub async fn get_key(
-    State(state): State<AppState>,
-    Path((key_type, value)): Path<(String, String)>,
-) -> Result<Json<Value>, AppError> {
-    if state.keys.rank(&key_type).is_none() {
+/// Everything known about one business key: what the key page draws and
+/// `/api/v1/keys/{type}/{value}` returns.
+pub struct Journey {
+    pub key: BusinessKey,
+    pub linked: Vec<LinkedKey>,
+    pub spans: Vec<Span>,
+    pub events: Vec<Event>,
+    pub instances: Vec<InstanceView>,
+    pub truncated: bool,
+}
+
+/// A key value from a path, checked: a known type, 1 to MAX_KEY_LEN bytes.
+pub fn parse_key(state: &AppState, key_type: &str, value: &str) -> Result<BusinessKey, AppError> {
+    if state.keys.rank(key_type).is_none() {
         return Err(AppError::BadRequest(format!(
             "unknown key type `{key_type}`; known types: {}",
             state.keys.names().join(", ")
@@ -29,7 +38,12 @@ pub async fn get_key(
             value.len()
         )));
     }
-    let key = BusinessKey::new(key_type, value.trim());
+    Ok(BusinessKey::new(key_type, value.trim()))
+}
+
+/// The journey of `key`: its records and those of the keys below it, the
+/// linked keys, and the process instances it takes part in.
+pub async fn journey(state: &AppState, key: BusinessKey) -> Result<Journey, AppError> {
     if !state.store.key_seen(&key).await? {
         return Err(AppError::NotFound(format!(
             "no span, event or link has carried {} `{}`",
@@ -68,7 +82,7 @@ pub async fn get_key(
         state.store.instances_of(&roots),
     )?;
     let now = collector::now_ns();
-    let instances: Vec<Value> = instances
+    let instances = instances
         .iter()
         .filter_map(|row| {
             Some(view::instance(
@@ -78,20 +92,36 @@ pub async fn get_key(
             ))
         })
         .collect();
+    Ok(Journey {
+        key,
+        linked,
+        spans,
+        events,
+        instances,
+        truncated: links_truncated || spans_truncated || events_truncated,
+    })
+}
+
+pub async fn get_key(
+    State(state): State<AppState>,
+    Path((key_type, value)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let key = parse_key(&state, &key_type, &value)?;
+    let j = journey(&state, key).await?;
     Ok(Json(serde_json::json!({
-        "key": KeyView::from(&key),
-        "linked_keys": linked.iter().map(|l| serde_json::json!({
+        "key": KeyView::from(&j.key),
+        "linked_keys": j.linked.iter().map(|l| serde_json::json!({
             "type": l.key.key_type,
             "value": l.key.value,
             "relation": l.relation.as_str(),
             "via": KeyView::from(&l.via),
             "depth": l.depth,
         })).collect::<Vec<_>>(),
-        "span_count": spans.len(),
-        "spans": spans.iter().map(view::span).collect::<Vec<_>>(),
-        "instances": instances,
-        "event_count": events.len(),
-        "events": events.iter().map(view::event).collect::<Vec<_>>(),
-        "truncated": links_truncated || spans_truncated || events_truncated,
+        "span_count": j.spans.len(),
+        "spans": j.spans.iter().map(view::span).collect::<Vec<_>>(),
+        "instances": j.instances,
+        "event_count": j.events.len(),
+        "events": j.events.iter().map(view::event).collect::<Vec<_>>(),
+        "truncated": j.truncated,
     })))
 }

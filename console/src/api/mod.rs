@@ -2,14 +2,16 @@
 //! call one storage query, shape the answer with `view`. Errors are JSON
 //! `{"error": "..."}` with the right status, mapped in one place ([`AppError`]).
 
-mod breaches;
+pub mod breaches;
 mod cursor;
 mod events;
-mod keys;
+pub mod keys;
 mod ocel;
-mod processes;
+pub mod processes;
+pub mod search;
+pub mod systems;
 pub mod time_range;
-mod traces;
+pub mod traces;
 pub mod view;
 
 use std::sync::Arc;
@@ -32,6 +34,8 @@ pub struct AppState {
     pub processes: Arc<Processes>,
     /// The process's metrics, shown at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The service map, computed at most once a minute.
+    pub service_map: Arc<systems::ServiceMapCache>,
 }
 
 /// Every way a request can fail, each with the sentence the user sees.
@@ -88,7 +92,9 @@ fn query<T>(
 async fn not_found() -> AppError {
     AppError::NotFound(
         "no such API endpoint; see /api/v1/traces/{trace_id}, /api/v1/keys/{type}/{value}, \
-         /api/v1/events, /api/v1/processes, /api/v1/processes/{id}/instances, /api/v1/breaches \
+         /api/v1/events, /api/v1/processes, /api/v1/processes/{id}, \
+         /api/v1/processes/{id}/instances, /api/v1/breaches, /api/v1/systems, \
+         /api/v1/systems/operations, /api/v1/systems/map, /api/v1/search?q= \
          and /api/v1/export/ocel"
             .into(),
     )
@@ -101,12 +107,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/keys/{key_type}/{value}", get(keys::get_key))
         .route("/api/v1/events", get(events::list_events))
         .route("/api/v1/processes", get(processes::list_processes))
+        .route("/api/v1/processes/{id}", get(processes::get_process))
         .route(
             "/api/v1/processes/{id}/instances",
             get(processes::list_instances),
         )
         .route("/api/v1/breaches", get(breaches::list_breaches))
         .route("/api/v1/export/ocel", get(ocel::export))
+        .route("/api/v1/systems", get(systems::list_systems))
+        .route("/api/v1/systems/operations", get(systems::list_operations))
+        .route("/api/v1/systems/map", get(systems::get_service_map))
+        .route("/api/v1/search", get(search::get_search))
         .route("/api/v1/{*rest}", get(not_found))
         .with_state(state)
 }

@@ -7,12 +7,13 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use collector::correlator::evaluate::Status;
 use collector::now_ns;
+use collector::process::duration;
 use collector::process::ProcessDef;
 use collector::storage::correlation::InstanceFilter;
 use collector::storage::rows::InstanceRow;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
+use super::view::InstanceView;
 use super::{cursor, time_range, view, AppError, AppState};
 
 /// Instances read for one summary at most; a longer range is cut, and says so.
@@ -21,8 +22,8 @@ const SUMMARY_ROWS: usize = 500_000;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RangeParams {
-    from: Option<String>,
-    to: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 fn stage_time(row: &InstanceRow, stage: &str) -> Option<u64> {
@@ -32,19 +33,173 @@ fn stage_time(row: &InstanceRow, stage: &str) -> Option<u64> {
         .map(|i| row.stage_times[i])
 }
 
-fn percentiles(mut values: Vec<u64>) -> Value {
-    if values.is_empty() {
-        return serde_json::json!({ "count": 0, "p50_ns": null, "p95_ns": null, "p99_ns": null });
+/// Nanoseconds as a JSON string (a JSON number loses precision past 2^53).
+fn ns_string<S: serde::Serializer>(ns: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match ns {
+        Some(ns) => s.serialize_str(&ns.to_string()),
+        None => s.serialize_none(),
     }
-    values.sort_unstable();
-    let at = |p: f64| values[((values.len() - 1) as f64 * p).round() as usize].to_string();
-    serde_json::json!({
-        "count": values.len(),
-        "p50_ns": at(0.50),
-        "p95_ns": at(0.95),
-        "p99_ns": at(0.99),
-    })
 }
+
+/// p50 / p95 / p99 of a set of durations.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    #[serde(serialize_with = "ns_string")]
+    pub p50_ns: Option<u64>,
+    #[serde(serialize_with = "ns_string")]
+    pub p95_ns: Option<u64>,
+    #[serde(serialize_with = "ns_string")]
+    pub p99_ns: Option<u64>,
+}
+
+impl Percentiles {
+    fn of(mut values: Vec<u64>) -> Self {
+        if values.is_empty() {
+            return Self::default();
+        }
+        values.sort_unstable();
+        let at = |p: f64| Some(values[((values.len() - 1) as f64 * p).round() as usize]);
+        Percentiles {
+            count: values.len(),
+            p50_ns: at(0.50),
+            p95_ns: at(0.95),
+            p99_ns: at(0.99),
+        }
+    }
+}
+
+/// Upper bounds of the duration histogram's bins; a last bin takes the rest.
+/// Steps a planner thinks in, from seconds to a week.
+pub const HISTOGRAM_BOUNDS_NS: [u64; 17] = {
+    const S: u64 = 1_000_000_000;
+    [
+        S,
+        5 * S,
+        15 * S,
+        30 * S,
+        60 * S,
+        2 * 60 * S,
+        5 * 60 * S,
+        15 * 60 * S,
+        30 * 60 * S,
+        3600 * S,
+        2 * 3600 * S,
+        4 * 3600 * S,
+        8 * 3600 * S,
+        86_400 * S,
+        2 * 86_400 * S,
+        4 * 86_400 * S,
+        7 * 86_400 * S,
+    ]
+};
+
+/// How many durations fell in each bin of [`HISTOGRAM_BOUNDS_NS`] (the last
+/// count is for longer ones).
+#[derive(Debug, Clone, Serialize)]
+pub struct Histogram {
+    pub upper_bounds: Vec<String>,
+    pub counts: Vec<u64>,
+}
+
+impl Histogram {
+    fn of(values: &[u64]) -> Self {
+        let mut counts = vec![0u64; HISTOGRAM_BOUNDS_NS.len() + 1];
+        for v in values {
+            let bin = HISTOGRAM_BOUNDS_NS.partition_point(|b| b < v);
+            counts[bin] += 1;
+        }
+        let mut upper_bounds: Vec<String> = HISTOGRAM_BOUNDS_NS
+            .iter()
+            .map(|b| duration::format_ns(*b))
+            .collect();
+        upper_bounds.push("+Inf".into());
+        Histogram {
+            upper_bounds,
+            counts,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReach {
+    pub id: String,
+    pub name: String,
+    pub system: String,
+    pub reached: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceCounts {
+    pub started: usize,
+    pub in_flight: usize,
+    pub stalled: usize,
+    pub completed: usize,
+    pub failed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlaHealth {
+    pub id: String,
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    pub within: String,
+    pub met: u64,
+    pub breached: u64,
+    pub compliance_percent: Option<f64>,
+    pub open_breaches: u64,
+    pub duration: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageDurations {
+    pub from: String,
+    pub to: String,
+    pub duration: Percentiles,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<Histogram>,
+}
+
+/// Starts and breaches (by due time) per equal bucket of the range.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Series {
+    pub bucket_seconds: u64,
+    pub starts: Vec<u64>,
+    pub breaches: Vec<u64>,
+}
+
+/// One process's health over a range: what `/api/v1/processes` lists and
+/// the overview and process pages draw.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessHealth {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub key: String,
+    pub stages: Vec<StageReach>,
+    pub instances: InstanceCounts,
+    pub open_breaches: u64,
+    /// Met over judged, across all its SLAs; `None` before any was judged.
+    pub compliance_percent: Option<f64>,
+    pub slas: Vec<SlaHealth>,
+    pub stage_durations: Vec<StageDurations>,
+    pub end_to_end: Percentiles,
+    pub series: Series,
+}
+
+/// Every process's health over a range.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub from: String,
+    pub to: String,
+    pub processes: Vec<ProcessHealth>,
+    /// More instances started in the range than one summary reads.
+    pub truncated: bool,
+}
+
+/// Buckets of a sparkline over a range.
+pub const SERIES_BUCKETS: u64 = 30;
 
 fn durations(rows: &[&InstanceRow], from: &str, to: &str) -> Vec<u64> {
     rows.iter()
@@ -54,17 +209,21 @@ fn durations(rows: &[&InstanceRow], from: &str, to: &str) -> Vec<u64> {
         .collect()
 }
 
-fn summary(
-    def: &ProcessDef,
-    rows: &[&InstanceRow],
-    open: &BTreeMap<(String, String), u64>,
+struct Context<'a> {
+    open: &'a BTreeMap<(String, String), u64>,
+    breach_buckets: &'a BTreeMap<(String, u64), u64>,
     now: u64,
-) -> Value {
+    from_ns: u64,
+    bucket_ns: u64,
+    histograms: bool,
+}
+
+fn summary(def: &ProcessDef, rows: &[&InstanceRow], cx: &Context) -> ProcessHealth {
     let mut counts: BTreeMap<&str, usize> = Status::ALL.iter().map(|s| (*s, 0)).collect();
     for r in rows {
         *counts.entry(r.status.as_str()).or_default() += 1;
     }
-    let slas: Vec<Value> = def
+    let slas: Vec<SlaHealth> = def
         .slas
         .iter()
         .map(|sla| {
@@ -78,100 +237,197 @@ fn summary(
                 match stage_time(r, to) {
                     Some(end) if end <= due => met += 1,
                     Some(_) => breached += 1,
-                    None if now > due => breached += 1,
+                    None if cx.now > due => breached += 1,
                     None => {}
                 }
             }
             let judged = met + breached;
-            serde_json::json!({
-                "id": sla.id,
-                "name": sla.name,
-                "from": from,
-                "to": to,
-                "met": met,
-                "breached": breached,
-                "compliance_percent": (judged > 0).then(|| (met as f64) * 100.0 / judged as f64),
-                "open_breaches": open.get(&(def.id.clone(), sla.id.clone())).copied().unwrap_or(0),
-                "duration": percentiles(durations(rows, from, to)),
-            })
+            SlaHealth {
+                id: sla.id.clone(),
+                name: sla.name.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                within: duration::format_ns(sla.within_ns),
+                met,
+                breached,
+                compliance_percent: (judged > 0).then(|| (met as f64) * 100.0 / judged as f64),
+                open_breaches: cx
+                    .open
+                    .get(&(def.id.clone(), sla.id.clone()))
+                    .copied()
+                    .unwrap_or(0),
+                duration: Percentiles::of(durations(rows, from, to)),
+            }
         })
         .collect();
-    let stage_durations: Vec<Value> = def
+    let (met, judged) = slas
+        .iter()
+        .fold((0, 0), |(m, j), s| (m + s.met, j + s.met + s.breached));
+    let stage_durations = def
         .stages
         .windows(2)
         .map(|w| {
-            serde_json::json!({
-                "from": w[0].id,
-                "to": w[1].id,
-                "duration": percentiles(durations(rows, &w[0].id, &w[1].id)),
-            })
+            let values = durations(rows, &w[0].id, &w[1].id);
+            StageDurations {
+                from: w[0].id.clone(),
+                to: w[1].id.clone(),
+                histogram: cx.histograms.then(|| Histogram::of(&values)),
+                duration: Percentiles::of(values),
+            }
+        })
+        .collect();
+    let mut starts = vec![0u64; SERIES_BUCKETS as usize];
+    for r in rows {
+        let b = (r.start_ns.saturating_sub(cx.from_ns) / cx.bucket_ns).min(SERIES_BUCKETS - 1);
+        starts[b as usize] += 1;
+    }
+    let breaches = (0..SERIES_BUCKETS)
+        .map(|b| {
+            cx.breach_buckets
+                .get(&(def.id.clone(), b))
+                .copied()
+                .unwrap_or(0)
         })
         .collect();
     let first = &def.stages[0].id;
     let last = &def.stages[def.stages.len() - 1].id;
-    serde_json::json!({
-        "id": def.id,
-        "name": def.name,
-        "description": def.description,
-        "key": def.key_type,
-        "stages": def.stages.iter().map(|s| serde_json::json!({
-            "id": s.id, "name": s.name, "system": s.system,
-            "reached": rows.iter().filter(|r| stage_time(r, &s.id).is_some()).count(),
-        })).collect::<Vec<_>>(),
-        "instances": {
-            "started": rows.len(),
-            "in_flight": counts["in_flight"],
-            "stalled": counts["stalled"],
-            "completed": counts["completed"],
-            "failed": counts["failed"],
+    ProcessHealth {
+        id: def.id.clone(),
+        name: def.name.clone(),
+        description: def.description.clone(),
+        key: def.key_type.clone(),
+        stages: def
+            .stages
+            .iter()
+            .map(|s| StageReach {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                system: s.system.clone(),
+                reached: rows
+                    .iter()
+                    .filter(|r| stage_time(r, &s.id).is_some())
+                    .count(),
+            })
+            .collect(),
+        instances: InstanceCounts {
+            started: rows.len(),
+            in_flight: counts["in_flight"],
+            stalled: counts["stalled"],
+            completed: counts["completed"],
+            failed: counts["failed"],
         },
-        "open_breaches": open.iter().filter(|((p, _), _)| p == &def.id).map(|(_, n)| n).sum::<u64>(),
-        "slas": slas,
-        "stage_durations": stage_durations,
-        "end_to_end": percentiles(durations(rows, first, last)),
+        open_breaches: cx
+            .open
+            .iter()
+            .filter(|((p, _), _)| p == &def.id)
+            .map(|(_, n)| n)
+            .sum::<u64>(),
+        compliance_percent: (judged > 0).then(|| met as f64 * 100.0 / judged as f64),
+        slas,
+        stage_durations,
+        end_to_end: Percentiles::of(durations(rows, first, last)),
+        series: Series {
+            bucket_seconds: cx.bucket_ns / 1_000_000_000,
+            starts,
+            breaches,
+        },
+    }
+}
+
+/// The health of the processes `only` names (all when `None`) over
+/// `[from_ns, to_ns]`; with `histograms`, each stage pair's distribution too.
+pub async fn health(
+    state: &AppState,
+    from_ns: u64,
+    to_ns: u64,
+    only: Option<&str>,
+    histograms: bool,
+) -> Result<Health, AppError> {
+    let now = now_ns();
+    let bucket_ns = ((to_ns - from_ns) / SERIES_BUCKETS).max(1);
+    let (rows, open, buckets) = tokio::try_join!(
+        state.store.instances_started(from_ns, to_ns, SUMMARY_ROWS),
+        state.store.open_breach_counts(),
+        state.store.breach_buckets(from_ns, to_ns, bucket_ns),
+    )?;
+    let truncated = rows.len() >= SUMMARY_ROWS;
+    let open: BTreeMap<(String, String), u64> =
+        open.into_iter().map(|(p, s, n)| ((p, s), n)).collect();
+    let breach_buckets: BTreeMap<(String, u64), u64> = buckets
+        .into_iter()
+        .map(|b| ((b.group, b.bucket.min(SERIES_BUCKETS - 1)), b.count))
+        .fold(BTreeMap::new(), |mut m, (k, n)| {
+            *m.entry(k).or_default() += n;
+            m
+        });
+    let cx = Context {
+        open: &open,
+        breach_buckets: &breach_buckets,
+        now,
+        from_ns,
+        bucket_ns,
+        histograms,
+    };
+    let processes = state
+        .processes
+        .list
+        .iter()
+        .filter(|def| only.is_none_or(|id| id == def.id))
+        .map(|def| {
+            let mine: Vec<&InstanceRow> = rows.iter().filter(|r| r.process_id == def.id).collect();
+            summary(def, &mine, &cx)
+        })
+        .collect();
+    Ok(Health {
+        from: view::rfc3339(from_ns),
+        to: view::rfc3339(to_ns),
+        processes,
+        truncated,
     })
 }
 
 pub async fn list_processes(
     State(state): State<AppState>,
     params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Health>, AppError> {
     let Query(params) = super::query(params, "from, to")?;
-    let now = now_ns();
-    let (from_ns, to_ns) = time_range::range(params.from.as_deref(), params.to.as_deref(), now)?;
-    let (rows, open) = tokio::try_join!(
-        state.store.instances_started(from_ns, to_ns, SUMMARY_ROWS),
-        state.store.open_breach_counts(),
-    )?;
-    let truncated = rows.len() >= SUMMARY_ROWS;
-    let open: BTreeMap<(String, String), u64> =
-        open.into_iter().map(|(p, s, n)| ((p, s), n)).collect();
-    let processes: Vec<Value> = state
-        .processes
-        .list
-        .iter()
-        .map(|def| {
-            let mine: Vec<&InstanceRow> = rows.iter().filter(|r| r.process_id == def.id).collect();
-            summary(def, &mine, &open, now)
-        })
-        .collect();
-    Ok(Json(serde_json::json!({
-        "from": view::rfc3339(from_ns),
-        "to": view::rfc3339(to_ns),
-        "processes": processes,
-        "truncated": truncated,
-    })))
+    let (from_ns, to_ns) =
+        time_range::range(params.from.as_deref(), params.to.as_deref(), now_ns())?;
+    Ok(Json(health(&state, from_ns, to_ns, None, false).await?))
+}
+
+/// `GET /api/v1/processes/{id}`: one process's health, with the duration
+/// histogram of each stage pair.
+pub async fn get_process(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ProcessHealth>, AppError> {
+    let Query(params) = super::query(params, "from, to")?;
+    let def = process(&state, &id)?;
+    let (from_ns, to_ns) =
+        time_range::range(params.from.as_deref(), params.to.as_deref(), now_ns())?;
+    let mut health = health(&state, from_ns, to_ns, Some(&def.id), true).await?;
+    Ok(Json(health.processes.remove(0)))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceParams {
-    status: Option<String>,
-    key: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
+    pub status: Option<String>,
+    pub key: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// One page of a process's instances.
+#[derive(Debug, Serialize)]
+pub struct InstancePage {
+    pub process: String,
+    pub instances: Vec<InstanceView>,
+    pub next_cursor: Option<String>,
 }
 
 pub(super) fn process<'a>(state: &'a AppState, id: &str) -> Result<&'a ProcessDef, AppError> {
@@ -192,9 +448,18 @@ pub async fn list_instances(
     State(state): State<AppState>,
     Path(id): Path<String>,
     params: Result<Query<InstanceParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<InstancePage>, AppError> {
     let Query(params) = super::query(params, "status, key, from, to, limit, cursor")?;
-    let def = process(&state, &id)?;
+    Ok(Json(instances(&state, &id, params).await?))
+}
+
+/// A page of the instances of process `id` that `params` selects.
+pub async fn instances(
+    state: &AppState,
+    id: &str,
+    params: InstanceParams,
+) -> Result<InstancePage, AppError> {
+    let def = process(state, id)?;
     let now = now_ns();
     let status = params.status.filter(|s| !s.is_empty());
     if let Some(s) = &status {
@@ -206,7 +471,10 @@ pub async fn list_instances(
         }
     }
     // A key lookup finds the instance whenever it started; else the range.
-    let key = params.key.filter(|k| !k.is_empty());
+    let key = params
+        .key
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty());
     let (from_ns, to_ns) = match (&key, &params.from, &params.to) {
         (Some(_), None, None) => (0, u64::MAX),
         _ => time_range::range(params.from.as_deref(), params.to.as_deref(), now)?,
@@ -221,9 +489,9 @@ pub async fn list_instances(
         after: params.cursor.as_deref().map(cursor::decode).transpose()?,
     };
     let (rows, next) = state.store.list_instances(&filter).await?;
-    Ok(Json(serde_json::json!({
-        "process": def.id,
-        "instances": rows.iter().map(|r| view::instance(def, r, now)).collect::<Vec<_>>(),
-        "next_cursor": next.as_ref().map(cursor::encode),
-    })))
+    Ok(InstancePage {
+        process: def.id.clone(),
+        instances: rows.iter().map(|r| view::instance(def, r, now)).collect(),
+        next_cursor: next.as_ref().map(cursor::encode),
+    })
 }

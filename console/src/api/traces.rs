@@ -2,20 +2,23 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use collector::model::TraceId;
+use collector::model::{Event, Span, TraceId};
 use serde_json::Value;
 
 use super::{view, AppError, AppState};
 
-pub async fn get_trace(
-    State(state): State<AppState>,
-    Path(trace_id): Path<String>,
-) -> Result<Json<Value>, AppError> {
-    let id = TraceId::from_hex(&trace_id).map_err(|e| {
+/// A trace id from a path, checked.
+pub fn parse_trace_id(text: &str) -> Result<TraceId, AppError> {
+    TraceId::from_hex(text).map_err(|e| {
         AppError::BadRequest(format!(
-            "`{trace_id}` is not a trace id: it {e}; a trace id is 32 hex digits"
+            "`{text}` is not a trace id: it {e}; a trace id is 32 hex digits"
         ))
-    })?;
+    })
+}
+
+/// A trace's spans (by start time) and the events tied to it; 404 when
+/// neither is stored.
+pub async fn load(state: &AppState, id: TraceId) -> Result<(Vec<Span>, Vec<Event>), AppError> {
     let (spans, events) =
         tokio::try_join!(state.store.trace_spans(id), state.store.trace_events(id))?;
     if spans.is_empty() && events.is_empty() {
@@ -23,6 +26,15 @@ pub async fn get_trace(
             "no spans or events of trace {id} are stored"
         )));
     }
+    Ok((spans, events))
+}
+
+pub async fn get_trace(
+    State(state): State<AppState>,
+    Path(trace_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let id = parse_trace_id(&trace_id)?;
+    let (spans, events) = load(&state, id).await?;
     Ok(Json(serde_json::json!({
         "trace_id": id.to_hex(),
         "span_count": spans.len(),

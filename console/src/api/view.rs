@@ -33,7 +33,7 @@ fn attributes(attrs: &Attributes) -> Value {
     )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct KeyView {
     #[serde(rename = "type")]
     pub key_type: String,
@@ -116,8 +116,57 @@ pub fn event(e: &Event) -> Value {
     })
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct StageView {
+    pub id: String,
+    pub name: String,
+    pub system: String,
+    pub reached: bool,
+    pub time: Option<String>,
+    #[serde(skip)]
+    pub time_ns: Option<u64>,
+}
+
+/// An SLA of one instance at a moment: `state` is `not_started`, `running`,
+/// `met`, `open_breach` or `breached`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlaView {
+    pub id: String,
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    pub within: String,
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_left: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_ns: Option<String>,
+    /// Time left (running) or lateness (breached), for pages.
+    #[serde(skip)]
+    pub gap_ns: u64,
+}
+
+/// A process instance, with each stage's time and each SLA's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceView {
+    pub process: String,
+    pub key: KeyView,
+    pub status: String,
+    pub current_stage: String,
+    pub start_time: String,
+    pub last_time: String,
+    pub failed: bool,
+    pub open_breaches: u32,
+    pub stages: Vec<StageView>,
+    pub slas: Vec<SlaView>,
+}
+
 /// A process instance, with each stage's time and each SLA's state at `now_ns`.
-pub fn instance(def: &ProcessDef, row: &InstanceRow, now_ns: u64) -> Value {
+pub fn instance(def: &ProcessDef, row: &InstanceRow, now_ns: u64) -> InstanceView {
     let hits: Vec<Option<StageHit>> = def
         .stages
         .iter()
@@ -131,100 +180,125 @@ pub fn instance(def: &ProcessDef, row: &InstanceRow, now_ns: u64) -> Value {
                 })
         })
         .collect();
-    let stages: Vec<Value> = def
+    let stages = def
         .stages
         .iter()
         .zip(&hits)
-        .map(|(stage, hit)| {
-            serde_json::json!({
-                "id": stage.id,
-                "name": stage.name,
-                "system": stage.system,
-                "reached": hit.is_some(),
-                "time": hit.map(|h| rfc3339(h.time_ns)),
-            })
+        .map(|(stage, hit)| StageView {
+            id: stage.id.clone(),
+            name: stage.name.clone(),
+            system: stage.system.clone(),
+            reached: hit.is_some(),
+            time: hit.map(|h| rfc3339(h.time_ns)),
+            time_ns: hit.map(|h| h.time_ns),
         })
         .collect();
-    let slas: Vec<Value> = def
+    let slas = def
         .slas
         .iter()
         .map(|sla| {
-            let state = sla_state(hits[sla.from], hits[sla.to], sla.within_ns, now_ns);
-            let mut v = serde_json::json!({
-                "id": sla.id,
-                "name": sla.name,
-                "from": def.stages[sla.from].id,
-                "to": def.stages[sla.to].id,
-                "within": duration::format_ns(sla.within_ns),
-            });
-            let fields = match state {
-                SlaState::NotStarted => serde_json::json!({ "state": "not_started" }),
-                SlaState::Running { due_ns } => serde_json::json!({
-                    "state": "running",
-                    "due": rfc3339(due_ns),
-                    "time_left": duration::format_ns(due_ns.saturating_sub(now_ns)),
-                }),
-                SlaState::Met => serde_json::json!({ "state": "met" }),
-                SlaState::Open { due_ns, .. } => serde_json::json!({
-                    "state": "open_breach",
-                    "due": rfc3339(due_ns),
-                    "late": duration::format_ns(now_ns.saturating_sub(due_ns)),
-                    "late_ns": now_ns.saturating_sub(due_ns).to_string(),
-                }),
-                SlaState::Closed { due_ns, to_ns, .. } => serde_json::json!({
-                    "state": "breached",
-                    "due": rfc3339(due_ns),
-                    "late": duration::format_ns(to_ns - due_ns),
-                    "late_ns": (to_ns - due_ns).to_string(),
-                }),
+            let mut v = SlaView {
+                id: sla.id.clone(),
+                name: sla.name.clone(),
+                from: def.stages[sla.from].id.clone(),
+                to: def.stages[sla.to].id.clone(),
+                within: duration::format_ns(sla.within_ns),
+                state: "not_started",
+                due: None,
+                time_left: None,
+                late: None,
+                late_ns: None,
+                gap_ns: 0,
             };
-            if let (Value::Object(v), Value::Object(f)) = (&mut v, fields) {
-                v.extend(f);
+            match sla_state(hits[sla.from], hits[sla.to], sla.within_ns, now_ns) {
+                SlaState::NotStarted => {}
+                SlaState::Running { due_ns } => {
+                    v.state = "running";
+                    v.due = Some(rfc3339(due_ns));
+                    v.time_left = Some(duration::format_ns(due_ns.saturating_sub(now_ns)));
+                    v.gap_ns = due_ns.saturating_sub(now_ns);
+                }
+                SlaState::Met => v.state = "met",
+                SlaState::Open { due_ns, .. } => {
+                    let late = now_ns.saturating_sub(due_ns);
+                    v.state = "open_breach";
+                    v.due = Some(rfc3339(due_ns));
+                    v.late = Some(duration::format_ns(late));
+                    v.late_ns = Some(late.to_string());
+                    v.gap_ns = late;
+                }
+                SlaState::Closed { due_ns, to_ns, .. } => {
+                    let late = to_ns - due_ns;
+                    v.state = "breached";
+                    v.due = Some(rfc3339(due_ns));
+                    v.late = Some(duration::format_ns(late));
+                    v.late_ns = Some(late.to_string());
+                    v.gap_ns = late;
+                }
             }
             v
         })
         .collect();
-    serde_json::json!({
-        "process": def.id,
-        "key": { "type": def.key_type, "value": row.root_value },
-        "status": row.status,
-        "current_stage": row.current_stage,
-        "start_time": rfc3339(row.start_ns),
-        "last_time": rfc3339(row.last_ns),
-        "failed": row.failed != 0,
-        "open_breaches": row.open_breaches,
-        "stages": stages,
-        "slas": slas,
-    })
+    InstanceView {
+        process: def.id.clone(),
+        key: KeyView {
+            key_type: def.key_type.clone(),
+            value: row.root_value.clone(),
+        },
+        status: row.status.clone(),
+        current_stage: row.current_stage.clone(),
+        start_time: rfc3339(row.start_ns),
+        last_time: rfc3339(row.last_ns),
+        failed: row.failed != 0,
+        open_breaches: row.open_breaches,
+        stages,
+        slas,
+    }
+}
+
+/// An SLA breach; `state` is `open` or `closed`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BreachView {
+    pub process: String,
+    pub sla: String,
+    pub key: KeyView,
+    pub state: String,
+    pub from_time: String,
+    pub due_time: String,
+    pub to_time: Option<String>,
+    pub late: String,
+    pub late_ns: String,
+    /// The API address of its instance.
+    pub instance: String,
 }
 
 /// A breach; an open one's lateness is counted to `now_ns`.
-pub fn breach(def: Option<&ProcessDef>, row: &BreachRow, now_ns: u64) -> Value {
+pub fn breach(def: Option<&ProcessDef>, row: &BreachRow, now_ns: u64) -> BreachView {
     let open = row.state == "open";
     let late_ns = if open {
         now_ns.saturating_sub(row.due_ns)
     } else {
         row.late_ns
     };
-    serde_json::json!({
-        "process": row.process_id,
-        "sla": row.sla_id,
-        "key": {
-            "type": def.map(|d| d.key_type.as_str()).unwrap_or(""),
-            "value": row.root_value,
+    BreachView {
+        process: row.process_id.clone(),
+        sla: row.sla_id.clone(),
+        key: KeyView {
+            key_type: def.map(|d| d.key_type.clone()).unwrap_or_default(),
+            value: row.root_value.clone(),
         },
-        "state": row.state,
-        "from_time": rfc3339(row.from_ns),
-        "due_time": rfc3339(row.due_ns),
-        "to_time": (!open).then(|| rfc3339(row.to_ns)),
-        "late": duration::format_ns(late_ns),
-        "late_ns": late_ns.to_string(),
-        "instance": format!(
+        state: row.state.clone(),
+        from_time: rfc3339(row.from_ns),
+        due_time: rfc3339(row.due_ns),
+        to_time: (!open).then(|| rfc3339(row.to_ns)),
+        late: duration::format_ns(late_ns),
+        late_ns: late_ns.to_string(),
+        instance: format!(
             "/api/v1/processes/{}/instances?key={}",
             row.process_id,
             urlencode(&row.root_value)
         ),
-    })
+    }
 }
 
 /// Percent-encodes a query parameter value.

@@ -1,0 +1,116 @@
+//! `/breaches`: SLA breaches filtered by process, SLA, state and range;
+//! each row links to its instance.
+
+use askama::Template;
+use axum::extract::State;
+
+use super::{fmt, render, Chrome, ErrorPage, PageResult};
+use crate::api::breaches::{breaches, Params};
+use crate::api::view::urlencode;
+use crate::api::AppState;
+
+pub struct Line {
+    pub process: String,
+    pub process_href: String,
+    pub sla: String,
+    pub key: String,
+    pub key_href: String,
+    pub instance_href: String,
+    pub state: String,
+    pub due: String,
+    pub to: String,
+    pub late: String,
+}
+
+#[derive(Template)]
+#[template(path = "breaches.html")]
+pub struct BreachesPage {
+    pub chrome: Chrome,
+    /// `(id, name)` of every process.
+    pub processes: Vec<(String, String)>,
+    /// `(id, label)` of every SLA, for the select.
+    pub slas: Vec<(String, String)>,
+    pub process: String,
+    pub sla: String,
+    pub open: String,
+    pub lines: Vec<Line>,
+    pub next_href: Option<String>,
+}
+
+pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResult {
+    chrome.title = "Breaches".into();
+    let process = chrome.param("process").unwrap_or("").to_string();
+    let sla = chrome.param("sla").unwrap_or("").to_string();
+    let open = chrome.param("open").unwrap_or("").to_string();
+    let params = Params {
+        process: Some(process.clone()),
+        sla: Some(sla.clone()),
+        open: Some(open.clone()),
+        from: Some(chrome.from.clone()),
+        to: Some(chrome.to.clone()),
+        limit: Some(100),
+        cursor: chrome.param("cursor").map(str::to_string),
+    };
+    let page = match breaches(&state, params).await {
+        Ok(p) => p,
+        Err(e) => return Err(ErrorPage::new(chrome, e)),
+    };
+    let lines = page
+        .breaches
+        .iter()
+        .map(|b| Line {
+            process_href: chrome.keep_range(&format!("/processes/{}", urlencode(&b.process))),
+            instance_href: chrome.href(
+                &format!("/processes/{}", urlencode(&b.process)),
+                &[("key", &b.key.value)],
+            ),
+            process: state
+                .processes
+                .get(&b.process)
+                .map(|d| d.name.clone())
+                .unwrap_or_else(|| b.process.clone()),
+            sla: b.sla.clone(),
+            key_href: chrome.keep_range(&format!(
+                "/keys/{}/{}",
+                urlencode(&b.key.key_type),
+                urlencode(&b.key.value)
+            )),
+            key: b.key.value.clone(),
+            state: b.state.clone(),
+            due: b.due_time.clone(),
+            to: b.to_time.clone().unwrap_or_default(),
+            late: fmt::duration(b.late_ns.parse().unwrap_or(0)),
+        })
+        .collect();
+    let processes = state
+        .processes
+        .list
+        .iter()
+        .map(|p| (p.id.clone(), p.name.clone()))
+        .collect();
+    let slas = state
+        .processes
+        .list
+        .iter()
+        .filter(|p| process.is_empty() || p.id == process)
+        .flat_map(|p| {
+            p.slas
+                .iter()
+                .map(|s| (s.id.clone(), format!("{} ({})", s.name, p.name)))
+        })
+        .collect();
+    let next_href = page
+        .next_cursor
+        .as_ref()
+        .map(|c| chrome.link(&[("cursor", c)]));
+    Ok(render(&BreachesPage {
+        chrome,
+        processes,
+        slas,
+        process,
+        sla,
+        open,
+        lines,
+        next_href,
+    }))
+}

@@ -1,0 +1,264 @@
+//! What every page shares: the request's path and query (kept in every link
+//! that changes the range), the time range picker, the auto-refresh choice,
+//! and the search box's text.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use collector::now_ns;
+
+use super::ErrorPage;
+use crate::api::time_range;
+use crate::api::view::urlencode;
+use crate::api::AppError;
+
+/// The range presets offered by the picker, as `from` values.
+pub const PRESETS: [(&str, &str); 4] = [
+    ("now-15m", "15 min"),
+    ("now-1h", "1 hour"),
+    ("now-24h", "24 hours"),
+    ("now-7d", "7 days"),
+];
+
+/// Auto-refresh choices, in seconds (0: off).
+pub const REFRESHES: [(u32, &str); 4] = [(0, "off"), (10, "10 s"), (30, "30 s"), (60, "1 min")];
+
+pub struct Chrome {
+    pub title: String,
+    /// The request path, without query.
+    pub path: String,
+    /// The query's pairs, as sent.
+    pub query: Vec<(String, String)>,
+    /// `from` and `to` as given (default `now-24h` and `now`).
+    pub from: String,
+    pub to: String,
+    /// The range, resolved.
+    pub from_ns: u64,
+    pub to_ns: u64,
+    /// Seconds between reloads; 0 for none.
+    pub refresh: u32,
+    /// What the search box shows.
+    pub search: String,
+    pub version: &'static str,
+}
+
+impl Chrome {
+    /// A query parameter's value, when present and not empty.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .rev()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// This page's URL with `changes` applied (an empty value removes the
+    /// parameter); the cursor goes whenever anything else changes.
+    pub fn link(&self, changes: &[(&str, &str)]) -> String {
+        let mut pairs: Vec<(String, String)> = self
+            .query
+            .iter()
+            .filter(|(k, _)| k != "cursor" && !changes.iter().any(|(c, _)| c == k))
+            .cloned()
+            .collect();
+        for (k, v) in changes {
+            if !v.is_empty() {
+                pairs.push((k.to_string(), v.to_string()));
+            }
+        }
+        with_query(&self.path, &pairs)
+    }
+
+    /// `path` with this page's range and refresh carried over.
+    pub fn keep_range(&self, path: &str) -> String {
+        with_query(path, &self.range_hidden())
+    }
+
+    /// `path` with this page's range and refresh, plus `extra` parameters.
+    pub fn href(&self, path: &str, extra: &[(&str, &str)]) -> String {
+        let mut pairs = self.range_hidden();
+        pairs.extend(
+            extra
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        with_query(path, &pairs)
+    }
+
+    pub fn preset_link(&self, from: &str) -> String {
+        self.link(&[("from", from), ("to", "now")])
+    }
+
+    pub fn is_preset(&self, from: &str) -> bool {
+        self.from == from && self.to == "now"
+    }
+
+    pub fn is_custom(&self) -> bool {
+        !PRESETS.iter().any(|(p, _)| self.is_preset(p))
+    }
+
+    pub fn refresh_link(&self, seconds: &u32) -> String {
+        let value = if *seconds == 0 {
+            String::new()
+        } else {
+            seconds.to_string()
+        };
+        self.link(&[("refresh", &value)])
+    }
+
+    pub fn presets(&self) -> &'static [(&'static str, &'static str)] {
+        &PRESETS
+    }
+
+    pub fn refreshes(&self) -> &'static [(u32, &'static str)] {
+        &REFRESHES
+    }
+
+    /// The range as words: `last 24 hours` or its two ends.
+    pub fn range_text(&self) -> String {
+        match PRESETS.iter().find(|(p, _)| self.is_preset(p)) {
+            Some((_, label)) => format!("last {label}"),
+            None => format!(
+                "{} to {} UTC",
+                super::fmt::time(self.from_ns),
+                super::fmt::time(self.to_ns)
+            ),
+        }
+    }
+
+    /// Hidden inputs that carry the range and refresh through a form.
+    pub fn range_hidden(&self) -> Vec<(String, String)> {
+        self.query
+            .iter()
+            .filter(|(k, v)| matches!(k.as_str(), "from" | "to" | "refresh") && !v.is_empty())
+            .cloned()
+            .collect()
+    }
+
+    /// Hidden inputs that carry everything but the range through the custom
+    /// range form.
+    pub fn hidden_except_range(&self) -> Vec<(String, String)> {
+        self.query
+            .iter()
+            .filter(|(k, v)| !matches!(k.as_str(), "from" | "to" | "cursor") && !v.is_empty())
+            .cloned()
+            .collect()
+    }
+}
+
+/// `path?k=v&...`, percent-encoded.
+pub fn with_query(path: &str, pairs: &[(String, String)]) -> String {
+    if pairs.is_empty() {
+        return path.to_string();
+    }
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Chrome {
+    type Rejection = ErrorPage;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let uri = &parts.uri;
+        let query = parse_query(uri.query().unwrap_or(""));
+        let mut chrome = Chrome {
+            title: String::new(),
+            path: uri.path().to_string(),
+            query,
+            from: String::new(),
+            to: String::new(),
+            from_ns: 0,
+            to_ns: 0,
+            refresh: 0,
+            search: String::new(),
+            version: env!("CARGO_PKG_VERSION"),
+        };
+        chrome.from = chrome.param("from").unwrap_or("now-24h").to_string();
+        chrome.to = chrome.param("to").unwrap_or("now").to_string();
+        chrome.search = chrome.param("q").unwrap_or("").to_string();
+        let refresh = chrome
+            .param("refresh")
+            .map(|r| r.trim_end_matches('s').parse::<u32>());
+        match refresh {
+            None => {}
+            Some(Ok(seconds)) if seconds == 0 || (5..=3600).contains(&seconds) => {
+                chrome.refresh = seconds
+            }
+            Some(_) => {
+                return Err(ErrorPage::new(
+                    chrome,
+                    AppError::BadRequest(
+                        "`refresh` is a number of seconds from 5 to 3600, or 0 for off".into(),
+                    ),
+                ))
+            }
+        }
+        match time_range::range(Some(&chrome.from), Some(&chrome.to), now_ns()) {
+            Ok((from_ns, to_ns)) => {
+                chrome.from_ns = from_ns;
+                chrome.to_ns = to_ns;
+                Ok(chrome)
+            }
+            Err(e) => {
+                // Show the error under a valid default range.
+                chrome.from = "now-24h".into();
+                chrome.to = "now".into();
+                Err(ErrorPage::new(chrome, e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_round_trips() {
+        let pairs = parse_query("q=SO%2D1+x&from=now-1h&bad=%zz");
+        assert_eq!(pairs[0], ("q".into(), "SO-1 x".into()));
+        assert_eq!(pairs[2], ("bad".into(), "%zz".into()));
+        assert_eq!(
+            with_query("/p", &[("q".into(), "a&b<".into())]),
+            "/p?q=a%26b%3C"
+        );
+    }
+}

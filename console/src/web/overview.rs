@@ -1,0 +1,175 @@
+//! `/`: one tile per process, one row per system, the newest open breaches;
+//! on a fresh install, how to send data.
+
+use askama::Template;
+use axum::extract::State;
+
+use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
+use crate::api::breaches::{breaches, Params};
+use crate::api::processes::health;
+use crate::api::systems::systems;
+use crate::api::AppState;
+
+pub struct Tile {
+    pub id: String,
+    pub name: String,
+    pub href: String,
+    pub started: String,
+    pub in_flight: String,
+    pub stalled: String,
+    pub completed: String,
+    pub failed: String,
+    pub compliance: String,
+    /// `good`, `warn`, `bad` or `none`.
+    pub compliance_class: &'static str,
+    pub open_breaches: String,
+    pub p95: String,
+    pub spark: String,
+}
+
+pub struct SystemLine {
+    pub name: String,
+    pub colour: &'static str,
+    pub rate: String,
+    pub errors: String,
+    pub dead_letters: String,
+    pub last_seen: String,
+    pub last_seen_ago: String,
+    pub silent: bool,
+}
+
+pub struct BreachLine {
+    pub process: String,
+    pub process_href: String,
+    pub sla: String,
+    pub key: String,
+    pub key_href: String,
+    pub due: String,
+    pub late: String,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+pub struct Overview {
+    pub chrome: Chrome,
+    pub tiles: Vec<Tile>,
+    pub systems: Vec<SystemLine>,
+    pub breaches: Vec<BreachLine>,
+    pub truncated: bool,
+    pub empty: bool,
+}
+
+pub fn compliance_class(p: Option<f64>) -> &'static str {
+    match p {
+        None => "none",
+        Some(p) if p >= 99.0 => "good",
+        Some(p) if p >= 90.0 => "warn",
+        Some(_) => "bad",
+    }
+}
+
+pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResult {
+    chrome.title = "Overview".into();
+    let open = Params {
+        process: None,
+        sla: None,
+        open: Some("true".into()),
+        from: Some(chrome.from.clone()),
+        to: Some(chrome.to.clone()),
+        limit: Some(10),
+        cursor: None,
+    };
+    let loaded = tokio::try_join!(
+        health(&state, chrome.from_ns, chrome.to_ns, None, false),
+        systems(&state, chrome.from_ns, chrome.to_ns),
+        breaches(&state, open),
+    );
+    let (health, systems, open) = match loaded {
+        Ok(x) => x,
+        Err(e) => return Err(ErrorPage::new(chrome, e)),
+    };
+    let tiles = health
+        .processes
+        .iter()
+        .map(|p| Tile {
+            href: chrome.keep_range(&format!(
+                "/processes/{}",
+                crate::api::view::urlencode(&p.id)
+            )),
+            id: p.id.clone(),
+            name: p.name.clone(),
+            started: fmt::count(p.instances.started as u64),
+            in_flight: fmt::count(p.instances.in_flight as u64),
+            stalled: fmt::count(p.instances.stalled as u64),
+            completed: fmt::count(p.instances.completed as u64),
+            failed: fmt::count(p.instances.failed as u64),
+            compliance: fmt::percent(p.compliance_percent),
+            compliance_class: compliance_class(p.compliance_percent),
+            open_breaches: fmt::count(p.open_breaches),
+            p95: p
+                .end_to_end
+                .p95_ns
+                .map(fmt::duration)
+                .unwrap_or_else(|| "–".into()),
+            spark: svg::sparkline(
+                &p.series.starts,
+                &p.series.breaches,
+                &format!(
+                    "{}: instances started (line) and breaches due (red bars)",
+                    p.name
+                ),
+            ),
+        })
+        .collect();
+    let system_lines: Vec<SystemLine> = systems
+        .systems
+        .iter()
+        .map(|s| SystemLine {
+            colour: svg::colour(&s.system),
+            name: s.system.clone(),
+            rate: fmt::rate(s.per_minute),
+            errors: fmt::percent(s.error_percent),
+            dead_letters: fmt::percent(s.dead_letter_percent),
+            last_seen: s.last_seen.clone().unwrap_or_default(),
+            last_seen_ago: s
+                .last_seen_seconds_ago
+                .map(|secs| fmt::duration(secs * 1_000_000_000))
+                .unwrap_or_else(|| "never".into()),
+            silent: s.silent,
+        })
+        .collect();
+    let breach_lines = open
+        .breaches
+        .iter()
+        .map(|b| BreachLine {
+            process_href: chrome.keep_range(&format!(
+                "/processes/{}",
+                crate::api::view::urlencode(&b.process)
+            )),
+            process: state
+                .processes
+                .get(&b.process)
+                .map(|d| d.name.clone())
+                .unwrap_or_else(|| b.process.clone()),
+            sla: b.sla.clone(),
+            key_href: chrome.keep_range(&format!(
+                "/keys/{}/{}",
+                crate::api::view::urlencode(&b.key.key_type),
+                crate::api::view::urlencode(&b.key.value)
+            )),
+            key: b.key.value.clone(),
+            due: b.due_time.clone(),
+            late: fmt::duration(b.late_ns.parse().unwrap_or(0)),
+        })
+        .collect();
+    let empty =
+        system_lines.is_empty() && health.processes.iter().all(|p| p.instances.started == 0);
+    Ok(render(&Overview {
+        chrome,
+        tiles,
+        systems: system_lines,
+        breaches: breach_lines,
+        truncated: health.truncated,
+        empty,
+    }))
+}

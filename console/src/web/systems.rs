@@ -1,0 +1,116 @@
+//! `/systems`: per system, what it sent; per service, rate, errors and
+//! latency by operation; and the service map.
+
+use askama::Template;
+use axum::extract::State;
+
+use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
+use crate::api::systems::{operations, service_map, systems};
+use crate::api::AppState;
+
+pub struct OperationLine {
+    pub name: String,
+    pub count: String,
+    pub rate: String,
+    pub errors: String,
+    pub error: bool,
+    pub p50: String,
+    pub p95: String,
+}
+
+pub struct ServiceBlock {
+    pub name: String,
+    pub colour: &'static str,
+    pub spans: String,
+    pub events: String,
+    pub rate: String,
+    pub errors: String,
+    pub dead_letters: String,
+    pub last_seen: String,
+    pub last_seen_ago: String,
+    pub silent: bool,
+    pub operations: Vec<OperationLine>,
+}
+
+#[derive(Template)]
+#[template(path = "systems.html")]
+pub struct SystemsPage {
+    pub chrome: Chrome,
+    pub services: Vec<ServiceBlock>,
+    pub map: String,
+    pub map_computed_at: String,
+    pub edges: usize,
+    pub silent_after: String,
+}
+
+pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResult {
+    chrome.title = "Systems".into();
+    let loaded = tokio::try_join!(
+        systems(&state, chrome.from_ns, chrome.to_ns),
+        operations(&state, chrome.from_ns, chrome.to_ns),
+        service_map(&state, chrome.from_ns, chrome.to_ns),
+    );
+    let (systems, ops, map) = match loaded {
+        Ok(x) => x,
+        Err(e) => return Err(ErrorPage::new(chrome, e)),
+    };
+    let services: Vec<ServiceBlock> = systems
+        .systems
+        .iter()
+        .map(|s| ServiceBlock {
+            colour: svg::colour(&s.system),
+            name: s.system.clone(),
+            spans: fmt::count(s.spans),
+            events: fmt::count(s.events),
+            rate: fmt::rate(s.per_minute),
+            errors: fmt::percent(s.error_percent),
+            dead_letters: fmt::percent(s.dead_letter_percent),
+            last_seen: s.last_seen.clone().unwrap_or_default(),
+            last_seen_ago: s
+                .last_seen_seconds_ago
+                .map(|secs| fmt::duration(secs * 1_000_000_000))
+                .unwrap_or_else(|| "never".into()),
+            silent: s.silent,
+            operations: ops
+                .operations
+                .iter()
+                .filter(|o| o.service == s.system)
+                .map(|o| OperationLine {
+                    name: o.operation.clone(),
+                    count: fmt::count(o.count),
+                    rate: fmt::rate(o.per_minute),
+                    errors: fmt::percent(o.error_percent),
+                    error: o.errors > 0,
+                    p50: fmt::duration(o.p50_ns.parse().unwrap_or(0)),
+                    p95: fmt::duration(o.p95_ns.parse().unwrap_or(0)),
+                })
+                .collect(),
+        })
+        .collect();
+    let mut nodes: Vec<String> = Vec::new();
+    for e in &map.edges {
+        for n in [&e.parent, &e.child] {
+            if !nodes.contains(n) {
+                nodes.push(n.clone());
+            }
+        }
+    }
+    nodes.sort();
+    let edges: Vec<(String, String, u64, u64)> = map
+        .edges
+        .iter()
+        .map(|e| (e.parent.clone(), e.child.clone(), e.calls, e.errors))
+        .collect();
+    Ok(render(&SystemsPage {
+        map: if edges.is_empty() {
+            String::new()
+        } else {
+            svg::service_map(&nodes, &edges)
+        },
+        map_computed_at: map.computed_at,
+        edges: edges.len(),
+        services,
+        silent_after: systems.silent_after,
+        chrome,
+    }))
+}
