@@ -9,5 +9,6 @@ mod demo;
 mod events;
 mod keys;
 mod otlp;
+mod pages;
 mod processes;
 mod up;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{TestApp, TestConfig};
 
-const ORDER_TO_DELIVERY: &str = r#"
+pub const ORDER_TO_DELIVERY: &str = r#"
 id = "order-to-delivery"
 name = "Order to delivery"
 key = "order"
@@ -44,9 +44,9 @@ to = "produced"
 within = "4h"
 "#;
 
-const MIN: u64 = 60_000_000_000;
+pub const MIN: u64 = 60_000_000_000;
 
-fn rfc3339(ns: u64) -> String {
+pub fn rfc3339(ns: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
         .unwrap()
         .format(&time::format_description::well_known::Rfc3339)
@@ -55,7 +55,7 @@ fn rfc3339(ns: u64) -> String {
 
 /// Posts one CloudEvent of `system` and `event_type` at `time_ns` with
 /// extension attributes `keys`.
-async fn send(
+pub async fn send(
     app: &TestApp,
     id: &str,
     system: &str,
@@ -90,7 +90,7 @@ fn processes() -> Arc<Processes> {
 }
 
 /// A correlator driven by hand: no settle delay, cycles when the test says.
-async fn correlator(app: &TestApp) -> Correlator {
+pub async fn correlator(app: &TestApp) -> Correlator {
     Correlator::new(
         app.store.clone(),
         processes(),
@@ -106,7 +106,7 @@ async fn correlator(app: &TestApp) -> Correlator {
     .unwrap()
 }
 
-async fn app() -> TestApp {
+pub async fn app() -> TestApp {
     TestApp::with(TestConfig {
         processes: vec![ORDER_TO_DELIVERY],
         ..Default::default()
