@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Throughline needs and the machine lacks:
-# ClickHouse (server and client) from the system's packages, and a Rust
+# ClickHouse (server and client) and Chromium with chromedriver (for the
+# console's browser tests) from the system's packages, and a Rust
 # toolchain check. Safe to run again: it only installs what is missing.
 set -euo pipefail
 
@@ -31,6 +32,11 @@ if ! command -v clickhouse-server >/dev/null 2>&1 && ! command -v clickhouse >/d
 fi
 
 command -v curl >/dev/null 2>&1 || apt_install curl
+
+# The console's browser tests drive headless Chromium through chromedriver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt_install chromium chromium-driver
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo not found; install a Rust toolchain (rustup) first" >&2

@@ -24,7 +24,7 @@ use console::run::Console;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-fn clickhouse_url() -> String {
+pub fn clickhouse_url() -> String {
     if let Ok(url) = std::env::var("THROUGHLINE_TEST_CLICKHOUSE_URL") {
         return url;
     }
@@ -53,7 +53,7 @@ fn clickhouse_url() -> String {
     .clone()
 }
 
-fn unique_database() -> String {
+pub fn unique_database() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

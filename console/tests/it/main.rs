@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod browser;
 mod dashboards;
 mod demo;
 mod events;

@@ -28,8 +28,25 @@ pub async fn with_sdk<T: Send + 'static>(
     service: &'static str,
     emit: impl FnOnce(&opentelemetry_sdk::trace::SdkTracer) -> T + Send + 'static,
 ) -> T {
-    let grpc = app.grpc_url();
-    let http = app.otlp_url("/v1/traces");
+    with_sdk_at(
+        app.grpc_url(),
+        app.otlp_url("/v1/traces"),
+        transport,
+        service,
+        emit,
+    )
+    .await
+}
+
+/// [`with_sdk`] against any collector: its gRPC endpoint and its OTLP/HTTP
+/// traces URL.
+pub async fn with_sdk_at<T: Send + 'static>(
+    grpc: String,
+    http: String,
+    transport: Transport,
+    service: &'static str,
+    emit: impl FnOnce(&opentelemetry_sdk::trace::SdkTracer) -> T + Send + 'static,
+) -> T {
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         std::thread::spawn(move || {
