@@ -127,7 +127,7 @@ fn app_state(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> AppSta
         keys: Arc::new(settings.keys.clone()),
         processes: Arc::new(settings.processes.clone()),
         metrics,
-        service_map: Default::default(),
+        caches: Default::default(),
     }
 }
 

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_logs.sql"),
     migration!(4, "0004_events.sql"),
     migration!(5, "0005_correlation.sql"),
+    migration!(6, "0006_key_index_details.sql"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (

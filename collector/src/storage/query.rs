@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::rows::{EventRow, SpanRow, RECORD_EVENT, RECORD_SPAN};
+use super::rows::{EventRow, KeyIndexRow, SpanRow, RECORD_EVENT, RECORD_SPAN};
 use super::{Store, StoreError};
 use crate::keys::KeyTypes;
 use crate::model::{BusinessKey, Event, Outcome, Span, TraceId};
@@ -279,6 +279,38 @@ impl Store {
             }
         }
         Ok((found, truncated))
+    }
+
+    /// The spans and events carrying any of `keys`, as their key index rows
+    /// (one per record, newest `limit`, returned by time); `true` when there
+    /// were more. Reads the key index only, never the span or event table,
+    /// so a key with thousands of records answers as fast as one with few.
+    pub async fn journey_records(
+        &self,
+        keys: &[&BusinessKey],
+        limit: usize,
+    ) -> Result<(Vec<KeyIndexRow>, bool), StoreError> {
+        if keys.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        let sql = format!(
+            "SELECT ?fields FROM key_index \
+             WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?) \
+             ORDER BY time_ns DESC \
+             LIMIT 1 BY record_kind, trace_id, span_id, event_source, event_id \
+             LIMIT ?",
+            key_tuple_placeholders(keys.len())
+        );
+        let mut rows = bind_keys(self.client().query(&sql), keys)
+            .bind(RECORD_SPAN)
+            .bind(RECORD_EVENT)
+            .bind(limit as u64 + 1)
+            .fetch_all::<KeyIndexRow>()
+            .await?;
+        let truncated = rows.len() > limit;
+        rows.truncate(limit);
+        rows.reverse();
+        Ok((rows, truncated))
     }
 
     /// The spans carrying any of `keys`, newest `limit` first, returned by

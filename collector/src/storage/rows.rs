@@ -199,6 +199,12 @@ pub struct KeyIndexRow {
     /// All keys of the record, so a lookup by one key knows the others.
     pub record_key_types: Vec<String>,
     pub record_key_values: Vec<String>,
+    /// A span's duration.
+    pub duration_ns: u64,
+    /// An event's outcome (`ok`, `failed`, `retried`, `dead_lettered`).
+    pub outcome: String,
+    /// An event's delivery attempt.
+    pub attempt: u32,
 }
 
 /// How the correlator and the key index name a record.
@@ -239,6 +245,9 @@ impl KeyIndexRow {
             failed: (span.status_code == StatusCode::Error) as u8,
             record_key_types: types.clone(),
             record_key_values: values.clone(),
+            duration_ns: span.duration_ns,
+            outcome: String::new(),
+            attempt: 0,
         })
     }
 
@@ -263,6 +272,9 @@ impl KeyIndexRow {
             failed: event_failed(event) as u8,
             record_key_types: types.clone(),
             record_key_values: values.clone(),
+            duration_ns: 0,
+            outcome: event.outcome.as_str().into(),
+            attempt: event.attempt,
         })
     }
 
@@ -289,6 +301,9 @@ impl KeyIndexRow {
             failed: 0,
             record_key_types: types.clone(),
             record_key_values: values.clone(),
+            duration_ns: 0,
+            outcome: String::new(),
+            attempt: 0,
         })
     }
 }

@@ -6,21 +6,25 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use collector::keys::MAX_KEY_LEN;
-use collector::model::{BusinessKey, Event, Span};
+use collector::model::BusinessKey;
 use collector::storage::query::{KeyLookupLimits, LinkedKey, Relation};
 use serde_json::Value;
 
 use super::view::{InstanceView, KeyView};
 use super::{view, AppError, AppState};
 
-/// Everything known about one business key: what the key page draws and
-/// `/api/v1/keys/{type}/{value}` returns.
+/// What is known about one business key apart from its records: the keys
+/// linked to it, the keys whose records make its journey (itself and the
+/// keys below it), and the process instances it takes part in.
 pub struct Journey {
     pub key: BusinessKey,
     pub linked: Vec<LinkedKey>,
-    pub spans: Vec<Span>,
-    pub events: Vec<Event>,
-    pub instances: Vec<InstanceView>,
+    /// The key itself and the linked keys below it, not the parents' other
+    /// children.
+    pub keys: Vec<BusinessKey>,
+    /// The (process, root value) of every instance it may take part in.
+    pub roots: Vec<(String, String)>,
+    /// More keys are linked than one lookup follows.
     pub truncated: bool,
 }
 
@@ -41,25 +45,28 @@ pub fn parse_key(state: &AppState, key_type: &str, value: &str) -> Result<Busine
     Ok(BusinessKey::new(key_type, value.trim()))
 }
 
-/// The journey of `key`: its records and those of the keys below it, the
-/// linked keys, and the process instances it takes part in.
+/// The journey of `key`: the linked keys, and which instances it may take
+/// part in; the caller reads the instances ([`instances`]) and the records
+/// (full spans and events for the API, key index rows for the page), side by
+/// side.
 pub async fn journey(state: &AppState, key: BusinessKey) -> Result<Journey, AppError> {
-    if !state.store.key_seen(&key).await? {
+    let limits = KeyLookupLimits::default();
+    let (seen, (linked, truncated)) = tokio::try_join!(
+        state.store.key_seen(&key),
+        state.store.linked_keys(&key, &state.keys, limits),
+    )?;
+    if !seen {
         return Err(AppError::NotFound(format!(
             "no span, event or link has carried {} `{}`",
             key.key_type, key.value
         )));
     }
-    let limits = KeyLookupLimits::default();
-    let (linked, links_truncated) = state.store.linked_keys(&key, &state.keys, limits).await?;
-    // The journey: the key itself and everything below it, not the parents'
-    // other children.
-    let journey: Vec<&BusinessKey> = std::iter::once(&key)
+    let keys: Vec<BusinessKey> = std::iter::once(key.clone())
         .chain(
             linked
                 .iter()
                 .filter(|l| l.relation != Relation::Parent)
-                .map(|l| &l.key),
+                .map(|l| l.key.clone()),
         )
         .collect();
     // The process instances the key takes part in: those rooted at it or at
@@ -76,13 +83,23 @@ pub async fn journey(state: &AppState, key: BusinessKey) -> Result<Journey, AppE
                 .collect::<Vec<_>>()
         })
         .collect();
-    let ((spans, spans_truncated), (events, events_truncated), instances) = tokio::try_join!(
-        state.store.spans_with_keys(&journey, limits.max_spans),
-        state.store.events_with_keys(&journey, limits.max_spans),
-        state.store.instances_of(&roots),
-    )?;
+    Ok(Journey {
+        key,
+        linked,
+        keys,
+        roots,
+        truncated,
+    })
+}
+
+/// The process instances of these roots, with each SLA's state now.
+pub async fn instances(
+    state: &AppState,
+    roots: &[(String, String)],
+) -> Result<Vec<InstanceView>, AppError> {
+    let rows = state.store.instances_of(roots).await?;
     let now = collector::now_ns();
-    let instances = instances
+    Ok(rows
         .iter()
         .filter_map(|row| {
             Some(view::instance(
@@ -91,15 +108,7 @@ pub async fn journey(state: &AppState, key: BusinessKey) -> Result<Journey, AppE
                 now,
             ))
         })
-        .collect();
-    Ok(Journey {
-        key,
-        linked,
-        spans,
-        events,
-        instances,
-        truncated: links_truncated || spans_truncated || events_truncated,
-    })
+        .collect())
 }
 
 pub async fn get_key(
@@ -108,6 +117,18 @@ pub async fn get_key(
 ) -> Result<Json<Value>, AppError> {
     let key = parse_key(&state, &key_type, &value)?;
     let j = journey(&state, key).await?;
+    let limits = KeyLookupLimits::default();
+    let keys: Vec<&BusinessKey> = j.keys.iter().collect();
+    let (instances, (spans, spans_truncated), (events, events_truncated)) = tokio::try_join!(
+        instances(&state, &j.roots),
+        async { Ok(state.store.spans_with_keys(&keys, limits.max_spans).await?) },
+        async {
+            Ok(state
+                .store
+                .events_with_keys(&keys, limits.max_spans)
+                .await?)
+        },
+    )?;
     Ok(Json(serde_json::json!({
         "key": KeyView::from(&j.key),
         "linked_keys": j.linked.iter().map(|l| serde_json::json!({
@@ -117,11 +138,11 @@ pub async fn get_key(
             "via": KeyView::from(&l.via),
             "depth": l.depth,
         })).collect::<Vec<_>>(),
-        "span_count": j.spans.len(),
-        "spans": j.spans.iter().map(view::span).collect::<Vec<_>>(),
-        "instances": j.instances,
-        "event_count": j.events.len(),
-        "events": j.events.iter().map(view::event).collect::<Vec<_>>(),
-        "truncated": j.truncated,
+        "span_count": spans.len(),
+        "spans": spans.iter().map(view::span).collect::<Vec<_>>(),
+        "instances": instances,
+        "event_count": events.len(),
+        "events": events.iter().map(view::event).collect::<Vec<_>>(),
+        "truncated": j.truncated || spans_truncated || events_truncated,
     })))
 }

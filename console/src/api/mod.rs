@@ -34,8 +34,8 @@ pub struct AppState {
     pub processes: Arc<Processes>,
     /// The process's metrics, shown at `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// The service map, computed at most once a minute.
-    pub service_map: Arc<systems::ServiceMapCache>,
+    /// Range aggregates reused while fresh.
+    pub caches: Arc<systems::Caches>,
 }
 
 /// Every way a request can fail, each with the sentence the user sees.

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::Json;
 use collector::now_ns;
 use collector::process::duration;
-use collector::storage::stats::{OperationStats, ServiceEdge};
+use collector::storage::stats::{OperationStats, ServiceEdge, SystemActivity};
 use serde::Serialize;
 
 use super::processes::RangeParams;
@@ -55,7 +55,14 @@ fn percent(part: u64, whole: u64) -> Option<f64> {
 /// Every system's activity over `[from_ns, to_ns]`.
 pub async fn systems(state: &AppState, from_ns: u64, to_ns: u64) -> Result<Systems, AppError> {
     let now = now_ns();
-    let rows = state.store.system_activity(from_ns, to_ns).await?;
+    let rows = match state.caches.activity.get(from_ns, to_ns) {
+        Some(rows) => rows,
+        None => {
+            let rows = state.store.system_activity(from_ns, to_ns).await?;
+            state.caches.activity.put(from_ns, to_ns, rows.clone());
+            rows
+        }
+    };
     let minutes = ((to_ns - from_ns) as f64 / 60e9).max(1.0 / 60.0);
     // Silence is judged at the end of the range, or now if that is earlier.
     let at = to_ns.min(now);
@@ -124,7 +131,14 @@ pub async fn operations(
     from_ns: u64,
     to_ns: u64,
 ) -> Result<Operations, AppError> {
-    let rows: Vec<OperationStats> = state.store.operation_stats(from_ns, to_ns).await?;
+    let rows: Vec<OperationStats> = match state.caches.operations.get(from_ns, to_ns) {
+        Some(rows) => rows,
+        None => {
+            let rows = state.store.operation_stats(from_ns, to_ns).await?;
+            state.caches.operations.put(from_ns, to_ns, rows.clone());
+            rows
+        }
+    };
     let minutes = ((to_ns - from_ns) as f64 / 60e9).max(1.0 / 60.0);
     Ok(Operations {
         from: view::rfc3339(from_ns),
@@ -165,19 +179,75 @@ pub struct ServiceMap {
     pub edges: Vec<ServiceEdge>,
 }
 
-/// The service map joins each span to its parent, the costliest read the
-/// console makes; like Jaeger's dependency job it is computed at most once a
-/// minute per range (ranges are rounded to the minute).
-#[derive(Default)]
-pub struct ServiceMapCache {
-    entry: Mutex<Option<CachedMap>>,
+/// The last answer of one range aggregate, reused while fresh: pages that
+/// refresh every few seconds, and several people on the same page, share one
+/// computation. Keyed by the range rounded to [`CACHE_STEP_NS`].
+pub struct RangeCache<V> {
+    ttl: Duration,
+    entry: Mutex<Option<Cached<V>>>,
 }
 
-/// A map, the range it covers (in minutes) and when it was computed.
-type CachedMap = ((u64, u64), Instant, ServiceMap);
+/// A value, the range it answers (in cache steps) and when it was computed.
+struct Cached<V> {
+    key: (u64, u64),
+    at: Instant,
+    value: V,
+}
 
-const MAP_TTL: Duration = Duration::from_secs(60);
-const MINUTE_NS: u64 = 60 * 1_000_000_000;
+/// Ranges within the same 15 s share a cache entry.
+pub const CACHE_STEP_NS: u64 = 15 * 1_000_000_000;
+
+impl<V: Clone> RangeCache<V> {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entry: Mutex::new(None),
+        }
+    }
+
+    fn key(from_ns: u64, to_ns: u64) -> (u64, u64) {
+        (from_ns / CACHE_STEP_NS, to_ns / CACHE_STEP_NS)
+    }
+
+    /// The cached value for this range, when it is fresh.
+    pub fn get(&self, from_ns: u64, to_ns: u64) -> Option<V> {
+        let entry = self.entry.lock().unwrap();
+        match entry.as_ref() {
+            Some(c) if c.key == Self::key(from_ns, to_ns) && c.at.elapsed() < self.ttl => {
+                Some(c.value.clone())
+            }
+            _ => None,
+        }
+    }
+
+    pub fn put(&self, from_ns: u64, to_ns: u64, value: V) {
+        *self.entry.lock().unwrap() = Some(Cached {
+            key: Self::key(from_ns, to_ns),
+            at: Instant::now(),
+            value,
+        });
+    }
+}
+
+/// The console's caches of range aggregates. The correlator writes every
+/// 15 s, so a figure up to 15 s old is as fresh as the data; the service map
+/// joins each span to its parent, the costliest read the console makes, and
+/// like Jaeger's dependency job it is recomputed at most once a minute.
+pub struct Caches {
+    pub activity: RangeCache<Vec<SystemActivity>>,
+    pub operations: RangeCache<Vec<OperationStats>>,
+    pub service_map: RangeCache<ServiceMap>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            activity: RangeCache::new(Duration::from_secs(15)),
+            operations: RangeCache::new(Duration::from_secs(15)),
+            service_map: RangeCache::new(Duration::from_secs(60)),
+        }
+    }
+}
 
 /// The service map over the range, from the cache when it is fresh.
 pub async fn service_map(
@@ -185,11 +255,8 @@ pub async fn service_map(
     from_ns: u64,
     to_ns: u64,
 ) -> Result<ServiceMap, AppError> {
-    let key = (from_ns / MINUTE_NS, to_ns / MINUTE_NS);
-    if let Some((k, at, map)) = state.service_map.entry.lock().unwrap().as_ref() {
-        if *k == key && at.elapsed() < MAP_TTL {
-            return Ok(map.clone());
-        }
+    if let Some(map) = state.caches.service_map.get(from_ns, to_ns) {
+        return Ok(map);
     }
     let edges = state.store.service_edges(from_ns, to_ns).await?;
     let map = ServiceMap {
@@ -198,7 +265,7 @@ pub async fn service_map(
         computed_at: view::rfc3339(now_ns()),
         edges,
     };
-    *state.service_map.entry.lock().unwrap() = Some((key, Instant::now(), map.clone()));
+    state.caches.service_map.put(from_ns, to_ns, map.clone());
     Ok(map)
 }
 

@@ -8,11 +8,13 @@ use axum::extract::{Path, State};
 use super::process::sla_text;
 use super::svg::{self, Mark};
 use super::{fmt, render, Chrome, ErrorPage, PageResult};
-use crate::api::keys::{journey, parse_key};
+use crate::api::keys::{instances, journey, parse_key};
+use crate::api::view::rfc3339;
 use crate::api::view::urlencode;
 use crate::api::AppState;
-use collector::model::{Outcome, StatusCode};
+use collector::model::{BusinessKey, TraceId};
 use collector::storage::query::Relation;
+use collector::storage::rows::RECORD_SPAN;
 
 pub struct StageCell {
     pub name: String,
@@ -45,7 +47,6 @@ pub struct SpanLine {
     pub name: String,
     pub duration: String,
     pub error: bool,
-    pub status: String,
     pub keys: String,
     pub trace_href: String,
 }
@@ -59,7 +60,8 @@ pub struct EventLine {
     pub outcome: String,
     pub attempt: u32,
     pub keys: String,
-    pub data: String,
+    pub source: String,
+    pub id: String,
     pub trace_href: Option<String>,
 }
 
@@ -77,14 +79,12 @@ pub struct KeyPage {
     pub failures: usize,
     pub retries: usize,
     pub truncated: bool,
+    /// The API address of the full records.
+    pub raw_href: String,
 }
 
-fn keys_text(keys: &[collector::model::BusinessKey]) -> String {
-    keys.iter()
-        .map(|k| format!("{}={}", k.key_type, k.value))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+/// Records drawn at most: the newest, when a key has more.
+const MAX_RECORDS: usize = 2000;
 
 pub async fn page(
     State(state): State<AppState>,
@@ -92,96 +92,103 @@ pub async fn page(
     mut chrome: Chrome,
 ) -> PageResult {
     chrome.title = format!("{} {}", key_type.replace('_', " "), value);
-    let j = match parse_key(&state, &key_type, &value) {
+    let loaded = match parse_key(&state, &key_type, &value) {
         Ok(key) => journey(&state, key).await,
         Err(e) => Err(e),
     };
-    let j = match j {
+    let j = match loaded {
         Ok(j) => j,
         Err(e) => return Err(ErrorPage::new(chrome, e)),
     };
-    let trace_href = |hex: String| chrome.keep_range(&format!("/traces/{hex}"));
-    let mut marks = Vec::with_capacity(j.spans.len() + j.events.len());
+    let keys: Vec<&BusinessKey> = j.keys.iter().collect();
+    let loaded = tokio::try_join!(instances(&state, &j.roots), async {
+        Ok(state.store.journey_records(&keys, MAX_RECORDS).await?)
+    });
+    let (instance_views, (records, records_truncated)) = match loaded {
+        Ok(x) => x,
+        Err(e) => return Err(ErrorPage::new(chrome, e)),
+    };
+    let trace_href = |t: [u8; 16]| {
+        (t != [0; 16]).then(|| chrome.keep_range(&format!("/traces/{}", TraceId(t).to_hex())))
+    };
+    let mut marks = Vec::with_capacity(records.len());
     let (mut failures, mut retries) = (0, 0);
-    for s in &j.spans {
-        let error = s.status_code == StatusCode::Error;
-        failures += usize::from(error);
-        marks.push(Mark {
-            lane: s.service.clone(),
-            start_ns: s.start_ns,
-            duration_ns: s.duration_ns.max(1),
-            label: format!(
-                "{} · {} · {}",
-                s.name,
-                fmt::duration(s.duration_ns),
-                fmt::time(s.start_ns)
-            ),
-            state: if error { "error" } else { "ok" },
-            href: Some(trace_href(s.trace_id.to_hex())),
-        });
-    }
-    let events: Vec<EventLine> = j
-        .events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let state = match e.outcome {
-                Outcome::Failed | Outcome::DeadLettered => "error",
-                Outcome::Retried => "retry",
-                _ if e.attempt > 1 => "retry",
+    let mut spans = Vec::new();
+    let mut events = Vec::new();
+    for r in &records {
+        let keys = r
+            .record_key_types
+            .iter()
+            .zip(&r.record_key_values)
+            .map(|(t, v)| format!("{t}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if r.record_kind == RECORD_SPAN {
+            let error = r.failed != 0;
+            failures += usize::from(error);
+            marks.push(Mark {
+                lane: r.service.clone(),
+                start_ns: r.time_ns,
+                duration_ns: r.duration_ns.max(1),
+                label: format!(
+                    "{} · {} · {}",
+                    r.name,
+                    fmt::duration(r.duration_ns),
+                    fmt::time(r.time_ns)
+                ),
+                state: if error { "error" } else { "ok" },
+                href: trace_href(r.trace_id),
+            });
+            spans.push(SpanLine {
+                time: rfc3339(r.time_ns),
+                colour: svg::colour(&r.service),
+                service: r.service.clone(),
+                name: r.name.clone(),
+                duration: fmt::duration(r.duration_ns),
+                error,
+                keys,
+                trace_href: trace_href(r.trace_id).unwrap_or_default(),
+            });
+        } else {
+            let state = match r.outcome.as_str() {
+                "failed" | "dead_lettered" => "error",
+                "retried" => "retry",
+                _ if r.attempt > 1 => "retry",
                 _ => "ok",
             };
             failures += usize::from(state == "error");
             retries += usize::from(state == "retry");
-            let anchor = format!("ev-{i}");
+            let anchor = format!("ev-{}", events.len());
             marks.push(Mark {
-                lane: e.system.clone(),
-                start_ns: e.time_ns,
+                lane: r.service.clone(),
+                start_ns: r.time_ns,
                 duration_ns: 0,
                 label: format!(
                     "{} · {} · attempt {} · {}",
-                    e.event_type,
-                    e.outcome.as_str(),
-                    e.attempt,
-                    fmt::time(e.time_ns)
+                    r.name,
+                    r.outcome,
+                    r.attempt,
+                    fmt::time(r.time_ns)
                 ),
                 state,
-                href: Some(match e.trace_id {
-                    Some(t) => trace_href(t.to_hex()),
-                    None => format!("#{anchor}"),
-                }),
+                href: Some(trace_href(r.trace_id).unwrap_or_else(|| format!("#{anchor}"))),
             });
-            EventLine {
+            events.push(EventLine {
                 anchor,
-                time: crate::api::view::rfc3339(e.time_ns),
-                colour: svg::colour(&e.system),
-                system: e.system.clone(),
-                event_type: e.event_type.clone(),
-                outcome: e.outcome.as_str().to_string(),
-                attempt: e.attempt,
-                keys: keys_text(&e.keys),
-                data: e.data.chars().take(2000).collect(),
-                trace_href: e.trace_id.map(|t| trace_href(t.to_hex())),
-            }
-        })
-        .collect();
-    let spans = j
-        .spans
-        .iter()
-        .map(|s| SpanLine {
-            time: crate::api::view::rfc3339(s.start_ns),
-            colour: svg::colour(&s.service),
-            service: s.service.clone(),
-            name: s.name.clone(),
-            duration: fmt::duration(s.duration_ns),
-            error: s.status_code == StatusCode::Error,
-            status: s.status_code.as_str().to_string(),
-            keys: keys_text(&s.keys),
-            trace_href: trace_href(s.trace_id.to_hex()),
-        })
-        .collect();
-    let instances = j
-        .instances
+                time: rfc3339(r.time_ns),
+                colour: svg::colour(&r.service),
+                system: r.service.clone(),
+                event_type: r.name.clone(),
+                outcome: r.outcome.clone(),
+                attempt: r.attempt,
+                keys,
+                source: r.event_source.clone(),
+                id: r.event_id.clone(),
+                trace_href: trace_href(r.trace_id),
+            });
+        }
+    }
+    let instances = instance_views
         .iter()
         .map(|i| InstanceBlock {
             process_href: chrome.href(
@@ -259,7 +266,12 @@ pub async fn page(
         events,
         failures,
         retries,
-        truncated: j.truncated,
+        truncated: j.truncated || records_truncated,
+        raw_href: format!(
+            "/api/v1/keys/{}/{}",
+            urlencode(&j.key.key_type),
+            urlencode(&j.key.value)
+        ),
         chrome,
     }))
 }

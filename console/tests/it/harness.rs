@@ -173,7 +173,7 @@ impl TestApp {
                 keys: keys.clone(),
                 processes: processes.clone(),
                 metrics: metrics.clone(),
-                service_map: Default::default(),
+                caches: Default::default(),
             },
             any_port(),
             shutdown.clone(),

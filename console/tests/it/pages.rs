@@ -319,7 +319,7 @@ async fn with_clickhouse_down_pages_say_so_and_the_console_keeps_serving() {
             keys,
             processes,
             metrics: Arc::new(Metrics::new()),
-            service_map: Default::default(),
+            caches: Default::default(),
         },
         "127.0.0.1:0".parse().unwrap(),
         shutdown.clone(),
