@@ -8,7 +8,9 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use super::query::{bind_keys, key_tuple_placeholders};
-use super::rows::{BreachRow, FeedRow, InstanceRow, KeyIndexRow, StepRow, RECORD_LOG};
+use super::rows::{
+    BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, KeyIndexRow, StepRow, RECORD_LOG,
+};
 use super::{Store, StoreError};
 use crate::model::BusinessKey;
 
@@ -356,7 +358,7 @@ impl Store {
         from_ns: u64,
         to_ns: u64,
         limit: usize,
-    ) -> Result<Vec<InstanceRow>, StoreError> {
+    ) -> Result<Vec<InstanceSummaryRow>, StoreError> {
         Ok(self
             .client()
             .query(
@@ -366,7 +368,7 @@ impl Store {
             .bind(from_ns)
             .bind(to_ns)
             .bind(limit as u64)
-            .fetch_all::<InstanceRow>()
+            .fetch_all::<InstanceSummaryRow>()
             .await?)
     }
 

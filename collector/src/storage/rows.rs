@@ -621,6 +621,16 @@ pub struct InstanceRow {
     pub updated_ns: u64,
 }
 
+/// What a process summary reads of an instance.
+#[derive(Debug, Clone, Row, Deserialize, PartialEq)]
+pub struct InstanceSummaryRow {
+    pub process_id: String,
+    pub status: String,
+    pub start_ns: u64,
+    pub stage_ids: Vec<String>,
+    pub stage_times: Vec<u64>,
+}
+
 #[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
 pub struct BreachRow {
     pub process_id: String,

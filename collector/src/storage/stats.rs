@@ -85,50 +85,73 @@ impl Store {
             dead: u64,
             last_ns: u64,
         }
-        let (_, to_s) = seconds(from_ns, to_ns);
+        #[derive(Row, Deserialize)]
+        struct LastSeen {
+            system: String,
+            last_ns: u64,
+        }
+        let (from_s, to_s) = seconds(from_ns, to_ns);
         let look_from_ns = from_ns.saturating_sub(LAST_SEEN_LOOKBACK_NS);
         let (look_s, _) = seconds(look_from_ns, to_ns);
+        // Counts need FINAL (a redelivered span counts once) and read the
+        // range; the newest time does not, and looks further back.
         let spans = self
             .client()
             .query(
-                "SELECT service, \
-                        countIf(start_ns >= ?) AS spans, \
-                        countIf(start_ns >= ? AND status_code = 2) AS errors, \
+                "SELECT service, count() AS spans, countIf(status_code = 2) AS errors, \
                         max(start_ns) AS last_ns \
                  FROM spans FINAL \
                  WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
                    AND start_ns >= ? AND start_ns <= ? \
                  GROUP BY service",
             )
-            .bind(from_ns)
-            .bind(from_ns)
-            .bind(look_s)
+            .bind(from_s)
             .bind(to_s)
-            .bind(look_from_ns)
+            .bind(from_ns)
             .bind(to_ns)
             .fetch_all::<SpanCounts>();
         let events = self
             .client()
             .query(
-                "SELECT system, \
-                        countIf(time_ns >= ?) AS events, \
-                        countIf(time_ns >= ? AND outcome IN ('failed', 'dead_lettered')) AS failures, \
-                        countIf(time_ns >= ? AND outcome = 'dead_lettered') AS dead, \
+                "SELECT system, count() AS events, \
+                        countIf(outcome IN ('failed', 'dead_lettered')) AS failures, \
+                        countIf(outcome = 'dead_lettered') AS dead, \
                         max(time_ns) AS last_ns \
                  FROM events FINAL \
                  WHERE time >= toDateTime(?) AND time <= toDateTime(?) \
                    AND time_ns >= ? AND time_ns <= ? \
                  GROUP BY system",
             )
+            .bind(from_s)
+            .bind(to_s)
             .bind(from_ns)
-            .bind(from_ns)
-            .bind(from_ns)
+            .bind(to_ns)
+            .fetch_all::<EventCounts>();
+        let last_seen = self
+            .client()
+            .query(
+                "SELECT system, max(last_ns) AS last_ns FROM ( \
+                   SELECT service AS system, max(start_ns) AS last_ns FROM spans \
+                   WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
+                     AND start_ns >= ? AND start_ns <= ? \
+                   GROUP BY system \
+                   UNION ALL \
+                   SELECT system, max(time_ns) AS last_ns FROM events \
+                   WHERE time >= toDateTime(?) AND time <= toDateTime(?) \
+                     AND time_ns >= ? AND time_ns <= ? \
+                   GROUP BY system \
+                 ) GROUP BY system",
+            )
             .bind(look_s)
             .bind(to_s)
             .bind(look_from_ns)
             .bind(to_ns)
-            .fetch_all::<EventCounts>();
-        let (spans, events) = tokio::try_join!(spans, events)?;
+            .bind(look_s)
+            .bind(to_s)
+            .bind(look_from_ns)
+            .bind(to_ns)
+            .fetch_all::<LastSeen>();
+        let (spans, events, last_seen) = tokio::try_join!(spans, events, last_seen)?;
         let mut out: std::collections::BTreeMap<String, SystemActivity> = Default::default();
         for s in spans {
             let a = out.entry(s.service.clone()).or_default();
@@ -144,6 +167,13 @@ impl Store {
             a.event_failures = e.failures;
             a.dead_letters = e.dead;
             a.last_seen_ns = a.last_seen_ns.max(e.last_ns);
+        }
+        // A system silent over the whole range still has a row: that is
+        // when its silence matters most.
+        for l in last_seen {
+            let a = out.entry(l.system.clone()).or_default();
+            a.system = l.system;
+            a.last_seen_ns = a.last_seen_ns.max(l.last_ns);
         }
         Ok(out.into_values().collect())
     }

@@ -10,7 +10,7 @@ use collector::now_ns;
 use collector::process::duration;
 use collector::process::ProcessDef;
 use collector::storage::correlation::InstanceFilter;
-use collector::storage::rows::InstanceRow;
+use collector::storage::rows::InstanceSummaryRow as InstanceRow;
 use serde::{Deserialize, Serialize};
 
 use super::view::InstanceView;

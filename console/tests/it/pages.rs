@@ -107,6 +107,16 @@ async fn scenario() -> (TestApp, String) {
         &[("orderid", "TWIN"), ("customerid", "TWIN")],
     )
     .await;
+    // A warehouse system last heard from two hours ago: silent.
+    send(
+        &app,
+        "w-1",
+        "wms",
+        "wms.pick.done",
+        t,
+        &[("orderid", "SO-1")],
+    )
+    .await;
     let parent = with_sdk(&app, Transport::HttpProtobuf, "crm", |tracer| {
         let mut parent = tracer.start("crm.order.create");
         parent.set_attribute(KeyValue::new("order.id", "SO-1"));
@@ -159,6 +169,16 @@ async fn every_page_shows_the_scenario_with_the_apis_figures() {
         format!("{compliance:.1}%")
     );
     assert!(html.contains("data-system=\"crm\""), "a row per system");
+    assert!(
+        html.contains("<tr data-system=\"wms\" class=\"silent\">"),
+        "{html}"
+    );
+    assert!(!html.contains("<tr data-system=\"crm\" class=\"silent\">"));
+    let (_, html) = (0, page(&app, "/?from=now-1h").await.2);
+    assert!(
+        html.contains("<tr data-system=\"wms\" class=\"silent\">"),
+        "a system silent over the whole range still has its row"
+    );
     assert!(html.contains("SO-2"), "the open breach is listed");
     assert!(!html.contains("id=\"empty-state\""));
 
