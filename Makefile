@@ -26,10 +26,12 @@ lint: deps
 test: lint
 	CARGO=$(CARGO) scripts/with-clickhouse.sh scripts/cargo-test.sh
 
-# Ingest throughput and lookup latency against a private ClickHouse; see BENCHMARKS.md.
+# Ingest throughput, correlator throughput and lag, and console page times,
+# each against a private ClickHouse; see BENCHMARKS.md.
 bench: deps
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench ingest
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench correlator
+	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench pages
 
 clean:
 	$(CARGO) clean

@@ -1,7 +1,7 @@
 //! The console in a real browser: headless Chromium, driven over WebDriver
 //! by chromedriver, against the real `throughline up` binary and the real
-//! ClickHouse, with a day's slice of the demo plant sent by `throughline
-//! demo`. Screenshots of every page land in `<target>/tmp/screenshots/`.
+//! ClickHouse, configured as `make demo` runs it, with six hours of the demo
+//! plant sent by `throughline demo`. Screenshots of every page land in `<target>/tmp/screenshots/`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -252,6 +252,8 @@ async fn a_manager_follows_an_order_from_the_overview_to_a_trace_in_chromium() {
             .args(["--clickhouse-database", &unique_database()])
             .arg("--data-dir")
             .arg(data.path())
+            .arg("--config")
+            .arg(repo.join("sample-data/demo.toml"))
             .arg("--processes-dir")
             .arg(repo.join("dashboards/processes"))
             .args(["--correlator-interval", "1s"])
