@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use collector::keys::KeyTypes;
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
+use collector::spool::{SpoolOptions, DEFAULT_MAX_BYTES};
 use collector::storage::{Store, StoreConfig};
 use collector::{Collector, CollectorSettings};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -98,6 +99,7 @@ async fn main() {
     });
     store.migrate().await.unwrap();
     let shutdown = CancellationToken::new();
+    let spool_dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(
         store.clone(),
         CollectorSettings {
@@ -110,6 +112,7 @@ async fn main() {
                     .unwrap(),
             ),
             pipeline: PipelineOptions::default(),
+            spool: SpoolOptions::new(spool_dir.path(), DEFAULT_MAX_BYTES),
             metrics: Arc::new(Metrics::new()),
         },
         shutdown.clone(),

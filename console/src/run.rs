@@ -1,5 +1,6 @@
 //! What each subcommand does: build from settings, start, wait for a signal,
-//! stop in order (listeners, then the writer's queue, then ClickHouse).
+//! stop in order (listeners, then the writer, then ClickHouse; what the
+//! writer did not store stays in the spool for the next start).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use anyhow::Context;
 use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
+use collector::spool::SpoolOptions;
 use collector::storage::server::PrivateServer;
 use collector::storage::Store;
 use collector::{Collector, CollectorSettings};
@@ -117,6 +119,7 @@ fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSe
         keys: Arc::new(settings.keys.clone()),
         events: Arc::new(settings.events.clone()),
         pipeline: PipelineOptions::default(),
+        spool: SpoolOptions::new(&settings.spool_dir, settings.spool_max_bytes),
         metrics,
     }
 }

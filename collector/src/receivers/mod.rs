@@ -31,7 +31,8 @@ pub enum ReceiveError {
     TooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// Ours, or ClickHouse's; the sender should retry with backoff.
+    /// Ours (the spool is full or cannot be written, or we are stopping); the
+    /// sender should retry with backoff.
     #[error(transparent)]
     Unavailable(#[from] SubmitError),
 }
@@ -89,7 +90,11 @@ pub(crate) async fn ingest(
         for (counters, n) in sizes {
             metrics::add(&counters.rejected, n);
         }
-        metrics::add(&m.requests_overloaded, 1);
+        let counter = match e {
+            SubmitError::Full { .. } => &m.requests_spool_full,
+            _ => &m.requests_overloaded,
+        };
+        metrics::add(counter, 1);
         return Err(ReceiveError::Unavailable(e));
     }
     Ok(())

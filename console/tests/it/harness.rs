@@ -1,5 +1,5 @@
 //! Test fixtures: a ClickHouse for the whole run, and a collector + console in
-//! a fresh database for each test.
+//! a fresh database (and a spool directory of its own) for each test.
 //!
 //! ClickHouse comes from `THROUGHLINE_TEST_CLICKHOUSE_URL` when set (what
 //! `make test` does: one private server for the run); otherwise this process
@@ -16,6 +16,7 @@ use collector::keys::{KeyConfig, KeyTypes};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::process::Processes;
+use collector::spool::{Spool, SpoolOptions};
 use collector::storage::server::PrivateServer;
 use collector::storage::{Store, StoreConfig};
 use collector::{Collector, CollectorSettings};
@@ -88,6 +89,8 @@ pub struct TestConfig {
     pub processes: Vec<&'static str>,
     /// Run the correlator in the background with these settings.
     pub correlator: Option<CorrelatorSettings>,
+    pub spool_max_bytes: u64,
+    pub pipeline: PipelineOptions,
 }
 
 impl Default for TestConfig {
@@ -98,6 +101,8 @@ impl Default for TestConfig {
             max_request_bytes: collector::DEFAULT_MAX_REQUEST_BYTES,
             processes: Vec::new(),
             correlator: None,
+            spool_max_bytes: collector::spool::DEFAULT_MAX_BYTES,
+            pipeline: PipelineOptions::default(),
         }
     }
 }
@@ -109,7 +114,9 @@ pub struct TestApp {
     pub http: SocketAddr,
     pub console: SocketAddr,
     pub client: reqwest::Client,
+    pub spool: Spool,
     shutdown: CancellationToken,
+    _spool_dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
@@ -152,6 +159,7 @@ impl TestApp {
         });
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
+        let spool_dir = tempfile::tempdir().unwrap();
         let collector = Collector::start(
             store.clone(),
             CollectorSettings {
@@ -160,7 +168,8 @@ impl TestApp {
                 max_request_bytes,
                 keys: keys.clone(),
                 events,
-                pipeline: PipelineOptions::default(),
+                pipeline: config.pipeline,
+                spool: SpoolOptions::new(spool_dir.path(), config.spool_max_bytes),
                 metrics: metrics.clone(),
             },
             shutdown.clone(),
@@ -192,7 +201,9 @@ impl TestApp {
             http: collector.http_addr,
             console: console.addr,
             client: reqwest::Client::new(),
+            spool: collector.spool,
             shutdown,
+            _spool_dir: spool_dir,
         }
     }
 
@@ -204,8 +215,18 @@ impl TestApp {
         format!("http://{}", self.grpc)
     }
 
-    /// GET on the console; the status and the JSON body.
+    /// Waits until the writer stored everything acknowledged so far (an
+    /// acknowledgement means "in the spool"; tests read ClickHouse).
+    pub async fn settled(&self) {
+        tokio::time::timeout(Duration::from_secs(60), self.spool.drained())
+            .await
+            .expect("the collector stores what it acknowledged within 60 s");
+    }
+
+    /// GET on the console, once what was acknowledged is stored; the status
+    /// and the JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.settled().await;
         let response = self
             .client
             .get(format!("http://{}{path}", self.console))
@@ -217,8 +238,9 @@ impl TestApp {
         (status, body)
     }
 
-    /// The collector's `/metrics` text.
+    /// The collector's `/metrics` text, once what was acknowledged is stored.
     pub async fn metrics(&self) -> String {
+        self.settled().await;
         let response = self
             .client
             .get(self.otlp_url("/metrics"))
@@ -241,7 +263,7 @@ impl TestApp {
         body["spans"].as_array().cloned().unwrap_or_default()
     }
 
-    /// POST an OTLP/HTTP body.
+    /// POST an OTLP/HTTP body; returns once what it acknowledged is stored.
     pub async fn post(
         &self,
         path: &str,
@@ -257,7 +279,9 @@ impl TestApp {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        request.send().await.unwrap()
+        let response = request.send().await.unwrap();
+        self.settled().await;
+        response
     }
 }
 

@@ -23,6 +23,7 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Request, Response, Status};
 
 use crate::metrics::Metrics;
+use crate::pipeline::SubmitError;
 
 use super::convert;
 use crate::receivers::{count_refused, ingest, now_ns, ReceiveError, ReceiverState, Signal};
@@ -35,7 +36,9 @@ fn status(metrics: &Metrics, error: ReceiveError) -> Status {
         ReceiveError::BadRequest(_) | ReceiveError::UnsupportedMediaType(_) => {
             Status::invalid_argument(message)
         }
-        ReceiveError::TooLarge { .. } => Status::resource_exhausted(message),
+        ReceiveError::TooLarge { .. } | ReceiveError::Unavailable(SubmitError::Full { .. }) => {
+            Status::resource_exhausted(message)
+        }
         ReceiveError::Unavailable(_) => Status::unavailable(message),
     }
 }
