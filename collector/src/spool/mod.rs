@@ -39,7 +39,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -146,6 +146,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     committed: watch::Sender<Position>,
     acked: watch::Sender<Position>,
+    /// The size of the last append refused as full.
+    refused_bytes: AtomicU64,
 }
 
 /// The receivers' and the writer's handle on the spool. Cheap to clone; the
@@ -284,6 +286,7 @@ impl Spool {
             metrics,
             committed: watch::Sender::new(committed),
             acked: watch::Sender::new(start),
+            refused_bytes: AtomicU64::new(0),
         });
         let lock = Arc::new(lock);
         let (tx, rx) = mpsc::channel(1024);
@@ -333,6 +336,7 @@ impl Spool {
         // limit cannot be refused forever.
         if before > 0 && before + size > self.shared.max_bytes {
             gauge.fetch_sub(size, Ordering::Relaxed);
+            self.shared.refused_bytes.store(size, Ordering::Relaxed);
             return Err(SpoolError::Full {
                 limit: self.shared.max_bytes,
             });
@@ -345,10 +349,12 @@ impl Spool {
         wait.await.unwrap_or(Err(SpoolError::Closed))
     }
 
-    /// Whether the next append of `size` bytes would be refused as full.
+    /// Whether an append as large as the last one refused would be refused
+    /// now (false until one was refused).
     pub fn is_full(&self) -> bool {
         let bytes = self.shared.metrics.spool.bytes.load(Ordering::Relaxed);
-        bytes >= self.shared.max_bytes
+        let refused = self.shared.refused_bytes.load(Ordering::Relaxed);
+        refused > 0 && bytes + refused > self.shared.max_bytes
     }
 
     /// Changes whenever more records are committed.

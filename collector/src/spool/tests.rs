@@ -188,14 +188,15 @@ async fn a_full_spool_refuses_until_acknowledged() {
     for _ in 0..3 {
         spool.append(&span_named("x")).await.unwrap();
     }
-    assert!(spool.is_full());
     assert!(matches!(
-        spool.append(&span_named("y")).await,
+        spool.append(&span_named("x")).await,
         Err(SpoolError::Full { .. })
     ));
+    assert!(spool.is_full());
     let read = reader.read(1).unwrap();
     spool.ack(read.end, read.count(), read.bytes()).unwrap();
-    spool.append(&span_named("y")).await.unwrap();
+    assert!(!spool.is_full());
+    spool.append(&span_named("x")).await.unwrap();
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use console::run::Console;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-fn clickhouse_url() -> String {
+pub fn clickhouse_url() -> String {
     if let Ok(url) = std::env::var("THROUGHLINE_TEST_CLICKHOUSE_URL") {
         return url;
     }
@@ -91,6 +91,11 @@ pub struct TestConfig {
     pub correlator: Option<CorrelatorSettings>,
     pub spool_max_bytes: u64,
     pub pipeline: PipelineOptions,
+    /// Use this store (its database migrated, or not reachable at all)
+    /// instead of a fresh database.
+    pub store: Option<Store>,
+    /// Spool here instead of in a directory of the test's own.
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for TestConfig {
@@ -103,6 +108,8 @@ impl Default for TestConfig {
             correlator: None,
             spool_max_bytes: collector::spool::DEFAULT_MAX_BYTES,
             pipeline: PipelineOptions::default(),
+            store: None,
+            spool_dir: None,
         }
     }
 }
@@ -116,6 +123,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub spool: Spool,
     shutdown: CancellationToken,
+    collector: Option<Collector>,
     _spool_dir: tempfile::TempDir,
 }
 
@@ -143,7 +151,10 @@ impl TestApp {
     }
 
     pub async fn with(config: TestConfig) -> Self {
-        let store = store().await;
+        let store = match config.store {
+            Some(store) => store,
+            None => store().await,
+        };
         let keys = Arc::new(KeyTypes::new(&config.keys).expect("valid key config"));
         let events = Arc::new(EventRules::new(&config.events, &keys).expect("valid event config"));
         let max_request_bytes = config.max_request_bytes;
@@ -160,6 +171,10 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
         let spool_dir = tempfile::tempdir().unwrap();
+        let spool_path = config
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| spool_dir.path().to_path_buf());
         let collector = Collector::start(
             store.clone(),
             CollectorSettings {
@@ -169,7 +184,7 @@ impl TestApp {
                 keys: keys.clone(),
                 events,
                 pipeline: config.pipeline,
-                spool: SpoolOptions::new(spool_dir.path(), config.spool_max_bytes),
+                spool: SpoolOptions::new(&spool_path, config.spool_max_bytes),
                 metrics: metrics.clone(),
             },
             shutdown.clone(),
@@ -201,9 +216,20 @@ impl TestApp {
             http: collector.http_addr,
             console: console.addr,
             client: reqwest::Client::new(),
-            spool: collector.spool,
+            spool: collector.spool.clone(),
             shutdown,
+            collector: Some(collector),
             _spool_dir: spool_dir,
+        }
+    }
+
+    /// Stops the collector and waits until it let go of its spool.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(collector) = self.collector.take() {
+            tokio::time::timeout(Duration::from_secs(30), collector.wait())
+                .await
+                .expect("the collector stops within 30 s");
         }
     }
 

@@ -7,6 +7,7 @@ mod bad_input;
 mod dashboards;
 mod demo;
 mod events;
+mod faults;
 mod keys;
 mod otlp;
 mod processes;
