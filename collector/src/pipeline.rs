@@ -56,7 +56,7 @@ pub struct PipelineOptions {
 impl Default for PipelineOptions {
     fn default() -> Self {
         Self {
-            max_batch_records: 50_000,
+            max_batch_records: 25_000,
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
         }

@@ -289,7 +289,7 @@ impl Spool {
             refused_bytes: AtomicU64::new(0),
         });
         let lock = Arc::new(lock);
-        let (tx, rx) = mpsc::channel(1024);
+        let (tx, rx) = mpsc::channel(256);
         let committer = Committer {
             shared: shared.clone(),
             segment: active,
