@@ -340,12 +340,12 @@ async fn a_clickhouse_outage_of_30_s_loses_nothing_and_stores_nothing_twice() {
     server.stop().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct free ports (all held until all are chosen).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// The real binary as `throughline collector`.
@@ -368,6 +368,27 @@ fn spawn_collector(store: &Store, data_dir: &Path, http: u16, grpc: u16) -> Chil
         )
         .spawn()
         .unwrap()
+}
+
+/// Polls the collector's `/metrics` until its spool is empty (at most 60 s).
+async fn wait_spool_empty(http: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = reqwest::get(format!("{http}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metric(&text, "throughline_spool_records") == 0.0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the spool was not drained within 60 s:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn wait_listening(http: &str, child: &mut Child) {
@@ -394,7 +415,7 @@ async fn wait_listening(http: &str, child: &mut Child) {
 async fn a_collector_killed_mid_stream_delivers_every_acknowledged_record_once_after_restart() {
     let store = harness::store().await;
     let data_dir = tempfile::tempdir().unwrap();
-    let (http_port, grpc_port) = (free_port(), free_port());
+    let [http_port, grpc_port] = free_ports();
     let http = format!("http://127.0.0.1:{http_port}");
     let mut child = spawn_collector(&store, data_dir.path(), http_port, grpc_port);
     wait_listening(&http, &mut child).await;
@@ -423,24 +444,7 @@ async fn a_collector_killed_mid_stream_delivers_every_acknowledged_record_once_a
 
     let mut child = spawn_collector(&store, data_dir.path(), http_port, grpc_port);
     wait_listening(&http, &mut child).await;
-    // Drained: nothing left in the spool.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = reqwest::get(format!("{http}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metric(&text, "throughline_spool_records") == 0.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the replay did not finish within 60 s:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_spool_empty(&http).await;
     assert_all_stored_once(&store, &acked).await;
     child.kill().unwrap();
     child.wait().unwrap();
@@ -649,4 +653,63 @@ async fn a_row_clickhouse_refuses_goes_to_dead_letters_while_the_rest_flows() {
         "{text}"
     );
     assert!(lines[0]["record"].as_str().unwrap().contains("poison"));
+}
+
+/// A collector started while ClickHouse is down (a plant cut off, a restart
+/// during an outage) starts anyway, accepts into its spool, says
+/// "degraded", and migrates and stores everything once ClickHouse is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_started_while_clickhouse_is_down_stores_everything_once_it_is_up() {
+    let ch_dir = tempfile::tempdir().unwrap();
+    let [ch_http, ch_tcp, http_port, grpc_port] = free_ports();
+    let store = Store::new(StoreConfig {
+        url: format!("http://127.0.0.1:{ch_http}"),
+        database: "late".into(),
+        user: None,
+        password: None,
+    });
+    let data_dir = tempfile::tempdir().unwrap();
+    let http = format!("http://127.0.0.1:{http_port}");
+    let mut child = spawn_collector(&store, data_dir.path(), http_port, grpc_port);
+    wait_listening(&http, &mut child).await;
+    let client = reqwest::Client::new();
+    let acked = Acked::default();
+    for n in 0..3 {
+        let r = client
+            .post(format!("{http}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(spans_request(n, None).encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        acked.traces.lock().unwrap().push(n);
+        let r = client
+            .post(format!("{http}/v1/events"))
+            .header("content-type", "application/cloudevents-batch+json")
+            .body(events_body(n))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        acked.events.lock().unwrap().push(n);
+    }
+    let degraded = wait_status(&http, "degraded").await;
+    assert!(
+        degraded["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&store.config().url),
+        "{degraded}"
+    );
+
+    let server = PrivateServer::start_on(ch_dir.path(), [ch_http, ch_tcp])
+        .await
+        .unwrap();
+    wait_spool_empty(&http).await;
+    assert_all_stored_once(&store, &acked).await;
+    wait_status(&http, "ready").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    server.stop().await;
 }
