@@ -261,7 +261,9 @@ impl Spool {
                 "spool holds records of an earlier run; replaying them"
             );
         }
-        let active = ids.last().map_or(acked.segment.max(1), |id| id + 1);
+        // Never reuse an id: not the acknowledged segment's either, whose
+        // saved offset would otherwise apply to new records.
+        let active = ids.last().map_or(0, |id| id + 1).max(acked.segment + 1);
         let file = create_segment(&dir, active).map_err(io)?;
         let start = match ids.first() {
             Some(id) if *id == acked.segment => acked,

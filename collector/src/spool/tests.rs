@@ -233,3 +233,24 @@ fn a_second_collector_cannot_open_the_same_spool() {
         "{err}"
     );
 }
+
+/// Why: an earlier build reused the acknowledged segment's id when its file
+/// was gone, and applied the saved offset to the new records in it.
+#[tokio::test]
+async fn a_new_segment_never_takes_the_acknowledged_segments_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked_segment = {
+        let (spool, mut reader, _) = open(dir.path(), DEFAULT_MAX_BYTES);
+        spool.append(&span_named("a")).await.unwrap();
+        let read = reader.read(10).unwrap();
+        spool.ack(read.end, read.count(), read.bytes()).unwrap();
+        read.end.segment
+    };
+    std::fs::remove_file(segment::path(dir.path(), acked_segment)).unwrap();
+    {
+        let (spool, _reader, _) = open(dir.path(), DEFAULT_MAX_BYTES);
+        spool.append(&span_named("b")).await.unwrap();
+    }
+    let (_spool, mut reader, _) = open(dir.path(), DEFAULT_MAX_BYTES);
+    assert_eq!(names(&reader.read(10).unwrap()), ["b"]);
+}
