@@ -147,6 +147,7 @@ impl Collector {
             events: settings.events.clone(),
             max_request_bytes: settings.max_request_bytes,
             metrics: settings.metrics.clone(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(receivers::MAX_IN_FLIGHT)),
         };
 
         let (traces, logs) = grpc::services(state.clone());
@@ -165,8 +166,13 @@ impl Collector {
             }
         });
 
+        let in_flight = state.in_flight.clone();
         let app = http::router(state.clone())
             .merge(receivers::cloudevents::router(state))
+            .layer(axum::middleware::from_fn_with_state(
+                in_flight,
+                receivers::limit_in_flight,
+            ))
             .merge(ops::collector_router(
                 store,
                 settings.metrics,

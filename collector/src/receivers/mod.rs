@@ -46,6 +46,26 @@ pub struct ReceiverState {
     /// Largest request body accepted, after decompression.
     pub max_request_bytes: usize,
     pub metrics: Arc<Metrics>,
+    /// Requests being read, decoded and spooled at once, over all
+    /// transports; the rest wait with their bodies unread (see
+    /// [`MAX_IN_FLIGHT`]).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// Requests handled at once. More wait before their body is read, so the
+/// memory requests take is bounded (by this times `max_request_bytes` and
+/// its decoded form), whatever the number of clients.
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// Axum middleware: waits for an in-flight slot before the handler reads the
+/// body.
+pub async fn limit_in_flight(
+    axum::extract::State(in_flight): axum::extract::State<Arc<tokio::sync::Semaphore>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let _slot = in_flight.acquire().await;
+    next.run(request).await
 }
 
 /// Which signal a request carries, for counting.

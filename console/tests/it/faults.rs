@@ -713,3 +713,34 @@ async fn a_collector_started_while_clickhouse_is_down_stores_everything_once_it_
     child.wait().unwrap();
     server.stop().await;
 }
+
+/// More concurrent clients than requests handled at once
+/// (`receivers::MAX_IN_FLIGHT`): the rest wait their turn, none is refused,
+/// all are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_concurrent_clients_than_slots_wait_and_are_all_stored() {
+    let app = TestApp::start().await;
+    let clients = collector::receivers::MAX_IN_FLIGHT * 3;
+    let tasks: Vec<_> = (0..clients as u64)
+        .map(|n| {
+            let url = app.otlp_url("/v1/traces");
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .header("content-type", "application/x-protobuf")
+                    .body(spans_request(n, None).encode_to_vec())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    app.settled().await;
+    let (spans, _) = stored(&app.store).await;
+    assert_eq!(spans.len(), clients);
+    assert!(spans.values().all(|n| *n == SPANS as u64));
+}

@@ -145,6 +145,7 @@ pub struct ExportServer<E> {
     inner: Arc<E>,
     max_decoding: usize,
     metrics: Arc<Metrics>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl<E> Clone for ExportServer<E> {
@@ -153,6 +154,7 @@ impl<E> Clone for ExportServer<E> {
             inner: self.inner.clone(),
             max_decoding: self.max_decoding,
             metrics: self.metrics.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -199,7 +201,10 @@ where
         let inner = self.inner.clone();
         let max_decoding = self.max_decoding;
         let metrics = self.metrics.clone();
+        let in_flight = self.in_flight.clone();
         Box::pin(async move {
+            // Before the message is read: see `receivers::MAX_IN_FLIGHT`.
+            let _slot = in_flight.acquire().await;
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);
             let mut grpc = Grpc::new(OtlpCodec::<E::Response, E::Request>(metrics, PhantomData))
@@ -214,16 +219,19 @@ where
 pub fn services(state: ReceiverState) -> (ExportServer<Traces>, ExportServer<Logs>) {
     let max_decoding = state.max_request_bytes;
     let metrics = state.metrics.clone();
+    let in_flight = state.in_flight.clone();
     (
         ExportServer {
             inner: Arc::new(Traces(state.clone())),
             max_decoding,
             metrics: metrics.clone(),
+            in_flight: in_flight.clone(),
         },
         ExportServer {
             inner: Arc::new(Logs(state)),
             max_decoding,
             metrics,
+            in_flight,
         },
     )
 }
