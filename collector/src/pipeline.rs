@@ -1,7 +1,7 @@
 //! The pipeline between receivers and ClickHouse: receivers hand a batch to
 //! the disk spool and answer once it is synced there; one writer task drains
-//! the spool to ClickHouse in large merged batches and acknowledges to the
-//! spool what ClickHouse confirmed.
+//! the spool to ClickHouse in large merged batches (reading the next while
+//! storing one) and acknowledges to the spool what ClickHouse confirmed.
 //!
 //! Failures are classified once, by storage: a retryable one (ClickHouse
 //! away, a timeout, overload) makes the writer try the same batch again with
@@ -56,7 +56,7 @@ pub struct PipelineOptions {
 impl Default for PipelineOptions {
     fn default() -> Self {
         Self {
-            max_batch_records: 25_000,
+            max_batch_records: 20_000,
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
         }
@@ -134,18 +134,22 @@ fn jitter(base: Duration) -> Duration {
 }
 
 impl Writer {
-    async fn run(self, mut reader: SpoolReader) {
+    async fn run(self, reader: SpoolReader) {
         let mut committed = self.spool.committed();
-        loop {
-            committed.borrow_and_update();
-            let max = self.options.max_batch_records;
-            let (back, read) = tokio::task::spawn_blocking(move || {
+        let max = self.options.max_batch_records;
+        // The next batch is read and decoded while the current one is
+        // stored; `borrow_and_update` before each read, so a commit after
+        // it wakes `changed` below.
+        let read_next = |mut reader: SpoolReader| {
+            tokio::task::spawn_blocking(move || {
                 let read = reader.read(max);
                 (reader, read)
             })
-            .await
-            .expect("the spool reader does not panic");
-            reader = back;
+        };
+        committed.borrow_and_update();
+        let mut next = read_next(reader);
+        loop {
+            let (reader, read) = next.await.expect("the spool reader does not panic");
             let read = match read {
                 Ok(read) => read,
                 Err(e) => {
@@ -153,6 +157,8 @@ impl Writer {
                     if self.pause(Duration::from_secs(1)).await {
                         return;
                     }
+                    committed.borrow_and_update();
+                    next = read_next(reader);
                     continue;
                 }
             };
@@ -164,8 +170,12 @@ impl Writer {
                     _ = committed.changed() => {}
                     _ = self.shutdown.cancelled() => {}
                 }
+                committed.borrow_and_update();
+                next = read_next(reader);
                 continue;
             }
+            committed.borrow_and_update();
+            next = read_next(reader);
             let (count, bytes, end) = (read.count(), read.bytes(), read.end);
             for (_, reason) in &read.undecodable {
                 tracing::error!(%reason, "a spool record cannot be decoded by this build; it is dropped");
