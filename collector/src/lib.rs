@@ -197,7 +197,8 @@ impl Collector {
         })
     }
 
-    /// Waits until the servers stopped and the writer drained its queue.
+    /// Waits until the servers stopped and the writer stopped (having stored
+    /// what it could; the rest waits in the spool).
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
