@@ -43,6 +43,10 @@ impl From<SpoolError> for SubmitError {
     }
 }
 
+/// How long one batch's inserts may take before they count as failed
+/// (retryable). Far above what a batch takes (under a few seconds).
+const INSERT_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Tuning of the writer.
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineOptions {
@@ -241,7 +245,13 @@ impl Writer {
         let mut delay = self.options.min_backoff;
         loop {
             let started = Instant::now();
-            let result = self.store.write_batch(batch).await;
+            // A server that takes the connection and never answers must not
+            // stop the writer: that is a timeout, retried like any other.
+            let result = tokio::time::timeout(INSERT_TIMEOUT, self.store.write_batch(batch))
+                .await
+                .unwrap_or(Err(StoreError::ClickHouse(
+                    clickhouse::error::Error::TimedOut,
+                )));
             m.insert_latency.observe(started.elapsed());
             let error = match result {
                 Ok(report) => {

@@ -321,6 +321,22 @@ async fn a_clickhouse_outage_of_30_s_loses_nothing_and_stores_nothing_twice() {
         during > 0,
         "the collector kept accepting while ClickHouse was away"
     );
+    let text = reqwest::get(format!("{http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metric(&text, "throughline_spool_records") > 0.0, "{text}");
+    assert!(metric(&text, "throughline_spool_bytes") > 0.0, "{text}");
+    assert!(
+        metric(&text, "throughline_spool_oldest_unsent_seconds") > 1.0,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "throughline_insert_errors_total") > 0.0,
+        "{text}"
+    );
     let server = PrivateServer::start_on(ch_dir.path(), ports).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.cancel();
