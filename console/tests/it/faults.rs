@@ -574,6 +574,9 @@ async fn a_full_spool_answers_429_and_resource_exhausted_and_drops_nothing_ackno
     let mut grpc = TraceServiceClient::connect(app.grpc_url()).await.unwrap();
     let status = grpc.export(spans_request(6000, None)).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    // With RetryInfo, so OTLP clients retry instead of dropping the batch.
+    let details = String::from_utf8_lossy(status.details());
+    assert!(details.contains("google.rpc.RetryInfo"), "{status:?}");
 
     let ready = reqwest::get(format!("{http}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);

@@ -28,6 +28,45 @@ use crate::pipeline::SubmitError;
 use super::convert;
 use crate::receivers::{count_refused, ingest, now_ns, ReceiveError, ReceiverState, Signal};
 
+/// Seconds a client should wait before retrying into a full spool.
+const FULL_RETRY_DELAY_SECS: i64 = 5;
+
+/// `google.rpc.Status` as carried in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<RpcAny>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, Message)]
+struct RpcAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<RpcDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, Message)]
+struct RpcDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
 /// The one place a [`ReceiveError`] becomes a gRPC status.
 fn status(metrics: &Metrics, error: ReceiveError) -> Status {
     count_refused(metrics, &error);
@@ -36,8 +75,28 @@ fn status(metrics: &Metrics, error: ReceiveError) -> Status {
         ReceiveError::BadRequest(_) | ReceiveError::UnsupportedMediaType(_) => {
             Status::invalid_argument(message)
         }
-        ReceiveError::TooLarge { .. } | ReceiveError::Unavailable(SubmitError::Full { .. }) => {
-            Status::resource_exhausted(message)
+        ReceiveError::TooLarge { .. } => Status::resource_exhausted(message),
+        // OTLP clients retry RESOURCE_EXHAUSTED only when RetryInfo says when.
+        ReceiveError::Unavailable(SubmitError::Full { .. }) => {
+            let details = RpcStatus {
+                code: Code::ResourceExhausted as i32,
+                message: message.clone(),
+                details: vec![RpcAny {
+                    type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+                    value: RetryInfo {
+                        retry_delay: Some(RpcDuration {
+                            seconds: FULL_RETRY_DELAY_SECS,
+                            nanos: 0,
+                        }),
+                    }
+                    .encode_to_vec(),
+                }],
+            };
+            Status::with_details(
+                Code::ResourceExhausted,
+                message,
+                details.encode_to_vec().into(),
+            )
         }
         ReceiveError::Unavailable(_) => Status::unavailable(message),
     }
