@@ -181,9 +181,12 @@ impl Writer {
             committed.borrow_and_update();
             next = read_next(reader);
             let (count, bytes, end) = (read.count(), read.bytes(), read.end);
-            for (_, reason) in &read.undecodable {
-                tracing::error!(%reason, "a spool record cannot be decoded by this build; it is dropped");
+            for (size, reason) in &read.undecodable {
+                tracing::error!(%reason, "a spool record cannot be decoded by this build; it is noted in the dead-letter file and dropped");
                 metrics::add(&self.metrics.dead_letters, 1);
+                if let Err(e) = self.dead_letters.write_undecodable(*size, reason) {
+                    tracing::error!(error = %e, "writing the dead-letter file failed");
+                }
             }
             let mut merged = Batch::default();
             for record in read.records {

@@ -35,6 +35,21 @@ impl DeadLetters {
         &self.path
     }
 
+    /// Notes a spool record that could not be decoded (its bytes stay
+    /// unreadable to this build; only the reason is kept).
+    pub fn write_undecodable(&self, bytes: u64, reason: &str) -> std::io::Result<()> {
+        let line = serde_json::json!({
+            "time_ns": crate::now_ns(),
+            "kind": "spool_record",
+            "id": format!("{bytes} bytes"),
+            "reason": reason,
+            "record": "",
+        });
+        let mut file = self.file.lock().expect("dead-letter lock");
+        writeln!(file, "{line}")?;
+        file.sync_data()
+    }
+
     /// Writes every record of `batch` with `reason`; how many it wrote.
     pub fn write(&self, batch: &Batch, reason: &str) -> std::io::Result<usize> {
         let time_ns = crate::now_ns();

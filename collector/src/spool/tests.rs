@@ -254,3 +254,21 @@ async fn a_new_segment_never_takes_the_acknowledged_segments_id() {
     let (_spool, mut reader, _) = open(dir.path(), DEFAULT_MAX_BYTES);
     assert_eq!(names(&reader.read(10).unwrap()), ["b"]);
 }
+
+#[tokio::test]
+async fn a_whole_record_this_build_cannot_decode_is_reported_not_replayed_as_data() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let mut bytes = Vec::new();
+    segment::frame(b"\xc8 from a future build", &mut bytes);
+    let mut good = Vec::new();
+    codec::encode(1, &span_named("after"), &mut good);
+    segment::frame(&good, &mut bytes);
+    std::fs::write(segment::path(dir.path(), 1), &bytes).unwrap();
+    let (_spool, mut reader, _) = open(dir.path(), DEFAULT_MAX_BYTES);
+    let read = reader.read(10).unwrap();
+    assert_eq!(read.undecodable.len(), 1);
+    assert!(read.undecodable[0].1.contains("version 200"));
+    assert_eq!(names(&read), ["after"]);
+    assert_eq!(read.count(), 2);
+}
