@@ -26,7 +26,8 @@ lint: deps
 test: lint
 	CARGO=$(CARGO) scripts/with-clickhouse.sh scripts/cargo-test.sh
 
-# Ingest throughput, correlator throughput and lag, and console page times,
+# Ingest end to end through the spool vs ClickHouse alone (spans/s, p99, peak
+# RSS, bytes per span), correlator catch-up and lag, and console page times,
 # each against a private ClickHouse; see BENCHMARKS.md.
 bench: deps
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench ingest

@@ -3,7 +3,8 @@
 //! ClickHouse.
 //!
 //! Data flows one way: `receivers` (wire formats) -> `model` records with keys
-//! from `keys` -> `pipeline` (bounded queue, batching writer) -> `storage`.
+//! from `keys` -> `pipeline` -> `spool` (durable on disk: the acknowledgement)
+//! -> the pipeline's writer -> `storage`.
 //! `ops` serves health and metrics; `storage::server` runs a private
 //! ClickHouse when no URL is configured.
 
@@ -17,6 +18,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod process;
 pub mod receivers;
+pub mod spool;
 pub mod storage;
 
 use std::net::SocketAddr;
@@ -31,6 +33,8 @@ use keys::KeyTypes;
 use pipeline::{Pipeline, PipelineOptions};
 use receivers::otlp::{grpc, http};
 use receivers::ReceiverState;
+use spool::dead_letter::DeadLetters;
+use spool::{Spool, SpoolOptions};
 use storage::Store;
 
 /// Unix time now, in nanoseconds.
@@ -53,6 +57,8 @@ pub struct CollectorSettings {
     pub keys: Arc<KeyTypes>,
     pub events: Arc<EventRules>,
     pub pipeline: PipelineOptions,
+    /// Where the spool lives and how large it may grow.
+    pub spool: SpoolOptions,
     /// Shared with whatever else serves `/metrics` in this process.
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -61,6 +67,8 @@ pub struct CollectorSettings {
 pub struct Collector {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// The spool: tests and benchmarks wait on [`Spool::drained`].
+    pub spool: Spool,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -71,6 +79,14 @@ pub enum StartError {
         what: &'static str,
         addr: SocketAddr,
         flag: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Spool(#[from] spool::OpenError),
+    #[error("cannot open the dead-letter file in {dir}: {source}")]
+    DeadLetters {
+        dir: String,
         #[source]
         source: std::io::Error,
     },
@@ -92,8 +108,10 @@ async fn bind(
 }
 
 impl Collector {
-    /// Binds both OTLP listeners and serves until `shutdown` is cancelled;
-    /// then stops accepting, finishes what is in flight, and drains the writer.
+    /// Opens the spool (what an earlier run left in it is written first),
+    /// binds both OTLP listeners and serves until `shutdown` is cancelled;
+    /// then stops accepting, finishes what is in flight, and lets the writer
+    /// store what it can (the rest stays in the spool for the next start).
     pub async fn start(
         store: Store,
         settings: CollectorSettings,
@@ -104,14 +122,32 @@ impl Collector {
         let grpc_addr = grpc_listener.local_addr().unwrap_or(settings.grpc_addr);
         let http_addr = http_listener.local_addr().unwrap_or(settings.http_addr);
 
-        let (pipeline, writer) =
-            Pipeline::start(store.clone(), settings.pipeline, settings.metrics.clone());
+        let options = settings.spool.clone();
+        let metrics = settings.metrics.clone();
+        let (spool, reader) = tokio::task::spawn_blocking(move || Spool::open(&options, metrics))
+            .await
+            .expect("opening the spool does not panic")?;
+        let dead_letters =
+            DeadLetters::open(spool.dir()).map_err(|source| StartError::DeadLetters {
+                dir: spool.dir().display().to_string(),
+                source,
+            })?;
+        let (pipeline, writer) = Pipeline::start(
+            store.clone(),
+            spool.clone(),
+            reader,
+            dead_letters,
+            settings.pipeline,
+            settings.metrics.clone(),
+            shutdown.clone(),
+        );
         let state = ReceiverState {
             pipeline,
             keys: settings.keys.clone(),
             events: settings.events.clone(),
             max_request_bytes: settings.max_request_bytes,
             metrics: settings.metrics.clone(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(receivers::MAX_IN_FLIGHT)),
         };
 
         let (traces, logs) = grpc::services(state.clone());
@@ -130,9 +166,18 @@ impl Collector {
             }
         });
 
+        let in_flight = state.in_flight.clone();
         let app = http::router(state.clone())
             .merge(receivers::cloudevents::router(state))
-            .merge(ops::router(store, settings.metrics))
+            .layer(axum::middleware::from_fn_with_state(
+                in_flight,
+                receivers::limit_in_flight,
+            ))
+            .merge(ops::collector_router(
+                store,
+                settings.metrics,
+                spool.clone(),
+            ))
             .layer(axum::extract::DefaultBodyLimit::disable());
         let http_shutdown = shutdown.clone();
         let http_task = tokio::spawn(async move {
@@ -147,11 +192,13 @@ impl Collector {
         Ok(Self {
             grpc_addr,
             http_addr,
+            spool,
             tasks: vec![grpc_task, http_task, writer],
         })
     }
 
-    /// Waits until the servers stopped and the writer drained its queue.
+    /// Waits until the servers stopped and the writer stopped (having stored
+    /// what it could; the rest waits in the spool).
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;

@@ -81,8 +81,31 @@ pub struct CorrelatorMetrics {
     pub open_breaches: Mutex<BTreeMap<(String, String), u64>>,
 }
 
+/// The spool's gauges; the spool keeps its size accounting in them.
+#[derive(Debug, Default)]
+pub struct SpoolGauges {
+    /// Bytes appended (or being appended) and not yet stored in ClickHouse.
+    pub bytes: AtomicU64,
+    /// Records (requests) synced to the spool and not yet stored.
+    pub records: AtomicU64,
+    /// Append time of the oldest record not yet stored; 0 when none waits.
+    pub oldest_unsent_ns: AtomicU64,
+    /// Group commits (one write + fsync each).
+    pub commits: AtomicU64,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
+    pub spool: SpoolGauges,
+    /// Inserts of a batch into ClickHouse that succeeded, and their records.
+    pub insert_batches: AtomicU64,
+    pub insert_records: AtomicU64,
+    /// Inserts retried after a retryable failure.
+    pub insert_retries: AtomicU64,
+    /// Records ClickHouse refused as data, written to the dead-letter file.
+    pub dead_letters: AtomicU64,
+    /// Why the writer cannot reach ClickHouse right now; `None` while it can.
+    pub clickhouse_problem: Mutex<Option<String>>,
     pub correlator: CorrelatorMetrics,
     pub spans: SignalCounters,
     pub logs: SignalCounters,
@@ -96,6 +119,7 @@ pub struct Metrics {
     pub requests_too_large: AtomicU64,
     pub requests_unsupported: AtomicU64,
     pub requests_overloaded: AtomicU64,
+    pub requests_spool_full: AtomicU64,
     pub insert_errors: AtomicU64,
     pub insert_latency: Histogram,
 }
@@ -103,6 +127,12 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         Self {
+            spool: SpoolGauges::default(),
+            insert_batches: AtomicU64::new(0),
+            insert_records: AtomicU64::new(0),
+            insert_retries: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
+            clickhouse_problem: Mutex::new(None),
             correlator: CorrelatorMetrics::default(),
             spans: SignalCounters::default(),
             logs: SignalCounters::default(),
@@ -113,6 +143,7 @@ impl Metrics {
             requests_too_large: AtomicU64::new(0),
             requests_unsupported: AtomicU64::new(0),
             requests_overloaded: AtomicU64::new(0),
+            requests_spool_full: AtomicU64::new(0),
             insert_errors: AtomicU64::new(0),
             insert_latency: Histogram::new(),
         }
@@ -168,12 +199,13 @@ impl Metrics {
                     get(&self.requests_unsupported),
                 ),
                 ("{reason=\"unavailable\"}", get(&self.requests_overloaded)),
+                ("{reason=\"spool_full\"}", get(&self.requests_spool_full)),
             ],
         );
         counter(
             &mut out,
             "throughline_events_rejected_total",
-            "Events refused: invalid on their own, or not stored (overload, ClickHouse away).",
+            "Events refused: invalid on their own, or with their request (spool full or not writable).",
             &[
                 ("{reason=\"invalid_event\"}", get(&self.events_invalid)),
                 (
@@ -193,6 +225,65 @@ impl Metrics {
             "throughline_insert_errors_total",
             "Failed ClickHouse inserts.",
             &[("", get(&self.insert_errors))],
+        );
+        counter(
+            &mut out,
+            "throughline_insert_batches_total",
+            "Batches ClickHouse confirmed.",
+            &[("", get(&self.insert_batches))],
+        );
+        counter(
+            &mut out,
+            "throughline_insert_records_total",
+            "Records (spans, logs, events) in batches ClickHouse confirmed.",
+            &[("", get(&self.insert_records))],
+        );
+        counter(
+            &mut out,
+            "throughline_insert_retries_total",
+            "Inserts retried after a retryable failure (ClickHouse away, timeout, overload).",
+            &[("", get(&self.insert_retries))],
+        );
+        counter(
+            &mut out,
+            "throughline_dead_letters_total",
+            "Records ClickHouse refused as data, written to the dead-letter file and not retried.",
+            &[("", get(&self.dead_letters))],
+        );
+        let s = &self.spool;
+        let oldest = get(&s.oldest_unsent_ns);
+        let age = if oldest == 0 || get(&s.records) == 0 {
+            0.0
+        } else {
+            crate::now_ns().saturating_sub(oldest) as f64 / 1e9
+        };
+        for (name, help, value) in [
+            (
+                "throughline_spool_bytes",
+                "Bytes in the spool not yet stored in ClickHouse.",
+                get(&s.bytes) as f64,
+            ),
+            (
+                "throughline_spool_records",
+                "Requests in the spool not yet stored in ClickHouse.",
+                get(&s.records) as f64,
+            ),
+            (
+                "throughline_spool_oldest_unsent_seconds",
+                "Age of the oldest spooled record not yet stored; 0 when none waits.",
+                age,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        counter(
+            &mut out,
+            "throughline_spool_commits_total",
+            "Group commits to the spool (one write and one fsync each).",
+            &[("", get(&s.commits))],
         );
         let c = &self.correlator;
         let _ = writeln!(

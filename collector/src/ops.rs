@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
+use crate::spool::Spool;
 use crate::storage::Store;
 
 async fn healthz() -> impl IntoResponse {
@@ -21,9 +22,19 @@ async fn healthz() -> impl IntoResponse {
 struct OpsState {
     store: Store,
     metrics: Arc<Metrics>,
+    /// The collector's spool; `None` for the console.
+    spool: Option<Spool>,
 }
 
-async fn readyz(State(OpsState { store, .. }): State<OpsState>) -> impl IntoResponse {
+async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
+    let OpsState {
+        store,
+        metrics,
+        spool,
+    } = state;
+    if let Some(spool) = spool {
+        return collector_readiness(&store, &metrics, &spool).await;
+    }
     let problem = match store.migrations_current().await {
         Ok(true) => None,
         Ok(false) => Some(
@@ -47,6 +58,54 @@ async fn readyz(State(OpsState { store, .. }): State<OpsState>) -> impl IntoResp
     }
 }
 
+/// The collector with a spool is ready while it can accept: ClickHouse being
+/// away makes it "degraded" (still 200; it keeps accepting into the spool),
+/// a full spool makes it not ready.
+async fn collector_readiness(
+    store: &Store,
+    metrics: &Metrics,
+    spool: &Spool,
+) -> (StatusCode, Json<serde_json::Value>) {
+    if spool.is_full() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "status": "not ready",
+                "error": format!("the spool in {} is full; requests are refused until ClickHouse takes the backlog", spool.dir().display()),
+            })),
+        );
+    }
+    let writer_problem = metrics
+        .clickhouse_problem
+        .lock()
+        .expect("metrics lock")
+        .clone();
+    let problem = match writer_problem {
+        Some(problem) => Some(problem),
+        None => match store.migrations_current().await {
+            Ok(true) => None,
+            Ok(false) => Some(
+                "ClickHouse is reachable but migrations are not applied; run `throughline migrate`"
+                    .to_string(),
+            ),
+            Err(e) => Some(format!(
+                "ClickHouse at {} is not usable: {e}; requests are kept in the spool",
+                store.config().url
+            )),
+        },
+    };
+    match problem {
+        None => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        ),
+        Some(reason) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "degraded", "reason": reason })),
+        ),
+    }
+}
+
 async fn metrics_text(State(OpsState { metrics, .. }): State<OpsState>) -> impl IntoResponse {
     (
         [(
@@ -59,9 +118,27 @@ async fn metrics_text(State(OpsState { metrics, .. }): State<OpsState>) -> impl 
 
 /// The operator endpoints: readiness from `store`, numbers from `metrics`.
 pub fn router(store: Store, metrics: Arc<Metrics>) -> Router {
+    routes(OpsState {
+        store,
+        metrics,
+        spool: None,
+    })
+}
+
+/// The collector's operator endpoints: also ready ("degraded") while
+/// ClickHouse is away, since the spool keeps accepting.
+pub fn collector_router(store: Store, metrics: Arc<Metrics>, spool: Spool) -> Router {
+    routes(OpsState {
+        store,
+        metrics,
+        spool: Some(spool),
+    })
+}
+
+fn routes(state: OpsState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(OpsState { store, metrics })
+        .with_state(state)
 }

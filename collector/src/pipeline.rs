@@ -1,153 +1,349 @@
-//! The pipeline between receivers and ClickHouse: a bounded queue and one
-//! writer task that merges whatever requests are waiting into one insert per
-//! table, then acknowledges each request.
+//! The pipeline between receivers and ClickHouse: receivers hand a batch to
+//! the disk spool and answer once it is synced there; one writer task drains
+//! the spool to ClickHouse in large merged batches (reading the next while
+//! storing one) and acknowledges to the spool what ClickHouse confirmed.
 //!
-//! A request is acknowledged only after ClickHouse confirmed its rows, so a
-//! sender that got OK never loses data to us; a full queue is answered at once
-//! with "overloaded, retry", which is the backpressure senders act on. (A disk
-//! spool between the two is the next step; see ARCHITECTURE.md.)
+//! Failures are classified once, by storage: a retryable one (ClickHouse
+//! away, a timeout, overload) makes the writer try the same batch again with
+//! jittered exponential backoff, for as long as it takes, reporting the
+//! problem on `/readyz`; a data error (ClickHouse refused rows) makes it split
+//! the batch in halves until the refused records stand alone, store the rest,
+//! and write those to the dead-letter file. Nothing is retried forever that
+//! cannot pass, and a refused row never holds back the rows behind it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, Metrics};
 use crate::model::Batch;
-use crate::storage::Store;
+use crate::spool::dead_letter::DeadLetters;
+use crate::spool::{Spool, SpoolError, SpoolReader};
+use crate::storage::{Store, StoreError};
 
-/// Why a batch was not stored. Both are the sender's cue to retry later.
+/// Why a batch was not accepted. All are the sender's cue to retry later.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SubmitError {
-    #[error("the collector is overloaded (its write queue is full); retry with backoff")]
-    Overloaded,
-    #[error("storing the data failed: {0}; retry with backoff")]
-    Storage(String),
+    #[error("the collector's spool is full ({limit} bytes wait for ClickHouse); retry after the Retry-After delay")]
+    Full { limit: u64 },
+    #[error("the collector could not write its spool: {0}; retry with backoff")]
+    Spool(String),
     #[error("the collector is shutting down; retry against another instance or later")]
     Closed,
 }
 
+impl From<SpoolError> for SubmitError {
+    fn from(e: SpoolError) -> Self {
+        match e {
+            SpoolError::Full { limit } => SubmitError::Full { limit },
+            SpoolError::Io(e) => SubmitError::Spool(e),
+            SpoolError::Closed => SubmitError::Closed,
+        }
+    }
+}
+
+/// How long one batch's inserts may take before they count as failed
+/// (retryable). Far above what a batch takes (under a few seconds).
+const INSERT_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Tuning of the writer.
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineOptions {
-    /// Requests waiting for the writer before new ones are refused.
-    pub queue_requests: usize,
     /// Records merged into one insert at most.
     pub max_batch_records: usize,
+    /// First retry delay after a retryable failure; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
 }
 
 impl Default for PipelineOptions {
     fn default() -> Self {
         Self {
-            queue_requests: 256,
-            max_batch_records: 50_000,
+            max_batch_records: 20_000,
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
         }
     }
 }
 
-struct Job {
-    batch: Batch,
-    done: oneshot::Sender<Result<(), SubmitError>>,
-}
-
-/// The receivers' handle on the writer. Cheap to clone.
+/// The receivers' handle: appends to the spool. Cheap to clone.
 #[derive(Clone)]
 pub struct Pipeline {
-    tx: mpsc::Sender<Job>,
+    spool: Spool,
 }
 
 impl Pipeline {
-    /// Starts the writer task; it ends once every handle is dropped and the
-    /// queue is drained.
+    /// Starts the writer task draining `reader`; it stops once `shutdown` is
+    /// cancelled and what was committed by then is stored, or at once when
+    /// ClickHouse fails while stopping (the spool keeps the rest for the next
+    /// start).
     pub fn start(
         store: Store,
+        spool: Spool,
+        reader: SpoolReader,
+        dead_letters: DeadLetters,
         options: PipelineOptions,
         metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(options.queue_requests.max(1));
-        let task = tokio::spawn(writer(store, rx, options, metrics));
-        (Self { tx }, task)
+        let writer = Writer {
+            store,
+            spool: spool.clone(),
+            dead_letters,
+            options,
+            metrics,
+            shutdown,
+        };
+        let task = tokio::spawn(writer.run(reader));
+        (Self { spool }, task)
     }
 
-    /// Stores `batch`; returns once ClickHouse confirmed it.
+    /// Makes `batch` durable in the spool; returns once it is synced.
     pub async fn submit(&self, batch: Batch) -> Result<(), SubmitError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let (done, wait) = oneshot::channel();
-        self.tx.try_send(Job { batch, done }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
-        })?;
-        wait.await.unwrap_or(Err(SubmitError::Closed))
+        Ok(self.spool.append(&batch).await?)
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
     }
 }
 
-async fn write(store: &Store, batch: &Batch, m: &Metrics) -> Result<(), SubmitError> {
-    let started = Instant::now();
-    let result = store.write_batch(batch).await;
-    m.insert_latency.observe(started.elapsed());
-    match result {
-        Ok(report) => {
-            metrics::add(&m.spans.written, batch.spans.len());
-            metrics::add(&m.logs.written, batch.logs.len());
-            metrics::add(
-                &m.events.written,
-                batch.events.len() - report.duplicate_events,
-            );
-            metrics::add(&m.events_duplicates, report.duplicate_events);
-            Ok(())
-        }
-        Err(e) => {
-            metrics::add(&m.insert_errors, 1);
-            tracing::warn!(error = %e, retryable = e.is_retryable(), records = batch.len(), "insert failed");
-            Err(SubmitError::Storage(e.to_string()))
-        }
-    }
+/// Why a store attempt gave up.
+enum Failure {
+    /// ClickHouse refused the data; retrying cannot help.
+    Data(StoreError),
+    /// Shutting down while ClickHouse fails: leave it in the spool.
+    Stopped,
 }
 
-async fn writer(
+struct Writer {
     store: Store,
-    mut rx: mpsc::Receiver<Job>,
+    spool: Spool,
+    dead_letters: DeadLetters,
     options: PipelineOptions,
     metrics: Arc<Metrics>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        let mut records = jobs[0].batch.len();
-        while records < options.max_batch_records {
-            match rx.try_recv() {
-                Ok(job) => {
-                    records += job.batch.len();
-                    jobs.push(job);
+    shutdown: CancellationToken,
+}
+
+/// A delay around `base`: between half and all of it, from the clock's
+/// nanoseconds (good enough to keep many collectors from retrying in step).
+fn jitter(base: Duration) -> Duration {
+    let nanos = crate::now_ns();
+    let spread = (nanos ^ (nanos >> 17)).wrapping_mul(0x9e37_79b9_7f4a_7c15) % 1000;
+    base / 2 + base / 2 * spread as u32 / 1000
+}
+
+impl Writer {
+    async fn run(self, reader: SpoolReader) {
+        let mut committed = self.spool.committed();
+        let max = self.options.max_batch_records;
+        // The next batch is read and decoded while the current one is
+        // stored; `borrow_and_update` before each read, so a commit after
+        // it wakes `changed` below.
+        let read_next = |mut reader: SpoolReader| {
+            tokio::task::spawn_blocking(move || {
+                let read = reader.read(max);
+                (reader, read)
+            })
+        };
+        committed.borrow_and_update();
+        let mut next = read_next(reader);
+        loop {
+            let (reader, read) = next.await.expect("the spool reader does not panic");
+            let read = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::error!(error = %e, dir = %self.spool.dir().display(), "reading the spool failed; retrying");
+                    if self.pause(Duration::from_secs(1)).await {
+                        return;
+                    }
+                    committed.borrow_and_update();
+                    next = read_next(reader);
+                    continue;
                 }
-                Err(_) => break,
+            };
+            if !read.moved {
+                if self.shutdown.is_cancelled() {
+                    return;
+                }
+                tokio::select! {
+                    _ = committed.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
+                }
+                committed.borrow_and_update();
+                next = read_next(reader);
+                continue;
+            }
+            committed.borrow_and_update();
+            next = read_next(reader);
+            let (count, bytes, end) = (read.count(), read.bytes(), read.end);
+            for (size, reason) in &read.undecodable {
+                tracing::error!(%reason, "a spool record cannot be decoded by this build; it is noted in the dead-letter file and dropped");
+                metrics::add(&self.metrics.dead_letters, 1);
+                if let Err(e) = self.dead_letters.write_undecodable(*size, reason) {
+                    tracing::error!(error = %e, "writing the dead-letter file failed");
+                }
+            }
+            let mut merged = Batch::default();
+            for record in read.records {
+                merged.append(record.batch);
+            }
+            if !merged.is_empty() && self.deliver(merged).await.is_err() {
+                return;
+            }
+            if let Err(e) = self.spool.ack(end, count, bytes) {
+                tracing::error!(error = %e, "saving the spool position failed; the records may be written again after a restart (harmless)");
             }
         }
-        // Move the batches into one, remembering where each began, so that a
-        // failure can be split back without having copied anything.
-        let mut merged = Batch::default();
-        let mut waiters = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            waiters.push((merged.mark(), job.done));
-            merged.append(job.batch);
+    }
+
+    /// Sleeps `delay` unless shutting down; true when shutting down.
+    async fn pause(&self, delay: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            _ = self.shutdown.cancelled() => true,
         }
-        let result = write(&store, &merged, &metrics).await;
-        if result.is_ok() || waiters.len() == 1 {
-            for (_, done) in waiters {
-                let _ = done.send(result.clone());
+    }
+
+    /// Stores `batch`, setting refused records aside; `Err` only when
+    /// stopping with ClickHouse failing.
+    async fn deliver(&self, batch: Batch) -> Result<(), ()> {
+        let mut todo = vec![batch];
+        while let Some(batch) = todo.pop() {
+            match self.store_with_retry(&batch).await {
+                Ok(()) => {}
+                Err(Failure::Stopped) => return Err(()),
+                Err(Failure::Data(e)) if batch.len() <= 1 => self.dead_letter(&batch, &e),
+                Err(Failure::Data(e)) => {
+                    tracing::warn!(error = %e, records = batch.len(), "ClickHouse refused data in a batch; writing it in halves to isolate the refused records");
+                    let (first, second) = halves(batch);
+                    todo.push(second);
+                    todo.push(first);
+                }
             }
-            continue;
         }
-        // One request's bad data must not fail the others merged with it:
-        // write each alone and answer each with its own outcome.
-        let mut parts = Vec::with_capacity(waiters.len());
-        for (mark, done) in waiters.into_iter().rev() {
-            parts.push((merged.split_off(mark), done));
+        Ok(())
+    }
+
+    fn dead_letter(&self, batch: &Batch, error: &StoreError) {
+        let reason = error.to_string();
+        match self.dead_letters.write(batch, &reason) {
+            Ok(n) => {
+                metrics::add(&self.metrics.dead_letters, n);
+                tracing::error!(%reason, file = %self.dead_letters.path().display(), "ClickHouse refused a record; it is in the dead-letter file");
+            }
+            Err(e) => {
+                metrics::add(&self.metrics.dead_letters, batch.len());
+                tracing::error!(%reason, error = %e, record = ?batch, "ClickHouse refused a record and the dead-letter file cannot be written; the record is only in this log");
+            }
         }
-        for (part, done) in parts.into_iter().rev() {
-            let result = write(&store, &part, &metrics).await;
-            let _ = done.send(result);
+    }
+
+    async fn store_with_retry(&self, batch: &Batch) -> Result<(), Failure> {
+        let m = &self.metrics;
+        let mut delay = self.options.min_backoff;
+        loop {
+            let started = Instant::now();
+            // A server that takes the connection and never answers must not
+            // stop the writer: that is a timeout, retried like any other.
+            let result = tokio::time::timeout(INSERT_TIMEOUT, self.store.write_batch(batch))
+                .await
+                .unwrap_or(Err(StoreError::ClickHouse(
+                    clickhouse::error::Error::TimedOut,
+                )));
+            m.insert_latency.observe(started.elapsed());
+            let error = match result {
+                Ok(report) => {
+                    metrics::add(&m.insert_batches, 1);
+                    metrics::add(&m.insert_records, batch.len());
+                    metrics::add(&m.spans.written, batch.spans.len());
+                    metrics::add(&m.logs.written, batch.logs.len());
+                    metrics::add(
+                        &m.events.written,
+                        batch.events.len() - report.duplicate_events,
+                    );
+                    metrics::add(&m.events_duplicates, report.duplicate_events);
+                    if m.clickhouse_problem
+                        .lock()
+                        .expect("metrics lock")
+                        .take()
+                        .is_some()
+                    {
+                        tracing::info!("ClickHouse takes inserts again; draining the spool");
+                    }
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            metrics::add(&m.insert_errors, 1);
+            if error.is_data_error() {
+                return Err(Failure::Data(error));
+            }
+            let problem = format!(
+                "ClickHouse at {} does not take inserts: {error}; requests are kept in the spool",
+                self.store.config().url
+            );
+            let first = m
+                .clickhouse_problem
+                .lock()
+                .expect("metrics lock")
+                .replace(problem)
+                .is_none();
+            if first {
+                tracing::warn!(error = %error, records = batch.len(), "insert failed; retrying with backoff");
+            } else {
+                tracing::debug!(error = %error, "insert failed again");
+            }
+            if self.shutdown.is_cancelled() || self.pause(jitter(delay)).await {
+                return Err(Failure::Stopped);
+            }
+            metrics::add(&m.insert_retries, 1);
+            delay = (delay * 2).min(self.options.max_backoff);
+        }
+    }
+}
+
+/// Splits a batch of two or more records into two non-empty halves.
+fn halves(mut batch: Batch) -> (Batch, Batch) {
+    let half = batch.len() / 2;
+    let mut second = Batch::default();
+    let spans = batch.spans.len().min(half);
+    let logs = batch.logs.len().min(half - spans);
+    let events = batch.events.len().min(half - spans - logs);
+    second.spans = batch.spans.split_off(spans);
+    second.logs = batch.logs.split_off(logs);
+    second.events = batch.events.split_off(events);
+    (batch, second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halves_split_across_kinds_and_keep_order() {
+        let sample = crate::spool::tests::sample_batch();
+        let mut batch = Batch::default();
+        for _ in 0..3 {
+            batch.append(sample.clone());
+        }
+        assert_eq!(batch.len(), 9);
+        let (a, b) = halves(batch);
+        assert_eq!((a.spans.len(), a.logs.len(), a.events.len()), (3, 1, 0));
+        assert_eq!((b.spans.len(), b.logs.len(), b.events.len()), (0, 2, 3));
+        let (c, d) = halves(a);
+        assert_eq!((c.len(), d.len()), (2, 2));
+    }
+
+    #[test]
+    fn jitter_stays_within_half_and_whole() {
+        for _ in 0..100 {
+            let d = jitter(Duration::from_millis(800));
+            assert!(d >= Duration::from_millis(400) && d <= Duration::from_millis(800));
         }
     }
 }

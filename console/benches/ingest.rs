@@ -1,44 +1,74 @@
-//! `make bench`: OTLP/HTTP ingest throughput and latency, end to end.
+//! `make bench`: OTLP/HTTP ingest end to end, against ClickHouse alone.
 //!
-//! Starts a collector in this process against the ClickHouse named by
-//! `THROUGHLINE_TEST_CLICKHOUSE_URL` (`make bench` starts a private one), then
-//! sends protobuf export requests from concurrent clients over loopback and
-//! reports spans per second acknowledged (= stored in ClickHouse, the
-//! collector acknowledges only then) and request latency percentiles.
-//! Bounded: a fixed number of requests, then it stops.
+//! Needs the ClickHouse named by `THROUGHLINE_TEST_CLICKHOUSE_URL` (`make
+//! bench` starts a private one). Bounded: a fixed number of requests, then it
+//! stops. Three phases, each in a database of its own:
+//!
+//! 1. ClickHouse alone: the same spans, normalized beforehand, written with
+//!    `Store::write_batch` (RowBinary over HTTP into every table the collector
+//!    writes: spans, key index, key links, feed) in batches as large as the
+//!    collector's writer makes them, one after another as the writer does.
+//! 2. End to end: the real `throughline collector` binary as a child process
+//!    (its own spool in a temporary directory), concurrent clients posting
+//!    OTLP/HTTP protobuf requests of 512 spans. Throughput is counted in
+//!    ClickHouse: from the first request until `spans` holds every span.
+//!    Also: request latency percentiles (a 200 means synced in the spool),
+//!    the collector's peak RSS (`VmHWM`), and bytes on disk per span.
+//! 3. A key lookup on the loaded tables.
+//!
+//! `BENCH_REQUESTS` and `BENCH_CLIENTS` override the load.
 
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use collector::keys::KeyTypes;
-use collector::metrics::Metrics;
+use collector::model::Batch;
 use collector::pipeline::PipelineOptions;
 use collector::storage::{Store, StoreConfig};
-use collector::{Collector, CollectorSettings};
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::{
+    span, status, ResourceSpans, ScopeSpans, Span, Status,
+};
 use prost::Message;
-use tokio_util::sync::CancellationToken;
 
-const SPANS_PER_REQUEST: usize = 500;
-const REQUESTS: usize = 400;
-const CLIENTS: usize = 8;
+const SPANS_PER_REQUEST: usize = 512;
 
-fn text(key: &str, value: String) -> KeyValue {
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn text(key: &str, value: impl Into<String>) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value)),
+            value: Some(any_value::Value::StringValue(value.into())),
         }),
         key_strindex: 0,
     }
 }
 
-/// A request of spans shaped like a connector's: three keys, a few
-/// attributes, unique ids per request.
-fn request(n: usize) -> Vec<u8> {
+fn int(key: &str, value: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(value)),
+        }),
+        key_strindex: 0,
+    }
+}
+
+/// Request `n`: 512 spans shaped like an ERP connector's: 52 traces of
+/// about ten spans (a server span and its children), three business keys
+/// and seven more attributes per span, a resource of five attributes, an
+/// error status and a span event on some.
+fn request(n: usize) -> ExportTraceServiceRequest {
     let start = 1_764_161_400_000_000_000u64 + n as u64 * 1_000_000;
     let spans = (0..SPANS_PER_REQUEST)
         .map(|i| {
@@ -48,20 +78,56 @@ fn request(n: usize) -> Vec<u8> {
             let mut span_id = [0u8; 8];
             span_id[..4].copy_from_slice(&(n as u32 + 1).to_be_bytes());
             span_id[4..].copy_from_slice(&(i as u32 + 1).to_be_bytes());
+            let root = i % 10 == 0;
+            let mut parent = span_id;
+            parent[4..].copy_from_slice(&((i - i % 10) as u32 + 1).to_be_bytes());
+            let failed = i % 97 == 0;
             Span {
                 trace_id: trace_id.to_vec(),
                 span_id: span_id.to_vec(),
-                name: "erp.goods_receipt.post".into(),
-                kind: 2,
-                start_time_unix_nano: start + i as u64,
-                end_time_unix_nano: start + i as u64 + 2_500_000,
+                parent_span_id: if root { Vec::new() } else { parent.to_vec() },
+                name: if root {
+                    "erp.goods_receipt.post".into()
+                } else {
+                    format!("erp.goods_receipt.step{}", i % 10)
+                },
+                kind: if root { 2 } else { 1 },
+                start_time_unix_nano: start + i as u64 * 1000,
+                end_time_unix_nano: start + i as u64 * 1000 + 2_500_000,
                 attributes: vec![
-                    text("order.id", format!("O-{n}-{}", i / 10)),
+                    text("order.id", format!("SO-{n}-{}", i / 10)),
                     text("work_order.id", format!("WO-{n}-{i}")),
                     text("customer.id", format!("C-{}", n % 50)),
-                    text("erp.plant", "P1".into()),
-                    text("erp.document", format!("5000{n}{i}")),
+                    text("erp.plant", "P1"),
+                    text("erp.document", format!("5000{n:06}{i:03}")),
+                    text("erp.movement_type", "101"),
+                    int("erp.quantity", (i as i64 % 40) + 1),
+                    text("db.system", "hana"),
+                    text("http.request.method", "POST"),
+                    int("http.response.status_code", if failed { 500 } else { 200 }),
                 ],
+                events: if failed {
+                    vec![span::Event {
+                        time_unix_nano: start + i as u64 * 1000 + 1_000_000,
+                        name: "exception".into(),
+                        attributes: vec![text("exception.message", "posting period closed")],
+                        dropped_attributes_count: 0,
+                    }]
+                } else {
+                    Vec::new()
+                },
+                status: Some(Status {
+                    code: if failed {
+                        status::StatusCode::Error as i32
+                    } else {
+                        status::StatusCode::Ok as i32
+                    },
+                    message: if failed {
+                        "posting period closed".into()
+                    } else {
+                        String::new()
+                    },
+                }),
                 ..Default::default()
             }
         })
@@ -69,104 +135,323 @@ fn request(n: usize) -> Vec<u8> {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![text("service.name", "erp".into())],
+                attributes: vec![
+                    text("service.name", "erp"),
+                    text("service.version", "2026.11.3"),
+                    text("host.name", "erp-app-02"),
+                    text("deployment.environment", "production"),
+                    text("sap.system_id", "PRD"),
+                ],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "erp-connector".into(),
+                    version: "1.4.0".into(),
+                    ..Default::default()
+                }),
                 spans,
                 ..Default::default()
             }],
             ..Default::default()
         }],
     }
-    .encode_to_vec()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+fn store(url: &str, database: String) -> Store {
+    Store::new(StoreConfig {
+        url: url.to_string(),
+        database,
+        user: None,
+        password: None,
+    })
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct Count {
+    n: u64,
+}
+
+async fn count(store: &Store, sql: &str) -> u64 {
+    clickhouse::Client::default()
+        .with_url(&store.config().url)
+        .with_database(&store.config().database)
+        .with_validation(false)
+        .query(sql)
+        .bind(store.config().database.as_str())
+        .fetch_one::<Count>()
+        .await
+        .unwrap()
+        .n
+}
+
+/// `VmRSS` and `VmHWM` of a process, in KiB.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn fetch_text(url: &str) -> reqwest::Result<String> {
+    reqwest::get(url).await?.text().await
+}
+
+/// The value of an unlabelled metric in Prometheus text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Spans per second `Store::write_batch` stores, the spans of `messages`
+/// normalized beforehand into batches of `batch_spans`, one after another.
+async fn alone_rate(db: &Store, messages: &[ExportTraceServiceRequest], batch_spans: usize) -> f64 {
+    db.migrate().await.unwrap();
+    let keys = KeyTypes::default();
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut current = Batch::default();
+    for m in messages {
+        current.append(collector::receivers::otlp::convert::traces(m, &keys).batch);
+        if current.len() >= batch_spans {
+            batches.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    let spans: usize = batches.iter().map(Batch::len).sum();
+    let started = Instant::now();
+    for batch in &batches {
+        db.write_batch(batch).await.unwrap();
+    }
+    spans as f64 / started.elapsed().as_secs_f64()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let url = std::env::var("THROUGHLINE_TEST_CLICKHOUSE_URL")
         .expect("set THROUGHLINE_TEST_CLICKHOUSE_URL (make bench does)");
-    let store = Store::new(StoreConfig {
-        url,
-        database: format!("bench_{}", std::process::id()),
-        user: None,
-        password: None,
-    });
-    store.migrate().await.unwrap();
-    let shutdown = CancellationToken::new();
-    let collector = Collector::start(
-        store.clone(),
-        CollectorSettings {
-            grpc_addr: "127.0.0.1:0".parse().unwrap(),
-            http_addr: "127.0.0.1:0".parse().unwrap(),
-            max_request_bytes: collector::DEFAULT_MAX_REQUEST_BYTES,
-            keys: Arc::new(KeyTypes::default()),
-            events: Arc::new(
-                collector::events::EventRules::new(&Default::default(), &KeyTypes::default())
-                    .unwrap(),
-            ),
-            pipeline: PipelineOptions::default(),
-            metrics: Arc::new(Metrics::new()),
-        },
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let endpoint = format!("http://{}/v1/traces", collector.http_addr);
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..REQUESTS).map(request).collect());
+    let requests = env_or("BENCH_REQUESTS", 1000);
+    let clients = env_or("BENCH_CLIENTS", 8);
+    let total = requests * SPANS_PER_REQUEST;
+    let pid = std::process::id();
+    let messages: Vec<ExportTraceServiceRequest> = (0..requests).map(request).collect();
+
+    // 1. ClickHouse alone, the same rows: in batches as large as the
+    // collector's writer makes them, and in larger ones.
+    let writer_batch = PipelineOptions::default().max_batch_records;
+    let mut alone = Vec::new();
+    for batch_spans in [writer_batch, 100_000] {
+        let db = store(&url, format!("bench_alone_{pid}_{batch_spans}"));
+        alone.push((batch_spans, alone_rate(&db, &messages, batch_spans).await));
+        db.drop_database().await.unwrap();
+    }
+    let alone_best = alone.iter().map(|a| a.1).fold(0.0, f64::max);
+
+    // 2. End to end through the real binary.
+    let e2e = store(&url, format!("bench_e2e_{pid}"));
+    let data_dir = tempfile::tempdir().unwrap();
+    let (http_port, grpc_port) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .arg("collector")
+        .args(["--clickhouse-url", &url])
+        .args(["--clickhouse-database", &e2e.config().database])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .args(["--otlp-http-addr", &format!("127.0.0.1:{http_port}")])
+        .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc_port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let child_pid = child.id();
+    let base = format!("http://127.0.0.1:{http_port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reqwest::get(format!("{base}/readyz")).await.is_err() {
+        assert!(Instant::now() < deadline, "the collector did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let endpoint = format!("{base}/v1/traces");
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(messages.iter().map(|m| m.encode_to_vec()).collect());
+    drop(messages);
     let bytes: usize = bodies.iter().map(Vec::len).sum();
 
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        let metrics_url = format!("{base}/metrics");
+        tokio::spawn(async move {
+            let (mut peak_rss, mut peak_spool) = (0, 0.0f64);
+            let mut tick = 0u64;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak_rss = peak_rss.max(rss_kib(child_pid).0);
+                if tick.is_multiple_of(4) {
+                    if let Ok(text) = fetch_text(&metrics_url).await {
+                        peak_spool = peak_spool.max(metric(&text, "throughline_spool_bytes"));
+                    }
+                }
+                tick += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (peak_rss, peak_spool)
+        })
+    };
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..CLIENTS {
+    for c in 0..clients {
         let (client, endpoint, bodies) = (client.clone(), endpoint.clone(), bodies.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            for n in (c..REQUESTS).step_by(CLIENTS) {
-                let t = Instant::now();
-                let r = client
-                    .post(&endpoint)
-                    .header("content-type", "application/x-protobuf")
-                    .body(bodies[n].clone())
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-                latencies.push(t.elapsed());
+            let mut refused = 0u64;
+            for n in (c..bodies.len()).step_by(clients) {
+                loop {
+                    let t = Instant::now();
+                    let r = client
+                        .post(&endpoint)
+                        .header("content-type", "application/x-protobuf")
+                        .body(bodies[n].clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status();
+                    if status == 429 || status == 503 {
+                        // Backpressure: wait and send the batch again.
+                        refused += 1;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
+                    latencies.push(t.elapsed());
+                    break;
+                }
             }
-            latencies
+            (latencies, refused)
         }));
     }
     let mut latencies = Vec::new();
+    let mut refused = 0;
     for t in tasks {
-        latencies.extend(t.await.unwrap());
+        let (l, r) = t.await.unwrap();
+        latencies.extend(l);
+        refused += r;
     }
-    let elapsed = started.elapsed();
+    let acked_secs = started.elapsed().as_secs_f64();
+    let stored_deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let n = count(&e2e, "SELECT count() AS n FROM spans WHERE ? != ''").await;
+        if n >= total as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < stored_deadline,
+            "only {n} of {total} spans stored after 10 min"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let e2e_secs = started.elapsed().as_secs_f64();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (peak_sampled, peak_spool) = sampler.await.unwrap();
+    let final_metrics = fetch_text(&format!("{base}/metrics")).await.unwrap();
+    let commits = metric(&final_metrics, "throughline_spool_commits_total");
+    let inserts = metric(&final_metrics, "throughline_insert_batches_total");
+    let (_, hwm) = rss_kib(child_pid);
+    let e2e_rate = total as f64 / e2e_secs;
     latencies.sort();
-    let spans = REQUESTS * SPANS_PER_REQUEST;
+
+    let spans_stored = count(&e2e, "SELECT count() AS n FROM spans FINAL WHERE ? != ''").await;
+    let disk_spans = count(
+        &e2e,
+        "SELECT sum(bytes) AS n FROM system.parts WHERE active AND database = ? AND table = 'spans'",
+    )
+    .await;
+    let disk_all = count(
+        &e2e,
+        "SELECT sum(bytes) AS n FROM system.parts WHERE active AND database = ?",
+    )
+    .await;
+
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "| OTLP/HTTP protobuf ingest, {CLIENTS} clients x {SPANS_PER_REQUEST} spans/request, {REQUESTS} requests | {:.0} spans/s | {:.1} MB/s | p50 {:.0} ms, p99 {:.0} ms |",
-        spans as f64 / elapsed.as_secs_f64(),
-        bytes as f64 / 1e6 / elapsed.as_secs_f64(),
+        "\nmachine: {cpus} cores; {requests} requests x {SPANS_PER_REQUEST} spans ({total} spans, {:.1} MB protobuf), {clients} clients\n",
+        bytes as f64 / 1e6
+    );
+    println!("| what | result |\n| --- | --- |");
+    for (batch_spans, rate) in &alone {
+        println!(
+            "| ClickHouse alone: `write_batch` (RowBinary over HTTP, every table) of the normalized spans, {batch_spans} per insert | {rate:.0} spans/s |"
+        );
+    }
+    println!(
+        "| end to end: OTLP/HTTP -> spool -> ClickHouse, {writer_batch} per insert, counted in ClickHouse | {e2e_rate:.0} spans/s ({e2e_secs:.1} s) |"
+    );
+    println!(
+        "| ratio end to end / ClickHouse alone (the faster of the two) | {:.2} |",
+        e2e_rate / alone_best
+    );
+    println!(
+        "| acknowledged (in the spool) | {:.0} spans/s ({acked_secs:.1} s), {:.1} MB/s |",
+        total as f64 / acked_secs,
+        bytes as f64 / 1e6 / acked_secs
+    );
+    println!(
+        "| request latency | p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {refused} refused (429/503) and resent |",
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3,
+    );
+    println!(
+        "| spool | {commits:.0} group commits (fsyncs) for {requests} requests; {inserts:.0} inserts; largest backlog {:.0} MB |",
+        peak_spool / 1e6
+    );
+    println!(
+        "| collector peak RSS | {:.0} MiB (VmHWM; sampled peak {:.0} MiB) |",
+        hwm as f64 / 1024.0,
+        peak_sampled as f64 / 1024.0
+    );
+    println!(
+        "| on disk in ClickHouse | {:.0} bytes/span in `spans`, {:.0} bytes/span over all tables ({spans_stored} spans) |",
+        disk_spans as f64 / spans_stored as f64,
+        disk_all as f64 / spans_stored as f64
     );
 
-    // The key lookup a console page makes, on the loaded tables.
+    // 3. The key lookup a console page makes, on the loaded tables.
     let key = collector::model::BusinessKey::new("customer", "C-7");
     let t = Instant::now();
-    let (spans_found, _) = store.spans_with_keys(&[&key], 2000).await.unwrap();
+    let (found, _) = e2e.spans_with_keys(&[&key], 2000).await.unwrap();
     println!(
-        "| key lookup (customer with {} spans) after {spans} spans loaded | {:.0} ms | | |",
-        spans_found.len(),
+        "| key lookup (customer with {} spans) after {total} spans loaded | {:.0} ms |",
+        found.len(),
         t.elapsed().as_secs_f64() * 1e3
     );
-    shutdown.cancel();
-    collector.wait().await;
-    store.drop_database().await.unwrap();
+
+    // SIGTERM, then the database goes.
+    unsafe {
+        libc_kill(child_pid as i32, 15);
+    }
+    let _ = child.wait();
+    e2e.drop_database().await.unwrap();
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
 }

@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub clickhouse_password: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub max_request_bytes: Option<usize>,
+    pub spool_dir: Option<PathBuf>,
+    pub spool_max_bytes: Option<u64>,
     pub processes_dir: Option<PathBuf>,
     pub correlator_interval: Option<String>,
     pub correlation_horizon: Option<String>,
@@ -68,12 +70,18 @@ pub struct Overrides {
         hide_env_values = true
     )]
     pub clickhouse_password: Option<String>,
-    /// Directory for the private ClickHouse's files (and, later, the spool) [default: ./data]
+    /// Directory for the private ClickHouse's files and the spool [default: ./data]
     #[arg(long, env = "THROUGHLINE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Largest accepted request body in bytes, after decompression [default: 16777216]
     #[arg(long, env = "THROUGHLINE_MAX_REQUEST_BYTES", value_name = "BYTES")]
     pub max_request_bytes: Option<usize>,
+    /// Directory of the collector's disk spool, where accepted requests wait for ClickHouse [default: <data_dir>/spool]
+    #[arg(long, env = "THROUGHLINE_SPOOL_DIR", value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Largest spool in bytes; while it is full, requests are refused with 429 / RESOURCE_EXHAUSTED [default: 1073741824]
+    #[arg(long, env = "THROUGHLINE_SPOOL_MAX_BYTES", value_name = "BYTES")]
+    pub spool_max_bytes: Option<u64>,
     /// Directory of process definitions (*.toml) [default: dashboards/processes]
     #[arg(long, env = "THROUGHLINE_PROCESSES_DIR", value_name = "DIR")]
     pub processes_dir: Option<PathBuf>,
@@ -98,6 +106,8 @@ pub struct Settings {
     pub clickhouse_password: Option<String>,
     pub data_dir: PathBuf,
     pub max_request_bytes: usize,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
     pub keys: KeyTypes,
     pub events: EventRules,
     pub processes_dir: PathBuf,
@@ -182,6 +192,23 @@ impl Settings {
                 "max_request_bytes {max_request_bytes} is too small to hold any OTLP batch; use at least 1024"
             )));
         }
+        let spool_max_bytes = o
+            .spool_max_bytes
+            .or(file.spool_max_bytes)
+            .unwrap_or(collector::spool::DEFAULT_MAX_BYTES);
+        if spool_max_bytes < 1 << 20 {
+            return Err(ConfigError::Invalid(format!(
+                "spool_max_bytes {spool_max_bytes} is too small; use at least 1048576 (1 MiB)"
+            )));
+        }
+        let data_dir: PathBuf = o
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| "./data".into());
+        let spool_dir = o
+            .spool_dir
+            .or(file.spool_dir)
+            .unwrap_or_else(|| data_dir.join("spool"));
         let keys = KeyTypes::new(&file.keys).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let events = EventRules::new(&file.events, &keys)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -229,11 +256,10 @@ impl Settings {
             clickhouse_database,
             clickhouse_user: o.clickhouse_user.or(file.clickhouse_user),
             clickhouse_password: o.clickhouse_password.or(file.clickhouse_password),
-            data_dir: o
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| "./data".into()),
+            data_dir,
             max_request_bytes,
+            spool_dir,
+            spool_max_bytes,
             keys,
             events,
             processes_dir,
@@ -276,6 +302,27 @@ mod tests {
         assert_eq!(s.otlp_http_addr, addr("127.0.0.1:4318"));
         assert_eq!(s.clickhouse_database, "throughline");
         assert_eq!(s.clickhouse_url, None);
+        assert_eq!(s.spool_dir, PathBuf::from("./data/spool"));
+        assert_eq!(s.spool_max_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn the_spool_follows_the_data_dir_unless_set() {
+        let file = Settings::parse(
+            "data_dir = \"/var/lib/tl\"\nspool_max_bytes = 2097152\n",
+            "t.toml",
+        )
+        .unwrap();
+        let s = Settings::resolve(file, &Overrides::default()).unwrap();
+        assert_eq!(s.spool_dir, PathBuf::from("/var/lib/tl/spool"));
+        assert_eq!(s.spool_max_bytes, 2 << 20);
+        let o = Overrides {
+            spool_dir: Some("/fast/spool".into()),
+            spool_max_bytes: Some(10),
+            ..Default::default()
+        };
+        let err = Settings::resolve(FileConfig::default(), &o).unwrap_err();
+        assert!(err.to_string().contains("spool_max_bytes 10"), "{err}");
     }
 
     #[test]

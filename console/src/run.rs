@@ -1,5 +1,6 @@
 //! What each subcommand does: build from settings, start, wait for a signal,
-//! stop in order (listeners, then the writer's queue, then ClickHouse).
+//! stop in order (listeners, then the writer, then ClickHouse; what the
+//! writer did not store stays in the spool for the next start).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use anyhow::Context;
 use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
+use collector::spool::SpoolOptions;
 use collector::storage::server::PrivateServer;
 use collector::storage::Store;
 use collector::{Collector, CollectorSettings};
@@ -117,6 +119,7 @@ fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSe
         keys: Arc::new(settings.keys.clone()),
         events: Arc::new(settings.events.clone()),
         pipeline: PipelineOptions::default(),
+        spool: SpoolOptions::new(&settings.spool_dir, settings.spool_max_bytes),
         metrics,
     }
 }
@@ -206,11 +209,65 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
     result
 }
 
-/// `throughline collector`.
+/// Applies migrations until it succeeds (ClickHouse may come back any
+/// time), backing off up to 30 s between attempts.
+async fn migrate_when_reachable(store: Store, shutdown: CancellationToken) {
+    let mut delay = std::time::Duration::from_secs(1);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match store.migrate().await {
+            Ok(report) => {
+                tracing::info!(
+                    applied = report.applied.len(),
+                    "ClickHouse reachable; migrations applied; the spool drains"
+                );
+                return;
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(error = %e, "ClickHouse still not reachable");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "migrating ClickHouse failed; inserts wait in the spool until this is fixed");
+                return;
+            }
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(30));
+    }
+}
+
+/// `throughline collector`. Starts also while ClickHouse is unreachable:
+/// requests are accepted into the spool, and migrations are applied (and
+/// the spool drained) once ClickHouse answers.
 pub async fn collector(settings: Settings) -> anyhow::Result<()> {
-    let (store, _) = open_store(&settings, false).await?;
+    let url = settings
+        .clickhouse_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CLICKHOUSE_URL.to_string());
+    let store = Store::new(settings.store_config(&url));
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
+    match store.migrate().await {
+        Ok(report) => {
+            for name in &report.applied {
+                tracing::info!(migration = %name, "applied");
+            }
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, %url, "ClickHouse is not reachable; accepting into the spool and migrating once it is");
+            tokio::spawn(migrate_when_reachable(store.clone(), shutdown.clone()));
+        }
+        Err(e) => {
+            return Err(anyhow::anyhow!(e)).with_context(|| {
+                format!(
+                    "preparing database `{}` at {url}",
+                    settings.clickhouse_database
+                )
+            })
+        }
+    }
     let metrics = Arc::new(Metrics::new());
     let collector =
         Collector::start(store, collector_settings(&settings, metrics), shutdown).await?;

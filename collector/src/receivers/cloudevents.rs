@@ -25,6 +25,7 @@ use super::{count_refused, ingest, now_ns, read_body, ReceiveError, ReceiverStat
 use crate::events::EventRules;
 use crate::metrics;
 use crate::model::{Attributes, Batch, Event, EventOrigin, Outcome, SpanId, TraceId};
+use crate::pipeline::SubmitError;
 
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
@@ -358,6 +359,7 @@ fn error_response(state: &ReceiverState, error: ReceiveError) -> Response {
         ReceiveError::BadRequest(_) => StatusCode::BAD_REQUEST,
         ReceiveError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ReceiveError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ReceiveError::Unavailable(SubmitError::Full { .. }) => StatusCode::TOO_MANY_REQUESTS,
         ReceiveError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     let mut response = (
@@ -365,7 +367,7 @@ fn error_response(state: &ReceiverState, error: ReceiveError) -> Response {
         Json(serde_json::json!({ "error": error.to_string() })),
     )
         .into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

@@ -31,7 +31,8 @@ pub enum ReceiveError {
     TooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// Ours, or ClickHouse's; the sender should retry with backoff.
+    /// Ours (the spool is full or cannot be written, or we are stopping); the
+    /// sender should retry with backoff.
     #[error(transparent)]
     Unavailable(#[from] SubmitError),
 }
@@ -45,6 +46,26 @@ pub struct ReceiverState {
     /// Largest request body accepted, after decompression.
     pub max_request_bytes: usize,
     pub metrics: Arc<Metrics>,
+    /// Requests being read, decoded and spooled at once, over all
+    /// transports; the rest wait with their bodies unread (see
+    /// [`MAX_IN_FLIGHT`]).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// Requests handled at once. More wait before their body is read, so the
+/// memory requests take is bounded (by this times `max_request_bytes` and
+/// its decoded form), whatever the number of clients.
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// Axum middleware: waits for an in-flight slot before the handler reads the
+/// body.
+pub async fn limit_in_flight(
+    axum::extract::State(in_flight): axum::extract::State<Arc<tokio::sync::Semaphore>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let _slot = in_flight.acquire().await;
+    next.run(request).await
 }
 
 /// Which signal a request carries, for counting.
@@ -89,7 +110,11 @@ pub(crate) async fn ingest(
         for (counters, n) in sizes {
             metrics::add(&counters.rejected, n);
         }
-        metrics::add(&m.requests_overloaded, 1);
+        let counter = match e {
+            SubmitError::Full { .. } => &m.requests_spool_full,
+            _ => &m.requests_overloaded,
+        };
+        metrics::add(counter, 1);
         return Err(ReceiveError::Unavailable(e));
     }
     Ok(())

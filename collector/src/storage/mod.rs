@@ -36,8 +36,9 @@ pub struct StoreConfig {
     pub password: Option<String>,
 }
 
-/// A failure talking to ClickHouse, classified once: retryable (the server is
-/// away or overloaded) or permanent (the data or the SQL is wrong).
+/// A failure talking to ClickHouse, classified once, here: a data error
+/// (ClickHouse refused the rows; permanent) or retryable (anything else: the
+/// server away, slow, overloaded, restarting).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("ClickHouse: {0}")]
@@ -46,26 +47,58 @@ pub enum StoreError {
     Migration(String),
 }
 
-/// ClickHouse error codes that mean "try again later", not "this is wrong".
-const RETRYABLE_CODES: &[&str] = &[
-    "Code: 159,", // TIMEOUT_EXCEEDED
-    "Code: 202,", // TOO_MANY_SIMULTANEOUS_QUERIES
-    "Code: 209,", // SOCKET_TIMEOUT
-    "Code: 210,", // NETWORK_ERROR
-    "Code: 241,", // MEMORY_LIMIT_EXCEEDED
-    "Code: 252,", // TOO_MANY_PARTS
+/// ClickHouse error codes that mean "this data is wrong": sending the same
+/// rows again fails again. Every other server answer (the server away, a
+/// timeout, overload, a missing table while someone migrates) may pass later.
+const DATA_ERROR_CODES: &[u32] = &[
+    6,   // CANNOT_PARSE_TEXT
+    26,  // CANNOT_PARSE_QUOTED_STRING
+    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    32,  // ATTEMPT_TO_READ_AFTER_EOF
+    33,  // CANNOT_READ_ALL_DATA
+    38,  // CANNOT_PARSE_DATE
+    41,  // CANNOT_PARSE_DATETIME
+    53,  // TYPE_MISMATCH
+    69,  // ARGUMENT_OUT_OF_BOUND
+    70,  // CANNOT_CONVERT_TYPE
+    72,  // CANNOT_PARSE_NUMBER
+    117, // INCORRECT_DATA
+    131, // TOO_LARGE_STRING_SIZE
+    395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
 ];
 
+/// The `NNN` of a ClickHouse exception text `Code: NNN, ...`.
+fn error_code(text: &str) -> Option<u32> {
+    let rest = &text[text.find("Code: ")? + 6..];
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    rest[..end].parse().ok()
+}
+
 impl StoreError {
-    pub fn is_retryable(&self) -> bool {
+    /// A permanent failure caused by the rows themselves (ClickHouse refused
+    /// them as data, or they cannot be encoded): retrying cannot help, so the
+    /// writer sets them aside as dead letters.
+    pub fn is_data_error(&self) -> bool {
         use clickhouse::error::Error as E;
         match self {
-            StoreError::ClickHouse(E::Network(_) | E::TimedOut) => true,
             StoreError::ClickHouse(E::BadResponse(text)) => {
-                RETRYABLE_CODES.iter().any(|code| text.contains(code))
+                error_code(text).is_some_and(|code| DATA_ERROR_CODES.contains(&code))
             }
+            StoreError::ClickHouse(
+                E::Custom(_)
+                | E::DataFormat(_)
+                | E::InvalidUtf8Encoding(_)
+                | E::SequenceMustHaveLength
+                | E::InvalidTagEncoding(_),
+            ) => true,
             _ => false,
         }
+    }
+
+    /// Worth trying again later: the server is away, slow or overloaded, or
+    /// answered with an error that is not about the data.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::ClickHouse(_)) && !self.is_data_error()
     }
 }
 
@@ -141,5 +174,31 @@ impl Store {
             .execute()
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad(text: &str) -> StoreError {
+        StoreError::ClickHouse(clickhouse::error::Error::BadResponse(text.into()))
+    }
+
+    #[test]
+    fn data_errors_are_permanent_and_the_rest_retryable() {
+        let thrown = bad("Code: 395, e.displayText() = DB::Exception: Value passed to 'throwIf' function is non zero");
+        assert!(thrown.is_data_error() && !thrown.is_retryable());
+        let parse = bad("Code: 27, e.displayText() = DB::Exception: Cannot parse input");
+        assert!(parse.is_data_error());
+        for text in [
+            "Code: 159, e.displayText() = DB::Exception: Timeout exceeded",
+            "Code: 60, e.displayText() = DB::Exception: Table x.spans doesn't exist",
+            "502 Bad Gateway",
+        ] {
+            assert!(bad(text).is_retryable(), "{text}");
+        }
+        assert!(StoreError::ClickHouse(clickhouse::error::Error::TimedOut).is_retryable());
+        assert!(!StoreError::Migration("x".into()).is_retryable());
     }
 }

@@ -97,12 +97,19 @@ pub struct PrivateServer {
     child: Child,
     url: String,
     dir: PathBuf,
+    ports: [u16; 2],
 }
 
 impl PrivateServer {
     /// Starts a server whose files live in `dir` (created if missing) and waits
     /// until it answers.
     pub async fn start(dir: &Path) -> Result<Self, ServerError> {
+        Self::start_on(dir, free_ports::<2>()?).await
+    }
+
+    /// Starts a server on the given HTTP and TCP ports: for restarting one
+    /// (its data in `dir`) where its clients expect it, as fault tests do.
+    pub async fn start_on(dir: &Path, ports: [u16; 2]) -> Result<Self, ServerError> {
         let (program, args) = find_binary().ok_or(ServerError::NotFound)?;
         for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
             std::fs::create_dir_all(dir.join(sub))
@@ -111,7 +118,7 @@ impl PrivateServer {
         let dir = dir
             .canonicalize()
             .map_err(io(format!("resolving {}", dir.display())))?;
-        let [http_port, tcp_port] = free_ports::<2>()?;
+        let [http_port, tcp_port] = ports;
         let config = CONFIG_TEMPLATE
             .replace("{{dir}}", &dir.display().to_string())
             .replace("{{http_port}}", &http_port.to_string())
@@ -145,6 +152,7 @@ impl PrivateServer {
             child,
             url: format!("http://127.0.0.1:{http_port}"),
             dir,
+            ports,
         };
         server.wait_ready().await?;
         Ok(server)
@@ -178,6 +186,11 @@ impl PrivateServer {
     /// The server's HTTP interface.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Its HTTP and TCP ports, for [`PrivateServer::start_on`].
+    pub fn ports(&self) -> [u16; 2] {
+        self.ports
     }
 
     /// Asks the server to shut down (SIGTERM), waits for it, kills it if it

@@ -24,6 +24,10 @@ pub struct WriteReport {
     pub duplicate_events: usize,
 }
 
+/// Rows made on the way to ClickHouse. Boxed: the concrete iterator types,
+/// held across `await`, defeat the compiler's `Send` proof for the task.
+type RowIter<'a, T> = Box<dyn Iterator<Item = T> + Send + 'a>;
+
 #[derive(Debug, Row, Deserialize)]
 struct StoredEvent {
     source: String,
@@ -43,6 +47,25 @@ impl Store {
         let mut insert = self.client().insert::<T>(table).await?;
         for row in rows {
             insert.write(row).await?;
+        }
+        insert.end().await?;
+        Ok(())
+    }
+
+    /// Like `insert_rows`, converting each row just before it is sent, so a
+    /// large batch never exists twice in memory (records and rows).
+    async fn insert_iter<T: RowOwned + RowWrite>(
+        &self,
+        table: &str,
+        rows: RowIter<'_, T>,
+    ) -> Result<(), StoreError> {
+        let mut rows = rows.peekable();
+        if rows.peek().is_none() {
+            return Ok(());
+        }
+        let mut insert = self.client().insert::<T>(table).await?;
+        for row in rows {
+            insert.write(&row).await?;
         }
         insert.end().await?;
         Ok(())
@@ -102,64 +125,68 @@ impl Store {
             }
         }
 
-        let spans: Vec<SpanRow> = batch.spans.iter().map(SpanRow::from).collect();
-        let logs: Vec<LogRow> = batch.logs.iter().map(LogRow::from).collect();
-        let index: Vec<KeyIndexRow> = batch
-            .spans
-            .iter()
-            .flat_map(KeyIndexRow::for_span)
-            // A log record that is an event is indexed as the event.
-            .chain(
-                batch
-                    .logs
-                    .iter()
-                    .filter(|l| l.event_name.is_empty())
-                    .flat_map(KeyIndexRow::for_log),
-            )
-            .chain(
-                event_times
-                    .iter()
-                    .flat_map(|(e, time)| KeyIndexRow::for_event(e, *time)),
-            )
-            .collect();
-        let trace_events: Vec<TraceEventRow> = event_times
-            .iter()
-            .filter_map(|(e, time)| TraceEventRow::for_event(e, *time))
-            .collect();
-        let mut links: Vec<KeyLinkRow> = batch
-            .spans
-            .iter()
-            .flat_map(|s| KeyLinkRow::for_keys(&s.keys, s.start_ns, ingested_ns))
-            .chain(
-                batch
-                    .logs
-                    .iter()
-                    .flat_map(|l| KeyLinkRow::for_keys(&l.keys, l.time_ns, ingested_ns)),
-            )
-            .chain(
-                event_times
-                    .iter()
-                    .flat_map(|(e, time)| KeyLinkRow::for_keys(&e.keys, *time, ingested_ns)),
-            )
-            .collect();
-        // Many records of one batch repeat the same link; send each once.
-        let link_key = |l: &KeyLinkRow| {
-            (
-                l.key_type.clone(),
-                l.key_value.clone(),
-                l.linked_type.clone(),
-                l.linked_value.clone(),
-            )
-        };
-        links.sort_by_key(link_key);
-        links.dedup_by(|a, b| link_key(a) == link_key(b));
+        // Rows are made as they are sent (see `insert_iter`).
+        let spans: RowIter<SpanRow> = Box::new(batch.spans.iter().map(SpanRow::from));
+        let logs: RowIter<LogRow> = Box::new(batch.logs.iter().map(LogRow::from));
+        let index: RowIter<KeyIndexRow> = Box::new(
+            batch
+                .spans
+                .iter()
+                .flat_map(KeyIndexRow::for_span)
+                // A log record that is an event is indexed as the event.
+                .chain(
+                    batch
+                        .logs
+                        .iter()
+                        .filter(|l| l.event_name.is_empty())
+                        .flat_map(KeyIndexRow::for_log),
+                )
+                .chain(
+                    event_times
+                        .iter()
+                        .flat_map(|(e, time)| KeyIndexRow::for_event(e, *time)),
+                ),
+        );
+        let trace_events: RowIter<TraceEventRow> = Box::new(
+            event_times
+                .iter()
+                .filter_map(|(e, time)| TraceEventRow::for_event(e, *time)),
+        );
+        // Many records of one batch repeat the same link; send each once
+        // (the first record's).
+        let mut seen_links: HashSet<(String, String, String, String)> = HashSet::new();
+        let links: RowIter<KeyLinkRow> = Box::new(
+            batch
+                .spans
+                .iter()
+                .flat_map(|s| KeyLinkRow::for_keys(&s.keys, s.start_ns, ingested_ns))
+                .chain(
+                    batch
+                        .logs
+                        .iter()
+                        .flat_map(|l| KeyLinkRow::for_keys(&l.keys, l.time_ns, ingested_ns)),
+                )
+                .chain(
+                    event_times
+                        .iter()
+                        .flat_map(|(e, time)| KeyLinkRow::for_keys(&e.keys, *time, ingested_ns)),
+                )
+                .filter(move |l: &KeyLinkRow| {
+                    seen_links.insert((
+                        l.key_type.clone(),
+                        l.key_value.clone(),
+                        l.linked_type.clone(),
+                        l.linked_value.clone(),
+                    ))
+                }),
+        );
         tokio::try_join!(
-            self.insert_rows("spans", &spans),
-            self.insert_rows("logs", &logs),
+            self.insert_iter("spans", spans),
+            self.insert_iter("logs", logs),
             self.insert_rows("events", &events),
-            self.insert_rows("key_index", &index),
-            self.insert_rows("key_links", &links),
-            self.insert_rows("trace_events", &trace_events),
+            self.insert_iter("key_index", index),
+            self.insert_iter("key_links", links),
+            self.insert_iter("trace_events", trace_events),
         )?;
         // Last, stamped now: the correlator reads only what all other tables
         // already hold, and a slow insert above cannot put rows behind a
@@ -167,30 +194,31 @@ impl Store {
         let fed_ns = super::now_ns();
         // The correlator's feed: spans, events, and plain logs that link keys,
         // each with its own ingestion nanosecond so that the order is total.
-        let feed: Vec<FeedRow> = batch
-            .spans
-            .iter()
-            .filter_map(|s| FeedRow::for_span(s, 0))
-            .chain(batch.logs.iter().filter_map(|l| FeedRow::for_log(l, 0)))
-            .chain(
-                // Redeliveries too, under the first time: the earlier attempt
-                // may have failed after storing the event but before its feed
-                // row; the correlator writes each step once regardless.
-                event_times.iter().filter_map(|(e, time)| {
-                    FeedRow::for_event(e, 0).map(|mut row| {
-                        row.time_ns = *time;
-                        row
-                    })
+        let feed: RowIter<FeedRow> = Box::new(
+            batch
+                .spans
+                .iter()
+                .filter_map(|s| FeedRow::for_span(s, 0))
+                .chain(batch.logs.iter().filter_map(|l| FeedRow::for_log(l, 0)))
+                .chain(
+                    // Redeliveries too, under the first time: the earlier attempt
+                    // may have failed after storing the event but before its feed
+                    // row; the correlator writes each step once regardless.
+                    event_times.iter().filter_map(|(e, time)| {
+                        FeedRow::for_event(e, 0).map(|mut row| {
+                            row.time_ns = *time;
+                            row
+                        })
+                    }),
+                )
+                .enumerate()
+                .map(|(i, mut row)| {
+                    row.ingested_ns = fed_ns + i as u64;
+                    row.ingested = super::rows::seconds(row.ingested_ns);
+                    row
                 }),
-            )
-            .enumerate()
-            .map(|(i, mut row)| {
-                row.ingested_ns = fed_ns + i as u64;
-                row.ingested = super::rows::seconds(row.ingested_ns);
-                row
-            })
-            .collect();
-        self.insert_rows("correlation_feed", &feed).await?;
+        );
+        self.insert_iter("correlation_feed", feed).await?;
         Ok(report)
     }
 }

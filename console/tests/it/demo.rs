@@ -61,6 +61,7 @@ async fn run_demo(app: &TestApp, seed: u64) -> Summary {
 }
 
 async fn correlate(app: &TestApp) {
+    app.settled().await;
     let keys = Arc::new(
         collector::keys::KeyTypes::new(
             &console::config::Settings::parse(

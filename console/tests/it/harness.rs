@@ -1,5 +1,5 @@
 //! Test fixtures: a ClickHouse for the whole run, and a collector + console in
-//! a fresh database for each test.
+//! a fresh database (and a spool directory of its own) for each test.
 //!
 //! ClickHouse comes from `THROUGHLINE_TEST_CLICKHOUSE_URL` when set (what
 //! `make test` does: one private server for the run); otherwise this process
@@ -16,6 +16,7 @@ use collector::keys::{KeyConfig, KeyTypes};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::process::Processes;
+use collector::spool::{Spool, SpoolOptions};
 use collector::storage::server::PrivateServer;
 use collector::storage::{Store, StoreConfig};
 use collector::{Collector, CollectorSettings};
@@ -88,6 +89,13 @@ pub struct TestConfig {
     pub processes: Vec<&'static str>,
     /// Run the correlator in the background with these settings.
     pub correlator: Option<CorrelatorSettings>,
+    pub spool_max_bytes: u64,
+    pub pipeline: PipelineOptions,
+    /// Use this store (its database migrated, or not reachable at all)
+    /// instead of a fresh database.
+    pub store: Option<Store>,
+    /// Spool here instead of in a directory of the test's own.
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for TestConfig {
@@ -98,6 +106,10 @@ impl Default for TestConfig {
             max_request_bytes: collector::DEFAULT_MAX_REQUEST_BYTES,
             processes: Vec::new(),
             correlator: None,
+            spool_max_bytes: collector::spool::DEFAULT_MAX_BYTES,
+            pipeline: PipelineOptions::default(),
+            store: None,
+            spool_dir: None,
         }
     }
 }
@@ -109,7 +121,10 @@ pub struct TestApp {
     pub http: SocketAddr,
     pub console: SocketAddr,
     pub client: reqwest::Client,
+    pub spool: Spool,
     shutdown: CancellationToken,
+    collector: Option<Collector>,
+    _spool_dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
@@ -136,7 +151,10 @@ impl TestApp {
     }
 
     pub async fn with(config: TestConfig) -> Self {
-        let store = store().await;
+        let store = match config.store {
+            Some(store) => store,
+            None => store().await,
+        };
         let keys = Arc::new(KeyTypes::new(&config.keys).expect("valid key config"));
         let events = Arc::new(EventRules::new(&config.events, &keys).expect("valid event config"));
         let max_request_bytes = config.max_request_bytes;
@@ -152,6 +170,11 @@ impl TestApp {
         });
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
+        let spool_dir = tempfile::tempdir().unwrap();
+        let spool_path = config
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| spool_dir.path().to_path_buf());
         let collector = Collector::start(
             store.clone(),
             CollectorSettings {
@@ -160,7 +183,8 @@ impl TestApp {
                 max_request_bytes,
                 keys: keys.clone(),
                 events,
-                pipeline: PipelineOptions::default(),
+                pipeline: config.pipeline,
+                spool: SpoolOptions::new(&spool_path, config.spool_max_bytes),
                 metrics: metrics.clone(),
             },
             shutdown.clone(),
@@ -193,7 +217,20 @@ impl TestApp {
             http: collector.http_addr,
             console: console.addr,
             client: reqwest::Client::new(),
+            spool: collector.spool.clone(),
             shutdown,
+            collector: Some(collector),
+            _spool_dir: spool_dir,
+        }
+    }
+
+    /// Stops the collector and waits until it let go of its spool.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(collector) = self.collector.take() {
+            tokio::time::timeout(Duration::from_secs(30), collector.wait())
+                .await
+                .expect("the collector stops within 30 s");
         }
     }
 
@@ -205,8 +242,18 @@ impl TestApp {
         format!("http://{}", self.grpc)
     }
 
-    /// GET on the console; the status and the JSON body.
+    /// Waits until the writer stored everything acknowledged so far (an
+    /// acknowledgement means "in the spool"; tests read ClickHouse).
+    pub async fn settled(&self) {
+        tokio::time::timeout(Duration::from_secs(60), self.spool.drained())
+            .await
+            .expect("the collector stores what it acknowledged within 60 s");
+    }
+
+    /// GET on the console, once what was acknowledged is stored; the status
+    /// and the JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.settled().await;
         let response = self
             .client
             .get(format!("http://{}{path}", self.console))
@@ -218,8 +265,9 @@ impl TestApp {
         (status, body)
     }
 
-    /// The collector's `/metrics` text.
+    /// The collector's `/metrics` text, once what was acknowledged is stored.
     pub async fn metrics(&self) -> String {
+        self.settled().await;
         let response = self
             .client
             .get(self.otlp_url("/metrics"))
@@ -242,7 +290,7 @@ impl TestApp {
         body["spans"].as_array().cloned().unwrap_or_default()
     }
 
-    /// POST an OTLP/HTTP body.
+    /// POST an OTLP/HTTP body; returns once what it acknowledged is stored.
     pub async fn post(
         &self,
         path: &str,
@@ -258,7 +306,9 @@ impl TestApp {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        request.send().await.unwrap()
+        let response = request.send().await.unwrap();
+        self.settled().await;
+        response
     }
 }
 

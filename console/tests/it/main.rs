@@ -8,6 +8,7 @@ mod browser;
 mod dashboards;
 mod demo;
 mod events;
+mod faults;
 mod keys;
 mod otlp;
 mod pages;

@@ -339,6 +339,7 @@ async fn log_records_over_grpc_and_http_are_stored_once() {
         .await;
     assert_eq!(response.status(), 200);
 
+    app.settled().await;
     let client = clickhouse::Client::default()
         .with_url(&app.store.config().url)
         .with_database(&app.store.config().database)

@@ -79,6 +79,7 @@ pub async fn send(
         )
         .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    app.settled().await;
 }
 
 fn processes() -> Arc<Processes> {
@@ -385,6 +386,7 @@ struct Count {
 
 /// Raw row counts, without FINAL: what was written, duplicates included.
 async fn rows(app: &TestApp, table: &str) -> u64 {
+    app.settled().await;
     let client = clickhouse::Client::default()
         .with_url(&app.store.config().url)
         .with_database(&app.store.config().database)

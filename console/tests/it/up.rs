@@ -112,18 +112,28 @@ async fn up_starts_its_own_clickhouse_and_a_second_up_finds_the_data() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let metrics = client
-        .get(format!("{}/metrics", first.console))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("throughline_written_total{signal=\"spans\"} 2"),
-        "{metrics}"
-    );
+    // Acknowledged means in the spool; the writer stores it right after.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = client
+            .get(format!("{}/metrics", first.console))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("throughline_written_total{signal=\"spans\"} 2")
+            && metrics.contains("throughline_spool_records 0")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the spans were not stored within 30 s:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     first.stop();
 
     let mut second = Up::start(dir.path());

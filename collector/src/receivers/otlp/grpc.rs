@@ -23,9 +23,49 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Request, Response, Status};
 
 use crate::metrics::Metrics;
+use crate::pipeline::SubmitError;
 
 use super::convert;
 use crate::receivers::{count_refused, ingest, now_ns, ReceiveError, ReceiverState, Signal};
+
+/// Seconds a client should wait before retrying into a full spool.
+const FULL_RETRY_DELAY_SECS: i64 = 5;
+
+/// `google.rpc.Status` as carried in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<RpcAny>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, Message)]
+struct RpcAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<RpcDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, Message)]
+struct RpcDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
 
 /// The one place a [`ReceiveError`] becomes a gRPC status.
 fn status(metrics: &Metrics, error: ReceiveError) -> Status {
@@ -36,6 +76,28 @@ fn status(metrics: &Metrics, error: ReceiveError) -> Status {
             Status::invalid_argument(message)
         }
         ReceiveError::TooLarge { .. } => Status::resource_exhausted(message),
+        // OTLP clients retry RESOURCE_EXHAUSTED only when RetryInfo says when.
+        ReceiveError::Unavailable(SubmitError::Full { .. }) => {
+            let details = RpcStatus {
+                code: Code::ResourceExhausted as i32,
+                message: message.clone(),
+                details: vec![RpcAny {
+                    type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+                    value: RetryInfo {
+                        retry_delay: Some(RpcDuration {
+                            seconds: FULL_RETRY_DELAY_SECS,
+                            nanos: 0,
+                        }),
+                    }
+                    .encode_to_vec(),
+                }],
+            };
+            Status::with_details(
+                Code::ResourceExhausted,
+                message,
+                details.encode_to_vec().into(),
+            )
+        }
         ReceiveError::Unavailable(_) => Status::unavailable(message),
     }
 }
@@ -142,6 +204,7 @@ pub struct ExportServer<E> {
     inner: Arc<E>,
     max_decoding: usize,
     metrics: Arc<Metrics>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl<E> Clone for ExportServer<E> {
@@ -150,6 +213,7 @@ impl<E> Clone for ExportServer<E> {
             inner: self.inner.clone(),
             max_decoding: self.max_decoding,
             metrics: self.metrics.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -196,7 +260,10 @@ where
         let inner = self.inner.clone();
         let max_decoding = self.max_decoding;
         let metrics = self.metrics.clone();
+        let in_flight = self.in_flight.clone();
         Box::pin(async move {
+            // Before the message is read: see `receivers::MAX_IN_FLIGHT`.
+            let _slot = in_flight.acquire().await;
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);
             let mut grpc = Grpc::new(OtlpCodec::<E::Response, E::Request>(metrics, PhantomData))
@@ -211,16 +278,19 @@ where
 pub fn services(state: ReceiverState) -> (ExportServer<Traces>, ExportServer<Logs>) {
     let max_decoding = state.max_request_bytes;
     let metrics = state.metrics.clone();
+    let in_flight = state.in_flight.clone();
     (
         ExportServer {
             inner: Arc::new(Traces(state.clone())),
             max_decoding,
             metrics: metrics.clone(),
+            in_flight: in_flight.clone(),
         },
         ExportServer {
             inner: Arc::new(Logs(state)),
             max_decoding,
             metrics,
+            in_flight,
         },
     )
 }

@@ -38,6 +38,7 @@ impl Export {
     }
 }
 use crate::metrics::Metrics;
+use crate::pipeline::SubmitError;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -99,6 +100,7 @@ fn error_response(metrics: &Metrics, encoding: Encoding, error: ReceiveError) ->
         ReceiveError::BadRequest(_) => (StatusCode::BAD_REQUEST, 3),
         ReceiveError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 8),
         ReceiveError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 3),
+        ReceiveError::Unavailable(SubmitError::Full { .. }) => (StatusCode::TOO_MANY_REQUESTS, 8),
         ReceiveError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 14),
     };
     let message = error.to_string();
@@ -118,7 +120,7 @@ fn error_response(metrics: &Metrics, encoding: Encoding, error: ReceiveError) ->
         body,
     )
         .into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
         response.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from_static(RETRY_AFTER_SECS),

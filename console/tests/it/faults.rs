@@ -1,0 +1,765 @@
+//! Faults against the real ClickHouse: ClickHouse stopped while clients keep
+//! sending, the collector killed with SIGKILL, a spool segment torn
+//! mid-record, a full spool, rows ClickHouse refuses. In each, every record
+//! the collector acknowledged must arrive in ClickHouse, once in every count
+//! the API serves. Each test is bounded and stops on its own.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use collector::pipeline::PipelineOptions;
+use collector::storage::server::PrivateServer;
+use collector::storage::{Store, StoreConfig};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::{self, TestApp, TestConfig};
+
+/// Spans per request; each request is one trace and one order.
+const SPANS: usize = 20;
+/// Events per request.
+const EVENTS: usize = 5;
+
+fn trace_hex(n: u64) -> String {
+    format!("{:016x}{:016x}", 0xfa17_u64, n + 1)
+}
+
+fn text(key: &str, value: String) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }),
+        key_strindex: 0,
+    }
+}
+
+/// Request `n`: one trace of `SPANS` spans for order `F-n`, the span named
+/// `poison` at index `poison`, if any.
+fn spans_request(n: u64, poison: Option<usize>) -> ExportTraceServiceRequest {
+    let trace_id = hex::decode(trace_hex(n)).unwrap();
+    let start = 1_764_161_400_000_000_000u64 + n * 1_000_000;
+    let spans = (0..SPANS)
+        .map(|i| Span {
+            trace_id: trace_id.clone(),
+            span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+            name: if poison == Some(i) {
+                "poison".into()
+            } else {
+                "fault.step".into()
+            },
+            kind: 2,
+            start_time_unix_nano: start + i as u64,
+            end_time_unix_nano: start + i as u64 + 1_000,
+            attributes: vec![
+                text("order.id", format!("F-{n}")),
+                text("work_order.id", format!("FW-{n}-{i}")),
+            ],
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "erp".into())],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn events_body(n: u64) -> Vec<u8> {
+    let events: Vec<Value> = (0..EVENTS)
+        .map(|i| {
+            json!({
+                "specversion": "1.0", "id": format!("ev-{n}-{i}"), "source": "urn:fault:mes",
+                "type": "mes.work_order.completed", "system": "mes",
+                "time": "2026-11-26T08:00:00Z", "workorderid": format!("FW-{n}-{i}"),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&events).unwrap()
+}
+
+/// What the collector acknowledged: request numbers.
+#[derive(Default)]
+struct Acked {
+    traces: Mutex<Vec<u64>>,
+    events: Mutex<Vec<u64>>,
+}
+
+/// Sends spans and events requests `first, first + step, ...` to `http`
+/// until `stop`, noting what was acknowledged; refusals and connection
+/// errors are only retried later with new requests, as a connector whose
+/// batch was refused would redeliver it (redeliveries are tested elsewhere).
+async fn keep_sending(
+    http: String,
+    stop: CancellationToken,
+    acked: Arc<Acked>,
+    first: u64,
+    step: u64,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut n = first;
+    while !stop.is_cancelled() {
+        let spans = client
+            .post(format!("{http}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(spans_request(n, None).encode_to_vec())
+            .send()
+            .await;
+        if matches!(&spans, Ok(r) if r.status() == 200) {
+            acked.traces.lock().unwrap().push(n);
+        }
+        let events = client
+            .post(format!("{http}/v1/events"))
+            .header("content-type", "application/cloudevents-batch+json")
+            .body(events_body(n))
+            .send()
+            .await;
+        if matches!(&events, Ok(r) if r.status() == 200) {
+            acked.events.lock().unwrap().push(n);
+        }
+        if spans.is_err() || events.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        n += step;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn client_for(store: &Store) -> clickhouse::Client {
+    clickhouse::Client::default()
+        .with_url(&store.config().url)
+        .with_database(&store.config().database)
+        .with_validation(false)
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct Counted {
+    id: String,
+    n: u64,
+}
+
+/// Spans per trace and rows per event id, as stored (FINAL: what the API
+/// reads).
+async fn stored(store: &Store) -> (HashMap<String, u64>, HashMap<String, u64>) {
+    let client = client_for(store);
+    let spans = client
+        .query("SELECT lower(hex(trace_id)) AS id, count() AS n FROM spans FINAL GROUP BY trace_id")
+        .fetch_all::<Counted>()
+        .await
+        .unwrap();
+    let events = client
+        .query("SELECT event_id AS id, count() AS n FROM events FINAL GROUP BY event_id")
+        .fetch_all::<Counted>()
+        .await
+        .unwrap();
+    (
+        spans.into_iter().map(|c| (c.id, c.n)).collect(),
+        events.into_iter().map(|c| (c.id, c.n)).collect(),
+    )
+}
+
+/// Every acknowledged request is stored whole: its trace's spans and its
+/// events, each once.
+async fn assert_all_stored_once(store: &Store, acked: &Acked) {
+    let (spans, events) = stored(store).await;
+    let traces = acked.traces.lock().unwrap().clone();
+    let event_requests = acked.events.lock().unwrap().clone();
+    assert!(!traces.is_empty() && !event_requests.is_empty());
+    for n in &traces {
+        assert_eq!(
+            spans.get(&trace_hex(*n)).copied(),
+            Some(SPANS as u64),
+            "trace of acknowledged request {n}"
+        );
+    }
+    for n in &event_requests {
+        for i in 0..EVENTS {
+            assert_eq!(
+                events.get(&format!("ev-{n}-{i}")).copied(),
+                Some(1),
+                "event {i} of acknowledged request {n}"
+            );
+        }
+    }
+}
+
+/// The API's own counts for a few acknowledged requests: a trace lookup and
+/// a key lookup each show the request's spans once.
+async fn assert_api_counts_once(app: &TestApp, acked: &Acked) {
+    let traces = acked.traces.lock().unwrap().clone();
+    for n in traces.iter().step_by((traces.len() / 5).max(1)) {
+        let (status, trace) = app.get(&format!("/api/v1/traces/{}", trace_hex(*n))).await;
+        assert_eq!(status, 200);
+        assert_eq!(trace["spans"].as_array().unwrap().len(), SPANS, "trace {n}");
+        let (status, key) = app.get(&format!("/api/v1/keys/order/F-{n}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(key["spans"].as_array().unwrap().len(), SPANS, "order F-{n}");
+    }
+}
+
+async fn readyz(http: &str) -> Value {
+    reqwest::get(format!("{http}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls `/readyz` until its status is `want` (at most 60 s).
+async fn wait_status(http: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let body = readyz(http).await;
+        if body["status"] == want {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readyz never said {want}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn quick_retries() -> PipelineOptions {
+    PipelineOptions {
+        min_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(500),
+        ..Default::default()
+    }
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// A store whose ClickHouse is not there.
+fn unreachable_store() -> Store {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    Store::new(StoreConfig {
+        url: format!("http://127.0.0.1:{port}"),
+        database: "nowhere".into(),
+        user: None,
+        password: None,
+    })
+}
+
+/// ClickHouse (our own server, so stopping it harms no other test) stops
+/// for 30 s while clients keep sending; the collector keeps accepting and
+/// says "degraded"; after the restart every acknowledged span and event is
+/// stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clickhouse_outage_of_30_s_loses_nothing_and_stores_nothing_twice() {
+    let ch_dir = tempfile::tempdir().unwrap();
+    let server = PrivateServer::start(ch_dir.path()).await.unwrap();
+    let ports = server.ports();
+    let store = Store::new(StoreConfig {
+        url: server.url().to_string(),
+        database: "outage".into(),
+        user: None,
+        password: None,
+    });
+    store.migrate().await.unwrap();
+    let app = TestApp::with(TestConfig {
+        store: Some(store.clone()),
+        pipeline: quick_retries(),
+        ..Default::default()
+    })
+    .await;
+    let http = app.otlp_url("");
+    let acked = Arc::new(Acked::default());
+    let stop = CancellationToken::new();
+    let senders: Vec<_> = (0..2)
+        .map(|c| {
+            tokio::spawn(keep_sending(
+                http.clone(),
+                stop.clone(),
+                acked.clone(),
+                c,
+                2,
+            ))
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.stop().await;
+    let before = acked.traces.lock().unwrap().len();
+    let degraded = wait_status(&http, "degraded").await;
+    assert!(
+        degraded["reason"].as_str().unwrap().contains("ClickHouse"),
+        "{degraded}"
+    );
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let during = acked.traces.lock().unwrap().len() - before;
+    assert!(
+        during > 0,
+        "the collector kept accepting while ClickHouse was away"
+    );
+    let text = reqwest::get(format!("{http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metric(&text, "throughline_spool_records") > 0.0, "{text}");
+    assert!(metric(&text, "throughline_spool_bytes") > 0.0, "{text}");
+    assert!(
+        metric(&text, "throughline_spool_oldest_unsent_seconds") > 1.0,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "throughline_insert_errors_total") > 0.0,
+        "{text}"
+    );
+    let server = PrivateServer::start_on(ch_dir.path(), ports).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.cancel();
+    for s in senders {
+        s.await.unwrap();
+    }
+    app.settled().await;
+    wait_status(&http, "ready").await;
+
+    assert_all_stored_once(&store, &acked).await;
+    assert_api_counts_once(&app, &acked).await;
+    let metrics = app.metrics().await;
+    assert!(metric(&metrics, "throughline_insert_retries_total") > 0.0);
+    assert_eq!(metric(&metrics, "throughline_spool_records"), 0.0);
+    assert_eq!(metric(&metrics, "throughline_dead_letters_total"), 0.0);
+    app.stop().await;
+    server.stop().await;
+}
+
+/// `N` distinct free ports (all held until all are chosen).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
+}
+
+/// The real binary as `throughline collector`.
+fn spawn_collector(store: &Store, data_dir: &Path, http: u16, grpc: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .arg("collector")
+        .args(["--clickhouse-url", &store.config().url])
+        .args(["--clickhouse-database", &store.config().database])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--otlp-http-addr", &format!("127.0.0.1:{http}")])
+        .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc}")])
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(data_dir.join("collector-stderr.log"))
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
+/// Polls the collector's `/metrics` until its spool is empty (at most 60 s).
+async fn wait_spool_empty(http: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = reqwest::get(format!("{http}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metric(&text, "throughline_spool_records") == 0.0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the spool was not drained within 60 s:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_listening(http: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the collector exited early"
+        );
+        if reqwest::get(format!("{http}/healthz")).await.is_ok() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the collector did not listen within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `kill -9` of the collector mid-stream, then a restart on the same data
+/// directory: every request acknowledged before the kill arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_killed_mid_stream_delivers_every_acknowledged_record_once_after_restart() {
+    let store = harness::store().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let [http_port, grpc_port] = free_ports();
+    let http = format!("http://127.0.0.1:{http_port}");
+    let mut child = spawn_collector(&store, data_dir.path(), http_port, grpc_port);
+    wait_listening(&http, &mut child).await;
+
+    let acked = Arc::new(Acked::default());
+    let stop = CancellationToken::new();
+    let senders: Vec<_> = (0..4)
+        .map(|c| {
+            tokio::spawn(keep_sending(
+                http.clone(),
+                stop.clone(),
+                acked.clone(),
+                c,
+                4,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    stop.cancel();
+    for s in senders {
+        s.await.unwrap();
+    }
+    assert!(!acked.traces.lock().unwrap().is_empty());
+
+    let mut child = spawn_collector(&store, data_dir.path(), http_port, grpc_port);
+    wait_listening(&http, &mut child).await;
+    wait_spool_empty(&http).await;
+    assert_all_stored_once(&store, &acked).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    store.drop_database().await.unwrap();
+}
+
+/// A spool segment cut in the middle of its last record (a power cut
+/// mid-append): the collector logs and skips it, and replays the records
+/// before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_torn_mid_record_replays_the_records_before_it() {
+    let spool_dir = tempfile::tempdir().unwrap();
+    // ClickHouse away: the requests stay in the spool.
+    let app = TestApp::with(TestConfig {
+        store: Some(unreachable_store()),
+        spool_dir: Some(spool_dir.path().to_path_buf()),
+        pipeline: quick_retries(),
+        ..Default::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    for n in 0..3 {
+        let r = client
+            .post(app.otlp_url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(spans_request(n, None).encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    app.stop().await;
+    let segments: Vec<_> = std::fs::read_dir(spool_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "spool"))
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .collect();
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    let len = std::fs::metadata(&segments[0]).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segments[0])
+        .unwrap()
+        .set_len(len - 100)
+        .unwrap();
+
+    let app = TestApp::with(TestConfig {
+        spool_dir: Some(spool_dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await;
+    app.settled().await;
+    let (spans, _) = stored(&app.store).await;
+    assert_eq!(spans.get(&trace_hex(0)).copied(), Some(SPANS as u64));
+    assert_eq!(spans.get(&trace_hex(1)).copied(), Some(SPANS as u64));
+    assert_eq!(spans.get(&trace_hex(2)), None, "the torn record");
+}
+
+/// While the spool is full, OTLP/HTTP and events answer 429 with
+/// Retry-After and gRPC RESOURCE_EXHAUSTED; what was acknowledged before is
+/// stored once ClickHouse is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_answers_429_and_resource_exhausted_and_drops_nothing_acknowledged() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let spool_dir = tempfile::tempdir().unwrap();
+    let app = TestApp::with(TestConfig {
+        store: Some(unreachable_store()),
+        spool_dir: Some(spool_dir.path().to_path_buf()),
+        spool_max_bytes: 64 * 1024,
+        pipeline: quick_retries(),
+        ..Default::default()
+    })
+    .await;
+    let http = app.otlp_url("");
+    wait_status(&http, "degraded").await;
+    let client = reqwest::Client::new();
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for n in 0..1000 {
+        let r = client
+            .post(format!("{http}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(spans_request(n, None).encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 => acked.push(n),
+            429 => {
+                refused = Some(r);
+                break;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let refused = refused.expect("the spool filled up");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(!acked.is_empty());
+
+    let events = client
+        .post(format!("{http}/v1/events"))
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(events_body(5000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 429);
+    assert!(events.headers().contains_key("retry-after"));
+
+    let mut grpc = TraceServiceClient::connect(app.grpc_url()).await.unwrap();
+    let status = grpc.export(spans_request(6000, None)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    // With RetryInfo, so OTLP clients retry instead of dropping the batch.
+    let details = String::from_utf8_lossy(status.details());
+    assert!(details.contains("google.rpc.RetryInfo"), "{status:?}");
+
+    let ready = reqwest::get(format!("{http}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let text = reqwest::get(format!("{http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metric(
+            &text,
+            "throughline_requests_refused_total{reason=\"spool_full\"}"
+        ) >= 3.0
+    );
+    assert_eq!(
+        metric(&text, "throughline_spool_records"),
+        acked.len() as f64
+    );
+    app.stop().await;
+
+    // ClickHouse back (a collector on the same spool that reaches it).
+    let app = TestApp::with(TestConfig {
+        spool_dir: Some(spool_dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await;
+    app.settled().await;
+    let (spans, _) = stored(&app.store).await;
+    for n in &acked {
+        assert_eq!(
+            spans.get(&trace_hex(*n)).copied(),
+            Some(SPANS as u64),
+            "request {n}"
+        );
+    }
+    assert_eq!(spans.len(), acked.len());
+}
+
+/// A row ClickHouse refuses as data goes to the dead-letter file with the
+/// reason and is counted; the rows of its request and of other requests are
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_clickhouse_refuses_goes_to_dead_letters_while_the_rest_flows() {
+    let store = harness::store().await;
+    // This database's spans table refuses spans named `poison`.
+    client_for(&store)
+        .query("ALTER TABLE spans ADD COLUMN guard UInt8 DEFAULT throwIf(name = 'poison')")
+        .execute()
+        .await
+        .unwrap();
+    let app = TestApp::with(TestConfig {
+        store: Some(store.clone()),
+        ..Default::default()
+    })
+    .await;
+    for (n, poison) in [(0, Some(7)), (1, None)] {
+        let r = app
+            .post(
+                "/v1/traces",
+                "application/x-protobuf",
+                &[],
+                spans_request(n, poison).encode_to_vec(),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    app.settled().await;
+    let (spans, _) = stored(&store).await;
+    assert_eq!(spans.get(&trace_hex(0)).copied(), Some(SPANS as u64 - 1));
+    assert_eq!(spans.get(&trace_hex(1)).copied(), Some(SPANS as u64));
+
+    let metrics = app.metrics().await;
+    assert_eq!(metric(&metrics, "throughline_dead_letters_total"), 1.0);
+    let text = std::fs::read_to_string(
+        app.spool
+            .dir()
+            .join(collector::spool::dead_letter::FILE_NAME),
+    )
+    .unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines[0]["kind"], "span");
+    assert_eq!(
+        lines[0]["id"],
+        format!("{}/{}", trace_hex(0), "0000000000000008")
+    );
+    assert!(
+        lines[0]["reason"].as_str().unwrap().contains("throwIf"),
+        "{text}"
+    );
+    assert!(lines[0]["record"].as_str().unwrap().contains("poison"));
+}
+
+/// A collector started while ClickHouse is down (a plant cut off, a restart
+/// during an outage) starts anyway, accepts into its spool, says
+/// "degraded", and migrates and stores everything once ClickHouse is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_started_while_clickhouse_is_down_stores_everything_once_it_is_up() {
+    let ch_dir = tempfile::tempdir().unwrap();
+    let [ch_http, ch_tcp, http_port, grpc_port] = free_ports();
+    let store = Store::new(StoreConfig {
+        url: format!("http://127.0.0.1:{ch_http}"),
+        database: "late".into(),
+        user: None,
+        password: None,
+    });
+    let data_dir = tempfile::tempdir().unwrap();
+    let http = format!("http://127.0.0.1:{http_port}");
+    let mut child = spawn_collector(&store, data_dir.path(), http_port, grpc_port);
+    wait_listening(&http, &mut child).await;
+    let client = reqwest::Client::new();
+    let acked = Acked::default();
+    for n in 0..3 {
+        let r = client
+            .post(format!("{http}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(spans_request(n, None).encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        acked.traces.lock().unwrap().push(n);
+        let r = client
+            .post(format!("{http}/v1/events"))
+            .header("content-type", "application/cloudevents-batch+json")
+            .body(events_body(n))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        acked.events.lock().unwrap().push(n);
+    }
+    let degraded = wait_status(&http, "degraded").await;
+    assert!(
+        degraded["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&store.config().url),
+        "{degraded}"
+    );
+
+    let server = PrivateServer::start_on(ch_dir.path(), [ch_http, ch_tcp])
+        .await
+        .unwrap();
+    wait_spool_empty(&http).await;
+    assert_all_stored_once(&store, &acked).await;
+    wait_status(&http, "ready").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    server.stop().await;
+}
+
+/// More concurrent clients than requests handled at once
+/// (`receivers::MAX_IN_FLIGHT`): the rest wait their turn, none is refused,
+/// all are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_concurrent_clients_than_slots_wait_and_are_all_stored() {
+    let app = TestApp::start().await;
+    let clients = collector::receivers::MAX_IN_FLIGHT * 3;
+    let tasks: Vec<_> = (0..clients as u64)
+        .map(|n| {
+            let url = app.otlp_url("/v1/traces");
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .header("content-type", "application/x-protobuf")
+                    .body(spans_request(n, None).encode_to_vec())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    app.settled().await;
+    let (spans, _) = stored(&app.store).await;
+    assert_eq!(spans.len(), clients);
+    assert!(spans.values().all(|n| *n == SPANS as u64));
+}
