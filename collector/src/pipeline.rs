@@ -217,7 +217,7 @@ impl Writer {
             match self.store_with_retry(&batch).await {
                 Ok(()) => {}
                 Err(Failure::Stopped) => return Err(()),
-                Err(Failure::Data(e)) if batch.len() <= 1 => self.dead_letter(&batch, &e),
+                Err(Failure::Data(e)) if batch.len() <= 1 => self.dead_letter(&batch, &e).await?,
                 Err(Failure::Data(e)) => {
                     tracing::warn!(error = %e, records = batch.len(), "ClickHouse refused data in a batch; writing it in halves to isolate the refused records");
                     let (first, second) = halves(batch);
@@ -229,16 +229,27 @@ impl Writer {
         Ok(())
     }
 
-    fn dead_letter(&self, batch: &Batch, error: &StoreError) {
+    /// Writes a refused record to the dead-letter file. The spool keeps it
+    /// until that write succeeds (a full disk is retried with backoff), so a
+    /// record is always in ClickHouse, in the dead letters, or still spooled;
+    /// `Err` only when stopping first.
+    async fn dead_letter(&self, batch: &Batch, error: &StoreError) -> Result<(), ()> {
         let reason = error.to_string();
-        match self.dead_letters.write(batch, &reason) {
-            Ok(n) => {
-                metrics::add(&self.metrics.dead_letters, n);
-                tracing::error!(%reason, file = %self.dead_letters.path().display(), "ClickHouse refused a record; it is in the dead-letter file");
-            }
-            Err(e) => {
-                metrics::add(&self.metrics.dead_letters, batch.len());
-                tracing::error!(%reason, error = %e, record = ?batch, "ClickHouse refused a record and the dead-letter file cannot be written; the record is only in this log");
+        let mut delay = self.options.min_backoff;
+        loop {
+            match self.dead_letters.write(batch, &reason) {
+                Ok(n) => {
+                    metrics::add(&self.metrics.dead_letters, n);
+                    tracing::error!(%reason, file = %self.dead_letters.path().display(), "ClickHouse refused a record; it is in the dead-letter file");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::error!(%reason, error = %e, "ClickHouse refused a record and the dead-letter file cannot be written; the record stays in the spool and is tried again");
+                    if self.pause(delay).await {
+                        return Err(());
+                    }
+                    delay = (delay * 2).min(self.options.max_backoff);
+                }
             }
         }
     }

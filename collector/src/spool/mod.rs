@@ -298,6 +298,7 @@ impl Spool {
             file,
             len: 0,
             segment_bytes: options.segment_bytes,
+            must_roll: false,
         };
         std::thread::Builder::new()
             .name("spool-committer".into())
@@ -400,6 +401,8 @@ struct Committer {
     file: File,
     len: u64,
     segment_bytes: u64,
+    /// A failed write could not be cleaned up: roll before writing again.
+    must_roll: bool,
 }
 
 /// Bytes the committer gathers into one write at most.
@@ -443,8 +446,9 @@ impl Committer {
     }
 
     fn commit(&mut self, group: &[Pending], size: usize) -> std::io::Result<()> {
-        if self.len > 0 && self.len + size as u64 > self.segment_bytes {
+        if self.must_roll || (self.len > 0 && self.len + size as u64 > self.segment_bytes) {
             self.roll()?;
+            self.must_roll = false;
         }
         let mut buf = Vec::with_capacity(size);
         for p in group {
@@ -455,9 +459,14 @@ impl Committer {
             .write_all(&buf)
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
-            // Whatever part reached the file is behind the committed
-            // position, never read; continue in a fresh segment.
-            let _ = self.roll();
+            // Cut whatever part of the group reached the file, so no record
+            // the clients were refused lies before later committed ones,
+            // then continue in a fresh segment. Should either step fail,
+            // the next commit rolls first and writes nothing until it can.
+            let cut = self.file.set_len(self.len);
+            if cut.is_err() || self.roll().is_err() {
+                self.must_roll = true;
+            }
             return Err(e);
         }
         self.len += size as u64;
@@ -491,6 +500,18 @@ impl SpoolReader {
     /// Reads committed records until their batches hold `max_records`
     /// records (at least one spool record when any is there). Blocking.
     pub fn read(&mut self, max_records: usize) -> std::io::Result<Read> {
+        let start = self.at;
+        let result = self.read_from_position(max_records);
+        if result.is_err() {
+            // The records gathered so far are dropped with the error: read
+            // them again next time, never skip them.
+            self.at = start;
+            self.reader = None;
+        }
+        result
+    }
+
+    fn read_from_position(&mut self, max_records: usize) -> std::io::Result<Read> {
         let committed = *self.shared.committed.borrow();
         let start = self.at;
         let mut out = Read::default();
@@ -503,7 +524,7 @@ impl SpoolReader {
                         Ok(r) => slot.insert(r),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                             // A segment that never got a file (a failed roll).
-                            self.next_segment(committed);
+                            self.next_segment(committed)?;
                             continue;
                         }
                         Err(e) => return Err(e),
@@ -532,7 +553,7 @@ impl SpoolReader {
                     }
                 }
                 segment::Next::End if self.at.segment < committed.segment => {
-                    self.next_segment(committed);
+                    self.next_segment(committed)?;
                 }
                 segment::Next::End => break,
                 segment::Next::Broken(reason) => {
@@ -544,7 +565,7 @@ impl SpoolReader {
                         "spool record cannot be read ({reason}); skipping to the next segment"
                     );
                     if self.at.segment < committed.segment {
-                        self.next_segment(committed);
+                        self.next_segment(committed)?;
                     } else {
                         self.at = committed;
                         self.reader = None;
@@ -564,10 +585,12 @@ impl SpoolReader {
         Ok(out)
     }
 
-    fn next_segment(&mut self, committed: Position) {
-        let next = segment::list(&self.shared.dir)
-            .ok()
-            .and_then(|ids| ids.into_iter().find(|id| *id > self.at.segment))
+    /// Moves to the next segment file. A listing that fails is an error,
+    /// never "no segment in between" (that would skip segments).
+    fn next_segment(&mut self, committed: Position) -> std::io::Result<()> {
+        let next = segment::list(&self.shared.dir)?
+            .into_iter()
+            .find(|id| *id > self.at.segment)
             .unwrap_or(committed.segment)
             .min(committed.segment);
         self.at = Position {
@@ -575,6 +598,7 @@ impl SpoolReader {
             offset: 0,
         };
         self.reader = None;
+        Ok(())
     }
 }
 

@@ -111,7 +111,12 @@ impl Reader {
         }
         let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-        if len > MAX_RECORD || at + (HEADER + len) as u64 > limit {
+        // A record never claims more than the file holds (a damaged length
+        // must not allocate a gigabyte), and never zero bytes: a zeroed tail
+        // (a power cut on some file systems) reads as len 0 with crc 0,
+        // which is the checksum of nothing.
+        let holds = limit.min(self.file.get_ref().metadata()?.len());
+        if len == 0 || len > MAX_RECORD || at + (HEADER + len) as u64 > holds {
             self.seek_back()?;
             return Ok(Next::Broken(format!(
                 "the record at offset {at} claims {len} bytes, more than the segment holds"
@@ -255,6 +260,36 @@ mod tests {
         assert_eq!(checked.records, 1);
         assert!(checked.broken.unwrap().contains("checksum"));
         assert_eq!(read_all(dir.path(), 1), vec![b"one".to_vec()]);
+    }
+
+    #[test]
+    fn a_zeroed_tail_is_torn_not_empty_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = write_segment(dir.path(), 1, &[b"one"]);
+        bytes.extend_from_slice(&[0u8; 64]);
+        std::fs::write(path(dir.path(), 1), &bytes).unwrap();
+        let checked = check(dir.path(), 1, 0).unwrap();
+        assert_eq!(checked.records, 1);
+        assert_eq!(checked.valid_len, (HEADER + 3) as u64);
+        assert_eq!(read_all(dir.path(), 1), vec![b"one".to_vec()]);
+    }
+
+    #[test]
+    fn a_damaged_length_claims_no_more_than_the_file_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = write_segment(dir.path(), 1, &[b"one", b"two"]);
+        // The second record's length now says 500 MB.
+        let at = HEADER + 3;
+        bytes[at..at + 4].copy_from_slice(&500_000_000u32.to_le_bytes());
+        std::fs::write(path(dir.path(), 1), &bytes).unwrap();
+        let mut reader = Reader::open(dir.path(), 1, 0).unwrap();
+        assert!(matches!(reader.next(u64::MAX).unwrap(), Next::Record(_)));
+        match reader.next(u64::MAX).unwrap() {
+            Next::Broken(reason) => {
+                assert!(reason.contains("more than the segment holds"), "{reason}")
+            }
+            _ => panic!("a damaged length is a broken record"),
+        }
     }
 
     #[test]

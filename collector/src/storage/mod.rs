@@ -83,6 +83,13 @@ impl StoreError {
         match self {
             StoreError::ClickHouse(E::BadResponse(text)) => {
                 error_code(text).is_some_and(|code| DATA_ERROR_CODES.contains(&code))
+                    // Current releases refuse one insert block touching more
+                    // than 100 partitions (a months-long backfill in one
+                    // batch) under the code of "too many parts", which is
+                    // overload. Treated as data, the writer halves the batch
+                    // until each part fits; no single record can hit it.
+                    || (error_code(text) == Some(252)
+                        && text.contains("partitions for single INSERT"))
             }
             StoreError::ClickHouse(
                 E::Custom(_)
@@ -191,7 +198,10 @@ mod tests {
         assert!(thrown.is_data_error() && !thrown.is_retryable());
         let parse = bad("Code: 27, e.displayText() = DB::Exception: Cannot parse input");
         assert!(parse.is_data_error());
+        let spread = bad("Code: 252. DB::Exception: Too many partitions for single INSERT block (more than 100).");
+        assert!(spread.is_data_error(), "halved until each part fits");
         for text in [
+            "Code: 252, e.displayText() = DB::Exception: Too many parts (300). Merges are processing significantly slower than inserts",
             "Code: 159, e.displayText() = DB::Exception: Timeout exceeded",
             "Code: 60, e.displayText() = DB::Exception: Table x.spans doesn't exist",
             "502 Bad Gateway",
