@@ -38,6 +38,7 @@ impl Console {
             format!("cannot listen on {addr} (console); pick another address with --console-addr")
         })?;
         let addr = listener.local_addr().unwrap_or(addr);
+        tokio::spawn(crate::api::systems::warm(state.clone(), shutdown.clone()));
         let app = crate::app(state);
         let task = tokio::spawn(async move {
             let result = axum::serve(listener, app)

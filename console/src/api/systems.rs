@@ -14,7 +14,8 @@ use collector::storage::stats::{OperationStats, ServiceEdge, SystemActivity};
 use serde::Serialize;
 
 use super::processes::RangeParams;
-use super::{time_range, view, AppError, AppState};
+use super::time_range::{self, Window};
+use super::{view, AppError, AppState};
 
 /// A system that sent nothing for this long is flagged silent.
 pub const SILENT_AFTER_NS: u64 = 15 * 60 * 1_000_000_000;
@@ -53,13 +54,14 @@ fn percent(part: u64, whole: u64) -> Option<f64> {
 }
 
 /// Every system's activity over `[from_ns, to_ns]`.
-pub async fn systems(state: &AppState, from_ns: u64, to_ns: u64) -> Result<Systems, AppError> {
+pub async fn systems(state: &AppState, w: &Window) -> Result<Systems, AppError> {
+    let (from_ns, to_ns) = (w.from_ns, w.to_ns);
     let now = now_ns();
-    let rows = match state.caches.activity.get(from_ns, to_ns) {
+    let rows = match state.caches.activity.get(&w.key) {
         Some(rows) => rows,
         None => {
             let rows = state.store.system_activity(from_ns, to_ns).await?;
-            state.caches.activity.put(from_ns, to_ns, rows.clone());
+            state.caches.activity.put(&w.key, rows.clone());
             rows
         }
     };
@@ -100,8 +102,8 @@ pub async fn list_systems(
     params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Systems>, AppError> {
     let Query(p) = super::query(params, "from, to")?;
-    let (from_ns, to_ns) = time_range::range(p.from.as_deref(), p.to.as_deref(), now_ns())?;
-    Ok(Json(systems(&state, from_ns, to_ns).await?))
+    let w = time_range::window(p.from.as_deref(), p.to.as_deref(), now_ns())?;
+    Ok(Json(systems(&state, &w).await?))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,16 +128,13 @@ pub struct Operations {
 }
 
 /// Rate, errors and latency per (service, operation) over the range.
-pub async fn operations(
-    state: &AppState,
-    from_ns: u64,
-    to_ns: u64,
-) -> Result<Operations, AppError> {
-    let rows: Vec<OperationStats> = match state.caches.operations.get(from_ns, to_ns) {
+pub async fn operations(state: &AppState, w: &Window) -> Result<Operations, AppError> {
+    let (from_ns, to_ns) = (w.from_ns, w.to_ns);
+    let rows: Vec<OperationStats> = match state.caches.operations.get(&w.key) {
         Some(rows) => rows,
         None => {
             let rows = state.store.operation_stats(from_ns, to_ns).await?;
-            state.caches.operations.put(from_ns, to_ns, rows.clone());
+            state.caches.operations.put(&w.key, rows.clone());
             rows
         }
     };
@@ -166,8 +165,8 @@ pub async fn list_operations(
     params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Operations>, AppError> {
     let Query(p) = super::query(params, "from, to")?;
-    let (from_ns, to_ns) = time_range::range(p.from.as_deref(), p.to.as_deref(), now_ns())?;
-    Ok(Json(operations(&state, from_ns, to_ns).await?))
+    let w = time_range::window(p.from.as_deref(), p.to.as_deref(), now_ns())?;
+    Ok(Json(operations(&state, &w).await?))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,21 +180,18 @@ pub struct ServiceMap {
 
 /// The last answer of one range aggregate, reused while fresh: pages that
 /// refresh every few seconds, and several people on the same page, share one
-/// computation. Keyed by the range rounded to [`CACHE_STEP_NS`].
+/// computation. Keyed by [`Window::key`].
 pub struct RangeCache<V> {
     ttl: Duration,
     entry: Mutex<Option<Cached<V>>>,
 }
 
-/// A value, the range it answers (in cache steps) and when it was computed.
+/// A value, the range key it answers and when it was computed.
 struct Cached<V> {
-    key: (u64, u64),
+    key: String,
     at: Instant,
     value: V,
 }
-
-/// Ranges within the same 15 s share a cache entry.
-pub const CACHE_STEP_NS: u64 = 15 * 1_000_000_000;
 
 impl<V: Clone> RangeCache<V> {
     pub fn new(ttl: Duration) -> Self {
@@ -205,24 +201,18 @@ impl<V: Clone> RangeCache<V> {
         }
     }
 
-    fn key(from_ns: u64, to_ns: u64) -> (u64, u64) {
-        (from_ns / CACHE_STEP_NS, to_ns / CACHE_STEP_NS)
-    }
-
     /// The cached value for this range, when it is fresh.
-    pub fn get(&self, from_ns: u64, to_ns: u64) -> Option<V> {
+    pub fn get(&self, key: &str) -> Option<V> {
         let entry = self.entry.lock().unwrap();
         match entry.as_ref() {
-            Some(c) if c.key == Self::key(from_ns, to_ns) && c.at.elapsed() < self.ttl => {
-                Some(c.value.clone())
-            }
+            Some(c) if c.key == key && c.at.elapsed() < self.ttl => Some(c.value.clone()),
             _ => None,
         }
     }
 
-    pub fn put(&self, from_ns: u64, to_ns: u64, value: V) {
+    pub fn put(&self, key: &str, value: V) {
         *self.entry.lock().unwrap() = Some(Cached {
-            key: Self::key(from_ns, to_ns),
+            key: key.to_string(),
             at: Instant::now(),
             value,
         });
@@ -230,9 +220,10 @@ impl<V: Clone> RangeCache<V> {
 }
 
 /// The console's caches of range aggregates. The correlator writes every
-/// 15 s, so a figure up to 15 s old is as fresh as the data; the service map
-/// joins each span to its parent, the costliest read the console makes, and
-/// like Jaeger's dependency job it is recomputed at most once a minute.
+/// 15 s; a system's counts up to 30 s old and a service map up to a minute
+/// old (it joins each span to its parent, the costliest read the console
+/// makes; Jaeger computes its dependencies in a batch job) are fresh enough
+/// for a dashboard. [`warm`] keeps the default range's answers fresh.
 pub struct Caches {
     pub activity: RangeCache<Vec<SystemActivity>>,
     pub operations: RangeCache<Vec<OperationStats>>,
@@ -242,31 +233,64 @@ pub struct Caches {
 impl Default for Caches {
     fn default() -> Self {
         Self {
-            activity: RangeCache::new(Duration::from_secs(15)),
-            operations: RangeCache::new(Duration::from_secs(15)),
+            activity: RangeCache::new(Duration::from_secs(30)),
+            operations: RangeCache::new(Duration::from_secs(30)),
             service_map: RangeCache::new(Duration::from_secs(60)),
         }
     }
 }
 
-/// The service map over the range, from the cache when it is fresh.
-pub async fn service_map(
-    state: &AppState,
-    from_ns: u64,
-    to_ns: u64,
-) -> Result<ServiceMap, AppError> {
-    if let Some(map) = state.caches.service_map.get(from_ns, to_ns) {
-        return Ok(map);
-    }
-    let edges = state.store.service_edges(from_ns, to_ns).await?;
-    let map = ServiceMap {
-        from: view::rfc3339(from_ns),
-        to: view::rfc3339(to_ns),
+/// How often [`warm`] recomputes the default range's aggregates: within the
+/// shortest cache lifetime, so a page of the default range never waits.
+pub const WARM_EVERY: Duration = Duration::from_secs(25);
+
+async fn compute_map(state: &AppState, w: &Window) -> Result<ServiceMap, AppError> {
+    let edges = state.store.service_edges(w.from_ns, w.to_ns).await?;
+    Ok(ServiceMap {
+        from: view::rfc3339(w.from_ns),
+        to: view::rfc3339(w.to_ns),
         computed_at: view::rfc3339(now_ns()),
         edges,
-    };
-    state.caches.service_map.put(from_ns, to_ns, map.clone());
+    })
+}
+
+/// The service map over the range, from the cache when it is fresh.
+pub async fn service_map(state: &AppState, w: &Window) -> Result<ServiceMap, AppError> {
+    if let Some(map) = state.caches.service_map.get(&w.key) {
+        return Ok(map);
+    }
+    let map = compute_map(state, w).await?;
+    state.caches.service_map.put(&w.key, map.clone());
     Ok(map)
+}
+
+/// Recomputes the default range's (the last 24 hours) aggregates every
+/// [`WARM_EVERY`] until `shutdown`, so the overview and systems pages of the
+/// default range answer from memory. A failure is logged and tried again.
+pub async fn warm(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        if let Ok(w) = time_range::window(None, None, now_ns()) {
+            let computed = tokio::try_join!(
+                async { Ok::<_, AppError>(state.store.system_activity(w.from_ns, w.to_ns).await?) },
+                async { Ok(state.store.operation_stats(w.from_ns, w.to_ns).await?) },
+                compute_map(&state, &w),
+            );
+            match computed {
+                Ok((activity, operations, map)) => {
+                    state.caches.activity.put(&w.key, activity);
+                    state.caches.operations.put(&w.key, operations);
+                    state.caches.service_map.put(&w.key, map);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "warming the console's range aggregates failed; pages compute them on demand")
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(WARM_EVERY) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
 }
 
 pub async fn get_service_map(
@@ -274,6 +298,6 @@ pub async fn get_service_map(
     params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ServiceMap>, AppError> {
     let Query(p) = super::query(params, "from, to")?;
-    let (from_ns, to_ns) = time_range::range(p.from.as_deref(), p.to.as_deref(), now_ns())?;
-    Ok(Json(service_map(&state, from_ns, to_ns).await?))
+    let w = time_range::window(p.from.as_deref(), p.to.as_deref(), now_ns())?;
+    Ok(Json(service_map(&state, &w).await?))
 }

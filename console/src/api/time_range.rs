@@ -36,10 +36,43 @@ pub fn parse(param: &str, text: &str, now_ns: u64) -> Result<u64, String> {
     u64::try_from(t.unix_timestamp_nanos()).map_err(|_| bad())
 }
 
+/// A resolved range, and the key its aggregates are cached under: a range
+/// relative to now (`now-24h` to `now`) keeps its key as time moves on, so
+/// one answer serves every request while it is fresh and a warmer can keep
+/// it fresh; an absolute range is keyed by its bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub from_ns: u64,
+    pub to_ns: u64,
+    pub key: String,
+}
+
+/// The range the console shows when none is given.
+pub const DEFAULT_FROM: &str = "now-24h";
+pub const DEFAULT_TO: &str = "now";
+
+/// [`range`], with its cache key.
+pub fn window(from: Option<&str>, to: Option<&str>, now_ns: u64) -> Result<Window, AppError> {
+    let (from_ns, to_ns) = range(from, to, now_ns)?;
+    let from = from.unwrap_or(DEFAULT_FROM).trim();
+    let to = to.unwrap_or(DEFAULT_TO).trim();
+    let key = if from.starts_with("now") && to.starts_with("now") {
+        format!("{from}|{to}")
+    } else {
+        format!("{from_ns}|{to_ns}")
+    };
+    Ok(Window {
+        from_ns,
+        to_ns,
+        key,
+    })
+}
+
 /// The `from` / `to` pair of a request: default the last 24 hours.
 pub fn range(from: Option<&str>, to: Option<&str>, now_ns: u64) -> Result<(u64, u64), AppError> {
-    let from_ns = parse("from", from.unwrap_or("now-24h"), now_ns).map_err(AppError::BadRequest)?;
-    let to_ns = parse("to", to.unwrap_or("now"), now_ns).map_err(AppError::BadRequest)?;
+    let from_ns =
+        parse("from", from.unwrap_or(DEFAULT_FROM), now_ns).map_err(AppError::BadRequest)?;
+    let to_ns = parse("to", to.unwrap_or(DEFAULT_TO), now_ns).map_err(AppError::BadRequest)?;
     if from_ns > to_ns {
         return Err(AppError::BadRequest("`from` is after `to`".into()));
     }

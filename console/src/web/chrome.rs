@@ -34,6 +34,8 @@ pub struct Chrome {
     /// The range, resolved.
     pub from_ns: u64,
     pub to_ns: u64,
+    /// The range with its cache key.
+    pub window: time_range::Window,
     /// Seconds between reloads; 0 for none.
     pub refresh: u32,
     /// What the search box shows.
@@ -207,6 +209,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
             to: String::new(),
             from_ns: 0,
             to_ns: 0,
+            window: time_range::Window {
+                from_ns: 0,
+                to_ns: 0,
+                key: String::new(),
+            },
             refresh: 0,
             search: String::new(),
             version: env!("CARGO_PKG_VERSION"),
@@ -231,10 +238,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
                 ))
             }
         }
-        match time_range::range(Some(&chrome.from), Some(&chrome.to), now_ns()) {
-            Ok((from_ns, to_ns)) => {
-                chrome.from_ns = from_ns;
-                chrome.to_ns = to_ns;
+        match time_range::window(Some(&chrome.from), Some(&chrome.to), now_ns()) {
+            Ok(w) => {
+                chrome.from_ns = w.from_ns;
+                chrome.to_ns = w.to_ns;
+                chrome.window = w;
                 Ok(chrome)
             }
             Err(e) => {

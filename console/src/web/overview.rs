@@ -81,7 +81,7 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
     };
     let loaded = tokio::try_join!(
         health(&state, chrome.from_ns, chrome.to_ns, None, false),
-        systems(&state, chrome.from_ns, chrome.to_ns),
+        systems(&state, &chrome.window),
         breaches(&state, open),
     );
     let (health, systems, open) = match loaded {

@@ -46,9 +46,9 @@ pub struct SystemsPage {
 pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResult {
     chrome.title = "Systems".into();
     let loaded = tokio::try_join!(
-        systems(&state, chrome.from_ns, chrome.to_ns),
-        operations(&state, chrome.from_ns, chrome.to_ns),
-        service_map(&state, chrome.from_ns, chrome.to_ns),
+        systems(&state, &chrome.window),
+        operations(&state, &chrome.window),
+        service_map(&state, &chrome.window),
     );
     let (systems, ops, map) = match loaded {
         Ok(x) => x,
