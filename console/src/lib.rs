@@ -1,6 +1,7 @@
 //! The Throughline console (web pages, JSON API, health, metrics) and the wiring of the
 //! `throughline` binary's subcommands.
 
+pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod config;
