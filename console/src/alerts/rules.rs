@@ -476,12 +476,14 @@ impl Rules {
                     }
                     let percentile = match &r.percentile {
                         Some(p) if *p.get_ref() > 0.0 && *p.get_ref() <= 100.0 => *p.get_ref(),
-                        Some(p) => return Err(error(
-                            p.span().start,
-                            format!(
+                        Some(p) => {
+                            return Err(error(
+                                p.span().start,
+                                format!(
                                 "rule `{id}`: percentile must be above 0 and at most 100, like 95"
                             ),
-                        )),
+                            ))
+                        }
                         None => 95.0,
                     };
                     Condition::StageLatency {

@@ -1,0 +1,526 @@
+//! Alerts: each kind of rule fires and resolves against a real ClickHouse,
+//! and its notifications reach a webhook receiver the test runs on loopback.
+//! The evaluator is driven by hand (`cycle(now)`), so time moves when the
+//! test says and nothing waits on an interval.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use collector::keys::KeyTypes;
+use collector::process::Processes;
+use console::alerts::notify::{Receiver, ReceiverKind, Retry};
+use console::alerts::rules::Rules;
+use console::alerts::{AlertSettings, Evaluator};
+use console::api::view::rfc3339;
+use serde_json::{json, Value};
+
+use crate::harness::TestApp;
+use crate::processes::{app, correlator, send, MIN, ORDER_TO_DELIVERY};
+
+/// A webhook receiver on 127.0.0.1: records every body it accepts, and
+/// answers 500 to the first `fail_first` requests.
+#[derive(Clone)]
+struct Hook {
+    addr: SocketAddr,
+    bodies: Arc<Mutex<Vec<Value>>>,
+    requests: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct HookState {
+    bodies: Arc<Mutex<Vec<Value>>>,
+    requests: Arc<AtomicUsize>,
+    fail_first: usize,
+}
+
+async fn hook_handler(State(s): State<HookState>, Json(body): Json<Value>) -> StatusCode {
+    let n = s.requests.fetch_add(1, Ordering::SeqCst);
+    if n < s.fail_first {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    s.bodies.lock().unwrap().push(body);
+    StatusCode::OK
+}
+
+impl Hook {
+    async fn start(fail_first: usize) -> Hook {
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let app = Router::new()
+            .route("/hook", post(hook_handler))
+            .with_state(HookState {
+                bodies: bodies.clone(),
+                requests: requests.clone(),
+                fail_first,
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Hook {
+            addr,
+            bodies,
+            requests,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        self.bodies.lock().unwrap().clone()
+    }
+
+    fn take(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.bodies.lock().unwrap())
+    }
+}
+
+const CONSOLE: &str = "http://console.example:8080";
+
+fn processes() -> Arc<Processes> {
+    Arc::new(Processes {
+        list: vec![
+            Processes::parse(ORDER_TO_DELIVERY, "order.toml", &KeyTypes::default()).unwrap(),
+        ],
+    })
+}
+
+fn settings(receivers: Vec<Receiver>) -> AlertSettings {
+    AlertSettings {
+        interval: Duration::from_secs(3600),
+        repeat_interval: Duration::from_secs(4 * 3600),
+        receivers,
+        external_url: CONSOLE.into(),
+        retry: Retry {
+            attempts: 3,
+            backoff: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+        },
+    }
+}
+
+fn webhook(hook: &Hook) -> Receiver {
+    Receiver {
+        name: "oncall".into(),
+        kind: ReceiverKind::Webhook,
+        url: hook.url(),
+    }
+}
+
+async fn evaluator(app: &TestApp, rules: &str, receivers: Vec<Receiver>) -> Evaluator {
+    let rules = Rules::parse_all([("test.toml", rules)], &processes()).expect("valid rules");
+    Evaluator::new(
+        app.store.clone(),
+        Arc::new(rules),
+        processes(),
+        settings(receivers),
+    )
+    .await
+    .unwrap()
+}
+
+/// Checks an Alertmanager v4 body field by field.
+fn check_webhook(
+    body: &Value,
+    status: &str,
+    labels: Value,
+    summary: &str,
+    starts_ns: u64,
+    ends_ns: Option<u64>,
+) {
+    let alertname = labels["alertname"].as_str().unwrap().to_string();
+    assert_eq!(body["version"], "4", "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["receiver"], "oncall");
+    assert_eq!(
+        body["groupKey"],
+        format!("{{}}:{{alertname=\"{alertname}\"}}")
+    );
+    assert_eq!(body["groupLabels"], json!({ "alertname": alertname }));
+    assert_eq!(body["commonLabels"], labels);
+    assert_eq!(body["commonAnnotations"]["summary"], summary);
+    assert_eq!(body["externalURL"], CONSOLE);
+    let alerts = body["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1);
+    let a = &alerts[0];
+    assert_eq!(a["status"], status);
+    assert_eq!(a["labels"], labels);
+    assert_eq!(a["annotations"]["summary"], summary);
+    assert_eq!(a["startsAt"], rfc3339(starts_ns));
+    match ends_ns {
+        Some(ns) => assert_eq!(a["endsAt"], rfc3339(ns)),
+        None => assert_eq!(a["endsAt"], "0001-01-01T00:00:00Z"),
+    }
+    assert_eq!(a["generatorURL"], format!("{CONSOLE}/alerts/{alertname}"));
+    assert_eq!(a["fingerprint"].as_str().unwrap().len(), 16);
+}
+
+const BREACH_RULES: &str = r#"
+[[rules]]
+id = "entry-open"
+kind = "open_breaches"
+process = "order-to-delivery"
+sla = "order-entry"
+threshold = 0
+severity = "critical"
+labels = { team = "sales-ops" }
+annotations = { summary = "{value} open order-entry breaches (threshold {threshold}): {orders} orders of {customers} customers affected" }
+
+[[rules]]
+id = "entry-breaches"
+kind = "sla_breaches"
+process = "order-to-delivery"
+window = "1h"
+measure = "share"
+threshold = 50
+annotations = { summary = "{value} of orders breached an SLA: {orders} orders of {customers} customers" }
+
+[[rules]]
+id = "entry-latency"
+kind = "stage_latency"
+process = "order-to-delivery"
+from = "captured"
+to = "sales_order"
+percentile = 95
+window = "2h"
+limit = "10m"
+annotations = { summary = "p95 captured -> sales_order {value} over {threshold}: {affected}" }
+"#;
+
+/// Open breaches, breaches in a window (as a share) and stage latency, each
+/// firing and resolving, with the business impact in the summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
+    let app = app().await;
+    let hook = Hook::start(0).await;
+    let t = collector::now_ns() - 40 * MIN;
+    for (i, (order, customer)) in [("O-1", "C-1"), ("O-2", "C-1"), ("O-3", "C-2")]
+        .iter()
+        .enumerate()
+    {
+        send(
+            &app,
+            &format!("c-{i}"),
+            "crm",
+            "crm.order.created",
+            t + i as u64 * MIN,
+            &[("orderid", order), ("customerid", customer)],
+        )
+        .await;
+    }
+    let mut correlator = correlator(&app).await;
+    let now = collector::now_ns();
+    correlator.cycle(now).await.unwrap();
+
+    let mut alerts = evaluator(&app, BREACH_RULES, vec![webhook(&hook)]).await;
+    let report = alerts.cycle(now).await.unwrap();
+    assert_eq!(report.evaluated, 3);
+    let bodies = hook.take();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    let open = bodies
+        .iter()
+        .find(|b| b["groupLabels"]["alertname"] == "entry-open")
+        .unwrap();
+    check_webhook(
+        open,
+        "firing",
+        json!({"alertname": "entry-open", "severity": "critical", "kind": "open_breaches",
+               "process": "order-to-delivery", "sla": "order-entry", "team": "sales-ops"}),
+        "3 open order-entry breaches (threshold 0): 3 orders of 2 customers affected",
+        now,
+        None,
+    );
+    let share = bodies
+        .iter()
+        .find(|b| b["groupLabels"]["alertname"] == "entry-breaches")
+        .unwrap();
+    check_webhook(
+        share,
+        "firing",
+        json!({"alertname": "entry-breaches", "severity": "warning", "kind": "sla_breaches",
+               "process": "order-to-delivery"}),
+        "100% of orders breached an SLA: 3 orders of 2 customers",
+        now,
+        None,
+    );
+
+    // Two orders reach the ERP late: their breaches close, one stays open.
+    for (i, order) in ["O-1", "O-2"].iter().enumerate() {
+        send(
+            &app,
+            &format!("e-{i}"),
+            "erp",
+            "erp.sales_order.created",
+            t + 20 * MIN + i as u64 * MIN,
+            &[("orderid", order)],
+        )
+        .await;
+    }
+    let now2 = collector::now_ns();
+    correlator.cycle(now2).await.unwrap();
+    alerts.cycle(now2).await.unwrap();
+    let bodies = hook.take();
+    // Stage latency: both took 20 minutes, over the 10 minute limit.
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    check_webhook(
+        &bodies[0],
+        "firing",
+        json!({"alertname": "entry-latency", "severity": "warning", "kind": "stage_latency",
+               "process": "order-to-delivery"}),
+        "p95 captured -> sales_order 20m over 10m: order:O-1, order:O-2",
+        now2,
+        None,
+    );
+
+    // The last order reaches the ERP, late too: that closes the last open
+    // breach, and the open-breach rule resolves.
+    send(
+        &app,
+        "e-9",
+        "erp",
+        "erp.sales_order.created",
+        t + 2 * MIN + 16 * MIN,
+        &[("orderid", "O-3")],
+    )
+    .await;
+    let now3 = collector::now_ns();
+    correlator.cycle(now3).await.unwrap();
+    alerts.cycle(now3).await.unwrap();
+    let bodies = hook.take();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    check_webhook(
+        &bodies[0],
+        "resolved",
+        json!({"alertname": "entry-open", "severity": "critical", "kind": "open_breaches",
+               "process": "order-to-delivery", "sla": "order-entry", "team": "sales-ops"}),
+        "0 open order-entry breaches (threshold 0): 0 orders of 0 customers affected",
+        now,
+        Some(now3),
+    );
+
+    // Hours later the breaches and instances have left the windows.
+    let later = now3 + 180 * MIN;
+    alerts.cycle(later).await.unwrap();
+    let mut bodies = hook.take();
+    bodies.sort_by_key(|b| b["groupLabels"]["alertname"].as_str().unwrap().to_string());
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    check_webhook(
+        &bodies[0],
+        "resolved",
+        json!({"alertname": "entry-breaches", "severity": "warning", "kind": "sla_breaches",
+               "process": "order-to-delivery"}),
+        "0% of orders breached an SLA: 0 orders of 0 customers",
+        now,
+        Some(later),
+    );
+    check_webhook(
+        &bodies[1],
+        "resolved",
+        json!({"alertname": "entry-latency", "severity": "warning", "kind": "stage_latency",
+               "process": "order-to-delivery"}),
+        "p95 captured -> sales_order no data over 10m: none",
+        now2,
+        Some(later),
+    );
+}
+
+const SYSTEM_RULES: &str = r#"
+[[rules]]
+id = "mes-silent"
+kind = "system_silence"
+system = "mes"
+silent_for = "5m"
+severity = "critical"
+annotations = { summary = "{affected} silent for {value} (limit {threshold})" }
+
+[[rules]]
+id = "erp-errors"
+kind = "error_rate"
+system = "erp"
+window = "15m"
+threshold = 25
+annotations = { summary = "ERP error rate {value} over {threshold}: {orders} orders of {customers} customers" }
+
+[[rules]]
+id = "dead-letters"
+kind = "dead_letters"
+event_type = "crm.order.update"
+window = "15m"
+threshold = 0
+annotations = { summary = "{value} dead letters: {orders} orders of {customers} customers" }
+"#;
+
+/// Silence of a system, error rate and dead letters, firing and resolving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_rules_fire_and_resolve() {
+    let app = app().await;
+    let hook = Hook::start(0).await;
+    let now = collector::now_ns();
+    send(&app, "m-1", "mes", "mes.heartbeat", now - 10 * MIN, &[]).await;
+    send(
+        &app,
+        "e-1",
+        "erp",
+        "erp.sales_order.created",
+        now - 2 * MIN,
+        &[("orderid", "O-1")],
+    )
+    .await;
+    send(
+        &app,
+        "e-2",
+        "erp",
+        "erp.sales_order.created",
+        now - 2 * MIN,
+        &[
+            ("orderid", "O-2"),
+            ("customerid", "C-9"),
+            ("outcome", "failed"),
+        ],
+    )
+    .await;
+    send(
+        &app,
+        "u-1",
+        "crm",
+        "crm.order.update",
+        now - MIN,
+        &[
+            ("orderid", "O-3"),
+            ("customerid", "C-9"),
+            ("outcome", "dead_lettered"),
+        ],
+    )
+    .await;
+    let mut alerts = evaluator(&app, SYSTEM_RULES, vec![webhook(&hook)]).await;
+    let t = collector::now_ns();
+    alerts.cycle(t).await.unwrap();
+    let mut bodies = hook.take();
+    bodies.sort_by_key(|b| b["groupLabels"]["alertname"].as_str().unwrap().to_string());
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    check_webhook(
+        &bodies[0],
+        "firing",
+        json!({"alertname": "dead-letters", "severity": "warning", "kind": "dead_letters",
+               "event_type": "crm.order.update"}),
+        "1 dead letters: 1 orders of 1 customers",
+        t,
+        None,
+    );
+    check_webhook(
+        &bodies[1],
+        "firing",
+        json!({"alertname": "erp-errors", "severity": "warning", "kind": "error_rate", "system": "erp"}),
+        "ERP error rate 50% over 25%: 1 orders of 1 customers",
+        t,
+        None,
+    );
+    let silent = &bodies[2]["commonAnnotations"]["summary"];
+    assert!(
+        silent
+            .as_str()
+            .unwrap()
+            .starts_with("system:mes silent for 10m"),
+        "{silent}"
+    );
+    check_webhook(
+        &bodies[2],
+        "firing",
+        json!({"alertname": "mes-silent", "severity": "critical", "kind": "system_silence", "system": "mes"}),
+        silent.as_str().unwrap(),
+        t,
+        None,
+    );
+
+    // MES speaks again: its silence resolves, the others keep firing.
+    send(
+        &app,
+        "m-2",
+        "mes",
+        "mes.heartbeat",
+        collector::now_ns(),
+        &[],
+    )
+    .await;
+    let t2 = collector::now_ns();
+    alerts.cycle(t2).await.unwrap();
+    let bodies = hook.take();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let summary = bodies[0]["commonAnnotations"]["summary"].as_str().unwrap();
+    assert!(summary.starts_with("none silent for "), "{summary}");
+    check_webhook(
+        &bodies[0],
+        "resolved",
+        json!({"alertname": "mes-silent", "severity": "critical", "kind": "system_silence", "system": "mes"}),
+        summary,
+        t,
+        Some(t2),
+    );
+
+    // Twenty minutes on, the failures have left the 15 minute window.
+    let later = t2 + 20 * MIN;
+    send(&app, "m-3", "mes", "mes.heartbeat", later - MIN, &[]).await;
+    alerts.cycle(later).await.unwrap();
+    let mut bodies = hook.take();
+    bodies.sort_by_key(|b| b["groupLabels"]["alertname"].as_str().unwrap().to_string());
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[0]["status"], "resolved");
+    assert_eq!(bodies[0]["groupLabels"]["alertname"], "dead-letters");
+    assert_eq!(bodies[0]["alerts"][0]["endsAt"], rfc3339(later));
+    assert_eq!(bodies[1]["status"], "resolved");
+    assert_eq!(bodies[1]["groupLabels"]["alertname"], "erp-errors");
+}
+
+const DEAD_LETTERS_FOR: &str = r#"
+[[rules]]
+id = "dl"
+kind = "dead_letters"
+window = "5m"
+threshold = 0
+for = "10m"
+"#;
+
+/// A condition that comes and goes more often than `for` never fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn for_holds_back_a_flapping_condition() {
+    let app = app().await;
+    let hook = Hook::start(0).await;
+    let now = collector::now_ns();
+    for (i, ago) in [60, 50, 40, 30].iter().enumerate() {
+        send(
+            &app,
+            &format!("d-{i}"),
+            "crm",
+            "crm.order.update",
+            now - ago * MIN,
+            &[("outcome", "dead_lettered")],
+        )
+        .await;
+    }
+    let mut alerts = evaluator(&app, DEAD_LETTERS_FOR, vec![webhook(&hook)]).await;
+    // Each dead letter is in the 5 minute window for a moment, then not.
+    let mut phases = Vec::new();
+    for at in [59, 54, 49, 44, 39, 34, 29, 26] {
+        alerts.cycle(now - at * MIN).await.unwrap();
+        phases.push(app.store.alert_states().await.unwrap()[0].phase.clone());
+    }
+    assert_eq!(
+        phases,
+        [
+            "pending", "inactive", "pending", "inactive", "pending", "inactive", "pending",
+            "pending"
+        ]
+    );
+    assert!(!phases.contains(&"firing".to_string()), "{phases:?}");
+    assert!(hook.bodies().is_empty());
+    assert_eq!(hook.requests.load(Ordering::SeqCst), 0);
+}
