@@ -524,3 +524,160 @@ async fn for_holds_back_a_flapping_condition() {
     assert!(hook.bodies().is_empty());
     assert_eq!(hook.requests.load(Ordering::SeqCst), 0);
 }
+
+const DEAD_LETTERS: &str = r#"
+[[rules]]
+id = "dl"
+kind = "dead_letters"
+window = "1h"
+threshold = 0
+severity = "critical"
+"#;
+
+async fn one_dead_letter(app: &TestApp) {
+    send(
+        app,
+        "d-1",
+        "crm",
+        "crm.order.update",
+        collector::now_ns() - MIN,
+        &[("orderid", "O-7"), ("outcome", "dead_lettered")],
+    )
+    .await;
+}
+
+/// A restart while firing loads the state: the firing notice that was
+/// delivered is not sent again, and the rule resolves later as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_firing_sends_no_second_firing() {
+    let app = app().await;
+    let hook = Hook::start(0).await;
+    one_dead_letter(&app).await;
+    let mut first = evaluator(&app, DEAD_LETTERS, vec![webhook(&hook)]).await;
+    let t = collector::now_ns();
+    first.cycle(t).await.unwrap();
+    assert_eq!(hook.bodies().len(), 1);
+    assert_eq!(hook.bodies()[0]["status"], "firing");
+    drop(first);
+
+    let mut second = evaluator(&app, DEAD_LETTERS, vec![webhook(&hook)]).await;
+    let report = second.cycle(t + MIN).await.unwrap();
+    assert_eq!(report.transitions, 0);
+    assert_eq!(report.sent, 0);
+    assert_eq!(hook.bodies().len(), 1, "{:?}", hook.bodies());
+
+    let later = t + 120 * MIN;
+    second.cycle(later).await.unwrap();
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[1]["status"], "resolved");
+    // It resolves the alert that started before the restart.
+    assert_eq!(bodies[1]["alerts"][0]["startsAt"], rfc3339(t));
+    assert_eq!(bodies[1]["alerts"][0]["endsAt"], rfc3339(later));
+    let history = app.store.alert_history("dl", 10).await.unwrap();
+    let phases: Vec<(&str, &str)> = history
+        .iter()
+        .rev()
+        .map(|h| (h.from_phase.as_str(), h.to_phase.as_str()))
+        .collect();
+    assert_eq!(phases, [("inactive", "firing"), ("firing", "resolved")]);
+}
+
+/// A firing notice that no receiver took before a restart is sent after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_undelivered_before_a_restart_is_sent_after_it() {
+    let app = app().await;
+    // Fails every attempt of the first evaluator (one attempt per cycle).
+    let hook = Hook::start(1).await;
+    one_dead_letter(&app).await;
+    let rules = Rules::parse_all([("test.toml", DEAD_LETTERS)], &processes()).unwrap();
+    let mut once = settings(vec![webhook(&hook)]);
+    once.retry.attempts = 1;
+    let mut first = Evaluator::new(app.store.clone(), Arc::new(rules), processes(), once)
+        .await
+        .unwrap();
+    let t = collector::now_ns();
+    let report = first.cycle(t).await.unwrap();
+    assert_eq!(report.undelivered, 1);
+    assert!(hook.bodies().is_empty());
+    drop(first);
+
+    let mut second = evaluator(&app, DEAD_LETTERS, vec![webhook(&hook)]).await;
+    second.cycle(t + MIN).await.unwrap();
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["status"], "firing");
+    assert_eq!(bodies[0]["alerts"][0]["startsAt"], rfc3339(t));
+}
+
+/// Retries with backoff: a receiver that answers 500 twice gets the message
+/// on the third try, and every attempt is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_fails_twice_gets_the_message_on_the_third_try() {
+    let app = app().await;
+    let hook = Hook::start(2).await;
+    one_dead_letter(&app).await;
+    let mut alerts = evaluator(&app, DEAD_LETTERS, vec![webhook(&hook)]).await;
+    let report = alerts.cycle(collector::now_ns()).await.unwrap();
+    assert_eq!(report.sent, 1);
+    assert_eq!(hook.requests.load(Ordering::SeqCst), 3);
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["status"], "firing");
+    let mut log = app.store.alert_notifications("dl", 10).await.unwrap();
+    log.reverse();
+    let attempts: Vec<(u32, u8, &str)> = log
+        .iter()
+        .map(|a| (a.attempt, a.ok, a.detail.as_str()))
+        .collect();
+    assert_eq!(
+        attempts,
+        [(1, 0, "HTTP 500"), (2, 0, "HTTP 500"), (3, 1, "HTTP 200")]
+    );
+    assert!(log
+        .iter()
+        .all(|a| a.receiver == "oncall" && a.notice == "firing"));
+}
+
+/// A Slack receiver gets a `text` with the state, the rule, the summary and
+/// a link to the rule's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_gets_text_with_a_link() {
+    let app = app().await;
+    let hook = Hook::start(0).await;
+    one_dead_letter(&app).await;
+    let slack = Receiver {
+        name: "slack".into(),
+        kind: ReceiverKind::Slack,
+        url: hook.url(),
+    };
+    let mut alerts = evaluator(&app, DEAD_LETTERS, vec![slack]).await;
+    alerts.cycle(collector::now_ns()).await.unwrap();
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(
+        bodies[0],
+        json!({"text": format!(
+            "[FIRING] dl (critical): 1 dead-lettered events (threshold 0): 1 orders of 0 customers affected\n<{CONSOLE}/alerts/dl|Open in Throughline>"
+        )})
+    );
+}
+
+/// A rule file with a mistake is refused at start, with its file and line.
+#[test]
+fn a_rule_file_with_an_error_is_refused_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("orders.toml"),
+        "[[rules]]\nid = \"late\"\nkind = \"open_breaches\"\nprocess = \"order-to-delivery\"\nsla = \"order-entri\"\n",
+    )
+    .unwrap();
+    let err = Rules::load_dir(dir.path(), &processes()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:5: rule `late` names SLA `order-entri`, which process `order-to-delivery` does not define; its SLAs: order-entry, production",
+            dir.path().join("orders.toml").display()
+        )
+    );
+}
