@@ -20,7 +20,7 @@ use console::alerts::{AlertSettings, Evaluator};
 use console::api::view::rfc3339;
 use serde_json::{json, Value};
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, TestConfig};
 use crate::processes::{app, correlator, send, MIN, ORDER_TO_DELIVERY};
 
 /// A webhook receiver on 127.0.0.1: records every body it accepts, and
@@ -679,5 +679,83 @@ fn a_rule_file_with_an_error_is_refused_with_its_message() {
             "{}:5: rule `late` names SLA `order-entri`, which process `order-to-delivery` does not define; its SLAs: order-entry, production",
             dir.path().join("orders.toml").display()
         )
+    );
+}
+
+/// `/api/v1/alerts` lists each rule with its state, value and since when;
+/// `/api/v1/alerts/{id}` adds what makes it fire (linked to its pages), its
+/// history and its delivery attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_shows_state_value_history_and_deliveries() {
+    let app = TestApp::with(TestConfig {
+        processes: vec![ORDER_TO_DELIVERY],
+        alerts: Some(BREACH_RULES),
+        ..Default::default()
+    })
+    .await;
+    let hook = Hook::start(0).await;
+    send(
+        &app,
+        "c-1",
+        "crm",
+        "crm.order.created",
+        collector::now_ns() - 30 * MIN,
+        &[("orderid", "O-1"), ("customerid", "C-1")],
+    )
+    .await;
+    let now = collector::now_ns();
+    correlator(&app).await.cycle(now).await.unwrap();
+    let (status, body) = app.get("/api/v1/alerts").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["state"] == "unknown"));
+
+    let mut alerts = evaluator(&app, BREACH_RULES, vec![webhook(&hook)]).await;
+    alerts.cycle(now).await.unwrap();
+    let (status, body) = app.get("/api/v1/alerts").await;
+    assert_eq!(status, 200, "{body}");
+    let list = body["alerts"].as_array().unwrap();
+    let ids: Vec<&str> = list.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    // Firing first.
+    assert_eq!(ids, ["entry-breaches", "entry-open", "entry-latency"]);
+    let open = &list[1];
+    assert_eq!(open["state"], "firing");
+    assert_eq!(open["value"], "1");
+    assert_eq!(open["threshold"], "0");
+    assert_eq!(open["since"], rfc3339(now));
+    assert_eq!(open["fired_at"], rfc3339(now));
+    assert_eq!(open["orders"], 1);
+    assert_eq!(open["customers"], 1);
+    assert_eq!(
+        open["summary"],
+        "1 open order-entry breaches (threshold 0): 1 orders of 1 customers affected"
+    );
+    assert_eq!(list[2]["state"], "inactive");
+
+    let (status, one) = app.get("/api/v1/alerts/entry-open").await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(
+        one["affected"],
+        json!([{"kind": "order", "value": "O-1", "href": "/keys/order/O-1"}])
+    );
+    assert_eq!(
+        one["history"],
+        json!([{"at": rfc3339(now), "from": "inactive", "to": "firing", "value": "1"}])
+    );
+    let sent = one["notifications"].as_array().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["receiver"], "oncall");
+    assert_eq!(sent[0]["notice"], "firing");
+    assert_eq!(sent[0]["ok"], true);
+    assert_eq!(sent[0]["detail"], "HTTP 200");
+
+    let (status, body) = app.get("/api/v1/alerts/nope").await;
+    assert_eq!(status, 404);
+    assert!(
+        body["error"].as_str().unwrap().contains("entry-open"),
+        "{body}"
     );
 }
