@@ -759,3 +759,81 @@ async fn the_api_shows_state_value_history_and_deliveries() {
         "{body}"
     );
 }
+
+/// The console's `/metrics` carries the business gauges a team's own
+/// Prometheus can alert on, each family once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_metrics_expose_the_business_gauges() {
+    let app = app().await;
+    let t = collector::now_ns() - 30 * MIN;
+    send(
+        &app,
+        "c-1",
+        "crm",
+        "crm.order.created",
+        t,
+        &[("orderid", "O-1")],
+    )
+    .await;
+    send(
+        &app,
+        "c-2",
+        "crm",
+        "crm.order.created",
+        t,
+        &[("orderid", "O-2")],
+    )
+    .await;
+    send(
+        &app,
+        "e-2",
+        "erp",
+        "erp.sales_order.created",
+        t + 5 * MIN,
+        &[("orderid", "O-2")],
+    )
+    .await;
+    correlator(&app)
+        .await
+        .cycle(collector::now_ns())
+        .await
+        .unwrap();
+    let text = app
+        .client
+        .get(format!("http://{}/metrics", app.console))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "throughline_instances{process=\"order-to-delivery\",status=\"stalled\"} 1",
+        "throughline_instances{process=\"order-to-delivery\",status=\"in_flight\"} 1",
+        "throughline_instances{process=\"order-to-delivery\",status=\"completed\"} 0",
+        "throughline_breaches_open{process=\"order-to-delivery\",sla=\"order-entry\"} 1",
+        "throughline_breaches_open{process=\"order-to-delivery\",sla=\"production\"} 0",
+        "throughline_stage_duration_seconds{process=\"order-to-delivery\",from=\"captured\",to=\"sales_order\",quantile=\"0.95\"} 300",
+        "throughline_stage_duration_seconds_count{process=\"order-to-delivery\",from=\"captured\",to=\"sales_order\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+    }
+    let erp = text
+        .lines()
+        .find(|l| l.starts_with("throughline_system_last_seen_seconds{system=\"erp\"} "))
+        .unwrap_or_else(|| panic!("{text}"));
+    let ago: u64 = erp.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((25 * 60..35 * 60).contains(&ago), "{erp}");
+    for family in [
+        "throughline_instances",
+        "throughline_breaches_open",
+        "throughline_stage_duration_seconds",
+        "throughline_system_last_seen_seconds",
+    ] {
+        let types = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("# TYPE {family} ")))
+            .count();
+        assert_eq!(types, 1, "{family}\n{text}");
+    }
+}
