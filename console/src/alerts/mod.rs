@@ -175,7 +175,9 @@ impl Evaluator {
         }
     }
 
-    /// One cycle at `now`: evaluate every rule, store its state, send what is due.
+    /// One cycle at `now`: evaluate every rule, store every state (one
+    /// insert), send what is due, then record the deliveries (one insert
+    /// for the log, one for the states that changed).
     pub async fn cycle(&mut self, now: u64) -> Result<CycleReport, StoreError> {
         let mut report = CycleReport::default();
         let rules = self.rules.clone();
@@ -185,9 +187,12 @@ impl Evaluator {
             .iter()
             .map(|r| r.name.clone())
             .collect();
-        // A version above any the store holds for this rule, even when the
-        // clock stepped back.
-        let mut version = collector::now_ns();
+        // A version above any the store holds for these rules, even when
+        // the clock stepped back: the newest process's clock.
+        let version = collector::now_ns();
+        let mut evaluated: Vec<(&Rule, RuleState, Finding, BTreeMap<String, String>)> = Vec::new();
+        let mut history = Vec::new();
+        let mut states = Vec::new();
         for rule in &rules.list {
             let finding = match evaluate::evaluate(&self.store, &self.processes, rule, now).await {
                 Ok(f) => f,
@@ -199,7 +204,7 @@ impl Evaluator {
             };
             report.evaluated += 1;
             let before = self.states.get(&rule.id).cloned().unwrap_or_default();
-            let (mut next, transition) = before.step(
+            let (next, transition) = before.step(
                 finding.holds,
                 now,
                 rule.for_ns,
@@ -221,34 +226,40 @@ impl Evaluator {
             if let Some(t) = transition {
                 report.transitions += 1;
                 tracing::info!(rule = %rule.id, from = t.from.as_str(), to = t.to.as_str(), value = %finding.value_text, "alert");
-                self.store
-                    .write_alert_history(&[AlertHistoryRow {
-                        rule_id: rule.id.clone(),
-                        at: (now / 1_000_000_000) as u32,
-                        at_ns: now,
-                        from_phase: t.from.as_str().into(),
-                        to_phase: t.to.as_str().into(),
-                        value: finding.value,
-                        value_text: finding.value_text.clone(),
-                    }])
-                    .await?;
+                history.push(AlertHistoryRow {
+                    rule_id: rule.id.clone(),
+                    at: (now / 1_000_000_000) as u32,
+                    at_ns: now,
+                    from_phase: t.from.as_str().into(),
+                    to_phase: t.to.as_str().into(),
+                    value: finding.value,
+                    value_text: finding.value_text.clone(),
+                });
             }
-            version += 1;
-            self.store
-                .write_alert_states(&[to_row(rule, &next, &finding, &summary, now, version)])
-                .await?;
+            states.push(to_row(rule, &next, &finding, &summary, now, version));
+            evaluated.push((rule, next, finding, annotations));
+        }
+        // The phase and the notice due are stored before anything is sent.
+        self.store.write_alert_history(&history).await?;
+        self.store.write_alert_states(&states).await?;
+        for (rule, next, _, _) in &evaluated {
             self.states.insert(rule.id.clone(), next.clone());
+        }
 
+        let mut log = Vec::new();
+        let mut delivered = Vec::new();
+        for (rule, mut next, finding, annotations) in evaluated {
+            let Some(notice) = next.notice else { continue };
             let due: Vec<Receiver> = next
                 .due(&names)
                 .into_iter()
                 .filter_map(|name| self.settings.receivers.iter().find(|r| &r.name == name))
                 .cloned()
                 .collect();
-            let Some(notice) = next.notice else { continue };
             if due.is_empty() {
                 continue;
             }
+            let summary = annotations.get("summary").cloned().unwrap_or_default();
             let message = Message {
                 notice,
                 labels: rule.alert_labels(),
@@ -270,7 +281,7 @@ impl Evaluator {
                 ),
                 external_url: self.settings.external_url.clone(),
             };
-            let mut log = Vec::new();
+            let mut changed = false;
             for receiver in &due {
                 let body = notify::body(receiver, &message);
                 let attempts =
@@ -297,19 +308,20 @@ impl Evaluator {
                 }
                 if ok {
                     next.delivered_to(&receiver.name, now);
+                    changed = true;
                     report.sent += 1;
                 } else {
                     report.undelivered += 1;
                 }
             }
-            // The log first: a delivery recorded as done was logged.
-            self.store.write_alert_notifications(&log).await?;
-            version += 1;
-            self.store
-                .write_alert_states(&[to_row(rule, &next, &finding, &summary, now, version)])
-                .await?;
-            self.states.insert(rule.id.clone(), next);
+            if changed {
+                delivered.push(to_row(rule, &next, &finding, &summary, now, version + 1));
+                self.states.insert(rule.id.clone(), next);
+            }
         }
+        // The log first: a delivery recorded as done was logged.
+        self.store.write_alert_notifications(&log).await?;
+        self.store.write_alert_states(&delivered).await?;
         Ok(report)
     }
 }

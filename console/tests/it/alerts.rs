@@ -837,3 +837,34 @@ async fn console_metrics_expose_the_business_gauges() {
         assert_eq!(types, 1, "{family}\n{text}");
     }
 }
+
+/// While a rule fires, its notification goes out again every repeat
+/// interval, and not in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_alert_repeats_at_the_repeat_interval() {
+    let app = app().await;
+    let hook = Hook::start(0).await;
+    one_dead_letter(&app).await;
+    let rules = Rules::parse_all([("test.toml", DEAD_LETTERS)], &processes()).unwrap();
+    let mut s = settings(vec![webhook(&hook)]);
+    s.repeat_interval = Duration::from_secs(600);
+    let mut alerts = Evaluator::new(app.store.clone(), Arc::new(rules), processes(), s)
+        .await
+        .unwrap();
+    let t = collector::now_ns();
+    for minutes in [0, 5, 9] {
+        alerts.cycle(t + minutes * MIN).await.unwrap();
+    }
+    assert_eq!(hook.bodies().len(), 1);
+    alerts.cycle(t + 10 * MIN).await.unwrap();
+    alerts.cycle(t + 15 * MIN).await.unwrap();
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[1]["status"], "firing");
+    // The same alert: it started when it first fired.
+    assert_eq!(bodies[1]["alerts"][0]["startsAt"], rfc3339(t));
+    assert_eq!(
+        bodies[1]["alerts"][0]["fingerprint"],
+        bodies[0]["alerts"][0]["fingerprint"]
+    );
+}
