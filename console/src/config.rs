@@ -438,6 +438,29 @@ mod tests {
         assert!(err.to_string().contains("http:// or https://"), "{err}");
     }
 
+    /// A rule file with a mistake stops the start, with its file and line.
+    #[test]
+    fn a_bad_alert_rule_file_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("plant.toml"),
+            "[[rules]]\nid = \"quiet\"\nkind = \"system_silence\"\nsilent_for = \"ten minutes\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            alerts_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(FileConfig::default(), &o).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:4: rule `quiet`: silent_for `ten minutes` is not a duration; write it like 90s, 15m, 4h, 2d or 1h30m",
+                dir.path().join("plant.toml").display()
+            )
+        );
+    }
+
     #[test]
     fn bad_values_say_what_to_use() {
         let o = Overrides {
