@@ -230,10 +230,15 @@ pub async fn evaluate(
             };
             // Whole seconds: a figure people read, and stable between cycles.
             let value_ns = value_ns / 1_000_000_000 * 1_000_000_000;
+            let value_text = if value_ns >= LAST_SEEN_LOOKBACK_NS {
+                format!("over {}", duration::format_ns(LAST_SEEN_LOOKBACK_NS))
+            } else {
+                duration::format_ns(value_ns)
+            };
             Ok(Finding {
                 holds: !silent.is_empty(),
                 value: value_ns as f64 / 1e9,
-                value_text: duration::format_ns(value_ns),
+                value_text,
                 affected: silent
                     .iter()
                     .map(|(name, _)| format!("system:{name}"))
