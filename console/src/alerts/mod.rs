@@ -248,6 +248,9 @@ impl Evaluator {
 
         let mut log = Vec::new();
         let mut delivered = Vec::new();
+        // A receiver that failed every attempt is not tried again this
+        // cycle, so one that is down costs one rule's retries, not all.
+        let mut down: std::collections::HashSet<String> = Default::default();
         for (rule, mut next, finding, annotations) in evaluated {
             let Some(notice) = next.notice else { continue };
             let due: Vec<Receiver> = next
@@ -283,6 +286,10 @@ impl Evaluator {
             };
             let mut changed = false;
             for receiver in &due {
+                if down.contains(&receiver.name) {
+                    report.undelivered += 1;
+                    continue;
+                }
                 let body = notify::body(receiver, &message);
                 let attempts =
                     notify::deliver(&self.client, &receiver.url, &body, self.settings.retry).await;
@@ -312,6 +319,7 @@ impl Evaluator {
                     report.sent += 1;
                 } else {
                     report.undelivered += 1;
+                    down.insert(receiver.name.clone());
                 }
             }
             if changed {
