@@ -235,6 +235,38 @@ impl Store {
             .await?)
     }
 
+    /// Of the instances of a process started in `[from_ns, to_ns]`, how
+    /// many breached (one SLA, or any) so far.
+    pub async fn instances_breached_count(
+        &self,
+        process_id: &str,
+        sla_id: Option<&str>,
+        from_ns: u64,
+        to_ns: u64,
+    ) -> Result<u64, StoreError> {
+        let mut sql = String::from(
+            "SELECT uniqExact(root_value) FROM breaches FINAL \
+             WHERE process_id = ? AND state != 'cleared'",
+        );
+        if sla_id.is_some() {
+            sql.push_str(" AND sla_id = ?");
+        }
+        sql.push_str(
+            " AND root_value IN (SELECT root_value FROM process_instances FINAL \
+             WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?)",
+        );
+        let mut query = self.client().query(&sql).bind(process_id);
+        if let Some(sla) = sla_id {
+            query = query.bind(sla);
+        }
+        Ok(query
+            .bind(process_id)
+            .bind(from_ns)
+            .bind(to_ns)
+            .fetch_one::<u64>()
+            .await?)
+    }
+
     /// How many distinct keys of `linked_type` the keys `(type, value)` are
     /// linked to (the customers of some orders).
     pub async fn linked_count(

@@ -93,11 +93,14 @@ pub async fn evaluate(
             let (value, value_text) = match measure {
                 Measure::Count => (rows.len() as f64, rows.len().to_string()),
                 Measure::Share => {
-                    let started = store.instances_started_count(process, from, now).await?;
+                    let (started, breached) = tokio::try_join!(
+                        store.instances_started_count(process, from, now),
+                        store.instances_breached_count(process, sla.as_deref(), from, now),
+                    )?;
                     let share = if started == 0 {
                         0.0
                     } else {
-                        roots.len() as f64 * 100.0 / started as f64
+                        breached as f64 * 100.0 / started as f64
                     };
                     (share, format!("{}%", number(share)))
                 }

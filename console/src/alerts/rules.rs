@@ -56,8 +56,8 @@ pub enum Measure {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     /// Breaches (open or closed) of a process, or of one SLA, due within the
-    /// last `window_ns`, as a count or as a percentage of instances started
-    /// in it.
+    /// last `window_ns` (a count), or the percentage of the instances
+    /// started in the window that breached (a share).
     SlaBreaches {
         process: String,
         sla: Option<String>,
