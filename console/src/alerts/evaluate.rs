@@ -158,21 +158,24 @@ pub async fn evaluate(
             let mut durations = Vec::new();
             let mut slow = Vec::new();
             for r in &rows {
-                let (Some(a), Some(b)) = (
-                    time(&r.stage_ids, &r.stage_times, from),
-                    time(&r.stage_ids, &r.stage_times, to),
-                ) else {
+                let Some(a) = time(&r.stage_ids, &r.stage_times, from) else {
                     continue;
                 };
-                if b < a {
-                    continue;
-                }
-                durations.push(b - a);
-                if b - a > *limit_ns {
+                // An instance still waiting for `to` past the limit counts
+                // with its wait so far: the missing event is what matters.
+                let took = match time(&r.stage_ids, &r.stage_times, to) {
+                    Some(b) if b >= a => b - a,
+                    Some(_) => continue,
+                    None if now.saturating_sub(a) > *limit_ns => now - a,
+                    None => continue,
+                };
+                durations.push(took);
+                if took > *limit_ns {
                     slow.push(r.root_value.clone());
                 }
             }
-            let value_ns = percentile(durations, *p);
+            // Whole seconds: a figure people read.
+            let value_ns = percentile(durations, *p).map(|v| v / 1_000_000_000 * 1_000_000_000);
             let holds = value_ns.is_some_and(|v| v > *limit_ns);
             let kt = key_type(process);
             slow.sort();

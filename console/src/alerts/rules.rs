@@ -72,7 +72,9 @@ pub enum Condition {
         threshold: f64,
     },
     /// The `percentile` (0-100) of the time from stage `from` to stage `to`,
-    /// over instances started within `window_ns`, above `limit_ns`.
+    /// over instances started within `window_ns`, above `limit_ns`. An
+    /// instance still waiting for `to` longer than the limit counts with its
+    /// wait so far.
     StageLatency {
         process: String,
         from: String,
