@@ -34,6 +34,7 @@ sending live traffic. Look at:
   http://$console/api/v1/processes
   http://$console/api/v1/breaches?open=true
   http://$console/api/v1/keys/order/SO-100000
+  http://$console/alerts   (the rules of dashboards/alerts)
 Ctrl-C stops everything.
 
 MSG

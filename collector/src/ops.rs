@@ -125,6 +125,19 @@ pub fn router(store: Store, metrics: Arc<Metrics>) -> Router {
     })
 }
 
+/// `/healthz` and `/readyz` only, for a server that serves its own `/metrics`
+/// (the console adds the business gauges; `metrics_text` gives the rest).
+pub fn health_router(store: Store, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(OpsState {
+            store,
+            metrics,
+            spool: None,
+        })
+}
+
 /// The collector's operator endpoints: also ready ("degraded") while
 /// ClickHouse is away, since the spool keeps accepting.
 pub fn collector_router(store: Store, metrics: Arc<Metrics>, spool: Spool) -> Router {

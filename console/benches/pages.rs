@@ -289,6 +289,7 @@ async fn main() {
             processes,
             metrics: Arc::new(Metrics::new()),
             caches: Default::default(),
+            alerts: Default::default(),
         },
         "127.0.0.1:0".parse().unwrap(),
         shutdown.clone(),

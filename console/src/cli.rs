@@ -24,7 +24,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Everything in one process: collector, correlator and console; starts a private
+    /// Everything in one process: collector, correlator, alert evaluator and console; starts a private
     /// ClickHouse under --data-dir unless --clickhouse-url is given
     Up {
         #[command(flatten)]
@@ -50,6 +50,10 @@ pub enum Command {
     Correlator {
         #[command(flatten)]
         overrides: Overrides,
+        /// Also evaluate the alert rules of --alerts-dir and send notifications
+        /// (run one per deployment; `up` runs it too)
+        #[arg(long)]
+        alerts: bool,
     },
     /// Simulates a manufacturer's connectors (CRM, ERP, MES) sending spans and
     /// CloudEvents to a running collector, with incidents

@@ -13,6 +13,9 @@ use collector::keys::{KeyConfig, KeyTypes};
 use collector::process::{duration, Processes};
 use serde::Deserialize;
 
+use crate::alerts::notify::Receiver;
+use crate::alerts::rules::Rules;
+
 /// The TOML file. Unknown keys are an error, so a typo never goes unnoticed.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +34,14 @@ pub struct FileConfig {
     pub processes_dir: Option<PathBuf>,
     pub correlator_interval: Option<String>,
     pub correlation_horizon: Option<String>,
+    pub alerts_dir: Option<PathBuf>,
+    pub alerts_interval: Option<String>,
+    pub alerts_repeat_interval: Option<String>,
+    pub external_url: Option<String>,
+    /// `[[receivers]]`: where alert notifications go (name, kind = "webhook"
+    /// | "slack", url).
+    #[serde(default)]
+    pub receivers: Vec<Receiver>,
     /// `[keys]`: extra key types and per-system attribute aliases.
     #[serde(default)]
     pub keys: KeyConfig,
@@ -91,6 +102,22 @@ pub struct Overrides {
     /// How late a key link may arrive and still connect records to instances [default: 7d]
     #[arg(long, env = "THROUGHLINE_CORRELATION_HORIZON", value_name = "DURATION")]
     pub correlation_horizon: Option<String>,
+    /// Directory of alert rules (*.toml) [default: dashboards/alerts]
+    #[arg(long, env = "THROUGHLINE_ALERTS_DIR", value_name = "DIR")]
+    pub alerts_dir: Option<PathBuf>,
+    /// Time between alert evaluations [default: 30s]
+    #[arg(long, env = "THROUGHLINE_ALERTS_INTERVAL", value_name = "DURATION")]
+    pub alerts_interval: Option<String>,
+    /// While an alert fires, its notification is sent again this often [default: 4h]
+    #[arg(
+        long,
+        env = "THROUGHLINE_ALERTS_REPEAT_INTERVAL",
+        value_name = "DURATION"
+    )]
+    pub alerts_repeat_interval: Option<String>,
+    /// The console's URL as on-call reaches it, for links in notifications [default: http://<console_addr>]
+    #[arg(long, env = "THROUGHLINE_EXTERNAL_URL", value_name = "URL")]
+    pub external_url: Option<String>,
 }
 
 /// Everything validated, with defaults applied.
@@ -114,6 +141,12 @@ pub struct Settings {
     pub processes: Processes,
     pub correlator_interval: Duration,
     pub correlation_horizon: Duration,
+    pub alerts_dir: PathBuf,
+    pub alerts: Rules,
+    pub alerts_interval: Duration,
+    pub alerts_repeat_interval: Duration,
+    pub external_url: String,
+    pub receivers: Vec<Receiver>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +272,45 @@ impl Settings {
             o.correlation_horizon.or(file.correlation_horizon),
             "7d",
         )?;
+        let alerts_dir = o
+            .alerts_dir
+            .or(file.alerts_dir)
+            .unwrap_or_else(|| "dashboards/alerts".into());
+        let alerts = Rules::load_dir(&alerts_dir, &processes)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let alerts_interval = duration_of(
+            "alerts_interval",
+            o.alerts_interval.or(file.alerts_interval),
+            "30s",
+        )?;
+        let alerts_repeat_interval = duration_of(
+            "alerts_repeat_interval",
+            o.alerts_repeat_interval.or(file.alerts_repeat_interval),
+            "4h",
+        )?;
+        let mut names = std::collections::BTreeSet::new();
+        for r in &file.receivers {
+            if r.name.trim().is_empty() || !names.insert(r.name.clone()) {
+                return Err(ConfigError::Invalid(format!(
+                    "receiver name `{}` is empty or used twice; give each [[receivers]] entry its own name",
+                    r.name
+                )));
+            }
+            if !r.url.starts_with("http://") && !r.url.starts_with("https://") {
+                return Err(ConfigError::Invalid(format!(
+                    "receiver `{}`: url `{}` must be an http:// or https:// URL",
+                    r.name, r.url
+                )));
+            }
+        }
+        let console_addr = o
+            .console_addr
+            .or(file.console_addr)
+            .unwrap_or_else(|| addr("127.0.0.1:8080"));
+        let external_url = o
+            .external_url
+            .or(file.external_url)
+            .unwrap_or_else(|| format!("http://{console_addr}"));
         Ok(Settings {
             otlp_grpc_addr: o
                 .otlp_grpc_addr
@@ -248,10 +320,7 @@ impl Settings {
                 .otlp_http_addr
                 .or(file.otlp_http_addr)
                 .unwrap_or_else(|| addr("127.0.0.1:4318")),
-            console_addr: o
-                .console_addr
-                .or(file.console_addr)
-                .unwrap_or_else(|| addr("127.0.0.1:8080")),
+            console_addr,
             clickhouse_url,
             clickhouse_database,
             clickhouse_user: o.clickhouse_user.or(file.clickhouse_user),
@@ -266,6 +335,12 @@ impl Settings {
             processes,
             correlator_interval,
             correlation_horizon,
+            alerts_dir,
+            alerts,
+            alerts_interval,
+            alerts_repeat_interval,
+            external_url,
+            receivers: file.receivers,
         })
     }
 
@@ -333,6 +408,57 @@ mod tests {
         assert!(text.starts_with("config file throughline.toml: "), "{text}");
         assert!(text.contains("otlp_grpc_adr"), "{text}");
         assert!(text.contains("line 1"), "{text}");
+    }
+
+    #[test]
+    fn receivers_and_alert_settings() {
+        let file = Settings::parse(
+            "alerts_interval = \"10s\"\n[[receivers]]\nname = \"oncall\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9093/hook\"\n\
+             [[receivers]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/X\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let s = Settings::resolve(file, &Overrides::default()).unwrap();
+        assert_eq!(s.alerts_interval, Duration::from_secs(10));
+        assert_eq!(s.alerts_repeat_interval, Duration::from_secs(4 * 3600));
+        assert_eq!(s.external_url, "http://127.0.0.1:8080");
+        assert_eq!(s.receivers.len(), 2);
+        let err = Settings::parse(
+            "[[receivers]]\nname = \"x\"\nkind = \"pager\"\nurl = \"http://a\"\n",
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("pager"), "{err}");
+        let file = Settings::parse(
+            "[[receivers]]\nname = \"x\"\nkind = \"webhook\"\nurl = \"ftp://a\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let err = Settings::resolve(file, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("http:// or https://"), "{err}");
+    }
+
+    /// A rule file with a mistake stops the start, with its file and line.
+    #[test]
+    fn a_bad_alert_rule_file_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("plant.toml"),
+            "[[rules]]\nid = \"quiet\"\nkind = \"system_silence\"\nsilent_for = \"ten minutes\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            alerts_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(FileConfig::default(), &o).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:4: rule `quiet`: silent_for `ten minutes` is not a duration; write it like 90s, 15m, 4h, 2d or 1h30m",
+                dir.path().join("plant.toml").display()
+            )
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ fn main() -> ExitCode {
         | Command::Collector { overrides }
         | Command::Console { overrides }
         | Command::Migrate { overrides }
-        | Command::Correlator { overrides } => overrides.clone(),
+        | Command::Correlator { overrides, .. } => overrides.clone(),
         Command::Demo(args) => return demo(args),
     };
     let settings = match Settings::load(cli.config.as_deref(), &overrides) {
@@ -118,7 +118,7 @@ fn main() -> ExitCode {
             Command::Collector { .. } => run::collector(settings).await,
             Command::Console { .. } => run::console(settings).await,
             Command::Migrate { .. } => run::migrate(settings).await,
-            Command::Correlator { .. } => run::correlator(settings).await,
+            Command::Correlator { alerts, .. } => run::correlator(settings, alerts).await,
             Command::Demo(_) => unreachable!("handled above"),
         }
     });

@@ -16,6 +16,7 @@ use collector::{Collector, CollectorSettings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::{AlertSettings, Evaluator};
 use crate::api::AppState;
 use crate::config::Settings;
 
@@ -132,7 +133,36 @@ fn app_state(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> AppSta
         processes: Arc::new(settings.processes.clone()),
         metrics,
         caches: Default::default(),
+        alerts: Arc::new(settings.alerts.clone()),
     }
+}
+
+async fn start_alerts(
+    settings: &Settings,
+    store: Store,
+    shutdown: CancellationToken,
+) -> anyhow::Result<JoinHandle<()>> {
+    let evaluator = Evaluator::new(
+        store,
+        Arc::new(settings.alerts.clone()),
+        Arc::new(settings.processes.clone()),
+        AlertSettings {
+            interval: settings.alerts_interval,
+            repeat_interval: settings.alerts_repeat_interval,
+            receivers: settings.receivers.clone(),
+            external_url: settings.external_url.clone(),
+            ..AlertSettings::default()
+        },
+    )
+    .await
+    .context("starting the alert evaluator (loading its state)")?;
+    tracing::info!(
+        rules = settings.alerts.list.len(),
+        receivers = settings.receivers.len(),
+        dir = %settings.alerts_dir.display(),
+        "alert evaluator running"
+    );
+    Ok(tokio::spawn(evaluator.run(shutdown)))
 }
 
 async fn start_correlator(
@@ -183,11 +213,12 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
         .await?;
         let correlator =
             start_correlator(&settings, store.clone(), metrics.clone(), shutdown.clone()).await?;
-        anyhow::Ok((collector, console, correlator))
+        let alerts = start_alerts(&settings, store.clone(), shutdown.clone()).await?;
+        anyhow::Ok((collector, console, correlator, alerts))
     }
     .await;
     let result = match started {
-        Ok((collector, console, correlator)) => {
+        Ok((collector, console, correlator, alerts)) => {
             println!(
                 "throughline is up\n  console      http://{}/\n  OTLP/gRPC    {}\n  OTLP/HTTP    http://{}\n  ClickHouse   {} (database {})\nPress Ctrl-C to stop.",
                 console.addr,
@@ -200,6 +231,7 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
             collector.wait().await;
             console.wait().await;
             let _ = correlator.await;
+            let _ = alerts.await;
             Ok(())
         }
         Err(e) => Err(e),
@@ -292,13 +324,21 @@ pub async fn console(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `throughline correlator`.
-pub async fn correlator(settings: Settings) -> anyhow::Result<()> {
+/// `throughline correlator [--alerts]`.
+pub async fn correlator(settings: Settings, alerts: bool) -> anyhow::Result<()> {
     let (store, _) = open_store(&settings, false).await?;
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
+    let evaluator = if alerts {
+        Some(start_alerts(&settings, store.clone(), shutdown.clone()).await?)
+    } else {
+        None
+    };
     let task = start_correlator(&settings, store, Arc::new(Metrics::new()), shutdown).await?;
     let _ = task.await;
+    if let Some(evaluator) = evaluator {
+        let _ = evaluator.await;
+    }
     Ok(())
 }
 

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_events.sql"),
     migration!(5, "0005_correlation.sql"),
     migration!(6, "0006_key_index_details.sql"),
+    migration!(7, "0007_alerts.sql"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (

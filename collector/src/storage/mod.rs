@@ -13,6 +13,7 @@
 //!
 //! Values from users reach SQL only through the client's `bind`.
 
+pub mod alerts;
 pub mod correlation;
 pub mod migrate;
 pub mod query;

@@ -2,6 +2,7 @@
 //! call one storage query, shape the answer with `view`. Errors are JSON
 //! `{"error": "..."}` with the right status, mapped in one place ([`AppError`]).
 
+pub mod alerts;
 pub mod breaches;
 mod cursor;
 mod events;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Range aggregates reused while fresh.
     pub caches: Arc<systems::Caches>,
+    /// The alert rules (their state is read from ClickHouse).
+    pub alerts: Arc<crate::alerts::rules::Rules>,
 }
 
 /// Every way a request can fail, each with the sentence the user sees.
@@ -94,8 +97,8 @@ async fn not_found() -> AppError {
         "no such API endpoint; see /api/v1/traces/{trace_id}, /api/v1/keys/{type}/{value}, \
          /api/v1/events, /api/v1/processes, /api/v1/processes/{id}, \
          /api/v1/processes/{id}/instances, /api/v1/breaches, /api/v1/systems, \
-         /api/v1/systems/operations, /api/v1/systems/map, /api/v1/search?q= \
-         and /api/v1/export/ocel"
+         /api/v1/systems/operations, /api/v1/systems/map, /api/v1/search?q=, \
+         /api/v1/alerts, /api/v1/alerts/{id} and /api/v1/export/ocel"
             .into(),
     )
 }
@@ -118,6 +121,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/systems/operations", get(systems::list_operations))
         .route("/api/v1/systems/map", get(systems::get_service_map))
         .route("/api/v1/search", get(search::get_search))
+        .route("/api/v1/alerts", get(alerts::list_alerts))
+        .route("/api/v1/alerts/{id}", get(alerts::get_alert))
         .route("/api/v1/{*rest}", get(not_found))
         .with_state(state)
 }

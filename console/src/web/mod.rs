@@ -5,6 +5,7 @@
 //! figure the API serves. Pages work without JavaScript; `app.js` only adds
 //! conveniences (local times, copy buttons, `/` to search).
 
+mod alerts;
 mod assets;
 mod breaches;
 mod chrome;
@@ -111,6 +112,8 @@ pub fn router(state: AppState) -> Router {
         .route("/keys/{key_type}/{value}", get(key::page))
         .route("/traces/{trace_id}", get(trace::page))
         .route("/systems", get(systems::page))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}", get(alerts::one))
         .route("/assets/{*path}", get(assets::serve))
         .fallback(not_found)
         .with_state(state)

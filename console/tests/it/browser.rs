@@ -256,6 +256,8 @@ async fn a_manager_follows_an_order_from_the_overview_to_a_trace_in_chromium() {
             .arg(repo.join("sample-data/demo.toml"))
             .arg("--processes-dir")
             .arg(repo.join("dashboards/processes"))
+            .arg("--alerts-dir")
+            .arg(repo.join("dashboards/alerts"))
             .args(["--correlator-interval", "1s"])
             .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc}")])
             .args(["--otlp-http-addr", &format!("127.0.0.1:{http}")])
@@ -413,6 +415,13 @@ async fn a_manager_follows_an_order_from_the_overview_to_a_trace_in_chromium() {
     b.goto(&format!("{site}/systems?{range}")).await;
     b.find("#service-map svg").await;
     b.screenshot("systems").await;
+
+    // Alerts: every example rule is listed, and a rule's page opens.
+    b.goto(&format!("{site}/alerts?{range}")).await;
+    b.find("table#alerts").await;
+    b.screenshot("alerts").await;
+    b.goto(&format!("{site}/alerts/mes-silent?{range}")).await;
+    b.find("table#history").await;
 
     // Search: an order id typed into the box lands on its journey...
     // The order that got furthest, so that its journey crosses systems.

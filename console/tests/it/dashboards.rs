@@ -1,4 +1,4 @@
-//! The process definitions shipped in dashboards/processes are valid.
+//! The process definitions and alert rules shipped in dashboards/ are valid.
 
 use collector::keys::KeyTypes;
 use collector::process::Processes;
@@ -51,4 +51,27 @@ fn grafana_dashboards_query_our_tables() {
         }
     }
     assert!(seen > 0);
+}
+
+/// The example alert rules in dashboards/alerts are valid against the
+/// shipped processes, and cover every kind.
+#[test]
+fn shipped_alert_rules_load() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards");
+    let processes = Processes::load_dir(
+        &std::path::Path::new(root).join("processes"),
+        &KeyTypes::default(),
+    )
+    .unwrap();
+    let rules = console::alerts::rules::Rules::load_dir(
+        &std::path::Path::new(root).join("alerts"),
+        &processes,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for kind in console::alerts::rules::KINDS {
+        assert!(
+            rules.list.iter().any(|r| r.condition.kind() == *kind),
+            "no example of {kind}"
+        );
+    }
 }

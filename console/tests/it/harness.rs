@@ -96,6 +96,8 @@ pub struct TestConfig {
     pub store: Option<Store>,
     /// Spool here instead of in a directory of the test's own.
     pub spool_dir: Option<std::path::PathBuf>,
+    /// An alert rule file (TOML text) for the console's alert pages.
+    pub alerts: Option<&'static str>,
 }
 
 impl Default for TestConfig {
@@ -110,6 +112,7 @@ impl Default for TestConfig {
             pipeline: PipelineOptions::default(),
             store: None,
             spool_dir: None,
+            alerts: None,
         }
     }
 }
@@ -198,6 +201,13 @@ impl TestApp {
                 processes: processes.clone(),
                 metrics: metrics.clone(),
                 caches: Default::default(),
+                alerts: Arc::new(
+                    console::alerts::rules::Rules::parse_all(
+                        config.alerts.map(|text| ("alerts.toml", text)),
+                        &processes,
+                    )
+                    .expect("valid alert rules"),
+                ),
             },
             any_port(),
             shutdown.clone(),

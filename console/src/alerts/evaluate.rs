@@ -1,0 +1,338 @@
+//! A rule's condition at a moment: its value, whether it holds, and what
+//! makes it hold (instances by their root key, or systems), with the orders
+//! and customers affected. Reads through `Store` queries only.
+
+use collector::process::{duration, Processes};
+use collector::storage::rows::BreachRow;
+use collector::storage::stats::LAST_SEEN_LOOKBACK_NS;
+use collector::storage::{Store, StoreError};
+
+use super::rules::{number, Condition, Measure, Rule};
+
+/// Subjects kept per finding; the counts are exact, the list is a sample.
+pub const MAX_AFFECTED: usize = 100;
+
+/// What one evaluation found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Finding {
+    pub holds: bool,
+    pub value: f64,
+    /// The value as people read it: `14`, `12.5%`, `7m30s`.
+    pub value_text: String,
+    /// `<key type>:<value>` of instances, or `system:<name>`.
+    pub affected: Vec<String>,
+    pub orders: u64,
+    pub customers: u64,
+}
+
+/// Orders and customers behind instances of a process rooted at `key_type`.
+async fn people(store: &Store, key_type: &str, roots: &[String]) -> Result<(u64, u64), StoreError> {
+    let keys: Vec<(String, String)> = roots
+        .iter()
+        .map(|r| (key_type.to_string(), r.clone()))
+        .collect();
+    let count = |wanted: &'static str| {
+        let keys = &keys;
+        async move {
+            if keys.is_empty() {
+                Ok(0)
+            } else if key_type == wanted {
+                Ok(keys.len() as u64)
+            } else {
+                store.linked_count(keys, wanted).await
+            }
+        }
+    };
+    let (orders, customers) = tokio::try_join!(count("order"), count("customer"))?;
+    Ok((orders, customers))
+}
+
+fn distinct_roots(rows: &[BreachRow]) -> Vec<String> {
+    let set: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.root_value.as_str()).collect();
+    set.into_iter().map(str::to_string).collect()
+}
+
+fn percentile(mut values: Vec<u64>, p: f64) -> Option<u64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let at = ((values.len() - 1) as f64 * p / 100.0).round() as usize;
+    Some(values[at.min(values.len() - 1)])
+}
+
+/// Evaluates `rule` at `now`.
+pub async fn evaluate(
+    store: &Store,
+    processes: &Processes,
+    rule: &Rule,
+    now: u64,
+) -> Result<Finding, StoreError> {
+    let key_type = |process: &str| {
+        processes
+            .get(process)
+            .map(|p| p.key_type.clone())
+            .unwrap_or_else(|| "order".into())
+    };
+    match &rule.condition {
+        Condition::SlaBreaches {
+            process,
+            sla,
+            window_ns,
+            measure,
+            threshold,
+        } => {
+            let from = now.saturating_sub(*window_ns);
+            let rows = store
+                .breaches_due(process, sla.as_deref(), from, now)
+                .await?;
+            let roots = distinct_roots(&rows);
+            let kt = key_type(process);
+            let (orders, customers) = people(store, &kt, &roots).await?;
+            let (value, value_text) = match measure {
+                Measure::Count => (rows.len() as f64, rows.len().to_string()),
+                Measure::Share => {
+                    let (started, breached) = tokio::try_join!(
+                        store.instances_started_count(process, from, now),
+                        store.instances_breached_count(process, sla.as_deref(), from, now),
+                    )?;
+                    let share = if started == 0 {
+                        0.0
+                    } else {
+                        breached as f64 * 100.0 / started as f64
+                    };
+                    (share, format!("{}%", number(share)))
+                }
+            };
+            Ok(Finding {
+                holds: value > *threshold,
+                value,
+                value_text,
+                affected: roots
+                    .iter()
+                    .take(MAX_AFFECTED)
+                    .map(|r| format!("{kt}:{r}"))
+                    .collect(),
+                orders,
+                customers,
+            })
+        }
+        Condition::OpenBreaches {
+            process,
+            sla,
+            threshold,
+        } => {
+            let rows = store.open_breaches(process, sla.as_deref()).await?;
+            let roots = distinct_roots(&rows);
+            let kt = key_type(process);
+            let (orders, customers) = people(store, &kt, &roots).await?;
+            let value = rows.len() as f64;
+            Ok(Finding {
+                holds: value > *threshold,
+                value,
+                value_text: rows.len().to_string(),
+                affected: roots
+                    .iter()
+                    .take(MAX_AFFECTED)
+                    .map(|r| format!("{kt}:{r}"))
+                    .collect(),
+                orders,
+                customers,
+            })
+        }
+        Condition::StageLatency {
+            process,
+            from,
+            to,
+            percentile: p,
+            window_ns,
+            limit_ns,
+        } => {
+            let rows = store
+                .instance_stages(process, now.saturating_sub(*window_ns), now, 500_000)
+                .await?;
+            let time = |ids: &[String], times: &[u64], stage: &str| {
+                ids.iter().position(|s| s == stage).map(|i| times[i])
+            };
+            let mut durations = Vec::new();
+            let mut slow = Vec::new();
+            for r in &rows {
+                let Some(a) = time(&r.stage_ids, &r.stage_times, from) else {
+                    continue;
+                };
+                // An instance still waiting for `to` past the limit counts
+                // with its wait so far: the missing event is what matters.
+                let took = match time(&r.stage_ids, &r.stage_times, to) {
+                    Some(b) if b >= a => b - a,
+                    Some(_) => continue,
+                    None if now.saturating_sub(a) > *limit_ns => now - a,
+                    None => continue,
+                };
+                durations.push(took);
+                if took > *limit_ns {
+                    slow.push(r.root_value.clone());
+                }
+            }
+            // Whole seconds: a figure people read.
+            let value_ns = percentile(durations, *p).map(|v| v / 1_000_000_000 * 1_000_000_000);
+            let holds = value_ns.is_some_and(|v| v > *limit_ns);
+            let kt = key_type(process);
+            slow.sort();
+            let (orders, customers) = if holds {
+                people(store, &kt, &slow).await?
+            } else {
+                (0, 0)
+            };
+            Ok(Finding {
+                holds,
+                value: value_ns.unwrap_or(0) as f64 / 1e9,
+                value_text: value_ns.map_or("no data".into(), duration::format_ns),
+                affected: if holds {
+                    slow.iter()
+                        .take(MAX_AFFECTED)
+                        .map(|r| format!("{kt}:{r}"))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                orders,
+                customers,
+            })
+        }
+        Condition::SystemSilence {
+            system,
+            silent_for_ns,
+        } => {
+            let activity = store
+                .system_activity(now.saturating_sub(*silent_for_ns), now)
+                .await?;
+            let silence = |last: u64| {
+                if last == 0 {
+                    LAST_SEEN_LOOKBACK_NS
+                } else {
+                    now.saturating_sub(last)
+                }
+            };
+            let watched: Vec<(String, u64)> = match system {
+                Some(name) => vec![(
+                    name.clone(),
+                    activity
+                        .iter()
+                        .find(|a| &a.system == name)
+                        .map_or(LAST_SEEN_LOOKBACK_NS, |a| silence(a.last_seen_ns)),
+                )],
+                None => activity
+                    .iter()
+                    .map(|a| (a.system.clone(), silence(a.last_seen_ns)))
+                    .collect(),
+            };
+            let silent: Vec<&(String, u64)> =
+                watched.iter().filter(|(_, s)| s > silent_for_ns).collect();
+            let value_ns = if silent.is_empty() {
+                watched.iter().map(|(_, s)| *s).max().unwrap_or(0)
+            } else {
+                silent.iter().map(|(_, s)| *s).max().unwrap_or(0)
+            };
+            // Whole seconds: a figure people read, and stable between cycles.
+            let value_ns = value_ns / 1_000_000_000 * 1_000_000_000;
+            let value_text = if value_ns >= LAST_SEEN_LOOKBACK_NS {
+                format!("over {}", duration::format_ns(LAST_SEEN_LOOKBACK_NS))
+            } else {
+                duration::format_ns(value_ns)
+            };
+            Ok(Finding {
+                holds: !silent.is_empty(),
+                value: value_ns as f64 / 1e9,
+                value_text,
+                affected: silent
+                    .iter()
+                    .map(|(name, _)| format!("system:{name}"))
+                    .collect(),
+                orders: 0,
+                customers: 0,
+            })
+        }
+        Condition::ErrorRate {
+            system,
+            event_type,
+            window_ns,
+            threshold,
+        } => {
+            let from = now.saturating_sub(*window_ns);
+            let outcomes = store
+                .event_outcomes(from, now, system.as_deref(), event_type.as_deref())
+                .await?;
+            // A system's spans count too, unless the rule is about one event type.
+            let (failed, total) = match (system, event_type) {
+                (Some(name), None) => {
+                    let activity = store.system_activity(from, now).await?;
+                    let a = activity.iter().find(|a| &a.system == name);
+                    (
+                        a.map_or(0, |a| a.span_errors + a.event_failures),
+                        a.map_or(0, |a| a.spans + a.events),
+                    )
+                }
+                _ => (outcomes.failed, outcomes.events),
+            };
+            let rate = if total == 0 {
+                0.0
+            } else {
+                failed as f64 * 100.0 / total as f64
+            };
+            let holds = total > 0 && rate > *threshold;
+            Ok(Finding {
+                holds,
+                value: rate,
+                value_text: format!("{}%", number(rate)),
+                affected: if holds {
+                    subject(system, event_type)
+                } else {
+                    Vec::new()
+                },
+                orders: outcomes.orders,
+                customers: outcomes.customers,
+            })
+        }
+        Condition::DeadLetters {
+            system,
+            event_type,
+            window_ns,
+            threshold,
+        } => {
+            let outcomes = store
+                .event_outcomes(
+                    now.saturating_sub(*window_ns),
+                    now,
+                    system.as_deref(),
+                    event_type.as_deref(),
+                )
+                .await?;
+            let value = outcomes.dead as f64;
+            let holds = value > *threshold;
+            Ok(Finding {
+                holds,
+                value,
+                value_text: outcomes.dead.to_string(),
+                affected: if holds {
+                    subject(system, event_type)
+                } else {
+                    Vec::new()
+                },
+                orders: outcomes.orders,
+                customers: outcomes.customers,
+            })
+        }
+    }
+}
+
+fn subject(system: &Option<String>, event_type: &Option<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = system {
+        out.push(format!("system:{s}"));
+    }
+    if let Some(t) = event_type {
+        out.push(format!("event_type:{t}"));
+    }
+    out
+}

@@ -1,0 +1,335 @@
+//! Alerts: rules kept as files (`rules`), evaluated every interval against
+//! what ClickHouse holds (`evaluate`), moved through inactive -> pending ->
+//! firing -> resolved (`state`), and sent to webhooks (`notify`).
+//!
+//! One evaluator runs per deployment. Its state lives in ClickHouse
+//! (`alert_state`): it is loaded at start, and written each cycle before
+//! notifications go out (phase and the notice due) and again after them
+//! (which receivers have it). So a restart never sends again a notice that
+//! was delivered and recorded, and does send one that was not; only a crash
+//! between a delivery and its record (milliseconds) repeats it.
+
+pub mod evaluate;
+pub mod notify;
+pub mod rules;
+pub mod state;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use collector::process::Processes;
+use collector::storage::alerts::{AlertHistoryRow, AlertNotificationRow, AlertStateRow};
+use collector::storage::{Store, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use evaluate::Finding;
+use notify::{Message, Receiver, Retry};
+use rules::{Rule, Rules};
+use state::{Notice, Phase, RuleState};
+
+/// How the evaluator runs.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub interval: Duration,
+    /// While firing, the firing notice is sent again this often.
+    pub repeat_interval: Duration,
+    pub receivers: Vec<Receiver>,
+    /// The console's address as on-call reaches it, for links.
+    pub external_url: String,
+    pub retry: Retry,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            interval: Duration::from_secs(30),
+            repeat_interval: Duration::from_secs(4 * 3600),
+            receivers: Vec::new(),
+            external_url: "http://127.0.0.1:8080".into(),
+            retry: Retry::default(),
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    pub evaluated: usize,
+    pub failed: usize,
+    pub transitions: usize,
+    pub sent: usize,
+    pub undelivered: usize,
+}
+
+pub struct Evaluator {
+    store: Store,
+    rules: Arc<Rules>,
+    processes: Arc<Processes>,
+    settings: AlertSettings,
+    states: HashMap<String, RuleState>,
+    client: reqwest::Client,
+}
+
+fn to_row(
+    rule: &Rule,
+    s: &RuleState,
+    f: &Finding,
+    summary: &str,
+    now: u64,
+    version: u64,
+) -> AlertStateRow {
+    AlertStateRow {
+        rule_id: rule.id.clone(),
+        phase: s.phase.as_str().into(),
+        since_ns: s.since_ns,
+        fired_ns: s.fired_ns,
+        resolved_ns: s.resolved_ns,
+        notice: s.notice.map(|n| n.as_str().to_string()).unwrap_or_default(),
+        delivered: s.delivered.clone(),
+        sent_ns: s.sent_ns,
+        value: f.value,
+        value_text: f.value_text.clone(),
+        summary: summary.to_string(),
+        affected: f.affected.clone(),
+        orders: f.orders,
+        customers: f.customers,
+        evaluated_ns: now,
+        updated_ns: version,
+    }
+}
+
+fn from_row(r: &AlertStateRow) -> RuleState {
+    RuleState {
+        phase: Phase::parse(&r.phase),
+        since_ns: r.since_ns,
+        fired_ns: r.fired_ns,
+        resolved_ns: r.resolved_ns,
+        notice: match r.notice.as_str() {
+            "firing" => Some(Notice::Firing),
+            "resolved" => Some(Notice::Resolved),
+            _ => None,
+        },
+        delivered: r.delivered.clone(),
+        sent_ns: r.sent_ns,
+    }
+}
+
+/// `{affected}`: the first few subjects, and how many more.
+fn affected_text(affected: &[String]) -> String {
+    if affected.is_empty() {
+        return "none".into();
+    }
+    let shown: Vec<&str> = affected.iter().take(5).map(String::as_str).collect();
+    if affected.len() > shown.len() {
+        format!(
+            "{} and {} more",
+            shown.join(", "),
+            affected.len() - shown.len()
+        )
+    } else {
+        shown.join(", ")
+    }
+}
+
+impl Evaluator {
+    /// An evaluator resuming from the state stored in ClickHouse.
+    pub async fn new(
+        store: Store,
+        rules: Arc<Rules>,
+        processes: Arc<Processes>,
+        settings: AlertSettings,
+    ) -> Result<Self, StoreError> {
+        let states = store
+            .alert_states()
+            .await?
+            .iter()
+            .map(|r| (r.rule_id.clone(), from_row(r)))
+            .collect();
+        Ok(Evaluator {
+            store,
+            rules,
+            processes,
+            settings,
+            states,
+            client: reqwest::Client::new(),
+        })
+    }
+
+    /// Runs a cycle every interval until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let started = std::time::Instant::now();
+            match self.cycle(collector::now_ns()).await {
+                Ok(report) if report.transitions > 0 || report.failed > 0 => {
+                    tracing::info!(?report, "alert cycle")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "alert cycle failed; retrying next interval"),
+            }
+            let pause = self.settings.interval.saturating_sub(started.elapsed());
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// One cycle at `now`: evaluate every rule, store every state (one
+    /// insert), send what is due, then record the deliveries (one insert
+    /// for the log, one for the states that changed).
+    pub async fn cycle(&mut self, now: u64) -> Result<CycleReport, StoreError> {
+        let mut report = CycleReport::default();
+        let rules = self.rules.clone();
+        let names: Vec<String> = self
+            .settings
+            .receivers
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        // A version above any the store holds for these rules, even when
+        // the clock stepped back: the newest process's clock.
+        let version = collector::now_ns();
+        let mut evaluated: Vec<(&Rule, RuleState, Finding, BTreeMap<String, String>)> = Vec::new();
+        let mut history = Vec::new();
+        let mut states = Vec::new();
+        for rule in &rules.list {
+            let finding = match evaluate::evaluate(&self.store, &self.processes, rule, now).await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(rule = %rule.id, error = %e, "alert rule not evaluated");
+                    report.failed += 1;
+                    continue;
+                }
+            };
+            report.evaluated += 1;
+            let before = self.states.get(&rule.id).cloned().unwrap_or_default();
+            let (next, transition) = before.step(
+                finding.holds,
+                now,
+                rule.for_ns,
+                self.settings.repeat_interval.as_nanos() as u64,
+            );
+            let vars: BTreeMap<&str, String> = [
+                ("value", finding.value_text.clone()),
+                ("threshold", rule.condition.threshold_text()),
+                ("orders", finding.orders.to_string()),
+                ("customers", finding.customers.to_string()),
+                ("affected", affected_text(&finding.affected)),
+                ("rule", rule.id.clone()),
+                ("name", rule.name.clone()),
+            ]
+            .into_iter()
+            .collect();
+            let annotations = notify::render(rule, &vars);
+            let summary = annotations.get("summary").cloned().unwrap_or_default();
+            if let Some(t) = transition {
+                report.transitions += 1;
+                tracing::info!(rule = %rule.id, from = t.from.as_str(), to = t.to.as_str(), value = %finding.value_text, "alert");
+                history.push(AlertHistoryRow {
+                    rule_id: rule.id.clone(),
+                    at: (now / 1_000_000_000) as u32,
+                    at_ns: now,
+                    from_phase: t.from.as_str().into(),
+                    to_phase: t.to.as_str().into(),
+                    value: finding.value,
+                    value_text: finding.value_text.clone(),
+                });
+            }
+            states.push(to_row(rule, &next, &finding, &summary, now, version));
+            evaluated.push((rule, next, finding, annotations));
+        }
+        // The phase and the notice due are stored before anything is sent.
+        self.store.write_alert_history(&history).await?;
+        self.store.write_alert_states(&states).await?;
+        for (rule, next, _, _) in &evaluated {
+            self.states.insert(rule.id.clone(), next.clone());
+        }
+
+        let mut log = Vec::new();
+        let mut delivered = Vec::new();
+        // A receiver that failed every attempt is not tried again this
+        // cycle, so one that is down costs one rule's retries, not all.
+        let mut down: std::collections::HashSet<String> = Default::default();
+        for (rule, mut next, finding, annotations) in evaluated {
+            let Some(notice) = next.notice else { continue };
+            let due: Vec<Receiver> = next
+                .due(&names)
+                .into_iter()
+                .filter_map(|name| self.settings.receivers.iter().find(|r| &r.name == name))
+                .cloned()
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            let summary = annotations.get("summary").cloned().unwrap_or_default();
+            let message = Message {
+                notice,
+                labels: rule.alert_labels(),
+                annotations,
+                starts_ns: if next.fired_ns > 0 {
+                    next.fired_ns
+                } else {
+                    now
+                },
+                ends_ns: if notice == Notice::Resolved {
+                    next.resolved_ns
+                } else {
+                    0
+                },
+                generator_url: format!(
+                    "{}/alerts/{}",
+                    self.settings.external_url.trim_end_matches('/'),
+                    rule.id
+                ),
+                external_url: self.settings.external_url.clone(),
+            };
+            let mut changed = false;
+            for receiver in &due {
+                if down.contains(&receiver.name) {
+                    report.undelivered += 1;
+                    continue;
+                }
+                let body = notify::body(receiver, &message);
+                let attempts =
+                    notify::deliver(&self.client, &receiver.url, &body, self.settings.retry).await;
+                let mut ok = false;
+                for a in &attempts {
+                    let at_ns = collector::now_ns();
+                    if a.ok {
+                        tracing::info!(rule = %rule.id, receiver = %receiver.name, notice = notice.as_str(), attempt = a.number, "notification sent");
+                    } else {
+                        tracing::warn!(rule = %rule.id, receiver = %receiver.name, notice = notice.as_str(), attempt = a.number, detail = %a.detail, "notification failed");
+                    }
+                    ok |= a.ok;
+                    log.push(AlertNotificationRow {
+                        rule_id: rule.id.clone(),
+                        receiver: receiver.name.clone(),
+                        notice: notice.as_str().into(),
+                        attempt: a.number,
+                        at: (at_ns / 1_000_000_000) as u32,
+                        at_ns,
+                        ok: a.ok as u8,
+                        detail: a.detail.clone(),
+                    });
+                }
+                if ok {
+                    next.delivered_to(&receiver.name, now);
+                    changed = true;
+                    report.sent += 1;
+                } else {
+                    report.undelivered += 1;
+                    down.insert(receiver.name.clone());
+                }
+            }
+            if changed {
+                delivered.push(to_row(rule, &next, &finding, &summary, now, version + 1));
+                self.states.insert(rule.id.clone(), next);
+            }
+        }
+        // The log first: a delivery recorded as done was logged.
+        self.store.write_alert_notifications(&log).await?;
+        self.store.write_alert_states(&delivered).await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,131 @@
+use super::*;
+use collector::keys::KeyTypes;
+
+const ORDER: &str = r#"
+id = "order-to-delivery"
+key = "order"
+[[stages]]
+id = "captured"
+system = "crm"
+event = "crm.order.created"
+[[stages]]
+id = "sales_order"
+system = "erp"
+event = "erp.sales_order.created"
+[[slas]]
+id = "order-entry"
+from = "captured"
+to = "sales_order"
+within = "15m"
+"#;
+
+fn processes() -> Processes {
+    Processes {
+        list: vec![Processes::parse(ORDER, "order.toml", &KeyTypes::default()).unwrap()],
+    }
+}
+
+fn parse(text: &str) -> Result<Vec<Rule>, String> {
+    Rules::parse(text, "alerts/x.toml", &processes())
+        .map(|v| v.into_iter().map(|(r, _)| r).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// Each bad file and the start of the message it must give.
+#[test]
+fn mistakes_name_the_file_the_line_and_the_fix() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"sla_breach\"\nprocess = \"order-to-delivery\"\nthreshold = 1\n",
+            "alerts/x.toml:3: rule `a`: kind `sla_breach` is not known; use one of sla_breaches,",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"sla_breaches\"\nprocess = \"order\"\nthreshold = 1\n",
+            "alerts/x.toml:4: rule `a` names process `order`, which is not defined; defined processes: order-to-delivery",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"open_breaches\"\nprocess = \"order-to-delivery\"\nsla = \"entry\"\n",
+            "alerts/x.toml:5: rule `a` names SLA `entry`, which process `order-to-delivery` does not define; its SLAs: order-entry",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"sla_breaches\"\nprocess = \"order-to-delivery\"\n",
+            "alerts/x.toml:2: rule `a` (sla_breaches) needs `threshold`",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"system_silence\"\nsystem = \"mes\"\nsilent_for = \"5 minutes\"\n",
+            "alerts/x.toml:5: rule `a`: silent_for `5 minutes` is not a duration",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"stage_latency\"\nprocess = \"order-to-delivery\"\nfrom = \"sales_order\"\nto = \"captured\"\nlimit = \"5m\"\n",
+            "alerts/x.toml:6: rule `a`: stage `captured` does not come after `sales_order`",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"stage_latency\"\nprocess = \"order-to-delivery\"\nfrom = \"captured\"\nto = \"shipped\"\nlimit = \"5m\"\n",
+            "alerts/x.toml:6: rule `a` names stage `shipped`, which process `order-to-delivery` does not define; defined stages: captured, sales_order",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"dead_letters\"\nsilent_for = \"5m\"\n",
+            "alerts/x.toml:4: rule `a`: `silent_for` has no meaning for kind dead_letters",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"dead_letters\"\nseverity = \"page\"\n",
+            "alerts/x.toml:4: rule `a`: severity `page` is not one of critical, warning, info",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"error_rate\"\nthreshold = 5\n",
+            "alerts/x.toml:2: rule `a` (error_rate) needs `system` or `event_type`",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"dead_letters\"\n[[rules]]\nid = \"a\"\nkind = \"dead_letters\"\n",
+            "alerts/x.toml:5: alert rule id `a` is defined twice (first at line 2)",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nkind = \"dead_letters\"\nthreshhold = 1\n",
+            "alerts/x.toml:4: unknown field `threshhold`",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = parse(text).unwrap_err();
+        assert!(err.starts_with(want), "{err}\n  wanted: {want}");
+    }
+}
+
+#[test]
+fn a_valid_rule_has_defaults_and_labels() {
+    let rules = parse(
+        "[[rules]]\nid = \"entry\"\nkind = \"sla_breaches\"\nprocess = \"order-to-delivery\"\n\
+         sla = \"order-entry\"\nmeasure = \"share\"\nthreshold = 10\nfor = \"5m\"\nseverity = \"critical\"\n\
+         labels = { team = \"sales-ops\" }\n",
+    )
+    .unwrap();
+    let r = &rules[0];
+    assert_eq!(r.for_ns, 300_000_000_000);
+    assert_eq!(
+        r.condition,
+        Condition::SlaBreaches {
+            process: "order-to-delivery".into(),
+            sla: Some("order-entry".into()),
+            window_ns: 3_600_000_000_000,
+            measure: Measure::Share,
+            threshold: 10.0,
+        }
+    );
+    assert_eq!(r.condition.threshold_text(), "10%");
+    let labels = r.alert_labels();
+    assert_eq!(labels["alertname"], "entry");
+    assert_eq!(labels["severity"], "critical");
+    assert_eq!(labels["process"], "order-to-delivery");
+    assert_eq!(labels["sla"], "order-entry");
+    assert_eq!(labels["team"], "sales-ops");
+    assert!(r.annotations["summary"].contains("{orders}"));
+}
+
+#[test]
+fn ids_are_unique_across_files() {
+    let a = "[[rules]]\nid = \"dl\"\nkind = \"dead_letters\"\n";
+    let err = Rules::parse_all([("a.toml", a), ("b.toml", a)], &processes()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "b.toml:2: alert rule id `dl` is already defined at a.toml:2; give each rule its own id"
+    );
+}

@@ -1,0 +1,169 @@
+//! The console's `/metrics`: the process's own counters (`Metrics::render`)
+//! and the business gauges, so that teams alerting with their own
+//! Prometheus and Alertmanager can: instances by process and status, open
+//! breaches by process and SLA, stage-to-stage duration quantiles, and how
+//! long ago each system was last seen. The gauges are read through the same
+//! functions as the API (over the last 24 hours; systems over 15 minutes),
+//! so they are the console's figures.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use collector::now_ns;
+
+use crate::api::processes::Health;
+use crate::api::systems::Systems;
+use crate::api::{processes, systems, time_range, AppState};
+
+/// The range of the process gauges.
+const PROCESS_RANGE_NS: u64 = 24 * 3600 * 1_000_000_000;
+/// The range of the system activity the last-seen gauge reads.
+const SYSTEM_RANGE: &str = "now-15m";
+
+/// A label value escaped for the text format.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The business gauges, appended to `out`. `with_breaches`: the open breach
+/// family is not already there (from a correlator in this process).
+pub fn render_business(out: &mut String, health: &Health, systems: &Systems, with_breaches: bool) {
+    let _ = writeln!(
+        out,
+        "# HELP throughline_instances Process instances started in the last 24 hours, by status.\n\
+         # TYPE throughline_instances gauge"
+    );
+    for p in &health.processes {
+        let i = &p.instances;
+        for (status, n) in [
+            ("in_flight", i.in_flight),
+            ("stalled", i.stalled),
+            ("completed", i.completed),
+            ("failed", i.failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "throughline_instances{{process=\"{}\",status=\"{status}\"}} {n}",
+                esc(&p.id)
+            );
+        }
+    }
+    if with_breaches {
+        let _ = writeln!(
+            out,
+            "# HELP throughline_breaches_open Open SLA breaches by process and SLA.\n\
+             # TYPE throughline_breaches_open gauge"
+        );
+        for p in &health.processes {
+            for s in &p.slas {
+                let _ = writeln!(
+                    out,
+                    "throughline_breaches_open{{process=\"{}\",sla=\"{}\"}} {}",
+                    esc(&p.id),
+                    esc(&s.id),
+                    s.open_breaches
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP throughline_stage_duration_seconds Time from one stage to the next, over instances started in the last 24 hours.\n\
+         # TYPE throughline_stage_duration_seconds summary"
+    );
+    for p in &health.processes {
+        for d in &p.stage_durations {
+            let labels = format!(
+                "process=\"{}\",from=\"{}\",to=\"{}\"",
+                esc(&p.id),
+                esc(&d.from),
+                esc(&d.to)
+            );
+            for (q, v) in [
+                ("0.5", d.duration.p50_ns),
+                ("0.95", d.duration.p95_ns),
+                ("0.99", d.duration.p99_ns),
+            ] {
+                if let Some(ns) = v {
+                    let _ = writeln!(
+                        out,
+                        "throughline_stage_duration_seconds{{{labels},quantile=\"{q}\"}} {}",
+                        ns as f64 / 1e9
+                    );
+                }
+            }
+            let _ = writeln!(
+                out,
+                "throughline_stage_duration_seconds_count{{{labels}}} {}",
+                d.duration.count
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP throughline_system_last_seen_seconds Seconds since the system's last span or event.\n\
+         # TYPE throughline_system_last_seen_seconds gauge"
+    );
+    for s in &systems.systems {
+        if let Some(ago) = s.last_seen_seconds_ago {
+            let _ = writeln!(
+                out,
+                "throughline_system_last_seen_seconds{{system=\"{}\"}} {ago}",
+                esc(&s.system)
+            );
+        }
+    }
+}
+
+pub async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    let mut out = state.metrics.render();
+    let now = now_ns();
+    let answers = tokio::try_join!(
+        processes::health(&state, now - PROCESS_RANGE_NS, now, None, false),
+        async {
+            let w = time_range::window(Some(SYSTEM_RANGE), Some("now"), now)?;
+            systems::systems(&state, &w).await
+        },
+    );
+    match answers {
+        Ok((health, systems)) => {
+            // A correlator in this process already publishes open breaches.
+            let with_breaches = !out.contains("throughline_breaches_open{");
+            if with_breaches {
+                out = remove_family(&out, "throughline_breaches_open");
+            }
+            render_business(&mut out, &health, &systems, with_breaches);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "business gauges not available");
+            let _ = writeln!(
+                out,
+                "# business gauges unavailable: ClickHouse did not answer"
+            );
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+}
+
+/// `text` without the HELP and TYPE lines (and samples) of family `name`.
+fn remove_family(text: &str, name: &str) -> String {
+    text.lines()
+        .filter(|l| {
+            !(l.starts_with(&format!("# HELP {name} "))
+                || l.starts_with(&format!("# TYPE {name} "))
+                || l.starts_with(&format!("{name}{{"))
+                || l.starts_with(&format!("{name} ")))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
