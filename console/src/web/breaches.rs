@@ -40,7 +40,19 @@ pub struct BreachesPage {
 pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResult {
     chrome.title = "Breaches".into();
     let process = chrome.param("process").unwrap_or("").to_string();
-    let sla = chrome.param("sla").unwrap_or("").to_string();
+    // An SLA of another process than the one chosen (the process was just
+    // changed in the form) is dropped, not an error.
+    let sla = chrome
+        .param("sla")
+        .filter(|sla| {
+            process.is_empty()
+                || state
+                    .processes
+                    .get(&process)
+                    .is_none_or(|d| d.slas.iter().any(|s| s.id == *sla))
+        })
+        .unwrap_or("")
+        .to_string();
     let open = chrome.param("open").unwrap_or("").to_string();
     let params = Params {
         process: Some(process.clone()),

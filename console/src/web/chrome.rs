@@ -53,6 +53,15 @@ impl Chrome {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Forgets the range and refresh of the request (they were invalid).
+    fn drop_range(&mut self) {
+        self.query
+            .retain(|(k, _)| !matches!(k.as_str(), "from" | "to" | "refresh"));
+        self.from = time_range::DEFAULT_FROM.into();
+        self.to = time_range::DEFAULT_TO.into();
+        self.refresh = 0;
+    }
+
     /// This page's URL with `changes` applied (an empty value removes the
     /// parameter); the cursor goes whenever anything else changes.
     pub fn link(&self, changes: &[(&str, &str)]) -> String {
@@ -203,7 +212,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
         let query = parse_query(uri.query().unwrap_or(""));
         let mut chrome = Chrome {
             title: String::new(),
-            path: uri.path().to_string(),
+            // One leading slash: `//host/` in a link is another site.
+            path: format!("/{}", uri.path().trim_start_matches(['/', '\\'])),
             query,
             from: String::new(),
             to: String::new(),
@@ -230,12 +240,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
                 chrome.refresh = seconds
             }
             Some(_) => {
+                chrome.drop_range();
                 return Err(ErrorPage::new(
                     chrome,
                     AppError::BadRequest(
                         "`refresh` is a number of seconds from 5 to 3600, or 0 for off".into(),
                     ),
-                ))
+                ));
             }
         }
         match time_range::window(Some(&chrome.from), Some(&chrome.to), now_ns()) {
@@ -246,9 +257,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
                 Ok(chrome)
             }
             Err(e) => {
-                // Show the error under a valid default range.
-                chrome.from = "now-24h".into();
-                chrome.to = "now".into();
+                // Show the error under a valid default range, and keep the
+                // bad value out of every link on the error page.
+                chrome.drop_range();
                 Err(ErrorPage::new(chrome, e))
             }
         }
@@ -258,6 +269,38 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_never_becomes_another_site() {
+        let chrome = |path: &str| {
+            let mut parts = axum::http::Request::builder()
+                .uri(path)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            futures_lite(Chrome::from_request_parts(&mut parts, &()))
+        };
+        let ok = chrome("//evil.example/x").ok().expect("a valid request");
+        assert_eq!(ok.path, "/evil.example/x");
+        let bad = chrome("/?from=yesterday&q=x").err().unwrap();
+        assert_eq!(
+            bad.chrome.keep_range("/"),
+            "/",
+            "the bad range is not in the links"
+        );
+    }
+
+    /// Runs a future that never waits.
+    fn futures_lite<F: std::future::Future>(f: F) -> F::Output {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("the extractor waited"),
+        }
+    }
 
     #[test]
     fn query_round_trips() {

@@ -57,6 +57,7 @@ pub struct Overview {
     pub breaches: Vec<BreachLine>,
     pub truncated: bool,
     pub empty: bool,
+    pub all_open_href: String,
 }
 
 pub fn compliance_class(p: Option<f64>) -> &'static str {
@@ -165,6 +166,7 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
     let empty =
         system_lines.is_empty() && health.processes.iter().all(|p| p.instances.started == 0);
     Ok(render(&Overview {
+        all_open_href: chrome.href("/breaches", &[("open", "true")]),
         chrome,
         tiles,
         systems: system_lines,

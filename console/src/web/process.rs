@@ -123,11 +123,14 @@ pub async fn page(
     chrome.title = def.name.clone();
     let status = chrome.param("status").unwrap_or("").to_string();
     let key = chrome.param("key").unwrap_or("").to_string();
+    // A key finds its instance whenever it started (a breach links here
+    // with the key); without one, the list follows the range.
+    let by_key = !key.trim().is_empty();
     let params = InstanceParams {
         status: Some(status.clone()),
         key: Some(key.clone()),
-        from: Some(chrome.from.clone()),
-        to: Some(chrome.to.clone()),
+        from: (!by_key).then(|| chrome.from.clone()),
+        to: (!by_key).then(|| chrome.to.clone()),
         limit: Some(50),
         cursor: chrome.param("cursor").map(str::to_string),
     };
@@ -186,10 +189,10 @@ pub async fn page(
             let last = hist.counts.iter().rposition(|c| *c > 0)?;
             let bins: Vec<(String, u64)> = (first..=last)
                 .map(|i| {
-                    let label = HISTOGRAM_BOUNDS_NS
-                        .get(i)
-                        .map(|b| fmt::duration(*b))
-                        .unwrap_or_else(|| "more".into());
+                    let label = match HISTOGRAM_BOUNDS_NS.get(i) {
+                        Some(b) => format!("≤ {}", fmt::duration(*b)),
+                        None => format!("> {}", fmt::duration(HISTOGRAM_BOUNDS_NS[i - 1])),
+                    };
                     (label, hist.counts[i])
                 })
                 .collect();

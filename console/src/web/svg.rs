@@ -133,7 +133,7 @@ pub fn columns(bins: &[(String, u64)], title: &str) -> String {
         let bh = (*v as f64 / max) * (h - top - bottom);
         let _ = write!(
             out,
-            r#"<rect class="bar" x="{:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}"><title>≤ {}: {v}</title></rect>"#,
+            r#"<rect class="bar" x="{:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}"><title>{}: {v}</title></rect>"#,
             x + 2.0,
             h - bottom - bh,
             (step - 4.0).max(1.0),
@@ -149,7 +149,7 @@ pub fn columns(bins: &[(String, u64)], title: &str) -> String {
         }
         let _ = write!(
             out,
-            r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">≤{}</text>"#,
+            r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             x + step / 2.0,
             h - bottom + 16.0,
             esc(label)

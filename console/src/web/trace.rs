@@ -75,10 +75,21 @@ fn tree_order(spans: &[Span]) -> Vec<(usize, &Span)> {
         .get(&None)
         .map(|roots| roots.iter().rev().map(|s| (0, *s)).collect())
         .unwrap_or_default();
+    let mut placed = std::collections::HashSet::new();
     while let Some((depth, span)) = stack.pop() {
+        if !placed.insert(span.span_id) {
+            continue;
+        }
         out.push((depth, span));
         if let Some(kids) = children.get(&Some(span.span_id)) {
             stack.extend(kids.iter().rev().map(|k| (depth + 1, *k)));
+        }
+    }
+    // Spans whose parents form a cycle (a sender's bug) reach no root:
+    // shown at the top level rather than lost.
+    for s in spans {
+        if placed.insert(s.span_id) {
+            out.push((0, s));
         }
     }
     out

@@ -180,6 +180,10 @@ async fn every_page_shows_the_scenario_with_the_apis_figures() {
         "a system silent over the whole range still has its row"
     );
     assert!(html.contains("SO-2"), "the open breach is listed");
+    assert!(
+        html.contains("href=\"/breaches?from=now-1h&amp;open=true\""),
+        "all open breaches, in the range"
+    );
     assert!(!html.contains("id=\"empty-state\""));
 
     let (status, _, html) = page(&app, "/processes/order-to-delivery?from=now-7d").await;
@@ -211,6 +215,21 @@ async fn every_page_shows_the_scenario_with_the_apis_figures() {
         .2,
     );
     assert!(html.contains("No instance matches"), "filtered by status");
+    let (_, html) = (
+        0,
+        page(&app, "/processes/order-to-delivery?from=now-15m&key=SO-1")
+            .await
+            .2,
+    );
+    assert!(
+        html.contains(">SO-1<"),
+        "a key finds its instance outside the range"
+    );
+    let (status, _, _) = page(&app, "/breaches?process=order-to-delivery&sla=no-such-sla").await;
+    assert_eq!(
+        status, 200,
+        "an SLA of another process is dropped from the filter"
+    );
 
     let (status, _, html) = page(&app, "/breaches?from=now-7d&open=true").await;
     assert_eq!(status, 200, "{html}");
