@@ -112,46 +112,60 @@ pub struct Processes {
     pub list: Vec<ProcessDef>,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+/// The 1-based line of a byte offset in a definition file.
+pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-fn valid_id(id: &str) -> bool {
+/// An id as definition files write them: lowercase letters, digits, `_` and
+/// `-`, starting with a letter or digit, at most 64 bytes.
+pub fn valid_id(id: &str) -> bool {
     let mut chars = id.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
         && id.len() <= 64
 }
 
-impl Processes {
-    /// Reads every `*.toml` in `dir`. A missing directory holds no processes.
-    pub fn load_dir(dir: &Path, keys: &KeyTypes) -> Result<Self, DefinitionError> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => {
-                return Err(DefinitionError {
-                    file: dir.display().to_string(),
-                    line: 0,
-                    message: format!("cannot read the processes directory: {e}"),
-                })
-            }
-        };
-        let mut files: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        let mut list: Vec<ProcessDef> = Vec::new();
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
-        for path in files {
+/// The `(path, text)` of every `*.toml` in `dir`, by name; none when the
+/// directory does not exist. `what` names the directory in errors.
+pub fn read_toml_dir(dir: &Path, what: &str) -> Result<Vec<(String, String)>, DefinitionError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(DefinitionError {
+                file: dir.display().to_string(),
+                line: 0,
+                message: format!("cannot read the {what} directory: {e}"),
+            })
+        }
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
             let file = path.display().to_string();
             let text = std::fs::read_to_string(&path).map_err(|e| DefinitionError {
                 file: file.clone(),
                 line: 0,
                 message: format!("cannot read: {e}"),
             })?;
+            Ok((file, text))
+        })
+        .collect()
+}
+
+impl Processes {
+    /// Reads every `*.toml` in `dir`. A missing directory holds no processes.
+    pub fn load_dir(dir: &Path, keys: &KeyTypes) -> Result<Self, DefinitionError> {
+        let mut list: Vec<ProcessDef> = Vec::new();
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for (file, text) in read_toml_dir(dir, "processes")? {
             let def = Self::parse(&text, &file, keys)?;
             if let Some(other) = seen.insert(def.id.clone(), file.clone()) {
                 return Err(DefinitionError {

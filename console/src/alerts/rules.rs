@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use collector::process::definition::{line_of, read_toml_dir, valid_id};
 use collector::process::{duration, DefinitionError, Processes};
 use serde::Deserialize;
 use toml::Spanned;
@@ -217,49 +218,12 @@ pub struct Rules {
     pub list: Vec<Rule>,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-fn valid_id(id: &str) -> bool {
-    let mut chars = id.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-        && id.len() <= 64
-}
-
 const SEVERITIES: &[&str] = &["critical", "warning", "info"];
 
 impl Rules {
     /// Reads every `*.toml` in `dir`. A missing directory holds no rules.
     pub fn load_dir(dir: &Path, processes: &Processes) -> Result<Self, DefinitionError> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => {
-                return Err(DefinitionError {
-                    file: dir.display().to_string(),
-                    line: 0,
-                    message: format!("cannot read the alerts directory: {e}"),
-                })
-            }
-        };
-        let mut files: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        let mut texts = Vec::new();
-        for path in files {
-            let file = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| DefinitionError {
-                file: file.clone(),
-                line: 0,
-                message: format!("cannot read: {e}"),
-            })?;
-            texts.push((file, text));
-        }
+        let texts = read_toml_dir(dir, "alerts")?;
         Self::parse_all(
             texts.iter().map(|(f, t)| (f.as_str(), t.as_str())),
             processes,

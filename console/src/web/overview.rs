@@ -7,7 +7,7 @@ use axum::extract::State;
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
 use crate::api::breaches::{breaches, Params};
 use crate::api::processes::health;
-use crate::api::systems::systems;
+use crate::api::systems::{systems, SystemView};
 use crate::api::AppState;
 
 pub struct Tile {
@@ -27,15 +27,38 @@ pub struct Tile {
     pub spark: String,
 }
 
+/// A system's activity as the overview and systems pages write it.
 pub struct SystemLine {
     pub name: String,
     pub colour: &'static str,
+    pub spans: String,
+    pub events: String,
     pub rate: String,
     pub errors: String,
     pub dead_letters: String,
     pub last_seen: String,
     pub last_seen_ago: String,
     pub silent: bool,
+}
+
+impl From<&SystemView> for SystemLine {
+    fn from(s: &SystemView) -> Self {
+        SystemLine {
+            colour: svg::colour(&s.system),
+            name: s.system.clone(),
+            spans: fmt::count(s.spans),
+            events: fmt::count(s.events),
+            rate: fmt::rate(s.per_minute),
+            errors: fmt::percent(s.error_percent),
+            dead_letters: fmt::percent(s.dead_letter_percent),
+            last_seen: s.last_seen.clone().unwrap_or_default(),
+            last_seen_ago: s
+                .last_seen_seconds_ago
+                .map(|secs| fmt::duration(secs * 1_000_000_000))
+                .unwrap_or_else(|| "never".into()),
+            silent: s.silent,
+        }
+    }
 }
 
 pub struct BreachLine {
@@ -122,23 +145,7 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
             ),
         })
         .collect();
-    let system_lines: Vec<SystemLine> = systems
-        .systems
-        .iter()
-        .map(|s| SystemLine {
-            colour: svg::colour(&s.system),
-            name: s.system.clone(),
-            rate: fmt::rate(s.per_minute),
-            errors: fmt::percent(s.error_percent),
-            dead_letters: fmt::percent(s.dead_letter_percent),
-            last_seen: s.last_seen.clone().unwrap_or_default(),
-            last_seen_ago: s
-                .last_seen_seconds_ago
-                .map(|secs| fmt::duration(secs * 1_000_000_000))
-                .unwrap_or_else(|| "never".into()),
-            silent: s.silent,
-        })
-        .collect();
+    let system_lines: Vec<SystemLine> = systems.systems.iter().map(SystemLine::from).collect();
     let breach_lines = open
         .breaches
         .iter()

@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::extract::State;
 
+use super::overview::SystemLine;
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
 use crate::api::systems::{operations, service_map, systems};
 use crate::api::AppState;
@@ -19,16 +20,7 @@ pub struct OperationLine {
 }
 
 pub struct ServiceBlock {
-    pub name: String,
-    pub colour: &'static str,
-    pub spans: String,
-    pub events: String,
-    pub rate: String,
-    pub errors: String,
-    pub dead_letters: String,
-    pub last_seen: String,
-    pub last_seen_ago: String,
-    pub silent: bool,
+    pub line: SystemLine,
     pub operations: Vec<OperationLine>,
 }
 
@@ -58,19 +50,7 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         .systems
         .iter()
         .map(|s| ServiceBlock {
-            colour: svg::colour(&s.system),
-            name: s.system.clone(),
-            spans: fmt::count(s.spans),
-            events: fmt::count(s.events),
-            rate: fmt::rate(s.per_minute),
-            errors: fmt::percent(s.error_percent),
-            dead_letters: fmt::percent(s.dead_letter_percent),
-            last_seen: s.last_seen.clone().unwrap_or_default(),
-            last_seen_ago: s
-                .last_seen_seconds_ago
-                .map(|secs| fmt::duration(secs * 1_000_000_000))
-                .unwrap_or_else(|| "never".into()),
-            silent: s.silent,
+            line: SystemLine::from(s),
             operations: ops
                 .operations
                 .iter()
