@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS alert_state {{on_cluster}} (
     resolved_ns UInt64,
     notice String,
     delivered Array(String),
+    fired_to Array(String),
     sent_ns UInt64,
     value Float64,
     value_text String,

@@ -162,7 +162,13 @@ async fn start_alerts(
         dir = %settings.alerts_dir.display(),
         "alert evaluator running"
     );
-    Ok(tokio::spawn(evaluator.run(shutdown)))
+    let running = tokio::spawn(evaluator.run(shutdown));
+    // A panic in the evaluator is said when it happens, not at shutdown.
+    Ok(tokio::spawn(async move {
+        if let Err(e) = running.await {
+            tracing::error!(error = %e, "the alert evaluator stopped; alerts are no longer evaluated until a restart");
+        }
+    }))
 }
 
 async fn start_correlator(

@@ -24,6 +24,8 @@ pub struct AlertStateRow {
     pub notice: String,
     /// Receivers that have the notification due.
     pub delivered: Vec<String>,
+    /// Receivers that got this firing's notice: only they get its resolve.
+    pub fired_to: Vec<String>,
     pub sent_ns: u64,
     pub value: f64,
     pub value_text: String,

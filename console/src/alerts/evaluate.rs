@@ -153,7 +153,9 @@ pub async fn evaluate(
                 .instance_stages(process, now.saturating_sub(*window_ns), now, 500_000)
                 .await?;
             let time = |ids: &[String], times: &[u64], stage: &str| {
-                ids.iter().position(|s| s == stage).map(|i| times[i])
+                ids.iter()
+                    .position(|s| s == stage)
+                    .and_then(|i| times.get(i).copied())
             };
             let mut durations = Vec::new();
             let mut slow = Vec::new();

@@ -68,6 +68,9 @@ pub struct Evaluator {
     processes: Arc<Processes>,
     settings: AlertSettings,
     states: HashMap<String, RuleState>,
+    /// The newest state version written or loaded: versions only grow, so
+    /// `FINAL` keeps the newest row even if the clock steps back.
+    last_version: u64,
     client: reqwest::Client,
 }
 
@@ -87,6 +90,7 @@ fn to_row(
         resolved_ns: s.resolved_ns,
         notice: s.notice.map(|n| n.as_str().to_string()).unwrap_or_default(),
         delivered: s.delivered.clone(),
+        fired_to: s.fired_to.clone(),
         sent_ns: s.sent_ns,
         value: f.value,
         value_text: f.value_text.clone(),
@@ -111,6 +115,7 @@ fn from_row(r: &AlertStateRow) -> RuleState {
             _ => None,
         },
         delivered: r.delivered.clone(),
+        fired_to: r.fired_to.clone(),
         sent_ns: r.sent_ns,
     }
 }
@@ -140,9 +145,9 @@ impl Evaluator {
         processes: Arc<Processes>,
         settings: AlertSettings,
     ) -> Result<Self, StoreError> {
-        let states = store
-            .alert_states()
-            .await?
+        let rows = store.alert_states().await?;
+        let last_version = rows.iter().map(|r| r.updated_ns).max().unwrap_or(0);
+        let states = rows
             .iter()
             .map(|r| (r.rule_id.clone(), from_row(r)))
             .collect();
@@ -152,6 +157,7 @@ impl Evaluator {
             processes,
             settings,
             states,
+            last_version,
             client: reqwest::Client::new(),
         })
     }
@@ -188,8 +194,9 @@ impl Evaluator {
             .map(|r| r.name.clone())
             .collect();
         // A version above any the store holds for these rules, even when
-        // the clock stepped back: the newest process's clock.
-        let version = collector::now_ns();
+        // the clock stepped back (two per cycle: states, then deliveries).
+        let version = collector::now_ns().max(self.last_version + 2);
+        self.last_version = version + 1;
         let mut evaluated: Vec<(&Rule, RuleState, Finding, BTreeMap<String, String>)> = Vec::new();
         let mut history = Vec::new();
         let mut states = Vec::new();
@@ -327,9 +334,11 @@ impl Evaluator {
                 self.states.insert(rule.id.clone(), next);
             }
         }
-        // The log first: a delivery recorded as done was logged.
-        self.store.write_alert_notifications(&log).await?;
+        // The states whatever the log's insert did: an unrecorded delivery
+        // would be sent again after a restart.
+        let logged = self.store.write_alert_notifications(&log).await;
         self.store.write_alert_states(&delivered).await?;
+        logged?;
         Ok(report)
     }
 }

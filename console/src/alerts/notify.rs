@@ -97,6 +97,14 @@ pub fn webhook_body(receiver: &str, m: &Message) -> Value {
     })
 }
 
+/// Text as Slack's markup takes it: `<`, `>` and `&` would start a link or an
+/// entity (an order id from the data must not become a link).
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// A Slack incoming-webhook body.
 pub fn slack_body(m: &Message) -> Value {
     let alertname = m.labels.get("alertname").cloned().unwrap_or_default();
@@ -108,7 +116,10 @@ pub fn slack_body(m: &Message) -> Value {
     };
     json!({
         "text": format!(
-            "[{head}] {alertname} ({severity}): {summary}\n<{}|Open in Throughline>",
+            "[{head}] {} ({}): {}\n<{}|Open in Throughline>",
+            slack_escape(&alertname),
+            slack_escape(&severity),
+            slack_escape(&summary),
             m.generator_url
         ),
     })

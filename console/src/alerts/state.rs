@@ -62,6 +62,9 @@ pub struct RuleState {
     /// The notification due, if any; `delivered` lists receivers that have it.
     pub notice: Option<Notice>,
     pub delivered: Vec<String>,
+    /// The receivers that got the firing notice of the current (or last)
+    /// firing: a resolve goes to them alone.
+    pub fired_to: Vec<String>,
     /// When the current notice was first delivered to any receiver (for repeats).
     pub sent_ns: u64,
 }
@@ -75,6 +78,7 @@ impl Default for RuleState {
             resolved_ns: 0,
             notice: None,
             delivered: Vec::new(),
+            fired_to: Vec::new(),
             sent_ns: 0,
         }
     }
@@ -129,7 +133,8 @@ impl RuleState {
             (Phase::Firing, false) => {
                 next.resolved_ns = now;
                 next.since_ns = now;
-                next.notice = Some(Notice::Resolved);
+                // Nobody is told of the end of an alert they never heard of.
+                next.notice = (!self.fired_to.is_empty()).then_some(Notice::Resolved);
                 next.delivered.clear();
                 next.sent_ns = 0;
                 Phase::Resolved
@@ -141,6 +146,7 @@ impl RuleState {
             next.resolved_ns = 0;
             next.notice = Some(Notice::Firing);
             next.delivered.clear();
+            next.fired_to.clear();
             next.sent_ns = 0;
         }
         if self.phase == Phase::Inactive && to == Phase::Inactive && self.since_ns == 0 {
@@ -156,16 +162,23 @@ impl RuleState {
 
     /// The receivers of `all` that still wait for the current notice.
     pub fn due<'a>(&self, all: &'a [String]) -> Vec<&'a String> {
-        if self.notice.is_none() {
-            return Vec::new();
+        match self.notice {
+            None => Vec::new(),
+            Some(Notice::Firing) => all.iter().filter(|r| !self.delivered.contains(r)).collect(),
+            Some(Notice::Resolved) => all
+                .iter()
+                .filter(|r| self.fired_to.contains(r) && !self.delivered.contains(r))
+                .collect(),
         }
-        all.iter().filter(|r| !self.delivered.contains(r)).collect()
     }
 
     /// Notes that `receiver` got the current notice at `now`.
     pub fn delivered_to(&mut self, receiver: &str, now: u64) {
         if !self.delivered.iter().any(|r| r == receiver) {
             self.delivered.push(receiver.to_string());
+        }
+        if self.notice == Some(Notice::Firing) && !self.fired_to.iter().any(|r| r == receiver) {
+            self.fired_to.push(receiver.to_string());
         }
         if self.sent_ns == 0 {
             self.sent_ns = now;
@@ -193,6 +206,21 @@ mod tests {
     }
 
     use Phase::*;
+
+    #[test]
+    fn a_resolve_goes_only_to_receivers_that_had_the_firing() {
+        let all = vec!["a".to_string(), "b".to_string()];
+        let (mut s, _) = RuleState::default().step(true, S, 0, 3600 * S);
+        s.delivered_to("a", S); // "b" was down the whole time
+        let (s, _) = s.step(false, 2 * S, 0, 3600 * S);
+        assert_eq!(s.notice, Some(Notice::Resolved));
+        assert_eq!(s.due(&all), vec![&all[0]]);
+        // Nobody had the firing: no resolve at all.
+        let (s, _) = RuleState::default().step(true, S, 0, 3600 * S);
+        let (s, _) = s.step(false, 2 * S, 0, 3600 * S);
+        assert_eq!(s.notice, None);
+        assert!(s.due(&all).is_empty());
+    }
 
     #[test]
     fn inactive_pending_firing_resolved_with_for() {
