@@ -8,6 +8,7 @@
 //! `ops` serves health and metrics; `storage::server` runs a private
 //! ClickHouse when no URL is configured.
 
+pub mod auth;
 pub mod correlator;
 pub mod events;
 pub mod hash;
@@ -61,6 +62,8 @@ pub struct CollectorSettings {
     pub spool: SpoolOptions,
     /// Shared with whatever else serves `/metrics` in this process.
     pub metrics: Arc<metrics::Metrics>,
+    /// The connector tokens; [`auth::IngestAuth::open`] for none.
+    pub auth: Arc<auth::IngestAuth>,
 }
 
 /// A started collector: where it listens, and its tasks.
@@ -147,6 +150,7 @@ impl Collector {
             events: settings.events.clone(),
             max_request_bytes: settings.max_request_bytes,
             metrics: settings.metrics.clone(),
+            auth: settings.auth.clone(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(receivers::MAX_IN_FLIGHT)),
         };
 
@@ -188,7 +192,17 @@ impl Collector {
                 tracing::error!(error = %e, "OTLP/HTTP server failed");
             }
         });
-        tracing::info!(%grpc_addr, %http_addr, "collector listening");
+        if settings.auth.is_open() {
+            for (what, addr) in [
+                ("OTLP/gRPC", grpc_addr),
+                ("OTLP/HTTP and events", http_addr),
+            ] {
+                if !addr.ip().is_loopback() {
+                    tracing::warn!(%addr, "{what} listens on {addr} without connector tokens: anyone who reaches this port can write spans and events, and through them raise or silence alerts; add [[tokens]] (`throughline token create --system <name>`)");
+                }
+            }
+        }
+        tracing::info!(%grpc_addr, %http_addr, tokens = !settings.auth.is_open(), "collector listening");
         Ok(Self {
             grpc_addr,
             http_addr,

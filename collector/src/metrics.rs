@@ -67,6 +67,9 @@ pub struct SignalCounters {
     pub rejected: AtomicU64,
     /// Records ClickHouse confirmed.
     pub written: AtomicU64,
+    /// Records refused because their request's token may not write for
+    /// their system.
+    pub forbidden: AtomicU64,
 }
 
 /// The correlator's numbers.
@@ -120,6 +123,8 @@ pub struct Metrics {
     pub requests_unsupported: AtomicU64,
     pub requests_overloaded: AtomicU64,
     pub requests_spool_full: AtomicU64,
+    pub requests_unauthenticated: AtomicU64,
+    pub requests_forbidden: AtomicU64,
     pub insert_errors: AtomicU64,
     pub insert_latency: Histogram,
 }
@@ -144,6 +149,8 @@ impl Metrics {
             requests_unsupported: AtomicU64::new(0),
             requests_overloaded: AtomicU64::new(0),
             requests_spool_full: AtomicU64::new(0),
+            requests_unauthenticated: AtomicU64::new(0),
+            requests_forbidden: AtomicU64::new(0),
             insert_errors: AtomicU64::new(0),
             insert_latency: Histogram::new(),
         }
@@ -175,6 +182,11 @@ impl Metrics {
                 "Records ClickHouse confirmed.",
                 |s: &SignalCounters| &s.written,
             ),
+            (
+                "throughline_forbidden_total",
+                "Records refused because their request's connector token may not write for their system.",
+                |s: &SignalCounters| &s.forbidden,
+            ),
         ] {
             counter(
                 &mut out,
@@ -200,6 +212,11 @@ impl Metrics {
                 ),
                 ("{reason=\"unavailable\"}", get(&self.requests_overloaded)),
                 ("{reason=\"spool_full\"}", get(&self.requests_spool_full)),
+                (
+                    "{reason=\"unauthenticated\"}",
+                    get(&self.requests_unauthenticated),
+                ),
+                ("{reason=\"forbidden\"}", get(&self.requests_forbidden)),
             ],
         );
         counter(

@@ -290,6 +290,7 @@ async fn main() {
             metrics: Arc::new(Metrics::new()),
             caches: Default::default(),
             alerts: Default::default(),
+            auth: Arc::new(console::auth::Auth::open()),
         },
         "127.0.0.1:0".parse().unwrap(),
         shutdown.clone(),

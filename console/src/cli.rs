@@ -55,6 +55,23 @@ pub enum Command {
         #[arg(long)]
         alerts: bool,
     },
+    /// Connector tokens: `token create --system crm` prints a new token once
+    /// and the config lines (with its hash) to add
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+    /// API keys for API clients (scripts, Grafana, Prometheus)
+    ApiKey {
+        #[command(subcommand)]
+        action: ApiKeyCommand,
+    },
+    /// Console users: `user add --name ana --role admin` reads the password
+    /// from standard input and prints the config lines to add
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
     /// Simulates a manufacturer's connectors (CRM, ERP, MES) sending spans and
     /// CloudEvents to a running collector, with incidents
     Demo(DemoArgs),
@@ -99,4 +116,43 @@ pub struct DemoArgs {
     /// No duplicate or out-of-order deliveries
     #[arg(long)]
     pub no_delivery_faults: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a connector token bound to the systems it may write for
+    Create {
+        /// A system the token may write for (`crm`; `erp-*` for a prefix;
+        /// `*` for all); repeat for more
+        #[arg(long = "system", value_name = "SYSTEM", required = true)]
+        systems: Vec<String>,
+        /// Who holds it [default: the systems]
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make an API key with a role
+    Create {
+        /// Who uses it (grafana, prometheus, ...)
+        #[arg(long)]
+        name: String,
+        /// viewer (read API) or admin
+        #[arg(long, default_value = "viewer", value_parser = ["viewer", "admin"])]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Hash a new user's password (read from standard input) into config lines
+    Add {
+        #[arg(long)]
+        name: String,
+        /// viewer (pages and read API) or admin (also /admin)
+        #[arg(long, default_value = "viewer", value_parser = ["viewer", "admin"])]
+        role: String,
+    },
 }

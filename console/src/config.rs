@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -15,6 +16,8 @@ use serde::Deserialize;
 
 use crate::alerts::notify::Receiver;
 use crate::alerts::rules::Rules;
+use crate::auth::{ApiKeyConfig, UserConfig};
+use collector::auth::{IngestAuth, TokenConfig};
 
 /// The TOML file. Unknown keys are an error, so a typo never goes unnoticed.
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +51,17 @@ pub struct FileConfig {
     /// `[events]`: systems by CloudEvents source prefix, key paths into data.
     #[serde(default)]
     pub events: EventConfig,
+    /// `[[tokens]]`: connector tokens (id, name, systems, hash); with none
+    /// the collector accepts anyone.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// `[[users]]`: console users (name, role, password_hash); with none
+    /// (and no API key) the console is open and listens on loopback only.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// `[[api_keys]]`: bearer keys of API clients (id, name, role, hash).
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
 }
 
 /// Flags shared by the subcommands that serve or touch ClickHouse. Each is
@@ -147,6 +161,10 @@ pub struct Settings {
     pub alerts_repeat_interval: Duration,
     pub external_url: String,
     pub receivers: Vec<Receiver>,
+    /// The connector tokens, validated.
+    pub ingest_auth: Arc<IngestAuth>,
+    pub users: Vec<UserConfig>,
+    pub api_keys: Vec<ApiKeyConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -303,6 +321,8 @@ impl Settings {
                 )));
             }
         }
+        let ingest_auth = IngestAuth::new(&file.tokens).map_err(ConfigError::Invalid)?;
+        crate::auth::validate(&file.users, &file.api_keys).map_err(ConfigError::Invalid)?;
         let console_addr = o
             .console_addr
             .or(file.console_addr)
@@ -341,6 +361,9 @@ impl Settings {
             alerts_repeat_interval,
             external_url,
             receivers: file.receivers,
+            ingest_auth: Arc::new(ingest_auth),
+            users: file.users,
+            api_keys: file.api_keys,
         })
     }
 

@@ -3,10 +3,13 @@
 
 pub mod alerts;
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod metrics;
 pub mod run;
+pub mod terminal;
 pub mod web;
 
 use axum::Router;
@@ -21,5 +24,6 @@ pub fn app(state: api::AppState) -> Router {
     api::router(state.clone())
         .merge(ops)
         .merge(metrics)
-        .merge(web::router(state))
+        .merge(web::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(state, auth::guard))
 }

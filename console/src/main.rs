@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use collector::process::duration;
-use console::cli::{Cli, Command, DemoArgs};
+use console::auth::Role;
+use console::cli::{ApiKeyCommand, Cli, Command, DemoArgs, TokenCommand, UserCommand};
 use console::config::Settings;
+use console::credentials;
 use console::run;
 use sample_data::{DemoOptions, Incidents};
 
@@ -88,6 +90,44 @@ fn demo(args: &DemoArgs) -> ExitCode {
     }
 }
 
+/// Prints what a credential command made, or says what was wrong.
+fn credential(made: Result<String, String>) -> ExitCode {
+    match made {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(e),
+    }
+}
+
+/// One line of standard input, without its line end; with a terminal, asks
+/// for it on standard error first, without echo.
+fn read_password(name: &str) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let terminal = std::io::stdin().is_terminal();
+    if terminal {
+        eprint!(
+            "Password for {name} (at least {} characters): ",
+            credentials::MIN_PASSWORD_CHARS
+        );
+        let _ = std::io::stderr().flush();
+    }
+    let echo = terminal.then(console::terminal::EchoOff::new);
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    drop(echo);
+    if terminal {
+        eprintln!();
+    }
+    read.map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn role(text: &str) -> Role {
+    Role::parse(text).unwrap_or(Role::Viewer)
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -103,6 +143,19 @@ fn main() -> ExitCode {
         | Command::Migrate { overrides }
         | Command::Correlator { overrides, .. } => overrides.clone(),
         Command::Demo(args) => return demo(args),
+        Command::Token {
+            action: TokenCommand::Create { systems, name },
+        } => return credential(credentials::token_create(systems, name.as_deref()).map(|m| m.0)),
+        Command::ApiKey {
+            action: ApiKeyCommand::Create { name, role: r },
+        } => return credential(credentials::api_key_create(name, role(r)).map(|m| m.0)),
+        Command::User {
+            action: UserCommand::Add { name, role: r },
+        } => {
+            return credential(
+                read_password(name).and_then(|p| credentials::user_add(name, role(r), &p)),
+            )
+        }
     };
     let settings = match Settings::load(cli.config.as_deref(), &overrides) {
         Ok(s) => s,
@@ -119,7 +172,12 @@ fn main() -> ExitCode {
             Command::Console { .. } => run::console(settings).await,
             Command::Migrate { .. } => run::migrate(settings).await,
             Command::Correlator { alerts, .. } => run::correlator(settings, alerts).await,
-            Command::Demo(_) => unreachable!("handled above"),
+            Command::Demo(_)
+            | Command::Token { .. }
+            | Command::ApiKey { .. }
+            | Command::User { .. } => {
+                unreachable!("handled above")
+            }
         }
     });
     match result {

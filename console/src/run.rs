@@ -35,6 +35,21 @@ impl Console {
         addr: SocketAddr,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
+        let addr = if state.auth.is_open() {
+            let loopback = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+            if !addr.ip().is_loopback() {
+                tracing::warn!(asked = %addr, listening = %loopback, "no users are configured, so the console has no sign-in: it listens on loopback only; add [[users]] (README, Security) to serve it on {addr}");
+            } else {
+                tracing::info!("no users are configured: the console has no sign-in and listens on loopback only");
+            }
+            if addr.ip().is_loopback() {
+                addr
+            } else {
+                loopback
+            }
+        } else {
+            addr
+        };
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr} (console); pick another address with --console-addr")
         })?;
@@ -123,6 +138,7 @@ fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSe
         pipeline: PipelineOptions::default(),
         spool: SpoolOptions::new(&settings.spool_dir, settings.spool_max_bytes),
         metrics,
+        auth: settings.ingest_auth.clone(),
     }
 }
 
@@ -134,6 +150,13 @@ fn app_state(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> AppSta
         metrics,
         caches: Default::default(),
         alerts: Arc::new(settings.alerts.clone()),
+        auth: Arc::new(crate::auth::Auth::new(
+            &settings.users,
+            &settings.api_keys,
+            &settings.ingest_auth.configured,
+            crate::auth::session_key(&settings.data_dir),
+            false,
+        )),
     }
 }
 

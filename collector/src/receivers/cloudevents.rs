@@ -21,7 +21,10 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{count_refused, ingest, now_ns, read_body, ReceiveError, ReceiverState, Signal};
+use super::{
+    authenticate, authorization, count_refused, ingest, now_ns, read_body, ReceiveError,
+    ReceiverState, Signal,
+};
 use crate::events::EventRules;
 use crate::metrics;
 use crate::model::{Attributes, Batch, Event, EventOrigin, Outcome, SpanId, TraceId};
@@ -359,6 +362,8 @@ fn error_response(state: &ReceiverState, error: ReceiveError) -> Response {
         ReceiveError::BadRequest(_) => StatusCode::BAD_REQUEST,
         ReceiveError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ReceiveError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ReceiveError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        ReceiveError::Forbidden(_) => StatusCode::FORBIDDEN,
         ReceiveError::Unavailable(SubmitError::Full { .. }) => StatusCode::TOO_MANY_REQUESTS,
         ReceiveError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
@@ -372,6 +377,12 @@ fn error_response(state: &ReceiverState, error: ReceiveError) -> Response {
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(super::otlp::http::WWW_AUTHENTICATE),
+        );
+    }
     response
 }
 
@@ -380,6 +391,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Outcomes, ReceiveError> {
+    let access = authenticate(state, authorization(headers)).await?;
     let mode = mode_of(headers)?;
     let bytes = read_body(headers, body, state.max_request_bytes).await?;
     let received_ns = now_ns();
@@ -406,13 +418,28 @@ async fn handle(
     let single = !matches!(mode, Mode::Batch);
     let mut batch = Batch::default();
     let mut outcomes = Outcomes::default();
+    let mut forbidden = Vec::new();
+    let total = raws.len();
     for (index, raw) in raws.into_iter().enumerate() {
         match raw.and_then(|raw| finish(raw, &state.events, received_ns)) {
+            Ok(event) if !access.allows(&event.system) => forbidden.push(Rejected {
+                index,
+                error: access.refusal(&event.system),
+            }),
             Ok(event) => batch.events.push(event),
             Err(error) => outcomes.rejected.push(Rejected { index, error }),
         }
     }
     metrics::add(&state.metrics.events_invalid, outcomes.rejected.len());
+    metrics::add(&state.metrics.events.forbidden, forbidden.len());
+    if !forbidden.is_empty() && forbidden.len() == total {
+        return Err(ReceiveError::Forbidden(format!(
+            "nothing was stored: {}",
+            forbidden[0].error
+        )));
+    }
+    outcomes.rejected.extend(forbidden);
+    outcomes.rejected.sort_by_key(|r| r.index);
     if single {
         if let Some(rejected) = outcomes.rejected.pop() {
             metrics::add(&state.metrics.events.received, 1);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
 
+use crate::auth::{Access, AuthError, IngestAuth};
 use crate::events::EventRules;
 use crate::keys::KeyTypes;
 use crate::metrics::{self, Metrics, SignalCounters};
@@ -31,6 +32,12 @@ pub enum ReceiveError {
     TooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// No valid connector token.
+    #[error(transparent)]
+    Unauthenticated(#[from] AuthError),
+    /// A valid token, but every record is of a system it may not write for.
+    #[error("{0}")]
+    Forbidden(String),
     /// Ours (the spool is full or cannot be written, or we are stopping); the
     /// sender should retry with backoff.
     #[error(transparent)]
@@ -46,6 +53,8 @@ pub struct ReceiverState {
     /// Largest request body accepted, after decompression.
     pub max_request_bytes: usize,
     pub metrics: Arc<Metrics>,
+    /// The connector tokens (none: open).
+    pub auth: Arc<IngestAuth>,
     /// Requests being read, decoded and spooled at once, over all
     /// transports; the rest wait with their bodies unread (see
     /// [`MAX_IN_FLIGHT`]).
@@ -84,6 +93,58 @@ impl Signal {
             Signal::Events => &metrics.events,
         }
     }
+}
+
+/// What a request with this `Authorization` header may write; checked
+/// before its body is read.
+pub(crate) async fn authenticate(
+    state: &ReceiverState,
+    authorization: Option<&str>,
+) -> Result<Access, ReceiveError> {
+    Ok(state.auth.authenticate(authorization).await?)
+}
+
+/// The `Authorization` header's value.
+pub(crate) fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// Takes out of `batch` the records of systems `access` may not write for,
+/// counts them, and returns each one's `(what, why)`. When nothing else is
+/// left the whole request is refused: `Forbidden`.
+pub(crate) fn enforce(
+    state: &ReceiverState,
+    access: &Access,
+    batch: &mut Batch,
+) -> Result<Vec<(String, String)>, ReceiveError> {
+    let refused = access.retain(batch);
+    if refused.is_empty() {
+        return Ok(Vec::new());
+    }
+    let m = &state.metrics;
+    for r in &refused {
+        let counters = if r.what.starts_with("span") {
+            &m.spans
+        } else if r.what.starts_with("log") {
+            &m.logs
+        } else {
+            &m.events
+        };
+        metrics::add(&counters.forbidden, 1);
+    }
+    let reasons: Vec<(String, String)> = refused
+        .iter()
+        .map(|r| (r.what.clone(), access.refusal(&r.system)))
+        .collect();
+    if batch.spans.is_empty() && batch.logs.is_empty() && batch.events.is_empty() {
+        return Err(ReceiveError::Forbidden(format!(
+            "nothing was stored: {}",
+            reasons[0].1
+        )));
+    }
+    Ok(reasons)
 }
 
 /// Hands the valid records of one request to the pipeline and waits until
@@ -126,6 +187,8 @@ pub(crate) fn count_refused(m: &Metrics, error: &ReceiveError) {
         ReceiveError::BadRequest(_) => &m.requests_bad,
         ReceiveError::TooLarge { .. } => &m.requests_too_large,
         ReceiveError::UnsupportedMediaType(_) => &m.requests_unsupported,
+        ReceiveError::Unauthenticated(_) => &m.requests_unauthenticated,
+        ReceiveError::Forbidden(_) => &m.requests_forbidden,
         // Counted by `ingest`, which knows how many records it cost.
         ReceiveError::Unavailable(_) => return,
     };

@@ -39,6 +39,8 @@ pub struct AppState {
     pub caches: Arc<systems::Caches>,
     /// The alert rules (their state is read from ClickHouse).
     pub alerts: Arc<crate::alerts::rules::Rules>,
+    /// Users, API keys, sessions.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 /// Every way a request can fail, each with the sentence the user sees.
@@ -48,6 +50,9 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// Signed in, but the role is too low.
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -57,6 +62,7 @@ impl IntoResponse for AppError {
         let (status, message) = match &self {
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             AppError::Store(e) => {
                 tracing::error!(error = %e, "query failed");
                 (

@@ -10,6 +10,7 @@ use super::ErrorPage;
 use crate::api::time_range;
 use crate::api::view::urlencode;
 use crate::api::AppError;
+use crate::auth::{Identity, Role};
 
 /// The range presets offered by the picker, as `from` values.
 pub const PRESETS: [(&str, &str); 4] = [
@@ -41,6 +42,8 @@ pub struct Chrome {
     /// What the search box shows.
     pub search: String,
     pub version: &'static str,
+    /// Who is looking (see [`crate::auth::guard`]).
+    pub identity: Identity,
 }
 
 impl Chrome {
@@ -51,6 +54,37 @@ impl Chrome {
             .rev()
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The signed-in user's name and role, for the header.
+    pub fn user(&self) -> Option<(String, &'static str)> {
+        match &self.identity {
+            Identity::User { session, .. } => Some((session.user.clone(), session.role.as_str())),
+            Identity::ApiKey { name, role } => Some((format!("API key {name}"), role.as_str())),
+            Identity::Open => None,
+        }
+    }
+
+    /// The CSRF token for this page's forms that change state.
+    pub fn csrf(&self) -> &str {
+        match &self.identity {
+            Identity::User { csrf, .. } => csrf,
+            _ => "",
+        }
+    }
+
+    /// No users are configured.
+    pub fn is_open(&self) -> bool {
+        matches!(self.identity, Identity::Open)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.identity.role() >= Role::Admin
+    }
+
+    /// Whether a sign-out button belongs in the header.
+    pub fn signed_in(&self) -> bool {
+        matches!(self.identity, Identity::User { .. })
     }
 
     /// Forgets the range and refresh of the request (they were invalid).
@@ -227,6 +261,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
             refresh: 0,
             search: String::new(),
             version: env!("CARGO_PKG_VERSION"),
+            identity: parts
+                .extensions
+                .get::<Identity>()
+                .cloned()
+                .unwrap_or(Identity::Open),
         };
         chrome.from = chrome.param("from").unwrap_or("now-24h").to_string();
         chrome.to = chrome.param("to").unwrap_or("now").to_string();

@@ -5,6 +5,7 @@
 //! figure the API serves. Pages work without JavaScript; `app.js` only adds
 //! conveniences (local times, copy buttons, `/` to search).
 
+mod admin;
 mod alerts;
 mod assets;
 mod breaches;
@@ -14,6 +15,7 @@ mod key;
 mod overview;
 mod process;
 mod search;
+mod signin;
 pub mod svg;
 mod systems;
 mod trace;
@@ -21,7 +23,7 @@ mod trace;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::api::{AppError, AppState};
@@ -59,6 +61,7 @@ impl ErrorPage {
         let (status, heading, hint) = match &error {
             AppError::BadRequest(_) => (400, "That request is not valid", ""),
             AppError::NotFound(_) => (404, "Not found", "Try the search box above with an order, work order, customer or trace id."),
+            AppError::Forbidden(_) => (403, "Not for your role", ""),
             AppError::Store(_) => (
                 503,
                 "The data store is not answering",
@@ -114,6 +117,9 @@ pub fn router(state: AppState) -> Router {
         .route("/systems", get(systems::page))
         .route("/alerts", get(alerts::list))
         .route("/alerts/{id}", get(alerts::one))
+        .route("/admin", get(admin::page))
+        .route("/login", get(signin::show).post(signin::submit))
+        .route("/logout", post(signin::logout))
         .route("/assets/{*path}", get(assets::serve))
         .fallback(not_found)
         .with_state(state)

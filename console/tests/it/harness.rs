@@ -98,6 +98,11 @@ pub struct TestConfig {
     pub spool_dir: Option<std::path::PathBuf>,
     /// An alert rule file (TOML text) for the console's alert pages.
     pub alerts: Option<&'static str>,
+    /// `[[tokens]]`: none leaves the collector open.
+    pub tokens: Vec<collector::auth::TokenConfig>,
+    /// `[[users]]` and `[[api_keys]]`: none leaves the console open.
+    pub users: Vec<console::auth::UserConfig>,
+    pub api_keys: Vec<console::auth::ApiKeyConfig>,
 }
 
 impl Default for TestConfig {
@@ -113,6 +118,9 @@ impl Default for TestConfig {
             store: None,
             spool_dir: None,
             alerts: None,
+            tokens: Vec::new(),
+            users: Vec::new(),
+            api_keys: Vec::new(),
         }
     }
 }
@@ -189,6 +197,9 @@ impl TestApp {
                 pipeline: config.pipeline,
                 spool: SpoolOptions::new(&spool_path, config.spool_max_bytes),
                 metrics: metrics.clone(),
+                auth: Arc::new(
+                    collector::auth::IngestAuth::new(&config.tokens).expect("valid tokens"),
+                ),
             },
             shutdown.clone(),
         )
@@ -208,6 +219,13 @@ impl TestApp {
                     )
                     .expect("valid alert rules"),
                 ),
+                auth: Arc::new(console::auth::Auth::new(
+                    &config.users,
+                    &config.api_keys,
+                    &config.tokens,
+                    collector::auth::secret::random_bytes(32),
+                    false,
+                )),
             },
             any_port(),
             shutdown.clone(),

@@ -26,7 +26,11 @@ use crate::metrics::Metrics;
 use crate::pipeline::SubmitError;
 
 use super::convert;
-use crate::receivers::{count_refused, ingest, now_ns, ReceiveError, ReceiverState, Signal};
+use super::convert::Rejection;
+use crate::auth::Access;
+use crate::receivers::{
+    authenticate, count_refused, enforce, ingest, now_ns, ReceiveError, ReceiverState, Signal,
+};
 
 /// Seconds a client should wait before retrying into a full spool.
 const FULL_RETRY_DELAY_SECS: i64 = 5;
@@ -76,6 +80,8 @@ fn status(metrics: &Metrics, error: ReceiveError) -> Status {
             Status::invalid_argument(message)
         }
         ReceiveError::TooLarge { .. } => Status::resource_exhausted(message),
+        ReceiveError::Unauthenticated(_) => Status::unauthenticated(message),
+        ReceiveError::Forbidden(_) => Status::permission_denied(message),
         // OTLP clients retry RESOURCE_EXHAUSTED only when RetryInfo says when.
         ReceiveError::Unavailable(SubmitError::Full { .. }) => {
             let details = RpcStatus {
@@ -108,7 +114,25 @@ pub trait Export: Send + Sync + 'static {
     const SERVICE: &'static str;
     type Request: Message + Default + Send + 'static;
     type Response: Message + Send + 'static;
-    fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status>;
+    /// Stores what `access` may write of `request`.
+    fn export(&self, request: Self::Request, access: Access) -> BoxFuture<Self::Response, Status>;
+    fn state(&self) -> &ReceiverState;
+}
+
+/// Takes out what `access` may not write, as rejections.
+fn enforce_grpc(
+    state: &ReceiverState,
+    access: &Access,
+    done: &mut convert::Converted,
+    batch: &mut crate::model::Batch,
+) -> Result<(), Status> {
+    let refused = enforce(state, access, batch).map_err(|e| status(&state.metrics, e))?;
+    done.rejected.extend(
+        refused
+            .into_iter()
+            .map(|(path, reason)| Rejection { path, reason }),
+    );
+    Ok(())
 }
 
 pub struct Traces(pub ReceiverState);
@@ -119,11 +143,16 @@ impl Export for Traces {
     type Request = ExportTraceServiceRequest;
     type Response = ExportTraceServiceResponse;
 
-    fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status> {
+    fn state(&self) -> &ReceiverState {
+        &self.0
+    }
+
+    fn export(&self, request: Self::Request, access: Access) -> BoxFuture<Self::Response, Status> {
         let state = self.0.clone();
         Box::pin(async move {
             let mut done = convert::traces(&request, &state.keys);
-            let batch = std::mem::take(&mut done.batch);
+            let mut batch = std::mem::take(&mut done.batch);
+            enforce_grpc(&state, &access, &mut done, &mut batch)?;
             ingest(&state, Signal::Spans, batch, done.rejected.len())
                 .await
                 .map_err(|e| status(&state.metrics, e))?;
@@ -143,11 +172,16 @@ impl Export for Logs {
     type Request = ExportLogsServiceRequest;
     type Response = ExportLogsServiceResponse;
 
-    fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status> {
+    fn state(&self) -> &ReceiverState {
+        &self.0
+    }
+
+    fn export(&self, request: Self::Request, access: Access) -> BoxFuture<Self::Response, Status> {
         let state = self.0.clone();
         Box::pin(async move {
             let mut done = convert::logs(&request, &state.keys, now_ns());
-            let batch = std::mem::take(&mut done.batch);
+            let mut batch = std::mem::take(&mut done.batch);
+            enforce_grpc(&state, &access, &mut done, &mut batch)?;
             ingest(&state, Signal::Logs, batch, done.rejected.len())
                 .await
                 .map_err(|e| status(&state.metrics, e))?;
@@ -222,7 +256,7 @@ impl<E: Export> NamedService for ExportServer<E> {
     const NAME: &'static str = E::SERVICE;
 }
 
-struct Unary<E>(Arc<E>);
+struct Unary<E>(Arc<E>, Access);
 
 impl<E: Export> UnaryService<E::Request> for Unary<E> {
     type Response = E::Response;
@@ -230,7 +264,13 @@ impl<E: Export> UnaryService<E::Request> for Unary<E> {
 
     fn call(&mut self, request: Request<E::Request>) -> Self::Future {
         let inner = self.0.clone();
-        Box::pin(async move { inner.export(request.into_inner()).await.map(Response::new) })
+        let access = self.1.clone();
+        Box::pin(async move {
+            inner
+                .export(request.into_inner(), access)
+                .await
+                .map(Response::new)
+        })
     }
 }
 
@@ -264,12 +304,22 @@ where
         Box::pin(async move {
             // Before the message is read: see `receivers::MAX_IN_FLIGHT`.
             let _slot = in_flight.acquire().await;
+            // Before the message is read, too: nothing of a sender without
+            // a valid token is decoded.
+            let header = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            let access = match authenticate(inner.state(), header).await {
+                Ok(access) => access,
+                Err(e) => return Ok(status(&metrics, e).into_http()),
+            };
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);
             let mut grpc = Grpc::new(OtlpCodec::<E::Response, E::Request>(metrics, PhantomData))
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(max_decoding), None);
-            Ok(grpc.unary(Unary(inner), request).await)
+            Ok(grpc.unary(Unary(inner, access), request).await)
         })
     }
 }

@@ -16,10 +16,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
+use super::convert::Rejection;
 use super::convert::{self, Converted};
 use super::json;
 use crate::receivers::{
-    count_refused, ingest, now_ns, read_body, ReceiveError, ReceiverState, Signal,
+    authenticate, authorization, count_refused, enforce, ingest, now_ns, read_body, ReceiveError,
+    ReceiverState, Signal,
 };
 
 /// The two OTLP/HTTP export paths.
@@ -100,6 +102,8 @@ fn error_response(metrics: &Metrics, encoding: Encoding, error: ReceiveError) ->
         ReceiveError::BadRequest(_) => (StatusCode::BAD_REQUEST, 3),
         ReceiveError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 8),
         ReceiveError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 3),
+        ReceiveError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, 16),
+        ReceiveError::Forbidden(_) => (StatusCode::FORBIDDEN, 7),
         ReceiveError::Unavailable(SubmitError::Full { .. }) => (StatusCode::TOO_MANY_REQUESTS, 8),
         ReceiveError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 14),
     };
@@ -126,8 +130,17 @@ fn error_response(metrics: &Metrics, encoding: Encoding, error: ReceiveError) ->
             HeaderValue::from_static(RETRY_AFTER_SECS),
         );
     }
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(WWW_AUTHENTICATE),
+        );
+    }
     response
 }
+
+/// The challenge of a 401: a bearer token.
+pub(crate) const WWW_AUTHENTICATE: &str = "Bearer realm=\"throughline\"";
 
 /// A success body: the export response with its partial success, if any.
 fn success(encoding: Encoding, export: Export, done: &Converted) -> Response {
@@ -181,6 +194,9 @@ async fn handle(
     body: Body,
 ) -> Result<(Encoding, Converted), (Encoding, ReceiveError)> {
     // Until we know what the sender speaks, errors go out as JSON.
+    let access = authenticate(state, authorization(headers))
+        .await
+        .map_err(|e| (encoding_of(headers).unwrap_or(Encoding::Json), e))?;
     let encoding = encoding_of(headers).map_err(|e| (Encoding::Json, e))?;
     let fail = |e| (encoding, e);
     let bytes = read_body(headers, body, state.max_request_bytes)
@@ -219,7 +235,13 @@ async fn handle(
         }
     };
     let mut done = converted;
-    let batch = std::mem::take(&mut done.batch);
+    let mut batch = std::mem::take(&mut done.batch);
+    let refused = enforce(state, &access, &mut batch).map_err(fail)?;
+    done.rejected.extend(
+        refused
+            .into_iter()
+            .map(|(path, reason)| Rejection { path, reason }),
+    );
     ingest(state, export.signal(), batch, done.rejected.len())
         .await
         .map_err(fail)?;

@@ -1,0 +1,404 @@
+//! Who may see the console: local users (`[[users]]`, argon2 password
+//! hashes) who sign in to a session cookie, and API clients with bearer API
+//! keys (`[[api_keys]]`). Each has a role: `viewer` (pages and the read
+//! API) or `admin` (also `/admin`: definitions, tokens, users).
+//!
+//! With no user and no API key configured the console is open, and
+//! `run.rs` binds it to loopback only; every page says so.
+//!
+//! [`guard`] runs before every route: it finds the request's [`Identity`]
+//! (a bearer API key, else the session cookie), sends the unidentified to
+//! the sign-in page (pages) or answers 401 (API, metrics), refuses a role
+//! too low with 403, and leaves the identity in the request's extensions for
+//! the pages ([`crate::web::Chrome`]).
+
+pub mod lockout;
+pub mod session;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use collector::auth::secret::{self, Entry, Verifier};
+use collector::auth::TokenConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{AppError, AppState};
+use crate::web::{Chrome, ErrorPage};
+use lockout::Lockout;
+use session::{Session, Signer, SESSION_COOKIE};
+
+/// The prefix of API keys.
+pub const API_KEY_PREFIX: &str = "tlk";
+
+/// What a user or API key may do; `Admin` includes `Viewer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// One `[[users]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub role: Role,
+    /// The argon2 hash of the password (`throughline user add` prints it).
+    pub password_hash: String,
+}
+
+/// One `[[api_keys]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// The part after `tlk_` (not secret).
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub hash: String,
+}
+
+/// Whether a user name is plain enough for cookies, logs and pages.
+pub fn valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+}
+
+/// Checks the `[[users]]` and `[[api_keys]]` entries, each mistake said
+/// with its fix.
+pub fn validate(users: &[UserConfig], keys: &[ApiKeyConfig]) -> Result<(), String> {
+    let mut names = HashSet::new();
+    for u in users {
+        if !valid_user_name(&u.name) {
+            return Err(format!(
+                "[[users]] `{}`: a name is 1 to 64 letters, digits, `.`, `_`, `-` or `@`",
+                u.name
+            ));
+        }
+        if !names.insert(u.name.to_lowercase()) {
+            return Err(format!(
+                "[[users]] `{}`: the name is used twice; each user has one entry",
+                u.name
+            ));
+        }
+        secret::check_hash(&u.password_hash).map_err(|e| {
+            format!(
+                "[[users]] `{}`: password_hash {e}; paste the line `throughline user add` printed",
+                u.name
+            )
+        })?;
+    }
+    let mut ids = HashSet::new();
+    for k in keys {
+        if k.id.is_empty() || !k.id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(format!("[[api_keys]] `{}`: id must be the letters and digits after `tlk_` in the key, as `throughline api-key create` prints it", k.id));
+        }
+        if !ids.insert(k.id.clone()) {
+            return Err(format!(
+                "[[api_keys]] `{}`: the id is used twice; each key has its own id",
+                k.id
+            ));
+        }
+        secret::check_hash(&k.hash).map_err(|e| {
+            format!(
+                "[[api_keys]] `{}`: hash {e}; paste the line `throughline api-key create` printed",
+                k.id
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Who a request is.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// No users are configured: the console is open (on loopback).
+    Open,
+    /// Signed in, with the CSRF token of this session's forms.
+    User {
+        session: Session,
+        csrf: String,
+    },
+    ApiKey {
+        name: String,
+        role: Role,
+    },
+}
+
+impl Identity {
+    pub fn role(&self) -> Role {
+        match self {
+            Identity::Open => Role::Admin,
+            Identity::User { session, .. } => session.role,
+            Identity::ApiKey { role, .. } => *role,
+        }
+    }
+}
+
+/// The console's users, API keys, session signer and lockout.
+pub struct Auth {
+    users: HashMap<String, (String, String, Role)>,
+    api_keys: Verifier<(String, Role)>,
+    pub signer: Signer,
+    pub lockout: Lockout,
+    /// Cookies carry `Secure` (the console serves TLS).
+    pub secure: bool,
+    /// For the admin page: users, API keys and connector tokens, no hashes.
+    pub listed_users: Vec<(String, Role)>,
+    pub listed_keys: Vec<(String, String, Role)>,
+    pub listed_tokens: Vec<TokenConfig>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("users", &self.listed_users)
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// `users` and `keys` must have passed [`validate`].
+    pub fn new(
+        users: &[UserConfig],
+        keys: &[ApiKeyConfig],
+        tokens: &[TokenConfig],
+        session_key: Vec<u8>,
+        secure: bool,
+    ) -> Self {
+        let entries = keys
+            .iter()
+            .map(|k| {
+                (
+                    k.id.clone(),
+                    Entry {
+                        hash: k.hash.clone(),
+                        grant: (k.name.clone(), k.role),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            users: users
+                .iter()
+                .map(|u| {
+                    (
+                        u.name.to_lowercase(),
+                        (u.name.clone(), u.password_hash.clone(), u.role),
+                    )
+                })
+                .collect(),
+            api_keys: Verifier::new(API_KEY_PREFIX, entries),
+            signer: Signer::new(session_key),
+            lockout: Lockout::default(),
+            secure,
+            listed_users: users.iter().map(|u| (u.name.clone(), u.role)).collect(),
+            listed_keys: keys
+                .iter()
+                .map(|k| (k.id.clone(), k.name.clone(), k.role))
+                .collect(),
+            listed_tokens: tokens
+                .iter()
+                .map(|t| TokenConfig {
+                    hash: String::new(),
+                    ..t.clone()
+                })
+                .collect(),
+        }
+    }
+
+    /// No users, no keys: everyone is let in (the console is on loopback).
+    pub fn open() -> Self {
+        Self::new(&[], &[], &[], secret::random_bytes(32), false)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.users.is_empty() && self.api_keys.is_empty()
+    }
+
+    /// The user `name` with this password, as `(name as configured, role)`.
+    /// Takes as long for an unknown name as for a wrong password.
+    pub async fn check_password(&self, name: &str, password: &str) -> Option<(String, Role)> {
+        let found = self.users.get(&name.to_lowercase()).cloned();
+        let hash = found
+            .as_ref()
+            .map(|(_, h, _)| h.clone())
+            .unwrap_or_else(|| secret::decoy_hash().to_string());
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || secret::verify(&password, &hash))
+            .await
+            .unwrap_or(false);
+        found.filter(|_| ok).map(|(name, _, role)| (name, role))
+    }
+
+    /// A `Set-Cookie` value with this console's flags.
+    pub fn cookie(&self, name: &str, value: &str, path: &str, max_age: u64) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        ))
+        .expect("cookie values are base64url")
+    }
+
+    /// Who sent `headers`: `None` when nobody we know (a wrong API key is
+    /// `Err`, so it is not mistaken for "no credentials").
+    async fn identify(&self, headers: &HeaderMap) -> Result<Option<Identity>, ()> {
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let token = value.to_str().ok().and_then(secret::bearer).ok_or(())?;
+            let (name, role) = self.api_keys.verify(token).await.ok_or(())?;
+            return Ok(Some(Identity::ApiKey { name, role }));
+        }
+        Ok(cookie(headers, SESSION_COOKIE)
+            .and_then(|value| self.signer.open(value))
+            .filter(|s| self.users.contains_key(&s.user.to_lowercase()))
+            .map(|session| Identity::User {
+                csrf: self.signer.csrf(&session),
+                session,
+            }))
+    }
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Paths anyone may open: the sign-in page, static assets, health.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/login" | "/healthz" | "/readyz") || path.starts_with("/assets/")
+}
+
+fn needs_admin(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/") || path.starts_with("/api/v1/admin")
+}
+
+/// Answers for the API and `/metrics` are JSON; for pages, HTML.
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/metrics"
+}
+
+/// The middleware in front of every console route.
+pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    if is_public(&path) {
+        return next.run(request).await;
+    }
+    let auth = &state.auth;
+    let identity = if auth.is_open() {
+        Identity::Open
+    } else {
+        match auth.identify(request.headers()).await {
+            Ok(Some(identity)) => identity,
+            Ok(None) if !is_api(&path) => {
+                let target = request
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                let next_param = crate::api::view::urlencode(target);
+                return Redirect::to(&format!("/login?next={next_param}")).into_response();
+            }
+            Ok(None) => return unauthorized("this needs an API key: send `Authorization: Bearer <key>` (an admin creates one with `throughline api-key create`), or sign in on the console"),
+            Err(()) => return unauthorized("the API key is not valid: it is not one of this console's keys; check it, or ask an admin for a new one"),
+        }
+    };
+    let needed = if needs_admin(&path) {
+        Role::Admin
+    } else {
+        Role::Viewer
+    };
+    if identity.role() < needed {
+        let message = format!(
+            "{path} needs the {} role, and you have the {} role; ask an admin of this console",
+            needed.as_str(),
+            identity.role().as_str()
+        );
+        if is_api(&path) {
+            return AppError::Forbidden(message).into_response();
+        }
+        let (mut parts, _) = request.into_parts();
+        parts.extensions.insert(identity);
+        return match Chrome::from_request_parts(&mut parts, &()).await {
+            Ok(chrome) => ErrorPage::new(chrome, AppError::Forbidden(message)).into_response(),
+            Err(page) => page.into_response(),
+        };
+    }
+    request.extensions_mut().insert(identity);
+    next.run(request).await
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        Json(serde_json::json!({ "error": message })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"throughline\""),
+    );
+    response
+}
+
+/// The key that signs session cookies: kept in `<data_dir>/session.key`
+/// (made on first start, readable by its owner only) so sessions outlive a
+/// restart; a fresh random key when that file cannot be kept.
+pub fn session_key(data_dir: &Path) -> Vec<u8> {
+    let path = data_dir.join("session.key");
+    if let Ok(key) = std::fs::read(&path) {
+        if key.len() >= 32 {
+            return key;
+        }
+    }
+    let key = secret::random_bytes(32);
+    let written = std::fs::create_dir_all(data_dir).and_then(|()| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(&key)?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        tracing::warn!(error = %e, path = %path.display(), "cannot keep the session key; sessions end when the console restarts");
+    }
+    key
+}

@@ -1,0 +1,181 @@
+//! Sessions in signed cookies, and the CSRF tokens of forms.
+//!
+//! A session cookie is `base64url(payload) "." base64url(HMAC-SHA256(key,
+//! payload))` with payload `v1|user|role|expires|sid`: nothing is kept on
+//! the server but the ids of sessions signed out before they expired. A
+//! form's CSRF token is the HMAC of the session id (or, on the sign-in form,
+//! of a random nonce in a short-lived cookie), so a page of another site can
+//! neither read nor forge it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::Role;
+use collector::auth::secret::{constant_time_eq, random_bytes};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "tl_session";
+/// The sign-in form's nonce cookie.
+pub const LOGIN_COOKIE: &str = "tl_login";
+/// How long a session lasts, in seconds (12 hours: a working shift and
+/// some).
+pub const SESSION_SECONDS: u64 = 12 * 3600;
+
+/// A session, as read back from its cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: String,
+    pub role: Role,
+    /// Unix seconds.
+    pub expires: u64,
+    pub sid: String,
+}
+
+/// Signs and checks cookies and CSRF tokens with one key.
+pub struct Signer {
+    key: Vec<u8>,
+    /// Sessions signed out, by id, with their expiry (then forgotten).
+    revoked: Mutex<HashMap<String, u64>>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signer { .. }")
+    }
+}
+
+fn now_s() -> u64 {
+    collector::now_ns() / 1_000_000_000
+}
+
+impl Signer {
+    pub fn new(key: Vec<u8>) -> Self {
+        Self {
+            key,
+            revoked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .expect("HMAC takes a key of any length");
+        for p in parts {
+            mac.update(p);
+            mac.update(b"\x00");
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// A new session's cookie value.
+    pub fn issue(&self, user: &str, role: Role) -> (String, Session) {
+        let session = Session {
+            user: user.to_string(),
+            role,
+            expires: now_s() + SESSION_SECONDS,
+            sid: B64.encode(random_bytes(16)),
+        };
+        let payload = format!(
+            "v1|{}|{}|{}|{}",
+            session.user,
+            session.role.as_str(),
+            session.expires,
+            session.sid
+        );
+        let value = format!(
+            "{}.{}",
+            B64.encode(payload.as_bytes()),
+            B64.encode(self.mac(&[b"session", payload.as_bytes()]))
+        );
+        (value, session)
+    }
+
+    /// The session of a cookie value, if it is ours, unexpired and not
+    /// signed out.
+    pub fn open(&self, value: &str) -> Option<Session> {
+        let (payload, mac) = value.split_once('.')?;
+        let payload = B64.decode(payload).ok()?;
+        let mac = B64.decode(mac).ok()?;
+        if !constant_time_eq(&mac, &self.mac(&[b"session", &payload])) {
+            return None;
+        }
+        let text = String::from_utf8(payload).ok()?;
+        let mut fields = text.split('|');
+        if fields.next()? != "v1" {
+            return None;
+        }
+        let session = Session {
+            user: fields.next()?.to_string(),
+            role: Role::parse(fields.next()?)?,
+            expires: fields.next()?.parse().ok()?,
+            sid: fields.next()?.to_string(),
+        };
+        if session.expires <= now_s()
+            || self
+                .revoked
+                .lock()
+                .expect("revoked lock")
+                .contains_key(&session.sid)
+        {
+            return None;
+        }
+        Some(session)
+    }
+
+    /// Ends a session before it expires.
+    pub fn revoke(&self, session: &Session) {
+        let now = now_s();
+        let mut revoked = self.revoked.lock().expect("revoked lock");
+        revoked.retain(|_, expires| *expires > now);
+        revoked.insert(session.sid.clone(), session.expires);
+    }
+
+    /// The CSRF token of forms shown to this session.
+    pub fn csrf(&self, session: &Session) -> String {
+        B64.encode(self.mac(&[b"csrf", session.sid.as_bytes()]))
+    }
+
+    /// A new sign-in nonce (the cookie's value).
+    pub fn login_nonce(&self) -> String {
+        B64.encode(random_bytes(16))
+    }
+
+    /// The CSRF token of the sign-in form for a nonce.
+    pub fn login_csrf(&self, nonce: &str) -> String {
+        B64.encode(self.mac(&[b"login", nonce.as_bytes()]))
+    }
+
+    /// Whether `given` is the token `expected`, compared in constant time.
+    pub fn matches(expected: &str, given: &str) -> bool {
+        !given.is_empty() && constant_time_eq(expected.as_bytes(), given.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cookie_opens_only_unchanged_and_until_signed_out() {
+        let signer = Signer::new(b"k".to_vec());
+        let (cookie, session) = signer.issue("ana", Role::Admin);
+        assert_eq!(signer.open(&cookie), Some(session.clone()));
+        // Another key, a changed role, garbage.
+        assert_eq!(Signer::new(b"other".to_vec()).open(&cookie), None);
+        let (payload, mac) = cookie.split_once('.').unwrap();
+        let text = String::from_utf8(B64.decode(payload).unwrap()).unwrap();
+        let forged = B64.encode(text.replace("admin", "viewer"));
+        assert_eq!(signer.open(&format!("{forged}.{mac}")), None);
+        assert_eq!(signer.open("x.y"), None);
+        // CSRF tokens differ per session and per nonce.
+        let (_, other) = signer.issue("ana", Role::Admin);
+        assert_ne!(signer.csrf(&session), signer.csrf(&other));
+        assert_ne!(signer.login_csrf("a"), signer.login_csrf("b"));
+        signer.revoke(&session);
+        assert_eq!(signer.open(&cookie), None);
+    }
+}

@@ -1,0 +1,117 @@
+//! `/admin` (admin role only): the process definitions, alert rules,
+//! connector tokens, users and API keys this console runs with. Read-only:
+//! they live in files, reviewed like code; hashes are never shown.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use collector::auth::TokenConfig;
+
+use super::{fmt, render, Chrome};
+use crate::api::view::urlencode;
+use crate::api::AppState;
+
+pub struct ProcessLine {
+    pub id: String,
+    pub name: String,
+    pub key_type: String,
+    pub stages: String,
+    pub slas: String,
+    pub file: String,
+    pub href: String,
+}
+
+pub struct RuleLine {
+    pub id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub severity: String,
+    pub for_text: String,
+    pub labels: String,
+    pub file: String,
+    pub href: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub struct AdminPage {
+    pub chrome: Chrome,
+    pub processes: Vec<ProcessLine>,
+    pub rules: Vec<RuleLine>,
+    pub tokens: Vec<TokenConfig>,
+    pub users: Vec<(String, &'static str)>,
+    pub keys: Vec<(String, String, &'static str)>,
+}
+
+pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response {
+    chrome.title = "Administration".into();
+    let processes = state
+        .processes
+        .list
+        .iter()
+        .map(|p| ProcessLine {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            key_type: p.key_type.clone(),
+            stages: p
+                .stages
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" → "),
+            slas: p
+                .slas
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}: {} → {} within {}",
+                        s.id,
+                        p.stages[s.from].id,
+                        p.stages[s.to].id,
+                        fmt::duration(s.within_ns)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            file: p.file.clone(),
+            href: format!("/processes/{}", urlencode(&p.id)),
+        })
+        .collect();
+    let rules = state
+        .alerts
+        .list
+        .iter()
+        .map(|r| RuleLine {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            kind: r.condition.kind(),
+            severity: r.severity.clone(),
+            for_text: fmt::duration(r.for_ns),
+            labels: r
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            file: r.file.clone(),
+            href: format!("/alerts/{}", urlencode(&r.id)),
+        })
+        .collect();
+    let auth = &state.auth;
+    render(&AdminPage {
+        chrome,
+        processes,
+        rules,
+        tokens: auth.listed_tokens.clone(),
+        users: auth
+            .listed_users
+            .iter()
+            .map(|(n, r)| (n.clone(), r.as_str()))
+            .collect(),
+        keys: auth
+            .listed_keys
+            .iter()
+            .map(|(id, n, r)| (id.clone(), n.clone(), r.as_str()))
+            .collect(),
+    })
+}

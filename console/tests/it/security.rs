@@ -1,0 +1,734 @@
+//! Who gets in: connector tokens on every ingest path (none, wrong, another
+//! system's), console sign-in and sign-out, roles, CSRF, the lockout, the
+//! session cookie's flags, API keys, and the open console's loopback rule.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use collector::auth::secret;
+use collector::auth::TokenConfig;
+use console::auth::{ApiKeyConfig, Role, UserConfig};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use serde_json::{json, Value};
+
+use crate::harness::{TestApp, TestConfig};
+
+/// A token for `systems`: its config entry and the secret.
+fn token(name: &str, systems: &[&str]) -> (TokenConfig, String) {
+    let (id, token) = secret::generate(collector::auth::TOKEN_PREFIX);
+    (
+        TokenConfig {
+            id,
+            name: name.into(),
+            systems: systems.iter().map(|s| s.to_string()).collect(),
+            hash: secret::hash(&token),
+        },
+        token,
+    )
+}
+
+fn resource(service: &str) -> Option<Resource> {
+    Some(Resource {
+        attributes: vec![KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(service.into())),
+            }),
+            key_strindex: 0,
+        }],
+        ..Default::default()
+    })
+}
+
+/// One span per `(service, trace byte)`, each of its own trace.
+fn traces(spans: &[(&str, u8)]) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: spans
+            .iter()
+            .map(|(service, n)| ResourceSpans {
+                resource: resource(service),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![*n; 16],
+                        span_id: vec![*n; 8],
+                        name: format!("{service}.op"),
+                        start_time_unix_nano: 1_764_161_400_000_000_000,
+                        end_time_unix_nano: 1_764_161_400_500_000_000,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+fn logs(service: &str, body: &str) -> ExportLogsServiceRequest {
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: resource(service),
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    time_unix_nano: 1_764_161_400_000_000_000,
+                    body: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(body.into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn trace_hex(n: u8) -> String {
+    hex::encode([n; 16])
+}
+
+async fn stored_spans(app: &TestApp, n: u8) -> usize {
+    let (_, body) = app.get(&format!("/api/v1/traces/{}", trace_hex(n))).await;
+    body["spans"].as_array().map_or(0, Vec::len)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn event(id: &str, system: &str) -> Value {
+    json!({
+        "specversion": "1.0", "id": id, "source": "urn:test", "type": "test.happened",
+        "system": system, "orderid": format!("SO-{id}"),
+    })
+}
+
+/// Every ingest path: no token, a wrong one, one of another system, a
+/// mixed batch, the right one; nothing refused is stored.
+#[tokio::test]
+async fn ingest_needs_a_token_bound_to_the_records_system() {
+    let (crm, crm_token) = token("crm connector", &["crm"]);
+    let (mes, mes_token) = token("", &["mes"]);
+    let app = TestApp::with(TestConfig {
+        tokens: vec![crm.clone(), mes],
+        ..Default::default()
+    })
+    .await;
+    let wrong = format!("tlc_{}_not-the-secret", crm.id);
+    let post = |path: &'static str, ct: &'static str, auth: Option<String>, body: Vec<u8>| {
+        let mut request = app
+            .client
+            .post(app.otlp_url(path))
+            .header("content-type", ct)
+            .body(body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    const PB: &str = "application/x-protobuf";
+
+    // OTLP/HTTP protobuf traces.
+    let body = traces(&[("crm", 1)]).encode_to_vec();
+    for auth in [
+        None,
+        Some(bearer(&wrong)),
+        Some(bearer("garbage")),
+        Some("Basic eDp5".into()),
+    ] {
+        let r = post("/v1/traces", PB, auth.clone(), body.clone()).await;
+        assert_eq!(r.status(), 401, "{auth:?}");
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer realm=\"throughline\""
+        );
+        let text = String::from_utf8_lossy(&r.bytes().await.unwrap()).to_string();
+        assert!(text.contains("connector token"), "{text}");
+    }
+    let r = post("/v1/traces", PB, Some(bearer(&mes_token)), body.clone()).await;
+    assert_eq!(r.status(), 403);
+    let text = String::from_utf8_lossy(&r.bytes().await.unwrap()).to_string();
+    assert!(
+        text.contains("may write for mes only, not for system `crm`"),
+        "{text}"
+    );
+    let r = post("/v1/traces", PB, Some(bearer(&crm_token)), body).await;
+    assert_eq!(r.status(), 200);
+
+    // A batch of both systems: the other system's span alone is refused.
+    let mixed = traces(&[("crm", 2), ("mes", 3)]).encode_to_vec();
+    let r = post("/v1/traces", PB, Some(bearer(&crm_token)), mixed).await;
+    assert_eq!(r.status(), 200);
+    let answer = ExportTraceServiceResponse::decode(r.bytes().await.unwrap()).unwrap();
+    let partial = answer.partial_success.expect("a partial success");
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(
+        partial.error_message.contains("system `mes`"),
+        "{}",
+        partial.error_message
+    );
+
+    // OTLP/HTTP JSON logs.
+    let json_logs = serde_json::to_vec(&json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "crm"}}]},
+        "scopeLogs": [{"logRecords": [{"timeUnixNano": "1764161400000000000", "body": {"stringValue": "json log"}}]}]
+    }]}))
+    .unwrap();
+    let r = post("/v1/logs", "application/json", None, json_logs.clone()).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("connector token"));
+    let r = post(
+        "/v1/logs",
+        "application/json",
+        Some(bearer(&mes_token)),
+        json_logs.clone(),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = post(
+        "/v1/logs",
+        "application/json",
+        Some(bearer(&crm_token)),
+        json_logs,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+
+    // OTLP/gRPC traces and logs.
+    let mut grpc = TraceServiceClient::connect(app.grpc_url()).await.unwrap();
+    let with = |message, auth: Option<&str>| {
+        let mut request = tonic::Request::new(message);
+        if let Some(auth) = auth {
+            request
+                .metadata_mut()
+                .insert("authorization", bearer(auth).parse().unwrap());
+        }
+        request
+    };
+    let err = grpc
+        .export(with(traces(&[("crm", 4)]), None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err}");
+    let err = grpc
+        .export(with(traces(&[("crm", 4)]), Some(&wrong)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err}");
+    let err = grpc
+        .export(with(traces(&[("crm", 4)]), Some(&mes_token)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err}");
+    grpc.export(with(traces(&[("crm", 5)]), Some(&crm_token)))
+        .await
+        .unwrap();
+    let mut grpc_logs = LogsServiceClient::connect(app.grpc_url()).await.unwrap();
+    let mut request = tonic::Request::new(logs("crm", "grpc log"));
+    request
+        .metadata_mut()
+        .insert("authorization", "Bearer nope".parse().unwrap());
+    let err = grpc_logs.export(request).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let mut request = tonic::Request::new(logs("mes", "grpc log"));
+    request
+        .metadata_mut()
+        .insert("authorization", bearer(&crm_token).parse().unwrap());
+    let err = grpc_logs.export(request).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+
+    // CloudEvents: structured, batched and binary.
+    let structured = "application/cloudevents+json";
+    let r = post(
+        "/v1/events",
+        structured,
+        None,
+        event("1", "crm").to_string().into(),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer realm=\"throughline\""
+    );
+    let r = post(
+        "/v1/events",
+        structured,
+        Some(bearer(&crm_token)),
+        event("2", "mes").to_string().into(),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = post(
+        "/v1/events",
+        "application/cloudevents-batch+json",
+        Some(bearer(&crm_token)),
+        json!([event("3", "crm"), event("4", "mes")])
+            .to_string()
+            .into(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["accepted"], 1);
+    assert_eq!(answer["rejected"][0]["index"], 1);
+    let binary = app
+        .client
+        .post(app.otlp_url("/v1/events"))
+        .header("content-type", "application/json")
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "5")
+        .header("ce-source", "urn:test")
+        .header("ce-type", "test.happened")
+        .header("ce-system", "crm")
+        .body("{}");
+    let r = binary.try_clone().unwrap().send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = binary
+        .header("authorization", bearer(&crm_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A real SDK exporter with the token as a header.
+    let url = app.otlp_url("/v1/traces");
+    let sdk_token = crm_token.clone();
+    let sdk_trace = tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
+            use opentelemetry::trace::{Tracer, TracerProvider as _};
+            use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(url)
+                .with_headers(HashMap::from([(
+                    "authorization".to_string(),
+                    bearer(&sdk_token),
+                )]))
+                .build()
+                .unwrap();
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_simple_exporter(exporter)
+                .with_resource(
+                    opentelemetry_sdk::Resource::builder()
+                        .with_service_name("crm")
+                        .build(),
+                )
+                .build();
+            use opentelemetry::trace::TraceContextExt;
+            let trace = provider
+                .tracer("t")
+                .in_span("crm.sdk", |cx| cx.span().span_context().trace_id());
+            provider.shutdown().unwrap();
+            trace.to_string()
+        })
+        .join()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+
+    // What was let in is stored; nothing refused is.
+    app.settled().await;
+    assert_eq!(stored_spans(&app, 1).await, 1);
+    assert_eq!(stored_spans(&app, 2).await, 1);
+    assert_eq!(
+        stored_spans(&app, 3).await,
+        0,
+        "the mes span of the mixed batch"
+    );
+    assert_eq!(stored_spans(&app, 4).await, 0);
+    assert_eq!(stored_spans(&app, 5).await, 1);
+    let (_, events) = app.get("/api/v1/events?limit=100").await;
+    let mut ids: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["3", "5"]);
+    let sdk_spans = app.trace(&sdk_trace, 1).await;
+    assert_eq!(sdk_spans.len(), 1, "the SDK's span with its token");
+    let metrics = app.metrics().await;
+    for line in [
+        "throughline_forbidden_total{signal=\"spans\"} 3",
+        "throughline_forbidden_total{signal=\"logs\"} 2",
+        "throughline_forbidden_total{signal=\"events\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("throughline_requests_refused_total{reason=\"unauthenticated\"} 10"),
+        "{metrics}"
+    );
+}
+
+const ADMIN_PASSWORD: &str = "ana's long password";
+const VIEWER_PASSWORD: &str = "victor's long password";
+
+/// The console with an admin, a viewer and a viewer API key.
+async fn secured() -> (TestApp, String, TokenConfig) {
+    let (key_id, key) = secret::generate(console::auth::API_KEY_PREFIX);
+    let (crm, _) = token("crm connector", &["crm"]);
+    let app = TestApp::with(TestConfig {
+        users: vec![
+            UserConfig {
+                name: "ana".into(),
+                role: Role::Admin,
+                password_hash: secret::hash(ADMIN_PASSWORD),
+            },
+            UserConfig {
+                name: "victor".into(),
+                role: Role::Viewer,
+                password_hash: secret::hash(VIEWER_PASSWORD),
+            },
+        ],
+        api_keys: vec![ApiKeyConfig {
+            id: key_id,
+            name: "grafana".into(),
+            role: Role::Viewer,
+            hash: secret::hash(&key),
+        }],
+        tokens: vec![crm.clone()],
+        ..Default::default()
+    })
+    .await;
+    (app, key, crm)
+}
+
+/// A browser without cookies or redirects of its own.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` of a `Set-Cookie` for `name`, and the whole header.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| (v.split(';').next().unwrap().to_string(), v.to_string()))
+}
+
+/// A hidden input's value in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+struct SignInForm {
+    nonce_cookie: String,
+    csrf: String,
+}
+
+async fn sign_in_form(app: &TestApp, client: &reqwest::Client) -> SignInForm {
+    let r = client
+        .get(format!("http://{}/login?next=%2Fbreaches", app.console))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (nonce_cookie, _) = set_cookie(&r, "tl_login").expect("a sign-in nonce cookie");
+    let html = r.text().await.unwrap();
+    SignInForm {
+        nonce_cookie,
+        csrf: hidden(&html, "csrf"),
+    }
+}
+
+async fn post_login(
+    app: &TestApp,
+    client: &reqwest::Client,
+    form: &SignInForm,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    client
+        .post(format!("http://{}/login", app.console))
+        .header("cookie", &form.nonce_cookie)
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs in; the session cookie (`tl_session=...`).
+async fn sign_in(app: &TestApp, client: &reqwest::Client, name: &str, password: &str) -> String {
+    let form = sign_in_form(app, client).await;
+    let r = post_login(
+        app,
+        client,
+        &form,
+        &[
+            ("csrf", &form.csrf),
+            ("next", "/breaches"),
+            ("name", name),
+            ("password", password),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(r.headers()["location"], "/breaches");
+    let (cookie, whole) = set_cookie(&r, "tl_session").expect("a session cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
+        assert!(whole.contains(flag), "{flag} in {whole}");
+    }
+    assert!(!whole.contains("Secure"), "no Secure without TLS: {whole}");
+    cookie
+}
+
+async fn get_with(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    header: (&str, &str),
+) -> (u16, String) {
+    let r = client
+        .get(format!("http://{}{path}", app.console))
+        .header(header.0, header.1)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Sign-in, roles, sign-out, CSRF and the cookie's flags.
+#[tokio::test]
+async fn console_sign_in_roles_sign_out_and_csrf() {
+    let (app, _, crm) = secured().await;
+    let client = browser();
+    let base = format!("http://{}", app.console);
+
+    // Nobody: pages go to the sign-in page, the API and metrics say 401,
+    // health and assets stay open.
+    let r = client
+        .get(format!("{base}/breaches?from=now-1h"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/login?next=%2Fbreaches%3Ffrom%3Dnow-1h"
+    );
+    for path in ["/api/v1/processes", "/metrics"] {
+        let r = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("API key"),
+            "{body}"
+        );
+    }
+    for path in ["/healthz", "/assets/style.css"] {
+        let r = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+
+    // A sign-in form posted without its CSRF token, or from another
+    // browser (no nonce cookie), is refused.
+    let form = sign_in_form(&app, &client).await;
+    let r = post_login(
+        &app,
+        &client,
+        &form,
+        &[("name", "ana"), ("password", ADMIN_PASSWORD)],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("CSRF"));
+    let r = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf", form.csrf.as_str()),
+            ("name", "ana"),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = post_login(
+        &app,
+        &client,
+        &form,
+        &[("csrf", &form.csrf), ("name", "ana"), ("password", "wrong")],
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    assert!(set_cookie(&r, "tl_session").is_none());
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Wrong user name or password"));
+
+    // The viewer: pages and the read API, not the admin page.
+    let viewer = sign_in(&app, &client, "victor", VIEWER_PASSWORD).await;
+    let (status, html) = get_with(&app, &client, "/breaches", ("cookie", &viewer)).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("victor") && html.contains("Sign out"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("href=\"/admin\""),
+        "no admin link for a viewer"
+    );
+    let (status, _) = get_with(&app, &client, "/api/v1/processes", ("cookie", &viewer)).await;
+    assert_eq!(status, 200);
+    let (status, html) = get_with(&app, &client, "/admin", ("cookie", &viewer)).await;
+    assert_eq!(status, 403);
+    assert!(html.contains("needs the admin role"), "{html}");
+
+    // Sign-out needs the session's CSRF token; afterwards the cookie is dead.
+    let csrf = hidden(
+        &get_with(&app, &client, "/", ("cookie", &viewer)).await.1,
+        "csrf",
+    );
+    let logout = |fields: Vec<(&'static str, String)>| {
+        client
+            .post(format!("{base}/logout"))
+            .header("cookie", &viewer)
+            .form(&fields)
+            .send()
+    };
+    let r = logout(vec![]).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = logout(vec![("csrf", "forged".into())]).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let (status, _) = get_with(&app, &client, "/breaches", ("cookie", &viewer)).await;
+    assert_eq!(status, 200, "a refused sign-out leaves the session");
+    let r = logout(vec![("csrf", csrf)]).await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login");
+    let (_, cleared) = set_cookie(&r, "tl_session").unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let (status, _) = get_with(&app, &client, "/breaches", ("cookie", &viewer)).await;
+    assert_eq!(status, 303, "the signed-out cookie no longer opens pages");
+
+    // The admin sees definitions, tokens and users, never a hash.
+    let admin = sign_in(&app, &client, "ANA", ADMIN_PASSWORD).await;
+    let (status, html) = get_with(&app, &client, "/admin", ("cookie", &admin)).await;
+    assert_eq!(status, 200);
+    let token_id = format!("tlc_{}_", crm.id);
+    for text in [token_id.as_str(), "crm connector", "victor", "grafana"] {
+        assert!(html.contains(text), "{text} in {html}");
+    }
+    assert!(!html.contains("argon2"), "no hash on the page");
+
+    // A forged or tampered cookie is nobody.
+    let tampered = format!("{}x", admin);
+    let (status, _) = get_with(&app, &client, "/", ("cookie", &tampered)).await;
+    assert_eq!(status, 303);
+}
+
+/// API keys by role; the lockout after repeated failures.
+#[tokio::test]
+async fn api_keys_and_the_sign_in_lockout() {
+    let (app, key, _) = secured().await;
+    let client = browser();
+    let auth = bearer(&key);
+    let (status, _) = get_with(&app, &client, "/api/v1/processes", ("authorization", &auth)).await;
+    assert_eq!(status, 200);
+    let (status, text) = get_with(&app, &client, "/metrics", ("authorization", &auth)).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("throughline_received_total"));
+    let (status, _) = get_with(&app, &client, "/admin", ("authorization", &auth)).await;
+    assert_eq!(status, 403, "a viewer key is no admin");
+    let forged = format!("{}x", auth);
+    let (status, body) = get_with(
+        &app,
+        &client,
+        "/api/v1/processes",
+        ("authorization", &forged),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(body.contains("not valid"), "{body}");
+
+    // Five failures lock the name, whatever the password after; another
+    // name is unaffected.
+    let form = sign_in_form(&app, &client).await;
+    for _ in 0..5 {
+        let r = post_login(
+            &app,
+            &client,
+            &form,
+            &[("csrf", &form.csrf), ("name", "ana"), ("password", "guess")],
+        )
+        .await;
+        assert_eq!(r.status(), 401);
+    }
+    let r = post_login(
+        &app,
+        &client,
+        &form,
+        &[
+            ("csrf", &form.csrf),
+            ("name", "ana"),
+            ("password", ADMIN_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    assert!(set_cookie(&r, "tl_session").is_none());
+    assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
+    sign_in(&app, &client, "victor", VIEWER_PASSWORD).await;
+}
+
+/// With no users the console has no sign-in, says so on every page, and
+/// listens on loopback even when asked for every address.
+#[tokio::test]
+async fn an_open_console_says_so_and_stays_on_loopback() {
+    let app = TestApp::start().await;
+    let (status, html) = get_with(&app, &browser(), "/breaches", ("accept", "text/html")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No users are configured"), "{html}");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let console = console::run::Console::start(
+        console::api::AppState {
+            store: app.store.clone(),
+            keys: Default::default(),
+            processes: Default::default(),
+            metrics: std::sync::Arc::new(collector::metrics::Metrics::new()),
+            caches: Default::default(),
+            alerts: Default::default(),
+            auth: std::sync::Arc::new(console::auth::Auth::open()),
+        },
+        "0.0.0.0:0".parse().unwrap(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(console.addr.ip().is_loopback(), "{}", console.addr);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), console.wait())
+        .await
+        .unwrap();
+}
