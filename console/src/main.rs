@@ -94,7 +94,9 @@ fn demo(args: &DemoArgs) -> ExitCode {
 fn credential(made: Result<String, String>) -> ExitCode {
     match made {
         Ok(text) => {
-            println!("{text}");
+            use std::io::Write;
+            // A closed pipe (`| head`) is not worth a panic.
+            let _ = writeln!(std::io::stdout(), "{text}");
             ExitCode::SUCCESS
         }
         Err(e) => usage_error(e),
