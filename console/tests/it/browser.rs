@@ -505,3 +505,63 @@ async fn a_manager_follows_an_order_from_the_overview_to_a_trace_in_chromium() {
         .contains("There is no page at /no-such-page"));
     b.screenshot("not-found").await;
 }
+
+/// Sign-in and sign-out in a real browser: the redirect to the form, the
+/// cookie Chromium keeps (and its flags), a viewer refused the admin page,
+/// and the sign-out button.
+#[tokio::test]
+async fn a_viewer_signs_in_and_out_in_chromium() {
+    use collector::auth::secret;
+    use console::auth::{Role, UserConfig};
+    let app = crate::harness::TestApp::with(crate::harness::TestConfig {
+        users: vec![UserConfig {
+            name: "victor".into(),
+            role: Role::Viewer,
+            password_hash: secret::hash("victor's long password"),
+        }],
+        ..Default::default()
+    })
+    .await;
+    let base = format!("http://{}", app.console);
+    let b = Browser::start().await;
+    b.goto(&format!("{base}/breaches?from=now-1h")).await;
+    b.wait_url("/login?next=").await;
+    b.screenshot("sign-in").await;
+    b.type_into("input[name=name]", "victor").await;
+    b.type_into("input[name=password]", "wrong password").await;
+    b.click(".signin button[type=submit]").await;
+    assert!(
+        b.text(".error-message")
+            .await
+            .contains("Wrong user name or password"),
+        "a wrong password is said"
+    );
+    b.type_into("input[name=password]", "victor's long password")
+        .await;
+    b.click(".signin button[type=submit]").await;
+    let url = b.wait_url("/breaches").await;
+    assert!(url.ends_with("/breaches?from=now-1h"), "{url}");
+    assert!(b.text("header .who").await.contains("victor"));
+    let cookies = b.call(reqwest::Method::GET, "/cookie", None).await;
+    let session = cookies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "tl_session")
+        .unwrap_or_else(|| panic!("no session cookie in {cookies}"));
+    assert_eq!(session["httpOnly"], true, "{session}");
+    assert_eq!(session["sameSite"], "Lax", "{session}");
+    assert_eq!(session["secure"], false, "no TLS here: {session}");
+    assert_eq!(
+        b.script("return document.cookie").await,
+        "",
+        "scripts cannot read the session"
+    );
+    b.goto(&format!("{base}/admin")).await;
+    assert!(b.text("main").await.contains("needs the admin role"));
+    b.screenshot("admin-refused").await;
+    b.click("form.signout button").await;
+    b.wait_url("/login").await;
+    b.goto(&format!("{base}/")).await;
+    b.wait_url("/login?next=").await;
+}
