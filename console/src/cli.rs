@@ -89,6 +89,10 @@ pub struct DemoArgs {
     /// Send spans over OTLP/gRPC to this endpoint (e.g. http://127.0.0.1:4317)
     #[arg(long, value_name = "URL")]
     pub otlp_grpc: Option<String>,
+    /// Connector token for a collector with tokens (bound to every system:
+    /// `token create --system '*'`)
+    #[arg(long, env = "THROUGHLINE_DEMO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Same seed, same plant, orders and incidents
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -59,6 +59,7 @@ fn demo(args: &DemoArgs) -> ExitCode {
                 delivery_faults: !args.no_delivery_faults,
             },
             progress: true,
+            token: args.token.clone(),
         })
     })() {
         Ok(o) => o,

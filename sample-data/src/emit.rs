@@ -12,7 +12,7 @@ use opentelemetry::trace::{
     Span as _, SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
@@ -65,6 +65,7 @@ pub struct Emitter {
     events_url: String,
     traces_url: String,
     grpc: Option<String>,
+    token: Option<String>,
     runtime: tokio::runtime::Handle,
     providers: HashMap<String, (SdkTracerProvider, SdkTracer)>,
     /// Per order, the W3C headers of its latest span.
@@ -84,8 +85,19 @@ impl Emitter {
     pub fn new(options: &DemoOptions, runtime: tokio::runtime::Handle) -> Result<Self, EmitError> {
         let target = options.target.trim_end_matches('/').to_string();
         let events_url = format!("{target}/v1/events");
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &options.token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| EmitError::Events {
+                    url: target.clone(),
+                    message: "the token holds characters a header cannot carry".into(),
+                })?;
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
+            .default_headers(headers)
             .build()
             .map_err(|e| EmitError::Events {
                 url: target.clone(),
@@ -120,6 +132,7 @@ impl Emitter {
             events_url,
             traces_url: format!("{target}/v1/traces"),
             grpc: options.grpc.clone(),
+            token: options.token.clone(),
             runtime,
             providers: HashMap::new(),
             carriers: HashMap::new(),
@@ -135,15 +148,31 @@ impl Emitter {
         let exporter = match &self.grpc {
             Some(endpoint) => {
                 let _guard = self.runtime.enter();
+                let mut metadata = tonic::metadata::MetadataMap::new();
+                if let Some(token) = &self.token {
+                    let value = format!("Bearer {token}").parse().map_err(|_| {
+                        EmitError::Exporter(
+                            "the token holds characters a header cannot carry".into(),
+                        )
+                    })?;
+                    metadata.insert("authorization", value);
+                }
                 opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
                     .with_endpoint(endpoint.clone())
+                    .with_metadata(metadata)
                     .build()
             }
             None => opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)
                 .with_endpoint(self.traces_url.clone())
+                .with_headers(
+                    self.token
+                        .iter()
+                        .map(|t| ("authorization".to_string(), format!("Bearer {t}")))
+                        .collect(),
+                )
                 .build(),
         }
         .map_err(|e| EmitError::Exporter(e.to_string()))?;

@@ -39,6 +39,10 @@ pub struct DemoOptions {
     pub incidents: Incidents,
     /// Draw a progress bar on stderr while backfilling.
     pub progress: bool,
+    /// A connector token sent with every request (`Authorization: Bearer`),
+    /// for a collector with tokens; it must be bound to every system of the
+    /// plant (`systems = ["*"]`).
+    pub token: Option<String>,
 }
 
 fn now_ns() -> u64 {

@@ -20,7 +20,9 @@ const PROCESSES: &[&str] = &[
     include_str!("../../../dashboards/processes/production-delay.toml"),
 ];
 
+/// The plant's collector takes only its token, bound to every system.
 async fn plant() -> TestApp {
+    let (id, token) = collector::auth::secret::generate(collector::auth::TOKEN_PREFIX);
     let file = console::config::Settings::parse(
         include_str!("../../../sample-data/demo.toml"),
         "sample-data/demo.toml",
@@ -30,6 +32,13 @@ async fn plant() -> TestApp {
         keys: file.keys,
         events: file.events,
         processes: PROCESSES.to_vec(),
+        tokens: vec![collector::auth::TokenConfig {
+            id,
+            name: "demo plant".into(),
+            systems: vec!["*".into()],
+            hash: collector::auth::secret::hash(&token),
+        }],
+        token: Some(token),
         ..Default::default()
     })
     .await
@@ -46,6 +55,7 @@ async fn run_demo(app: &TestApp, seed: u64) -> Summary {
         duration: Some(Duration::ZERO),
         incidents: Incidents::default(),
         progress: false,
+        token: app.token.clone(),
     };
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {

@@ -103,6 +103,8 @@ pub struct TestConfig {
     /// `[[users]]` and `[[api_keys]]`: none leaves the console open.
     pub users: Vec<console::auth::UserConfig>,
     pub api_keys: Vec<console::auth::ApiKeyConfig>,
+    /// The secret of one of `tokens`, for tests that send with it.
+    pub token: Option<String>,
 }
 
 impl Default for TestConfig {
@@ -121,6 +123,7 @@ impl Default for TestConfig {
             tokens: Vec::new(),
             users: Vec::new(),
             api_keys: Vec::new(),
+            token: None,
         }
     }
 }
@@ -132,6 +135,8 @@ pub struct TestApp {
     pub http: SocketAddr,
     pub console: SocketAddr,
     pub client: reqwest::Client,
+    /// [`TestConfig::token`].
+    pub token: Option<String>,
     pub spool: Spool,
     shutdown: CancellationToken,
     collector: Option<Collector>,
@@ -245,6 +250,7 @@ impl TestApp {
             http: collector.http_addr,
             console: console.addr,
             client: reqwest::Client::new(),
+            token: config.token,
             spool: collector.spool.clone(),
             shutdown,
             collector: Some(collector),
