@@ -275,9 +275,15 @@ impl Auth {
             let (name, role) = self.api_keys.verify(token).await.ok_or(())?;
             return Ok(Some(Identity::ApiKey { name, role }));
         }
+        // The role is the one configured now: a user removed or demoted
+        // in the config loses what the cookie said at the next restart.
         Ok(cookie(headers, SESSION_COOKIE)
             .and_then(|value| self.signer.open(value))
-            .filter(|s| self.users.contains_key(&s.user.to_lowercase()))
+            .and_then(|mut session| {
+                let (_, _, role) = self.users.get(&session.user.to_lowercase())?;
+                session.role = *role;
+                Some(session)
+            })
             .map(|session| Identity::User {
                 csrf: self.signer.csrf(&session),
                 session,
