@@ -122,6 +122,8 @@ pub struct Metrics {
     pub requests_spool_full: AtomicU64,
     pub insert_errors: AtomicU64,
     pub insert_latency: Histogram,
+    /// TLS handshakes that failed or timed out, on any listener.
+    pub tls_handshake_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -146,6 +148,7 @@ impl Metrics {
             requests_spool_full: AtomicU64::new(0),
             insert_errors: AtomicU64::new(0),
             insert_latency: Histogram::new(),
+            tls_handshake_failures: AtomicU64::new(0),
         }
     }
 
@@ -249,6 +252,12 @@ impl Metrics {
             "throughline_dead_letters_total",
             "Records ClickHouse refused as data, written to the dead-letter file and not retried.",
             &[("", get(&self.dead_letters))],
+        );
+        counter(
+            &mut out,
+            "throughline_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out (plain HTTP to a TLS port, unknown certificate, silent client).",
+            &[("", get(&self.tls_handshake_failures))],
         );
         let s = &self.spool;
         let oldest = get(&s.oldest_unsent_ns);

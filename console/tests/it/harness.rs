@@ -98,6 +98,16 @@ pub struct TestConfig {
     pub spool_dir: Option<std::path::PathBuf>,
     /// An alert rule file (TOML text) for the console's alert pages.
     pub alerts: Option<&'static str>,
+    /// Serve every listener over TLS; the app's client trusts the CA.
+    pub tls: Option<TestTls>,
+}
+
+/// A server certificate for the collector and console, and the PEM of the
+/// certificate that clients trust for it.
+#[derive(Clone)]
+pub struct TestTls {
+    pub server: collector::tls::Tls,
+    pub ca_pem: Vec<u8>,
 }
 
 impl Default for TestConfig {
@@ -113,6 +123,7 @@ impl Default for TestConfig {
             store: None,
             spool_dir: None,
             alerts: None,
+            tls: None,
         }
     }
 }
@@ -125,6 +136,8 @@ pub struct TestApp {
     pub console: SocketAddr,
     pub client: reqwest::Client,
     pub spool: Spool,
+    /// `https` when the listeners serve TLS, else `http`.
+    pub scheme: &'static str,
     shutdown: CancellationToken,
     collector: Option<Collector>,
     _spool_dir: tempfile::TempDir,
@@ -189,12 +202,13 @@ impl TestApp {
                 pipeline: config.pipeline,
                 spool: SpoolOptions::new(&spool_path, config.spool_max_bytes),
                 metrics: metrics.clone(),
+                tls: config.tls.as_ref().map(|t| t.server.clone()),
             },
             shutdown.clone(),
         )
         .await
         .unwrap();
-        let console = Console::start(
+        let console = Console::start_with(
             AppState {
                 store: store.clone(),
                 keys: keys.clone(),
@@ -210,6 +224,7 @@ impl TestApp {
                 ),
             },
             any_port(),
+            config.tls.as_ref().map(|t| t.server.clone()),
             shutdown.clone(),
         )
         .await
@@ -226,8 +241,15 @@ impl TestApp {
             grpc: collector.grpc_addr,
             http: collector.http_addr,
             console: console.addr,
-            client: reqwest::Client::new(),
+            client: match &config.tls {
+                None => reqwest::Client::new(),
+                Some(tls) => reqwest::Client::builder()
+                    .add_root_certificate(reqwest::Certificate::from_pem(&tls.ca_pem).unwrap())
+                    .build()
+                    .unwrap(),
+            },
             spool: collector.spool.clone(),
+            scheme: collector::tls::scheme(config.tls.is_some()),
             shutdown,
             collector: Some(collector),
             _spool_dir: spool_dir,
@@ -245,11 +267,11 @@ impl TestApp {
     }
 
     pub fn otlp_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
+        format!("{}://{}{path}", self.scheme, self.http)
     }
 
     pub fn grpc_url(&self) -> String {
-        format!("http://{}", self.grpc)
+        format!("{}://{}", self.scheme, self.grpc)
     }
 
     /// Waits until the writer stored everything acknowledged so far (an
@@ -266,13 +288,18 @@ impl TestApp {
         self.settled().await;
         let response = self
             .client
-            .get(format!("http://{}{path}", self.console))
+            .get(self.console_url(path))
             .send()
             .await
             .unwrap();
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// The console's URL of `path`.
+    pub fn console_url(&self, path: &str) -> String {
+        format!("{}://{}{path}", self.scheme, self.console)
     }
 
     /// The collector's `/metrics` text, once what was acknowledged is stored.

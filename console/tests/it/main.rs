@@ -14,4 +14,5 @@ mod keys;
 mod otlp;
 mod pages;
 mod processes;
+mod tls;
 mod up;
