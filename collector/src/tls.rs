@@ -198,6 +198,17 @@ impl TlsListener {
         what: &'static str,
         metrics: Arc<Metrics>,
     ) -> io::Result<Self> {
+        Self::with_deadline(listener, config, what, metrics, HANDSHAKE_TIMEOUT)
+    }
+
+    /// [`TlsListener::new`] with a handshake deadline of `deadline`.
+    pub fn with_deadline(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        what: &'static str,
+        metrics: Arc<Metrics>,
+        deadline: Duration,
+    ) -> io::Result<Self> {
         let local_addr = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(READY_QUEUE);
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -216,8 +227,7 @@ impl TlsListener {
                 };
                 let (acceptor, tx, metrics) = (acceptor.clone(), tx.clone(), metrics.clone());
                 tokio::spawn(async move {
-                    let outcome =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                    let outcome = tokio::time::timeout(deadline, acceptor.accept(tcp)).await;
                     drop(permit);
                     match outcome {
                         Ok(Ok(tls)) => {
@@ -386,5 +396,73 @@ mod tests {
         assert!(!warn_if_exposed("OTLP/HTTP", addr("0.0.0.0:4318"), true));
         assert!(!warn_if_exposed("OTLP/gRPC", addr("127.0.0.1:4317"), false));
         assert!(!warn_if_exposed("console", addr("[::1]:8080"), false));
+    }
+
+    fn certificate(dir: &Path) -> Tls {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        Tls::load(&cert, &key).unwrap()
+    }
+
+    /// A client that connects and never finishes its handshake is cut off
+    /// at the deadline and counted; meanwhile others are served.
+    #[tokio::test]
+    async fn a_silent_client_is_dropped_at_the_deadline_and_counted() {
+        use axum::serve::Listener as _;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let tls = certificate(dir.path());
+        let metrics = Arc::new(Metrics::new());
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut listener = TlsListener::with_deadline(
+            tcp,
+            tls.http_config(),
+            "test",
+            metrics.clone(),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        silent.write_all(b"\x16\x03\x01").await.unwrap();
+
+        // Someone else completes a handshake while the silent one waits.
+        let mut roots = rustls::RootCertStore::empty();
+        let cert = std::fs::read(dir.path().join("cert.pem")).unwrap();
+        roots
+            .add(CertificateDer::from_pem_slice(&cert).unwrap())
+            .unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let (served, accepted) = tokio::join!(
+            connector.connect(name, TcpStream::connect(addr).await.unwrap()),
+            listener.accept()
+        );
+        served.unwrap();
+        assert_eq!(accepted.0.alpn(), None);
+
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the silent client is cut off");
+        // Counted right after the connection was closed.
+        let mut failures = 0;
+        for _ in 0..50 {
+            failures = metrics.tls_handshake_failures.load(Ordering::Relaxed);
+            if failures > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(failures, 1);
     }
 }

@@ -147,6 +147,48 @@ async fn the_console_serves_pages_and_api_over_tls() {
     assert_eq!(ready.status(), 200);
 }
 
+/// Browsers pick HTTP/2 when the server offers it (ALPN `h2`): the console
+/// and the OTLP/HTTP listener then speak it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_clients_are_served_over_tls() {
+    use rustls::pki_types::pem::PemObject;
+    let (_dir, cert, key, ca) = certificate();
+    let app = TestApp::with(tls_config(&cert, &key, ca.clone())).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(&ca).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    for (addr, path) in [(app.console, "/api/v1/systems"), (app.http, "/healthz")] {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = connector.connect(name, tcp).await.unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (mut send, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tls),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        let request = hyper::Request::get(format!("https://localhost:{}{path}", addr.port()))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = send.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.version(), hyper::Version::HTTP_2);
+    }
+    app.stop().await;
+}
+
 /// A client that speaks plain HTTP to a TLS port, or connects and says
 /// nothing, fails alone: the listener goes on serving everyone else at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
