@@ -268,3 +268,137 @@ fn a_missing_or_garbage_key_file_is_refused_with_its_message() {
         )
     );
 }
+
+/// Runs `throughline <args>` with its log in `log`.
+fn throughline(args: &[&str], log: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env_remove("THROUGHLINE_TLS_CERT")
+        .env_remove("THROUGHLINE_TLS_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits up to 30 s for the log to hold `text`; returns the log.
+async fn log_with(child: &mut std::process::Child, log: &Path, text: &str) -> String {
+    for _ in 0..300 {
+        let seen = std::fs::read_to_string(log).unwrap_or_default();
+        if seen.contains(text) {
+            return seen;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "throughline exited early:\n{seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no `{text}` in the log within 30 s:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real binary: `collector` with TLS says https on its listening line and
+/// answers only over https; `console` beyond loopback without TLS warns,
+/// naming the risk; a key file without a key stops the start (exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_tls_and_warns_about_clear_text_beyond_loopback() {
+    let (dir, cert, key, ca) = certificate();
+    let url = crate::harness::clickhouse_url();
+    let database = crate::harness::unique_database();
+    let (grpc, http, console) = (free_port(), free_port(), free_port());
+    let common = |data: &str| {
+        vec![
+            "--clickhouse-url".to_string(),
+            url.clone(),
+            "--clickhouse-database".into(),
+            database.clone(),
+            "--data-dir".into(),
+            dir.path().join(data).display().to_string(),
+        ]
+    };
+
+    let mut args = vec!["collector".to_string()];
+    args.extend(common("collector"));
+    args.extend([
+        "--otlp-grpc-addr".into(),
+        format!("127.0.0.1:{grpc}"),
+        "--otlp-http-addr".into(),
+        format!("127.0.0.1:{http}"),
+        "--tls-cert".into(),
+        cert.display().to_string(),
+        "--tls-key".into(),
+        key.display().to_string(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let log = dir.path().join("collector.log");
+    let mut collector = throughline(&args, &log);
+    let seen = log_with(&mut collector, &log, "collector listening").await;
+    assert!(
+        seen.contains(&format!("https://127.0.0.1:{http}"))
+            && seen.contains(&format!("https://127.0.0.1:{grpc}")),
+        "{seen}"
+    );
+    assert!(!seen.contains("without TLS"), "{seen}");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("https://127.0.0.1:{http}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(client
+        .get(format!("http://127.0.0.1:{http}/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .is_err());
+    collector.kill().unwrap();
+    collector.wait().unwrap();
+
+    let mut args = vec!["console".to_string()];
+    args.extend(common("console"));
+    args.extend(["--console-addr".into(), format!("0.0.0.0:{console}")]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let log = dir.path().join("console.log");
+    let mut plain = throughline(&args, &log);
+    let seen = log_with(&mut plain, &log, "console listening").await;
+    assert!(
+        seen.contains(&format!("The console listens on 0.0.0.0:{console} without TLS: tokens, passwords and business data cross the network in clear text; set tls_cert and tls_key")),
+        "{seen}"
+    );
+    plain.kill().unwrap();
+    plain.wait().unwrap();
+
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a key\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .args(["collector", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&garbage)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "error: tls_key {} holds no private key; give the PEM file with the certificate's PKCS#8, PKCS#1 or SEC1 key",
+            garbage.display()
+        )
+    );
+}
