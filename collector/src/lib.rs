@@ -21,6 +21,7 @@ pub mod process;
 pub mod receivers;
 pub mod spool;
 pub mod storage;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub struct CollectorSettings {
     pub metrics: Arc<metrics::Metrics>,
     /// The connector tokens; [`auth::IngestAuth::open`] for none.
     pub auth: Arc<auth::IngestAuth>,
+    /// Serve both listeners over TLS with this certificate.
+    pub tls: Option<tls::Tls>,
 }
 
 /// A started collector: where it listens, and its tasks.
@@ -72,6 +75,8 @@ pub struct Collector {
     pub http_addr: SocketAddr,
     /// The spool: tests and benchmarks wait on [`Spool::drained`].
     pub spool: Spool,
+    /// Both listeners serve TLS.
+    pub tls: bool,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -82,6 +87,13 @@ pub enum StartError {
         what: &'static str,
         addr: SocketAddr,
         flag: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot serve TLS on {addr} ({what}): {source}")]
+    Tls {
+        what: &'static str,
+        addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
@@ -108,6 +120,12 @@ async fn bind(
             flag,
             source,
         })
+}
+
+/// The gRPC listener, plain or with TLS.
+enum GrpcIncoming {
+    Plain(TcpListener),
+    Tls(tls::TlsListener),
 }
 
 impl Collector {
@@ -155,16 +173,37 @@ impl Collector {
         };
 
         let (traces, logs) = grpc::services(state.clone());
+        let grpc_incoming = match &settings.tls {
+            None => GrpcIncoming::Plain(grpc_listener),
+            Some(tls) => GrpcIncoming::Tls(
+                tls::TlsListener::new(
+                    grpc_listener,
+                    tls.grpc_config(),
+                    "OTLP/gRPC",
+                    settings.metrics.clone(),
+                )
+                .map_err(|source| StartError::Tls {
+                    what: "OTLP/gRPC",
+                    addr: grpc_addr,
+                    source,
+                })?,
+            ),
+        };
         let grpc_shutdown = shutdown.clone();
         let grpc_task = tokio::spawn(async move {
-            let result = tonic::transport::Server::builder()
+            let router = tonic::transport::Server::builder()
                 .add_service(traces)
-                .add_service(logs)
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(grpc_listener),
-                    grpc_shutdown.cancelled_owned(),
-                )
-                .await;
+                .add_service(logs);
+            let signal = grpc_shutdown.cancelled_owned();
+            let result = match grpc_incoming {
+                GrpcIncoming::Plain(listener) => {
+                    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+                    router.serve_with_incoming_shutdown(incoming, signal).await
+                }
+                GrpcIncoming::Tls(incoming) => {
+                    router.serve_with_incoming_shutdown(incoming, signal).await
+                }
+            };
             if let Err(e) = result {
                 tracing::error!(error = %e, "OTLP/gRPC server failed");
             }
@@ -179,15 +218,22 @@ impl Collector {
             ))
             .merge(ops::collector_router(
                 store,
-                settings.metrics,
+                settings.metrics.clone(),
                 spool.clone(),
             ))
             .layer(axum::extract::DefaultBodyLimit::disable());
         let http_shutdown = shutdown.clone();
+        let http_tls = settings.tls.clone();
         let http_task = tokio::spawn(async move {
-            let result = axum::serve(http_listener, app)
-                .with_graceful_shutdown(http_shutdown.cancelled_owned())
-                .await;
+            let result = tls::serve_http(
+                http_listener,
+                http_tls.as_ref(),
+                app,
+                "OTLP/HTTP",
+                settings.metrics,
+                http_shutdown,
+            )
+            .await;
             if let Err(e) = result {
                 tracing::error!(error = %e, "OTLP/HTTP server failed");
             }
@@ -203,10 +249,21 @@ impl Collector {
             }
         }
         tracing::info!(%grpc_addr, %http_addr, tokens = !settings.auth.is_open(), "collector listening");
+        let with_tls = settings.tls.is_some();
+        tls::warn_if_exposed("OTLP/gRPC", grpc_addr, with_tls);
+        tls::warn_if_exposed("OTLP/HTTP", http_addr, with_tls);
+        let scheme = tls::scheme(with_tls);
+        tracing::info!(
+            grpc = %format!("{scheme}://{grpc_addr}"),
+            http = %format!("{scheme}://{http_addr}"),
+            tls = with_tls,
+            "collector listening"
+        );
         Ok(Self {
             grpc_addr,
             http_addr,
             spool,
+            tls: with_tls,
             tasks: vec![grpc_task, http_task, writer],
         })
     }

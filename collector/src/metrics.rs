@@ -127,6 +127,8 @@ pub struct Metrics {
     pub requests_forbidden: AtomicU64,
     pub insert_errors: AtomicU64,
     pub insert_latency: Histogram,
+    /// TLS handshakes that failed or timed out, on any listener.
+    pub tls_handshake_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -153,6 +155,7 @@ impl Metrics {
             requests_forbidden: AtomicU64::new(0),
             insert_errors: AtomicU64::new(0),
             insert_latency: Histogram::new(),
+            tls_handshake_failures: AtomicU64::new(0),
         }
     }
 
@@ -266,6 +269,12 @@ impl Metrics {
             "throughline_dead_letters_total",
             "Records ClickHouse refused as data, written to the dead-letter file and not retried.",
             &[("", get(&self.dead_letters))],
+        );
+        counter(
+            &mut out,
+            "throughline_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out (plain HTTP to a TLS port, unknown certificate, silent client).",
+            &[("", get(&self.tls_handshake_failures))],
         );
         let s = &self.spool;
         let oldest = get(&s.oldest_unsent_ns);

@@ -12,6 +12,7 @@ use clap::Args;
 use collector::events::{EventConfig, EventRules};
 use collector::keys::{KeyConfig, KeyTypes};
 use collector::process::{duration, Processes};
+use collector::tls::Tls;
 use serde::Deserialize;
 
 use crate::alerts::notify::Receiver;
@@ -41,6 +42,10 @@ pub struct FileConfig {
     pub alerts_interval: Option<String>,
     pub alerts_repeat_interval: Option<String>,
     pub external_url: Option<String>,
+    /// PEM certificate chain; with `tls_key`, every listener serves TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// `[[receivers]]`: where alert notifications go (name, kind = "webhook"
     /// | "slack", url).
     #[serde(default)]
@@ -132,6 +137,12 @@ pub struct Overrides {
     /// The console's URL as on-call reaches it, for links in notifications [default: http://<console_addr>]
     #[arg(long, env = "THROUGHLINE_EXTERNAL_URL", value_name = "URL")]
     pub external_url: Option<String>,
+    /// TLS certificate (PEM: the server certificate, then any intermediates); with --tls-key, every listener (OTLP/gRPC, OTLP/HTTP, console) serves TLS
+    #[arg(long, env = "THROUGHLINE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key of the certificate (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, env = "THROUGHLINE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Everything validated, with defaults applied.
@@ -165,6 +176,8 @@ pub struct Settings {
     pub ingest_auth: Arc<IngestAuth>,
     pub users: Vec<UserConfig>,
     pub api_keys: Vec<ApiKeyConfig>,
+    /// The certificate every listener serves; `None`: plain HTTP and gRPC.
+    pub tls: Option<Tls>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -323,14 +336,24 @@ impl Settings {
         }
         let ingest_auth = IngestAuth::new(&file.tokens).map_err(ConfigError::Invalid)?;
         crate::auth::validate(&file.users, &file.api_keys).map_err(ConfigError::Invalid)?;
+        let tls = match (o.tls_cert.or(file.tls_cert), o.tls_key.or(file.tls_key)) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                Some(Tls::load(&cert, &key).map_err(|e| ConfigError::Invalid(e.to_string()))?)
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "tls_cert and tls_key go together: give both (the certificate and its private key, PEM files) to serve TLS, or neither".into(),
+                ))
+            }
+        };
         let console_addr = o
             .console_addr
             .or(file.console_addr)
             .unwrap_or_else(|| addr("127.0.0.1:8080"));
-        let external_url = o
-            .external_url
-            .or(file.external_url)
-            .unwrap_or_else(|| format!("http://{console_addr}"));
+        let external_url = o.external_url.or(file.external_url).unwrap_or_else(|| {
+            format!("{}://{console_addr}", collector::tls::scheme(tls.is_some()))
+        });
         Ok(Settings {
             otlp_grpc_addr: o
                 .otlp_grpc_addr
@@ -364,6 +387,7 @@ impl Settings {
             ingest_auth: Arc::new(ingest_auth),
             users: file.users,
             api_keys: file.api_keys,
+            tls,
         })
     }
 
@@ -481,6 +505,107 @@ mod tests {
                 "{}:4: rule `quiet`: silent_for `ten minutes` is not a duration; write it like 90s, 15m, 4h, 2d or 1h30m",
                 dir.path().join("plant.toml").display()
             )
+        );
+    }
+
+    /// A PEM certificate and key for `localhost`, written into `dir`.
+    fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        (cert, key)
+    }
+
+    fn with_tls(cert: Option<&Path>, key: Option<&Path>) -> Result<Settings, ConfigError> {
+        let o = Overrides {
+            tls_cert: cert.map(Path::to_path_buf),
+            tls_key: key.map(Path::to_path_buf),
+            ..Default::default()
+        };
+        Settings::resolve(FileConfig::default(), &o)
+    }
+
+    #[test]
+    fn tls_files_are_read_and_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = certificate(dir.path());
+        let s = with_tls(Some(&cert), Some(&key)).unwrap();
+        assert!(s.tls.is_some());
+        assert_eq!(s.external_url, "https://127.0.0.1:8080");
+        assert!(with_tls(None, None).unwrap().tls.is_none());
+
+        // The file's keys work as well as the flags.
+        let file = Settings::parse(
+            &format!(
+                "tls_cert = {:?}\ntls_key = {:?}\n",
+                cert.display().to_string(),
+                key.display().to_string()
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        assert!(Settings::resolve(file, &Overrides::default())
+            .unwrap()
+            .tls
+            .is_some());
+    }
+
+    #[test]
+    fn tls_settings_say_which_file_is_wrong_and_what_to_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = certificate(dir.path());
+        let err =
+            |cert: Option<&Path>, key: Option<&Path>| with_tls(cert, key).unwrap_err().to_string();
+        let both = "tls_cert and tls_key go together: give both (the certificate and its private key, PEM files) to serve TLS, or neither";
+        assert_eq!(err(Some(&cert), None), both);
+        assert_eq!(err(None, Some(&key)), both);
+
+        let missing = dir.path().join("missing.pem");
+        let text = err(Some(&missing), Some(&key));
+        assert!(
+            text.starts_with(&format!("cannot read tls_cert {}: ", missing.display())),
+            "{text}"
+        );
+        assert!(text.ends_with("; give the path of a PEM file"), "{text}");
+
+        // The certificate given as the key, the key given as the certificate.
+        assert_eq!(
+            err(Some(&cert), Some(&cert)),
+            format!("tls_key {} holds no private key; give the PEM file with the certificate's PKCS#8, PKCS#1 or SEC1 key", cert.display())
+        );
+        assert_eq!(
+            err(Some(&key), Some(&key)),
+            format!("tls_cert {} holds no certificate; give the PEM file with the server certificate (-----BEGIN CERTIFICATE-----), followed by any intermediates", key.display())
+        );
+
+        // A broken PEM section says what is wrong with it.
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(&broken, "-----BEGIN PRIVATE KEY-----\nAAAA\n").unwrap();
+        let text = err(Some(&cert), Some(&broken));
+        assert!(
+            text.starts_with(&format!(
+                "tls_key {} holds no private key that can be read (",
+                broken.display()
+            )),
+            "{text}"
+        );
+
+        // A key of another certificate.
+        let other = tempfile::tempdir().unwrap();
+        let (_, other_key) = certificate(other.path());
+        let text = err(Some(&cert), Some(&other_key));
+        assert!(
+            text.starts_with(&format!(
+                "tls_key {} does not fit tls_cert {} (",
+                other_key.display(),
+                cert.display()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("give the key the certificate was issued for"),
+            "{text}"
         );
     }
 

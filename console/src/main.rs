@@ -138,6 +138,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    collector::tls::install_default_provider();
     let cli = Cli::parse();
     let overrides = match &cli.command {
         Command::Up { overrides }

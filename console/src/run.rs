@@ -12,6 +12,7 @@ use collector::pipeline::PipelineOptions;
 use collector::spool::SpoolOptions;
 use collector::storage::server::PrivateServer;
 use collector::storage::Store;
+use collector::tls::Tls;
 use collector::{Collector, CollectorSettings};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,13 +27,26 @@ pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
 /// A started console.
 pub struct Console {
     pub addr: SocketAddr,
+    /// It serves TLS (its URL is https).
+    pub tls: bool,
     task: JoinHandle<()>,
 }
 
 impl Console {
+    /// Serves plain HTTP on `addr`.
     pub async fn start(
         state: AppState,
         addr: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(state, addr, None, shutdown).await
+    }
+
+    /// Serves on `addr`, over TLS when `tls` is given.
+    pub async fn start_with(
+        state: AppState,
+        addr: SocketAddr,
+        tls: Option<Tls>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let addr = if state.auth.is_open() {
@@ -54,18 +68,37 @@ impl Console {
             format!("cannot listen on {addr} (console); pick another address with --console-addr")
         })?;
         let addr = listener.local_addr().unwrap_or(addr);
+        let with_tls = tls.is_some();
         tokio::spawn(crate::api::systems::warm(state.clone(), shutdown.clone()));
+        let metrics = state.metrics.clone();
         let app = crate::app(state);
         let task = tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await;
+            let result = collector::tls::serve_http(
+                listener,
+                tls.as_ref(),
+                app,
+                "console",
+                metrics,
+                shutdown,
+            )
+            .await;
             if let Err(e) = result {
                 tracing::error!(error = %e, "console server failed");
             }
         });
-        tracing::info!(%addr, "console listening");
-        Ok(Self { addr, task })
+        collector::tls::warn_if_exposed("The console", addr, with_tls);
+        let url = format!("{}://{addr}", collector::tls::scheme(with_tls));
+        tracing::info!(%url, tls = with_tls, "console listening");
+        Ok(Self {
+            addr,
+            tls: with_tls,
+            task,
+        })
+    }
+
+    /// The console's base URL, `http://` or `https://`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", collector::tls::scheme(self.tls), self.addr)
     }
 
     pub async fn wait(self) {
@@ -139,6 +172,7 @@ fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSe
         spool: SpoolOptions::new(&settings.spool_dir, settings.spool_max_bytes),
         metrics,
         auth: settings.ingest_auth.clone(),
+        tls: settings.tls.clone(),
     }
 }
 
@@ -155,7 +189,7 @@ fn app_state(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> AppSta
             &settings.api_keys,
             &settings.ingest_auth.configured,
             crate::auth::session_key(&settings.data_dir),
-            false,
+            settings.tls.is_some(),
         )),
     }
 }
@@ -234,9 +268,10 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
             shutdown.clone(),
         )
         .await?;
-        let console = Console::start(
+        let console = Console::start_with(
             app_state(&settings, store.clone(), metrics.clone()),
             settings.console_addr,
+            settings.tls.clone(),
             shutdown.clone(),
         )
         .await?;
@@ -249,9 +284,11 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
     let result = match started {
         Ok((collector, console, correlator, alerts)) => {
             println!(
-                "throughline is up\n  console      http://{}/\n  OTLP/gRPC    {}\n  OTLP/HTTP    http://{}\n  ClickHouse   {} (database {})\nPress Ctrl-C to stop.",
-                console.addr,
+                "throughline is up\n  console      {}/\n  OTLP/gRPC    {}{}\n  OTLP/HTTP    {}://{}\n  ClickHouse   {} (database {})\nPress Ctrl-C to stop.",
+                console.url(),
                 collector.grpc_addr,
+                if collector.tls { " (TLS)" } else { "" },
+                collector::tls::scheme(collector.tls),
                 collector.http_addr,
                 store.config().url,
                 store.config().database
@@ -343,9 +380,10 @@ pub async fn console(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     let metrics = Arc::new(Metrics::new());
-    let console = Console::start(
+    let console = Console::start_with(
         app_state(&settings, store, metrics),
         settings.console_addr,
+        settings.tls.clone(),
         shutdown,
     )
     .await?;

@@ -105,6 +105,16 @@ pub struct TestConfig {
     pub api_keys: Vec<console::auth::ApiKeyConfig>,
     /// The secret of one of `tokens`, for tests that send with it.
     pub token: Option<String>,
+    /// Serve every listener over TLS; the app's client trusts the CA.
+    pub tls: Option<TestTls>,
+}
+
+/// A server certificate for the collector and console, and the PEM of the
+/// certificate that clients trust for it.
+#[derive(Clone)]
+pub struct TestTls {
+    pub server: collector::tls::Tls,
+    pub ca_pem: Vec<u8>,
 }
 
 impl Default for TestConfig {
@@ -124,6 +134,7 @@ impl Default for TestConfig {
             users: Vec::new(),
             api_keys: Vec::new(),
             token: None,
+            tls: None,
         }
     }
 }
@@ -138,6 +149,8 @@ pub struct TestApp {
     /// [`TestConfig::token`].
     pub token: Option<String>,
     pub spool: Spool,
+    /// `https` when the listeners serve TLS, else `http`.
+    pub scheme: &'static str,
     shutdown: CancellationToken,
     collector: Option<Collector>,
     _spool_dir: tempfile::TempDir,
@@ -167,6 +180,7 @@ impl TestApp {
     }
 
     pub async fn with(config: TestConfig) -> Self {
+        collector::tls::install_default_provider();
         let store = match config.store {
             Some(store) => store,
             None => store().await,
@@ -205,12 +219,13 @@ impl TestApp {
                 auth: Arc::new(
                     collector::auth::IngestAuth::new(&config.tokens).expect("valid tokens"),
                 ),
+                tls: config.tls.as_ref().map(|t| t.server.clone()),
             },
             shutdown.clone(),
         )
         .await
         .unwrap();
-        let console = Console::start(
+        let console = Console::start_with(
             AppState {
                 store: store.clone(),
                 keys: keys.clone(),
@@ -229,10 +244,11 @@ impl TestApp {
                     &config.api_keys,
                     &config.tokens,
                     collector::auth::secret::random_bytes(32),
-                    false,
+                    config.tls.is_some(),
                 )),
             },
             any_port(),
+            config.tls.as_ref().map(|t| t.server.clone()),
             shutdown.clone(),
         )
         .await
@@ -249,9 +265,16 @@ impl TestApp {
             grpc: collector.grpc_addr,
             http: collector.http_addr,
             console: console.addr,
-            client: reqwest::Client::new(),
+            client: match &config.tls {
+                None => reqwest::Client::new(),
+                Some(tls) => reqwest::Client::builder()
+                    .add_root_certificate(reqwest::Certificate::from_pem(&tls.ca_pem).unwrap())
+                    .build()
+                    .unwrap(),
+            },
             token: config.token,
             spool: collector.spool.clone(),
+            scheme: collector::tls::scheme(config.tls.is_some()),
             shutdown,
             collector: Some(collector),
             _spool_dir: spool_dir,
@@ -269,11 +292,11 @@ impl TestApp {
     }
 
     pub fn otlp_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
+        format!("{}://{}{path}", self.scheme, self.http)
     }
 
     pub fn grpc_url(&self) -> String {
-        format!("http://{}", self.grpc)
+        format!("{}://{}", self.scheme, self.grpc)
     }
 
     /// Waits until the writer stored everything acknowledged so far (an
@@ -290,13 +313,18 @@ impl TestApp {
         self.settled().await;
         let response = self
             .client
-            .get(format!("http://{}{path}", self.console))
+            .get(self.console_url(path))
             .send()
             .await
             .unwrap();
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// The console's URL of `path`.
+    pub fn console_url(&self, path: &str) -> String {
+        format!("{}://{}{path}", self.scheme, self.console)
     }
 
     /// The collector's `/metrics` text, once what was acknowledged is stored.

@@ -15,4 +15,5 @@ mod otlp;
 mod pages;
 mod processes;
 mod security;
+mod tls;
 mod up;

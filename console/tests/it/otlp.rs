@@ -47,6 +47,7 @@ pub async fn with_sdk_at<T: Send + 'static>(
     service: &'static str,
     emit: impl FnOnce(&opentelemetry_sdk::trace::SdkTracer) -> T + Send + 'static,
 ) -> T {
+    collector::tls::install_default_provider();
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         std::thread::spawn(move || {
