@@ -270,8 +270,23 @@ async fn main() {
     let e2e = store(&url, format!("bench_e2e_{pid}"));
     let data_dir = tempfile::tempdir().unwrap();
     let (http_port, grpc_port) = (free_port(), free_port());
+    // As deployed: the collector requires a connector token (checked with
+    // argon2 once, then remembered by digest).
+    let (token_id, token) = collector::auth::secret::generate(collector::auth::TOKEN_PREFIX);
+    let config = data_dir.path().join("tokens.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[tokens]]\nid = \"{token_id}\"\nname = \"bench\"\nsystems = [\"*\"]\nhash = \"{}\"\n",
+            collector::auth::secret::hash(&token)
+        ),
+    )
+    .unwrap();
+    let authorization = format!("Bearer {token}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_throughline"))
         .arg("collector")
+        .arg("--config")
+        .arg(&config)
         .args(["--clickhouse-url", &url])
         .args(["--clickhouse-database", &e2e.config().database])
         .arg("--data-dir")
@@ -318,7 +333,12 @@ async fn main() {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (client, endpoint, bodies) = (client.clone(), endpoint.clone(), bodies.clone());
+        let (client, endpoint, bodies, authorization) = (
+            client.clone(),
+            endpoint.clone(),
+            bodies.clone(),
+            authorization.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut refused = 0u64;
@@ -328,6 +348,7 @@ async fn main() {
                     let r = client
                         .post(&endpoint)
                         .header("content-type", "application/x-protobuf")
+                        .header("authorization", &authorization)
                         .body(bodies[n].clone())
                         .send()
                         .await
@@ -401,7 +422,7 @@ async fn main() {
         );
     }
     println!(
-        "| end to end: OTLP/HTTP -> spool -> ClickHouse, {writer_batch} per insert, counted in ClickHouse | {e2e_rate:.0} spans/s ({e2e_secs:.1} s) |"
+        "| end to end: OTLP/HTTP with a connector token -> spool -> ClickHouse, {writer_batch} per insert, counted in ClickHouse | {e2e_rate:.0} spans/s ({e2e_secs:.1} s) |"
     );
     println!(
         "| ratio end to end / ClickHouse alone (the faster of the two) | {:.2} |",
