@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use collector::events::{EventConfig, EventRules};
 use collector::keys::{KeyConfig, KeyTypes};
+use collector::limits::Limits;
 use collector::process::{duration, Processes};
 use serde::Deserialize;
 
@@ -48,6 +49,10 @@ pub struct FileConfig {
     /// `[events]`: systems by CloudEvents source prefix, key paths into data.
     #[serde(default)]
     pub events: EventConfig,
+    /// `[limits]`: what one record may carry (attributes, value bytes, span
+    /// events and links, nesting depth); the excess is cut and marked.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 /// Flags shared by the subcommands that serve or touch ClickHouse. Each is
@@ -137,6 +142,7 @@ pub struct Settings {
     pub spool_max_bytes: u64,
     pub keys: KeyTypes,
     pub events: EventRules,
+    pub limits: Limits,
     pub processes_dir: PathBuf,
     pub processes: Processes,
     pub correlator_interval: Duration,
@@ -245,6 +251,7 @@ impl Settings {
         let keys = KeyTypes::new(&file.keys).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let events = EventRules::new(&file.events, &keys)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        file.limits.validate().map_err(ConfigError::Invalid)?;
         let processes_dir = o
             .processes_dir
             .or(file.processes_dir)
@@ -331,6 +338,7 @@ impl Settings {
             spool_max_bytes,
             keys,
             events,
+            limits: file.limits,
             processes_dir,
             processes,
             correlator_interval,

@@ -17,6 +17,7 @@ use axum::http::{header, HeaderMap};
 
 use crate::events::EventRules;
 use crate::keys::KeyTypes;
+use crate::limits::{Limits, Truncated};
 use crate::metrics::{self, Metrics, SignalCounters};
 use crate::model::Batch;
 use crate::pipeline::{Pipeline, SubmitError};
@@ -45,6 +46,8 @@ pub struct ReceiverState {
     pub events: Arc<EventRules>,
     /// Largest request body accepted, after decompression.
     pub max_request_bytes: usize,
+    /// What one record may carry; the excess is cut (see [`crate::limits`]).
+    pub limits: Limits,
     pub metrics: Arc<Metrics>,
     /// Requests being read, decoded and spooled at once, over all
     /// transports; the rest wait with their bodies unread (see
@@ -102,6 +105,15 @@ pub(crate) async fn ingest(
     ];
     for (counters, n) in sizes {
         metrics::add(&counters.received, n);
+    }
+    for span in &batch.spans {
+        m.spans.count_truncated(Truncated::of(&span.attributes));
+    }
+    for log in &batch.logs {
+        m.logs.count_truncated(Truncated::of(&log.attributes));
+    }
+    for event in &batch.events {
+        m.events.count_truncated(Truncated::of(&event.attributes));
     }
     let counters = signal.counters(m);
     metrics::add(&counters.received, rejected);

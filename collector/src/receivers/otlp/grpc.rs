@@ -122,7 +122,7 @@ impl Export for Traces {
     fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status> {
         let state = self.0.clone();
         Box::pin(async move {
-            let mut done = convert::traces(&request, &state.keys);
+            let mut done = convert::traces(&request, &state.keys, &state.limits);
             let batch = std::mem::take(&mut done.batch);
             ingest(&state, Signal::Spans, batch, done.rejected.len())
                 .await
@@ -146,7 +146,7 @@ impl Export for Logs {
     fn export(&self, request: Self::Request) -> BoxFuture<Self::Response, Status> {
         let state = self.0.clone();
         Box::pin(async move {
-            let mut done = convert::logs(&request, &state.keys, now_ns());
+            let mut done = convert::logs(&request, &state.keys, &state.limits, now_ns());
             let batch = std::mem::take(&mut done.batch);
             ingest(&state, Signal::Logs, batch, done.rejected.len())
                 .await
