@@ -27,8 +27,9 @@ fn string_attr(key: &str, value: &str) -> Value {
     json!({"key": key, "value": {"stringValue": value}})
 }
 
-/// An OTLP/JSON trace export with one span of service `erp`.
+/// An OTLP/JSON trace export with one span of `service`.
 fn export(
+    service: &str,
     trace_id: &str,
     span_id: &str,
     name: &str,
@@ -46,7 +47,7 @@ fn export(
         span.extend(extra);
     }
     json!({"resourceSpans": [{
-        "resource": {"attributes": [string_attr("service.name", "erp")]},
+        "resource": {"attributes": [string_attr("service.name", service)]},
         "scopeSpans": [{"spans": [span]}],
     }]})
 }
@@ -76,6 +77,7 @@ async fn a_key_and_search_term_with_sql_quotes_and_script_are_harmless_and_shown
     let app = TestApp::start().await;
     let trace_id = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
     let body = export(
+        SCRIPT,
         trace_id,
         "5b5b5b5b5b5b5b5b",
         &format!("post {SCRIPT}"),
@@ -116,6 +118,11 @@ async fn a_key_and_search_term_with_sql_quotes_and_script_are_harmless_and_shown
     let (status, _, html) = page(&app, &format!("/traces/{trace_id}")).await;
     assert_eq!(status, 200, "{html}");
     assert_escaped(&html, "trace page");
+    // The sending system's name too, in the systems list (a range of its
+    // own: the default range's answer is cached from the empty start).
+    let (status, _, html) = page(&app, "/systems?from=now-1h").await;
+    assert_eq!(status, 200, "{html}");
+    assert_escaped(&html, "systems page");
     // Search redirects to the key page with the value encoded in the path.
     let (status, location, _) = page(&app, &format!("/search?q={}", urlencode(HOSTILE))).await;
     assert_eq!(status, 303);
@@ -145,6 +152,7 @@ async fn a_key_and_search_term_with_sql_quotes_and_script_are_harmless_and_shown
         .unwrap();
     assert_eq!(tables.len(), 4, "{tables:?}");
     let later = export(
+        "erp",
         "5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c",
         "5d5d5d5d5d5d5d5d",
         "later",
@@ -260,6 +268,7 @@ async fn a_span_and_a_cloudevent_past_the_limits_are_stored_cut_and_marked() {
         .collect();
     let trace_id = "6e6e6e6e6e6e6e6e6e6e6e6e6e6e6e6e";
     let body = export(
+        "erp",
         trace_id,
         "6f6f6f6f6f6f6f6f",
         "big",
