@@ -409,6 +409,40 @@ mod tests {
     }
 
     #[test]
+    fn limits_default_to_the_sdk_limits_and_are_checked() {
+        let s = Settings::resolve(FileConfig::default(), &Overrides::default()).unwrap();
+        assert_eq!(s.limits, Limits::default());
+        assert_eq!(s.limits.max_attributes, 128);
+        let file = Settings::parse(
+            "[limits]
+max_attributes = 64
+",
+            "t.toml",
+        )
+        .unwrap();
+        let s = Settings::resolve(file, &Overrides::default()).unwrap();
+        assert_eq!(s.limits.max_attributes, 64);
+        assert_eq!(s.limits.max_value_bytes, 4096);
+        let file = Settings::parse(
+            "[limits]
+max_value_bytes = 100
+",
+            "t.toml",
+        )
+        .unwrap();
+        let err = Settings::resolve(file, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("at least 1024"), "{err}");
+        let err = Settings::parse(
+            "[limits]
+max_attrs = 1
+",
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("max_attrs"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_are_an_error_naming_the_file_and_key() {
         let err =
             Settings::parse("otlp_grpc_adr = \"127.0.0.1:1\"\n", "throughline.toml").unwrap_err();
