@@ -5,7 +5,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build demo test lint bench clean
+.PHONY: deps build demo test lint bench fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -33,6 +33,12 @@ bench: deps
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench ingest
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench correlator
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench pages
+
+# Each fuzz target for FUZZ_SECONDS (default 60); not part of `test`.
+# See fuzz/README.md.
+FUZZ_SECONDS ?= 60
+fuzz:
+	CARGO=$(CARGO) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

@@ -16,13 +16,14 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::keys::KeyTypes;
+use crate::limits::{Limits, Truncated};
 use crate::model::{Attributes, BusinessKey};
 
 /// The system of an event no rule names.
 pub const UNKNOWN_SYSTEM: &str = "unknown";
 
-/// Deepest nesting and most leaves of `data` looked at for keys.
-const MAX_DEPTH: usize = 8;
+/// Most leaves of `data` looked at for keys (its depth is `[limits]`
+/// `max_depth`).
 const MAX_LEAVES: usize = 512;
 
 /// The `[events]` section of the configuration.
@@ -123,17 +124,28 @@ impl EventRules {
 
     /// The keys of an event of `system` and `event_type`, from its key
     /// attributes (extensions already mapped to canonical names, or a log
-    /// record's attributes) and its `data`.
+    /// record's attributes) and its `data`. Objects in `data` nested deeper
+    /// than `limits.max_depth` are not searched, which marks `truncated`.
     pub fn keys(
         &self,
         system: &str,
         event_type: &str,
         attributes: &Attributes,
         data: Option<&Json>,
+        limits: &Limits,
+        truncated: &mut Truncated,
     ) -> Vec<BusinessKey> {
         let mut from_data = Attributes::new();
         if let Some(data) = data {
-            flatten(data, "", 0, &mut from_data);
+            let mut flat = Flatten {
+                max_depth: limits.max_depth,
+                out: &mut from_data,
+                too_deep: false,
+            };
+            flat.walk(data, "", 1);
+            if flat.too_deep {
+                truncated.add(Truncated::DEPTH);
+            }
             for scope in [event_type, system] {
                 for (pointer, key_type) in self.key_paths.get(scope).into_iter().flatten() {
                     if let Some(value) = data.pointer(pointer).and_then(scalar_text) {
@@ -156,25 +168,36 @@ fn scalar_text(value: &Json) -> Option<String> {
     }
 }
 
-fn flatten(value: &Json, prefix: &str, depth: usize, out: &mut Attributes) {
-    if depth > MAX_DEPTH || out.len() >= MAX_LEAVES {
-        return;
-    }
-    match value {
-        Json::Object(map) => {
-            for (key, child) in map {
-                let name = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                flatten(child, &name, depth + 1, out);
-            }
+/// `data`'s scalars under dotted names (`order.id`), objects at most
+/// `max_depth` levels deep (`data` itself is level 1).
+struct Flatten<'a> {
+    max_depth: usize,
+    out: &'a mut Attributes,
+    too_deep: bool,
+}
+
+impl Flatten<'_> {
+    fn walk(&mut self, value: &Json, prefix: &str, level: usize) {
+        if self.out.len() >= MAX_LEAVES {
+            return;
         }
-        other => {
-            if let Some(text) = scalar_text(other) {
-                if !prefix.is_empty() {
-                    out.push((prefix.to_string(), text));
+        match value {
+            Json::Object(_) if level > self.max_depth => self.too_deep = true,
+            Json::Object(map) => {
+                for (key, child) in map {
+                    let name = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    self.walk(child, &name, level + 1);
+                }
+            }
+            other => {
+                if let Some(text) = scalar_text(other) {
+                    if !prefix.is_empty() {
+                        self.out.push((prefix.to_string(), text));
+                    }
                 }
             }
         }
@@ -216,7 +239,14 @@ mod tests {
             "lines": [{"order": {"id": "ignored-in-arrays"}}]
         });
         let attrs = vec![("order.id".to_string(), "O-1".to_string())];
-        let keys = r.keys("erp", "mes.work_order.completed", &attrs, Some(&data));
+        let keys = r.keys(
+            "erp",
+            "mes.work_order.completed",
+            &attrs,
+            Some(&data),
+            &Limits::default(),
+            &mut Truncated::default(),
+        );
         let got: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         assert_eq!(
             got,

@@ -134,6 +134,11 @@ impl KeyTypes {
         self.ranks.keys().map(String::as_str).collect()
     }
 
+    /// Whether an attribute of `system` names a business key.
+    pub fn is_key_attribute(&self, system: &str, attribute: &str) -> bool {
+        self.key_type_of(system, attribute).is_some()
+    }
+
     fn key_type_of(&self, system: &str, attribute: &str) -> Option<&str> {
         self.canonical
             .get(attribute)

@@ -13,6 +13,7 @@ pub mod correlator;
 pub mod events;
 pub mod hash;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod ops;
@@ -56,6 +57,8 @@ pub struct CollectorSettings {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub max_request_bytes: usize,
+    /// What one record may carry (the `[limits]` section).
+    pub limits: limits::Limits,
     pub keys: Arc<KeyTypes>,
     pub events: Arc<EventRules>,
     pub pipeline: PipelineOptions,
@@ -167,6 +170,7 @@ impl Collector {
             keys: settings.keys.clone(),
             events: settings.events.clone(),
             max_request_bytes: settings.max_request_bytes,
+            limits: settings.limits,
             metrics: settings.metrics.clone(),
             auth: settings.auth.clone(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(receivers::MAX_IN_FLIGHT)),

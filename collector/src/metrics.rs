@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::limits::Truncated;
+
 /// Upper bounds (seconds) of the insert latency buckets.
 const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -70,6 +72,19 @@ pub struct SignalCounters {
     /// Records refused because their request's token may not write for
     /// their system.
     pub forbidden: AtomicU64,
+    /// Records stored cut down, by limit (in the order of `Truncated::ALL`).
+    pub truncated: [AtomicU64; 5],
+}
+
+impl SignalCounters {
+    /// Counts a record once for each limit it went past.
+    pub fn count_truncated(&self, truncated: Truncated) {
+        for ((flag, _), counter) in Truncated::ALL.iter().zip(&self.truncated) {
+            if truncated.contains(*flag) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// The correlator's numbers.
@@ -202,6 +217,26 @@ impl Metrics {
                 ],
             );
         }
+        let mut truncated = Vec::new();
+        for (signal, counters) in [
+            ("spans", &self.spans),
+            ("logs", &self.logs),
+            ("events", &self.events),
+        ] {
+            for ((_, limit), value) in Truncated::ALL.iter().zip(&counters.truncated) {
+                truncated.push((
+                    format!("{{signal=\"{signal}\",limit=\"{limit}\"}}"),
+                    get(value),
+                ));
+            }
+        }
+        let truncated: Vec<(&str, u64)> = truncated.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        counter(
+            &mut out,
+            "throughline_truncated_records_total",
+            "Records stored cut down to the [limits], by the limit they went past.",
+            &truncated,
+        );
         counter(
             &mut out,
             "throughline_requests_refused_total",

@@ -229,7 +229,9 @@ async fn alone_rate(db: &Store, messages: &[ExportTraceServiceRequest], batch_sp
     let mut batches: Vec<Batch> = Vec::new();
     let mut current = Batch::default();
     for m in messages {
-        current.append(collector::receivers::otlp::convert::traces(m, &keys).batch);
+        current.append(
+            collector::receivers::otlp::convert::traces(m, &keys, &Default::default()).batch,
+        );
         if current.len() >= batch_spans {
             batches.push(std::mem::take(&mut current));
         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Args;
 use collector::events::{EventConfig, EventRules};
 use collector::keys::{KeyConfig, KeyTypes};
+use collector::limits::Limits;
 use collector::process::{duration, Processes};
 use collector::tls::Tls;
 use serde::Deserialize;
@@ -67,6 +68,10 @@ pub struct FileConfig {
     /// `[[api_keys]]`: bearer keys of API clients (id, name, role, hash).
     #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,
+    /// `[limits]`: what one record may carry (attributes, value bytes, span
+    /// events and links, nesting depth); the excess is cut and marked.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 /// Flags shared by the subcommands that serve or touch ClickHouse. Each is
@@ -162,6 +167,7 @@ pub struct Settings {
     pub spool_max_bytes: u64,
     pub keys: KeyTypes,
     pub events: EventRules,
+    pub limits: Limits,
     pub processes_dir: PathBuf,
     pub processes: Processes,
     pub correlator_interval: Duration,
@@ -276,6 +282,7 @@ impl Settings {
         let keys = KeyTypes::new(&file.keys).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let events = EventRules::new(&file.events, &keys)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        file.limits.validate().map_err(ConfigError::Invalid)?;
         let processes_dir = o
             .processes_dir
             .or(file.processes_dir)
@@ -374,6 +381,7 @@ impl Settings {
             spool_max_bytes,
             keys,
             events,
+            limits: file.limits,
             processes_dir,
             processes,
             correlator_interval,
@@ -445,6 +453,40 @@ mod tests {
         };
         let err = Settings::resolve(FileConfig::default(), &o).unwrap_err();
         assert!(err.to_string().contains("spool_max_bytes 10"), "{err}");
+    }
+
+    #[test]
+    fn limits_default_to_the_sdk_limits_and_are_checked() {
+        let s = Settings::resolve(FileConfig::default(), &Overrides::default()).unwrap();
+        assert_eq!(s.limits, Limits::default());
+        assert_eq!(s.limits.max_attributes, 128);
+        let file = Settings::parse(
+            "[limits]
+max_attributes = 64
+",
+            "t.toml",
+        )
+        .unwrap();
+        let s = Settings::resolve(file, &Overrides::default()).unwrap();
+        assert_eq!(s.limits.max_attributes, 64);
+        assert_eq!(s.limits.max_value_bytes, 4096);
+        let file = Settings::parse(
+            "[limits]
+max_value_bytes = 100
+",
+            "t.toml",
+        )
+        .unwrap();
+        let err = Settings::resolve(file, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("at least 1024"), "{err}");
+        let err = Settings::parse(
+            "[limits]
+max_attrs = 1
+",
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("max_attrs"), "{err}");
     }
 
     #[test]

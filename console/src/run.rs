@@ -166,6 +166,7 @@ fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSe
         grpc_addr: settings.otlp_grpc_addr,
         http_addr: settings.otlp_http_addr,
         max_request_bytes: settings.max_request_bytes,
+        limits: settings.limits,
         keys: Arc::new(settings.keys.clone()),
         events: Arc::new(settings.events.clone()),
         pipeline: PipelineOptions::default(),

@@ -26,6 +26,7 @@ use super::{
     ReceiverState, Signal,
 };
 use crate::events::EventRules;
+use crate::limits::{Limits, Truncated};
 use crate::metrics;
 use crate::model::{Attributes, Batch, Event, EventOrigin, Outcome, SpanId, TraceId};
 use crate::pipeline::SubmitError;
@@ -102,8 +103,14 @@ fn traceparent(text: &str) -> Result<(TraceId, SpanId), String> {
     Ok((trace_id, span_id))
 }
 
-/// Checks one event and maps it to the canonical model.
-fn finish(raw: RawEvent, rules: &EventRules, received_ns: u64) -> Result<Event, String> {
+/// Checks one event and maps it to the canonical model, its extensions cut
+/// to the limits (see [`crate::limits`]).
+fn finish(
+    raw: RawEvent,
+    rules: &EventRules,
+    limits: &Limits,
+    received_ns: u64,
+) -> Result<Event, String> {
     match raw.attributes.get("specversion") {
         Some(Value::String(v)) if v == "1.0" => {}
         None => return Err("`specversion` is missing; send \"1.0\"".into()),
@@ -152,24 +159,34 @@ fn finish(raw: RawEvent, rules: &EventRules, received_ns: u64) -> Result<Event, 
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| rules.system_for(&source));
 
+    let mut truncated = Truncated::default();
     let mut attributes = Attributes::new();
     let mut key_attributes = Attributes::new();
     for (name, value) in &raw.attributes {
         if MAPPED.contains(&name.as_str()) {
             continue;
         }
-        let text = text_of(value).unwrap_or_else(|| value.to_string());
+        let text =
+            text_of(value).unwrap_or_else(|| limits.cut_json(value, 1, &mut truncated).to_string());
         if let Some(canonical) = rules.key_extension(name) {
             key_attributes.push((canonical.to_string(), text.clone()));
         }
         attributes.push((name.clone(), text));
     }
+    limits.cut_attributes(
+        &mut attributes,
+        |name| rules.key_extension(name).is_some(),
+        &mut truncated,
+    );
     let keys = rules.keys(
         &system,
         &event_type,
         &key_attributes,
         raw.data_json.as_ref(),
+        limits,
+        &mut truncated,
     );
+    truncated.mark(&mut attributes);
     let subject = optional(&raw, "subject")?.unwrap_or_default();
     let correlation_id = optional(&raw, "correlationid")?.unwrap_or_default();
     let causation_id = optional(&raw, "causationid")?.unwrap_or_default();
@@ -386,25 +403,28 @@ fn error_response(state: &ReceiverState, error: ReceiveError) -> Response {
     response
 }
 
-async fn handle(
-    state: &ReceiverState,
+/// Parses a request's body into its events, each checked on its own: the
+/// whole of what the receiver does short of storing them. Public for the
+/// fuzz targets.
+#[doc(hidden)]
+pub fn parse(
     headers: &HeaderMap,
-    body: Body,
-) -> Result<Outcomes, ReceiveError> {
-    let access = authenticate(state, authorization(headers)).await?;
+    bytes: &[u8],
+    rules: &EventRules,
+    limits: &Limits,
+    received_ns: u64,
+) -> Result<Vec<Result<Event, String>>, ReceiveError> {
     let mode = mode_of(headers)?;
-    let bytes = read_body(headers, body, state.max_request_bytes).await?;
-    let received_ns = now_ns();
     let not_json = |e: serde_json::Error| {
         ReceiveError::BadRequest(format!("request body is not valid JSON: {e}"))
     };
     let raws: Vec<Result<RawEvent, String>> = match mode {
         Mode::Structured => {
-            let value: Value = serde_json::from_slice(&bytes).map_err(not_json)?;
+            let value: Value = serde_json::from_slice(bytes).map_err(not_json)?;
             vec![from_json(value)]
         }
         Mode::Batch => {
-            let value: Value = serde_json::from_slice(&bytes).map_err(not_json)?;
+            let value: Value = serde_json::from_slice(bytes).map_err(not_json)?;
             let Value::Array(items) = value else {
                 return Err(ReceiveError::BadRequest(format!(
                     "a {BATCH} body is a JSON array of events, got {}",
@@ -413,15 +433,30 @@ async fn handle(
             };
             items.into_iter().map(from_json).collect()
         }
-        Mode::Binary => vec![from_binary(headers, &bytes)],
+        Mode::Binary => vec![from_binary(headers, bytes)],
     };
+    Ok(raws
+        .into_iter()
+        .map(|raw| raw.and_then(|raw| finish(raw, rules, limits, received_ns)))
+        .collect())
+}
+
+async fn handle(
+    state: &ReceiverState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Outcomes, ReceiveError> {
+    let access = authenticate(state, authorization(headers)).await?;
+    let mode = mode_of(headers)?;
+    let bytes = read_body(headers, body, state.max_request_bytes).await?;
+    let events = parse(headers, &bytes, &state.events, &state.limits, now_ns())?;
     let single = !matches!(mode, Mode::Batch);
     let mut batch = Batch::default();
     let mut outcomes = Outcomes::default();
     let mut forbidden = Vec::new();
-    let total = raws.len();
-    for (index, raw) in raws.into_iter().enumerate() {
-        match raw.and_then(|raw| finish(raw, &state.events, received_ns)) {
+    let total = events.len();
+    for (index, event) in events.into_iter().enumerate() {
+        match event {
             Ok(event) if !access.allows(&event.system) => forbidden.push(Rejected {
                 index,
                 error: access.refusal(&event.system),

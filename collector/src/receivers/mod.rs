@@ -18,6 +18,7 @@ use axum::http::{header, HeaderMap};
 use crate::auth::{Access, AuthError, IngestAuth};
 use crate::events::EventRules;
 use crate::keys::KeyTypes;
+use crate::limits::{Limits, Truncated};
 use crate::metrics::{self, Metrics, SignalCounters};
 use crate::model::Batch;
 use crate::pipeline::{Pipeline, SubmitError};
@@ -52,6 +53,8 @@ pub struct ReceiverState {
     pub events: Arc<EventRules>,
     /// Largest request body accepted, after decompression.
     pub max_request_bytes: usize,
+    /// What one record may carry; the excess is cut (see [`crate::limits`]).
+    pub limits: Limits,
     pub metrics: Arc<Metrics>,
     /// The connector tokens (none: open).
     pub auth: Arc<IngestAuth>,
@@ -163,6 +166,15 @@ pub(crate) async fn ingest(
     ];
     for (counters, n) in sizes {
         metrics::add(&counters.received, n);
+    }
+    for span in &batch.spans {
+        m.spans.count_truncated(Truncated::of(&span.attributes));
+    }
+    for log in &batch.logs {
+        m.logs.count_truncated(Truncated::of(&log.attributes));
+    }
+    for event in &batch.events {
+        m.events.count_truncated(Truncated::of(&event.attributes));
     }
     let counters = signal.counters(m);
     metrics::add(&counters.received, rejected);

@@ -148,6 +148,7 @@ pub async fn alerts(state: &AppState) -> Result<Alerts, AppError> {
 
 /// One rule with its history and delivery attempts.
 pub async fn alert(state: &AppState, id: &str) -> Result<AlertDetail, AppError> {
+    super::check_id("alert rule", id)?;
     let rule = state.alerts.get(id).ok_or_else(|| {
         let known: Vec<&str> = state.alerts.list.iter().map(|r| r.id.as_str()).collect();
         AppError::NotFound(format!(

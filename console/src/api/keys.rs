@@ -28,21 +28,36 @@ pub struct Journey {
     pub truncated: bool,
 }
 
-/// A key value from a path, checked: a known type, 1 to MAX_KEY_LEN bytes.
-pub fn parse_key(state: &AppState, key_type: &str, value: &str) -> Result<BusinessKey, AppError> {
-    if state.keys.rank(key_type).is_none() {
-        return Err(AppError::BadRequest(format!(
-            "unknown key type `{key_type}`; known types: {}",
-            state.keys.names().join(", ")
-        )));
-    }
-    if value.trim().is_empty() || value.len() > MAX_KEY_LEN {
+/// A key value from a URL, checked and trimmed: 1 to MAX_KEY_LEN bytes, no
+/// control characters.
+pub fn check_key_value(value: &str) -> Result<&str, AppError> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > MAX_KEY_LEN {
         return Err(AppError::BadRequest(format!(
             "a key value is 1 to {MAX_KEY_LEN} bytes; got {}",
             value.len()
         )));
     }
-    Ok(BusinessKey::new(key_type, value.trim()))
+    if value.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(format!(
+            "the key value {} holds control characters; a key value is printable text",
+            super::shown(value)
+        )));
+    }
+    Ok(value)
+}
+
+/// A key from a path, checked: a known type, a value as [`check_key_value`]
+/// wants it.
+pub fn parse_key(state: &AppState, key_type: &str, value: &str) -> Result<BusinessKey, AppError> {
+    if state.keys.rank(key_type).is_none() {
+        return Err(AppError::BadRequest(format!(
+            "unknown key type {}; known types: {}",
+            super::shown(key_type),
+            state.keys.names().join(", ")
+        )));
+    }
+    Ok(BusinessKey::new(key_type, check_key_value(value)?))
 }
 
 /// The journey of `key`: the linked keys, and which instances it may take

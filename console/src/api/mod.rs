@@ -43,6 +43,37 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
 }
 
+/// User text quoted for an error message: in backticks, control characters
+/// escaped, cut to 64 characters so a long path is not echoed whole.
+pub fn shown(text: &str) -> String {
+    const MAX: usize = 64;
+    let mut out = String::from("`");
+    for c in text.chars().take(MAX) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('`');
+    if text.chars().nth(MAX).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// An id of a process or alert rule from a URL, checked for its shape
+/// before it is looked up; `what` names it in the message.
+pub fn check_id(what: &str, id: &str) -> Result<(), AppError> {
+    if collector::process::definition::valid_id(id) {
+        return Ok(());
+    }
+    Err(AppError::BadRequest(format!(
+        "{} is not a valid {what} id; ids are 1 to 64 lowercase letters, digits, `_` and `-`, starting with a letter or digit",
+        shown(id)
+    )))
+}
+
 /// Every way a request can fail, each with the sentence the user sees.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

@@ -431,6 +431,7 @@ pub struct InstancePage {
 }
 
 pub(super) fn process<'a>(state: &'a AppState, id: &str) -> Result<&'a ProcessDef, AppError> {
+    super::check_id("process", id)?;
     state.processes.get(id).ok_or_else(|| {
         let known: Vec<&str> = state.processes.list.iter().map(|p| p.id.as_str()).collect();
         AppError::NotFound(format!(
@@ -471,10 +472,10 @@ pub async fn instances(
         }
     }
     // A key lookup finds the instance whenever it started; else the range.
-    let key = params
-        .key
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty());
+    let key = match params.key.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(k) => Some(super::keys::check_key_value(k)?.to_string()),
+    };
     let (from_ns, to_ns) = match (&key, &params.from, &params.to) {
         (Some(_), None, None) => (0, u64::MAX),
         _ => time_range::range(params.from.as_deref(), params.to.as_deref(), now)?,

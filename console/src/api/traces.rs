@@ -9,9 +9,20 @@ use super::{view, AppError, AppState};
 
 /// A trace id from a path, checked.
 pub fn parse_trace_id(text: &str) -> Result<TraceId, AppError> {
-    TraceId::from_hex(text).map_err(|e| {
+    // The error of a long text repeats it; say only what is wrong with it.
+    let valid = text.len() == TraceId::LEN * 2 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    let parsed = if valid {
+        TraceId::from_hex(text).map_err(|e| e.to_string())
+    } else {
+        Err(format!(
+            "is {} characters, not all hex",
+            text.chars().count()
+        ))
+    };
+    parsed.map_err(|e| {
         AppError::BadRequest(format!(
-            "`{text}` is not a trace id: it {e}; a trace id is 32 hex digits"
+            "{} is not a trace id: it {e}; a trace id is 32 hex digits, not all zero",
+            super::shown(text)
         ))
     })
 }

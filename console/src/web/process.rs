@@ -105,6 +105,10 @@ pub async fn page(
     Path(id): Path<String>,
     mut chrome: Chrome,
 ) -> PageResult {
+    if let Err(e) = crate::api::check_id("process", &id) {
+        chrome.title = "Not valid".into();
+        return Err(ErrorPage::new(chrome, e));
+    }
     let Some(def) = state.processes.get(&id) else {
         let known: Vec<&str> = state.processes.list.iter().map(|p| p.id.as_str()).collect();
         chrome.title = "Not found".into();

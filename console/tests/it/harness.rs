@@ -85,6 +85,7 @@ pub struct TestConfig {
     pub keys: KeyConfig,
     pub events: EventConfig,
     pub max_request_bytes: usize,
+    pub limits: collector::limits::Limits,
     /// Process definitions (TOML texts) for the console and correlator.
     pub processes: Vec<&'static str>,
     /// Run the correlator in the background with these settings.
@@ -123,6 +124,7 @@ impl Default for TestConfig {
             keys: KeyConfig::default(),
             events: EventConfig::default(),
             max_request_bytes: collector::DEFAULT_MAX_REQUEST_BYTES,
+            limits: Default::default(),
             processes: Vec::new(),
             correlator: None,
             spool_max_bytes: collector::spool::DEFAULT_MAX_BYTES,
@@ -211,6 +213,7 @@ impl TestApp {
                 grpc_addr: any_port(),
                 http_addr: any_port(),
                 max_request_bytes,
+                limits: config.limits,
                 keys: keys.clone(),
                 events,
                 pipeline: config.pipeline,

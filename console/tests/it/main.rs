@@ -10,6 +10,7 @@ mod dashboards;
 mod demo;
 mod events;
 mod faults;
+mod hostile;
 mod keys;
 mod otlp;
 mod pages;

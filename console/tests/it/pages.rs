@@ -20,7 +20,7 @@ use crate::otlp::{with_sdk, Transport};
 use crate::processes::{app, correlator, send, MIN};
 
 /// A page: status, `Location` header, body.
-async fn page(app: &TestApp, path: &str) -> (u16, String, String) {
+pub(crate) async fn page(app: &TestApp, path: &str) -> (u16, String, String) {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

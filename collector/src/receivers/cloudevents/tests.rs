@@ -3,6 +3,7 @@ use serde_json::json;
 use super::*;
 use crate::events::EventConfig;
 use crate::keys::KeyTypes;
+use crate::limits::Limits;
 use crate::model::BusinessKey;
 
 fn rules() -> EventRules {
@@ -11,7 +12,7 @@ fn rules() -> EventRules {
 }
 
 fn check(value: serde_json::Value) -> Result<Event, String> {
-    from_json(value).and_then(|raw| finish(raw, &rules(), 42))
+    from_json(value).and_then(|raw| finish(raw, &rules(), &Limits::default(), 42))
 }
 
 fn minimal() -> serde_json::Value {
@@ -117,4 +118,64 @@ fn each_mistake_names_the_attribute() {
 #[test]
 fn binary_headers_are_percent_decoded() {
     assert_eq!(percent_decode("caf%C3%A9%20ok%"), "café ok%");
+}
+
+#[test]
+fn an_event_past_the_limits_is_kept_cut_and_marked() {
+    let limits = Limits {
+        max_attributes: 3,
+        max_value_bytes: 1024,
+        max_depth: 2,
+        ..Limits::default()
+    };
+    let mut v = minimal();
+    let o = v.as_object_mut().unwrap();
+    for i in 0..6 {
+        o.insert(format!("ext{i}"), json!("x"));
+    }
+    o.insert("orderid".into(), json!("SO-1"));
+    o.insert("long".into(), json!("a".repeat(5000)));
+    o.insert("nested".into(), json!({"a": {"b": {"c": 1}}}));
+    o.insert(
+        "data".into(),
+        json!({"x": {"y": {"order": {"id": "SO-DEEP"}}}}),
+    );
+    let e = finish(from_json(v).unwrap(), &rules(), &limits, 42).unwrap();
+    // Three extensions kept, the key extension among them, then the marker.
+    assert_eq!(e.attributes.len(), 4);
+    assert!(e.attributes.contains(&("orderid".into(), "SO-1".into())));
+    assert_eq!(
+        e.attributes.last().unwrap(),
+        &(
+            crate::limits::TRUNCATED_ATTRIBUTE.to_string(),
+            "attributes,value_length,depth".to_string()
+        )
+    );
+    // The key in data deeper than the limit is not found; the extension's is.
+    assert_eq!(e.keys, vec![BusinessKey::new("order", "SO-1")]);
+    // The data itself is stored whole.
+    assert!(e.data.contains("SO-DEEP"));
+}
+
+#[test]
+fn a_nested_extension_is_cut_to_the_depth_limit() {
+    let limits = Limits {
+        max_depth: 2,
+        ..Limits::default()
+    };
+    let mut v = minimal();
+    v.as_object_mut()
+        .unwrap()
+        .insert("nested".into(), json!({"a": {"b": {"c": 1}}}));
+    let e = finish(from_json(v).unwrap(), &rules(), &limits, 42).unwrap();
+    assert_eq!(
+        e.attributes,
+        vec![
+            ("nested".to_string(), r#"{"a":{"b":null}}"#.to_string()),
+            (
+                crate::limits::TRUNCATED_ATTRIBUTE.to_string(),
+                "depth".to_string()
+            )
+        ]
+    );
 }

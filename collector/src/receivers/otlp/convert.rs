@@ -11,6 +11,7 @@ use prost::Message;
 use serde_json::Value as Json;
 
 use crate::keys::KeyTypes;
+use crate::limits::{Limits, Truncated};
 use crate::model::{
     Attributes, Batch, Event, EventOrigin, LogRecord, Outcome, Span, SpanEvent, SpanId, SpanKind,
     SpanLink, StatusCode, TraceId,
@@ -56,20 +57,44 @@ impl Converted {
 }
 
 /// Renders an OTLP value as text: strings as they are, scalars in their usual
-/// form, bytes as base64, arrays and maps as JSON.
-pub fn any_value_text(value: Option<&AnyValue>) -> String {
+/// form, bytes as base64, arrays and maps as JSON, nested at most
+/// `limits.max_depth` levels (deeper arrays and maps become null).
+pub fn any_value_text(
+    value: Option<&AnyValue>,
+    limits: &Limits,
+    truncated: &mut Truncated,
+) -> String {
     match value.and_then(|v| v.value.as_ref()) {
         None => String::new(),
         Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(other) => match any_value_json(other) {
+        Some(other) => match any_value_json(other, 1, limits, truncated) {
             Json::String(s) => s,
             json => json.to_string(),
         },
     }
 }
 
-fn any_value_json(value: &any_value::Value) -> Json {
+/// `level` is the nesting level of `value`: 1 for an attribute's value.
+fn any_value_json(
+    value: &any_value::Value,
+    level: usize,
+    limits: &Limits,
+    truncated: &mut Truncated,
+) -> Json {
     use base64::Engine;
+    let nested = matches!(
+        value,
+        any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_)
+    );
+    if nested && level > limits.max_depth {
+        truncated.add(Truncated::DEPTH);
+        return Json::Null;
+    }
+    let mut child = |v: Option<&AnyValue>| {
+        v.and_then(|v| v.value.as_ref())
+            .map(|v| any_value_json(v, level + 1, limits, truncated))
+            .unwrap_or(Json::Null)
+    };
     match value {
         any_value::Value::StringValue(s) => Json::String(s.clone()),
         any_value::Value::BoolValue(b) => Json::Bool(*b),
@@ -80,19 +105,13 @@ fn any_value_json(value: &any_value::Value) -> Json {
         any_value::Value::BytesValue(b) => {
             Json::String(base64::engine::general_purpose::STANDARD.encode(b))
         }
-        any_value::Value::ArrayValue(a) => Json::Array(
-            a.values
-                .iter()
-                .map(|v| v.value.as_ref().map(any_value_json).unwrap_or(Json::Null))
-                .collect(),
-        ),
+        any_value::Value::ArrayValue(a) => {
+            Json::Array(a.values.iter().map(|v| child(Some(v))).collect())
+        }
         any_value::Value::KvlistValue(kv) => Json::Object(
             kv.values
                 .iter()
-                .map(|kv| {
-                    let v = kv.value.as_ref().and_then(|v| v.value.as_ref());
-                    (kv.key.clone(), v.map(any_value_json).unwrap_or(Json::Null))
-                })
+                .map(|kv| (kv.key.clone(), child(kv.value.as_ref())))
                 .collect(),
         ),
         // Only profiles use string tables; a span or log has none to look in.
@@ -100,24 +119,46 @@ fn any_value_json(value: &any_value::Value) -> Json {
     }
 }
 
-pub fn attributes(kvs: &[KeyValue]) -> Attributes {
-    kvs.iter()
-        .map(|kv| (kv.key.clone(), any_value_text(kv.value.as_ref())))
-        .collect()
+/// What the conversion of one request needs besides the message: which
+/// attributes are keys, and the limits.
+struct Shape<'a> {
+    keys: &'a KeyTypes,
+    limits: &'a Limits,
 }
 
-fn service_of(resource: &Attributes) -> String {
-    resource
-        .iter()
-        .find(|(k, v)| k == "service.name" && !v.is_empty())
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| UNKNOWN_SERVICE.to_string())
-}
+impl Shape<'_> {
+    /// Attributes as text, cut to the limits; keys of `service` kept first.
+    fn attributes(&self, kvs: &[KeyValue], service: &str, truncated: &mut Truncated) -> Attributes {
+        let mut attrs: Attributes = kvs
+            .iter()
+            .map(|kv| {
+                let value = any_value_text(kv.value.as_ref(), self.limits, truncated);
+                (kv.key.clone(), value)
+            })
+            .collect();
+        self.limits.cut_attributes(
+            &mut attrs,
+            |name| name == "event.name" || self.keys.is_key_attribute(service, name),
+            truncated,
+        );
+        attrs
+    }
 
-fn resource_attributes(resource: Option<&Resource>) -> Attributes {
-    resource
-        .map(|r| attributes(&r.attributes))
-        .unwrap_or_default()
+    /// The resource's attributes and service, and what was cut of them.
+    fn resource(&self, resource: Option<&Resource>) -> (Attributes, String, Truncated) {
+        let kvs = resource.map(|r| &r.attributes[..]).unwrap_or_default();
+        let mut truncated = Truncated::default();
+        // The service is read before the cut, which keeps keys, not names.
+        let mut service = kvs
+            .iter()
+            .filter(|kv| kv.key == "service.name")
+            .map(|kv| any_value_text(kv.value.as_ref(), self.limits, &mut truncated))
+            .find(|s| !s.is_empty())
+            .unwrap_or_else(|| UNKNOWN_SERVICE.to_string());
+        self.limits.cut_value(&mut service, &mut truncated);
+        let attrs = self.attributes(kvs, &service, &mut truncated);
+        (attrs, service, truncated)
+    }
 }
 
 fn scope_parts(scope: Option<&InstrumentationScope>) -> (String, String) {
@@ -154,12 +195,13 @@ fn log_ids(record: &ProtoLogRecord) -> Result<(Option<TraceId>, Option<SpanId>),
     Ok((trace_id, span_id))
 }
 
-/// Converts a trace export; invalid spans are rejected one by one.
-pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes) -> Converted {
+/// Converts a trace export; invalid spans are rejected one by one, spans
+/// past the limits are cut and marked (see [`crate::limits`]).
+pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Limits) -> Converted {
+    let shape = Shape { keys, limits };
     let mut out = Converted::default();
     for (ri, rs) in request.resource_spans.iter().enumerate() {
-        let resource = resource_attributes(rs.resource.as_ref());
-        let service = service_of(&resource);
+        let (resource, service, resource_cut) = shape.resource(rs.resource.as_ref());
         for (si, ss) in rs.scope_spans.iter().enumerate() {
             let (scope_name, scope_version) = scope_parts(ss.scope.as_ref());
             for (pi, span) in ss.spans.iter().enumerate() {
@@ -171,24 +213,47 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes) -> Converted
                         continue;
                     }
                 };
-                let mut links = Vec::with_capacity(span.links.len());
+                let mut truncated = resource_cut;
+                let mut links = Vec::with_capacity(span.links.len().min(limits.max_span_links));
                 for (li, link) in span.links.iter().enumerate() {
                     match (
                         TraceId::from_bytes(&link.trace_id),
                         SpanId::from_bytes(&link.span_id),
                     ) {
+                        (Ok(_), Ok(_)) if links.len() >= limits.max_span_links => {
+                            truncated.add(Truncated::LINKS);
+                        }
                         (Ok(trace_id), Ok(span_id)) => links.push(SpanLink {
                             trace_id,
                             span_id,
                             trace_state: link.trace_state.clone(),
-                            attributes: attributes(&link.attributes),
+                            attributes: shape.attributes(
+                                &link.attributes,
+                                &service,
+                                &mut truncated,
+                            ),
                         }),
                         (Err(e), _) | (_, Err(e)) => out.warnings.push(format!(
                             "{path}.links[{li}] dropped, the span was kept: link id {e}"
                         )),
                     }
                 }
-                let attrs = attributes(&span.attributes);
+                let mut attrs = shape.attributes(&span.attributes, &service, &mut truncated);
+                let events = span
+                    .events
+                    .iter()
+                    .take(limits.max_span_events)
+                    .map(|e| SpanEvent {
+                        time_ns: e.time_unix_nano,
+                        name: e.name.clone(),
+                        attributes: shape.attributes(&e.attributes, &service, &mut truncated),
+                    })
+                    .collect();
+                if span.events.len() > limits.max_span_events {
+                    truncated.add(Truncated::EVENTS);
+                }
+                let keys = keys.extract(&service, &[&attrs, &resource]);
+                truncated.mark(&mut attrs);
                 let status = span.status.as_ref();
                 out.batch.spans.push(Span {
                     trace_id,
@@ -205,20 +270,12 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes) -> Converted
                         .saturating_sub(span.start_time_unix_nano),
                     status_code: StatusCode::from_otlp(status.map_or(0, |s| s.code)),
                     status_message: status.map(|s| s.message.clone()).unwrap_or_default(),
-                    keys: keys.extract(&service, &[&attrs, &resource]),
+                    keys,
                     attributes: attrs,
                     resource: resource.clone(),
                     scope_name: scope_name.clone(),
                     scope_version: scope_version.clone(),
-                    events: span
-                        .events
-                        .iter()
-                        .map(|e| SpanEvent {
-                            time_ns: e.time_unix_nano,
-                            name: e.name.clone(),
-                            attributes: attributes(&e.attributes),
-                        })
-                        .collect(),
+                    events,
                     links,
                 });
             }
@@ -285,16 +342,21 @@ fn log_event(
 /// Converts a logs export; records that are events (`event_name`, or the
 /// older `event.name` attribute) also become integration events. `now_ns` stands in for a record with neither a time
 /// nor an observed time.
-pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) -> Converted {
+pub fn logs(
+    request: &ExportLogsServiceRequest,
+    keys: &KeyTypes,
+    limits: &Limits,
+    now_ns: u64,
+) -> Converted {
+    let shape = Shape { keys, limits };
     let mut out = Converted::default();
     for (ri, rl) in request.resource_logs.iter().enumerate() {
-        let resource = resource_attributes(rl.resource.as_ref());
+        let (resource, service, resource_cut) = shape.resource(rl.resource.as_ref());
         let resource_bytes = rl
             .resource
             .as_ref()
             .map(Message::encode_to_vec)
             .unwrap_or_default();
-        let service = service_of(&resource);
         for (si, sl) in rl.scope_logs.iter().enumerate() {
             let (scope_name, scope_version) = scope_parts(sl.scope.as_ref());
             for (li, record) in sl.log_records.iter().enumerate() {
@@ -306,7 +368,9 @@ pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) ->
                         continue;
                     }
                 };
-                let attrs = attributes(&record.attributes);
+                let mut truncated = resource_cut;
+                let mut attrs = shape.attributes(&record.attributes, &service, &mut truncated);
+                let body = any_value_text(record.body.as_ref(), limits, &mut truncated);
                 let event_name = if record.event_name.is_empty() {
                     attrs
                         .iter()
@@ -325,6 +389,7 @@ pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) ->
                 let record_id =
                     crate::hash::fnv1a(&[&resource_bytes, scope_name.as_bytes(), &record_bytes]);
                 let record_keys = keys.extract(&service, &[&attrs, &resource]);
+                truncated.mark(&mut attrs);
                 if !event_name.is_empty() {
                     let time_missing =
                         record.time_unix_nano == 0 && record.observed_time_unix_nano == 0;
@@ -334,7 +399,7 @@ pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) ->
                         &event_name,
                         (time_ns, time_missing),
                         (trace_id, span_id),
-                        any_value_text(record.body.as_ref()),
+                        body.clone(),
                         &attrs,
                         record_keys.clone(),
                         now_ns,
@@ -348,7 +413,7 @@ pub fn logs(request: &ExportLogsServiceRequest, keys: &KeyTypes, now_ns: u64) ->
                     span_id,
                     severity_number: record.severity_number,
                     severity_text: record.severity_text.clone(),
-                    body: any_value_text(record.body.as_ref()),
+                    body,
                     event_name,
                     service: service.clone(),
                     keys: record_keys,

@@ -150,7 +150,7 @@ impl Export for Traces {
     fn export(&self, request: Self::Request, access: Access) -> BoxFuture<Self::Response, Status> {
         let state = self.0.clone();
         Box::pin(async move {
-            let mut done = convert::traces(&request, &state.keys);
+            let mut done = convert::traces(&request, &state.keys, &state.limits);
             let mut batch = std::mem::take(&mut done.batch);
             enforce_grpc(&state, &access, &mut done, &mut batch)?;
             ingest(&state, Signal::Spans, batch, done.rejected.len())
@@ -179,7 +179,7 @@ impl Export for Logs {
     fn export(&self, request: Self::Request, access: Access) -> BoxFuture<Self::Response, Status> {
         let state = self.0.clone();
         Box::pin(async move {
-            let mut done = convert::logs(&request, &state.keys, now_ns());
+            let mut done = convert::logs(&request, &state.keys, &state.limits, now_ns());
             let mut batch = std::mem::take(&mut done.batch);
             enforce_grpc(&state, &access, &mut done, &mut batch)?;
             ingest(&state, Signal::Logs, batch, done.rejected.len())

@@ -212,24 +212,24 @@ async fn handle(
         (Export::Traces, Encoding::Protobuf) => {
             let request = ExportTraceServiceRequest::decode(bytes)
                 .map_err(|e| bad("protobuf ExportTraceServiceRequest", e.to_string()))?;
-            convert::traces(&request, &state.keys)
+            convert::traces(&request, &state.keys, &state.limits)
         }
         (Export::Traces, Encoding::Json) => {
             let (request, rejected) =
                 json::decode_traces(&bytes).map_err(|e| (encoding, ReceiveError::BadRequest(e)))?;
-            let mut converted = convert::traces(&request, &state.keys);
+            let mut converted = convert::traces(&request, &state.keys, &state.limits);
             converted.rejected.splice(0..0, rejected);
             converted
         }
         (Export::Logs, Encoding::Protobuf) => {
             let request = ExportLogsServiceRequest::decode(bytes)
                 .map_err(|e| bad("protobuf ExportLogsServiceRequest", e.to_string()))?;
-            convert::logs(&request, &state.keys, now_ns())
+            convert::logs(&request, &state.keys, &state.limits, now_ns())
         }
         (Export::Logs, Encoding::Json) => {
             let (request, rejected) =
                 json::decode_logs(&bytes).map_err(|e| (encoding, ReceiveError::BadRequest(e)))?;
-            let mut converted = convert::logs(&request, &state.keys, now_ns());
+            let mut converted = convert::logs(&request, &state.keys, &state.limits, now_ns());
             converted.rejected.splice(0..0, rejected);
             converted
         }

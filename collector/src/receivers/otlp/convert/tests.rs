@@ -3,6 +3,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as ProtoSpan};
 
 use super::*;
+use crate::limits::{Limits, Truncated};
 use crate::model::BusinessKey;
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
@@ -56,7 +57,7 @@ fn a_span_with_a_bad_id_is_rejected_alone() {
             span(&[1; 16], &[4; 8], vec![]),
         ],
     );
-    let out = traces(&req, &KeyTypes::default());
+    let out = traces(&req, &KeyTypes::default(), &Limits::default());
     assert_eq!(out.batch.spans.len(), 2);
     assert_eq!(out.rejected.len(), 2);
     assert_eq!(
@@ -76,7 +77,7 @@ fn spans_get_service_duration_and_keys_from_span_and_resource() {
             vec![text("order.id", "O-1"), text("work_order.id", "WO-1")],
         )],
     );
-    let out = traces(&req, &KeyTypes::default());
+    let out = traces(&req, &KeyTypes::default(), &Limits::default());
     let s = &out.batch.spans[0];
     assert_eq!(s.service, "erp");
     assert_eq!(s.duration_ns, 500);
@@ -115,9 +116,13 @@ fn attribute_values_render_as_text() {
     ];
     for (value, want) in cases {
         assert_eq!(
-            any_value_text(Some(&AnyValue {
-                value: Some(value.clone())
-            })),
+            any_value_text(
+                Some(&AnyValue {
+                    value: Some(value.clone())
+                }),
+                &Limits::default(),
+                &mut Truncated::default()
+            ),
             want,
             "{value:?}"
         );
@@ -133,7 +138,11 @@ fn a_link_with_a_bad_id_is_dropped_and_the_span_kept() {
             span_id: vec![9; 8],
             ..Default::default()
         });
-    let out = traces(&request("mes", vec![s]), &KeyTypes::default());
+    let out = traces(
+        &request("mes", vec![s]),
+        &KeyTypes::default(),
+        &Limits::default(),
+    );
     assert_eq!(out.batch.spans.len(), 1);
     assert!(out.rejected.is_empty());
     assert!(
@@ -170,8 +179,8 @@ fn a_redelivered_log_record_gets_the_same_id() {
             ..Default::default()
         }],
     };
-    let first = logs(&req, &KeyTypes::default(), 99);
-    let again = logs(&req, &KeyTypes::default(), 100);
+    let first = logs(&req, &KeyTypes::default(), &Limits::default(), 99);
+    let again = logs(&req, &KeyTypes::default(), &Limits::default(), 100);
     assert_eq!(first.batch.logs[0].record_id, again.batch.logs[0].record_id);
     assert_ne!(first.batch.logs[0].record_id, first.batch.logs[1].record_id);
     assert_eq!(first.batch.logs[0].event_name, "mes.work_order.completed");
@@ -181,4 +190,134 @@ fn a_redelivered_log_record_gets_the_same_id() {
         vec![BusinessKey::new("work_order", "WO-1")]
     );
     assert_eq!(first.batch.logs[0].service, UNKNOWN_SERVICE);
+}
+
+fn nested(depth: usize) -> any_value::Value {
+    let mut value = any_value::Value::StringValue("leaf".into());
+    for _ in 0..depth {
+        value = any_value::Value::ArrayValue(ArrayValue {
+            values: vec![AnyValue { value: Some(value) }],
+        });
+    }
+    value
+}
+
+fn small_limits() -> Limits {
+    Limits {
+        max_attributes: 4,
+        max_value_bytes: 1024,
+        max_span_events: 2,
+        max_span_links: 1,
+        max_depth: 3,
+    }
+}
+
+#[test]
+fn a_span_past_every_limit_is_kept_cut_and_marked() {
+    let mut attrs: Vec<KeyValue> = (0..10).map(|i| text(&format!("a{i}"), "x")).collect();
+    attrs.push(text("order.id", "SO-1"));
+    attrs.push(text("long", &"é".repeat(600)));
+    attrs.push(kv("deep", nested(5)));
+    let mut s = span(&[1; 16], &[2; 8], attrs);
+    s.events = (0..5)
+        .map(|i| opentelemetry_proto::tonic::trace::v1::span::Event {
+            time_unix_nano: i,
+            name: format!("e{i}"),
+            ..Default::default()
+        })
+        .collect();
+    s.links = (1..4)
+        .map(|i| opentelemetry_proto::tonic::trace::v1::span::Link {
+            trace_id: vec![i; 16],
+            span_id: vec![i; 8],
+            ..Default::default()
+        })
+        .collect();
+    let out = traces(
+        &request("mes", vec![s]),
+        &KeyTypes::default(),
+        &small_limits(),
+    );
+    assert!(out.rejected.is_empty());
+    let span = &out.batch.spans[0];
+    // Four attributes kept, the business key among them, then the marker.
+    assert_eq!(span.attributes.len(), 5);
+    assert!(span
+        .attributes
+        .contains(&("order.id".into(), "SO-1".into())));
+    assert_eq!(
+        span.attributes.last().unwrap(),
+        &(
+            crate::limits::TRUNCATED_ATTRIBUTE.to_string(),
+            "attributes,value_length,events,links,depth".to_string()
+        )
+    );
+    assert_eq!(span.events.len(), 2);
+    assert_eq!(span.links.len(), 1);
+    assert!(span.keys.contains(&BusinessKey::new("order", "SO-1")));
+    assert!(span.keys.contains(&BusinessKey::new("customer", "ACME")));
+}
+
+#[test]
+fn long_and_deep_values_are_cut_and_marked() {
+    let attrs = vec![
+        text("long", &"é".repeat(600)),
+        kv("deep", nested(5)),
+        kv("shallow", nested(3)),
+    ];
+    let out = traces(
+        &request("mes", vec![span(&[1; 16], &[2; 8], attrs)]),
+        &KeyTypes::default(),
+        &small_limits(),
+    );
+    let a = &out.batch.spans[0].attributes;
+    // 1024 bytes: 512 two-byte characters, never half of one.
+    assert_eq!(a[0].1, "é".repeat(512));
+    assert_eq!(a[1].1, "[[[null]]]");
+    assert_eq!(a[2].1, "[[[\"leaf\"]]]");
+    assert_eq!(a[3].1, "value_length,depth");
+}
+
+#[test]
+fn a_log_record_past_the_limits_is_kept_cut_and_marked_and_so_is_its_event() {
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoLog, ResourceLogs, ScopeLogs};
+    let mut attrs: Vec<KeyValue> = (0..10).map(|i| text(&format!("a{i}"), "x")).collect();
+    attrs.push(text("event.name", "erp.order.created"));
+    attrs.push(text("order.id", "SO-1"));
+    let req = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: None,
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![ProtoLog {
+                    time_unix_nano: 5,
+                    attributes: attrs,
+                    body: Some(AnyValue {
+                        value: Some(nested(6)),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let out = logs(&req, &KeyTypes::default(), &small_limits(), 9);
+    let log = &out.batch.logs[0];
+    assert_eq!(log.event_name, "erp.order.created");
+    assert_eq!(log.body, "[[[null]]]");
+    assert_eq!(log.keys, vec![BusinessKey::new("order", "SO-1")]);
+    assert_eq!(log.attributes.len(), 5);
+    assert_eq!(log.attributes[4].1, "attributes,depth");
+    assert_eq!(out.batch.events[0].attributes, log.attributes);
+}
+
+#[test]
+fn a_senders_own_truncation_marker_is_not_believed() {
+    let attrs = vec![text(crate::limits::TRUNCATED_ATTRIBUTE, "attributes")];
+    let out = traces(
+        &request("mes", vec![span(&[1; 16], &[2; 8], attrs)]),
+        &KeyTypes::default(),
+        &Limits::default(),
+    );
+    assert!(out.batch.spans[0].attributes.is_empty());
 }

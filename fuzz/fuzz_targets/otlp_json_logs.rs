@@ -1,0 +1,21 @@
+//! OTLP/JSON logs export -> protobuf messages -> canonical log records.
+#![no_main]
+
+use collector::keys::KeyTypes;
+use collector::limits::Limits;
+use collector::receivers::otlp::{convert, json};
+use libfuzzer_sys::fuzz_target;
+use throughline_fuzz::{check_attributes, tight_limits};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok((request, _rejected)) = json::decode_logs(data) else {
+        return;
+    };
+    let keys = KeyTypes::default();
+    for limits in [Limits::default(), tight_limits()] {
+        let out = convert::logs(&request, &keys, &limits, 1);
+        for log in &out.batch.logs {
+            check_attributes(&log.attributes, &limits);
+        }
+    }
+});
