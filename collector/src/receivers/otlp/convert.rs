@@ -127,7 +127,8 @@ struct Shape<'a> {
 }
 
 impl Shape<'_> {
-    /// Attributes as text, cut to the limits; keys of `service` kept first.
+    /// Attributes as text, cut to the limits; business keys of `service`,
+    /// `service.name` and `event.name` kept first.
     fn attributes(&self, kvs: &[KeyValue], service: &str, truncated: &mut Truncated) -> Attributes {
         let mut attrs: Attributes = kvs
             .iter()
@@ -138,7 +139,10 @@ impl Shape<'_> {
             .collect();
         self.limits.cut_attributes(
             &mut attrs,
-            |name| name == "event.name" || self.keys.is_key_attribute(service, name),
+            |name| {
+                matches!(name, "service.name" | "event.name")
+                    || self.keys.is_key_attribute(service, name)
+            },
             truncated,
         );
         attrs
