@@ -285,10 +285,15 @@ async fn main() {
     )
     .unwrap();
     let authorization = format!("Bearer {token}");
+    // BENCH_TOKEN=0: an open collector, to see what tokens cost.
+    let with_token = env_or("BENCH_TOKEN", 1) != 0;
     let mut child = Command::new(env!("CARGO_BIN_EXE_throughline"))
         .arg("collector")
-        .arg("--config")
-        .arg(&config)
+        .args(if with_token {
+            vec!["--config".to_string(), config.display().to_string()]
+        } else {
+            vec![]
+        })
         .args(["--clickhouse-url", &url])
         .args(["--clickhouse-database", &e2e.config().database])
         .arg("--data-dir")
@@ -424,7 +429,8 @@ async fn main() {
         );
     }
     println!(
-        "| end to end: OTLP/HTTP with a connector token -> spool -> ClickHouse, {writer_batch} per insert, counted in ClickHouse | {e2e_rate:.0} spans/s ({e2e_secs:.1} s) |"
+        "| end to end: OTLP/HTTP {} -> spool -> ClickHouse, {writer_batch} per insert, counted in ClickHouse | {e2e_rate:.0} spans/s ({e2e_secs:.1} s) |",
+        if with_token { "with a connector token" } else { "without tokens" }
     );
     println!(
         "| ratio end to end / ClickHouse alone (the faster of the two) | {:.2} |",
