@@ -189,6 +189,23 @@ impl Browser {
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// Waits until an element matching `css` is on the page (a form posted
+    /// by a click may still be loading), and returns its text.
+    async fn wait_text(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let script = format!(
+            "const e = document.querySelector({}); return e ? e.textContent : null;",
+            serde_json::to_string(css).unwrap()
+        );
+        loop {
+            if let Some(text) = self.script(&script).await.as_str() {
+                return text.to_string();
+            }
+            assert!(Instant::now() < deadline, "no {css} appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the page's URL contains `part`.
     async fn wait_url(&self, part: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -531,7 +548,7 @@ async fn a_viewer_signs_in_and_out_in_chromium() {
     b.type_into("input[name=password]", "wrong password").await;
     b.click(".signin button[type=submit]").await;
     assert!(
-        b.text(".error-message")
+        b.wait_text(".error-message")
             .await
             .contains("Wrong user name or password"),
         "a wrong password is said"
@@ -541,7 +558,7 @@ async fn a_viewer_signs_in_and_out_in_chromium() {
     b.click(".signin button[type=submit]").await;
     let url = b.wait_url("/breaches").await;
     assert!(url.ends_with("/breaches?from=now-1h"), "{url}");
-    assert!(b.text("header .who").await.contains("victor"));
+    assert!(b.wait_text("header .who").await.contains("victor"));
     let cookies = b.call(reqwest::Method::GET, "/cookie", None).await;
     let session = cookies
         .as_array()

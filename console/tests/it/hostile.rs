@@ -3,6 +3,7 @@
 //! records past the limits are stored cut and marked, not refused; ids in
 //! URLs are checked before anything is looked up.
 
+use console::api::view::urlencode;
 use serde_json::{json, Value};
 
 use crate::harness::{attr, TestApp};
@@ -11,17 +12,6 @@ use crate::pages::page;
 /// Everything a careless console would pass on to SQL or HTML.
 const HOSTILE: &str = "SO-'; DROP TABLE spans; --\" OR 1=1 <script>alert(1)</script>";
 const SCRIPT: &str = "<script>alert(1)</script>";
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 fn string_attr(key: &str, value: &str) -> Value {
     json!({"key": key, "value": {"stringValue": value}})
