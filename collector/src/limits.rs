@@ -1,5 +1,7 @@
 //! Limits on what one record may carry: attributes per map, bytes per
-//! attribute value, events and links per span, levels of nesting.
+//! attribute value (and per name, status message or other short text),
+//! bytes of a log body or event `data`, events and links per span, levels
+//! of nesting.
 //!
 //! A sender that goes past a limit loses only the excess, never the record:
 //! the receivers cut it down and mark it with the attribute
@@ -24,6 +26,9 @@ pub const TRUNCATED_ATTRIBUTE: &str = "throughline.truncated";
 /// [`crate::keys::MAX_KEY_LEN`] bytes) is never cut into another key.
 pub const MIN_VALUE_BYTES: usize = 1024;
 
+/// The smallest `max_body_bytes` accepted.
+pub const MIN_BODY_BYTES: usize = 1024;
+
 /// The `[limits]` section of the configuration.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -32,8 +37,14 @@ pub struct Limits {
     /// record, event extensions); business keys are kept first. Default 128.
     pub max_attributes: usize,
     /// Bytes kept of an attribute value, cut at a character boundary; at
-    /// least 1024. Default 4096.
+    /// least 1024. Default 4096. Also bounds span, span event and event
+    /// names, status messages, and an event's id, source, type, subject and
+    /// correlation and causation ids.
     pub max_value_bytes: usize,
+    /// Bytes kept of a log record's body or a CloudEvent's `data`, cut at a
+    /// character boundary (business keys are looked for in the whole
+    /// `data` first); at least 1024. Default 262144 (256 KiB).
+    pub max_body_bytes: usize,
     /// Span events kept per span (the first ones). Default 128.
     pub max_span_events: usize,
     /// Links kept per span (the first ones). Default 128.
@@ -49,6 +60,7 @@ impl Default for Limits {
         Self {
             max_attributes: 128,
             max_value_bytes: 4096,
+            max_body_bytes: 256 * 1024,
             max_span_events: 128,
             max_span_links: 128,
             max_depth: 8,
@@ -76,20 +88,41 @@ impl Limits {
                 self.max_value_bytes
             ));
         }
+        if self.max_body_bytes < MIN_BODY_BYTES {
+            return Err(format!(
+                "[limits] max_body_bytes is {}; it must be at least {MIN_BODY_BYTES}",
+                self.max_body_bytes
+            ));
+        }
         Ok(())
     }
 
     /// Cuts `value` to `max_value_bytes` at a character boundary.
     pub fn cut_value(&self, value: &mut String, truncated: &mut Truncated) {
-        if value.len() <= self.max_value_bytes {
-            return;
-        }
-        let mut end = self.max_value_bytes;
-        while !value.is_char_boundary(end) {
-            end -= 1;
-        }
-        value.truncate(end);
-        truncated.add(Truncated::VALUE_LENGTH);
+        cut_text(
+            value,
+            self.max_value_bytes,
+            Truncated::VALUE_LENGTH,
+            truncated,
+        );
+    }
+
+    /// `value` cut to `max_value_bytes` at a character boundary.
+    pub fn cut_text(&self, value: &str, truncated: &mut Truncated) -> String {
+        let mut value = value.to_string();
+        self.cut_value(&mut value, truncated);
+        value
+    }
+
+    /// Cuts a log body or event `data` to `max_body_bytes` at a character
+    /// boundary.
+    pub fn cut_body(&self, value: &mut String, truncated: &mut Truncated) {
+        cut_text(
+            value,
+            self.max_body_bytes,
+            Truncated::BODY_LENGTH,
+            truncated,
+        );
     }
 
     /// Cuts each value, then the map to `max_attributes`, keeping those for
@@ -161,6 +194,20 @@ impl Limits {
     }
 }
 
+/// Cuts `value` to at most `max` bytes at a character boundary, flagging
+/// `flag` when it does.
+fn cut_text(value: &mut String, max: usize, flag: u8, truncated: &mut Truncated) {
+    if value.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value.truncate(end);
+    truncated.add(flag);
+}
+
 /// Which limits a record went past: a small set of flags.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Truncated(u8);
@@ -171,14 +218,16 @@ impl Truncated {
     pub const EVENTS: u8 = 4;
     pub const LINKS: u8 = 8;
     pub const DEPTH: u8 = 16;
+    pub const BODY_LENGTH: u8 = 32;
 
     /// Each flag with its name, in the order the marker lists them.
-    pub const ALL: [(u8, &'static str); 5] = [
+    pub const ALL: [(u8, &'static str); 6] = [
         (Self::ATTRIBUTES, "attributes"),
         (Self::VALUE_LENGTH, "value_length"),
         (Self::EVENTS, "events"),
         (Self::LINKS, "links"),
         (Self::DEPTH, "depth"),
+        (Self::BODY_LENGTH, "body_length"),
     ];
 
     pub fn add(&mut self, flag: u8) {
@@ -334,5 +383,13 @@ mod tests {
             ..Limits::default()
         };
         assert!(small.validate().unwrap_err().contains("at least 1024"));
+        let small_body = Limits {
+            max_body_bytes: 10,
+            ..Limits::default()
+        };
+        assert!(small_body
+            .validate()
+            .unwrap_err()
+            .contains("max_body_bytes"));
     }
 }

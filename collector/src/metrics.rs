@@ -73,7 +73,7 @@ pub struct SignalCounters {
     /// their system.
     pub forbidden: AtomicU64,
     /// Records stored cut down, by limit (in the order of `Truncated::ALL`).
-    pub truncated: [AtomicU64; 5],
+    pub truncated: [AtomicU64; Truncated::ALL.len()],
 }
 
 impl SignalCounters {

@@ -189,7 +189,7 @@ fn app_state(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> AppSta
             &settings.users,
             &settings.api_keys,
             &settings.ingest_auth.configured,
-            crate::auth::session_key(&settings.data_dir),
+            crate::auth::session_signer(&settings.data_dir),
             settings.tls.is_some(),
         )),
     }

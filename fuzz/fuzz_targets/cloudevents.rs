@@ -9,7 +9,7 @@ use collector::keys::KeyTypes;
 use collector::limits::Limits;
 use collector::receivers::cloudevents;
 use libfuzzer_sys::fuzz_target;
-use throughline_fuzz::{check_attributes, tight_limits};
+use throughline_fuzz::{check_attributes, check_body, check_text, tight_limits};
 
 fuzz_target!(|data: &[u8]| {
     let Some((mode, rest)) = data.split_first() else {
@@ -58,6 +58,15 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(events) = cloudevents::parse(&headers, body, &rules, &limits, 1) {
             for event in events.iter().flatten() {
                 check_attributes(&event.attributes, &limits);
+                check_body(&event.data, &limits);
+                for (what, text) in [
+                    ("id", &event.id),
+                    ("source", &event.source),
+                    ("type", &event.event_type),
+                    ("subject", &event.subject),
+                ] {
+                    check_text(what, text, &limits);
+                }
             }
         }
     }

@@ -5,7 +5,7 @@ use collector::keys::KeyTypes;
 use collector::limits::Limits;
 use collector::receivers::otlp::{convert, json};
 use libfuzzer_sys::fuzz_target;
-use throughline_fuzz::{check_attributes, tight_limits};
+use throughline_fuzz::{check_attributes, check_body, check_text, tight_limits};
 
 fuzz_target!(|data: &[u8]| {
     let Ok((request, _rejected)) = json::decode_logs(data) else {
@@ -16,6 +16,8 @@ fuzz_target!(|data: &[u8]| {
         let out = convert::logs(&request, &keys, &limits, 1);
         for log in &out.batch.logs {
             check_attributes(&log.attributes, &limits);
+            check_body(&log.body, &limits);
+            check_text("event name", &log.event_name, &limits);
         }
     }
 });

@@ -8,6 +8,7 @@ pub fn tight_limits() -> Limits {
     Limits {
         max_attributes: 2,
         max_value_bytes: 1024,
+        max_body_bytes: 1024,
         max_span_events: 1,
         max_span_links: 1,
         max_depth: 2,
@@ -31,13 +32,35 @@ pub fn check_attributes(attributes: &Attributes, limits: &Limits) {
     }
 }
 
+/// A short text (a name, a status message, an event id) within
+/// `max_value_bytes`.
+pub fn check_text(what: &str, text: &str, limits: &Limits) {
+    assert!(
+        text.len() <= limits.max_value_bytes,
+        "{what} is {} bytes",
+        text.len()
+    );
+}
+
+/// A log body or event `data` within `max_body_bytes`.
+pub fn check_body(body: &str, limits: &Limits) {
+    assert!(
+        body.len() <= limits.max_body_bytes,
+        "body is {} bytes",
+        body.len()
+    );
+}
+
 pub fn check_spans(spans: &[Span], limits: &Limits) {
     for span in spans {
+        check_text("span name", &span.name, limits);
+        check_text("status message", &span.status_message, limits);
         check_attributes(&span.attributes, limits);
         check_attributes(&span.resource, limits);
         assert!(span.events.len() <= limits.max_span_events);
         assert!(span.links.len() <= limits.max_span_links);
         for event in &span.events {
+            check_text("span event name", &event.name, limits);
             check_attributes(&event.attributes, limits);
         }
     }

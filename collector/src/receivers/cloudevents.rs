@@ -186,11 +186,22 @@ fn finish(
         limits,
         &mut truncated,
     );
+    // Short texts to max_value_bytes, `data` (already searched for keys
+    // whole) to max_body_bytes.
+    let mut text = |name: &str| -> Result<String, String> {
+        Ok(limits.cut_text(&optional(&raw, name)?.unwrap_or_default(), &mut truncated))
+    };
+    let subject = text("subject")?;
+    let correlation_id = text("correlationid")?;
+    let causation_id = text("causationid")?;
+    let data_content_type = text("datacontenttype")?;
+    let id = limits.cut_text(&id, &mut truncated);
+    let source = limits.cut_text(&source, &mut truncated);
+    let event_type = limits.cut_text(&event_type, &mut truncated);
+    let system = limits.cut_text(&system, &mut truncated);
+    let mut data = raw.data_text;
+    limits.cut_body(&mut data, &mut truncated);
     truncated.mark(&mut attributes);
-    let subject = optional(&raw, "subject")?.unwrap_or_default();
-    let correlation_id = optional(&raw, "correlationid")?.unwrap_or_default();
-    let causation_id = optional(&raw, "causationid")?.unwrap_or_default();
-    let data_content_type = optional(&raw, "datacontenttype")?.unwrap_or_default();
     Ok(Event {
         source,
         id,
@@ -206,7 +217,7 @@ fn finish(
         span_id,
         correlation_id,
         causation_id,
-        data: raw.data_text,
+        data,
         data_content_type,
         attributes,
         keys,

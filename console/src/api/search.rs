@@ -64,6 +64,12 @@ pub async fn search(state: &AppState, q: &str) -> Result<SearchResult, AppError>
             q.len()
         )));
     }
+    if q.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(format!(
+            "`q` {} holds control characters; an id is printable text",
+            super::shown(q)
+        )));
+    }
     let names = state.keys.names();
     // `order:SO-1001` names its type.
     let (types, value): (Vec<&str>, &str) = match q.split_once(':') {

@@ -190,7 +190,7 @@ impl Auth {
         users: &[UserConfig],
         keys: &[ApiKeyConfig],
         tokens: &[TokenConfig],
-        session_key: Vec<u8>,
+        signer: Signer,
         secure: bool,
     ) -> Self {
         let entries = keys
@@ -216,7 +216,7 @@ impl Auth {
                 })
                 .collect(),
             api_keys: Verifier::new(API_KEY_PREFIX, entries),
-            signer: Signer::new(session_key),
+            signer,
             lockout: Lockout::default(),
             secure,
             listed_users: users.iter().map(|u| (u.name.clone(), u.role)).collect(),
@@ -236,7 +236,7 @@ impl Auth {
 
     /// No users, no keys: everyone is let in (the console is on loopback).
     pub fn open() -> Self {
-        Self::new(&[], &[], &[], secret::random_bytes(32), false)
+        Self::new(&[], &[], &[], Signer::new(secret::random_bytes(32)), false)
     }
 
     pub fn is_open(&self) -> bool {
@@ -380,10 +380,17 @@ fn unauthorized(message: &str) -> Response {
     response
 }
 
+/// The signer of session cookies: its key kept in `<data_dir>/session.key`
+/// and its sign-outs in `<data_dir>/revoked-sessions`, so sessions, and
+/// their ends, outlive a restart.
+pub fn session_signer(data_dir: &Path) -> Signer {
+    Signer::new(session_key(data_dir)).keeping_revocations(data_dir.join("revoked-sessions"))
+}
+
 /// The key that signs session cookies: kept in `<data_dir>/session.key`
 /// (made on first start, readable by its owner only) so sessions outlive a
 /// restart; a fresh random key when that file cannot be kept.
-pub fn session_key(data_dir: &Path) -> Vec<u8> {
+fn session_key(data_dir: &Path) -> Vec<u8> {
     let path = data_dir.join("session.key");
     if let Ok(key) = std::fs::read(&path) {
         if key.len() >= 32 {

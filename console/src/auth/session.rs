@@ -6,8 +6,13 @@
 //! form's CSRF token is the HMAC of the session id (or, on the sign-in form,
 //! of a random nonce in a short-lived cookie), so a page of another site can
 //! neither read nor forge it.
+//!
+//! Sign-outs are kept in a file beside the key (`revoked-sessions`, one
+//! `sid expires` line each, rewritten whole on each sign-out and pruned of
+//! expired ones), so a cookie signed out stays dead across a restart.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -41,6 +46,8 @@ pub struct Signer {
     key: Vec<u8>,
     /// Sessions signed out, by id, with their expiry (then forgotten).
     revoked: Mutex<HashMap<String, u64>>,
+    /// Where sign-outs are kept, if anywhere.
+    revoked_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -58,7 +65,26 @@ impl Signer {
         Self {
             key,
             revoked: Mutex::new(HashMap::new()),
+            revoked_file: None,
         }
+    }
+
+    /// This signer, keeping sign-outs in `path` (and reading those already
+    /// there that have not expired).
+    pub fn keeping_revocations(mut self, path: PathBuf) -> Self {
+        let now = now_s();
+        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        let revoked = kept
+            .lines()
+            .filter_map(|line| {
+                let (sid, expires) = line.split_once(' ')?;
+                Some((sid.to_string(), expires.trim().parse::<u64>().ok()?))
+            })
+            .filter(|(_, expires)| *expires > now)
+            .collect();
+        self.revoked = Mutex::new(revoked);
+        self.revoked_file = Some(path);
+        self
     }
 
     fn mac(&self, parts: &[&[u8]]) -> Vec<u8> {
@@ -132,6 +158,17 @@ impl Signer {
         let mut revoked = self.revoked.lock().expect("revoked lock");
         revoked.retain(|_, expires| *expires > now);
         revoked.insert(session.sid.clone(), session.expires);
+        if let Some(path) = &self.revoked_file {
+            let text: String = revoked
+                .iter()
+                .map(|(sid, expires)| format!("{sid} {expires}\n"))
+                .collect();
+            let tmp = path.with_extension("tmp");
+            let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+            if let Err(e) = written {
+                tracing::warn!(error = %e, path = %path.display(), "cannot keep a sign-out; it lasts until the console restarts");
+            }
+        }
     }
 
     /// The CSRF token of forms shown to this session.
@@ -177,5 +214,26 @@ mod tests {
         assert_ne!(signer.login_csrf("a"), signer.login_csrf("b"));
         signer.revoke(&session);
         assert_eq!(signer.open(&cookie), None);
+    }
+
+    #[test]
+    fn a_sign_out_outlives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("tl-revoked-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("revoked-sessions");
+        let _ = std::fs::remove_file(&path);
+        let signer = Signer::new(b"k".to_vec()).keeping_revocations(path.clone());
+        let (gone, gone_session) = signer.issue("ana", Role::Viewer);
+        let (kept, _) = signer.issue("ana", Role::Viewer);
+        signer.revoke(&gone_session);
+        // Another process start: same key, same file.
+        let again = Signer::new(b"k".to_vec()).keeping_revocations(path.clone());
+        assert_eq!(again.open(&gone), None);
+        assert!(again.open(&kept).is_some());
+        // Expired lines are dropped when read.
+        std::fs::write(&path, "old 1\n").unwrap();
+        let again = Signer::new(b"k".to_vec()).keeping_revocations(path);
+        assert!(again.revoked.lock().unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

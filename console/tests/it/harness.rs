@@ -246,7 +246,7 @@ impl TestApp {
                     &config.users,
                     &config.api_keys,
                     &config.tokens,
-                    collector::auth::secret::random_bytes(32),
+                    console::auth::session::Signer::new(collector::auth::secret::random_bytes(32)),
                     config.tls.is_some(),
                 )),
             },

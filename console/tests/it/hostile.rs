@@ -199,6 +199,7 @@ async fn bad_ids_and_keys_in_urls_are_400_saying_what_to_use() {
             "/api/v1/breaches?process=%27%3B".into(),
             "not a valid process id",
         ),
+        ("/api/v1/search?q=SO%0D1".into(), "control characters"),
     ];
     for (path, want) in &api_cases {
         let (status, body) = app.get(path).await;
@@ -226,6 +227,7 @@ async fn bad_ids_and_keys_in_urls_are_400_saying_what_to_use() {
             "not a valid alert rule id",
         ),
         ("/traces/%3Cscript%3E", "is not a trace id"),
+        ("/search?q=%3Cb%3E%07", "control characters"),
     ];
     for (path, want) in page_cases {
         let (status, _, html) = page(&app, path).await;

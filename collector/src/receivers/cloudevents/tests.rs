@@ -158,6 +158,28 @@ fn an_event_past_the_limits_is_kept_cut_and_marked() {
 }
 
 #[test]
+fn long_data_and_texts_are_cut_after_the_keys_are_found() {
+    let limits = Limits {
+        max_value_bytes: 1024,
+        max_body_bytes: 1024,
+        ..Limits::default()
+    };
+    let mut v = minimal();
+    let o = v.as_object_mut().unwrap();
+    o.insert("subject".into(), json!("s".repeat(2000)));
+    o.insert(
+        "data".into(),
+        json!({"note": "n".repeat(3000), "order": {"id": "SO-LATE"}}),
+    );
+    let e = finish(from_json(v).unwrap(), &rules(), &limits, 42).unwrap();
+    assert_eq!(e.subject.len(), 1024);
+    assert_eq!(e.data.len(), 1024);
+    // The key past the cut was still found.
+    assert_eq!(e.keys, vec![BusinessKey::new("order", "SO-LATE")]);
+    assert_eq!(e.attributes.last().unwrap().1, "value_length,body_length");
+}
+
+#[test]
 fn a_nested_extension_is_cut_to_the_depth_limit() {
     let limits = Limits {
         max_depth: 2,

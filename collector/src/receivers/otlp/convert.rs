@@ -165,10 +165,22 @@ impl Shape<'_> {
     }
 }
 
-fn scope_parts(scope: Option<&InstrumentationScope>) -> (String, String) {
-    scope
-        .map(|s| (s.name.clone(), s.version.clone()))
-        .unwrap_or_default()
+/// The scope's name and version, cut to `max_value_bytes`, and what was
+/// cut of them.
+fn scope_parts(
+    scope: Option<&InstrumentationScope>,
+    limits: &Limits,
+) -> (String, String, Truncated) {
+    let mut truncated = Truncated::default();
+    let (name, version) = scope
+        .map(|s| {
+            (
+                limits.cut_text(&s.name, &mut truncated),
+                limits.cut_text(&s.version, &mut truncated),
+            )
+        })
+        .unwrap_or_default();
+    (name, version, truncated)
 }
 
 fn optional_span_id(bytes: &[u8]) -> Result<Option<SpanId>, String> {
@@ -207,7 +219,7 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Lim
     for (ri, rs) in request.resource_spans.iter().enumerate() {
         let (resource, service, resource_cut) = shape.resource(rs.resource.as_ref());
         for (si, ss) in rs.scope_spans.iter().enumerate() {
-            let (scope_name, scope_version) = scope_parts(ss.scope.as_ref());
+            let (scope_name, scope_version, scope_cut) = scope_parts(ss.scope.as_ref(), limits);
             for (pi, span) in ss.spans.iter().enumerate() {
                 let path = format!("resource_spans[{ri}].scope_spans[{si}].spans[{pi}]");
                 let (trace_id, span_id, parent_span_id) = match span_ids(span) {
@@ -218,6 +230,7 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Lim
                     }
                 };
                 let mut truncated = resource_cut;
+                truncated.merge(scope_cut);
                 let mut links = Vec::with_capacity(span.links.len().min(limits.max_span_links));
                 for (li, link) in span.links.iter().enumerate() {
                     match (
@@ -230,7 +243,7 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Lim
                         (Ok(trace_id), Ok(span_id)) => links.push(SpanLink {
                             trace_id,
                             span_id,
-                            trace_state: link.trace_state.clone(),
+                            trace_state: limits.cut_text(&link.trace_state, &mut truncated),
                             attributes: shape.attributes(
                                 &link.attributes,
                                 &service,
@@ -249,7 +262,7 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Lim
                     .take(limits.max_span_events)
                     .map(|e| SpanEvent {
                         time_ns: e.time_unix_nano,
-                        name: e.name.clone(),
+                        name: limits.cut_text(&e.name, &mut truncated),
                         attributes: shape.attributes(&e.attributes, &service, &mut truncated),
                     })
                     .collect();
@@ -257,23 +270,27 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Lim
                     truncated.add(Truncated::EVENTS);
                 }
                 let keys = keys.extract(&service, &[&attrs, &resource]);
-                truncated.mark(&mut attrs);
                 let status = span.status.as_ref();
+                let name = limits.cut_text(&span.name, &mut truncated);
+                let trace_state = limits.cut_text(&span.trace_state, &mut truncated);
+                let status_message =
+                    limits.cut_text(status.map_or("", |s| s.message.as_str()), &mut truncated);
+                truncated.mark(&mut attrs);
                 out.batch.spans.push(Span {
                     trace_id,
                     span_id,
                     parent_span_id,
-                    trace_state: span.trace_state.clone(),
+                    trace_state,
                     flags: span.flags,
                     service: service.clone(),
-                    name: span.name.clone(),
+                    name,
                     kind: SpanKind::from_otlp(span.kind),
                     start_ns: span.start_time_unix_nano,
                     duration_ns: span
                         .end_time_unix_nano
                         .saturating_sub(span.start_time_unix_nano),
                     status_code: StatusCode::from_otlp(status.map_or(0, |s| s.code)),
-                    status_message: status.map(|s| s.message.clone()).unwrap_or_default(),
+                    status_message,
                     keys,
                     attributes: attrs,
                     resource: resource.clone(),
@@ -362,7 +379,7 @@ pub fn logs(
             .map(Message::encode_to_vec)
             .unwrap_or_default();
         for (si, sl) in rl.scope_logs.iter().enumerate() {
-            let (scope_name, scope_version) = scope_parts(sl.scope.as_ref());
+            let (scope_name, scope_version, scope_cut) = scope_parts(sl.scope.as_ref(), limits);
             for (li, record) in sl.log_records.iter().enumerate() {
                 let path = format!("resource_logs[{ri}].scope_logs[{si}].log_records[{li}]");
                 let (trace_id, span_id) = match log_ids(record) {
@@ -373,8 +390,10 @@ pub fn logs(
                     }
                 };
                 let mut truncated = resource_cut;
+                truncated.merge(scope_cut);
                 let mut attrs = shape.attributes(&record.attributes, &service, &mut truncated);
-                let body = any_value_text(record.body.as_ref(), limits, &mut truncated);
+                let mut body = any_value_text(record.body.as_ref(), limits, &mut truncated);
+                limits.cut_body(&mut body, &mut truncated);
                 let event_name = if record.event_name.is_empty() {
                     attrs
                         .iter()
@@ -382,8 +401,9 @@ pub fn logs(
                         .map(|(_, v)| v.clone())
                         .unwrap_or_default()
                 } else {
-                    record.event_name.clone()
+                    limits.cut_text(&record.event_name, &mut truncated)
                 };
+                let severity_text = limits.cut_text(&record.severity_text, &mut truncated);
                 let time_ns = match (record.time_unix_nano, record.observed_time_unix_nano) {
                     (0, 0) => now_ns,
                     (0, observed) => observed,
@@ -416,7 +436,7 @@ pub fn logs(
                     trace_id,
                     span_id,
                     severity_number: record.severity_number,
-                    severity_text: record.severity_text.clone(),
+                    severity_text,
                     body,
                     event_name,
                     service: service.clone(),

@@ -206,6 +206,7 @@ fn small_limits() -> Limits {
     Limits {
         max_attributes: 4,
         max_value_bytes: 1024,
+        max_body_bytes: 1024,
         max_span_events: 2,
         max_span_links: 1,
         max_depth: 3,
@@ -309,6 +310,52 @@ fn a_log_record_past_the_limits_is_kept_cut_and_marked_and_so_is_its_event() {
     assert_eq!(log.attributes.len(), 5);
     assert_eq!(log.attributes[4].1, "attributes,depth");
     assert_eq!(out.batch.events[0].attributes, log.attributes);
+}
+
+#[test]
+fn long_names_status_messages_and_log_bodies_are_cut_and_marked() {
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoLog, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::trace::v1::Status;
+    let mut s = span(&[1; 16], &[2; 8], vec![text("order.id", "SO-1")]);
+    s.name = "n".repeat(3000);
+    s.status = Some(Status {
+        message: "m".repeat(3000),
+        code: 2,
+    });
+    let out = traces(
+        &request("mes", vec![s]),
+        &KeyTypes::default(),
+        &small_limits(),
+    );
+    let span = &out.batch.spans[0];
+    assert_eq!(span.name.len(), 1024);
+    assert_eq!(span.status_message.len(), 1024);
+    assert_eq!(span.attributes.last().unwrap().1, "value_length");
+
+    let req = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: None,
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![ProtoLog {
+                    time_unix_nano: 5,
+                    event_name: "erp.order.created".into(),
+                    attributes: vec![text("order.id", "SO-1")],
+                    body: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("b".repeat(5000))),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let out = logs(&req, &KeyTypes::default(), &small_limits(), 9);
+    let log = &out.batch.logs[0];
+    assert_eq!(log.body.len(), 1024);
+    assert_eq!(log.attributes.last().unwrap().1, "body_length");
+    assert_eq!(out.batch.events[0].data, log.body);
+    assert_eq!(log.keys, vec![BusinessKey::new("order", "SO-1")]);
 }
 
 #[test]
