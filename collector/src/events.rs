@@ -107,6 +107,24 @@ impl EventRules {
         })
     }
 
+    /// The system that owns events from `source`, if any: the one its
+    /// configured prefix (`[events.systems]`) maps it to, or for
+    /// `otlp-log:<service>` (the source of OTLP log events) that service.
+    /// A connector token must be bound to it to send events of that
+    /// source, whatever `system` the event says, so that no system can
+    /// take another's `source` + `id` (which identify an event).
+    pub fn owner_of<'a>(&'a self, source: &'a str) -> Option<&'a str> {
+        if let Some(service) =
+            source.strip_prefix(crate::receivers::otlp::convert::LOG_EVENT_SOURCE_PREFIX)
+        {
+            return Some(service);
+        }
+        self.systems
+            .iter()
+            .find(|(prefix, _)| source.starts_with(prefix.as_str()))
+            .map(|(_, system)| system.as_str())
+    }
+
     /// The system of an event from `source`, when it names none itself.
     pub fn system_for(&self, source: &str) -> String {
         self.systems

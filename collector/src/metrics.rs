@@ -132,6 +132,9 @@ pub struct Metrics {
     pub events_invalid: AtomicU64,
     /// Redelivered events (same source and id) not stored again.
     pub events_duplicates: AtomicU64,
+    /// Of those, events whose source and id were stored from another
+    /// system.
+    pub events_conflicts: AtomicU64,
     /// Requests refused as a whole, by reason.
     pub requests_bad: AtomicU64,
     pub requests_too_large: AtomicU64,
@@ -161,6 +164,7 @@ impl Metrics {
             events: SignalCounters::default(),
             events_invalid: AtomicU64::new(0),
             events_duplicates: AtomicU64::new(0),
+            events_conflicts: AtomicU64::new(0),
             requests_bad: AtomicU64::new(0),
             requests_too_large: AtomicU64::new(0),
             requests_unsupported: AtomicU64::new(0),
@@ -274,6 +278,12 @@ impl Metrics {
             "throughline_events_duplicates_dropped_total",
             "Redelivered events (same source and id) recognised and not stored again.",
             &[("", get(&self.events_duplicates))],
+        );
+        counter(
+            &mut out,
+            "throughline_event_id_conflicts_total",
+            "Events not stored because their source and id were stored from another system (counted in the duplicates too).",
+            &[("", get(&self.events_conflicts))],
         );
         counter(
             &mut out,

@@ -278,6 +278,7 @@ impl Writer {
                         batch.events.len() - report.duplicate_events,
                     );
                     metrics::add(&m.events_duplicates, report.duplicate_events);
+                    metrics::add(&m.events_conflicts, report.conflicting_events);
                     if m.clickhouse_problem
                         .lock()
                         .expect("metrics lock")

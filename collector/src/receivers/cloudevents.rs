@@ -472,7 +472,17 @@ async fn handle(
                 index,
                 error: access.refusal(&event.system),
             }),
-            Ok(event) => batch.events.push(event),
+            Ok(event) => match state.events.owner_of(&event.source) {
+                Some(owner) if !access.allows(owner) => forbidden.push(Rejected {
+                    index,
+                    error: format!(
+                        "the source {:?} belongs to system `{owner}` ([events.systems]): {}",
+                        event.source,
+                        access.refusal(owner)
+                    ),
+                }),
+                _ => batch.events.push(event),
+            },
             Err(error) => outcomes.rejected.push(Rejected { index, error }),
         }
     }

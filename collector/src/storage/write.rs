@@ -4,6 +4,7 @@
 //! failed half-way is retried whole, and a redelivered event is recognised by
 //! its source and id and not stored again.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use clickhouse::{Row, RowOwned, RowWrite};
@@ -22,6 +23,10 @@ const LOOKUP_CHUNK: usize = 1000;
 pub struct WriteReport {
     /// Events already stored (or twice in the batch), not stored again.
     pub duplicate_events: usize,
+    /// Of those, events whose source and id were stored from another
+    /// system: not a redelivery but a clash (two systems using one
+    /// `source`, or one posing as another), also not stored.
+    pub conflicting_events: usize,
 }
 
 /// Rows made on the way to ClickHouse. Boxed: the concrete iterator types,
@@ -33,6 +38,7 @@ struct StoredEvent {
     source: String,
     event_id: String,
     time_ns: u64,
+    system: String,
 }
 
 impl Store {
@@ -71,15 +77,16 @@ impl Store {
         Ok(())
     }
 
-    /// The first stored time of each of `events` that is already stored.
+    /// The first stored time and the system of each of `events` that is
+    /// already stored.
     async fn stored_event_times(
         &self,
         events: &[Event],
-    ) -> Result<HashMap<(String, String), u64>, StoreError> {
+    ) -> Result<HashMap<(String, String), (u64, String)>, StoreError> {
         let mut stored = HashMap::new();
         for chunk in events.chunks(LOOKUP_CHUNK) {
             let sql = format!(
-                "SELECT source, event_id, min(time_ns) AS time_ns FROM events \
+                "SELECT source, event_id, min(time_ns) AS time_ns, any(system) AS system FROM events \
                  WHERE (source, event_id) IN ({}) GROUP BY source, event_id",
                 key_tuple_placeholders(chunk.len())
             );
@@ -88,7 +95,7 @@ impl Store {
                 query = query.bind(event.source.as_str()).bind(event.id.as_str());
             }
             for row in query.fetch_all::<StoredEvent>().await? {
-                stored.insert((row.source, row.event_id), row.time_ns);
+                stored.insert((row.source, row.event_id), (row.time_ns, row.system));
             }
         }
         Ok(stored)
@@ -105,16 +112,39 @@ impl Store {
         };
         // Each event once: new ones are stored; for a redelivery only the
         // derived rows are written again (idempotent), under the first time.
-        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut seen: HashMap<(&str, &str), &str> = HashMap::new();
         let mut events = Vec::new();
         let mut event_times = Vec::new();
         for event in &batch.events {
-            if !seen.insert((event.source.as_str(), event.id.as_str())) {
+            // The system that owns this source and id: the stored event's,
+            // else the first in this batch's.
+            let stored_here = stored.get(&(event.source.clone(), event.id.clone()));
+            let (owner, repeat) = match seen.entry((event.source.as_str(), event.id.as_str())) {
+                Entry::Occupied(first) => (*first.get(), true),
+                Entry::Vacant(slot) => {
+                    let owner = stored_here.map_or(event.system.as_str(), |(_, s)| s.as_str());
+                    (*slot.insert(owner), false)
+                }
+            };
+            let clash = (owner != event.system).then_some(owner);
+            if let Some(other) = clash {
+                report.duplicate_events += 1;
+                report.conflicting_events += 1;
+                tracing::warn!(
+                    source = %event.source,
+                    id = %event.id,
+                    stored_system = %other,
+                    system = %event.system,
+                    "an event's source and id were stored from another system; this one is not stored (give each system its own source, and map it in [events.systems] so tokens are held to it)"
+                );
+                continue;
+            }
+            if repeat {
                 report.duplicate_events += 1;
                 continue;
             }
-            match stored.get(&(event.source.clone(), event.id.clone())) {
-                Some(first) => {
+            match stored_here {
+                Some((first, _)) => {
                     report.duplicate_events += 1;
                     event_times.push((event, *first));
                 }

@@ -374,6 +374,85 @@ async fn ingest_needs_a_token_bound_to_the_records_system() {
     );
 }
 
+/// A token cannot take another system's event identity (`source` + `id`):
+/// a source mapped to a system needs that system's token, and an event
+/// whose source and id were stored from another system is not stored.
+#[tokio::test]
+async fn a_token_cannot_take_another_systems_event_source_or_id() {
+    let (crm, crm_token) = token("crm connector", &["crm"]);
+    let (erp, erp_token) = token("erp connector", &["erp"]);
+    let app = TestApp::with(TestConfig {
+        tokens: vec![crm, erp],
+        events: collector::events::EventConfig {
+            systems: [("urn:erp:".to_string(), "erp".to_string())].into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let send = |token: &str, event: Value| {
+        let request = app
+            .client
+            .post(app.otlp_url("/v1/events"))
+            .header("content-type", "application/cloudevents+json")
+            .header("authorization", bearer(token))
+            .body(event.to_string());
+        async move { request.send().await.unwrap() }
+    };
+    let posed = |source: &str, id: &str, system: &str| {
+        json!({
+            "specversion": "1.0", "id": id, "source": source, "type": "order.failed",
+            "system": system, "outcome": "failed", "orderid": "SO-9",
+        })
+    };
+
+    // A source ERP owns, and the source of ERP's OTLP log events: refused,
+    // whatever `system` the event claims.
+    for source in ["urn:erp:orders", "otlp-log:erp"] {
+        let r = send(&crm_token, posed(source, "E1", "crm")).await;
+        assert_eq!(r.status(), 403, "{source}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains("belongs to system `erp`"), "{text}");
+    }
+    let r = send(&erp_token, posed("urn:erp:orders", "E1", "erp")).await;
+    assert_eq!(r.status(), 200);
+
+    // A source nobody owns: the first system to use an id keeps it.
+    let r = send(&erp_token, posed("urn:shared", "E2", "erp")).await;
+    assert_eq!(r.status(), 200);
+    let r = send(&crm_token, posed("urn:shared", "E2", "crm")).await;
+    assert_eq!(r.status(), 200);
+
+    app.settled().await;
+    let (_, events) = app.get("/api/v1/events?limit=100").await;
+    let mut stored: Vec<(String, String)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().to_string(),
+                e["system"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            ("E1".to_string(), "erp".to_string()),
+            ("E2".into(), "erp".into())
+        ]
+    );
+    let metrics = app.metrics().await;
+    for line in [
+        "throughline_forbidden_total{signal=\"events\"} 2",
+        "throughline_event_id_conflicts_total 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
+
 const ADMIN_PASSWORD: &str = "ana's long password";
 const VIEWER_PASSWORD: &str = "victor's long password";
 

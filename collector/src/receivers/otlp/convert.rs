@@ -308,8 +308,11 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Lim
 /// The source of events that came as OTLP log records: no CloudEvents
 /// source exists, so the sending system stands in.
 pub fn log_event_source(service: &str) -> String {
-    format!("otlp-log:{service}")
+    format!("{LOG_EVENT_SOURCE_PREFIX}{service}")
 }
+
+/// What [`log_event_source`] puts before the service.
+pub const LOG_EVENT_SOURCE_PREFIX: &str = "otlp-log:";
 
 /// A log record that is an event, as an integration event: its id is the
 /// record's content hash, so a redelivered record is the same event. Outcome
