@@ -213,13 +213,8 @@ impl Collector {
             }
         });
 
-        let in_flight = state.in_flight.clone();
         let app = http::router(state.clone())
             .merge(receivers::cloudevents::router(state))
-            .layer(axum::middleware::from_fn_with_state(
-                in_flight,
-                receivers::limit_in_flight,
-            ))
             .merge(ops::collector_router(
                 store,
                 settings.metrics.clone(),

@@ -22,8 +22,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{
-    authenticate, authorization, count_refused, ingest, now_ns, read_body, ReceiveError,
-    ReceiverState, Signal,
+    admit, authorization, count_refused, ingest, now_ns, read_body, ReceiveError, ReceiverState,
+    Signal,
 };
 use crate::events::EventRules;
 use crate::limits::{Limits, Truncated};
@@ -457,7 +457,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Outcomes, ReceiveError> {
-    let access = authenticate(state, authorization(headers)).await?;
+    let (access, _slot) = admit(state, authorization(headers)).await?;
     let mode = mode_of(headers)?;
     let bytes = read_body(headers, body, state.max_request_bytes).await?;
     let events = parse(headers, &bytes, &state.events, &state.limits, now_ns())?;

@@ -69,17 +69,6 @@ pub struct ReceiverState {
 /// its decoded form), whatever the number of clients.
 pub const MAX_IN_FLIGHT: usize = 32;
 
-/// Axum middleware: waits for an in-flight slot before the handler reads the
-/// body.
-pub async fn limit_in_flight(
-    axum::extract::State(in_flight): axum::extract::State<Arc<tokio::sync::Semaphore>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let _slot = in_flight.acquire().await;
-    next.run(request).await
-}
-
 /// Which signal a request carries, for counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
@@ -98,13 +87,22 @@ impl Signal {
     }
 }
 
-/// What a request with this `Authorization` header may write; checked
-/// before its body is read.
-pub(crate) async fn authenticate(
+/// Lets a request in: what its `Authorization` header may write, then an
+/// in-flight slot (see [`MAX_IN_FLIGHT`]), both before its body is read.
+/// The token comes first so that senders without a valid one, waiting on
+/// its check, never hold the slots valid senders need.
+pub(crate) async fn admit(
     state: &ReceiverState,
     authorization: Option<&str>,
-) -> Result<Access, ReceiveError> {
-    Ok(state.auth.authenticate(authorization).await?)
+) -> Result<(Access, tokio::sync::OwnedSemaphorePermit), ReceiveError> {
+    let access = state.auth.authenticate(authorization).await?;
+    let slot = state
+        .in_flight
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the in-flight semaphore is never closed");
+    Ok((access, slot))
 }
 
 /// The `Authorization` header's value.

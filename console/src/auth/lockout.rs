@@ -2,6 +2,10 @@
 //! row for one user name (known or not), that name is refused without a
 //! password check for 30 s, doubling with each further failure up to 15
 //! minutes. A success clears it. Failures older than an hour are forgotten.
+//!
+//! An attempt counts as a failure when it begins ([`Lockout::begin`]) and a
+//! success takes it back, so guesses sent all at once get no more tries than
+//! guesses sent one by one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -36,16 +40,18 @@ fn delay(count: u32) -> Duration {
 }
 
 impl Lockout {
-    /// How long `name` must still wait, if it must.
-    pub fn wait(&self, name: &str, now: Instant) -> Option<Duration> {
-        let failures = self.failures.lock().expect("lockout lock");
-        let f = failures.get(&name.to_lowercase())?;
-        let until = f.last + delay(f.count);
-        (until > now).then(|| until - now)
-    }
-
-    pub fn failed(&self, name: &str, now: Instant) {
+    /// Begins a sign-in attempt for `name`: `Err(wait)` when the name must
+    /// still wait, else the attempt is counted as a failure until
+    /// [`Lockout::succeeded`] takes it back.
+    pub fn begin(&self, name: &str, now: Instant) -> Result<(), Duration> {
+        let key = name.to_lowercase();
         let mut failures = self.failures.lock().expect("lockout lock");
+        if let Some(f) = failures.get(&key) {
+            let until = f.last + delay(f.count);
+            if until > now {
+                return Err(until - now);
+            }
+        }
         failures.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
         if failures.len() >= MAX_NAMES {
             if let Some(oldest) = failures
@@ -56,12 +62,13 @@ impl Lockout {
                 failures.remove(&oldest);
             }
         }
-        let f = failures.entry(name.to_lowercase()).or_insert(Failures {
+        let f = failures.entry(key).or_insert(Failures {
             count: 0,
             last: now,
         });
         f.count += 1;
         f.last = now;
+        Ok(())
     }
 
     pub fn succeeded(&self, name: &str) {
@@ -80,21 +87,17 @@ mod tests {
     fn the_fifth_failure_locks_and_the_delay_doubles() {
         let l = Lockout::default();
         let t = Instant::now();
-        for _ in 0..4 {
-            l.failed("Ana", t);
+        // Five attempts begun at once (none has finished): the sixth waits.
+        for _ in 0..5 {
+            assert_eq!(l.begin("Ana", t), Ok(()));
         }
-        assert_eq!(l.wait("ana", t), None);
-        l.failed("ana", t);
-        assert_eq!(l.wait("ANA", t), Some(Duration::from_secs(30)));
-        assert_eq!(l.wait("ana", t + Duration::from_secs(31)), None);
-        l.failed("ana", t + Duration::from_secs(31));
-        assert_eq!(
-            l.wait("ana", t + Duration::from_secs(31)),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(l.wait("bob", t), None);
+        assert_eq!(l.begin("ANA", t), Err(Duration::from_secs(30)));
+        let later = t + Duration::from_secs(31);
+        assert_eq!(l.begin("ana", later), Ok(()));
+        assert_eq!(l.begin("ana", later), Err(Duration::from_secs(60)));
+        assert_eq!(l.begin("bob", t), Ok(()));
         l.succeeded("ana");
-        assert_eq!(l.wait("ana", t + Duration::from_secs(31)), None);
+        assert_eq!(l.begin("ana", later), Ok(()));
         assert_eq!(delay(40), LONGEST_DELAY);
     }
 }

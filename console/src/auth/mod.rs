@@ -35,6 +35,17 @@ use session::{Session, Signer, SESSION_COOKIE};
 /// The prefix of API keys.
 pub const API_KEY_PREFIX: &str = "tlk";
 
+/// Password checks run at once.
+const PASSWORD_CHECKS: usize = 2;
+/// Password checks running or waiting at most.
+const PASSWORD_QUEUE: usize = 16;
+/// The longest password looked at; a longer one is refused unchecked.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Too many sign-ins are being checked at once; try again shortly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
 /// What a user or API key may do; `Admin` includes `Viewer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -167,6 +178,11 @@ pub struct Auth {
     api_keys: Verifier<(String, Role)>,
     pub signer: Signer,
     pub lockout: Lockout,
+    /// Password checks running (argon2 takes ~19 MiB and tens of ms each).
+    password_checks: tokio::sync::Semaphore,
+    /// Password checks running or waiting; past this, sign-ins are told to
+    /// come back (so a flood of sign-ins cannot queue without bound).
+    password_queue: tokio::sync::Semaphore,
     /// Cookies carry `Secure` (the console serves TLS).
     pub secure: bool,
     /// For the admin page: users, API keys and connector tokens, no hashes.
@@ -218,6 +234,8 @@ impl Auth {
             api_keys: Verifier::new(API_KEY_PREFIX, entries),
             signer,
             lockout: Lockout::default(),
+            password_checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS),
+            password_queue: tokio::sync::Semaphore::new(PASSWORD_QUEUE),
             secure,
             listed_users: users.iter().map(|u| (u.name.clone(), u.role)).collect(),
             listed_keys: keys
@@ -243,9 +261,17 @@ impl Auth {
         self.users.is_empty() && self.api_keys.is_empty()
     }
 
+    /// A place among the sign-ins being checked, held until the check is
+    /// done; `Err` when too many are already.
+    pub fn queue_sign_in(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Busy> {
+        self.password_queue.try_acquire().map_err(|_| Busy)
+    }
+
     /// The user `name` with this password, as `(name as configured, role)`.
-    /// Takes as long for an unknown name as for a wrong password.
+    /// Takes as long for an unknown name as for a wrong password; at most
+    /// [`PASSWORD_CHECKS`] run at once.
     pub async fn check_password(&self, name: &str, password: &str) -> Option<(String, Role)> {
+        let _running = self.password_checks.acquire().await.expect("never closed");
         let found = self.users.get(&name.to_lowercase()).cloned();
         let hash = found
             .as_ref()

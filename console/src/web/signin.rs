@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::render;
 use crate::api::AppState;
 use crate::auth::session::{Signer, LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS};
-use crate::auth::{cookie, Identity};
+use crate::auth::{cookie, valid_user_name, Identity, MAX_PASSWORD_BYTES};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -120,8 +120,35 @@ pub async fn submit(
             &f.next,
         );
     }
-    let now = Instant::now();
-    if let Some(wait) = auth.lockout.wait(&f.name, now) {
+    // A name no user can have, or a password longer than any: wrong, with
+    // no password check and nothing remembered of it.
+    if !valid_user_name(&f.name) || f.password.len() > MAX_PASSWORD_BYTES {
+        tracing::warn!(
+            name_bytes = f.name.len(),
+            "failed sign-in: a user name no user can have, or a password too long"
+        );
+        return form(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "Wrong user name or password.",
+            "",
+            &f.next,
+        );
+    }
+    let Ok(_queued) = auth.queue_sign_in() else {
+        let mut response = form(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many sign-ins are being checked right now. Try again in a few seconds.",
+            &f.name,
+            &f.next,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return response;
+    };
+    if let Err(wait) = auth.lockout.begin(&f.name, Instant::now()) {
         let mut response = form(
             &state,
             StatusCode::TOO_MANY_REQUESTS,
@@ -156,7 +183,6 @@ pub async fn submit(
             response
         }
         None => {
-            auth.lockout.failed(&f.name, now);
             tracing::warn!(user = %f.name, "failed sign-in");
             form(
                 &state,

@@ -745,10 +745,44 @@ async fn api_keys_and_the_sign_in_lockout() {
     assert_eq!(status, 401);
     assert!(body.contains("not valid"), "{body}");
 
-    // Five failures lock the name, whatever the password after; another
-    // name is unaffected.
+    // A name no user can have (here 100 kB) is wrong at once, and is not
+    // remembered by the lockout.
     let form = sign_in_form(&app, &client).await;
-    for _ in 0..5 {
+    let huge = "a".repeat(100_000);
+    let r = post_login(
+        &app,
+        &client,
+        &form,
+        &[("csrf", &form.csrf), ("name", &huge), ("password", "guess")],
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    assert!(!r.text().await.unwrap().contains(&huge[..100]));
+
+    // Twelve guesses sent at once get no more tries than five sent one by
+    // one: five are checked (401), the rest wait (429) or are told to come
+    // back (503). Then the name is locked, whatever the password; another
+    // name is unaffected.
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let request = client
+            .post(format!("http://{}/login", app.console))
+            .header("cookie", &form.nonce_cookie)
+            .form(&[
+                ("csrf", form.csrf.clone()),
+                ("name", "ana".to_string()),
+                ("password", format!("guess {i}")),
+            ]);
+        guesses.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let statuses = guesses.join_all().await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(
+        statuses.iter().all(|s| [401, 429, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert!((1..=5).contains(&checked), "{statuses:?}");
+    for _ in checked..5 {
         let r = post_login(
             &app,
             &client,

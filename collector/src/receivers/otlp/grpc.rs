@@ -29,7 +29,7 @@ use super::convert;
 use super::convert::Rejection;
 use crate::auth::Access;
 use crate::receivers::{
-    authenticate, count_refused, enforce, ingest, now_ns, ReceiveError, ReceiverState, Signal,
+    admit, count_refused, enforce, ingest, now_ns, ReceiveError, ReceiverState, Signal,
 };
 
 /// Seconds a client should wait before retrying into a full spool.
@@ -238,7 +238,6 @@ pub struct ExportServer<E> {
     inner: Arc<E>,
     max_decoding: usize,
     metrics: Arc<Metrics>,
-    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl<E> Clone for ExportServer<E> {
@@ -247,7 +246,6 @@ impl<E> Clone for ExportServer<E> {
             inner: self.inner.clone(),
             max_decoding: self.max_decoding,
             metrics: self.metrics.clone(),
-            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -300,18 +298,16 @@ where
         let inner = self.inner.clone();
         let max_decoding = self.max_decoding;
         let metrics = self.metrics.clone();
-        let in_flight = self.in_flight.clone();
         Box::pin(async move {
-            // Before the message is read: see `receivers::MAX_IN_FLIGHT`.
-            let _slot = in_flight.acquire().await;
-            // Before the message is read, too: nothing of a sender without
-            // a valid token is decoded.
+            // Before the message is read: nothing of a sender without a
+            // valid token is decoded, and the rest wait for an in-flight
+            // slot (see `receivers::admit`).
             let header = request
                 .headers()
                 .get(http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok());
-            let access = match authenticate(inner.state(), header).await {
-                Ok(access) => access,
+            let (access, _slot) = match admit(inner.state(), header).await {
+                Ok(admitted) => admitted,
                 Err(e) => return Ok(status(&metrics, e).into_http()),
             };
             let mut accept = EnabledCompressionEncodings::default();
@@ -328,19 +324,16 @@ where
 pub fn services(state: ReceiverState) -> (ExportServer<Traces>, ExportServer<Logs>) {
     let max_decoding = state.max_request_bytes;
     let metrics = state.metrics.clone();
-    let in_flight = state.in_flight.clone();
     (
         ExportServer {
             inner: Arc::new(Traces(state.clone())),
             max_decoding,
             metrics: metrics.clone(),
-            in_flight: in_flight.clone(),
         },
         ExportServer {
             inner: Arc::new(Logs(state)),
             max_decoding,
             metrics,
-            in_flight,
         },
     )
 }

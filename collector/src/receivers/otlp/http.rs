@@ -20,7 +20,7 @@ use super::convert::Rejection;
 use super::convert::{self, Converted};
 use super::json;
 use crate::receivers::{
-    authenticate, authorization, count_refused, enforce, ingest, now_ns, read_body, ReceiveError,
+    admit, authorization, count_refused, enforce, ingest, now_ns, read_body, ReceiveError,
     ReceiverState, Signal,
 };
 
@@ -194,7 +194,7 @@ async fn handle(
     body: Body,
 ) -> Result<(Encoding, Converted), (Encoding, ReceiveError)> {
     // Until we know what the sender speaks, errors go out as JSON.
-    let access = authenticate(state, authorization(headers))
+    let (access, _slot) = admit(state, authorization(headers))
         .await
         .map_err(|e| (encoding_of(headers).unwrap_or(Encoding::Json), e))?;
     let encoding = encoding_of(headers).map_err(|e| (Encoding::Json, e))?;
