@@ -9,6 +9,7 @@ pub mod config;
 pub mod credentials;
 pub mod metrics;
 pub mod run;
+pub mod security_headers;
 pub mod terminal;
 pub mod web;
 
@@ -26,4 +27,5 @@ pub fn app(state: api::AppState) -> Router {
         .merge(metrics)
         .merge(web::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(state, auth::guard))
+        .layer(axum::middleware::from_fn(security_headers::add))
 }

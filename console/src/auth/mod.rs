@@ -343,8 +343,37 @@ fn is_api(path: &str) -> bool {
     path.starts_with("/api/") || path == "/metrics"
 }
 
+/// Whether the request names this machine's loopback as its host
+/// (`localhost`, `127.x.x.x`, `[::1]`, with any port), or names none.
+fn is_loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The middleware in front of every console route.
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    // An open console listens on loopback only; answering only to loopback
+    // names too keeps a web page that rebinds its own name to 127.0.0.1
+    // (DNS rebinding) from reading it.
+    if state.auth.is_open() && !is_loopback_host(request.headers()) {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "This console has no users configured, so it answers only to localhost or 127.0.0.1. Open it by that name, or add [[users]] to reach it by another.",
+        )
+            .into_response();
+    }
     let path = request.uri().path().to_string();
     if is_public(&path) {
         return next.run(request).await;
@@ -440,4 +469,38 @@ fn session_key(data_dir: &Path) -> Vec<u8> {
         tracing::warn!(error = %e, path = %path.display(), "cannot keep the session key; sessions end when the console restarts");
     }
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_host_names_pass() {
+        let host = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_str(value).unwrap());
+            is_loopback_host(&headers)
+        };
+        for ok in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1:3000",
+            "127.1.2.3",
+            "[::1]:80",
+            "[::1]",
+        ] {
+            assert!(host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:3000",
+            "localhost.evil.example",
+            "10.0.0.1:80",
+            "[::2]:80",
+        ] {
+            assert!(!host(bad), "{bad}");
+        }
+        assert!(is_loopback_host(&HeaderMap::new()));
+    }
 }

@@ -185,10 +185,10 @@ pub fn timeline(marks: &[Mark]) -> String {
     let t0 = marks.iter().map(|m| m.start_ns).min().unwrap_or(0);
     let t1 = marks
         .iter()
-        .map(|m| m.start_ns + m.duration_ns)
+        .map(|m| m.start_ns.saturating_add(m.duration_ns))
         .max()
         .unwrap_or(0)
-        .max(t0 + 1);
+        .max(t0.saturating_add(1));
     let span = (t1 - t0) as f64;
     let plot_w = w - label_w - 12.0;
     let x = |t: u64| label_w + ((t - t0) as f64 / span) * plot_w;
@@ -225,7 +225,7 @@ pub fn timeline(marks: &[Mark]) -> String {
             )
         } else {
             let x0 = x(m.start_ns);
-            let bw = (x(m.start_ns + m.duration_ns) - x0).max(3.0);
+            let bw = (x(m.start_ns.saturating_add(m.duration_ns)) - x0).max(3.0);
             format!(
                 r#"<rect class="mark span {}" x="{x0:.1}" y="{:.1}" width="{bw:.1}" height="{:.1}" fill="{}"><title>{}</title></rect>"#,
                 m.state,
@@ -327,6 +327,20 @@ mod tests {
         assert!(svg.contains("&lt;script&gt;"));
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("x&quot;y"));
+    }
+
+    #[test]
+    fn a_timeline_at_the_end_of_time_is_drawn_without_overflow() {
+        let mark = |start_ns, duration_ns| Mark {
+            lane: "mes".into(),
+            start_ns,
+            duration_ns,
+            label: "x".into(),
+            state: "ok",
+            href: None,
+        };
+        let svg = timeline(&[mark(u64::MAX, u64::MAX), mark(u64::MAX - 5, 3)]);
+        assert!(svg.starts_with("<svg"));
     }
 
     #[test]

@@ -119,10 +119,10 @@ pub async fn page(
     let t0 = spans.iter().map(|s| s.start_ns).min().unwrap_or(0);
     let t1 = spans
         .iter()
-        .map(|s| s.start_ns + s.duration_ns)
+        .map(|s| s.start_ns.saturating_add(s.duration_ns))
         .max()
         .unwrap_or(t0)
-        .max(t0 + 1);
+        .max(t0.saturating_add(1));
     let total = (t1 - t0) as f64;
     let mut services: Vec<(String, &'static str)> = Vec::new();
     let rows: Vec<Row> = tree_order(&spans)

@@ -406,6 +406,19 @@ async fn a_manager_follows_an_order_from_the_overview_to_a_trace_in_chromium() {
         b.find(&format!("tr[data-system='{name}']")).await;
     }
     b.screenshot("overview").await;
+    // Under the content security policy the console's own script runs
+    // (it rewrites the footer) and the inline colours of the dots apply.
+    assert!(
+        b.text("footer").await.contains("your local time zone"),
+        "app.js did not run"
+    );
+    let colour = b
+        .script("return getComputedStyle(document.querySelector('tr[data-system] .dot')).backgroundColor")
+        .await;
+    assert!(
+        !matches!(colour.as_str(), Some("rgba(0, 0, 0, 0)") | None),
+        "dot colour {colour}"
+    );
 
     // A process page: the funnel and the SLA table agree with the API.
     b.click("a[data-process='order-to-delivery']").await;

@@ -823,6 +823,28 @@ async fn an_open_console_says_so_and_stays_on_loopback() {
     let (status, html) = get_with(&app, &browser(), "/breaches", ("accept", "text/html")).await;
     assert_eq!(status, 200);
     assert!(html.contains("No users are configured"), "{html}");
+    // Every answer tells the browser not to frame, sniff or leak it.
+    let r = browser()
+        .get(format!("http://{}/breaches", app.console))
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    // A page of another site that rebinds its name to 127.0.0.1 (DNS
+    // rebinding) is not answered.
+    let (status, text) = get_with(
+        &app,
+        &browser(),
+        "/api/v1/processes",
+        ("host", "evil.example:80"),
+    )
+    .await;
+    assert_eq!(status, 421, "{text}");
+    assert!(text.contains("answers only to localhost"), "{text}");
     let shutdown = tokio_util::sync::CancellationToken::new();
     let console = console::run::Console::start(
         console::api::AppState {
