@@ -261,6 +261,28 @@ impl Auth {
         self.users.is_empty() && self.api_keys.is_empty()
     }
 
+    /// The valid session of the request's cookie. The role is the one
+    /// configured now: a user removed or demoted in the config, or given a
+    /// new password, loses what the cookie said at the next restart.
+    pub fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        let mut session = self.signer.open(cookie(headers, SESSION_COOKIE)?)?;
+        let (_, hash, role) = self.users.get(&session.user.to_lowercase())?;
+        if !Signer::matches(&self.signer.stamp(hash), &session.stamp) {
+            return None;
+        }
+        session.role = *role;
+        Some(session)
+    }
+
+    /// A new session's cookie value for a user who just signed in.
+    pub fn start_session(&self, name: &str, role: Role) -> String {
+        let hash = self
+            .users
+            .get(&name.to_lowercase())
+            .map_or("", |(_, hash, _)| hash.as_str());
+        self.signer.issue(name, role, &self.signer.stamp(hash)).0
+    }
+
     /// A place among the sign-ins being checked, held until the check is
     /// done; `Err` when too many are already.
     pub fn queue_sign_in(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Busy> {
@@ -301,19 +323,10 @@ impl Auth {
             let (name, role) = self.api_keys.verify(token).await.ok_or(())?;
             return Ok(Some(Identity::ApiKey { name, role }));
         }
-        // The role is the one configured now: a user removed or demoted
-        // in the config loses what the cookie said at the next restart.
-        Ok(cookie(headers, SESSION_COOKIE)
-            .and_then(|value| self.signer.open(value))
-            .and_then(|mut session| {
-                let (_, _, role) = self.users.get(&session.user.to_lowercase())?;
-                session.role = *role;
-                Some(session)
-            })
-            .map(|session| Identity::User {
-                csrf: self.signer.csrf(&session),
-                session,
-            }))
+        Ok(self.session(headers).map(|session| Identity::User {
+            csrf: self.signer.csrf(&session),
+            session,
+        }))
     }
 }
 
@@ -502,5 +515,35 @@ mod tests {
             assert!(!host(bad), "{bad}");
         }
         assert!(is_loopback_host(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_new_password_or_a_removed_user_ends_the_session() {
+        let auth = |hash: &str, name: &str| {
+            Auth::new(
+                &[UserConfig {
+                    name: name.into(),
+                    role: Role::Admin,
+                    password_hash: hash.into(),
+                }],
+                &[],
+                &[],
+                Signer::new(b"same key".to_vec()),
+                false,
+            )
+        };
+        let before = auth("$argon2id$old", "ana");
+        let value = before.start_session("ana", Role::Admin);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{SESSION_COOKIE}={value}")).unwrap(),
+        );
+        assert_eq!(before.session(&headers).unwrap().user, "ana");
+        // The console restarted with the same key and the same password.
+        assert!(auth("$argon2id$old", "ana").session(&headers).is_some());
+        // ... with a new password, or without the user.
+        assert!(auth("$argon2id$new", "ana").session(&headers).is_none());
+        assert!(auth("$argon2id$old", "bob").session(&headers).is_none());
     }
 }

@@ -1,15 +1,17 @@
 //! Sessions in signed cookies, and the CSRF tokens of forms.
 //!
 //! A session cookie is `base64url(payload) "." base64url(HMAC-SHA256(key,
-//! payload))` with payload `v1|user|role|expires|sid`: nothing is kept on
+//! payload))` with payload `v2|user|role|expires|sid|stamp`, the stamp
+//! derived from the user's password hash so that a new password ends the
+//! sessions of the old one: nothing is kept on
 //! the server but the ids of sessions signed out before they expired. A
 //! form's CSRF token is the HMAC of the session id (or, on the sign-in form,
 //! of a random nonce in a short-lived cookie), so a page of another site can
 //! neither read nor forge it.
 //!
 //! Sign-outs are kept in a file beside the key (`revoked-sessions`, one
-//! `sid expires` line each, rewritten whole on each sign-out and pruned of
-//! expired ones), so a cookie signed out stays dead across a restart.
+//! `sid expires` line appended per sign-out, pruned of expired lines at
+//! start), so a cookie signed out stays dead across a restart.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,6 +41,8 @@ pub struct Session {
     /// Unix seconds.
     pub expires: u64,
     pub sid: String,
+    /// [`Signer::stamp`] of the password hash the user signed in with.
+    pub stamp: String,
 }
 
 /// Signs and checks cookies and CSRF tokens with one key.
@@ -70,11 +74,11 @@ impl Signer {
     }
 
     /// This signer, keeping sign-outs in `path` (and reading those already
-    /// there that have not expired).
+    /// there that have not expired; the file is rewritten with only those).
     pub fn keeping_revocations(mut self, path: PathBuf) -> Self {
         let now = now_s();
         let kept = std::fs::read_to_string(&path).unwrap_or_default();
-        let revoked = kept
+        let revoked: HashMap<String, u64> = kept
             .lines()
             .filter_map(|line| {
                 let (sid, expires) = line.split_once(' ')?;
@@ -82,6 +86,16 @@ impl Signer {
             })
             .filter(|(_, expires)| *expires > now)
             .collect();
+        if !kept.is_empty() {
+            let text: String = revoked
+                .iter()
+                .map(|(sid, expires)| format!("{sid} {expires}\n"))
+                .collect();
+            let tmp = path.with_extension("tmp");
+            if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
+                tracing::warn!(error = %e, path = %path.display(), "cannot prune the kept sign-outs");
+            }
+        }
         self.revoked = Mutex::new(revoked);
         self.revoked_file = Some(path);
         self
@@ -97,20 +111,28 @@ impl Signer {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// A short keyed digest of a password hash: a session carries the one
+    /// of the password it began with.
+    pub fn stamp(&self, password_hash: &str) -> String {
+        B64.encode(&self.mac(&[b"stamp", password_hash.as_bytes()])[..9])
+    }
+
     /// A new session's cookie value.
-    pub fn issue(&self, user: &str, role: Role) -> (String, Session) {
+    pub fn issue(&self, user: &str, role: Role, stamp: &str) -> (String, Session) {
         let session = Session {
             user: user.to_string(),
             role,
             expires: now_s() + SESSION_SECONDS,
             sid: B64.encode(random_bytes(16)),
+            stamp: stamp.to_string(),
         };
         let payload = format!(
-            "v1|{}|{}|{}|{}",
+            "v2|{}|{}|{}|{}|{}",
             session.user,
             session.role.as_str(),
             session.expires,
-            session.sid
+            session.sid,
+            session.stamp
         );
         let value = format!(
             "{}.{}",
@@ -131,7 +153,7 @@ impl Signer {
         }
         let text = String::from_utf8(payload).ok()?;
         let mut fields = text.split('|');
-        if fields.next()? != "v1" {
+        if fields.next()? != "v2" {
             return None;
         }
         let session = Session {
@@ -139,6 +161,7 @@ impl Signer {
             role: Role::parse(fields.next()?)?,
             expires: fields.next()?.parse().ok()?,
             sid: fields.next()?.to_string(),
+            stamp: fields.next()?.to_string(),
         };
         if session.expires <= now_s()
             || self
@@ -159,12 +182,15 @@ impl Signer {
         revoked.retain(|_, expires| *expires > now);
         revoked.insert(session.sid.clone(), session.expires);
         if let Some(path) = &self.revoked_file {
-            let text: String = revoked
-                .iter()
-                .map(|(sid, expires)| format!("{sid} {expires}\n"))
-                .collect();
-            let tmp = path.with_extension("tmp");
-            let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+            use std::io::Write;
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut file| {
+                    writeln!(file, "{} {}", session.sid, session.expires)?;
+                    file.sync_data()
+                });
             if let Err(e) = written {
                 tracing::warn!(error = %e, path = %path.display(), "cannot keep a sign-out; it lasts until the console restarts");
             }
@@ -199,7 +225,7 @@ mod tests {
     #[test]
     fn a_cookie_opens_only_unchanged_and_until_signed_out() {
         let signer = Signer::new(b"k".to_vec());
-        let (cookie, session) = signer.issue("ana", Role::Admin);
+        let (cookie, session) = signer.issue("ana", Role::Admin, "s");
         assert_eq!(signer.open(&cookie), Some(session.clone()));
         // Another key, a changed role, garbage.
         assert_eq!(Signer::new(b"other".to_vec()).open(&cookie), None);
@@ -209,7 +235,7 @@ mod tests {
         assert_eq!(signer.open(&format!("{forged}.{mac}")), None);
         assert_eq!(signer.open("x.y"), None);
         // CSRF tokens differ per session and per nonce.
-        let (_, other) = signer.issue("ana", Role::Admin);
+        let (_, other) = signer.issue("ana", Role::Admin, "s");
         assert_ne!(signer.csrf(&session), signer.csrf(&other));
         assert_ne!(signer.login_csrf("a"), signer.login_csrf("b"));
         signer.revoke(&session);
@@ -223,8 +249,8 @@ mod tests {
         let path = dir.join("revoked-sessions");
         let _ = std::fs::remove_file(&path);
         let signer = Signer::new(b"k".to_vec()).keeping_revocations(path.clone());
-        let (gone, gone_session) = signer.issue("ana", Role::Viewer);
-        let (kept, _) = signer.issue("ana", Role::Viewer);
+        let (gone, gone_session) = signer.issue("ana", Role::Viewer, "s");
+        let (kept, _) = signer.issue("ana", Role::Viewer, "s");
         signer.revoke(&gone_session);
         // Another process start: same key, same file.
         let again = Signer::new(b"k".to_vec()).keeping_revocations(path.clone());

@@ -92,9 +92,7 @@ pub async fn show(
     Query(query): Query<NextQuery>,
 ) -> Response {
     let next = safe_next(query.next.as_deref().unwrap_or("/"));
-    let signed_in = cookie(&headers, SESSION_COOKIE)
-        .and_then(|v| state.auth.signer.open(v))
-        .is_some();
+    let signed_in = state.auth.session(&headers).is_some();
     if state.auth.is_open() || signed_in {
         return Redirect::to(&next).into_response();
     }
@@ -168,7 +166,7 @@ pub async fn submit(
     match auth.check_password(&f.name, &f.password).await {
         Some((name, role)) => {
             auth.lockout.succeeded(&f.name);
-            let (value, _) = auth.signer.issue(&name, role);
+            let value = auth.start_session(&name, role);
             tracing::info!(user = %name, role = role.as_str(), "signed in");
             let mut response = Redirect::to(&safe_next(&f.next)).into_response();
             let headers = response.headers_mut();
