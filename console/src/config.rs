@@ -399,6 +399,13 @@ impl Settings {
         })
     }
 
+    /// Whether cookies carry `Secure`: the console serves TLS, or is
+    /// reached over it (`external_url` is `https://`, as behind a proxy
+    /// that ends TLS).
+    pub fn secure_cookies(&self) -> bool {
+        self.tls.is_some() || self.external_url.starts_with("https://")
+    }
+
     /// The store settings for `url`.
     pub fn store_config(&self, url: &str) -> collector::storage::StoreConfig {
         collector::storage::StoreConfig {
@@ -413,6 +420,20 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cookies_are_secure_under_tls_or_behind_an_https_proxy() {
+        let parse = |text: &str| {
+            Settings::resolve(
+                Settings::parse(text, "t.toml").unwrap(),
+                &Overrides::default(),
+            )
+            .unwrap()
+        };
+        assert!(!parse("").secure_cookies());
+        assert!(parse("external_url = \"https://throughline.plant1.example\"\n").secure_cookies());
+        assert!(!parse("external_url = \"http://10.0.0.5:8080\"\n").secure_cookies());
+    }
 
     #[test]
     fn flags_beat_the_file_and_the_file_beats_defaults() {

@@ -190,7 +190,7 @@ fn app_state(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> AppSta
             &settings.api_keys,
             &settings.ingest_auth.configured,
             crate::auth::session_signer(&settings.data_dir),
-            settings.tls.is_some(),
+            settings.secure_cookies(),
         )),
     }
 }

@@ -160,12 +160,16 @@ pub enum Identity {
         name: String,
         role: Role,
     },
+    /// Nobody signed in, on a page anyone may open (sign-in, not found).
+    Anonymous,
 }
 
 impl Identity {
     pub fn role(&self) -> Role {
         match self {
             Identity::Open => Role::Admin,
+            // Never let past the guard; the lowest role for what it shows.
+            Identity::Anonymous => Role::Viewer,
             Identity::User { session, .. } => session.role,
             Identity::ApiKey { role, .. } => *role,
         }
@@ -389,6 +393,12 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     }
     let path = request.uri().path().to_string();
     if is_public(&path) {
+        let identity = if state.auth.is_open() {
+            Identity::Open
+        } else {
+            Identity::Anonymous
+        };
+        request.extensions_mut().insert(identity);
         return next.run(request).await;
     }
     let auth = &state.auth;

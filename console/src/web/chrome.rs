@@ -61,7 +61,7 @@ impl Chrome {
         match &self.identity {
             Identity::User { session, .. } => Some((session.user.clone(), session.role.as_str())),
             Identity::ApiKey { name, role } => Some((format!("API key {name}"), role.as_str())),
-            Identity::Open => None,
+            Identity::Open | Identity::Anonymous => None,
         }
     }
 
@@ -265,7 +265,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
                 .extensions
                 .get::<Identity>()
                 .cloned()
-                .unwrap_or(Identity::Open),
+                .unwrap_or(Identity::Anonymous),
         };
         chrome.from = chrome.param("from").unwrap_or("now-24h").to_string();
         chrome.to = chrome.param("to").unwrap_or("now").to_string();
