@@ -385,7 +385,7 @@ async fn main() {
     let acked_secs = started.elapsed().as_secs_f64();
     let stored_deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let n = count(&e2e, "SELECT count() AS n FROM spans WHERE ? != ''").await;
+        let n = count(&e2e, "SELECT count() AS n FROM spans_v2 WHERE ? != ''").await;
         if n >= total as u64 {
             break;
         }
@@ -405,7 +405,11 @@ async fn main() {
     let e2e_rate = total as f64 / e2e_secs;
     latencies.sort();
 
-    let spans_stored = count(&e2e, "SELECT count() AS n FROM spans FINAL WHERE ? != ''").await;
+    let spans_stored = count(
+        &e2e,
+        "SELECT count() AS n FROM spans_v2 FINAL WHERE ? != ''",
+    )
+    .await;
     let disk_spans = count(
         &e2e,
         "SELECT sum(bytes) AS n FROM system.parts WHERE active AND database = ? AND table = 'spans'",

@@ -1,6 +1,8 @@
 //! Ordered migrations from `sql/`, each applied once and recorded in
-//! `schema_migrations`. Every statement is `IF NOT EXISTS`, so two processes
-//! starting together (collector and console) may both run one without harm.
+//! `schema_migrations`. Every statement is `IF NOT EXISTS`, or a copy into a
+//! `ReplacingMergeTree` table whose repeat collapses into the same rows, so
+//! two processes starting together (collector and console) may both run one
+//! without harm.
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_correlation.sql"),
     migration!(6, "0006_key_index_details.sql"),
     migration!(7, "0007_alerts.sql"),
+    migration!(8, "0008_spans_by_service.sql"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (

@@ -120,7 +120,7 @@ impl Store {
     pub async fn trace_spans(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
         let rows = self
             .client()
-            .query("SELECT ?fields FROM spans FINAL WHERE trace_id = unhex(?) ORDER BY start_ns, span_id")
+            .query("SELECT ?fields FROM spans_v2 FINAL WHERE trace_id = unhex(?) ORDER BY start_ns, span_id")
             .bind(trace_id.to_hex())
             .fetch_all::<SpanRow>()
             .await?;
@@ -176,7 +176,7 @@ impl Store {
         let count = self
             .client()
             .query(
-                "SELECT (SELECT count() FROM spans WHERE trace_id = unhex(?)) \
+                "SELECT (SELECT count() FROM spans_v2 WHERE trace_id = unhex(?)) \
                  + (SELECT count() FROM trace_events WHERE trace_id = unhex(?))",
             )
             .bind(trace_id.to_hex())
@@ -324,7 +324,7 @@ impl Store {
             return Ok((Vec::new(), false));
         }
         let sql = format!(
-            "SELECT ?fields FROM spans FINAL WHERE (trace_id, span_id) IN ( \
+            "SELECT ?fields FROM spans_v2 FINAL WHERE (trace_id, span_id) IN ( \
                SELECT trace_id, span_id FROM key_index \
                WHERE (key_type, key_value) IN ({}) AND record_kind = ? \
                GROUP BY trace_id, span_id \

@@ -100,7 +100,7 @@ impl Store {
             .query(
                 "SELECT service, count() AS spans, countIf(status_code = 2) AS errors, \
                         max(start_ns) AS last_ns \
-                 FROM spans FINAL \
+                 FROM spans_v2 FINAL \
                  WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
                    AND start_ns >= ? AND start_ns <= ? \
                  GROUP BY service",
@@ -131,7 +131,7 @@ impl Store {
             .client()
             .query(
                 "SELECT system, max(last_ns) AS last_ns FROM ( \
-                   SELECT service AS system, max(start_ns) AS last_ns FROM spans \
+                   SELECT service AS system, max(start_ns) AS last_ns FROM spans_v2 \
                    WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
                      AND start_ns >= ? AND start_ns <= ? \
                    GROUP BY system \
@@ -193,7 +193,7 @@ impl Store {
                  FROM ( \
                    SELECT service, name, count() AS n, countIf(status_code = 2) AS e, \
                           quantilesExact(0.5, 0.95)(duration_ns) AS q \
-                   FROM spans FINAL \
+                   FROM spans_v2 FINAL \
                    WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
                      AND start_ns >= ? AND start_ns <= ? \
                    GROUP BY service, name \
@@ -225,13 +225,13 @@ impl Store {
                 "SELECT parent, child, count() AS calls, countIf(status_code = 2) AS errors \
                  FROM ( \
                    SELECT trace_id, parent_span_id, service AS child, status_code \
-                   FROM spans FINAL \
+                   FROM spans_v2 FINAL \
                    WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
                      AND start_ns >= ? AND start_ns <= ? \
                      AND parent_span_id != toFixedString('', 8) \
                  ) ANY INNER JOIN ( \
                    SELECT trace_id, span_id AS parent_span_id, service AS parent \
-                   FROM spans FINAL \
+                   FROM spans_v2 FINAL \
                    WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
                      AND start_ns >= ? AND start_ns <= ? \
                  ) USING (trace_id, parent_span_id) \

@@ -211,7 +211,7 @@ impl Store {
                 }),
         );
         tokio::try_join!(
-            self.insert_iter("spans", spans),
+            self.insert_iter("spans_v2", spans),
             self.insert_iter("logs", logs),
             self.insert_rows("events", &events),
             self.insert_iter("key_index", index),

@@ -162,7 +162,9 @@ struct Counted {
 async fn stored(store: &Store) -> (HashMap<String, u64>, HashMap<String, u64>) {
     let client = client_for(store);
     let spans = client
-        .query("SELECT lower(hex(trace_id)) AS id, count() AS n FROM spans FINAL GROUP BY trace_id")
+        .query(
+            "SELECT lower(hex(trace_id)) AS id, count() AS n FROM spans_v2 FINAL GROUP BY trace_id",
+        )
         .fetch_all::<Counted>()
         .await
         .unwrap();
@@ -624,7 +626,7 @@ async fn a_row_clickhouse_refuses_goes_to_dead_letters_while_the_rest_flows() {
     let store = harness::store().await;
     // This database's spans table refuses spans named `poison`.
     client_for(&store)
-        .query("ALTER TABLE spans ADD COLUMN guard UInt8 DEFAULT throwIf(name = 'poison')")
+        .query("ALTER TABLE spans_v2 ADD COLUMN guard UInt8 DEFAULT throwIf(name = 'poison')")
         .execute()
         .await
         .unwrap();

@@ -355,3 +355,54 @@ async fn log_records_over_grpc_and_http_are_stored_once() {
     assert_eq!(rows[0].service, "mes");
     assert_eq!(rows[0].key_values, vec!["WO-7"]);
 }
+
+/// A database made before spans were keyed by service: its spans are copied
+/// into `spans_v2` by migration 0008, once, and read from there.
+#[tokio::test]
+async fn spans_stored_before_the_service_sort_key_are_copied_on_upgrade() {
+    use collector::storage::migrate::MIGRATIONS;
+    use collector::storage::template::render_single;
+    use collector::storage::{Store, StoreConfig};
+
+    let config = StoreConfig {
+        url: crate::harness::clickhouse_url(),
+        database: crate::harness::unique_database(),
+        user: None,
+        password: None,
+    };
+    let server = clickhouse::Client::default()
+        .with_url(&config.url)
+        .with_validation(false);
+    server
+        .query(&format!("CREATE DATABASE {}", config.database))
+        .execute()
+        .await
+        .unwrap();
+    let old = server.clone().with_database(&config.database);
+    // The table as migration 0001 made it, with one span in it.
+    let create = render_single(MIGRATIONS[0].sql.split(";\n").next().unwrap()).unwrap();
+    old.query(&create).execute().await.unwrap();
+    old.query(
+        "INSERT INTO spans (start_time, start_ns, trace_id, span_id, service, name) \
+         VALUES (toDateTime(1764161400), 1764161400000000000, unhex('0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a'), \
+         unhex('0b0b0b0b0b0b0b0b'), 'erp', 'erp.before.upgrade')",
+    )
+    .execute()
+    .await
+    .unwrap();
+
+    let store = Store::new(config.clone());
+    store.migrate().await.unwrap();
+    // A second start applies nothing again.
+    let again = store.migrate().await.unwrap();
+    assert!(again.applied.is_empty(), "{:?}", again.applied);
+    let spans = store
+        .trace_spans(
+            collector::model::TraceId::from_hex("0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].name, "erp.before.upgrade");
+    assert_eq!(spans[0].service, "erp");
+}

@@ -376,9 +376,10 @@ async fn ingest_needs_a_token_bound_to_the_records_system() {
 
 /// A token cannot take another system's event identity (`source` + `id`):
 /// a source mapped to a system needs that system's token, and an event
-/// whose source and id were stored from another system is not stored.
+/// whose source and id were stored from another system is not stored. A
+/// span with another system's ids is kept beside it, never over it.
 #[tokio::test]
-async fn a_token_cannot_take_another_systems_event_source_or_id() {
+async fn a_token_cannot_take_another_systems_event_or_span_ids() {
     let (crm, crm_token) = token("crm connector", &["crm"]);
     let (erp, erp_token) = token("erp connector", &["erp"]);
     let app = TestApp::with(TestConfig {
@@ -423,7 +424,33 @@ async fn a_token_cannot_take_another_systems_event_source_or_id() {
     let r = send(&crm_token, posed("urn:shared", "E2", "crm")).await;
     assert_eq!(r.status(), 200);
 
+    // ERP's span, then CRM's with the same trace and span ids, then ERP's
+    // again (a redelivery).
+    for (token, service) in [
+        (&erp_token, "erp"),
+        (&crm_token, "crm"),
+        (&erp_token, "erp"),
+    ] {
+        let r = app
+            .client
+            .post(app.otlp_url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .header("authorization", bearer(token))
+            .body(traces(&[(service, 7)]).encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
     app.settled().await;
+    let spans = app.trace(&trace_hex(7), 2).await;
+    let mut services: Vec<&str> = spans
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    services.sort();
+    assert_eq!(services, ["crm", "erp"], "{spans:?}");
     let (_, events) = app.get("/api/v1/events?limit=100").await;
     let mut stored: Vec<(String, String)> = events["events"]
         .as_array()
