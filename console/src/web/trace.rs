@@ -75,9 +75,10 @@ fn tree_order(spans: &[Span]) -> Vec<(usize, &Span)> {
         .get(&None)
         .map(|roots| roots.iter().rev().map(|s| (0, *s)).collect())
         .unwrap_or_default();
+    // By id and service: two systems' spans may share ids, and both show.
     let mut placed = std::collections::HashSet::new();
     while let Some((depth, span)) = stack.pop() {
-        if !placed.insert(span.span_id) {
+        if !placed.insert((span.span_id, span.service.as_str())) {
             continue;
         }
         out.push((depth, span));
@@ -88,7 +89,7 @@ fn tree_order(spans: &[Span]) -> Vec<(usize, &Span)> {
     // Spans whose parents form a cycle (a sender's bug) reach no root:
     // shown at the top level rather than lost.
     for s in spans {
-        if placed.insert(s.span_id) {
+        if placed.insert((s.span_id, s.service.as_str())) {
             out.push((0, s));
         }
     }

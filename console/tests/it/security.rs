@@ -451,6 +451,18 @@ async fn a_token_cannot_take_another_systems_event_or_span_ids() {
         .collect();
     services.sort();
     assert_eq!(services, ["crm", "erp"], "{spans:?}");
+    let (status, html) = get_with(
+        &app,
+        &browser(),
+        &format!("/traces/{}", trace_hex(7)),
+        ("accept", "text/html"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("erp.op") && html.contains("crm.op"),
+        "the waterfall shows both spans: {html}"
+    );
     let (_, events) = app.get("/api/v1/events?limit=100").await;
     let mut stored: Vec<(String, String)> = events["events"]
         .as_array()
