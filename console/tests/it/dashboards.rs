@@ -19,7 +19,7 @@ fn shipped_process_definitions_load() {
 fn grafana_dashboards_query_our_tables() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards/grafana");
     let tables = [
-        "spans",
+        "spans_v2",
         "events",
         "process_instances",
         "breaches",
