@@ -412,7 +412,7 @@ async fn main() {
     .await;
     let disk_spans = count(
         &e2e,
-        "SELECT sum(bytes) AS n FROM system.parts WHERE active AND database = ? AND table = 'spans'",
+        "SELECT sum(bytes) AS n FROM system.parts WHERE active AND database = ? AND table = 'spans_v2'",
     )
     .await;
     let disk_all = count(
@@ -461,7 +461,7 @@ async fn main() {
         peak_sampled as f64 / 1024.0
     );
     println!(
-        "| on disk in ClickHouse | {:.0} bytes/span in `spans`, {:.0} bytes/span over all tables ({spans_stored} spans) |",
+        "| on disk in ClickHouse | {:.0} bytes/span in `spans_v2`, {:.0} bytes/span over all tables ({spans_stored} spans) |",
         disk_spans as f64 / spans_stored as f64,
         disk_all as f64 / spans_stored as f64
     );

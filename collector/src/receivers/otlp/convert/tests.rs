@@ -1,4 +1,5 @@
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoLog, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as ProtoSpan};
 
@@ -155,7 +156,6 @@ fn a_link_with_a_bad_id_is_dropped_and_the_span_kept() {
 
 #[test]
 fn a_redelivered_log_record_gets_the_same_id() {
-    use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoLog, ResourceLogs, ScopeLogs};
     let req = ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             scope_logs: vec![ScopeLogs {
@@ -279,29 +279,33 @@ fn long_and_deep_values_are_cut_and_marked() {
     assert_eq!(a[3].1, "value_length,depth");
 }
 
-#[test]
-fn a_log_record_past_the_limits_is_kept_cut_and_marked_and_so_is_its_event() {
-    use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoLog, ResourceLogs, ScopeLogs};
-    let mut attrs: Vec<KeyValue> = (0..10).map(|i| text(&format!("a{i}"), "x")).collect();
-    attrs.push(text("event.name", "erp.order.created"));
-    attrs.push(text("order.id", "SO-1"));
-    let req = ExportLogsServiceRequest {
+/// A logs export of one record, without a resource.
+fn log_request(record: ProtoLog) -> ExportLogsServiceRequest {
+    ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: None,
             scope_logs: vec![ScopeLogs {
-                log_records: vec![ProtoLog {
-                    time_unix_nano: 5,
-                    attributes: attrs,
-                    body: Some(AnyValue {
-                        value: Some(nested(6)),
-                    }),
-                    ..Default::default()
-                }],
+                log_records: vec![record],
                 ..Default::default()
             }],
             ..Default::default()
         }],
-    };
+    }
+}
+
+#[test]
+fn a_log_record_past_the_limits_is_kept_cut_and_marked_and_so_is_its_event() {
+    let mut attrs: Vec<KeyValue> = (0..10).map(|i| text(&format!("a{i}"), "x")).collect();
+    attrs.push(text("event.name", "erp.order.created"));
+    attrs.push(text("order.id", "SO-1"));
+    let req = log_request(ProtoLog {
+        time_unix_nano: 5,
+        attributes: attrs,
+        body: Some(AnyValue {
+            value: Some(nested(6)),
+        }),
+        ..Default::default()
+    });
     let out = logs(&req, &KeyTypes::default(), &small_limits(), 9);
     let log = &out.batch.logs[0];
     assert_eq!(log.event_name, "erp.order.created");
@@ -314,7 +318,6 @@ fn a_log_record_past_the_limits_is_kept_cut_and_marked_and_so_is_its_event() {
 
 #[test]
 fn long_names_status_messages_and_log_bodies_are_cut_and_marked() {
-    use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoLog, ResourceLogs, ScopeLogs};
     use opentelemetry_proto::tonic::trace::v1::Status;
     let mut s = span(&[1; 16], &[2; 8], vec![text("order.id", "SO-1")]);
     s.name = "n".repeat(3000);
@@ -332,24 +335,15 @@ fn long_names_status_messages_and_log_bodies_are_cut_and_marked() {
     assert_eq!(span.status_message.len(), 1024);
     assert_eq!(span.attributes.last().unwrap().1, "value_length");
 
-    let req = ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: None,
-            scope_logs: vec![ScopeLogs {
-                log_records: vec![ProtoLog {
-                    time_unix_nano: 5,
-                    event_name: "erp.order.created".into(),
-                    attributes: vec![text("order.id", "SO-1")],
-                    body: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue("b".repeat(5000))),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
+    let req = log_request(ProtoLog {
+        time_unix_nano: 5,
+        event_name: "erp.order.created".into(),
+        attributes: vec![text("order.id", "SO-1")],
+        body: Some(AnyValue {
+            value: Some(any_value::Value::StringValue("b".repeat(5000))),
+        }),
+        ..Default::default()
+    });
     let out = logs(&req, &KeyTypes::default(), &small_limits(), 9);
     let log = &out.batch.logs[0];
     assert_eq!(log.body.len(), 1024);
