@@ -92,6 +92,12 @@ pub fn user_add(name: &str, role: Role, password: &str) -> Result<String, String
             "the password is too short: use at least {MIN_PASSWORD_CHARS} characters"
         ));
     }
+    if password.len() > crate::auth::MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "the password is too long: the sign-in form takes at most {} bytes",
+            crate::auth::MAX_PASSWORD_BYTES
+        ));
+    }
     let entry = UserConfig {
         name: name.to_string(),
         role,
@@ -138,6 +144,7 @@ mod tests {
         ));
         assert!(text.contains(&token) && !file.contains(&token));
         assert!(user_add("ana", Role::Admin, "short").is_err());
+        assert!(user_add("ana", Role::Admin, &"p".repeat(1025)).is_err());
         assert!(user_add("a b", Role::Admin, "long enough password").is_err());
         assert!(token_create(&[], None).is_err());
     }
