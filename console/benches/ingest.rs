@@ -11,7 +11,7 @@
 //! 2. End to end: the real `throughline collector` binary as a child process
 //!    (its own spool in a temporary directory), concurrent clients posting
 //!    OTLP/HTTP protobuf requests of 512 spans. Throughput is counted in
-//!    ClickHouse: from the first request until `spans` holds every span.
+//!    ClickHouse: from the first request until `spans_v2` holds every span.
 //!    Also: request latency percentiles (a 200 means synced in the spool),
 //!    the collector's peak RSS (`VmHWM`), and bytes on disk per span.
 //! 3. A key lookup on the loaded tables.

@@ -60,6 +60,19 @@ impl std::fmt::Debug for Signer {
     }
 }
 
+/// A file only its owner may read (like `session.key`), appended to or
+/// truncated.
+fn private_file(path: &std::path::Path, append: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .mode(0o600)
+        .open(path)
+}
+
 fn now_s() -> u64 {
     collector::now_ns() / 1_000_000_000
 }
@@ -91,8 +104,15 @@ impl Signer {
                 .iter()
                 .map(|(sid, expires)| format!("{sid} {expires}\n"))
                 .collect();
-            let tmp = path.with_extension("tmp");
-            if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path)) {
+            let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+            let written = private_file(&tmp, false)
+                .and_then(|mut file| {
+                    use std::io::Write;
+                    file.write_all(text.as_bytes())?;
+                    file.sync_all()
+                })
+                .and_then(|()| std::fs::rename(&tmp, &path));
+            if let Err(e) = written {
                 tracing::warn!(error = %e, path = %path.display(), "cannot prune the kept sign-outs");
             }
         }
@@ -175,22 +195,22 @@ impl Signer {
         Some(session)
     }
 
-    /// Ends a session before it expires.
+    /// Ends a session before it expires, at once in memory; then keeps it
+    /// in the file (blocking I/O, outside the lock every request takes:
+    /// call it off the async threads).
     pub fn revoke(&self, session: &Session) {
         let now = now_s();
-        let mut revoked = self.revoked.lock().expect("revoked lock");
-        revoked.retain(|_, expires| *expires > now);
-        revoked.insert(session.sid.clone(), session.expires);
+        {
+            let mut revoked = self.revoked.lock().expect("revoked lock");
+            revoked.retain(|_, expires| *expires > now);
+            revoked.insert(session.sid.clone(), session.expires);
+        }
         if let Some(path) = &self.revoked_file {
             use std::io::Write;
-            let written = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut file| {
-                    writeln!(file, "{} {}", session.sid, session.expires)?;
-                    file.sync_data()
-                });
+            let written = private_file(path, true).and_then(|mut file| {
+                writeln!(file, "{} {}", session.sid, session.expires)?;
+                file.sync_data()
+            });
             if let Err(e) = written {
                 tracing::warn!(error = %e, path = %path.display(), "cannot keep a sign-out; it lasts until the console restarts");
             }
@@ -252,6 +272,9 @@ mod tests {
         let (gone, gone_session) = signer.issue("ana", Role::Viewer, "s");
         let (kept, _) = signer.issue("ana", Role::Viewer, "s");
         signer.revoke(&gone_session);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
         // Another process start: same key, same file.
         let again = Signer::new(b"k".to_vec()).keeping_revocations(path.clone());
         assert_eq!(again.open(&gone), None);

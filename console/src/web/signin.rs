@@ -209,7 +209,9 @@ pub async fn logout(
         )
             .into_response();
     }
-    auth.signer.revoke(&session);
+    let ended = session.clone();
+    let signer_of = state.auth.clone();
+    let _ = tokio::task::spawn_blocking(move || signer_of.signer.revoke(&ended)).await;
     tracing::info!(user = %session.user, "signed out");
     let mut response = Redirect::to("/login").into_response();
     response
