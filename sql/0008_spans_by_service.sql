@@ -3,8 +3,9 @@
 -- key a span one system sends can never replace another system's span that
 -- has the same ids (under the old key the last one written won). A redelivered
 -- span (same ids, same service) still collapses into one row; readers use
--- FINAL. The spans stored before this migration are copied once; the old
--- `spans` table is then no longer written or read, and can be dropped.
+-- FINAL. The spans stored before this migration are copied once, one day
+-- partition per insert (`DayCopy` in collector/src/storage/migrate.rs); the
+-- old `spans` table is then no longer written or read, and can be dropped.
 CREATE TABLE IF NOT EXISTS spans_v2 {{on_cluster}} (
     start_time DateTime,
     start_ns UInt64,
@@ -37,5 +38,3 @@ CREATE TABLE IF NOT EXISTS spans_v2 {{on_cluster}} (
 ) ENGINE = {{engine ReplacingMergeTree() | shard cityHash64(trace_id)}}
 PARTITION BY toDate(start_time)
 ORDER BY (trace_id, span_id, service);
-
-INSERT INTO spans_v2 SELECT * FROM spans;

@@ -1,8 +1,11 @@
 //! Ordered migrations from `sql/`, each applied once and recorded in
-//! `schema_migrations`. Every statement is `IF NOT EXISTS`, or a copy into a
-//! `ReplacingMergeTree` table whose repeat collapses into the same rows, so
-//! two processes starting together (collector and console) may both run one
-//! without harm.
+//! `schema_migrations`. Every statement is `IF NOT EXISTS`, so two processes
+//! starting together (collector and console) may both run one without harm.
+//! A migration may also copy a table into its successor ([`DayCopy`]): one
+//! `INSERT ... SELECT` per day partition (current ClickHouse refuses an
+//! insert block that spans more than 100 partitions), into a
+//! `ReplacingMergeTree` table where a second process's copy collapses into
+//! the same rows.
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
@@ -16,14 +19,29 @@ pub struct Migration {
     pub version: u32,
     pub name: &'static str,
     pub sql: &'static str,
+    /// Rows to copy once the statements have run.
+    pub copy: Option<DayCopy>,
+}
+
+/// Copies every row of `from` into `to` (same columns), one day at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct DayCopy {
+    pub from: &'static str,
+    pub to: &'static str,
+    /// The `Date` expression the two tables are partitioned by.
+    pub day: &'static str,
 }
 
 macro_rules! migration {
     ($version:expr, $name:literal) => {
+        migration!($version, $name, None)
+    };
+    ($version:expr, $name:literal, $copy:expr) => {
         Migration {
             version: $version,
             name: $name,
             sql: include_str!(concat!("../../../sql/", $name)),
+            copy: $copy,
         }
     };
 }
@@ -37,7 +55,15 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_correlation.sql"),
     migration!(6, "0006_key_index_details.sql"),
     migration!(7, "0007_alerts.sql"),
-    migration!(8, "0008_spans_by_service.sql"),
+    migration!(
+        8,
+        "0008_spans_by_service.sql",
+        Some(DayCopy {
+            from: "spans",
+            to: "spans_v2",
+            day: "toDate(start_time)",
+        })
+    ),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (
@@ -138,6 +164,14 @@ impl Store {
                 let context = format!("sql/{} statement {}", migration.name, i + 1);
                 self.execute_template(statement, &context).await?;
             }
+            if let Some(copy) = &migration.copy {
+                self.copy_by_day(copy).await.map_err(|e| {
+                    StoreError::Migration(format!(
+                        "sql/{}: copying {} into {}: {e}",
+                        migration.name, copy.from, copy.to
+                    ))
+                })?;
+            }
             let mut insert = self
                 .client()
                 .insert::<AppliedRow>("schema_migrations")
@@ -154,6 +188,36 @@ impl Store {
             report.applied.push(migration.name.to_string());
         }
         Ok(report)
+    }
+
+    /// Copies `copy.from` into `copy.to`, one day partition per insert.
+    async fn copy_by_day(&self, copy: &DayCopy) -> Result<(), StoreError> {
+        #[derive(Debug, Row, Deserialize)]
+        struct Day {
+            day: String,
+        }
+        let days = self
+            .client()
+            .query(&format!(
+                "SELECT DISTINCT toString({day}) AS day FROM {from} ORDER BY day",
+                day = copy.day,
+                from = copy.from
+            ))
+            .fetch_all::<Day>()
+            .await?;
+        for Day { day } in days {
+            self.client()
+                .query(&format!(
+                    "INSERT INTO {to} SELECT * FROM {from} WHERE {day} = toDate(?)",
+                    to = copy.to,
+                    from = copy.from,
+                    day = copy.day
+                ))
+                .bind(day.as_str())
+                .execute()
+                .await?;
+        }
+        Ok(())
     }
 
     /// Are all migrations this binary knows applied? (`/readyz`)

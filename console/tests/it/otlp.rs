@@ -379,13 +379,18 @@ async fn spans_stored_before_the_service_sort_key_are_copied_on_upgrade() {
         .await
         .unwrap();
     let old = server.clone().with_database(&config.database);
-    // The table as migration 0001 made it, with one span in it.
+    // The table as migration 0001 made it, with spans of three days in it
+    // (three partitions: the copy goes one day at a time).
     let create = render_single(MIGRATIONS[0].sql.split(";\n").next().unwrap()).unwrap();
     old.query(&create).execute().await.unwrap();
     old.query(
-        "INSERT INTO spans (start_time, start_ns, trace_id, span_id, service, name) \
-         VALUES (toDateTime(1764161400), 1764161400000000000, unhex('0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a'), \
-         unhex('0b0b0b0b0b0b0b0b'), 'erp', 'erp.before.upgrade')",
+        "INSERT INTO spans (start_time, start_ns, trace_id, span_id, service, name) VALUES \
+         (toDateTime(1764161400), 1764161400000000000, unhex('0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a'), \
+          unhex('0b0b0b0b0b0b0b0b'), 'erp', 'erp.before.upgrade'), \
+         (toDateTime(1764075000), 1764075000000000000, unhex('0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a'), \
+          unhex('0c0c0c0c0c0c0c0c'), 'erp', 'erp.day.before'), \
+         (toDateTime(1763988600), 1763988600000000000, unhex('0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a'), \
+          unhex('0d0d0d0d0d0d0d0d'), 'mes', 'mes.two.days.before')",
     )
     .execute()
     .await
@@ -402,7 +407,17 @@ async fn spans_stored_before_the_service_sort_key_are_copied_on_upgrade() {
         )
         .await
         .unwrap();
-    assert_eq!(spans.len(), 1);
-    assert_eq!(spans[0].name, "erp.before.upgrade");
-    assert_eq!(spans[0].service, "erp");
+    let mut names: Vec<(&str, &str)> = spans
+        .iter()
+        .map(|s| (s.service.as_str(), s.name.as_str()))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("erp", "erp.before.upgrade"),
+            ("erp", "erp.day.before"),
+            ("mes", "mes.two.days.before")
+        ]
+    );
 }
