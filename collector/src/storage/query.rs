@@ -297,7 +297,7 @@ impl Store {
             "SELECT ?fields FROM key_index \
              WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?) \
              ORDER BY time_ns DESC \
-             LIMIT 1 BY record_kind, trace_id, span_id, event_source, event_id \
+             LIMIT 1 BY record_kind, trace_id, span_id, service, event_source, event_id \
              LIMIT ?",
             key_tuple_placeholders(keys.len())
         );

@@ -189,6 +189,9 @@ pub struct KeyIndexRow {
     pub record_kind: String,
     pub trace_id: [u8; 16],
     pub span_id: [u8; 8],
+    /// A log record's id; for a span, a hash of its service (in the sort
+    /// key, so two systems' spans that share ids keep a row each; rows
+    /// written before that carry 0).
     pub record_id: u64,
     pub service: String,
     pub name: String,
@@ -237,7 +240,7 @@ impl KeyIndexRow {
             record_kind: RECORD_SPAN.into(),
             trace_id: span.trace_id.0,
             span_id: span.span_id.0,
-            record_id: 0,
+            record_id: crate::hash::fnv1a(&[span.service.as_bytes()]),
             service: span.service.clone(),
             name: span.name.clone(),
             event_source: String::new(),

@@ -431,12 +431,22 @@ async fn a_token_cannot_take_another_systems_event_or_span_ids() {
         (&crm_token, "crm"),
         (&erp_token, "erp"),
     ] {
+        let mut request = traces(&[(service, 7)]);
+        request.resource_spans[0].scope_spans[0].spans[0]
+            .attributes
+            .push(KeyValue {
+                key: "order.id".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue("SO-SPAN7".into())),
+                }),
+                key_strindex: 0,
+            });
         let r = app
             .client
             .post(app.otlp_url("/v1/traces"))
             .header("content-type", "application/x-protobuf")
             .header("authorization", bearer(token))
-            .body(traces(&[(service, 7)]).encode_to_vec())
+            .body(request.encode_to_vec())
             .send()
             .await
             .unwrap();
@@ -462,6 +472,19 @@ async fn a_token_cannot_take_another_systems_event_or_span_ids() {
     assert!(
         html.contains("erp.op") && html.contains("crm.op"),
         "the waterfall shows both spans: {html}"
+    );
+    // The order's journey (drawn from the key index) has both too.
+    let (status, html) = get_with(
+        &app,
+        &browser(),
+        "/keys/order/SO-SPAN7?from=2025-01-01T00:00:00Z",
+        ("accept", "text/html"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("erp.op") && html.contains("crm.op"),
+        "the journey shows both spans: {html}"
     );
     let (_, events) = app.get("/api/v1/events?limit=100").await;
     let mut stored: Vec<(String, String)> = events["events"]
