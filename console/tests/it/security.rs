@@ -461,31 +461,22 @@ async fn a_token_cannot_take_another_systems_event_or_span_ids() {
         .collect();
     services.sort();
     assert_eq!(services, ["crm", "erp"], "{spans:?}");
-    let (status, html) = get_with(
-        &app,
-        &browser(),
-        &format!("/traces/{}", trace_hex(7)),
-        ("accept", "text/html"),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert!(
-        html.contains("erp.op") && html.contains("crm.op"),
-        "the waterfall shows both spans: {html}"
-    );
-    // The order's journey (drawn from the key index) has both too.
-    let (status, html) = get_with(
-        &app,
-        &browser(),
-        "/keys/order/SO-SPAN7?from=2025-01-01T00:00:00Z",
-        ("accept", "text/html"),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert!(
-        html.contains("erp.op") && html.contains("crm.op"),
-        "the journey shows both spans: {html}"
-    );
+    // The trace's waterfall and the order's journey (drawn from the key
+    // index) show both.
+    for (page, path) in [
+        ("waterfall", format!("/traces/{}", trace_hex(7))),
+        (
+            "journey",
+            "/keys/order/SO-SPAN7?from=2025-01-01T00:00:00Z".to_string(),
+        ),
+    ] {
+        let (status, html) = get_with(&app, &browser(), &path, ("accept", "text/html")).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            html.contains("erp.op") && html.contains("crm.op"),
+            "the {page} shows both spans: {html}"
+        );
+    }
     let (_, events) = app.get("/api/v1/events?limit=100").await;
     let mut stored: Vec<(String, String)> = events["events"]
         .as_array()
