@@ -119,6 +119,11 @@ impl EventRules {
         {
             return Some(service);
         }
+        self.mapped_system(source)
+    }
+
+    /// The system `[events.systems]` maps `source` to (longest prefix).
+    fn mapped_system(&self, source: &str) -> Option<&str> {
         self.systems
             .iter()
             .find(|(prefix, _)| source.starts_with(prefix.as_str()))
@@ -127,11 +132,9 @@ impl EventRules {
 
     /// The system of an event from `source`, when it names none itself.
     pub fn system_for(&self, source: &str) -> String {
-        self.systems
-            .iter()
-            .find(|(prefix, _)| source.starts_with(prefix.as_str()))
-            .map(|(_, system)| system.clone())
-            .unwrap_or_else(|| UNKNOWN_SYSTEM.to_string())
+        self.mapped_system(source)
+            .unwrap_or(UNKNOWN_SYSTEM)
+            .to_string()
     }
 
     /// The canonical attribute a key extension stands for (`orderid` ->

@@ -478,13 +478,7 @@ fn session_key(data_dir: &Path) -> Vec<u8> {
     let key = secret::random_bytes(32);
     let written = std::fs::create_dir_all(data_dir).and_then(|()| {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)?;
+        let mut file = session::private_file(&path, false)?;
         file.write_all(&key)?;
         file.sync_all()
     });

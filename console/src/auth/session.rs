@@ -62,7 +62,7 @@ impl std::fmt::Debug for Signer {
 
 /// A file only its owner may read (like `session.key`), appended to or
 /// truncated.
-fn private_file(path: &std::path::Path, append: bool) -> std::io::Result<std::fs::File> {
+pub(super) fn private_file(path: &std::path::Path, append: bool) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .create(true)
