@@ -10,15 +10,9 @@
 
 pub mod auth;
 pub mod correlator;
-pub mod events;
-pub mod hash;
-pub mod keys;
-pub mod limits;
 pub mod metrics;
-pub mod model;
 pub mod ops;
 pub mod pipeline;
-pub mod process;
 pub mod receivers;
 pub mod spool;
 pub mod storage;
@@ -31,22 +25,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use events::EventRules;
-use keys::KeyTypes;
+use domain::events::EventRules;
+use domain::keys::KeyTypes;
 use pipeline::{Pipeline, PipelineOptions};
 use receivers::otlp::{grpc, http};
 use receivers::ReceiverState;
 use spool::dead_letter::DeadLetters;
 use spool::{Spool, SpoolOptions};
 use storage::Store;
-
-/// Unix time now, in nanoseconds.
-pub fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
 
 /// Default size limit of one request body, after decompression: 16 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
@@ -58,7 +44,7 @@ pub struct CollectorSettings {
     pub http_addr: SocketAddr,
     pub max_request_bytes: usize,
     /// What one record may carry (the `[limits]` section).
-    pub limits: limits::Limits,
+    pub limits: domain::limits::Limits,
     pub keys: Arc<KeyTypes>,
     pub events: Arc<EventRules>,
     pub pipeline: PipelineOptions,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::limits::Truncated;
+use domain::limits::Truncated;
 
 /// Upper bounds (seconds) of the insert latency buckets.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -326,7 +326,7 @@ impl Metrics {
         let age = if oldest == 0 || get(&s.records) == 0 {
             0.0
         } else {
-            crate::now_ns().saturating_sub(oldest) as f64 / 1e9
+            domain::now_ns().saturating_sub(oldest) as f64 / 1e9
         };
         for (name, help, value) in [
             (

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, Metrics};
-use crate::model::Batch;
 use crate::spool::dead_letter::DeadLetters;
 use crate::spool::{Spool, SpoolError, SpoolReader};
 use crate::storage::{Store, StoreError};
+use domain::model::Batch;
 
 /// Why a batch was not accepted. All are the sender's cue to retry later.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -132,7 +132,7 @@ struct Writer {
 /// A delay around `base`: between half and all of it, from the clock's
 /// nanoseconds (good enough to keep many collectors from retrying in step).
 fn jitter(base: Duration) -> Duration {
-    let nanos = crate::now_ns();
+    let nanos = domain::now_ns();
     let spread = (nanos ^ (nanos >> 17)).wrapping_mul(0x9e37_79b9_7f4a_7c15) % 1000;
     base / 2 + base / 2 * spread as u32 / 1000
 }

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use collector::correlator::{Correlator, CorrelatorSettings};
-use collector::keys::KeyTypes;
 use collector::metrics::Metrics;
-use collector::model::{Batch, BusinessKey, Event, EventOrigin, Outcome};
-use collector::process::Processes;
 use collector::storage::{Store, StoreConfig};
+use domain::keys::KeyTypes;
+use domain::model::{Batch, BusinessKey, Event, EventOrigin, Outcome};
+use domain::process::Processes;
 use tokio_util::sync::CancellationToken;
 
 const PROCESS: &str = include_str!("../../dashboards/processes/order-to-delivery.toml");
@@ -113,7 +113,7 @@ async fn main() {
     let processes = Arc::new(Processes {
         list: vec![Processes::parse(PROCESS, "order-to-delivery.toml", &keys).unwrap()],
     });
-    let base_ns = collector::now_ns() - 3 * 86_400_000_000_000;
+    let base_ns = domain::now_ns() - 3 * 86_400_000_000_000;
 
     let t = Instant::now();
     feed(&store, 0, total, base_ns).await;
@@ -142,7 +142,7 @@ async fn main() {
     let t = Instant::now();
     let (mut records, mut steps, mut instances) = (0, 0, 0);
     loop {
-        let report = correlator.cycle(collector::now_ns()).await.unwrap();
+        let report = correlator.cycle(domain::now_ns()).await.unwrap();
         if report.records == 0 {
             break;
         }
@@ -197,7 +197,7 @@ async fn main() {
             if Some(w) == first {
                 continue;
             }
-            let lag = Duration::from_nanos(collector::now_ns().saturating_sub(w));
+            let lag = Duration::from_nanos(domain::now_ns().saturating_sub(w));
             max_lag = max_lag.max(lag);
             samples += 1;
         }

@@ -22,10 +22,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collector::keys::KeyTypes;
-use collector::model::Batch;
 use collector::pipeline::PipelineOptions;
 use collector::storage::{Store, StoreConfig};
+use domain::keys::KeyTypes;
+use domain::model::Batch;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -467,7 +467,7 @@ async fn main() {
     );
 
     // 3. The key lookup a console page makes, on the loaded tables.
-    let key = collector::model::BusinessKey::new("customer", "C-7");
+    let key = domain::model::BusinessKey::new("customer", "C-7");
     let t = Instant::now();
     let (found, _) = e2e.spans_with_keys(&[&key], 2000).await.unwrap();
     println!(

@@ -18,15 +18,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use collector::correlator::{Correlator, CorrelatorSettings};
-use collector::keys::KeyTypes;
 use collector::metrics::Metrics;
-use collector::model::{
-    Batch, BusinessKey, Event, EventOrigin, Outcome, Span, SpanId, SpanKind, StatusCode, TraceId,
-};
-use collector::process::Processes;
 use collector::storage::{Store, StoreConfig};
 use console::api::AppState;
 use console::run::Console;
+use domain::keys::KeyTypes;
+use domain::model::{
+    Batch, BusinessKey, Event, EventOrigin, Outcome, Span, SpanId, SpanKind, StatusCode, TraceId,
+};
+use domain::process::Processes;
 use tokio_util::sync::CancellationToken;
 
 const PROCESS: &str = include_str!("../../dashboards/processes/order-to-delivery.toml");
@@ -225,7 +225,7 @@ async fn main() {
     });
     let orders = events_total / 3;
     // Orders start over the last 22 hours; their last stage comes 2 h later.
-    let start_ns = collector::now_ns() - DAY_NS + 3_600_000_000_000;
+    let start_ns = domain::now_ns() - DAY_NS + 3_600_000_000_000;
     let step_ns = (22 * 3_600_000_000_000) / orders.max(1);
 
     let t = Instant::now();
@@ -277,7 +277,7 @@ async fn main() {
     )
     .await
     .unwrap();
-    while correlator.cycle(collector::now_ns()).await.unwrap().records > 0 {}
+    while correlator.cycle(domain::now_ns()).await.unwrap().records > 0 {}
     drop(correlator);
     println!("correlated in {:.0} s", t.elapsed().as_secs_f64());
 

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use collector::events::{EventConfig, EventRules};
-use collector::keys::{KeyConfig, KeyTypes};
-use collector::limits::Limits;
-use collector::process::{duration, Processes};
 use collector::tls::Tls;
+use domain::events::{EventConfig, EventRules};
+use domain::keys::{KeyConfig, KeyTypes};
+use domain::limits::Limits;
+use domain::process::{duration, Processes};
 use serde::Deserialize;
 
 use crate::alerts::notify::Receiver;

@@ -4,12 +4,12 @@ use clap::Parser;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use collector::process::duration;
 use console::auth::Role;
 use console::cli::{ApiKeyCommand, Cli, Command, DemoArgs, TokenCommand, UserCommand};
 use console::config::Settings;
 use console::credentials;
 use console::run;
+use domain::process::duration;
 use sample_data::{DemoOptions, Incidents};
 
 /// A mistake in what the user asked for: said, exit code 2.

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use collector::now_ns;
+use domain::now_ns;
 
 use crate::api::processes::Health;
 use crate::api::systems::Systems;

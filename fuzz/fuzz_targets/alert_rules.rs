@@ -4,8 +4,8 @@
 
 use std::sync::OnceLock;
 
-use collector::keys::KeyTypes;
-use collector::process::definition::Processes;
+use domain::keys::KeyTypes;
+use domain::process::definition::Processes;
 use console::alerts::rules::Rules;
 use libfuzzer_sys::fuzz_target;
 

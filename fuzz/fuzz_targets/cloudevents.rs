@@ -4,9 +4,9 @@
 #![no_main]
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
-use collector::events::{EventConfig, EventRules};
-use collector::keys::KeyTypes;
-use collector::limits::Limits;
+use domain::events::{EventConfig, EventRules};
+use domain::keys::KeyTypes;
+use domain::limits::Limits;
 use collector::receivers::cloudevents;
 use libfuzzer_sys::fuzz_target;
 use throughline_fuzz::{check_attributes, check_body, check_text, tight_limits};

@@ -1,8 +1,8 @@
 //! OTLP/JSON logs export -> protobuf messages -> canonical log records.
 #![no_main]
 
-use collector::keys::KeyTypes;
-use collector::limits::Limits;
+use domain::keys::KeyTypes;
+use domain::limits::Limits;
 use collector::receivers::otlp::{convert, json};
 use libfuzzer_sys::fuzz_target;
 use throughline_fuzz::{check_attributes, check_body, check_text, tight_limits};

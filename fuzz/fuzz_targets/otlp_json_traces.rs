@@ -2,8 +2,8 @@
 //! HTTP receiver does it for `application/json`.
 #![no_main]
 
-use collector::keys::KeyTypes;
-use collector::limits::Limits;
+use domain::keys::KeyTypes;
+use domain::limits::Limits;
 use collector::receivers::otlp::{convert, json};
 use libfuzzer_sys::fuzz_target;
 use throughline_fuzz::{check_spans, tight_limits};

@@ -1,8 +1,8 @@
 //! OTLP protobuf logs export -> canonical log records and events.
 #![no_main]
 
-use collector::keys::KeyTypes;
-use collector::limits::Limits;
+use domain::keys::KeyTypes;
+use domain::limits::Limits;
 use collector::receivers::otlp::convert;
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;

@@ -2,8 +2,8 @@
 //! receivers do it, under the default and under tight limits.
 #![no_main]
 
-use collector::keys::KeyTypes;
-use collector::limits::Limits;
+use domain::keys::KeyTypes;
+use domain::limits::Limits;
 use collector::receivers::otlp::convert;
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

@@ -1,8 +1,8 @@
 //! Process definition file text -> a validated definition (or its error).
 #![no_main]
 
-use collector::keys::KeyTypes;
-use collector::process::definition::Processes;
+use domain::keys::KeyTypes;
+use domain::process::definition::Processes;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,8 +1,8 @@
 //! What the fuzz targets share: tight limits that make every cut happen on
 //! small inputs, and checks that what came out keeps to the limits.
 
-use collector::limits::{Limits, TRUNCATED_ATTRIBUTE};
-use collector::model::{Attributes, Span};
+use domain::limits::{Limits, TRUNCATED_ATTRIBUTE};
+use domain::model::{Attributes, Span};
 
 pub fn tight_limits() -> Limits {
     Limits {

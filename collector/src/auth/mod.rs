@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Batch;
+use domain::model::Batch;
 use secret::{Entry, Verifier};
 
 /// The prefix of connector tokens.

@@ -16,8 +16,6 @@
 //! written only when they differ from the stored ones. A crash mid-cycle
 //! reruns the cycle and writes nothing twice.
 
-pub mod evaluate;
-
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
@@ -25,13 +23,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::keys::KeyTypes;
 use crate::metrics::{self, Metrics};
-use crate::model::{key_links, BusinessKey};
-use crate::process::Processes;
 use crate::storage::rows::{seconds, BreachRow, FeedRow, InstanceRow, StepRow};
 use crate::storage::{now_ns, Store, StoreError};
-use evaluate::{evaluate, Instance, SlaState};
+use domain::instance::{evaluate, Instance, SlaState};
+use domain::keys::KeyTypes;
+use domain::model::{key_links, BusinessKey};
+use domain::process::Processes;
 
 /// The watermark's name in `correlator_state`.
 const STATE_NAME: &str = "correlator";

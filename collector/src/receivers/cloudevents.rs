@@ -25,11 +25,11 @@ use super::{
     admit, authorization, count_refused, ingest, now_ns, read_body, ReceiveError, ReceiverState,
     Signal,
 };
-use crate::events::EventRules;
-use crate::limits::{Limits, Truncated};
 use crate::metrics;
-use crate::model::{Attributes, Batch, Event, EventOrigin, Outcome, SpanId, TraceId};
 use crate::pipeline::SubmitError;
+use domain::events::EventRules;
+use domain::limits::{Limits, Truncated};
+use domain::model::{Attributes, Batch, Event, EventOrigin, Outcome, SpanId, TraceId};
 
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
@@ -104,7 +104,7 @@ fn traceparent(text: &str) -> Result<(TraceId, SpanId), String> {
 }
 
 /// Checks one event and maps it to the canonical model, its extensions cut
-/// to the limits (see [`crate::limits`]).
+/// to the limits (see [`domain::limits`]).
 fn finish(
     raw: RawEvent,
     rules: &EventRules,

@@ -1,5 +1,5 @@
 //! Receivers: the only code that knows wire formats. Each decodes a request,
-//! converts it by hand into canonical records ([`crate::model`]), hands the
+//! converts it by hand into canonical records ([`domain::model`]), hands the
 //! valid ones to the [`crate::pipeline::Pipeline`] and answers the sender in
 //! its protocol's terms.
 //!
@@ -16,12 +16,12 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
 
 use crate::auth::{Access, AuthError, IngestAuth};
-use crate::events::EventRules;
-use crate::keys::KeyTypes;
-use crate::limits::{Limits, Truncated};
 use crate::metrics::{self, Metrics, SignalCounters};
-use crate::model::Batch;
 use crate::pipeline::{Pipeline, SubmitError};
+use domain::events::EventRules;
+use domain::keys::KeyTypes;
+use domain::limits::{Limits, Truncated};
+use domain::model::Batch;
 
 /// Why a request was refused as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub struct ReceiverState {
     pub events: Arc<EventRules>,
     /// Largest request body accepted, after decompression.
     pub max_request_bytes: usize,
-    /// What one record may carry; the excess is cut (see [`crate::limits`]).
+    /// What one record may carry; the excess is cut (see [`domain::limits`]).
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     /// The connector tokens (none: open).
@@ -205,7 +205,7 @@ pub(crate) fn count_refused(m: &Metrics, error: &ReceiveError) {
     metrics::add(counter, 1);
 }
 
-pub(crate) use crate::now_ns;
+pub(crate) use domain::now_ns;
 
 /// The request body, decompressed, within the size limit.
 pub(crate) async fn read_body(

@@ -4,7 +4,7 @@
 //! front lets a later build refuse (and log) records it cannot read instead
 //! of misreading them.
 
-use crate::model::{
+use domain::model::{
     Batch, BusinessKey, Event, EventOrigin, LogRecord, Outcome, Span, SpanEvent, SpanId, SpanKind,
     SpanLink, StatusCode, TraceId,
 };

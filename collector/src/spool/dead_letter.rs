@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::model::Batch;
+use domain::model::Batch;
 
 /// The file's name in the spool directory.
 pub const FILE_NAME: &str = "dead-letters.jsonl";
@@ -39,7 +39,7 @@ impl DeadLetters {
     /// unreadable to this build; only the reason is kept).
     pub fn write_undecodable(&self, bytes: u64, reason: &str) -> std::io::Result<()> {
         let line = serde_json::json!({
-            "time_ns": crate::now_ns(),
+            "time_ns": domain::now_ns(),
             "kind": "spool_record",
             "id": format!("{bytes} bytes"),
             "reason": reason,
@@ -52,7 +52,7 @@ impl DeadLetters {
 
     /// Writes every record of `batch` with `reason`; how many it wrote.
     pub fn write(&self, batch: &Batch, reason: &str) -> std::io::Result<usize> {
-        let time_ns = crate::now_ns();
+        let time_ns = domain::now_ns();
         let mut lines = String::new();
         let mut line = |kind: &str, id: String, record: String| {
             lines.push_str(

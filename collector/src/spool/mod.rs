@@ -45,7 +45,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::metrics::Metrics;
-use crate::model::Batch;
+use domain::model::Batch;
 
 /// Default size limit of the spool: 1 GiB.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
@@ -327,7 +327,7 @@ impl Spool {
     /// Makes `batch` durable in the spool; returns once it is synced to disk.
     pub async fn append(&self, batch: &Batch) -> Result<(), SpoolError> {
         let mut framed = vec![0u8; segment::HEADER];
-        codec::encode(crate::now_ns(), batch, &mut framed);
+        codec::encode(domain::now_ns(), batch, &mut framed);
         let payload_len = framed.len() - segment::HEADER;
         let crc = crc32fast::hash(&framed[segment::HEADER..]);
         framed[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::model::{
+use domain::model::{
     BusinessKey, Event, EventOrigin, LogRecord, Outcome, Span, SpanEvent, SpanId, SpanKind,
     SpanLink, StatusCode, TraceId,
 };

@@ -12,7 +12,7 @@ use super::rows::{
     BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, KeyIndexRow, StepRow, RECORD_LOG,
 };
 use super::{Store, StoreError};
-use crate::model::BusinessKey;
+use domain::model::BusinessKey;
 
 /// Items per `IN` list.
 const CHUNK: usize = 1000;

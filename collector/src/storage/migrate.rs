@@ -84,7 +84,7 @@ struct AppliedRow {
 
 /// A migration's fingerprint, to notice a file edited after it was applied.
 fn checksum(sql: &str) -> String {
-    format!("{:016x}", crate::hash::fnv1a(&[sql.as_bytes()]))
+    format!("{:016x}", domain::hash::fnv1a(&[sql.as_bytes()]))
 }
 
 /// Splits a migration into statements at `;` ending a line, dropping comments.

@@ -25,7 +25,7 @@ pub mod write;
 
 use clickhouse::Client;
 
-pub use crate::now_ns;
+pub use domain::now_ns;
 
 /// Where and as whom to reach ClickHouse.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::rows::{EventRow, KeyIndexRow, SpanRow, RECORD_EVENT, RECORD_SPAN};
 use super::{Store, StoreError};
-use crate::keys::KeyTypes;
-use crate::model::{BusinessKey, Event, Outcome, Span, TraceId};
+use domain::keys::KeyTypes;
+use domain::model::{BusinessKey, Event, Outcome, Span, TraceId};
 
 /// How a linked key relates to the key looked up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

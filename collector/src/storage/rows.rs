@@ -8,7 +8,7 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{
+use domain::model::{
     Attributes, BusinessKey, Event, EventOrigin, LogRecord, Outcome, Span, SpanEvent, SpanId,
     SpanKind, SpanLink, StatusCode, TraceId,
 };
@@ -240,7 +240,7 @@ impl KeyIndexRow {
             record_kind: RECORD_SPAN.into(),
             trace_id: span.trace_id.0,
             span_id: span.span_id.0,
-            record_id: crate::hash::fnv1a(&[span.service.as_bytes()]),
+            record_id: domain::hash::fnv1a(&[span.service.as_bytes()]),
             service: span.service.clone(),
             name: span.name.clone(),
             event_source: String::new(),
@@ -337,7 +337,7 @@ impl KeyLinkRow {
         time_ns: u64,
         ingested_ns: u64,
     ) -> impl Iterator<Item = KeyLinkRow> {
-        crate::model::key_links(keys)
+        domain::model::key_links(keys)
             .into_iter()
             .map(move |(a, b)| KeyLinkRow {
                 key_type: a.key_type,

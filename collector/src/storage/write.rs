@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::query::key_tuple_placeholders;
 use super::rows::{EventRow, FeedRow, KeyIndexRow, KeyLinkRow, LogRow, SpanRow, TraceEventRow};
 use super::{Store, StoreError};
-use crate::model::{Batch, Event};
+use domain::model::{Batch, Event};
 
 /// Pairs per `IN` list when looking for events already stored.
 const LOOKUP_CHUNK: usize = 1000;

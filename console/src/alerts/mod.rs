@@ -18,9 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use collector::process::Processes;
 use collector::storage::alerts::{AlertHistoryRow, AlertNotificationRow, AlertStateRow};
 use collector::storage::{Store, StoreError};
+use domain::process::Processes;
 use tokio_util::sync::CancellationToken;
 
 use evaluate::Finding;
@@ -166,7 +166,7 @@ impl Evaluator {
     pub async fn run(mut self, shutdown: CancellationToken) {
         loop {
             let started = std::time::Instant::now();
-            match self.cycle(collector::now_ns()).await {
+            match self.cycle(domain::now_ns()).await {
                 Ok(report) if report.transitions > 0 || report.failed > 0 => {
                     tracing::info!(?report, "alert cycle")
                 }
@@ -195,7 +195,7 @@ impl Evaluator {
             .collect();
         // A version above any the store holds for these rules, even when
         // the clock stepped back (two per cycle: states, then deliveries).
-        let version = collector::now_ns().max(self.last_version + 2);
+        let version = domain::now_ns().max(self.last_version + 2);
         self.last_version = version + 1;
         let mut evaluated: Vec<(&Rule, RuleState, Finding, BTreeMap<String, String>)> = Vec::new();
         let mut history = Vec::new();
@@ -302,7 +302,7 @@ impl Evaluator {
                     notify::deliver(&self.client, &receiver.url, &body, self.settings.retry).await;
                 let mut ok = false;
                 for a in &attempts {
-                    let at_ns = collector::now_ns();
+                    let at_ns = domain::now_ns();
                     if a.ok {
                         tracing::info!(rule = %rule.id, receiver = %receiver.name, notice = notice.as_str(), attempt = a.number, "notification sent");
                     } else {

@@ -69,7 +69,7 @@ fn fingerprint(labels: &BTreeMap<String, String>) -> String {
         .iter()
         .flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()])
         .collect();
-    format!("{:016x}", collector::hash::fnv1a(&parts))
+    format!("{:016x}", domain::hash::fnv1a(&parts))
 }
 
 /// The Alertmanager webhook body (version 4) for `receiver`.

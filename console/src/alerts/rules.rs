@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use collector::process::definition::{line_of, read_toml_dir, valid_id};
-use collector::process::{duration, DefinitionError, Processes};
+use domain::process::definition::{line_of, read_toml_dir, valid_id};
+use domain::process::{duration, DefinitionError, Processes};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -334,7 +334,7 @@ impl Rules {
             let string = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
             // The process and SLA a rule names must exist.
             let process =
-                |need: bool| -> Result<Option<&collector::process::ProcessDef>, DefinitionError> {
+                |need: bool| -> Result<Option<&domain::process::ProcessDef>, DefinitionError> {
                     match &r.process {
                     Some(p) => processes.get(p.get_ref()).map(Some).ok_or_else(|| {
                         let known: Vec<&str> =
@@ -356,7 +356,7 @@ impl Rules {
                 }
                 };
             let sla =
-                |def: &collector::process::ProcessDef| -> Result<Option<String>, DefinitionError> {
+                |def: &domain::process::ProcessDef| -> Result<Option<String>, DefinitionError> {
                     match &r.sla {
                     Some(s) if def.slas.iter().any(|x| &x.id == s.get_ref()) => {
                         Ok(Some(s.get_ref().clone()))
@@ -373,7 +373,7 @@ impl Rules {
                     None => Ok(None),
                 }
                 };
-            let stage = |def: &collector::process::ProcessDef,
+            let stage = |def: &domain::process::ProcessDef,
                          name: &str,
                          v: &Option<Spanned<String>>|
              -> Result<String, DefinitionError> {

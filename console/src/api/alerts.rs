@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::Json;
-use collector::process::duration;
 use collector::storage::alerts::AlertStateRow;
+use domain::process::duration;
 use serde::Serialize;
 
 use super::view::{rfc3339, urlencode};

@@ -3,8 +3,8 @@
 
 use axum::extract::{Query, State};
 use axum::Json;
-use collector::now_ns;
 use collector::storage::correlation::BreachFilter;
+use domain::now_ns;
 use serde::{Deserialize, Serialize};
 
 use super::view::BreachView;

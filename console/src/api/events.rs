@@ -3,9 +3,9 @@
 
 use axum::extract::{Query, State};
 use axum::Json;
-use collector::model::Outcome;
-use collector::now_ns;
 use collector::storage::query::EventFilter;
+use domain::model::Outcome;
+use domain::now_ns;
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -5,9 +5,9 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use collector::keys::MAX_KEY_LEN;
-use collector::model::BusinessKey;
 use collector::storage::query::{KeyLookupLimits, LinkedKey, Relation};
+use domain::keys::MAX_KEY_LEN;
+use domain::model::BusinessKey;
 use serde_json::Value;
 
 use super::view::{InstanceView, KeyView};
@@ -113,7 +113,7 @@ pub async fn instances(
     roots: &[(String, String)],
 ) -> Result<Vec<InstanceView>, AppError> {
     let rows = state.store.instances_of(roots).await?;
-    let now = collector::now_ns();
+    let now = domain::now_ns();
     Ok(rows
         .iter()
         .filter_map(|row| {

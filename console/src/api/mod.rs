@@ -21,10 +21,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use collector::keys::KeyTypes;
 use collector::metrics::Metrics;
-use collector::process::Processes;
 use collector::storage::{Store, StoreError};
+use domain::keys::KeyTypes;
+use domain::process::Processes;
 
 /// What every handler may read.
 #[derive(Clone)]
@@ -65,7 +65,7 @@ pub fn shown(text: &str) -> String {
 /// An id of a process or alert rule from a URL, checked for its shape
 /// before it is looked up; `what` names it in the message.
 pub fn check_id(what: &str, id: &str) -> Result<(), AppError> {
-    if collector::process::definition::valid_id(id) {
+    if domain::process::definition::valid_id(id) {
         return Ok(());
     }
     Err(AppError::BadRequest(format!(

@@ -10,8 +10,8 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use collector::model::{BusinessKey, Event};
-use collector::now_ns;
+use domain::model::{BusinessKey, Event};
+use domain::now_ns;
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use collector::correlator::evaluate::Status;
-use collector::now_ns;
-use collector::process::duration;
-use collector::process::ProcessDef;
 use collector::storage::correlation::InstanceFilter;
 use collector::storage::rows::InstanceSummaryRow as InstanceRow;
+use domain::instance::Status;
+use domain::now_ns;
+use domain::process::duration;
+use domain::process::ProcessDef;
 use serde::{Deserialize, Serialize};
 
 use super::view::InstanceView;

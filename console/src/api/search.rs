@@ -4,8 +4,8 @@
 
 use axum::extract::{Query, State};
 use axum::Json;
-use collector::keys::MAX_KEY_LEN;
-use collector::model::TraceId;
+use domain::keys::MAX_KEY_LEN;
+use domain::model::TraceId;
 use serde::{Deserialize, Serialize};
 
 use super::{view, AppError, AppState};

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::Json;
-use collector::now_ns;
-use collector::process::duration;
 use collector::storage::stats::{OperationStats, ServiceEdge, SystemActivity};
+use domain::now_ns;
+use domain::process::duration;
 use serde::Serialize;
 
 use super::processes::RangeParams;

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use collector::model::{Event, Span, TraceId};
+use domain::model::{Event, Span, TraceId};
 use serde_json::Value;
 
 use super::{view, AppError, AppState};

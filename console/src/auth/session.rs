@@ -74,7 +74,7 @@ pub(super) fn private_file(path: &std::path::Path, append: bool) -> std::io::Res
 }
 
 fn now_s() -> u64 {
-    collector::now_ns() / 1_000_000_000
+    domain::now_ns() / 1_000_000_000
 }
 
 impl Signer {

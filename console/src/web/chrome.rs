@@ -4,7 +4,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use collector::now_ns;
+use domain::now_ns;
 
 use super::ErrorPage;
 use crate::api::time_range;

@@ -9,7 +9,7 @@ use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
 use crate::api::processes::{health, instances, InstanceParams, HISTOGRAM_BOUNDS_NS};
 use crate::api::view::{urlencode, InstanceView};
 use crate::api::{AppError, AppState};
-use collector::correlator::evaluate::Status;
+use domain::instance::Status;
 
 pub struct SlaLine {
     pub id: String,

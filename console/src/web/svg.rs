@@ -36,7 +36,7 @@ pub fn colour(system: &str) -> &'static str {
     } else if s.contains("middleware") || s.contains("integration") {
         PALETTE[3]
     } else {
-        PALETTE[4 + (collector::hash::fnv1a(&[s.as_bytes()]) % 4) as usize]
+        PALETTE[4 + (domain::hash::fnv1a(&[s.as_bytes()]) % 4) as usize]
     }
 }
 

@@ -11,7 +11,7 @@ use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
 use crate::api::traces::{load, parse_trace_id};
 use crate::api::view::{rfc3339, urlencode};
 use crate::api::AppState;
-use collector::model::{Span, StatusCode};
+use domain::model::{Span, StatusCode};
 
 pub struct Row {
     pub depth: usize,
@@ -62,7 +62,7 @@ pub struct TracePage {
 /// time), with their depth; a span whose parent is not stored is a root.
 fn tree_order(spans: &[Span]) -> Vec<(usize, &Span)> {
     let ids: HashMap<_, _> = spans.iter().map(|s| (s.span_id, ())).collect();
-    let mut children: HashMap<Option<collector::model::SpanId>, Vec<&Span>> = HashMap::new();
+    let mut children: HashMap<Option<domain::model::SpanId>, Vec<&Span>> = HashMap::new();
     for s in spans {
         let parent = s.parent_span_id.filter(|p| ids.contains_key(p));
         children.entry(parent).or_default().push(s);

@@ -12,12 +12,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use collector::keys::KeyTypes;
-use collector::process::Processes;
 use console::alerts::notify::{Receiver, ReceiverKind, Retry};
 use console::alerts::rules::Rules;
 use console::alerts::{AlertSettings, Evaluator};
 use console::api::view::rfc3339;
+use domain::keys::KeyTypes;
+use domain::process::Processes;
 use serde_json::{json, Value};
 
 use crate::harness::{TestApp, TestConfig};
@@ -202,7 +202,7 @@ annotations = { summary = "p95 captured -> sales_order {value} over {threshold}:
 async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
     let app = app().await;
     let hook = Hook::start(0).await;
-    let t = collector::now_ns() - 40 * MIN;
+    let t = domain::now_ns() - 40 * MIN;
     for (i, (order, customer)) in [("O-1", "C-1"), ("O-2", "C-1"), ("O-3", "C-2")]
         .iter()
         .enumerate()
@@ -237,7 +237,7 @@ async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
     )
     .await;
     let mut correlator = correlator(&app).await;
-    let now = collector::now_ns();
+    let now = domain::now_ns();
     correlator.cycle(now).await.unwrap();
 
     let mut alerts = evaluator(&app, BREACH_RULES, vec![webhook(&hook)]).await;
@@ -279,7 +279,7 @@ async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
                "process": "order-to-delivery"}),
         &format!(
             "p95 captured -> sales_order {} over 10m: order:O-1, order:O-2, order:O-3",
-            collector::process::duration::format_ns((now - t) / 1_000_000_000 * 1_000_000_000)
+            domain::process::duration::format_ns((now - t) / 1_000_000_000 * 1_000_000_000)
         ),
         now,
         None,
@@ -297,7 +297,7 @@ async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
         )
         .await;
     }
-    let now2 = collector::now_ns();
+    let now2 = domain::now_ns();
     correlator.cycle(now2).await.unwrap();
     alerts.cycle(now2).await.unwrap();
     // Every rule still holds: nothing new is sent.
@@ -314,7 +314,7 @@ async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
         &[("orderid", "O-3")],
     )
     .await;
-    let now3 = collector::now_ns();
+    let now3 = domain::now_ns();
     correlator.cycle(now3).await.unwrap();
     alerts.cycle(now3).await.unwrap();
     let bodies = hook.take();
@@ -386,7 +386,7 @@ annotations = { summary = "{value} dead letters: {orders} orders of {customers} 
 async fn system_rules_fire_and_resolve() {
     let app = app().await;
     let hook = Hook::start(0).await;
-    let now = collector::now_ns();
+    let now = domain::now_ns();
     send(&app, "m-1", "mes", "mes.heartbeat", now - 10 * MIN, &[]).await;
     send(
         &app,
@@ -424,7 +424,7 @@ async fn system_rules_fire_and_resolve() {
     )
     .await;
     let mut alerts = evaluator(&app, SYSTEM_RULES, vec![webhook(&hook)]).await;
-    let t = collector::now_ns();
+    let t = domain::now_ns();
     alerts.cycle(t).await.unwrap();
     let mut bodies = hook.take();
     bodies.sort_by_key(|b| b["groupLabels"]["alertname"].as_str().unwrap().to_string());
@@ -464,16 +464,8 @@ async fn system_rules_fire_and_resolve() {
     );
 
     // MES speaks again: its silence resolves, the others keep firing.
-    send(
-        &app,
-        "m-2",
-        "mes",
-        "mes.heartbeat",
-        collector::now_ns(),
-        &[],
-    )
-    .await;
-    let t2 = collector::now_ns();
+    send(&app, "m-2", "mes", "mes.heartbeat", domain::now_ns(), &[]).await;
+    let t2 = domain::now_ns();
     alerts.cycle(t2).await.unwrap();
     let bodies = hook.take();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
@@ -528,7 +520,7 @@ for = "10m"
 async fn for_holds_back_a_flapping_condition() {
     let app = app().await;
     let hook = Hook::start(0).await;
-    let now = collector::now_ns();
+    let now = domain::now_ns();
     for (i, ago) in [60, 50, 40, 30].iter().enumerate() {
         send(
             &app,
@@ -574,7 +566,7 @@ async fn one_dead_letter(app: &TestApp) {
         "d-1",
         "crm",
         "crm.order.update",
-        collector::now_ns() - MIN,
+        domain::now_ns() - MIN,
         &[("orderid", "O-7"), ("outcome", "dead_lettered")],
     )
     .await;
@@ -588,7 +580,7 @@ async fn a_restart_while_firing_sends_no_second_firing() {
     let hook = Hook::start(0).await;
     one_dead_letter(&app).await;
     let mut first = evaluator(&app, DEAD_LETTERS, vec![webhook(&hook)]).await;
-    let t = collector::now_ns();
+    let t = domain::now_ns();
     first.cycle(t).await.unwrap();
     assert_eq!(hook.bodies().len(), 1);
     assert_eq!(hook.bodies()[0]["status"], "firing");
@@ -635,7 +627,7 @@ async fn a_notice_undelivered_before_a_restart_is_sent_after_it() {
     let mut first = Evaluator::new(app.store.clone(), Arc::new(rules), processes(), once)
         .await
         .unwrap();
-    let t = collector::now_ns();
+    let t = domain::now_ns();
     let report = first.cycle(t).await.unwrap();
     assert_eq!(report.undelivered, 2);
     assert_eq!(hook.requests.load(Ordering::SeqCst), 1);
@@ -662,7 +654,7 @@ async fn a_receiver_that_fails_twice_gets_the_message_on_the_third_try() {
     let hook = Hook::start(2).await;
     one_dead_letter(&app).await;
     let mut alerts = evaluator(&app, DEAD_LETTERS, vec![webhook(&hook)]).await;
-    let report = alerts.cycle(collector::now_ns()).await.unwrap();
+    let report = alerts.cycle(domain::now_ns()).await.unwrap();
     assert_eq!(report.sent, 1);
     assert_eq!(hook.requests.load(Ordering::SeqCst), 3);
     let bodies = hook.bodies();
@@ -696,7 +688,7 @@ async fn slack_gets_text_with_a_link() {
         url: hook.url(),
     };
     let mut alerts = evaluator(&app, DEAD_LETTERS, vec![slack]).await;
-    alerts.cycle(collector::now_ns()).await.unwrap();
+    alerts.cycle(domain::now_ns()).await.unwrap();
     let bodies = hook.bodies();
     assert_eq!(bodies.len(), 1);
     assert_eq!(
@@ -743,11 +735,11 @@ async fn the_api_shows_state_value_history_and_deliveries() {
         "c-1",
         "crm",
         "crm.order.created",
-        collector::now_ns() - 30 * MIN,
+        domain::now_ns() - 30 * MIN,
         &[("orderid", "O-1"), ("customerid", "C-1")],
     )
     .await;
-    let now = collector::now_ns();
+    let now = domain::now_ns();
     correlator(&app).await.cycle(now).await.unwrap();
     let (status, body) = app.get("/api/v1/alerts").await;
     assert_eq!(status, 200, "{body}");
@@ -809,7 +801,7 @@ async fn the_api_shows_state_value_history_and_deliveries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_metrics_expose_the_business_gauges() {
     let app = app().await;
-    let t = collector::now_ns() - 30 * MIN;
+    let t = domain::now_ns() - 30 * MIN;
     send(
         &app,
         "c-1",
@@ -839,7 +831,7 @@ async fn console_metrics_expose_the_business_gauges() {
     .await;
     correlator(&app)
         .await
-        .cycle(collector::now_ns())
+        .cycle(domain::now_ns())
         .await
         .unwrap();
     let text = app
@@ -895,7 +887,7 @@ async fn a_firing_alert_repeats_at_the_repeat_interval() {
     let mut alerts = Evaluator::new(app.store.clone(), Arc::new(rules), processes(), s)
         .await
         .unwrap();
-    let t = collector::now_ns();
+    let t = domain::now_ns();
     for minutes in [0, 5, 9] {
         alerts.cycle(t + minutes * MIN).await.unwrap();
     }

@@ -1,7 +1,7 @@
 //! The process definitions and alert rules shipped in dashboards/ are valid.
 
-use collector::keys::KeyTypes;
-use collector::process::Processes;
+use domain::keys::KeyTypes;
+use domain::process::Processes;
 
 #[test]
 fn shipped_process_definitions_load() {

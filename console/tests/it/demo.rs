@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
-use collector::process::Processes;
+use domain::process::Processes;
 use sample_data::{DemoOptions, Incidents, Summary};
 use serde_json::Value;
 
@@ -73,7 +73,7 @@ async fn run_demo(app: &TestApp, seed: u64) -> Summary {
 async fn correlate(app: &TestApp) {
     app.settled().await;
     let keys = Arc::new(
-        collector::keys::KeyTypes::new(
+        domain::keys::KeyTypes::new(
             &console::config::Settings::parse(
                 include_str!("../../../sample-data/demo.toml"),
                 "demo.toml",
@@ -102,7 +102,7 @@ async fn correlate(app: &TestApp) {
     )
     .await
     .unwrap();
-    c.cycle(collector::now_ns()).await.unwrap();
+    c.cycle(domain::now_ns()).await.unwrap();
 }
 
 fn process<'a>(summary: &'a Value, id: &str) -> &'a Value {

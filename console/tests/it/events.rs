@@ -4,7 +4,7 @@
 
 use cloudevents::binding::reqwest::RequestBuilderExt;
 use cloudevents::{EventBuilder, EventBuilderV10};
-use collector::events::EventConfig;
+use domain::events::EventConfig;
 use opentelemetry::trace::{Span as _, Tracer};
 use opentelemetry::KeyValue;
 use serde_json::{json, Value};

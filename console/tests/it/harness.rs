@@ -11,17 +11,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use collector::correlator::{Correlator, CorrelatorSettings};
-use collector::events::{EventConfig, EventRules};
-use collector::keys::{KeyConfig, KeyTypes};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
-use collector::process::Processes;
 use collector::spool::{Spool, SpoolOptions};
 use collector::storage::server::PrivateServer;
 use collector::storage::{Store, StoreConfig};
 use collector::{Collector, CollectorSettings};
 use console::api::AppState;
 use console::run::Console;
+use domain::events::{EventConfig, EventRules};
+use domain::keys::{KeyConfig, KeyTypes};
+use domain::process::Processes;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -85,7 +85,7 @@ pub struct TestConfig {
     pub keys: KeyConfig,
     pub events: EventConfig,
     pub max_request_bytes: usize,
-    pub limits: collector::limits::Limits,
+    pub limits: domain::limits::Limits,
     /// Process definitions (TOML texts) for the console and correlator.
     pub processes: Vec<&'static str>,
     /// Run the correlator in the background with these settings.

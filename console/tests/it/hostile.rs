@@ -26,7 +26,7 @@ fn export(
     attributes: Vec<Value>,
     extra: Value,
 ) -> Value {
-    let now = collector::now_ns();
+    let now = domain::now_ns();
     let mut span = json!({
         "traceId": trace_id, "spanId": span_id, "name": name, "kind": 2,
         "startTimeUnixNano": (now - 2_000_000).to_string(),
@@ -241,7 +241,7 @@ async fn bad_ids_and_keys_in_urls_are_400_saying_what_to_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_span_and_a_cloudevent_past_the_limits_are_stored_cut_and_marked() {
     let app = TestApp::start().await;
-    let limits = collector::limits::Limits::default();
+    let limits = domain::limits::Limits::default();
 
     // 200 attributes with the business key last, a 10 000-byte value, an
     // array 12 levels deep, and 200 span events.

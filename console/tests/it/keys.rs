@@ -1,7 +1,7 @@
 //! Lookups by business key follow links customer -> order -> work order in
 //! whatever order the spans arrived.
 
-use collector::keys::KeyConfig;
+use domain::keys::KeyConfig;
 use opentelemetry::trace::{Span as _, Tracer};
 use opentelemetry::KeyValue;
 

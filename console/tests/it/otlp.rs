@@ -402,9 +402,7 @@ async fn spans_stored_before_the_service_sort_key_are_copied_on_upgrade() {
     let again = store.migrate().await.unwrap();
     assert!(again.applied.is_empty(), "{:?}", again.applied);
     let spans = store
-        .trace_spans(
-            collector::model::TraceId::from_hex("0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a").unwrap(),
-        )
+        .trace_spans(domain::model::TraceId::from_hex("0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a").unwrap())
         .await
         .unwrap();
     let mut names: Vec<(&str, &str)> = spans

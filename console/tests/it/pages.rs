@@ -5,12 +5,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use collector::keys::KeyTypes;
 use collector::metrics::Metrics;
-use collector::process::Processes;
 use collector::storage::{Store, StoreConfig};
 use console::api::AppState;
 use console::run::Console;
+use domain::keys::KeyTypes;
+use domain::process::Processes;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use tokio_util::sync::CancellationToken;
@@ -70,7 +70,7 @@ fn figure(html: &str, marker: &str, name: &str) -> String {
 /// carrying `<script>` in an attribute. Returns the app and the trace id.
 async fn scenario() -> (TestApp, String) {
     let app = app().await;
-    let t = collector::now_ns() - 120 * MIN;
+    let t = domain::now_ns() - 120 * MIN;
     send(
         &app,
         "c-1",
@@ -94,7 +94,7 @@ async fn scenario() -> (TestApp, String) {
         "c-2",
         "crm",
         "crm.order.created",
-        collector::now_ns() - 30 * MIN,
+        domain::now_ns() - 30 * MIN,
         &[("orderid", "SO-2")],
     )
     .await;
@@ -137,7 +137,7 @@ async fn scenario() -> (TestApp, String) {
     .await;
     app.trace(&trace_id, 2).await;
     let mut c = correlator(&app).await;
-    c.cycle(collector::now_ns()).await.unwrap();
+    c.cycle(domain::now_ns()).await.unwrap();
     (app, trace_id)
 }
 

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use collector::correlator::{Correlator, CorrelatorSettings};
-use collector::keys::KeyTypes;
 use collector::metrics::Metrics;
-use collector::process::Processes;
+use domain::keys::KeyTypes;
+use domain::process::Processes;
 use serde_json::{json, Value};
 
 use crate::harness::{TestApp, TestConfig};
@@ -137,7 +137,7 @@ fn sla<'a>(instance: &'a Value, id: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_stage_is_a_closed_breach_by_how_late() {
     let app = app().await;
-    let t = collector::now_ns() - 120 * MIN;
+    let t = domain::now_ns() - 120 * MIN;
     send(
         &app,
         "c-1",
@@ -157,7 +157,7 @@ async fn a_late_stage_is_a_closed_breach_by_how_late() {
     )
     .await;
     let mut c = correlator(&app).await;
-    let report = c.cycle(collector::now_ns()).await.unwrap();
+    let report = c.cycle(domain::now_ns()).await.unwrap();
     assert_eq!(report.steps_written, 2);
 
     let i = instance(&app, "O-1").await;
@@ -226,7 +226,7 @@ within = "2s"
         ..Default::default()
     })
     .await;
-    let sent = collector::now_ns();
+    let sent = domain::now_ns();
     send(
         &app,
         "c-9",
@@ -241,7 +241,7 @@ within = "2s"
     for _ in 0..60 {
         let (_, body) = app.get("/api/v1/breaches?open=true&from=now-1h").await;
         if let Some(b) = body["breaches"].get(0) {
-            seen = Some((collector::now_ns(), b.clone()));
+            seen = Some((domain::now_ns(), b.clone()));
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -267,7 +267,7 @@ within = "2s"
         "e-9",
         "erp",
         "erp.sales_order.created",
-        collector::now_ns(),
+        domain::now_ns(),
         &[("orderid", "O-9")],
     )
     .await;
@@ -284,7 +284,7 @@ within = "2s"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stage_counts_through_a_link_that_arrived_after_its_event() {
     let app = app().await;
-    let t = collector::now_ns() - 60 * MIN;
+    let t = domain::now_ns() - 60 * MIN;
     let mut c = correlator(&app).await;
     // MES knows only the work order.
     send(
@@ -296,7 +296,7 @@ async fn a_stage_counts_through_a_link_that_arrived_after_its_event() {
         &[("workorderid", "WO-1")],
     )
     .await;
-    c.cycle(collector::now_ns()).await.unwrap();
+    c.cycle(domain::now_ns()).await.unwrap();
     assert_eq!(
         instance(&app, "O-1").await,
         Value::Null,
@@ -313,7 +313,7 @@ async fn a_stage_counts_through_a_link_that_arrived_after_its_event() {
         &[("orderid", "O-1"), ("workorderid", "WO-1")],
     )
     .await;
-    let report = c.cycle(collector::now_ns()).await.unwrap();
+    let report = c.cycle(domain::now_ns()).await.unwrap();
     assert_eq!(report.steps_written, 2, "{report:?}");
     let i = instance(&app, "O-1").await;
     let produced = i["stages"]
@@ -402,7 +402,7 @@ async fn rows(app: &TestApp, table: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_out_of_order_and_restarts_change_no_figure_and_write_nothing_twice() {
     let app = app().await;
-    let t = collector::now_ns() - 300 * MIN;
+    let t = domain::now_ns() - 300 * MIN;
     let all = [
         (
             "m-2",
@@ -446,10 +446,10 @@ async fn duplicates_out_of_order_and_restarts_change_no_figure_and_write_nothing
         send(&app, id, system, ty, *time, keys).await;
         send(&app, id, system, ty, *time, keys).await;
         if i == 2 {
-            c.cycle(collector::now_ns()).await.unwrap();
+            c.cycle(domain::now_ns()).await.unwrap();
         }
     }
-    c.cycle(collector::now_ns()).await.unwrap();
+    c.cycle(domain::now_ns()).await.unwrap();
     let before = figures(&app).await;
     let p = &before.0[0];
     assert_eq!(p["instances"]["started"], 2);
@@ -489,10 +489,10 @@ async fn duplicates_out_of_order_and_restarts_change_no_figure_and_write_nothing
     for (id, system, ty, time, keys) in &all {
         send(&app, id, system, ty, *time, keys).await;
     }
-    c.cycle(collector::now_ns()).await.unwrap();
+    c.cycle(domain::now_ns()).await.unwrap();
     drop(c);
     let mut restarted = correlator(&app).await;
-    restarted.cycle(collector::now_ns()).await.unwrap();
+    restarted.cycle(domain::now_ns()).await.unwrap();
     assert_eq!(figures(&app).await, before);
     assert_eq!(
         (
@@ -511,7 +511,7 @@ async fn duplicates_out_of_order_and_restarts_change_no_figure_and_write_nothing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_seen_only_on_a_log_record_attaches_earlier_records() {
     let app = app().await;
-    let t = collector::now_ns() - 60 * MIN;
+    let t = domain::now_ns() - 60 * MIN;
     let mut c = correlator(&app).await;
     send(
         &app,
@@ -522,7 +522,7 @@ async fn a_link_seen_only_on_a_log_record_attaches_earlier_records() {
         &[("workorderid", "WO-5")],
     )
     .await;
-    c.cycle(collector::now_ns()).await.unwrap();
+    c.cycle(domain::now_ns()).await.unwrap();
     assert_eq!(instance(&app, "O-5").await, Value::Null);
 
     let log = json!({"resourceLogs": [{
@@ -545,7 +545,7 @@ async fn a_link_seen_only_on_a_log_record_attaches_earlier_records() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    c.cycle(collector::now_ns()).await.unwrap();
+    c.cycle(domain::now_ns()).await.unwrap();
     let i = instance(&app, "O-5").await;
     let produced = i["stages"]
         .as_array()

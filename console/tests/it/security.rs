@@ -384,7 +384,7 @@ async fn a_token_cannot_take_another_systems_event_or_span_ids() {
     let (erp, erp_token) = token("erp connector", &["erp"]);
     let app = TestApp::with(TestConfig {
         tokens: vec![crm, erp],
-        events: collector::events::EventConfig {
+        events: domain::events::EventConfig {
             systems: [("urn:erp:".to_string(), "erp".to_string())].into(),
             ..Default::default()
         },

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use collector::events::EventConfig;
 use console::config::{FileConfig, Overrides, Settings};
+use domain::events::EventConfig;
 use opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};

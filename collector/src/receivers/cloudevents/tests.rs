@@ -1,10 +1,10 @@
 use serde_json::json;
 
 use super::*;
-use crate::events::EventConfig;
-use crate::keys::KeyTypes;
-use crate::limits::Limits;
-use crate::model::BusinessKey;
+use domain::events::EventConfig;
+use domain::keys::KeyTypes;
+use domain::limits::Limits;
+use domain::model::BusinessKey;
 
 fn rules() -> EventRules {
     let config: EventConfig = toml::from_str("[systems]\n\"urn:plant1:mes\" = \"mes\"\n").unwrap();
@@ -147,7 +147,7 @@ fn an_event_past_the_limits_is_kept_cut_and_marked() {
     assert_eq!(
         e.attributes.last().unwrap(),
         &(
-            crate::limits::TRUNCATED_ATTRIBUTE.to_string(),
+            domain::limits::TRUNCATED_ATTRIBUTE.to_string(),
             "attributes,value_length,depth".to_string()
         )
     );
@@ -195,7 +195,7 @@ fn a_nested_extension_is_cut_to_the_depth_limit() {
         vec![
             ("nested".to_string(), r#"{"a":{"b":null}}"#.to_string()),
             (
-                crate::limits::TRUNCATED_ATTRIBUTE.to_string(),
+                domain::limits::TRUNCATED_ATTRIBUTE.to_string(),
                 "depth".to_string()
             )
         ]

@@ -10,9 +10,10 @@ use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
 use prost::Message;
 use serde_json::Value as Json;
 
-use crate::keys::KeyTypes;
-use crate::limits::{Limits, Truncated};
-use crate::model::{
+use domain::events::log_event_source;
+use domain::keys::KeyTypes;
+use domain::limits::{Limits, Truncated};
+use domain::model::{
     Attributes, Batch, Event, EventOrigin, LogRecord, Outcome, Span, SpanEvent, SpanId, SpanKind,
     SpanLink, StatusCode, TraceId,
 };
@@ -212,7 +213,7 @@ fn log_ids(record: &ProtoLogRecord) -> Result<(Option<TraceId>, Option<SpanId>),
 }
 
 /// Converts a trace export; invalid spans are rejected one by one, spans
-/// past the limits are cut and marked (see [`crate::limits`]).
+/// past the limits are cut and marked (see [`domain::limits`]).
 pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Limits) -> Converted {
     let shape = Shape { keys, limits };
     let mut out = Converted::default();
@@ -305,15 +306,6 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Lim
     out
 }
 
-/// The source of events that came as OTLP log records: no CloudEvents
-/// source exists, so the sending system stands in.
-pub fn log_event_source(service: &str) -> String {
-    format!("{LOG_EVENT_SOURCE_PREFIX}{service}")
-}
-
-/// What [`log_event_source`] puts before the service.
-pub const LOG_EVENT_SOURCE_PREFIX: &str = "otlp-log:";
-
 /// A log record that is an event, as an integration event: its id is the
 /// record's content hash, so a redelivered record is the same event. Outcome
 /// and attempt come from the attributes `outcome` / `event.outcome` and
@@ -327,7 +319,7 @@ fn log_event(
     (trace_id, span_id): (Option<TraceId>, Option<SpanId>),
     body: String,
     attrs: &Attributes,
-    keys: Vec<crate::model::BusinessKey>,
+    keys: Vec<domain::model::BusinessKey>,
     received_ns: u64,
 ) -> Event {
     let attr = |names: &[&str]| {
@@ -414,7 +406,7 @@ pub fn logs(
                 };
                 let record_bytes = record.encode_to_vec();
                 let record_id =
-                    crate::hash::fnv1a(&[&resource_bytes, scope_name.as_bytes(), &record_bytes]);
+                    domain::hash::fnv1a(&[&resource_bytes, scope_name.as_bytes(), &record_bytes]);
                 let record_keys = keys.extract(&service, &[&attrs, &resource]);
                 truncated.mark(&mut attrs);
                 if !event_name.is_empty() {

@@ -124,7 +124,7 @@ fn enforce_grpc(
     state: &ReceiverState,
     access: &Access,
     done: &mut convert::Converted,
-    batch: &mut crate::model::Batch,
+    batch: &mut domain::model::Batch,
 ) -> Result<(), Status> {
     let refused = enforce(state, access, batch).map_err(|e| status(&state.metrics, e))?;
     done.rejected.extend(

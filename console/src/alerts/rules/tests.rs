@@ -1,5 +1,5 @@
 use super::*;
-use collector::keys::KeyTypes;
+use domain::keys::KeyTypes;
 
 const ORDER: &str = r#"
 id = "order-to-delivery"

@@ -4,8 +4,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as ProtoSpan};
 
 use super::*;
-use crate::limits::{Limits, Truncated};
-use crate::model::BusinessKey;
+use domain::limits::{Limits, Truncated};
+use domain::model::BusinessKey;
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
@@ -249,7 +249,7 @@ fn a_span_past_every_limit_is_kept_cut_and_marked() {
     assert_eq!(
         span.attributes.last().unwrap(),
         &(
-            crate::limits::TRUNCATED_ATTRIBUTE.to_string(),
+            domain::limits::TRUNCATED_ATTRIBUTE.to_string(),
             "attributes,value_length,events,links,depth".to_string()
         )
     );
@@ -354,7 +354,7 @@ fn long_names_status_messages_and_log_bodies_are_cut_and_marked() {
 
 #[test]
 fn a_senders_own_truncation_marker_is_not_believed() {
-    let attrs = vec![text(crate::limits::TRUNCATED_ATTRIBUTE, "attributes")];
+    let attrs = vec![text(domain::limits::TRUNCATED_ATTRIBUTE, "attributes")];
     let out = traces(
         &request("mes", vec![span(&[1; 16], &[2; 8], attrs)]),
         &KeyTypes::default(),

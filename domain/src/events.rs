@@ -114,9 +114,7 @@ impl EventRules {
     /// source, whatever `system` the event says, so that no system can
     /// take another's `source` + `id` (which identify an event).
     pub fn owner_of<'a>(&'a self, source: &'a str) -> Option<&'a str> {
-        if let Some(service) =
-            source.strip_prefix(crate::receivers::otlp::convert::LOG_EVENT_SOURCE_PREFIX)
-        {
+        if let Some(service) = source.strip_prefix(LOG_EVENT_SOURCE_PREFIX) {
             return Some(service);
         }
         self.mapped_system(source)
@@ -224,6 +222,15 @@ impl Flatten<'_> {
         }
     }
 }
+
+/// The source of events that came as OTLP log records: no CloudEvents
+/// source exists, so the sending system stands in.
+pub fn log_event_source(service: &str) -> String {
+    format!("{LOG_EVENT_SOURCE_PREFIX}{service}")
+}
+
+/// What [`log_event_source`] puts before the service.
+pub const LOG_EVENT_SOURCE_PREFIX: &str = "otlp-log:";
 
 #[cfg(test)]
 mod tests {
