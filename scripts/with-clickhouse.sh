@@ -3,11 +3,11 @@
 # server: its own config, data and logs in a temporary directory, free ports,
 # never the system service. The command finds it in
 # THROUGHLINE_TEST_CLICKHOUSE_URL. The config comes from the same templates
-# `throughline up` uses (collector/src/storage/server/).
+# `throughline up` uses (store/src/server/).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-templates="$here/collector/src/storage/server"
+templates="$here/store/src/server"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/throughline-ch.XXXXXX")
 mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log}
 

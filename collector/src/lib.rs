@@ -4,8 +4,8 @@
 //!
 //! Data flows one way: `receivers` (wire formats) -> `model` records with keys
 //! from `keys` -> `pipeline` -> `spool` (durable on disk: the acknowledgement)
-//! -> the pipeline's writer -> `storage`.
-//! `ops` serves health and metrics; `storage::server` runs a private
+//! -> the pipeline's writer -> `store`.
+//! `ops` serves health and metrics; `store::server` runs a private
 //! ClickHouse when no URL is configured.
 
 pub mod auth;
@@ -15,7 +15,6 @@ pub mod ops;
 pub mod pipeline;
 pub mod receivers;
 pub mod spool;
-pub mod storage;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -32,7 +31,7 @@ use receivers::otlp::{grpc, http};
 use receivers::ReceiverState;
 use spool::dead_letter::DeadLetters;
 use spool::{Spool, SpoolOptions};
-use storage::Store;
+use store::Store;
 
 /// Default size limit of one request body, after decompression: 16 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::metrics::Metrics;
 use crate::spool::Spool;
-use crate::storage::Store;
+use store::Store;
 
 async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{self, Metrics};
 use crate::spool::dead_letter::DeadLetters;
 use crate::spool::{Spool, SpoolError, SpoolReader};
-use crate::storage::{Store, StoreError};
 use domain::model::Batch;
+use store::{Store, StoreError};
 
 /// Why a batch was not accepted. All are the sender's cue to retry later.
 #[derive(Debug, Clone, thiserror::Error)]

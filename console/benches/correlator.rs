@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
-use collector::storage::{Store, StoreConfig};
 use domain::keys::KeyTypes;
 use domain::model::{Batch, BusinessKey, Event, EventOrigin, Outcome};
 use domain::process::Processes;
+use store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
 const PROCESS: &str = include_str!("../../dashboards/processes/order-to-delivery.toml");

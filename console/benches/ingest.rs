@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use collector::pipeline::PipelineOptions;
-use collector::storage::{Store, StoreConfig};
 use domain::keys::KeyTypes;
 use domain::model::Batch;
+use store::{Store, StoreConfig};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};

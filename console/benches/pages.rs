@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
-use collector::storage::{Store, StoreConfig};
 use console::api::AppState;
 use console::run::Console;
 use domain::keys::KeyTypes;
@@ -27,6 +26,7 @@ use domain::model::{
     Batch, BusinessKey, Event, EventOrigin, Outcome, Span, SpanId, SpanKind, StatusCode, TraceId,
 };
 use domain::process::Processes;
+use store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
 const PROCESS: &str = include_str!("../../dashboards/processes/order-to-delivery.toml");

@@ -407,8 +407,8 @@ impl Settings {
     }
 
     /// The store settings for `url`.
-    pub fn store_config(&self, url: &str) -> collector::storage::StoreConfig {
-        collector::storage::StoreConfig {
+    pub fn store_config(&self, url: &str) -> store::StoreConfig {
+        store::StoreConfig {
             url: url.to_string(),
             database: self.clickhouse_database.clone(),
             user: self.clickhouse_user.clone(),

@@ -10,10 +10,10 @@ use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::spool::SpoolOptions;
-use collector::storage::server::PrivateServer;
-use collector::storage::Store;
 use collector::tls::Tls;
 use collector::{Collector, CollectorSettings};
+use store::server::PrivateServer;
+use store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

@@ -24,12 +24,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, Metrics};
-use crate::storage::rows::{seconds, BreachRow, FeedRow, InstanceRow, StepRow};
-use crate::storage::{now_ns, Store, StoreError};
 use domain::instance::{evaluate, Instance, SlaState};
 use domain::keys::KeyTypes;
 use domain::model::{key_links, BusinessKey};
+use domain::now_ns;
 use domain::process::Processes;
+use store::rows::{seconds, BreachRow, FeedRow, InstanceRow, StepRow};
+use store::{Store, StoreError};
 
 /// The watermark's name in `correlator_state`.
 const STATE_NAME: &str = "correlator";
@@ -171,7 +172,7 @@ impl Correlator {
         self.processes.list.iter().position(|p| p.id == id)
     }
 
-    fn apply_firsts(&mut self, firsts: Vec<crate::storage::correlation::StageFirst>) {
+    fn apply_firsts(&mut self, firsts: Vec<store::correlation::StageFirst>) {
         for f in firsts {
             let Some(p) = self.process_index(&f.process_id) else {
                 continue;

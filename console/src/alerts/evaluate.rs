@@ -2,10 +2,10 @@
 //! makes it hold (instances by their root key, or systems), with the orders
 //! and customers affected. Reads through `Store` queries only.
 
-use collector::storage::rows::BreachRow;
-use collector::storage::stats::LAST_SEEN_LOOKBACK_NS;
-use collector::storage::{Store, StoreError};
 use domain::process::{duration, Processes};
+use store::rows::BreachRow;
+use store::stats::LAST_SEEN_LOOKBACK_NS;
+use store::{Store, StoreError};
 
 use super::rules::{number, Condition, Measure, Rule};
 

@@ -18,9 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use collector::storage::alerts::{AlertHistoryRow, AlertNotificationRow, AlertStateRow};
-use collector::storage::{Store, StoreError};
 use domain::process::Processes;
+use store::alerts::{AlertHistoryRow, AlertNotificationRow, AlertStateRow};
+use store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use evaluate::Finding;

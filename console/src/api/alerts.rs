@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::Json;
-use collector::storage::alerts::AlertStateRow;
 use domain::process::duration;
 use serde::Serialize;
+use store::alerts::AlertStateRow;
 
 use super::view::{rfc3339, urlencode};
 use super::{AppError, AppState};

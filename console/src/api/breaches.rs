@@ -3,9 +3,9 @@
 
 use axum::extract::{Query, State};
 use axum::Json;
-use collector::storage::correlation::BreachFilter;
 use domain::now_ns;
 use serde::{Deserialize, Serialize};
+use store::correlation::BreachFilter;
 
 use super::view::BreachView;
 use super::{cursor, time_range, view, AppError, AppState};

@@ -3,11 +3,11 @@
 
 use axum::extract::{Query, State};
 use axum::Json;
-use collector::storage::query::EventFilter;
 use domain::model::Outcome;
 use domain::now_ns;
 use serde::Deserialize;
 use serde_json::Value;
+use store::query::EventFilter;
 
 use super::{cursor, time_range, view, AppError, AppState};
 

@@ -5,10 +5,10 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use collector::storage::query::{KeyLookupLimits, LinkedKey, Relation};
 use domain::keys::MAX_KEY_LEN;
 use domain::model::BusinessKey;
 use serde_json::Value;
+use store::query::{KeyLookupLimits, LinkedKey, Relation};
 
 use super::view::{InstanceView, KeyView};
 use super::{view, AppError, AppState};

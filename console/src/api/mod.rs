@@ -22,9 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use collector::metrics::Metrics;
-use collector::storage::{Store, StoreError};
 use domain::keys::KeyTypes;
 use domain::process::Processes;
+use store::{Store, StoreError};
 
 /// What every handler may read.
 #[derive(Clone)]

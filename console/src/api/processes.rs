@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use collector::storage::correlation::InstanceFilter;
-use collector::storage::rows::InstanceSummaryRow as InstanceRow;
 use domain::instance::Status;
 use domain::now_ns;
 use domain::process::duration;
 use domain::process::ProcessDef;
 use serde::{Deserialize, Serialize};
+use store::correlation::InstanceFilter;
+use store::rows::InstanceSummaryRow as InstanceRow;
 
 use super::view::InstanceView;
 use super::{cursor, time_range, view, AppError, AppState};

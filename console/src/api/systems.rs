@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::Json;
-use collector::storage::stats::{OperationStats, ServiceEdge, SystemActivity};
 use domain::now_ns;
 use domain::process::duration;
 use serde::Serialize;
+use store::stats::{OperationStats, ServiceEdge, SystemActivity};
 
 use super::processes::RangeParams;
 use super::time_range::{self, Window};

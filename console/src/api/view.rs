@@ -2,12 +2,12 @@
 //! as RFC 3339 with nanoseconds and as unix nanoseconds in a string (a JSON
 //! number loses precision past 2^53, which nanoseconds since 1970 exceed).
 
-use collector::storage::rows::{BreachRow, InstanceRow};
 use domain::instance::{sla_state, SlaState, StageHit};
 use domain::model::{Attributes, BusinessKey, Event, Span};
 use domain::process::{duration, ProcessDef};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use store::rows::{BreachRow, InstanceRow};
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;

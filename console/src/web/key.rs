@@ -12,9 +12,9 @@ use crate::api::keys::{instances, journey, parse_key};
 use crate::api::view::rfc3339;
 use crate::api::view::urlencode;
 use crate::api::AppState;
-use collector::storage::query::Relation;
-use collector::storage::rows::RECORD_SPAN;
 use domain::model::{BusinessKey, TraceId};
+use store::query::Relation;
+use store::rows::RECORD_SPAN;
 
 pub struct StageCell {
     pub name: String,

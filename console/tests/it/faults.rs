@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use collector::pipeline::PipelineOptions;
-use collector::storage::server::PrivateServer;
-use collector::storage::{Store, StoreConfig};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use serde_json::{json, Value};
+use store::server::PrivateServer;
+use store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::{self, TestApp, TestConfig};

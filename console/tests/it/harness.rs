@@ -14,8 +14,6 @@ use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::spool::{Spool, SpoolOptions};
-use collector::storage::server::PrivateServer;
-use collector::storage::{Store, StoreConfig};
 use collector::{Collector, CollectorSettings};
 use console::api::AppState;
 use console::run::Console;
@@ -23,6 +21,8 @@ use domain::events::{EventConfig, EventRules};
 use domain::keys::{KeyConfig, KeyTypes};
 use domain::process::Processes;
 use serde_json::Value;
+use store::server::PrivateServer;
+use store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
 pub fn clickhouse_url() -> String {

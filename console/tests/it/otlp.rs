@@ -360,9 +360,9 @@ async fn log_records_over_grpc_and_http_are_stored_once() {
 /// into `spans_v2` by migration 0008, once, and read from there.
 #[tokio::test]
 async fn spans_stored_before_the_service_sort_key_are_copied_on_upgrade() {
-    use collector::storage::migrate::MIGRATIONS;
-    use collector::storage::template::render_single;
-    use collector::storage::{Store, StoreConfig};
+    use store::migrate::MIGRATIONS;
+    use store::template::render_single;
+    use store::{Store, StoreConfig};
 
     let config = StoreConfig {
         url: crate::harness::clickhouse_url(),

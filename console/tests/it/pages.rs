@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use collector::metrics::Metrics;
-use collector::storage::{Store, StoreConfig};
 use console::api::AppState;
 use console::run::Console;
 use domain::keys::KeyTypes;
 use domain::process::Processes;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
+use store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::TestApp;

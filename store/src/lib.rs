@@ -1,4 +1,6 @@
-//! Storage: the only module that knows ClickHouse row types and SQL.
+//! The store: the only crate that knows ClickHouse, its SQL and its row types.
+//! It must never know a wire format, an HTTP route or a page; it takes and
+//! returns domain records and answers named for the question they answer.
 //!
 //! - `migrate` applies the ordered migrations of `sql/` once each, rendering
 //!   their engine and `ON CLUSTER` placeholders (`template`).
@@ -24,8 +26,6 @@ pub mod template;
 pub mod write;
 
 use clickhouse::Client;
-
-pub use domain::now_ns;
 
 /// Where and as whom to reach ClickHouse.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -299,7 +299,7 @@ impl Store {
             &[WatermarkRow {
                 name: name.to_string(),
                 watermark_ns,
-                updated_ns: super::now_ns(),
+                updated_ns: domain::now_ns(),
             }],
         )
         .await

@@ -104,7 +104,7 @@ impl Store {
     /// Writes every record of `batch` and what is derived from it.
     pub async fn write_batch(&self, batch: &Batch) -> Result<WriteReport, StoreError> {
         let mut report = WriteReport::default();
-        let ingested_ns = super::now_ns();
+        let ingested_ns = domain::now_ns();
         let stored = if batch.events.is_empty() {
             HashMap::new()
         } else {
@@ -221,7 +221,7 @@ impl Store {
         // Last, stamped now: the correlator reads only what all other tables
         // already hold, and a slow insert above cannot put rows behind a
         // watermark that has moved on meanwhile.
-        let fed_ns = super::now_ns();
+        let fed_ns = domain::now_ns();
         // The correlator's feed: spans, events, and plain logs that link keys,
         // each with its own ingestion nanosecond so that the order is total.
         let feed: RowIter<FeedRow> = Box::new(

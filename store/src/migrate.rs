@@ -40,7 +40,7 @@ macro_rules! migration {
         Migration {
             version: $version,
             name: $name,
-            sql: include_str!(concat!("../../../sql/", $name)),
+            sql: include_str!(concat!("../../sql/", $name)),
             copy: $copy,
         }
     };
