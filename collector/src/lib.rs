@@ -9,7 +9,6 @@
 //! ClickHouse when no URL is configured.
 
 pub mod auth;
-pub mod correlator;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;

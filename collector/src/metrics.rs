@@ -2,7 +2,6 @@
 //! format. One [`Metrics`] is made at start and shared: inside `throughline up`
 //! the collector's and the console's `/metrics` show the same numbers.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -87,18 +86,6 @@ impl SignalCounters {
     }
 }
 
-/// The correlator's numbers.
-#[derive(Debug, Default)]
-pub struct CorrelatorMetrics {
-    /// Now minus the watermark after the last cycle.
-    pub lag_ns: AtomicU64,
-    pub steps_written: AtomicU64,
-    /// Feed records read.
-    pub records: AtomicU64,
-    /// Open breaches by (process, SLA).
-    pub open_breaches: Mutex<BTreeMap<(String, String), u64>>,
-}
-
 /// The spool's gauges; the spool keeps its size accounting in them.
 #[derive(Debug, Default)]
 pub struct SpoolGauges {
@@ -112,7 +99,6 @@ pub struct SpoolGauges {
     pub commits: AtomicU64,
 }
 
-#[derive(Debug)]
 pub struct Metrics {
     pub spool: SpoolGauges,
     /// Inserts of a batch into ClickHouse that succeeded, and their records.
@@ -124,7 +110,6 @@ pub struct Metrics {
     pub dead_letters: AtomicU64,
     /// Why the writer cannot reach ClickHouse right now; `None` while it can.
     pub clickhouse_problem: Mutex<Option<String>>,
-    pub correlator: CorrelatorMetrics,
     pub spans: SignalCounters,
     pub logs: SignalCounters,
     pub events: SignalCounters,
@@ -147,7 +132,13 @@ pub struct Metrics {
     pub insert_latency: Histogram,
     /// TLS handshakes that failed or timed out, on any listener.
     pub tls_handshake_failures: AtomicU64,
+    /// Other parts of this process that publish technical figures on
+    /// every `/metrics` (the correlator's lag): the binary adds them.
+    also: Mutex<Vec<Also>>,
 }
+
+/// A family of figures another part of the process renders into `/metrics`.
+pub type Also = Box<dyn Fn(&mut String) + Send + Sync>;
 
 impl Metrics {
     pub fn new() -> Self {
@@ -158,7 +149,6 @@ impl Metrics {
             insert_retries: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
             clickhouse_problem: Mutex::new(None),
-            correlator: CorrelatorMetrics::default(),
             spans: SignalCounters::default(),
             logs: SignalCounters::default(),
             events: SignalCounters::default(),
@@ -175,7 +165,17 @@ impl Metrics {
             insert_errors: AtomicU64::new(0),
             insert_latency: Histogram::new(),
             tls_handshake_failures: AtomicU64::new(0),
+            also: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds a family of figures that another part of this process renders
+    /// on every `/metrics`.
+    pub fn also(&self, render: impl Fn(&mut String) + Send + Sync + 'static) {
+        self.also
+            .lock()
+            .expect("metrics lock")
+            .push(Box::new(render));
     }
 
     /// The Prometheus text exposition of everything above.
@@ -356,35 +356,8 @@ impl Metrics {
             "Group commits to the spool (one write and one fsync each).",
             &[("", get(&s.commits))],
         );
-        let c = &self.correlator;
-        let _ = writeln!(
-            out,
-            "# HELP throughline_correlator_lag_seconds Now minus the correlator's watermark after its last cycle.\n\
-             # TYPE throughline_correlator_lag_seconds gauge\n\
-             throughline_correlator_lag_seconds {}",
-            get(&c.lag_ns) as f64 / 1e9
-        );
-        counter(
-            &mut out,
-            "throughline_correlator_steps_written_total",
-            "Process steps the correlator wrote.",
-            &[("", get(&c.steps_written))],
-        );
-        counter(
-            &mut out,
-            "throughline_correlator_records_total",
-            "Spans and events the correlator read from the feed.",
-            &[("", get(&c.records))],
-        );
-        let _ = writeln!(
-            out,
-            "# HELP throughline_breaches_open Open SLA breaches by process and SLA.\n# TYPE throughline_breaches_open gauge"
-        );
-        for ((process, sla), n) in c.open_breaches.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "throughline_breaches_open{{process=\"{process}\",sla=\"{sla}\"}} {n}"
-            );
+        for render in self.also.lock().expect("metrics lock").iter() {
+            render(&mut out);
         }
         self.insert_latency.render(
             &mut out,
@@ -392,6 +365,12 @@ impl Metrics {
             "Time to write one batch to ClickHouse.",
         );
         out
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
     }
 }
 

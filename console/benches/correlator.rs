@@ -12,11 +12,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collector::correlator::{Correlator, CorrelatorSettings};
-use collector::metrics::Metrics;
 use domain::keys::KeyTypes;
 use domain::model::{Batch, BusinessKey, Event, EventOrigin, Outcome};
 use domain::process::Processes;
+use engine::correlator::{Correlator, CorrelatorSettings};
+use engine::metrics::CorrelatorMetrics;
 use store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -123,7 +123,7 @@ async fn main() {
         total as f64 / ingest.as_secs_f64()
     );
 
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(CorrelatorMetrics::default());
     let settings = CorrelatorSettings {
         settle: Duration::ZERO,
         ..Default::default()

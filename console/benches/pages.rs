@@ -17,7 +17,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
 use console::api::AppState;
 use console::run::Console;
@@ -26,6 +25,7 @@ use domain::model::{
     Batch, BusinessKey, Event, EventOrigin, Outcome, Span, SpanId, SpanKind, StatusCode, TraceId,
 };
 use domain::process::Processes;
+use engine::correlator::{Correlator, CorrelatorSettings};
 use store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -273,7 +273,7 @@ async fn main() {
             settle: Duration::ZERO,
             ..Default::default()
         },
-        Arc::new(Metrics::new()),
+        Arc::new(engine::metrics::CorrelatorMetrics::default()),
     )
     .await
     .unwrap();
@@ -291,6 +291,7 @@ async fn main() {
             caches: Default::default(),
             alerts: Default::default(),
             auth: Arc::new(console::auth::Auth::open()),
+            correlator: None,
         },
         "127.0.0.1:0".parse().unwrap(),
         shutdown.clone(),

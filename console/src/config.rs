@@ -16,10 +16,10 @@ use domain::limits::Limits;
 use domain::process::{duration, Processes};
 use serde::Deserialize;
 
-use crate::alerts::notify::Receiver;
-use crate::alerts::rules::Rules;
 use crate::auth::{ApiKeyConfig, UserConfig};
 use collector::auth::{IngestAuth, TokenConfig};
+use engine::alerts::notify::Receiver;
+use engine::alerts::rules::Rules;
 
 /// The TOML file. Unknown keys are an error, so a typo never goes unnoticed.
 #[derive(Debug, Default, Deserialize)]

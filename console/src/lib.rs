@@ -1,7 +1,6 @@
 //! The Throughline console (web pages, JSON API, health, metrics) and the wiring of the
 //! `throughline` binary's subcommands.
 
-pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -131,12 +131,10 @@ pub async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     );
     match answers {
         Ok((health, systems)) => {
-            // A correlator in this process already publishes open breaches.
-            let with_breaches = !out.contains("throughline_breaches_open{");
-            if with_breaches {
-                out = remove_family(&out, "throughline_breaches_open");
+            if let Some(correlator) = &state.correlator {
+                correlator.render_open_breaches(&mut out, esc);
             }
-            render_business(&mut out, &health, &systems, with_breaches);
+            render_business(&mut out, &health, &systems, state.correlator.is_none());
         }
         Err(e) => {
             tracing::warn!(error = %e, "business gauges not available");
@@ -153,17 +151,4 @@ pub async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
         )],
         out,
     )
-}
-
-/// `text` without the HELP and TYPE lines (and samples) of family `name`.
-fn remove_family(text: &str, name: &str) -> String {
-    text.lines()
-        .filter(|l| {
-            !(l.starts_with(&format!("# HELP {name} "))
-                || l.starts_with(&format!("# TYPE {name} "))
-                || l.starts_with(&format!("{name}{{"))
-                || l.starts_with(&format!("{name} ")))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
 }

@@ -6,20 +6,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::spool::SpoolOptions;
 use collector::tls::Tls;
 use collector::{Collector, CollectorSettings};
+use engine::correlator::{Correlator, CorrelatorSettings};
 use store::server::PrivateServer;
 use store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::{AlertSettings, Evaluator};
 use crate::api::AppState;
 use crate::config::Settings;
+use engine::alerts::{AlertSettings, Evaluator};
+use engine::metrics::CorrelatorMetrics;
 
 /// Where `collector` and `console` look for ClickHouse when no URL is set.
 pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
@@ -177,7 +178,12 @@ fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSe
     }
 }
 
-fn app_state(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> AppState {
+fn app_state(
+    settings: &Settings,
+    store: Store,
+    metrics: Arc<Metrics>,
+    correlator: Option<Arc<CorrelatorMetrics>>,
+) -> AppState {
     AppState {
         store,
         keys: Arc::new(settings.keys.clone()),
@@ -192,6 +198,7 @@ fn app_state(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> AppSta
             crate::auth::session_signer(&settings.data_dir),
             settings.secure_cookies(),
         )),
+        correlator,
     }
 }
 
@@ -232,7 +239,7 @@ async fn start_alerts(
 async fn start_correlator(
     settings: &Settings,
     store: Store,
-    metrics: Arc<Metrics>,
+    metrics: Arc<CorrelatorMetrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<JoinHandle<()>> {
     let correlator = Correlator::new(
@@ -262,6 +269,11 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     let metrics = Arc::new(Metrics::new());
+    // The correlator's lag and counts go on every `/metrics`; its open
+    // breaches only on the console's, which is signed in.
+    let correlator_metrics = Arc::new(CorrelatorMetrics::default());
+    let technical = correlator_metrics.clone();
+    metrics.also(move |out| technical.render_technical(out));
     let started = async {
         let collector = Collector::start(
             store.clone(),
@@ -270,14 +282,24 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
         )
         .await?;
         let console = Console::start_with(
-            app_state(&settings, store.clone(), metrics.clone()),
+            app_state(
+                &settings,
+                store.clone(),
+                metrics.clone(),
+                Some(correlator_metrics.clone()),
+            ),
             settings.console_addr,
             settings.tls.clone(),
             shutdown.clone(),
         )
         .await?;
-        let correlator =
-            start_correlator(&settings, store.clone(), metrics.clone(), shutdown.clone()).await?;
+        let correlator = start_correlator(
+            &settings,
+            store.clone(),
+            correlator_metrics,
+            shutdown.clone(),
+        )
+        .await?;
         let alerts = start_alerts(&settings, store.clone(), shutdown.clone()).await?;
         anyhow::Ok((collector, console, correlator, alerts))
     }
@@ -382,7 +404,7 @@ pub async fn console(settings: Settings) -> anyhow::Result<()> {
     cancel_on_signal(shutdown.clone());
     let metrics = Arc::new(Metrics::new());
     let console = Console::start_with(
-        app_state(&settings, store, metrics),
+        app_state(&settings, store, metrics, None),
         settings.console_addr,
         settings.tls.clone(),
         shutdown,
@@ -402,7 +424,13 @@ pub async fn correlator(settings: Settings, alerts: bool) -> anyhow::Result<()> 
     } else {
         None
     };
-    let task = start_correlator(&settings, store, Arc::new(Metrics::new()), shutdown).await?;
+    let task = start_correlator(
+        &settings,
+        store,
+        Arc::new(CorrelatorMetrics::default()),
+        shutdown,
+    )
+    .await?;
     let _ = task.await;
     if let Some(evaluator) = evaluator {
         let _ = evaluator.await;

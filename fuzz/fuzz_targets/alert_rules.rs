@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use domain::keys::KeyTypes;
 use domain::process::definition::Processes;
-use console::alerts::rules::Rules;
+use engine::alerts::rules::Rules;
 use libfuzzer_sys::fuzz_target;
 
 fn processes() -> &'static Processes {

@@ -11,9 +11,10 @@ use domain::process::duration;
 use serde::Serialize;
 use store::alerts::AlertStateRow;
 
-use super::view::{rfc3339, urlencode};
+use super::view::urlencode;
 use super::{AppError, AppState};
-use crate::alerts::rules::Rule;
+use domain::time::rfc3339;
+use engine::alerts::rules::Rule;
 
 /// History rows and delivery attempts shown per rule.
 const HISTORY: usize = 50;

@@ -38,9 +38,13 @@ pub struct AppState {
     /// Range aggregates reused while fresh.
     pub caches: Arc<systems::Caches>,
     /// The alert rules (their state is read from ClickHouse).
-    pub alerts: Arc<crate::alerts::rules::Rules>,
+    pub alerts: Arc<engine::alerts::rules::Rules>,
     /// Users, API keys, sessions.
     pub auth: Arc<crate::auth::Auth>,
+    /// The correlator of this process, if one runs here: its open breaches
+    /// are the console's `/metrics` gauge; without it they are read from
+    /// ClickHouse.
+    pub correlator: Option<Arc<engine::metrics::CorrelatorMetrics>>,
 }
 
 /// User text quoted for an error message: in backticks, control characters

@@ -15,7 +15,7 @@ use domain::now_ns;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{time_range, view, AppError, AppState};
+use super::{time_range, AppError, AppState};
 
 /// Events in one export at most.
 const MAX_EVENTS: usize = 100_000;
@@ -51,7 +51,7 @@ fn event_json(e: &Event) -> Value {
     json!({
         "id": format!("{}/{}", e.source, e.id),
         "type": e.event_type,
-        "time": view::rfc3339(e.time_ns),
+        "time": domain::time::rfc3339(e.time_ns),
         "attributes": [
             { "name": "system", "value": e.system },
             { "name": "source", "value": e.source },

@@ -379,8 +379,8 @@ pub async fn health(
         })
         .collect();
     Ok(Health {
-        from: view::rfc3339(from_ns),
-        to: view::rfc3339(to_ns),
+        from: domain::time::rfc3339(from_ns),
+        to: domain::time::rfc3339(to_ns),
         processes,
         truncated,
     })

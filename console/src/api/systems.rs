@@ -15,7 +15,7 @@ use store::stats::{OperationStats, ServiceEdge, SystemActivity};
 
 use super::processes::RangeParams;
 use super::time_range::{self, Window};
-use super::{view, AppError, AppState};
+use super::{AppError, AppState};
 
 /// A system that sent nothing for this long is flagged silent.
 pub const SILENT_AFTER_NS: u64 = 15 * 60 * 1_000_000_000;
@@ -77,7 +77,7 @@ pub async fn systems(state: &AppState, w: &Window) -> Result<Systems, AppError> 
                 per_minute: sent as f64 / minutes,
                 error_percent: percent(a.span_errors + a.event_failures, sent),
                 dead_letter_percent: percent(a.dead_letters, a.events),
-                last_seen: seen.map(view::rfc3339),
+                last_seen: seen.map(domain::time::rfc3339),
                 last_seen_seconds_ago: seen.map(|t| at.saturating_sub(t) / 1_000_000_000),
                 silent: seen.is_none_or(|t| at.saturating_sub(t) > SILENT_AFTER_NS),
                 system: a.system,
@@ -90,8 +90,8 @@ pub async fn systems(state: &AppState, w: &Window) -> Result<Systems, AppError> 
         })
         .collect();
     Ok(Systems {
-        from: view::rfc3339(from_ns),
-        to: view::rfc3339(to_ns),
+        from: domain::time::rfc3339(from_ns),
+        to: domain::time::rfc3339(to_ns),
         silent_after: duration::format_ns(SILENT_AFTER_NS),
         systems,
     })
@@ -140,8 +140,8 @@ pub async fn operations(state: &AppState, w: &Window) -> Result<Operations, AppE
     };
     let minutes = ((to_ns - from_ns) as f64 / 60e9).max(1.0 / 60.0);
     Ok(Operations {
-        from: view::rfc3339(from_ns),
-        to: view::rfc3339(to_ns),
+        from: domain::time::rfc3339(from_ns),
+        to: domain::time::rfc3339(to_ns),
         operations: rows
             .into_iter()
             .map(|o| OperationView {
@@ -247,9 +247,9 @@ pub const WARM_EVERY: Duration = Duration::from_secs(25);
 async fn compute_map(state: &AppState, w: &Window) -> Result<ServiceMap, AppError> {
     let edges = state.store.service_edges(w.from_ns, w.to_ns).await?;
     Ok(ServiceMap {
-        from: view::rfc3339(w.from_ns),
-        to: view::rfc3339(w.to_ns),
-        computed_at: view::rfc3339(now_ns()),
+        from: domain::time::rfc3339(w.from_ns),
+        to: domain::time::rfc3339(w.to_ns),
+        computed_at: domain::time::rfc3339(now_ns()),
         edges,
     })
 }

@@ -9,10 +9,10 @@ use super::process::sla_text;
 use super::svg::{self, Mark};
 use super::{fmt, render, Chrome, ErrorPage, PageResult};
 use crate::api::keys::{instances, journey, parse_key};
-use crate::api::view::rfc3339;
 use crate::api::view::urlencode;
 use crate::api::AppState;
 use domain::model::{BusinessKey, TraceId};
+use domain::time::rfc3339;
 use store::query::Relation;
 use store::rows::RECORD_SPAN;
 

@@ -9,9 +9,10 @@ use axum::extract::{Path, State};
 
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
 use crate::api::traces::{load, parse_trace_id};
-use crate::api::view::{rfc3339, urlencode};
+use crate::api::view::urlencode;
 use crate::api::AppState;
 use domain::model::{Span, StatusCode};
+use domain::time::rfc3339;
 
 pub struct Row {
     pub depth: usize,

@@ -12,12 +12,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use console::alerts::notify::{Receiver, ReceiverKind, Retry};
-use console::alerts::rules::Rules;
-use console::alerts::{AlertSettings, Evaluator};
-use console::api::view::rfc3339;
 use domain::keys::KeyTypes;
 use domain::process::Processes;
+use domain::time::rfc3339;
+use engine::alerts::notify::{Receiver, ReceiverKind, Retry};
+use engine::alerts::rules::Rules;
+use engine::alerts::{AlertSettings, Evaluator};
 use serde_json::{json, Value};
 
 use crate::harness::{TestApp, TestConfig};

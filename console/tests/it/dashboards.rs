@@ -63,12 +63,12 @@ fn shipped_alert_rules_load() {
         &KeyTypes::default(),
     )
     .unwrap();
-    let rules = console::alerts::rules::Rules::load_dir(
+    let rules = engine::alerts::rules::Rules::load_dir(
         &std::path::Path::new(root).join("alerts"),
         &processes,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    for kind in console::alerts::rules::KINDS {
+    for kind in engine::alerts::rules::KINDS {
         assert!(
             rules.list.iter().any(|r| r.condition.kind() == *kind),
             "no example of {kind}"

@@ -6,9 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use collector::correlator::{Correlator, CorrelatorSettings};
-use collector::metrics::Metrics;
 use domain::process::Processes;
+use engine::correlator::{Correlator, CorrelatorSettings};
 use sample_data::{DemoOptions, Incidents, Summary};
 use serde_json::Value;
 
@@ -98,7 +97,7 @@ async fn correlate(app: &TestApp) {
         processes,
         keys,
         settings,
-        Arc::new(Metrics::new()),
+        Arc::new(engine::metrics::CorrelatorMetrics::default()),
     )
     .await
     .unwrap();

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use collector::correlator::{Correlator, CorrelatorSettings};
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::spool::{Spool, SpoolOptions};
@@ -20,6 +19,8 @@ use console::run::Console;
 use domain::events::{EventConfig, EventRules};
 use domain::keys::{KeyConfig, KeyTypes};
 use domain::process::Processes;
+use engine::correlator::{Correlator, CorrelatorSettings};
+use engine::metrics::CorrelatorMetrics;
 use serde_json::Value;
 use store::server::PrivateServer;
 use store::{Store, StoreConfig};
@@ -202,6 +203,9 @@ impl TestApp {
         });
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
+        let correlator_metrics = Arc::new(CorrelatorMetrics::default());
+        let technical = correlator_metrics.clone();
+        metrics.also(move |out| technical.render_technical(out));
         let spool_dir = tempfile::tempdir().unwrap();
         let spool_path = config
             .spool_dir
@@ -236,7 +240,7 @@ impl TestApp {
                 metrics: metrics.clone(),
                 caches: Default::default(),
                 alerts: Arc::new(
-                    console::alerts::rules::Rules::parse_all(
+                    engine::alerts::rules::Rules::parse_all(
                         config.alerts.map(|text| ("alerts.toml", text)),
                         &processes,
                     )
@@ -249,6 +253,10 @@ impl TestApp {
                     console::auth::session::Signer::new(collector::auth::secret::random_bytes(32)),
                     config.tls.is_some(),
                 )),
+                correlator: config
+                    .correlator
+                    .as_ref()
+                    .map(|_| correlator_metrics.clone()),
             },
             any_port(),
             config.tls.as_ref().map(|t| t.server.clone()),
@@ -257,10 +265,15 @@ impl TestApp {
         .await
         .unwrap();
         if let Some(settings) = config.correlator {
-            let correlator =
-                Correlator::new(store.clone(), processes.clone(), keys, settings, metrics)
-                    .await
-                    .expect("start the correlator");
+            let correlator = Correlator::new(
+                store.clone(),
+                processes.clone(),
+                keys,
+                settings,
+                correlator_metrics,
+            )
+            .await
+            .expect("start the correlator");
             tokio::spawn(correlator.run(shutdown.clone()));
         }
         TestApp {
@@ -336,6 +349,18 @@ impl TestApp {
         let response = self
             .client
             .get(self.otlp_url("/metrics"))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// The console's `/metrics` text (technical and business figures).
+    pub async fn console_metrics(&self) -> String {
+        self.settled().await;
+        let response = self
+            .client
+            .get(self.console_url("/metrics"))
             .send()
             .await
             .unwrap();

@@ -361,6 +361,7 @@ async fn with_clickhouse_down_pages_say_so_and_the_console_keeps_serving() {
             caches: Default::default(),
             alerts: Default::default(),
             auth: Arc::new(console::auth::Auth::open()),
+            correlator: None,
         },
         "127.0.0.1:0".parse().unwrap(),
         shutdown.clone(),

@@ -3,10 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use collector::correlator::{Correlator, CorrelatorSettings};
-use collector::metrics::Metrics;
 use domain::keys::KeyTypes;
 use domain::process::Processes;
+use engine::correlator::{Correlator, CorrelatorSettings};
 use serde_json::{json, Value};
 
 use crate::harness::{TestApp, TestConfig};
@@ -101,7 +100,7 @@ pub async fn correlator(app: &TestApp) -> Correlator {
             settle: Duration::ZERO,
             ..Default::default()
         },
-        Arc::new(Metrics::new()),
+        Arc::new(engine::metrics::CorrelatorMetrics::default()),
     )
     .await
     .unwrap()
@@ -255,10 +254,19 @@ within = "2s"
     let i = &app.get("/api/v1/processes/fast/instances?key=O-9").await.1["instances"][0];
     assert_eq!(i["status"], "stalled");
     assert_eq!(sla(i, "confirm")["state"], "open_breach");
-    let metrics = app.metrics().await;
+    let metrics = app.console_metrics().await;
     assert!(
         metrics.contains("throughline_breaches_open{process=\"fast\",sla=\"confirm\"} 1"),
         "{metrics}"
+    );
+    // The collector's `/metrics` is open to anyone who reaches the OTLP
+    // port: it carries technical counters only, never process or SLA names.
+    let open = app.metrics().await;
+    assert!(!open.contains("throughline_breaches_open"), "{open}");
+    assert!(!open.contains("\"fast\""), "{open}");
+    assert!(
+        open.contains("throughline_correlator_records_total"),
+        "{open}"
     );
 
     // The late stage closes it.

@@ -908,6 +908,7 @@ async fn an_open_console_says_so_and_stays_on_loopback() {
             caches: Default::default(),
             alerts: Default::default(),
             auth: std::sync::Arc::new(console::auth::Auth::open()),
+            correlator: None,
         },
         "0.0.0.0:0".parse().unwrap(),
         shutdown.clone(),

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::rules::Rule;
 use super::state::Notice;
-use crate::api::view::rfc3339;
+use domain::time::rfc3339;
 
 /// Which body a receiver takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{self, Metrics};
+use crate::metrics::CorrelatorMetrics;
 use domain::instance::{evaluate, Instance, SlaState};
 use domain::keys::KeyTypes;
 use domain::model::{key_links, BusinessKey};
@@ -97,7 +97,7 @@ pub struct Correlator {
     processes: Arc<Processes>,
     keys: Arc<KeyTypes>,
     settings: CorrelatorSettings,
-    metrics: Arc<Metrics>,
+    metrics: Arc<CorrelatorMetrics>,
     watermark: u64,
     /// Feed rows taken in the last `LOOKBACK_NS` before the watermark, by
     /// reference, with their ingestion time.
@@ -121,7 +121,7 @@ impl Correlator {
         processes: Arc<Processes>,
         keys: Arc<KeyTypes>,
         settings: CorrelatorSettings,
-        metrics: Arc<Metrics>,
+        metrics: Arc<CorrelatorMetrics>,
     ) -> Result<Self, StoreError> {
         let mut matchers: HashMap<(String, String, String), Vec<(usize, usize)>> = HashMap::new();
         for (p, def) in processes.list.iter().enumerate() {
@@ -328,8 +328,8 @@ impl Correlator {
             .collect();
         self.store.write_steps(&new_steps).await?;
         report.steps_written = new_steps.len();
-        metrics::add(&self.metrics.correlator.steps_written, new_steps.len());
-        metrics::add(&self.metrics.correlator.records, records.len());
+        CorrelatorMetrics::add(&self.metrics.steps_written, new_steps.len());
+        CorrelatorMetrics::add(&self.metrics.records, records.len());
 
         // Instances we have not seen since start: load what is stored first.
         // Every resolved step counts, not only the new ones: a cycle retried
@@ -396,7 +396,7 @@ impl Correlator {
         self.watermark = upto;
         self.store.save_watermark(STATE_NAME, upto).await?;
         report.watermark_ns = upto;
-        self.metrics.correlator.lag_ns.store(
+        self.metrics.lag_ns.store(
             now.saturating_sub(upto),
             std::sync::atomic::Ordering::Relaxed,
         );
@@ -718,12 +718,7 @@ impl Correlator {
                     .or_default() += 1;
             }
         }
-        *self
-            .metrics
-            .correlator
-            .open_breaches
-            .lock()
-            .expect("metrics lock") = open;
+        *self.metrics.open_breaches.lock().expect("metrics lock") = open;
     }
 }
 

@@ -1,0 +1,71 @@
+//! The correlator's numbers. The binary publishes the technical ones
+//! (lag, records, steps) on every `/metrics` of the process; the open
+//! breaches are business figures and only the console's authenticated
+//! `/metrics` shows them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct CorrelatorMetrics {
+    /// Now minus the watermark after the last cycle.
+    pub lag_ns: AtomicU64,
+    pub steps_written: AtomicU64,
+    /// Feed records read.
+    pub records: AtomicU64,
+    /// Open breaches by (process, SLA).
+    pub open_breaches: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+impl CorrelatorMetrics {
+    /// Lag, records read and steps written, in the Prometheus text format.
+    pub fn render_technical(&self, out: &mut String) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP throughline_correlator_lag_seconds Now minus the correlator's watermark after its last cycle.\n\
+             # TYPE throughline_correlator_lag_seconds gauge\n\
+             throughline_correlator_lag_seconds {}",
+            get(&self.lag_ns) as f64 / 1e9
+        );
+        for (name, help, value) in [
+            (
+                "throughline_correlator_steps_written_total",
+                "Process steps the correlator wrote.",
+                get(&self.steps_written),
+            ),
+            (
+                "throughline_correlator_records_total",
+                "Spans and events the correlator read from the feed.",
+                get(&self.records),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+    }
+
+    /// Open breaches by process and SLA, as the correlator last wrote them.
+    pub fn render_open_breaches(&self, out: &mut String, esc: impl Fn(&str) -> String) {
+        let _ = writeln!(
+            out,
+            "# HELP throughline_breaches_open Open SLA breaches by process and SLA.\n# TYPE throughline_breaches_open gauge"
+        );
+        for ((process, sla), n) in self.open_breaches.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "throughline_breaches_open{{process=\"{}\",sla=\"{}\"}} {n}",
+                esc(process),
+                esc(sla)
+            );
+        }
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
