@@ -11,7 +11,7 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	$(CARGO) build --release -p throughline-console
+	$(CARGO) build --release -p throughline
 
 # Starts everything with a private ClickHouse under $(DATA_DIR), loads the
 # sample trace, and serves until Ctrl-C.
@@ -30,9 +30,9 @@ test: lint
 # RSS, bytes per span), correlator catch-up and lag, and console page times,
 # each against a private ClickHouse; see BENCHMARKS.md.
 bench: deps
-	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench ingest
-	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench correlator
-	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-console --bench pages
+	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench ingest
+	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench correlator
+	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench pages
 
 # Each fuzz target for FUZZ_SECONDS (default 60); not part of `test`.
 # See fuzz/README.md.

@@ -1,15 +1,14 @@
-//! The Throughline console (web pages, JSON API, health, metrics) and the wiring of the
-//! `throughline` binary's subcommands.
+//! The Throughline console: HTTP only. Pages, the JSON API, sign-in, health
+//! and the console's `/metrics`, over one read layer (`api`'s functions)
+//! that pages and API handlers both call. It only reads: it never writes to
+//! ClickHouse, never knows an ingest wire format and never runs a background
+//! worker; the binary wires it to the store and the engine.
 
 pub mod api;
 pub mod auth;
-pub mod cli;
-pub mod config;
-pub mod credentials;
 pub mod metrics;
-pub mod run;
 pub mod security_headers;
-pub mod terminal;
+pub mod serve;
 pub mod web;
 
 use axum::Router;

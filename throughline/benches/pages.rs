@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use collector::metrics::Metrics;
 use console::api::AppState;
-use console::run::Console;
+use console::serve::Console;
 use domain::keys::KeyTypes;
 use domain::model::{
     Batch, BusinessKey, Event, EventOrigin, Outcome, Span, SpanId, SpanKind, StatusCode, TraceId,

@@ -15,7 +15,7 @@ use collector::pipeline::PipelineOptions;
 use collector::spool::{Spool, SpoolOptions};
 use collector::{Collector, CollectorSettings};
 use console::api::AppState;
-use console::run::Console;
+use console::serve::Console;
 use domain::events::{EventConfig, EventRules};
 use domain::keys::{KeyConfig, KeyTypes};
 use domain::process::Processes;

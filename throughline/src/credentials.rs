@@ -6,7 +6,7 @@ use collector::auth::secret;
 use collector::auth::{TokenConfig, TOKEN_PREFIX};
 use serde::Serialize;
 
-use crate::auth::{valid_user_name, ApiKeyConfig, Role, UserConfig, API_KEY_PREFIX};
+use console::auth::{valid_user_name, ApiKeyConfig, Role, UserConfig, API_KEY_PREFIX};
 
 /// Shortest password `user add` takes.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -92,10 +92,10 @@ pub fn user_add(name: &str, role: Role, password: &str) -> Result<String, String
             "the password is too short: use at least {MIN_PASSWORD_CHARS} characters"
         ));
     }
-    if password.len() > crate::auth::MAX_PASSWORD_BYTES {
+    if password.len() > console::auth::MAX_PASSWORD_BYTES {
         return Err(format!(
             "the password is too long: the sign-in form takes at most {} bytes",
-            crate::auth::MAX_PASSWORD_BYTES
+            console::auth::MAX_PASSWORD_BYTES
         ));
     }
     let entry = UserConfig {

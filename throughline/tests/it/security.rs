@@ -899,7 +899,7 @@ async fn an_open_console_says_so_and_stays_on_loopback() {
     assert_eq!(status, 421, "{text}");
     assert!(text.contains("answers only to localhost"), "{text}");
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let console = console::run::Console::start(
+    let console = console::serve::Console::start(
         console::api::AppState {
             store: app.store.clone(),
             keys: Default::default(),

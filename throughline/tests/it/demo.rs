@@ -22,7 +22,7 @@ const PROCESSES: &[&str] = &[
 /// The plant's collector takes only its token, bound to every system.
 async fn plant() -> TestApp {
     let (id, token) = collector::auth::secret::generate(collector::auth::TOKEN_PREFIX);
-    let file = console::config::Settings::parse(
+    let file = throughline::config::Settings::parse(
         include_str!("../../../sample-data/demo.toml"),
         "sample-data/demo.toml",
     )
@@ -73,7 +73,7 @@ async fn correlate(app: &TestApp) {
     app.settled().await;
     let keys = Arc::new(
         domain::keys::KeyTypes::new(
-            &console::config::Settings::parse(
+            &throughline::config::Settings::parse(
                 include_str!("../../../sample-data/demo.toml"),
                 "demo.toml",
             )

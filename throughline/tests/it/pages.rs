@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use collector::metrics::Metrics;
 use console::api::AppState;
-use console::run::Console;
+use console::serve::Console;
 use domain::keys::KeyTypes;
 use domain::process::Processes;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer};

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use console::auth::Role;
-use console::cli::{ApiKeyCommand, Cli, Command, DemoArgs, TokenCommand, UserCommand};
-use console::config::Settings;
-use console::credentials;
-use console::run;
 use domain::process::duration;
 use sample_data::{DemoOptions, Incidents};
+use throughline::cli::{ApiKeyCommand, Cli, Command, DemoArgs, TokenCommand, UserCommand};
+use throughline::config::Settings;
+use throughline::credentials;
+use throughline::run;
 
 /// A mistake in what the user asked for: said, exit code 2.
 fn usage_error(e: impl std::fmt::Display) -> ExitCode {
@@ -116,7 +116,7 @@ fn read_password(name: &str) -> Result<String, String> {
         );
         let _ = std::io::stderr().flush();
     }
-    let echo = terminal.then(console::terminal::EchoOff::new);
+    let echo = terminal.then(throughline::terminal::EchoOff::new);
     let mut line = String::new();
     let read = std::io::stdin().lock().read_line(&mut line);
     drop(echo);

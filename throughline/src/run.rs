@@ -2,14 +2,12 @@
 //! stop in order (listeners, then the writer, then ClickHouse; what the
 //! writer did not store stays in the spool for the next start).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::spool::SpoolOptions;
-use collector::tls::Tls;
 use collector::{Collector, CollectorSettings};
 use engine::correlator::{Correlator, CorrelatorSettings};
 use store::server::PrivateServer;
@@ -17,95 +15,14 @@ use store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::AppState;
 use crate::config::Settings;
+use console::api::AppState;
+use console::serve::Console;
 use engine::alerts::{AlertSettings, Evaluator};
 use engine::metrics::CorrelatorMetrics;
 
 /// Where `collector` and `console` look for ClickHouse when no URL is set.
 pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
-
-/// A started console.
-pub struct Console {
-    pub addr: SocketAddr,
-    /// It serves TLS (its URL is https).
-    pub tls: bool,
-    task: JoinHandle<()>,
-}
-
-impl Console {
-    /// Serves plain HTTP on `addr`.
-    pub async fn start(
-        state: AppState,
-        addr: SocketAddr,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<Self> {
-        Self::start_with(state, addr, None, shutdown).await
-    }
-
-    /// Serves on `addr`, over TLS when `tls` is given.
-    pub async fn start_with(
-        state: AppState,
-        addr: SocketAddr,
-        tls: Option<Tls>,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<Self> {
-        let addr = if state.auth.is_open() {
-            let loopback = SocketAddr::from(([127, 0, 0, 1], addr.port()));
-            if !addr.ip().is_loopback() {
-                tracing::warn!(asked = %addr, listening = %loopback, "no users are configured, so the console has no sign-in: it listens on loopback only; add [[users]] (README, Security) to serve it on {addr}");
-            } else {
-                tracing::info!("no users are configured: the console has no sign-in and listens on loopback only");
-            }
-            if addr.ip().is_loopback() {
-                addr
-            } else {
-                loopback
-            }
-        } else {
-            addr
-        };
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-            format!("cannot listen on {addr} (console); pick another address with --console-addr")
-        })?;
-        let addr = listener.local_addr().unwrap_or(addr);
-        let with_tls = tls.is_some();
-        tokio::spawn(crate::api::systems::warm(state.clone(), shutdown.clone()));
-        let metrics = state.metrics.clone();
-        let app = crate::app(state);
-        let task = tokio::spawn(async move {
-            let result = collector::tls::serve_http(
-                listener,
-                tls.as_ref(),
-                app,
-                "console",
-                metrics,
-                shutdown,
-            )
-            .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "console server failed");
-            }
-        });
-        collector::tls::warn_if_exposed("The console", addr, with_tls);
-        let url = format!("{}://{addr}", collector::tls::scheme(with_tls));
-        tracing::info!(%url, tls = with_tls, "console listening");
-        Ok(Self {
-            addr,
-            tls: with_tls,
-            task,
-        })
-    }
-
-    /// The console's base URL, `http://` or `https://`.
-    pub fn url(&self) -> String {
-        format!("{}://{}", collector::tls::scheme(self.tls), self.addr)
-    }
-
-    pub async fn wait(self) {
-        let _ = self.task.await;
-    }
-}
 
 /// Cancels `token` on Ctrl-C or SIGTERM.
 fn cancel_on_signal(token: CancellationToken) {
@@ -191,11 +108,11 @@ fn app_state(
         metrics,
         caches: Default::default(),
         alerts: Arc::new(settings.alerts.clone()),
-        auth: Arc::new(crate::auth::Auth::new(
+        auth: Arc::new(console::auth::Auth::new(
             &settings.users,
             &settings.api_keys,
             &settings.ingest_auth.configured,
-            crate::auth::session_signer(&settings.data_dir),
+            console::auth::session_signer(&settings.data_dir),
             settings.secure_cookies(),
         )),
         correlator,

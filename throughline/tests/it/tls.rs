@@ -6,13 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use console::config::{FileConfig, Overrides, Settings};
 use domain::events::EventConfig;
 use opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::json;
+use throughline::config::{FileConfig, Overrides, Settings};
 use tokio::io::AsyncWriteExt;
 
 use crate::harness::{TestApp, TestConfig, TestTls};

@@ -16,8 +16,8 @@ use domain::limits::Limits;
 use domain::process::{duration, Processes};
 use serde::Deserialize;
 
-use crate::auth::{ApiKeyConfig, UserConfig};
 use collector::auth::{IngestAuth, TokenConfig};
+use console::auth::{ApiKeyConfig, UserConfig};
 use engine::alerts::notify::Receiver;
 use engine::alerts::rules::Rules;
 
@@ -342,7 +342,7 @@ impl Settings {
             }
         }
         let ingest_auth = IngestAuth::new(&file.tokens).map_err(ConfigError::Invalid)?;
-        crate::auth::validate(&file.users, &file.api_keys).map_err(ConfigError::Invalid)?;
+        console::auth::validate(&file.users, &file.api_keys).map_err(ConfigError::Invalid)?;
         let tls = match (o.tls_cert.or(file.tls_cert), o.tls_key.or(file.tls_key)) {
             (None, None) => None,
             (Some(cert), Some(key)) => {
