@@ -1,7 +1,7 @@
 //! The engine: the background workers that turn what is stored into state.
 //! The `correlator` ties spans and events to process instances and finds
 //! SLA breaches (including those no event announces); the `alerts`
-//! evaluator watches rules, keeps their phase and notifies receivers.
+//! evaluator watches rules, keeps their phase and notifies its destinations (the config's `[[receivers]]`).
 //!
 //! Each runs once per deployment and works from ClickHouse through the
 //! store with a watermark or stored state, so a restart resumes and a rerun

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use collector::auth::{IngestAuth, TokenConfig};
 use console::auth::{ApiKeyConfig, UserConfig};
-use engine::alerts::notify::Receiver;
+use engine::alerts::notify::Destination;
 use engine::alerts::rules::Rules;
 
 /// The TOML file. Unknown keys are an error, so a typo never goes unnoticed.
@@ -50,7 +50,7 @@ pub struct FileConfig {
     /// `[[receivers]]`: where alert notifications go (name, kind = "webhook"
     /// | "slack", url).
     #[serde(default)]
-    pub receivers: Vec<Receiver>,
+    pub receivers: Vec<Destination>,
     /// `[keys]`: extra key types and per-system attribute aliases.
     #[serde(default)]
     pub keys: KeyConfig,
@@ -177,7 +177,7 @@ pub struct Settings {
     pub alerts_interval: Duration,
     pub alerts_repeat_interval: Duration,
     pub external_url: String,
-    pub receivers: Vec<Receiver>,
+    pub alert_destinations: Vec<Destination>,
     /// The connector tokens, validated.
     pub ingest_auth: Arc<IngestAuth>,
     pub users: Vec<UserConfig>,
@@ -391,7 +391,7 @@ impl Settings {
             alerts_interval,
             alerts_repeat_interval,
             external_url,
-            receivers: file.receivers,
+            alert_destinations: file.receivers,
             ingest_auth: Arc::new(ingest_auth),
             users: file.users,
             api_keys: file.api_keys,
@@ -532,7 +532,7 @@ max_attrs = 1
         assert_eq!(s.alerts_interval, Duration::from_secs(10));
         assert_eq!(s.alerts_repeat_interval, Duration::from_secs(4 * 3600));
         assert_eq!(s.external_url, "http://127.0.0.1:8080");
-        assert_eq!(s.receivers.len(), 2);
+        assert_eq!(s.alert_destinations.len(), 2);
         let err = Settings::parse(
             "[[receivers]]\nname = \"x\"\nkind = \"pager\"\nurl = \"http://a\"\n",
             "t.toml",

@@ -131,7 +131,7 @@ async fn start_alerts(
         AlertSettings {
             interval: settings.alerts_interval,
             repeat_interval: settings.alerts_repeat_interval,
-            receivers: settings.receivers.clone(),
+            destinations: settings.alert_destinations.clone(),
             external_url: settings.external_url.clone(),
             ..AlertSettings::default()
         },
@@ -140,7 +140,7 @@ async fn start_alerts(
     .context("starting the alert evaluator (loading its state)")?;
     tracing::info!(
         rules = settings.alerts.list.len(),
-        receivers = settings.receivers.len(),
+        destinations = settings.alert_destinations.len(),
         dir = %settings.alerts_dir.display(),
         "alert evaluator running"
     );

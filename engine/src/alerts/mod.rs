@@ -24,7 +24,7 @@ use store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use evaluate::Finding;
-use notify::{Message, Receiver, Retry};
+use notify::{Destination, Message, Retry};
 use rules::{Rule, Rules};
 use state::{Notice, Phase, RuleState};
 
@@ -34,7 +34,8 @@ pub struct AlertSettings {
     pub interval: Duration,
     /// While firing, the firing notice is sent again this often.
     pub repeat_interval: Duration,
-    pub receivers: Vec<Receiver>,
+    /// Where notices go (the config's `[[receivers]]`).
+    pub destinations: Vec<Destination>,
     /// The console's address as on-call reaches it, for links.
     pub external_url: String,
     pub retry: Retry,
@@ -45,7 +46,7 @@ impl Default for AlertSettings {
         AlertSettings {
             interval: Duration::from_secs(30),
             repeat_interval: Duration::from_secs(4 * 3600),
-            receivers: Vec::new(),
+            destinations: Vec::new(),
             external_url: "http://127.0.0.1:8080".into(),
             retry: Retry::default(),
         }
@@ -189,7 +190,7 @@ impl Evaluator {
         let rules = self.rules.clone();
         let names: Vec<String> = self
             .settings
-            .receivers
+            .destinations
             .iter()
             .map(|r| r.name.clone())
             .collect();
@@ -260,10 +261,10 @@ impl Evaluator {
         let mut down: std::collections::HashSet<String> = Default::default();
         for (rule, mut next, finding, annotations) in evaluated {
             let Some(notice) = next.notice else { continue };
-            let due: Vec<Receiver> = next
+            let due: Vec<Destination> = next
                 .due(&names)
                 .into_iter()
-                .filter_map(|name| self.settings.receivers.iter().find(|r| &r.name == name))
+                .filter_map(|name| self.settings.destinations.iter().find(|r| &r.name == name))
                 .cloned()
                 .collect();
             if due.is_empty() {

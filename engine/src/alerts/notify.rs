@@ -15,7 +15,7 @@ use domain::time::rfc3339;
 /// Which body a receiver takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ReceiverKind {
+pub enum DestinationKind {
     /// Alertmanager's webhook format, version 4.
     Webhook,
     /// A Slack incoming webhook.
@@ -25,9 +25,9 @@ pub enum ReceiverKind {
 /// A `[[receivers]]` entry of the config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Receiver {
+pub struct Destination {
     pub name: String,
-    pub kind: ReceiverKind,
+    pub kind: DestinationKind,
     pub url: String,
 }
 
@@ -126,10 +126,10 @@ pub fn slack_body(m: &Message) -> Value {
 }
 
 /// The body `receiver` takes.
-pub fn body(receiver: &Receiver, m: &Message) -> Value {
+pub fn body(receiver: &Destination, m: &Message) -> Value {
     match receiver.kind {
-        ReceiverKind::Webhook => webhook_body(&receiver.name, m),
-        ReceiverKind::Slack => slack_body(m),
+        DestinationKind::Webhook => webhook_body(&receiver.name, m),
+        DestinationKind::Slack => slack_body(m),
     }
 }
 

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use domain::keys::KeyTypes;
 use domain::process::Processes;
 use domain::time::rfc3339;
-use engine::alerts::notify::{Receiver, ReceiverKind, Retry};
+use engine::alerts::notify::{Destination, DestinationKind, Retry};
 use engine::alerts::rules::Rules;
 use engine::alerts::{AlertSettings, Evaluator};
 use serde_json::{json, Value};
@@ -94,11 +94,11 @@ fn processes() -> Arc<Processes> {
     })
 }
 
-fn settings(receivers: Vec<Receiver>) -> AlertSettings {
+fn settings(destinations: Vec<Destination>) -> AlertSettings {
     AlertSettings {
         interval: Duration::from_secs(3600),
         repeat_interval: Duration::from_secs(4 * 3600),
-        receivers,
+        destinations,
         external_url: CONSOLE.into(),
         retry: Retry {
             attempts: 3,
@@ -108,21 +108,21 @@ fn settings(receivers: Vec<Receiver>) -> AlertSettings {
     }
 }
 
-fn webhook(hook: &Hook) -> Receiver {
-    Receiver {
+fn webhook(hook: &Hook) -> Destination {
+    Destination {
         name: "oncall".into(),
-        kind: ReceiverKind::Webhook,
+        kind: DestinationKind::Webhook,
         url: hook.url(),
     }
 }
 
-async fn evaluator(app: &TestApp, rules: &str, receivers: Vec<Receiver>) -> Evaluator {
+async fn evaluator(app: &TestApp, rules: &str, destinations: Vec<Destination>) -> Evaluator {
     let rules = Rules::parse_all([("test.toml", rules)], &processes()).expect("valid rules");
     Evaluator::new(
         app.store.clone(),
         Arc::new(rules),
         processes(),
-        settings(receivers),
+        settings(destinations),
     )
     .await
     .unwrap()
@@ -682,9 +682,9 @@ async fn slack_gets_text_with_a_link() {
     let app = app().await;
     let hook = Hook::start(0).await;
     one_dead_letter(&app).await;
-    let slack = Receiver {
+    let slack = Destination {
         name: "slack".into(),
-        kind: ReceiverKind::Slack,
+        kind: DestinationKind::Slack,
         url: hook.url(),
     };
     let mut alerts = evaluator(&app, DEAD_LETTERS, vec![slack]).await;
