@@ -1,7 +1,7 @@
 //! Pure evaluation of one process instance: its status and the state of each
 //! SLA at a moment. No I/O, so the rules are tested on their own.
 
-use crate::process::ProcessDef;
+use crate::process::{ProcessDef, SlaDef};
 
 /// The first time a stage was reached, and whether a failed record reached it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +83,178 @@ impl Status {
     }
 
     pub const ALL: [&'static str; 4] = ["in_flight", "completed", "failed", "stalled"];
+
+    /// The status named `text` (as [`Status::as_str`] writes it).
+    pub fn parse(text: &str) -> Option<Status> {
+        [
+            Status::InFlight,
+            Status::Completed,
+            Status::Failed,
+            Status::Stalled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// A stored breach's state. `Cleared` is a breach that no longer holds
+/// (its instance was re-evaluated with an earlier stage time): kept so the
+/// row is replaced, never shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreachState {
+    Open,
+    Closed,
+    Cleared,
+}
+
+impl BreachState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreachState::Open => "open",
+            BreachState::Closed => "closed",
+            BreachState::Cleared => "cleared",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<BreachState> {
+        [BreachState::Open, BreachState::Closed, BreachState::Cleared]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// The stages an instance reached and when (the first time of each), in
+/// definition order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageTimes {
+    pub ids: Vec<String>,
+    pub times: Vec<u64>,
+}
+
+impl StageTimes {
+    /// When `stage` was reached, if it was.
+    pub fn time_of(&self, stage: &str) -> Option<u64> {
+        self.ids
+            .iter()
+            .position(|s| s == stage)
+            .and_then(|i| self.times.get(i).copied())
+    }
+
+    /// Per stage of `def`, its hit (times only; whether a failed record
+    /// took part is not kept per stage).
+    pub fn hits(&self, def: &ProcessDef) -> Vec<Option<StageHit>> {
+        def.stages
+            .iter()
+            .map(|stage| {
+                self.time_of(&stage.id).map(|time_ns| StageHit {
+                    time_ns,
+                    failed: false,
+                })
+            })
+            .collect()
+    }
+
+    /// The reached stages of `instance` under `def`.
+    pub fn of(def: &ProcessDef, instance: &Instance) -> Self {
+        let (ids, times) = def
+            .stages
+            .iter()
+            .zip(&instance.hits)
+            .filter_map(|(stage, hit)| hit.map(|h| (stage.id.clone(), h.time_ns)))
+            .unzip();
+        StageTimes { ids, times }
+    }
+
+    /// The state of `sla` (of `def`) at `now_ns`: the SLA rule of
+    /// [`sla_state`] on these times.
+    pub fn sla_state(&self, def: &ProcessDef, sla: &SlaDef, now_ns: u64) -> SlaState {
+        let hit = |stage: usize| {
+            self.time_of(&def.stages[stage].id).map(|time_ns| StageHit {
+                time_ns,
+                failed: false,
+            })
+        };
+        sla_state(hit(sla.from), hit(sla.to), sla.within_ns, now_ns)
+    }
+
+    /// From `from` to `to`, when both were reached in that order.
+    pub fn between(&self, from: &str, to: &str) -> Option<u64> {
+        let (a, b) = (self.time_of(from)?, self.time_of(to)?);
+        (b >= a).then(|| b - a)
+    }
+}
+
+/// One process instance as the correlator stored it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    pub process_id: String,
+    pub root_value: String,
+    pub start_ns: u64,
+    pub last_ns: u64,
+    pub status: Status,
+    /// The furthest stage reached; empty before any.
+    pub current_stage: String,
+    pub stages: StageTimes,
+    pub failed: bool,
+    pub open_breaches: u32,
+    pub updated_ns: u64,
+}
+
+impl InstanceRecord {
+    /// The same instance, whenever it was written.
+    pub fn same_as(&self, other: &InstanceRecord) -> bool {
+        InstanceRecord {
+            updated_ns: 0,
+            ..self.clone()
+        } == InstanceRecord {
+            updated_ns: 0,
+            ..other.clone()
+        }
+    }
+}
+
+/// What a process summary reads of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSummary {
+    pub process_id: String,
+    pub status: Status,
+    pub start_ns: u64,
+    pub stages: StageTimes,
+}
+
+/// One SLA breach of one instance as stored. `to_ns` is 0 while open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    pub process_id: String,
+    pub sla_id: String,
+    pub root_value: String,
+    pub from_ns: u64,
+    pub due_ns: u64,
+    pub to_ns: u64,
+    pub late_ns: u64,
+    pub state: BreachState,
+    pub updated_ns: u64,
+}
+
+impl Breach {
+    /// How late it is at `now_ns`: an open breach grows, a closed one is
+    /// fixed.
+    pub fn late_at(&self, now_ns: u64) -> u64 {
+        match self.state {
+            BreachState::Open => now_ns.saturating_sub(self.due_ns),
+            _ => self.late_ns,
+        }
+    }
+
+    /// The same breach as stored: an open breach is not rewritten just
+    /// because it grew later.
+    pub fn same_as(&self, other: &Breach) -> bool {
+        self.state == other.state
+            && self.from_ns == other.from_ns
+            && self.due_ns == other.due_ns
+            && self.to_ns == other.to_ns
+            && (self.state == BreachState::Open || self.late_ns == other.late_ns)
+    }
 }
 
 /// What an instance is at `now_ns`.

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod limits;
 pub mod model;
 pub mod process;
+pub mod quantile;
 pub mod time;
 
 /// Unix time now, in nanoseconds.

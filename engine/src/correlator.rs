@@ -24,12 +24,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::CorrelatorMetrics;
-use domain::instance::{evaluate, Instance, SlaState};
+use domain::instance::{
+    evaluate, Breach, BreachState, Instance, InstanceRecord, SlaState, StageTimes,
+};
 use domain::keys::KeyTypes;
 use domain::model::{key_links, BusinessKey};
 use domain::now_ns;
 use domain::process::Processes;
-use store::rows::{seconds, BreachRow, FeedRow, InstanceRow, StepRow};
+use store::rows::{seconds, FeedRow, StepRow};
 use store::{Store, StoreError};
 
 /// The watermark's name in `correlator_state`.
@@ -105,8 +107,8 @@ pub struct Correlator {
     /// (kind, system, name) -> (process, stage) it reaches.
     matchers: HashMap<(String, String, String), Vec<(usize, usize)>>,
     instances: HashMap<(usize, String), Instance>,
-    written_instances: HashMap<(usize, String), InstanceRow>,
-    written_breaches: HashMap<(usize, usize, String), BreachRow>,
+    written_instances: HashMap<(usize, String), InstanceRecord>,
+    written_breaches: HashMap<(usize, usize, String), Breach>,
     deadlines: BinaryHeap<Reverse<(u64, usize, String)>>,
 }
 
@@ -155,8 +157,8 @@ impl Correlator {
         let firsts = me.store.stage_firsts(since, None).await?;
         me.apply_firsts(firsts);
         let (rows, breaches) = tokio::try_join!(
-            me.store.instance_rows_since(since),
-            me.store.breach_rows_since(since),
+            me.store.instances_since(since),
+            me.store.breaches_since(since),
         )?;
         me.remember(rows, breaches);
         // Evaluate everything once: deadlines come back, and anything that
@@ -573,7 +575,7 @@ impl Correlator {
         &mut self,
         which: Vec<(usize, String)>,
         now: u64,
-    ) -> (Vec<InstanceRow>, Vec<BreachRow>) {
+    ) -> (Vec<InstanceRecord>, Vec<Breach>) {
         let mut instance_rows = Vec::new();
         let mut breach_rows = Vec::new();
         for (p, root) in which {
@@ -585,7 +587,7 @@ impl Correlator {
             let mut open = 0;
             for (s, state) in e.slas.iter().enumerate() {
                 let sla = &def.slas[s];
-                let row = |from_ns, due_ns, to_ns, late_ns, state: &str| BreachRow {
+                let row = |from_ns, due_ns, to_ns, late_ns, state| Breach {
                     process_id: def.id.clone(),
                     sla_id: sla.id.clone(),
                     root_value: root.clone(),
@@ -593,19 +595,31 @@ impl Correlator {
                     due_ns,
                     to_ns,
                     late_ns,
-                    state: state.into(),
+                    state,
                     updated_ns: now,
                 };
                 let wanted = match *state {
                     SlaState::Open { from_ns, due_ns } => {
                         open += 1;
-                        Some(row(from_ns, due_ns, 0, now.saturating_sub(due_ns), "open"))
+                        Some(row(
+                            from_ns,
+                            due_ns,
+                            0,
+                            now.saturating_sub(due_ns),
+                            BreachState::Open,
+                        ))
                     }
                     SlaState::Closed {
                         from_ns,
                         due_ns,
                         to_ns,
-                    } => Some(row(from_ns, due_ns, to_ns, to_ns - due_ns, "closed")),
+                    } => Some(row(
+                        from_ns,
+                        due_ns,
+                        to_ns,
+                        to_ns - due_ns,
+                        BreachState::Closed,
+                    )),
                     SlaState::Running { due_ns } => {
                         self.deadlines
                             .push(Reverse((due_ns.saturating_add(1), p, root.clone())));
@@ -616,10 +630,10 @@ impl Correlator {
                 let key = (p, s, root.clone());
                 let stored = self.written_breaches.get(&key);
                 let next = match (wanted, stored) {
-                    (Some(w), Some(old)) if same_breach(&w, old) => None,
+                    (Some(w), Some(old)) if w.same_as(old) => None,
                     (Some(w), _) => Some(w),
-                    (None, Some(old)) if old.state != "cleared" => Some(BreachRow {
-                        state: "cleared".into(),
+                    (None, Some(old)) if old.state != BreachState::Cleared => Some(Breach {
+                        state: BreachState::Cleared,
                         updated_ns: now,
                         ..old.clone()
                     }),
@@ -629,38 +643,26 @@ impl Correlator {
                     breach_rows.push(row);
                 }
             }
-            let reached: Vec<usize> = (0..def.stages.len())
-                .filter(|i| instance.hits[*i].is_some())
-                .collect();
-            let row = InstanceRow {
+            let row = InstanceRecord {
                 process_id: def.id.clone(),
                 root_value: root.clone(),
                 start_ns: e.start_ns,
                 last_ns: e.last_ns,
-                status: e.status.as_str().into(),
+                status: e.status,
                 current_stage: e
                     .current_stage
                     .map(|i| def.stages[i].id.clone())
                     .unwrap_or_default(),
-                stage_ids: reached.iter().map(|i| def.stages[*i].id.clone()).collect(),
-                stage_times: reached
-                    .iter()
-                    .map(|i| instance.hits[*i].expect("reached").time_ns)
-                    .collect(),
-                failed: e.failed as u8,
+                stages: StageTimes::of(def, instance),
+                failed: e.failed,
                 open_breaches: open,
                 updated_ns: now,
             };
             let key = (p, root.clone());
-            let changed = self.written_instances.get(&key).is_none_or(|old| {
-                InstanceRow {
-                    updated_ns: 0,
-                    ..old.clone()
-                } != InstanceRow {
-                    updated_ns: 0,
-                    ..row.clone()
-                }
-            });
+            let changed = self
+                .written_instances
+                .get(&key)
+                .is_none_or(|old| !old.same_as(&row));
             if changed {
                 instance_rows.push(row);
             }
@@ -670,8 +672,8 @@ impl Correlator {
 
     async fn write_evaluations(
         &self,
-        instances: &[InstanceRow],
-        breaches: &[BreachRow],
+        instances: &[InstanceRecord],
+        breaches: &[Breach],
     ) -> Result<(), StoreError> {
         // Instances first: a reader who sees a breach then finds its
         // instance already in the state the breach puts it in.
@@ -681,7 +683,7 @@ impl Correlator {
 
     /// What is stored now, once a write succeeded: later evaluations compare
     /// against it.
-    fn remember(&mut self, instances: Vec<InstanceRow>, breaches: Vec<BreachRow>) {
+    fn remember(&mut self, instances: Vec<InstanceRecord>, breaches: Vec<Breach>) {
         for row in instances {
             if let Some(p) = self.process_index(&row.process_id) {
                 self.written_instances
@@ -712,7 +714,7 @@ impl Correlator {
             }
         }
         for row in self.written_breaches.values() {
-            if row.state == "open" {
+            if row.state == BreachState::Open {
                 *open
                     .entry((row.process_id.clone(), row.sla_id.clone()))
                     .or_default() += 1;
@@ -720,14 +722,4 @@ impl Correlator {
         }
         *self.metrics.open_breaches.lock().expect("metrics lock") = open;
     }
-}
-
-/// The same breach as stored: an open breach is not rewritten just because it
-/// grew later.
-fn same_breach(a: &BreachRow, b: &BreachRow) -> bool {
-    a.state == b.state
-        && a.from_ns == b.from_ns
-        && a.due_ns == b.due_ns
-        && a.to_ns == b.to_ns
-        && (a.state == "open" || a.late_ns == b.late_ns)
 }

@@ -6,8 +6,9 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use super::query::key_tuple_placeholders;
-use super::rows::BreachRow;
+use super::rows::{convert, BreachRow};
 use super::{Store, StoreError};
+use domain::instance::{Breach, StageTimes};
 
 /// Items per `IN` list.
 const CHUNK: usize = 1000;
@@ -78,10 +79,10 @@ pub struct EventOutcomes {
 
 /// An instance's stages, for stage-to-stage durations.
 #[derive(Debug, Clone, Row, Deserialize, PartialEq)]
-pub struct InstanceStages {
-    pub root_value: String,
-    pub stage_ids: Vec<String>,
-    pub stage_times: Vec<u64>,
+struct InstanceStages {
+    root_value: String,
+    stage_ids: Vec<String>,
+    stage_times: Vec<u64>,
 }
 
 impl Store {
@@ -93,7 +94,7 @@ impl Store {
         from_ns: u64,
         to_ns: u64,
         limit: usize,
-    ) -> Result<Vec<InstanceStages>, StoreError> {
+    ) -> Result<Vec<(String, StageTimes)>, StoreError> {
         Ok(self
             .client()
             .query(
@@ -106,7 +107,18 @@ impl Store {
             .bind(to_ns)
             .bind(limit as u64)
             .fetch_all::<InstanceStages>()
-            .await?)
+            .await?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.root_value,
+                    StageTimes {
+                        ids: r.stage_ids,
+                        times: r.stage_times,
+                    },
+                )
+            })
+            .collect())
     }
 
     pub async fn alert_states(&self) -> Result<Vec<AlertStateRow>, StoreError> {
@@ -176,7 +188,7 @@ impl Store {
         sla_id: Option<&str>,
         from_ns: u64,
         to_ns: u64,
-    ) -> Result<Vec<BreachRow>, StoreError> {
+    ) -> Result<Vec<Breach>, StoreError> {
         let mut sql = String::from(
             "SELECT ?fields FROM breaches FINAL WHERE state != 'cleared' AND process_id = ? \
              AND due_ns >= ? AND due_ns <= ?",
@@ -194,7 +206,7 @@ impl Store {
         if let Some(sla) = sla_id {
             query = query.bind(sla);
         }
-        Ok(query.fetch_all::<BreachRow>().await?)
+        convert(query.fetch_all::<BreachRow>().await?, BreachRow::breach)
     }
 
     /// Open breaches now of a process, or one SLA.
@@ -202,7 +214,7 @@ impl Store {
         &self,
         process_id: &str,
         sla_id: Option<&str>,
-    ) -> Result<Vec<BreachRow>, StoreError> {
+    ) -> Result<Vec<Breach>, StoreError> {
         let mut sql = String::from(
             "SELECT ?fields FROM breaches FINAL WHERE state = 'open' AND process_id = ?",
         );
@@ -214,7 +226,7 @@ impl Store {
         if let Some(sla) = sla_id {
             query = query.bind(sla);
         }
-        Ok(query.fetch_all::<BreachRow>().await?)
+        convert(query.fetch_all::<BreachRow>().await?, BreachRow::breach)
     }
 
     /// Instances of a process started in `[from_ns, to_ns]`.

@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 use super::query::{bind_keys, key_tuple_placeholders};
 use super::rows::{
-    BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, KeyIndexRow, StepRow, RECORD_LOG,
+    convert, BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, KeyIndexRow, StepRow, RECORD_LOG,
 };
 use super::{Store, StoreError};
+use domain::instance::{Breach, InstanceRecord, InstanceSummary};
 use domain::model::BusinessKey;
 
 /// Items per `IN` list.
@@ -216,12 +217,14 @@ impl Store {
         self.insert_rows("process_steps", steps).await
     }
 
-    pub async fn write_instances(&self, rows: &[InstanceRow]) -> Result<(), StoreError> {
-        self.insert_rows("process_instances", rows).await
+    pub async fn write_instances(&self, instances: &[InstanceRecord]) -> Result<(), StoreError> {
+        let rows: Vec<InstanceRow> = instances.iter().map(InstanceRow::of).collect();
+        self.insert_rows("process_instances", &rows).await
     }
 
-    pub async fn write_breaches(&self, rows: &[BreachRow]) -> Result<(), StoreError> {
-        self.insert_rows("breaches", rows).await
+    pub async fn write_breaches(&self, breaches: &[Breach]) -> Result<(), StoreError> {
+        let rows: Vec<BreachRow> = breaches.iter().map(BreachRow::of).collect();
+        self.insert_rows("breaches", &rows).await
     }
 
     /// Each stage's first time per instance, for instances with a step at
@@ -262,25 +265,27 @@ impl Store {
         }
     }
 
-    /// Stored instance rows (latest), for instances started at or after
+    /// Stored instances (latest), for instances last seen at or after
     /// `since_ns`.
-    pub async fn instance_rows_since(&self, since_ns: u64) -> Result<Vec<InstanceRow>, StoreError> {
-        Ok(self
+    pub async fn instances_since(&self, since_ns: u64) -> Result<Vec<InstanceRecord>, StoreError> {
+        let rows = self
             .client()
             .query("SELECT ?fields FROM process_instances FINAL WHERE last_ns >= ?")
             .bind(since_ns)
             .fetch_all::<InstanceRow>()
-            .await?)
+            .await?;
+        convert(rows, InstanceRow::record)
     }
 
-    /// Stored breach rows (latest) whose start is at or after `since_ns`.
-    pub async fn breach_rows_since(&self, since_ns: u64) -> Result<Vec<BreachRow>, StoreError> {
-        Ok(self
+    /// Stored breaches (latest) whose start is at or after `since_ns`.
+    pub async fn breaches_since(&self, since_ns: u64) -> Result<Vec<Breach>, StoreError> {
+        let rows = self
             .client()
             .query("SELECT ?fields FROM breaches FINAL WHERE from_ns >= ?")
             .bind(since_ns)
             .fetch_all::<BreachRow>()
-            .await?)
+            .await?;
+        convert(rows, BreachRow::breach)
     }
 
     pub async fn load_watermark(&self, name: &str) -> Result<Option<u64>, StoreError> {
@@ -309,7 +314,7 @@ impl Store {
     pub async fn list_instances(
         &self,
         filter: &InstanceFilter,
-    ) -> Result<(Vec<InstanceRow>, Option<(u64, String)>), StoreError> {
+    ) -> Result<(Vec<InstanceRecord>, Option<(u64, String)>), StoreError> {
         let mut sql = String::from(
             "SELECT ?fields FROM process_instances FINAL \
              WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?",
@@ -339,10 +344,13 @@ impl Store {
         if let Some((start, root)) = &filter.after {
             query = query.bind(*start).bind(*start).bind(root.as_str());
         }
-        let mut rows = query
-            .bind(filter.limit as u64 + 1)
-            .fetch_all::<InstanceRow>()
-            .await?;
+        let mut rows = convert(
+            query
+                .bind(filter.limit as u64 + 1)
+                .fetch_all::<InstanceRow>()
+                .await?,
+            InstanceRow::record,
+        )?;
         let next = if rows.len() > filter.limit {
             rows.truncate(filter.limit);
             rows.last().map(|r| (r.start_ns, r.root_value.clone()))
@@ -358,8 +366,8 @@ impl Store {
         from_ns: u64,
         to_ns: u64,
         limit: usize,
-    ) -> Result<Vec<InstanceSummaryRow>, StoreError> {
-        Ok(self
+    ) -> Result<Vec<InstanceSummary>, StoreError> {
+        let rows = self
             .client()
             .query(
                 "SELECT ?fields FROM process_instances FINAL WHERE start_ns >= ? AND start_ns <= ? \
@@ -369,14 +377,15 @@ impl Store {
             .bind(to_ns)
             .bind(limit as u64)
             .fetch_all::<InstanceSummaryRow>()
-            .await?)
+            .await?;
+        convert(rows, InstanceSummaryRow::summary)
     }
 
     /// The instances of these (process, root value) pairs.
     pub async fn instances_of(
         &self,
         roots: &[(String, String)],
-    ) -> Result<Vec<InstanceRow>, StoreError> {
+    ) -> Result<Vec<InstanceRecord>, StoreError> {
         let mut out = Vec::new();
         for chunk in roots.chunks(CHUNK) {
             let sql = format!(
@@ -388,16 +397,16 @@ impl Store {
             for (process, root) in chunk {
                 query = query.bind(process.as_str()).bind(root.as_str());
             }
-            out.extend(query.fetch_all::<InstanceRow>().await?);
+            out.extend(convert(
+                query.fetch_all::<InstanceRow>().await?,
+                InstanceRow::record,
+            )?);
         }
         Ok(out)
     }
 
     /// Breaches (open or closed, not cleared) of these instances.
-    pub async fn breaches_of(
-        &self,
-        roots: &[(String, String)],
-    ) -> Result<Vec<BreachRow>, StoreError> {
+    pub async fn breaches_of(&self, roots: &[(String, String)]) -> Result<Vec<Breach>, StoreError> {
         let mut out = Vec::new();
         for chunk in roots.chunks(CHUNK) {
             let sql = format!(
@@ -409,7 +418,10 @@ impl Store {
             for (process, root) in chunk {
                 query = query.bind(process.as_str()).bind(root.as_str());
             }
-            out.extend(query.fetch_all::<BreachRow>().await?);
+            out.extend(convert(
+                query.fetch_all::<BreachRow>().await?,
+                BreachRow::breach,
+            )?);
         }
         Ok(out)
     }
@@ -439,7 +451,7 @@ impl Store {
     pub async fn list_breaches(
         &self,
         filter: &BreachFilter,
-    ) -> Result<(Vec<BreachRow>, Option<(u64, String, String, String)>), StoreError> {
+    ) -> Result<(Vec<Breach>, Option<(u64, String, String, String)>), StoreError> {
         let mut sql = String::from(
             "SELECT ?fields FROM breaches FINAL WHERE state != 'cleared' AND due_ns >= ? AND due_ns <= ?",
         );
@@ -484,10 +496,13 @@ impl Store {
                 .bind(s.as_str())
                 .bind(r.as_str());
         }
-        let mut rows = query
-            .bind(filter.limit as u64 + 1)
-            .fetch_all::<BreachRow>()
-            .await?;
+        let mut rows = convert(
+            query
+                .bind(filter.limit as u64 + 1)
+                .fetch_all::<BreachRow>()
+                .await?,
+            BreachRow::breach,
+        )?;
         let next = if rows.len() > filter.limit {
             rows.truncate(filter.limit);
             rows.last().map(|r| {

@@ -6,6 +6,9 @@
 //! array of `[key, value]` pairs, which keeps order and repeated keys.
 
 use clickhouse::Row;
+use domain::instance::{Breach, BreachState, InstanceRecord, InstanceSummary, StageTimes, Status};
+
+use crate::StoreError;
 use serde::{Deserialize, Serialize};
 
 use domain::model::{
@@ -610,39 +613,140 @@ pub struct StepRow {
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
-pub struct InstanceRow {
-    pub process_id: String,
-    pub root_value: String,
-    pub start_ns: u64,
-    pub last_ns: u64,
-    pub status: String,
-    pub current_stage: String,
-    pub stage_ids: Vec<String>,
-    pub stage_times: Vec<u64>,
-    pub failed: u8,
-    pub open_breaches: u32,
-    pub updated_ns: u64,
+pub(crate) struct InstanceRow {
+    process_id: String,
+    root_value: String,
+    start_ns: u64,
+    last_ns: u64,
+    status: String,
+    current_stage: String,
+    stage_ids: Vec<String>,
+    stage_times: Vec<u64>,
+    failed: u8,
+    open_breaches: u32,
+    updated_ns: u64,
+}
+
+/// A status or state text this version does not know (written by a newer
+/// one): said, not guessed.
+fn unknown(table: &str, column: &str, text: &str) -> StoreError {
+    StoreError::Migration(format!(
+        "{table}.{column} holds `{text}`, which this version of Throughline does not know; run the version that wrote it, or a newer one"
+    ))
+}
+
+fn status(text: &str) -> Result<Status, StoreError> {
+    Status::parse(text).ok_or_else(|| unknown("process_instances", "status", text))
+}
+
+impl InstanceRow {
+    pub(crate) fn of(r: &InstanceRecord) -> Self {
+        InstanceRow {
+            process_id: r.process_id.clone(),
+            root_value: r.root_value.clone(),
+            start_ns: r.start_ns,
+            last_ns: r.last_ns,
+            status: r.status.as_str().into(),
+            current_stage: r.current_stage.clone(),
+            stage_ids: r.stages.ids.clone(),
+            stage_times: r.stages.times.clone(),
+            failed: r.failed as u8,
+            open_breaches: r.open_breaches,
+            updated_ns: r.updated_ns,
+        }
+    }
+
+    pub(crate) fn record(self) -> Result<InstanceRecord, StoreError> {
+        Ok(InstanceRecord {
+            status: status(&self.status)?,
+            process_id: self.process_id,
+            root_value: self.root_value,
+            start_ns: self.start_ns,
+            last_ns: self.last_ns,
+            current_stage: self.current_stage,
+            stages: StageTimes {
+                ids: self.stage_ids,
+                times: self.stage_times,
+            },
+            failed: self.failed != 0,
+            open_breaches: self.open_breaches,
+            updated_ns: self.updated_ns,
+        })
+    }
 }
 
 /// What a process summary reads of an instance.
 #[derive(Debug, Clone, Row, Deserialize, PartialEq)]
-pub struct InstanceSummaryRow {
-    pub process_id: String,
-    pub status: String,
-    pub start_ns: u64,
-    pub stage_ids: Vec<String>,
-    pub stage_times: Vec<u64>,
+pub(crate) struct InstanceSummaryRow {
+    process_id: String,
+    status: String,
+    start_ns: u64,
+    stage_ids: Vec<String>,
+    stage_times: Vec<u64>,
+}
+
+impl InstanceSummaryRow {
+    pub(crate) fn summary(self) -> Result<InstanceSummary, StoreError> {
+        Ok(InstanceSummary {
+            status: status(&self.status)?,
+            process_id: self.process_id,
+            start_ns: self.start_ns,
+            stages: StageTimes {
+                ids: self.stage_ids,
+                times: self.stage_times,
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
-pub struct BreachRow {
-    pub process_id: String,
-    pub sla_id: String,
-    pub root_value: String,
-    pub from_ns: u64,
-    pub due_ns: u64,
-    pub to_ns: u64,
-    pub late_ns: u64,
-    pub state: String,
-    pub updated_ns: u64,
+pub(crate) struct BreachRow {
+    process_id: String,
+    sla_id: String,
+    root_value: String,
+    from_ns: u64,
+    due_ns: u64,
+    to_ns: u64,
+    late_ns: u64,
+    state: String,
+    updated_ns: u64,
+}
+
+impl BreachRow {
+    pub(crate) fn of(b: &Breach) -> Self {
+        BreachRow {
+            process_id: b.process_id.clone(),
+            sla_id: b.sla_id.clone(),
+            root_value: b.root_value.clone(),
+            from_ns: b.from_ns,
+            due_ns: b.due_ns,
+            to_ns: b.to_ns,
+            late_ns: b.late_ns,
+            state: b.state.as_str().into(),
+            updated_ns: b.updated_ns,
+        }
+    }
+
+    pub(crate) fn breach(self) -> Result<Breach, StoreError> {
+        Ok(Breach {
+            state: BreachState::parse(&self.state)
+                .ok_or_else(|| unknown("breaches", "state", &self.state))?,
+            process_id: self.process_id,
+            sla_id: self.sla_id,
+            root_value: self.root_value,
+            from_ns: self.from_ns,
+            due_ns: self.due_ns,
+            to_ns: self.to_ns,
+            late_ns: self.late_ns,
+            updated_ns: self.updated_ns,
+        })
+    }
+}
+
+/// Rows of a query, each made a domain value.
+pub(crate) fn convert<R, T>(
+    rows: Vec<R>,
+    f: impl Fn(R) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(f).collect()
 }

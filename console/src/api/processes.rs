@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use domain::instance::Status;
+use domain::instance::{InstanceSummary, SlaState, Status};
 use domain::now_ns;
 use domain::process::duration;
 use domain::process::ProcessDef;
+use domain::quantile;
 use serde::{Deserialize, Serialize};
 use store::correlation::InstanceFilter;
-use store::rows::InstanceSummaryRow as InstanceRow;
 
 use super::view::InstanceView;
 use super::{cursor, time_range, view, AppError, AppState};
@@ -24,13 +24,6 @@ const SUMMARY_ROWS: usize = 500_000;
 pub struct RangeParams {
     pub from: Option<String>,
     pub to: Option<String>,
-}
-
-fn stage_time(row: &InstanceRow, stage: &str) -> Option<u64> {
-    row.stage_ids
-        .iter()
-        .position(|s| s == stage)
-        .map(|i| row.stage_times[i])
 }
 
 /// Nanoseconds as a JSON string (a JSON number loses precision past 2^53).
@@ -59,7 +52,7 @@ impl Percentiles {
             return Self::default();
         }
         values.sort_unstable();
-        let at = |p: f64| Some(values[((values.len() - 1) as f64 * p).round() as usize]);
+        let at = |q: f64| quantile::at(&values, q);
         Percentiles {
             count: values.len(),
             p50_ns: at(0.50),
@@ -201,11 +194,9 @@ pub struct Health {
 /// Buckets of a sparkline over a range.
 pub const SERIES_BUCKETS: u64 = 30;
 
-fn durations(rows: &[&InstanceRow], from: &str, to: &str) -> Vec<u64> {
+fn durations(rows: &[&InstanceSummary], from: &str, to: &str) -> Vec<u64> {
     rows.iter()
-        .filter_map(|r| Some((stage_time(r, from)?, stage_time(r, to)?)))
-        .filter(|(a, b)| b >= a)
-        .map(|(a, b)| b - a)
+        .filter_map(|r| r.stages.between(from, to))
         .collect()
 }
 
@@ -218,7 +209,7 @@ struct Context<'a> {
     histograms: bool,
 }
 
-fn summary(def: &ProcessDef, rows: &[&InstanceRow], cx: &Context) -> ProcessHealth {
+fn summary(def: &ProcessDef, rows: &[&InstanceSummary], cx: &Context) -> ProcessHealth {
     let mut counts: BTreeMap<&str, usize> = Status::ALL.iter().map(|s| (*s, 0)).collect();
     for r in rows {
         *counts.entry(r.status.as_str()).or_default() += 1;
@@ -230,15 +221,10 @@ fn summary(def: &ProcessDef, rows: &[&InstanceRow], cx: &Context) -> ProcessHeal
             let (from, to) = (&def.stages[sla.from].id, &def.stages[sla.to].id);
             let (mut met, mut breached) = (0u64, 0u64);
             for r in rows {
-                let Some(start) = stage_time(r, from) else {
-                    continue;
-                };
-                let due = start.saturating_add(sla.within_ns);
-                match stage_time(r, to) {
-                    Some(end) if end <= due => met += 1,
-                    Some(_) => breached += 1,
-                    None if cx.now > due => breached += 1,
-                    None => {}
+                match r.stages.sla_state(def, sla, cx.now) {
+                    SlaState::Met => met += 1,
+                    SlaState::Open { .. } | SlaState::Closed { .. } => breached += 1,
+                    SlaState::NotStarted | SlaState::Running { .. } => {}
                 }
             }
             let judged = met + breached;
@@ -305,7 +291,7 @@ fn summary(def: &ProcessDef, rows: &[&InstanceRow], cx: &Context) -> ProcessHeal
                 system: s.system.clone(),
                 reached: rows
                     .iter()
-                    .filter(|r| stage_time(r, &s.id).is_some())
+                    .filter(|r| r.stages.time_of(&s.id).is_some())
                     .count(),
             })
             .collect(),
@@ -374,7 +360,8 @@ pub async fn health(
         .iter()
         .filter(|def| only.is_none_or(|id| id == def.id))
         .map(|def| {
-            let mine: Vec<&InstanceRow> = rows.iter().filter(|r| r.process_id == def.id).collect();
+            let mine: Vec<&InstanceSummary> =
+                rows.iter().filter(|r| r.process_id == def.id).collect();
             summary(def, &mine, &cx)
         })
         .collect();

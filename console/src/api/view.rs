@@ -2,13 +2,12 @@
 //! as RFC 3339 with nanoseconds and as unix nanoseconds in a string (a JSON
 //! number loses precision past 2^53, which nanoseconds since 1970 exceed).
 
-use domain::instance::{sla_state, SlaState, StageHit};
+use domain::instance::{Breach, BreachState, InstanceRecord, SlaState};
 use domain::model::{Attributes, BusinessKey, Event, Span};
 use domain::process::{duration, ProcessDef};
 use domain::time::rfc3339;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use store::rows::{BreachRow, InstanceRow};
 
 /// Attributes as an object; a repeated key keeps its last value.
 fn attributes(attrs: &Attributes) -> Value {
@@ -153,20 +152,8 @@ pub struct InstanceView {
 }
 
 /// A process instance, with each stage's time and each SLA's state at `now_ns`.
-pub fn instance(def: &ProcessDef, row: &InstanceRow, now_ns: u64) -> InstanceView {
-    let hits: Vec<Option<StageHit>> = def
-        .stages
-        .iter()
-        .map(|stage| {
-            row.stage_ids
-                .iter()
-                .position(|id| id == &stage.id)
-                .map(|i| StageHit {
-                    time_ns: row.stage_times[i],
-                    failed: false,
-                })
-        })
-        .collect();
+pub fn instance(def: &ProcessDef, row: &InstanceRecord, now_ns: u64) -> InstanceView {
+    let hits = row.stages.hits(def);
     let stages = def
         .stages
         .iter()
@@ -197,7 +184,7 @@ pub fn instance(def: &ProcessDef, row: &InstanceRow, now_ns: u64) -> InstanceVie
                 late_ns: None,
                 gap_ns: 0,
             };
-            match sla_state(hits[sla.from], hits[sla.to], sla.within_ns, now_ns) {
+            match row.stages.sla_state(def, sla, now_ns) {
                 SlaState::NotStarted => {}
                 SlaState::Running { due_ns } => {
                     v.state = "running";
@@ -232,11 +219,11 @@ pub fn instance(def: &ProcessDef, row: &InstanceRow, now_ns: u64) -> InstanceVie
             key_type: def.key_type.clone(),
             value: row.root_value.clone(),
         },
-        status: row.status.clone(),
+        status: row.status.as_str().to_string(),
         current_stage: row.current_stage.clone(),
         start_time: rfc3339(row.start_ns),
         last_time: rfc3339(row.last_ns),
-        failed: row.failed != 0,
+        failed: row.failed,
         open_breaches: row.open_breaches,
         stages,
         slas,
@@ -260,13 +247,9 @@ pub struct BreachView {
 }
 
 /// A breach; an open one's lateness is counted to `now_ns`.
-pub fn breach(def: Option<&ProcessDef>, row: &BreachRow, now_ns: u64) -> BreachView {
-    let open = row.state == "open";
-    let late_ns = if open {
-        now_ns.saturating_sub(row.due_ns)
-    } else {
-        row.late_ns
-    };
+pub fn breach(def: Option<&ProcessDef>, row: &Breach, now_ns: u64) -> BreachView {
+    let open = row.state == BreachState::Open;
+    let late_ns = row.late_at(now_ns);
     BreachView {
         process: row.process_id.clone(),
         sla: row.sla_id.clone(),
@@ -274,7 +257,7 @@ pub fn breach(def: Option<&ProcessDef>, row: &BreachRow, now_ns: u64) -> BreachV
             key_type: def.map(|d| d.key_type.clone()).unwrap_or_default(),
             value: row.root_value.clone(),
         },
-        state: row.state.clone(),
+        state: row.state.as_str().to_string(),
         from_time: rfc3339(row.from_ns),
         due_time: rfc3339(row.due_ns),
         to_time: (!open).then(|| rfc3339(row.to_ns)),

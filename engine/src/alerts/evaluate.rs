@@ -2,8 +2,9 @@
 //! makes it hold (instances by their root key, or systems), with the orders
 //! and customers affected. Reads through `Store` queries only.
 
+use domain::instance::Breach;
 use domain::process::{duration, Processes};
-use store::rows::BreachRow;
+use domain::quantile::quantile;
 use store::stats::LAST_SEEN_LOOKBACK_NS;
 use store::{Store, StoreError};
 
@@ -47,19 +48,10 @@ async fn people(store: &Store, key_type: &str, roots: &[String]) -> Result<(u64,
     Ok((orders, customers))
 }
 
-fn distinct_roots(rows: &[BreachRow]) -> Vec<String> {
+fn distinct_roots(rows: &[Breach]) -> Vec<String> {
     let set: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r.root_value.as_str()).collect();
     set.into_iter().map(str::to_string).collect()
-}
-
-fn percentile(mut values: Vec<u64>, p: f64) -> Option<u64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable();
-    let at = ((values.len() - 1) as f64 * p / 100.0).round() as usize;
-    Some(values[at.min(values.len() - 1)])
 }
 
 /// Evaluates `rule` at `now`.
@@ -152,20 +144,15 @@ pub async fn evaluate(
             let rows = store
                 .instance_stages(process, now.saturating_sub(*window_ns), now, 500_000)
                 .await?;
-            let time = |ids: &[String], times: &[u64], stage: &str| {
-                ids.iter()
-                    .position(|s| s == stage)
-                    .and_then(|i| times.get(i).copied())
-            };
             let mut durations = Vec::new();
             let mut slow = Vec::new();
-            for r in &rows {
-                let Some(a) = time(&r.stage_ids, &r.stage_times, from) else {
+            for (root, stages) in &rows {
+                let Some(a) = stages.time_of(from) else {
                     continue;
                 };
                 // An instance still waiting for `to` past the limit counts
                 // with its wait so far: the missing event is what matters.
-                let took = match time(&r.stage_ids, &r.stage_times, to) {
+                let took = match stages.time_of(to) {
                     Some(b) if b >= a => b - a,
                     Some(_) => continue,
                     None if now.saturating_sub(a) > *limit_ns => now - a,
@@ -173,11 +160,12 @@ pub async fn evaluate(
                 };
                 durations.push(took);
                 if took > *limit_ns {
-                    slow.push(r.root_value.clone());
+                    slow.push(root.clone());
                 }
             }
             // Whole seconds: a figure people read.
-            let value_ns = percentile(durations, *p).map(|v| v / 1_000_000_000 * 1_000_000_000);
+            let value_ns =
+                quantile(&mut durations, *p / 100.0).map(|v| v / 1_000_000_000 * 1_000_000_000);
             let holds = value_ns.is_some_and(|v| v > *limit_ns);
             let kt = key_type(process);
             slow.sort();
