@@ -17,6 +17,7 @@ pub mod limits;
 pub mod model;
 pub mod process;
 pub mod quantile;
+pub mod text;
 pub mod time;
 
 /// Unix time now, in nanoseconds.

@@ -30,6 +30,7 @@ use crate::pipeline::SubmitError;
 use domain::events::EventRules;
 use domain::limits::{Limits, Truncated};
 use domain::model::{Attributes, Batch, Event, EventOrigin, Outcome, SpanId, TraceId};
+use domain::text::percent_decode;
 
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
@@ -271,26 +272,6 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// Decodes `%xx` escapes, as the binding asks of header values.
-fn percent_decode(text: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn is_json_media(content_type: &str) -> bool {
     let media = content_type.split(';').next().unwrap_or("").trim();
     media == "application/json" || media.ends_with("+json") || media == "text/json"
@@ -304,7 +285,7 @@ fn from_binary(headers: &HeaderMap, body: &[u8]) -> Result<RawEvent, String> {
             let text = value
                 .to_str()
                 .map_err(|_| format!("header `{name}` is not ASCII; percent-encode it"))?;
-            attributes.insert(attr.to_string(), Value::String(percent_decode(text)));
+            attributes.insert(attr.to_string(), Value::String(percent_decode(text, false)));
         }
     }
     let content_type = headers
