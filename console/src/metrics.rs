@@ -13,9 +13,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use domain::now_ns;
 
-use crate::api::processes::Health;
-use crate::api::systems::Systems;
-use crate::api::{processes, systems, time_range, AppState};
+use crate::read::processes::Health;
+use crate::read::systems::Systems;
+use crate::read::{processes, systems, time_range};
+use crate::state::AppState;
 
 /// The range of the process gauges.
 const PROCESS_RANGE_NS: u64 = 24 * 3600 * 1_000_000_000;

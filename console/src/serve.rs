@@ -9,7 +9,7 @@ use collector::tls::Tls;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::AppState;
+use crate::state::AppState;
 
 /// A started console.
 pub struct Console {
@@ -56,7 +56,10 @@ impl Console {
         })?;
         let addr = listener.local_addr().unwrap_or(addr);
         let with_tls = tls.is_some();
-        tokio::spawn(crate::api::systems::warm(state.clone(), shutdown.clone()));
+        tokio::spawn(crate::read::systems::warm(
+            state.reads.clone(),
+            shutdown.clone(),
+        ));
         let metrics = state.metrics.clone();
         let app = crate::app(state);
         let task = tokio::spawn(async move {

@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use collector::metrics::Metrics;
-use console::api::AppState;
+use console::read::Reads;
 use console::serve::Console;
+use console::state::AppState;
 use domain::keys::KeyTypes;
 use domain::model::{
     Batch, BusinessKey, Event, EventOrigin, Outcome, Span, SpanId, SpanKind, StatusCode, TraceId,
@@ -284,12 +285,14 @@ async fn main() {
     let shutdown = CancellationToken::new();
     let console = Console::start(
         AppState {
-            store: store.clone(),
-            keys,
-            processes,
+            reads: Reads {
+                store: store.clone(),
+                keys,
+                processes,
+                caches: Default::default(),
+                alerts: Default::default(),
+            },
             metrics: Arc::new(Metrics::new()),
-            caches: Default::default(),
-            alerts: Default::default(),
             auth: Arc::new(console::auth::Auth::open()),
             correlator: None,
         },

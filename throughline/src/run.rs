@@ -16,8 +16,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use console::api::AppState;
+use console::read::Reads;
 use console::serve::Console;
+use console::state::AppState;
 use engine::alerts::{AlertSettings, Evaluator};
 use engine::metrics::CorrelatorMetrics;
 
@@ -102,12 +103,14 @@ fn app_state(
     correlator: Option<Arc<CorrelatorMetrics>>,
 ) -> AppState {
     AppState {
-        store,
-        keys: Arc::new(settings.keys.clone()),
-        processes: Arc::new(settings.processes.clone()),
+        reads: Reads {
+            store,
+            keys: Arc::new(settings.keys.clone()),
+            processes: Arc::new(settings.processes.clone()),
+            caches: Default::default(),
+            alerts: Arc::new(settings.alerts.clone()),
+        },
         metrics,
-        caches: Default::default(),
-        alerts: Arc::new(settings.alerts.clone()),
         auth: Arc::new(console::auth::Auth::new(
             &settings.users,
             &settings.api_keys,

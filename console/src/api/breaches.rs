@@ -1,33 +1,11 @@
-//! `GET /api/v1/breaches?process=&sla=&open=&from=&to=&limit=&cursor=`:
-//! SLA breaches, newest due time first.
+//! `/api/v1/` handlers: SLA breaches.
 
 use axum::extract::{Query, State};
 use axum::Json;
-use domain::now_ns;
-use serde::{Deserialize, Serialize};
-use store::correlation::BreachFilter;
 
-use super::view::BreachView;
-use super::{cursor, time_range, view, AppError, AppState};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    pub process: Option<String>,
-    pub sla: Option<String>,
-    pub open: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub limit: Option<usize>,
-    pub cursor: Option<String>,
-}
-
-/// One page of breaches.
-#[derive(Debug, Serialize)]
-pub struct BreachPage {
-    pub breaches: Vec<BreachView>,
-    pub next_cursor: Option<String>,
-}
+use crate::error::AppError;
+use crate::read::breaches::*;
+use crate::state::AppState;
 
 pub async fn list_breaches(
     State(state): State<AppState>,
@@ -35,53 +13,4 @@ pub async fn list_breaches(
 ) -> Result<Json<BreachPage>, AppError> {
     let Query(params) = super::query(params, "process, sla, open, from, to, limit, cursor")?;
     Ok(Json(breaches(&state, params).await?))
-}
-
-/// The page of breaches `params` selects, newest due time first.
-pub async fn breaches(state: &AppState, params: Params) -> Result<BreachPage, AppError> {
-    let now = now_ns();
-    let process = params.process.filter(|p| !p.is_empty());
-    let def = process
-        .as_deref()
-        .map(|p| super::processes::process(state, p))
-        .transpose()?;
-    let sla = params.sla.filter(|s| !s.is_empty());
-    if let (Some(def), Some(sla)) = (def, &sla) {
-        if !def.slas.iter().any(|s| &s.id == sla) {
-            let known: Vec<&str> = def.slas.iter().map(|s| s.id.as_str()).collect();
-            return Err(AppError::NotFound(format!(
-                "process `{}` has no SLA `{sla}`; its SLAs: {}",
-                def.id,
-                known.join(", ")
-            )));
-        }
-    }
-    let open = match params.open.as_deref() {
-        None | Some("") => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(other) => {
-            return Err(AppError::BadRequest(format!(
-                "`open` {other:?} is not true or false"
-            )))
-        }
-    };
-    let (from_ns, to_ns) = time_range::range(params.from.as_deref(), params.to.as_deref(), now)?;
-    let filter = BreachFilter {
-        process_id: process,
-        sla_id: sla,
-        open,
-        from_ns,
-        to_ns,
-        limit: super::limit(params.limit)?,
-        after: params.cursor.as_deref().map(cursor::decode).transpose()?,
-    };
-    let (rows, next) = state.store.list_breaches(&filter).await?;
-    Ok(BreachPage {
-        breaches: rows
-            .iter()
-            .map(|r| view::breach(state.processes.get(&r.process_id), r, now))
-            .collect(),
-        next_cursor: next.as_ref().map(cursor::encode),
-    })
 }

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use store::query::EventFilter;
 
-use super::{cursor, time_range, view, AppError, AppState};
+use crate::error::AppError;
+use crate::read::{cursor, time_range, view};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +41,7 @@ pub async fn list_events(
             ))
         })?),
     };
-    let limit = super::limit(params.limit)?;
+    let limit = crate::read::limit(params.limit)?;
     let filter = EventFilter {
         system: params.system.filter(|s| !s.is_empty()),
         event_type: params.event_type.filter(|s| !s.is_empty()),

@@ -15,7 +15,9 @@ use domain::now_ns;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{time_range, AppError, AppState};
+use crate::error::AppError;
+use crate::read::time_range;
+use crate::state::AppState;
 
 /// Events in one export at most.
 const MAX_EVENTS: usize = 100_000;
@@ -74,7 +76,7 @@ pub async fn export(
     let types: Option<Vec<String>> = match params.process.as_deref().filter(|p| !p.is_empty()) {
         None => None,
         Some(id) => {
-            let def = super::processes::process(&state, id)?;
+            let def = crate::read::processes::process(&state, id)?;
             Some(def.stages.iter().filter_map(|s| s.event.clone()).collect())
         }
     };

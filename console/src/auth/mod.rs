@@ -6,11 +6,9 @@
 //! With no user and no API key configured the console is open, and
 //! `run.rs` binds it to loopback only; every page says so.
 //!
-//! [`guard`] runs before every route: it finds the request's [`Identity`]
-//! (a bearer API key, else the session cookie), sends the unidentified to
-//! the sign-in page (pages) or answers 401 (API, metrics), refuses a role
-//! too low with 403, and leaves the identity in the request's extensions for
-//! the pages ([`crate::web::Chrome`]).
+//! This module decides who someone is ([`Auth::identify`], sessions, the
+//! sign-in lockout); `crate::access` decides, per route group, what they may
+//! open.
 
 pub mod lockout;
 pub mod session;
@@ -18,17 +16,11 @@ pub mod session;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
+use axum::http::{header, HeaderMap, HeaderValue};
 use collector::auth::secret::{self, Entry, Verifier};
 use collector::auth::TokenConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{AppError, AppState};
-use crate::web::{Chrome, ErrorPage};
 use lockout::Lockout;
 use session::{Session, Signer, SESSION_COOKIE};
 
@@ -321,7 +313,7 @@ impl Auth {
 
     /// Who sent `headers`: `None` when nobody we know (a wrong API key is
     /// `Err`, so it is not mistaken for "no credentials").
-    async fn identify(&self, headers: &HeaderMap) -> Result<Option<Identity>, ()> {
+    pub async fn identify(&self, headers: &HeaderMap) -> Result<Option<Identity>, ()> {
         if let Some(value) = headers.get(header::AUTHORIZATION) {
             let token = value.to_str().ok().and_then(secret::bearer).ok_or(())?;
             let (name, role) = self.api_keys.verify(token).await.ok_or(())?;
@@ -344,118 +336,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
-}
-
-/// Paths anyone may open: the sign-in page, static assets, health.
-fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/healthz" | "/readyz") || path.starts_with("/assets/")
-}
-
-fn needs_admin(path: &str) -> bool {
-    path == "/admin" || path.starts_with("/admin/") || path.starts_with("/api/v1/admin")
-}
-
-/// Answers for the API and `/metrics` are JSON; for pages, HTML.
-fn is_api(path: &str) -> bool {
-    path.starts_with("/api/") || path == "/metrics"
-}
-
-/// Whether the request names this machine's loopback as its host
-/// (`localhost`, `127.x.x.x`, `[::1]`, with any port), or names none.
-fn is_loopback_host(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST) else {
-        return true;
-    };
-    let Ok(host) = host.to_str() else {
-        return false;
-    };
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The middleware in front of every console route.
-pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    // An open console listens on loopback only; answering only to loopback
-    // names too keeps a web page that rebinds its own name to 127.0.0.1
-    // (DNS rebinding) from reading it.
-    if state.auth.is_open() && !is_loopback_host(request.headers()) {
-        return (
-            StatusCode::MISDIRECTED_REQUEST,
-            "This console has no users configured, so it answers only to localhost or 127.0.0.1. Open it by that name, or add [[users]] to reach it by another.",
-        )
-            .into_response();
-    }
-    let path = request.uri().path().to_string();
-    if is_public(&path) {
-        let identity = if state.auth.is_open() {
-            Identity::Open
-        } else {
-            Identity::Anonymous
-        };
-        request.extensions_mut().insert(identity);
-        return next.run(request).await;
-    }
-    let auth = &state.auth;
-    let identity = if auth.is_open() {
-        Identity::Open
-    } else {
-        match auth.identify(request.headers()).await {
-            Ok(Some(identity)) => identity,
-            Ok(None) if !is_api(&path) => {
-                let target = request
-                    .uri()
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/");
-                let next_param = crate::api::view::urlencode(target);
-                return Redirect::to(&format!("/login?next={next_param}")).into_response();
-            }
-            Ok(None) => return unauthorized("this needs an API key: send `Authorization: Bearer <key>` (an admin creates one with `throughline api-key create`), or sign in on the console"),
-            Err(()) => return unauthorized("the API key is not valid: it is not one of this console's keys; check it, or ask an admin for a new one"),
-        }
-    };
-    let needed = if needs_admin(&path) {
-        Role::Admin
-    } else {
-        Role::Viewer
-    };
-    if identity.role() < needed {
-        let message = format!(
-            "{path} needs the {} role, and you have the {} role; ask an admin of this console",
-            needed.as_str(),
-            identity.role().as_str()
-        );
-        if is_api(&path) {
-            return AppError::Forbidden(message).into_response();
-        }
-        let (mut parts, _) = request.into_parts();
-        parts.extensions.insert(identity);
-        return match Chrome::from_request_parts(&mut parts, &()).await {
-            Ok(chrome) => ErrorPage::new(chrome, AppError::Forbidden(message)).into_response(),
-            Err(page) => page.into_response(),
-        };
-    }
-    request.extensions_mut().insert(identity);
-    next.run(request).await
-}
-
-fn unauthorized(message: &str) -> Response {
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        Json(serde_json::json!({ "error": message })),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"throughline\""),
-    );
-    response
 }
 
 /// The signer of session cookies: its key kept in `<data_dir>/session.key`
@@ -491,35 +371,6 @@ fn session_key(data_dir: &Path) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_loopback_host_names_pass() {
-        let host = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::HOST, HeaderValue::from_str(value).unwrap());
-            is_loopback_host(&headers)
-        };
-        for ok in [
-            "localhost",
-            "LOCALHOST:8080",
-            "127.0.0.1:3000",
-            "127.1.2.3",
-            "[::1]:80",
-            "[::1]",
-        ] {
-            assert!(host(ok), "{ok}");
-        }
-        for bad in [
-            "evil.example",
-            "evil.example:3000",
-            "localhost.evil.example",
-            "10.0.0.1:80",
-            "[::2]:80",
-        ] {
-            assert!(!host(bad), "{bad}");
-        }
-        assert!(is_loopback_host(&HeaderMap::new()));
-    }
 
     #[test]
     fn a_new_password_or_a_removed_user_ends_the_session() {

@@ -8,8 +8,8 @@ use axum::response::Response;
 use collector::auth::TokenConfig;
 
 use super::{fmt, render, Chrome};
-use crate::api::view::urlencode;
-use crate::api::AppState;
+use crate::read::view::urlencode;
+use crate::state::AppState;
 
 pub struct ProcessLine {
     pub id: String,

@@ -6,9 +6,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 
 use super::{render, Chrome, ErrorPage, PageResult};
-use crate::api::alerts::{alert, alerts, AlertDetail, AlertView};
-use crate::api::view::urlencode;
-use crate::api::AppState;
+use crate::read::alerts::{alert, alerts, AlertDetail, AlertView};
+use crate::read::view::urlencode;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "alerts.html")]

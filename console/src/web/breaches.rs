@@ -5,9 +5,9 @@ use askama::Template;
 use axum::extract::State;
 
 use super::{fmt, render, Chrome, ErrorPage, PageResult};
-use crate::api::breaches::{breaches, Params};
-use crate::api::view::urlencode;
-use crate::api::AppState;
+use crate::read::breaches::{breaches, Params};
+use crate::read::view::urlencode;
+use crate::state::AppState;
 
 pub struct Line {
     pub process: String,

@@ -8,10 +8,10 @@ use domain::now_ns;
 use domain::text::percent_decode;
 
 use super::ErrorPage;
-use crate::api::time_range;
-use crate::api::view::urlencode;
-use crate::api::AppError;
 use crate::auth::{Identity, Role};
+use crate::error::AppError;
+use crate::read::time_range;
+use crate::read::view::urlencode;
 
 /// The range presets offered by the picker, as `from` values.
 pub const PRESETS: [(&str, &str); 4] = [

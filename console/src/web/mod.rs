@@ -26,7 +26,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::api::{AppError, AppState};
+use crate::{error::AppError, state::AppState};
 pub use chrome::Chrome;
 
 /// Renders a page, or a plain 500 if the template itself fails.
@@ -105,8 +105,16 @@ async fn not_found(chrome: Chrome) -> ErrorPage {
     )
 }
 
-/// The pages and their assets.
-pub fn router(state: AppState) -> Router {
+/// What anyone may open: the sign-in page and the static assets.
+pub fn public(state: AppState) -> Router {
+    Router::new()
+        .route("/login", get(signin::show).post(signin::submit))
+        .route("/assets/{*path}", get(assets::serve))
+        .with_state(state)
+}
+
+/// The pages a viewer reads, sign-out, and the page for any other path.
+pub fn pages(state: AppState) -> Router {
     Router::new()
         .route("/", get(overview::page))
         .route("/processes/{id}", get(process::page))
@@ -117,10 +125,14 @@ pub fn router(state: AppState) -> Router {
         .route("/systems", get(systems::page))
         .route("/alerts", get(alerts::list))
         .route("/alerts/{id}", get(alerts::one))
-        .route("/admin", get(admin::page))
-        .route("/login", get(signin::show).post(signin::submit))
         .route("/logout", post(signin::logout))
-        .route("/assets/{*path}", get(assets::serve))
         .fallback(not_found)
+        .with_state(state)
+}
+
+/// The admin's pages.
+pub fn admin(state: AppState) -> Router {
+    Router::new()
+        .route("/admin", get(admin::page))
         .with_state(state)
 }

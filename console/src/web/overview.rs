@@ -5,10 +5,10 @@ use askama::Template;
 use axum::extract::State;
 
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
-use crate::api::breaches::{breaches, Params};
-use crate::api::processes::health;
-use crate::api::systems::{systems, SystemView};
-use crate::api::AppState;
+use crate::read::breaches::{breaches, Params};
+use crate::read::processes::health;
+use crate::read::systems::{systems, SystemView};
+use crate::state::AppState;
 
 pub struct Tile {
     pub id: String,
@@ -118,7 +118,7 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         .map(|p| Tile {
             href: chrome.keep_range(&format!(
                 "/processes/{}",
-                crate::api::view::urlencode(&p.id)
+                crate::read::view::urlencode(&p.id)
             )),
             id: p.id.clone(),
             name: p.name.clone(),
@@ -152,7 +152,7 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         .map(|b| BreachLine {
             process_href: chrome.keep_range(&format!(
                 "/processes/{}",
-                crate::api::view::urlencode(&b.process)
+                crate::read::view::urlencode(&b.process)
             )),
             process: state
                 .processes
@@ -162,8 +162,8 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
             sla: b.sla.clone(),
             key_href: chrome.keep_range(&format!(
                 "/keys/{}/{}",
-                crate::api::view::urlencode(&b.key.key_type),
-                crate::api::view::urlencode(&b.key.value)
+                crate::read::view::urlencode(&b.key.key_type),
+                crate::read::view::urlencode(&b.key.value)
             )),
             key: b.key.value.clone(),
             due: b.due_time.clone(),

@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 
 use super::overview::compliance_class;
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
-use crate::api::processes::{health, instances, InstanceParams, HISTOGRAM_BOUNDS_NS};
-use crate::api::view::{urlencode, InstanceView};
-use crate::api::{AppError, AppState};
+use crate::read::processes::{health, instances, InstanceParams, HISTOGRAM_BOUNDS_NS};
+use crate::read::view::{urlencode, InstanceView};
+use crate::{error::AppError, state::AppState};
 use domain::instance::Status;
 
 pub struct SlaLine {
@@ -69,7 +69,7 @@ pub struct ProcessPage {
     pub next_href: Option<String>,
 }
 
-pub fn sla_text(s: &crate::api::view::SlaView) -> String {
+pub fn sla_text(s: &crate::read::view::SlaView) -> String {
     match s.state {
         "met" => "met".into(),
         "running" => format!("{} left", fmt::duration(s.gap_ns)),
@@ -105,7 +105,7 @@ pub async fn page(
     Path(id): Path<String>,
     mut chrome: Chrome,
 ) -> PageResult {
-    if let Err(e) = crate::api::check_id("process", &id) {
+    if let Err(e) = crate::read::check_id("process", &id) {
         chrome.title = "Not valid".into();
         return Err(ErrorPage::new(chrome, e));
     }

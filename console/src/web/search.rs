@@ -7,8 +7,8 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 
 use super::{render, Chrome, ErrorPage, PageResult};
-use crate::api::search::{search, Match};
-use crate::api::AppState;
+use crate::read::search::{search, Match};
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "search.html")]

@@ -13,9 +13,9 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::render;
-use crate::api::AppState;
 use crate::auth::session::{Signer, LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS};
 use crate::auth::{cookie, valid_user_name, Identity, MAX_PASSWORD_BYTES};
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "login.html")]

@@ -6,8 +6,8 @@ use axum::extract::State;
 
 use super::overview::SystemLine;
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
-use crate::api::systems::{operations, service_map, systems};
-use crate::api::AppState;
+use crate::read::systems::{operations, service_map, systems};
+use crate::state::AppState;
 
 pub struct OperationLine {
     pub name: String,

@@ -8,9 +8,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
-use crate::api::traces::{load, parse_trace_id};
-use crate::api::view::urlencode;
-use crate::api::AppState;
+use crate::read::traces::{load, parse_trace_id};
+use crate::read::view::urlencode;
+use crate::state::AppState;
 use domain::model::{Span, StatusCode};
 use domain::time::rfc3339;
 

@@ -14,8 +14,9 @@ use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::spool::{Spool, SpoolOptions};
 use collector::{Collector, CollectorSettings};
-use console::api::AppState;
+use console::read::Reads;
 use console::serve::Console;
+use console::state::AppState;
 use domain::events::{EventConfig, EventRules};
 use domain::keys::{KeyConfig, KeyTypes};
 use domain::process::Processes;
@@ -234,18 +235,20 @@ impl TestApp {
         .unwrap();
         let console = Console::start_with(
             AppState {
-                store: store.clone(),
-                keys: keys.clone(),
-                processes: processes.clone(),
+                reads: Reads {
+                    store: store.clone(),
+                    keys: keys.clone(),
+                    processes: processes.clone(),
+                    caches: Default::default(),
+                    alerts: Arc::new(
+                        engine::alerts::rules::Rules::parse_all(
+                            config.alerts.map(|text| ("alerts.toml", text)),
+                            &processes,
+                        )
+                        .expect("valid alert rules"),
+                    ),
+                },
                 metrics: metrics.clone(),
-                caches: Default::default(),
-                alerts: Arc::new(
-                    engine::alerts::rules::Rules::parse_all(
-                        config.alerts.map(|text| ("alerts.toml", text)),
-                        &processes,
-                    )
-                    .expect("valid alert rules"),
-                ),
                 auth: Arc::new(console::auth::Auth::new(
                     &config.users,
                     &config.api_keys,

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use collector::metrics::Metrics;
-use console::api::AppState;
+use console::read::Reads;
 use console::serve::Console;
+use console::state::AppState;
 use domain::keys::KeyTypes;
 use domain::process::Processes;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer};
@@ -354,12 +355,14 @@ async fn with_clickhouse_down_pages_say_so_and_the_console_keeps_serving() {
     let shutdown = CancellationToken::new();
     let console = Console::start(
         AppState {
-            store,
-            keys,
-            processes,
+            reads: Reads {
+                store,
+                keys,
+                processes,
+                caches: Default::default(),
+                alerts: Default::default(),
+            },
             metrics: Arc::new(Metrics::new()),
-            caches: Default::default(),
-            alerts: Default::default(),
             auth: Arc::new(console::auth::Auth::open()),
             correlator: None,
         },

@@ -900,13 +900,15 @@ async fn an_open_console_says_so_and_stays_on_loopback() {
     assert!(text.contains("answers only to localhost"), "{text}");
     let shutdown = tokio_util::sync::CancellationToken::new();
     let console = console::serve::Console::start(
-        console::api::AppState {
-            store: app.store.clone(),
-            keys: Default::default(),
-            processes: Default::default(),
+        console::state::AppState {
+            reads: console::read::Reads {
+                store: app.store.clone(),
+                keys: Default::default(),
+                processes: Default::default(),
+                caches: Default::default(),
+                alerts: Default::default(),
+            },
             metrics: std::sync::Arc::new(collector::metrics::Metrics::new()),
-            caches: Default::default(),
-            alerts: Default::default(),
             auth: std::sync::Arc::new(console::auth::Auth::open()),
             correlator: None,
         },

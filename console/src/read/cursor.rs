@@ -4,7 +4,7 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::AppError;
+use crate::error::AppError;
 
 pub fn encode<T: Serialize>(position: &T) -> String {
     let json = serde_json::to_vec(position).unwrap_or_default();

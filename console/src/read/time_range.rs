@@ -4,7 +4,7 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::AppError;
+use crate::error::AppError;
 
 /// Parses one bound against `now_ns`; the error says what is accepted.
 pub fn parse(param: &str, text: &str, now_ns: u64) -> Result<u64, String> {
