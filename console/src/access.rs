@@ -18,7 +18,7 @@ use axum::Json;
 
 use crate::auth::{Identity, Role};
 use crate::error::AppError;
-use crate::read::view::urlencode;
+use crate::links::urlencode;
 use crate::state::AppState;
 use crate::web::{Chrome, ErrorPage};
 

@@ -8,6 +8,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod links;
 pub mod metrics;
 pub mod read;
 pub mod security_headers;

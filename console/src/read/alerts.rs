@@ -9,9 +9,9 @@ use domain::process::duration;
 use serde::Serialize;
 use store::alerts::AlertStateRow;
 
-use super::view::urlencode;
 use super::Reads;
 use crate::error::AppError;
+use crate::links;
 use domain::time::rfc3339;
 use engine::alerts::rules::Rule;
 
@@ -93,8 +93,8 @@ fn subject(text: &str) -> Subject {
     let (kind, value) = text.split_once(':').unwrap_or(("", text));
     let href = match kind {
         "system" => "/systems".to_string(),
-        "event_type" => format!("/api/v1/events?type={}", urlencode(value)),
-        _ => format!("/keys/{}/{}", urlencode(kind), urlencode(value)),
+        "event_type" => links::events_api(value),
+        _ => links::key(kind, value),
     };
     Subject {
         kind: kind.into(),

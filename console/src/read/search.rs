@@ -6,9 +6,9 @@ use domain::keys::MAX_KEY_LEN;
 use domain::model::TraceId;
 use serde::{Deserialize, Serialize};
 
-use super::view;
 use super::Reads;
 use crate::error::AppError;
+use crate::links;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,13 +38,12 @@ pub struct SearchResult {
 }
 
 fn key_match(key_type: &str, value: &str) -> Match {
-    let path = format!("{}/{}", view::urlencode(key_type), view::urlencode(value));
     Match {
         kind: "key",
         key_type: Some(key_type.to_string()),
         value: value.to_string(),
-        page: format!("/keys/{path}"),
-        api: format!("/api/v1/keys/{path}"),
+        page: links::key(key_type, value),
+        api: links::key_api(key_type, value),
     }
 }
 
@@ -98,8 +97,8 @@ pub async fn search(state: &Reads, q: &str) -> Result<SearchResult, AppError> {
             matches.push(Match {
                 kind: "trace",
                 key_type: None,
-                page: format!("/traces/{hex}"),
-                api: format!("/api/v1/traces/{hex}"),
+                page: links::trace(&hex),
+                api: links::trace_api(&hex),
                 value: hex,
             });
         }

@@ -263,24 +263,8 @@ pub fn breach(def: Option<&ProcessDef>, row: &Breach, now_ns: u64) -> BreachView
         to_time: (!open).then(|| rfc3339(row.to_ns)),
         late: duration::format_ns(late_ns),
         late_ns: late_ns.to_string(),
-        instance: format!(
-            "/api/v1/processes/{}/instances?key={}",
-            row.process_id,
-            urlencode(&row.root_value)
-        ),
+        instance: crate::links::instance_api(&row.process_id, &row.root_value),
     }
-}
-
-/// Percent-encodes a query parameter value.
-pub fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

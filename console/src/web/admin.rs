@@ -8,7 +8,7 @@ use axum::response::Response;
 use collector::auth::TokenConfig;
 
 use super::{fmt, render, Chrome};
-use crate::read::view::urlencode;
+use crate::links;
 use crate::state::AppState;
 
 pub struct ProcessLine {
@@ -74,7 +74,7 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
                 .collect::<Vec<_>>()
                 .join("; "),
             file: p.file.clone(),
-            href: format!("/processes/{}", urlencode(&p.id)),
+            href: links::process(&p.id),
         })
         .collect();
     let rules = state
@@ -94,7 +94,7 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
                 .collect::<Vec<_>>()
                 .join(", "),
             file: r.file.clone(),
-            href: format!("/alerts/{}", urlencode(&r.id)),
+            href: links::alert(&r.id),
         })
         .collect();
     let auth = &state.auth;

@@ -6,8 +6,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 
 use super::{render, Chrome, ErrorPage, PageResult};
+use crate::links;
 use crate::read::alerts::{alert, alerts, AlertDetail, AlertView};
-use crate::read::view::urlencode;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -38,7 +38,7 @@ pub async fn list(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         .alerts
         .into_iter()
         .map(|a| {
-            let href = chrome.keep_range(&format!("/alerts/{}", urlencode(&a.id)));
+            let href = chrome.keep_range(&links::alert(&a.id));
             (a, href)
         })
         .collect();

@@ -5,8 +5,8 @@ use askama::Template;
 use axum::extract::State;
 
 use super::{fmt, render, Chrome, ErrorPage, PageResult};
+use crate::links;
 use crate::read::breaches::{breaches, Params};
-use crate::read::view::urlencode;
 use crate::state::AppState;
 
 pub struct Line {
@@ -71,22 +71,15 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         .breaches
         .iter()
         .map(|b| Line {
-            process_href: chrome.keep_range(&format!("/processes/{}", urlencode(&b.process))),
-            instance_href: chrome.href(
-                &format!("/processes/{}", urlencode(&b.process)),
-                &[("key", &b.key.value)],
-            ),
+            process_href: chrome.keep_range(&links::process(&b.process)),
+            instance_href: chrome.href(&links::process(&b.process), &[("key", &b.key.value)]),
             process: state
                 .processes
                 .get(&b.process)
                 .map(|d| d.name.clone())
                 .unwrap_or_else(|| b.process.clone()),
             sla: b.sla.clone(),
-            key_href: chrome.keep_range(&format!(
-                "/keys/{}/{}",
-                urlencode(&b.key.key_type),
-                urlencode(&b.key.value)
-            )),
+            key_href: chrome.keep_range(&links::key(&b.key.key_type, &b.key.value)),
             key: b.key.value.clone(),
             state: b.state.clone(),
             due: b.due_time.clone(),

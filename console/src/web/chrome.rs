@@ -10,8 +10,8 @@ use domain::text::percent_decode;
 use super::ErrorPage;
 use crate::auth::{Identity, Role};
 use crate::error::AppError;
+use crate::links::urlencode;
 use crate::read::time_range;
-use crate::read::view::urlencode;
 
 /// The range presets offered by the picker, as `from` values.
 pub const PRESETS: [(&str, &str); 4] = [

@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use super::process::sla_text;
 use super::svg::{self, Mark};
 use super::{fmt, render, Chrome, ErrorPage, PageResult};
+use crate::links;
 use crate::read::keys::{instances, journey, parse_key};
-use crate::read::view::urlencode;
 use crate::state::AppState;
 use domain::model::{BusinessKey, TraceId};
 use domain::time::rfc3339;
@@ -109,7 +109,7 @@ pub async fn page(
         Err(e) => return Err(ErrorPage::new(chrome, e)),
     };
     let trace_href = |t: [u8; 16]| {
-        (t != [0; 16]).then(|| chrome.keep_range(&format!("/traces/{}", TraceId(t).to_hex())))
+        (t != [0; 16]).then(|| chrome.keep_range(&links::trace(&TraceId(t).to_hex())))
     };
     let mut marks = Vec::with_capacity(records.len());
     let (mut failures, mut retries) = (0, 0);
@@ -191,10 +191,7 @@ pub async fn page(
     let instances = instance_views
         .iter()
         .map(|i| InstanceBlock {
-            process_href: chrome.href(
-                &format!("/processes/{}", urlencode(&i.process)),
-                &[("key", &i.key.value)],
-            ),
+            process_href: chrome.href(&links::process(&i.process), &[("key", &i.key.value)]),
             process: state
                 .processes
                 .get(&i.process)
@@ -235,11 +232,7 @@ pub async fn page(
                 Relation::Child => "includes",
                 Relation::Peer => "same as",
             },
-            href: chrome.keep_range(&format!(
-                "/keys/{}/{}",
-                urlencode(&l.key.key_type),
-                urlencode(&l.key.value)
-            )),
+            href: chrome.keep_range(&links::key(&l.key.key_type, &l.key.value)),
             key_type: l.key.key_type.replace('_', " "),
             value: l.key.value.clone(),
             via: if l.depth > 1 {
@@ -267,11 +260,7 @@ pub async fn page(
         failures,
         retries,
         truncated: j.truncated || records_truncated,
-        raw_href: format!(
-            "/api/v1/keys/{}/{}",
-            urlencode(&j.key.key_type),
-            urlencode(&j.key.value)
-        ),
+        raw_href: links::key_api(&j.key.key_type, &j.key.value),
         chrome,
     }))
 }

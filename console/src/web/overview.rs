@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::State;
 
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
+use crate::links;
 use crate::read::breaches::{breaches, Params};
 use crate::read::processes::health;
 use crate::read::systems::{systems, SystemView};
@@ -116,10 +117,7 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         .processes
         .iter()
         .map(|p| Tile {
-            href: chrome.keep_range(&format!(
-                "/processes/{}",
-                crate::read::view::urlencode(&p.id)
-            )),
+            href: chrome.keep_range(&links::process(&p.id)),
             id: p.id.clone(),
             name: p.name.clone(),
             started: fmt::count(p.instances.started as u64),
@@ -150,21 +148,14 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         .breaches
         .iter()
         .map(|b| BreachLine {
-            process_href: chrome.keep_range(&format!(
-                "/processes/{}",
-                crate::read::view::urlencode(&b.process)
-            )),
+            process_href: chrome.keep_range(&links::process(&b.process)),
             process: state
                 .processes
                 .get(&b.process)
                 .map(|d| d.name.clone())
                 .unwrap_or_else(|| b.process.clone()),
             sla: b.sla.clone(),
-            key_href: chrome.keep_range(&format!(
-                "/keys/{}/{}",
-                crate::read::view::urlencode(&b.key.key_type),
-                crate::read::view::urlencode(&b.key.value)
-            )),
+            key_href: chrome.keep_range(&links::key(&b.key.key_type, &b.key.value)),
             key: b.key.value.clone(),
             due: b.due_time.clone(),
             late: fmt::duration(b.late_ns.parse().unwrap_or(0)),

@@ -6,8 +6,9 @@ use axum::extract::{Path, State};
 
 use super::overview::compliance_class;
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
+use crate::links;
 use crate::read::processes::{health, instances, InstanceParams, HISTOGRAM_BOUNDS_NS};
-use crate::read::view::{urlencode, InstanceView};
+use crate::read::view::InstanceView;
 use crate::{error::AppError, state::AppState};
 use domain::instance::Status;
 
@@ -81,11 +82,7 @@ pub fn sla_text(s: &crate::read::view::SlaView) -> String {
 
 pub fn instance_line(chrome: &Chrome, i: &InstanceView) -> InstanceLine {
     InstanceLine {
-        key_href: chrome.keep_range(&format!(
-            "/keys/{}/{}",
-            urlencode(&i.key.key_type),
-            urlencode(&i.key.value)
-        )),
+        key_href: chrome.keep_range(&links::key(&i.key.key_type, &i.key.value)),
         key: i.key.value.clone(),
         status: i.status.clone(),
         current_stage: i.current_stage.clone(),

@@ -8,8 +8,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
+use crate::links;
 use crate::read::traces::{load, parse_trace_id};
-use crate::read::view::urlencode;
 use crate::state::AppState;
 use domain::model::{Span, StatusCode};
 use domain::time::rfc3339;
@@ -115,7 +115,7 @@ pub async fn page(
         (
             t.replace('_', " "),
             v.to_string(),
-            chrome.keep_range(&format!("/keys/{}/{}", urlencode(t), urlencode(v))),
+            chrome.keep_range(&links::key(t, v)),
         )
     };
     let t0 = spans.iter().map(|s| s.start_ns).min().unwrap_or(0);

@@ -3,7 +3,7 @@
 //! records past the limits are stored cut and marked, not refused; ids in
 //! URLs are checked before anything is looked up.
 
-use console::read::view::urlencode;
+use console::links::urlencode;
 use serde_json::{json, Value};
 
 use crate::harness::{attr, TestApp};
