@@ -10,6 +10,7 @@
 //! its own.
 
 pub mod events;
+pub mod feed;
 pub mod hash;
 pub mod instance;
 pub mod keys;

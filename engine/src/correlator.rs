@@ -24,6 +24,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::CorrelatorMetrics;
+use domain::feed::{FeedRecord, RecordKind, Step};
 use domain::instance::{
     evaluate, Breach, BreachState, Instance, InstanceRecord, SlaState, StageTimes,
 };
@@ -31,7 +32,6 @@ use domain::keys::KeyTypes;
 use domain::model::{key_links, BusinessKey};
 use domain::now_ns;
 use domain::process::Processes;
-use store::rows::{seconds, FeedRow, StepRow};
 use store::{Store, StoreError};
 
 /// The watermark's name in `correlator_state`.
@@ -91,7 +91,7 @@ pub struct CycleReport {
 struct Candidate {
     process: usize,
     stage: usize,
-    record: Arc<FeedRow>,
+    record: Arc<FeedRecord>,
 }
 
 pub struct Correlator {
@@ -105,7 +105,7 @@ pub struct Correlator {
     /// reference, with their ingestion time.
     recent: HashMap<String, u64>,
     /// (kind, system, name) -> (process, stage) it reaches.
-    matchers: HashMap<(String, String, String), Vec<(usize, usize)>>,
+    matchers: HashMap<(RecordKind, String, String), Vec<(usize, usize)>>,
     instances: HashMap<(usize, String), Instance>,
     written_instances: HashMap<(usize, String), InstanceRecord>,
     written_breaches: HashMap<(usize, usize, String), Breach>,
@@ -125,13 +125,17 @@ impl Correlator {
         settings: CorrelatorSettings,
         metrics: Arc<CorrelatorMetrics>,
     ) -> Result<Self, StoreError> {
-        let mut matchers: HashMap<(String, String, String), Vec<(usize, usize)>> = HashMap::new();
+        let mut matchers: HashMap<(RecordKind, String, String), Vec<(usize, usize)>> =
+            HashMap::new();
         for (p, def) in processes.list.iter().enumerate() {
             for (s, stage) in def.stages.iter().enumerate() {
-                for (kind, name) in [("event", &stage.event), ("span", &stage.span)] {
+                for (kind, name) in [
+                    (RecordKind::Event, &stage.event),
+                    (RecordKind::Span, &stage.span),
+                ] {
                     if let Some(name) = name {
                         matchers
-                            .entry((kind.to_string(), stage.system.clone(), name.clone()))
+                            .entry((kind, stage.system.clone(), name.clone()))
                             .or_default()
                             .push((p, s));
                     }
@@ -223,7 +227,7 @@ impl Correlator {
     pub async fn cycle(&mut self, now: u64) -> Result<CycleReport, StoreError> {
         let mut upto = now.saturating_sub(self.settings.settle.as_nanos() as u64);
         let start_watermark = self.watermark;
-        let mut records: Vec<Arc<FeedRow>> = Vec::new();
+        let mut records: Vec<Arc<FeedRecord>> = Vec::new();
         let mut cursor = (start_watermark.saturating_sub(LOOKBACK_NS), String::new());
         loop {
             let page = self
@@ -258,9 +262,8 @@ impl Correlator {
         // of the horizon that carry their keys.
         let mut pairs: BTreeSet<(BusinessKey, BusinessKey)> = BTreeSet::new();
         for r in &records {
-            let keys = r.keys();
-            if keys.len() > 1 {
-                pairs.extend(key_links(&keys).into_iter().filter(|(a, b)| a < b));
+            if r.keys.len() > 1 {
+                pairs.extend(key_links(&r.keys).into_iter().filter(|(a, b)| a < b));
             }
         }
         if !pairs.is_empty() {
@@ -299,7 +302,7 @@ impl Correlator {
             let since = horizon_start(now, self.settings.horizon);
             for (root_type, keys) in affected {
                 let keys: Vec<BusinessKey> = keys.into_iter().collect();
-                let older: Vec<Arc<FeedRow>> = self
+                let older: Vec<Arc<FeedRecord>> = self
                     .store
                     .records_with_keys(&keys, since, root_type)
                     .await?
@@ -316,7 +319,7 @@ impl Correlator {
 
         let steps = self.steps_for(candidates, now).await?;
         let existing = self.store.existing_steps(&steps).await?;
-        let new_steps: Vec<StepRow> = steps
+        let new_steps: Vec<Step> = steps
             .iter()
             .filter(|s| {
                 !existing.contains(&(
@@ -367,7 +370,7 @@ impl Correlator {
             self.instances
                 .entry((p, s.root_value.clone()))
                 .or_insert_with(|| Instance::new(def.stages.len()))
-                .hit(stage, s.time_ns, s.failed != 0);
+                .hit(stage, s.time_ns, s.failed);
         }
         // Deadlines that passed: their instances are evaluated too.
         while let Some(Reverse((due, _, _))) = self.deadlines.peek() {
@@ -407,10 +410,10 @@ impl Correlator {
     }
 
     /// The (process, stage) each record reaches.
-    fn candidates(&self, records: &[Arc<FeedRow>]) -> Vec<Candidate> {
+    fn candidates(&self, records: &[Arc<FeedRecord>]) -> Vec<Candidate> {
         let mut out = Vec::new();
         for r in records {
-            let key = (r.record_kind.clone(), r.system.clone(), r.name.clone());
+            let key = (r.kind, r.system.clone(), r.name.clone());
             for (process, stage) in self.matchers.get(&key).into_iter().flatten() {
                 out.push(Candidate {
                     process: *process,
@@ -427,12 +430,12 @@ impl Correlator {
         &self,
         candidates: Vec<Candidate>,
         now: u64,
-    ) -> Result<Vec<StepRow>, StoreError> {
+    ) -> Result<Vec<Step>, StoreError> {
         let queries: Vec<(Vec<BusinessKey>, &str)> = candidates
             .iter()
             .map(|c| {
                 (
-                    c.record.keys(),
+                    c.record.keys.clone(),
                     self.processes.list[c.process].key_type.as_str(),
                 )
             })
@@ -451,16 +454,14 @@ impl Correlator {
                 )) {
                     continue;
                 }
-                steps.push(StepRow {
+                steps.push(Step {
                     process_id: def.id.clone(),
                     root_value: root,
                     stage_id: def.stages[c.stage].id.clone(),
                     record_ref: c.record.record_ref.clone(),
-                    time: seconds(c.record.time_ns),
                     time_ns: c.record.time_ns,
                     failed: c.record.failed,
-                    via_type: via.key_type,
-                    via_value: via.value,
+                    via,
                     written_ns: now,
                 });
             }

@@ -12,6 +12,7 @@ use super::rows::{
     convert, BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, KeyIndexRow, StepRow, RECORD_LOG,
 };
 use super::{Store, StoreError};
+use domain::feed::{FeedRecord, Step};
 use domain::instance::{Breach, InstanceRecord, InstanceSummary};
 use domain::model::BusinessKey;
 
@@ -92,8 +93,8 @@ impl Store {
         after: (u64, &str),
         upto_ns: u64,
         limit: usize,
-    ) -> Result<Vec<FeedRow>, StoreError> {
-        Ok(self
+    ) -> Result<Vec<FeedRecord>, StoreError> {
+        let rows = self
             .client()
             .query(
                 "SELECT ?fields FROM correlation_feed \
@@ -109,7 +110,8 @@ impl Store {
             .bind(upto_ns)
             .bind(limit as u64)
             .fetch_all::<FeedRow>()
-            .await?)
+            .await?;
+        convert(rows, FeedRow::record)
     }
 
     /// The spans and events carrying any of `keys` but no key of type
@@ -120,8 +122,8 @@ impl Store {
         keys: &[BusinessKey],
         since_ns: u64,
         without_type: &str,
-    ) -> Result<Vec<FeedRow>, StoreError> {
-        let mut out: HashMap<String, FeedRow> = HashMap::new();
+    ) -> Result<Vec<FeedRecord>, StoreError> {
+        let mut out: HashMap<String, FeedRecord> = HashMap::new();
         for chunk in keys.chunks(CHUNK) {
             let refs: Vec<&BusinessKey> = chunk.iter().collect();
             let sql = format!(
@@ -137,19 +139,8 @@ impl Store {
                 .fetch_all::<KeyIndexRow>()
                 .await?;
             for row in rows {
-                let record_ref = row.record_ref();
-                out.entry(record_ref.clone()).or_insert(FeedRow {
-                    ingested: 0,
-                    ingested_ns: 0,
-                    record_kind: row.record_kind,
-                    record_ref,
-                    system: row.service,
-                    name: row.name,
-                    time_ns: row.time_ns,
-                    failed: row.failed,
-                    key_types: row.record_key_types,
-                    key_values: row.record_key_values,
-                });
+                let record = row.feed_record()?;
+                out.entry(record.record_ref.clone()).or_insert(record);
             }
         }
         Ok(out.into_values().collect())
@@ -189,7 +180,7 @@ impl Store {
     /// Which of `steps` are already stored.
     pub async fn existing_steps(
         &self,
-        steps: &[StepRow],
+        steps: &[Step],
     ) -> Result<HashSet<(String, String, String, String)>, StoreError> {
         let mut out = HashSet::new();
         for chunk in steps.chunks(CHUNK) {
@@ -213,8 +204,9 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn write_steps(&self, steps: &[StepRow]) -> Result<(), StoreError> {
-        self.insert_rows("process_steps", steps).await
+    pub async fn write_steps(&self, steps: &[Step]) -> Result<(), StoreError> {
+        let rows: Vec<StepRow> = steps.iter().map(StepRow::of).collect();
+        self.insert_rows("process_steps", &rows).await
     }
 
     pub async fn write_instances(&self, instances: &[InstanceRecord]) -> Result<(), StoreError> {

@@ -19,7 +19,7 @@ pub mod alerts;
 pub mod correlation;
 pub mod migrate;
 pub mod query;
-pub mod rows;
+mod rows;
 pub mod server;
 pub mod stats;
 pub mod template;

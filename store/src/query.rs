@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::rows::{EventRow, KeyIndexRow, SpanRow, RECORD_EVENT, RECORD_SPAN};
+use super::rows::{convert, EventRow, KeyIndexRow, SpanRow, RECORD_EVENT, RECORD_SPAN};
 use super::{Store, StoreError};
+use domain::feed::JourneyRecord;
 use domain::keys::KeyTypes;
 use domain::model::{BusinessKey, Event, Outcome, Span, TraceId};
 
@@ -289,7 +290,7 @@ impl Store {
         &self,
         keys: &[&BusinessKey],
         limit: usize,
-    ) -> Result<(Vec<KeyIndexRow>, bool), StoreError> {
+    ) -> Result<(Vec<JourneyRecord>, bool), StoreError> {
         if keys.is_empty() {
             return Ok((Vec::new(), false));
         }
@@ -310,7 +311,7 @@ impl Store {
         let truncated = rows.len() > limit;
         rows.truncate(limit);
         rows.reverse();
-        Ok((rows, truncated))
+        Ok((convert(rows, KeyIndexRow::journey)?, truncated))
     }
 
     /// The spans carrying any of `keys`, newest `limit` first, returned by

@@ -6,6 +6,7 @@
 //! array of `[key, value]` pairs, which keeps order and repeated keys.
 
 use clickhouse::Row;
+use domain::feed::{FeedRecord, JourneyRecord, RecordKind, Step};
 use domain::instance::{Breach, BreachState, InstanceRecord, InstanceSummary, StageTimes, Status};
 
 use crate::StoreError;
@@ -51,7 +52,7 @@ fn split_keys(keys: &[BusinessKey]) -> (Vec<String>, Vec<String>) {
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct SpanRow {
+pub(crate) struct SpanRow {
     pub start_time: u32,
     pub start_ns: u64,
     pub duration_ns: u64,
@@ -179,12 +180,16 @@ fn keys_from(types: Vec<String>, values: Vec<String>) -> Vec<BusinessKey> {
 }
 
 /// Which kind of record a key index row points at.
-pub const RECORD_SPAN: &str = "span";
-pub const RECORD_LOG: &str = "log";
-pub const RECORD_EVENT: &str = "event";
+pub(crate) const RECORD_SPAN: &str = RecordKind::Span.as_str();
+pub(crate) const RECORD_LOG: &str = RecordKind::Log.as_str();
+pub(crate) const RECORD_EVENT: &str = RecordKind::Event.as_str();
+
+fn record_kind(text: &str) -> Result<RecordKind, StoreError> {
+    RecordKind::parse(text).ok_or_else(|| unknown("key_index", "record_kind", text))
+}
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct KeyIndexRow {
+pub(crate) struct KeyIndexRow {
     pub key_type: String,
     pub key_value: String,
     pub time: u32,
@@ -223,6 +228,40 @@ pub fn event_ref(source: &str, id: &str) -> String {
 }
 
 impl KeyIndexRow {
+    /// What a journey shows of the record.
+    pub(crate) fn journey(self) -> Result<JourneyRecord, StoreError> {
+        Ok(JourneyRecord {
+            kind: record_kind(&self.record_kind)?,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            service: self.service,
+            name: self.name,
+            time_ns: self.time_ns,
+            failed: self.failed != 0,
+            keys: keys_from(self.record_key_types, self.record_key_values),
+            duration_ns: self.duration_ns,
+            outcome: self.outcome,
+            attempt: self.attempt,
+            event_source: self.event_source,
+            event_id: self.event_id,
+        })
+    }
+
+    /// The record as the correlator reads it (not in the feed: no
+    /// ingestion time).
+    pub(crate) fn feed_record(self) -> Result<FeedRecord, StoreError> {
+        Ok(FeedRecord {
+            ingested_ns: 0,
+            kind: record_kind(&self.record_kind)?,
+            record_ref: self.record_ref(),
+            system: self.service,
+            name: self.name,
+            time_ns: self.time_ns,
+            failed: self.failed != 0,
+            keys: keys_from(self.record_key_types, self.record_key_values),
+        })
+    }
+
     /// The reference of the record this row points at.
     pub fn record_ref(&self) -> String {
         if self.record_kind == RECORD_EVENT {
@@ -320,7 +359,7 @@ pub fn event_failed(event: &Event) -> bool {
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct KeyLinkRow {
+pub(crate) struct KeyLinkRow {
     pub key_type: String,
     pub key_value: String,
     pub linked_type: String,
@@ -356,7 +395,7 @@ impl KeyLinkRow {
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct LogRow {
+pub(crate) struct LogRow {
     pub time: u32,
     pub time_ns: u64,
     pub observed_ns: u64,
@@ -408,7 +447,7 @@ impl From<&LogRecord> for LogRow {
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct EventRow {
+pub(crate) struct EventRow {
     pub time: u32,
     pub time_ns: u64,
     pub time_missing: u8,
@@ -496,7 +535,7 @@ impl EventRow {
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct TraceEventRow {
+pub(crate) struct TraceEventRow {
     pub trace_id: [u8; 16],
     pub span_id: [u8; 8],
     pub time: u32,
@@ -520,7 +559,7 @@ impl TraceEventRow {
 
 /// One record for the correlator; see `sql/0005_correlation.sql`.
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct FeedRow {
+pub(crate) struct FeedRow {
     pub ingested: u32,
     pub ingested_ns: u64,
     pub record_kind: String,
@@ -593,23 +632,49 @@ impl FeedRow {
         })
     }
 
-    pub fn keys(&self) -> Vec<BusinessKey> {
-        keys_from(self.key_types.clone(), self.key_values.clone())
+    pub(crate) fn record(self) -> Result<FeedRecord, StoreError> {
+        Ok(FeedRecord {
+            kind: record_kind(&self.record_kind)?,
+            ingested_ns: self.ingested_ns,
+            record_ref: self.record_ref,
+            system: self.system,
+            name: self.name,
+            time_ns: self.time_ns,
+            failed: self.failed != 0,
+            keys: keys_from(self.key_types, self.key_values),
+        })
     }
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub struct StepRow {
-    pub process_id: String,
-    pub root_value: String,
-    pub stage_id: String,
-    pub record_ref: String,
-    pub time: u32,
-    pub time_ns: u64,
-    pub failed: u8,
-    pub via_type: String,
-    pub via_value: String,
-    pub written_ns: u64,
+pub(crate) struct StepRow {
+    process_id: String,
+    root_value: String,
+    stage_id: String,
+    record_ref: String,
+    time: u32,
+    time_ns: u64,
+    failed: u8,
+    via_type: String,
+    via_value: String,
+    written_ns: u64,
+}
+
+impl StepRow {
+    pub(crate) fn of(s: &Step) -> Self {
+        StepRow {
+            process_id: s.process_id.clone(),
+            root_value: s.root_value.clone(),
+            stage_id: s.stage_id.clone(),
+            record_ref: s.record_ref.clone(),
+            time: seconds(s.time_ns),
+            time_ns: s.time_ns,
+            failed: s.failed as u8,
+            via_type: s.via.key_type.clone(),
+            via_value: s.via.value.clone(),
+            written_ns: s.written_ns,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]

@@ -3,6 +3,7 @@
 //! events of the linked keys below it (a customer's orders and their work
 //! orders), each list in time order.
 
+use domain::feed::JourneyRecord;
 use domain::keys::MAX_KEY_LEN;
 use domain::model::BusinessKey;
 use store::query::{KeyLookupLimits, LinkedKey, Relation};
@@ -104,6 +105,16 @@ pub async fn journey(state: &Reads, key: BusinessKey) -> Result<Journey, AppErro
         roots,
         truncated,
     })
+}
+
+/// The records on a journey through `keys`: one per record, the newest
+/// `limit` (returned by time), and whether there were more.
+pub async fn journey_records(
+    state: &Reads,
+    keys: &[&BusinessKey],
+    limit: usize,
+) -> Result<(Vec<JourneyRecord>, bool), AppError> {
+    Ok(state.store.journey_records(keys, limit).await?)
 }
 
 /// The process instances of these roots, with each SLA's state now.

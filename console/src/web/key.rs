@@ -9,12 +9,12 @@ use super::process::sla_text;
 use super::svg::{self, Mark};
 use super::{fmt, render, Chrome, ErrorPage, PageResult};
 use crate::links;
-use crate::read::keys::{instances, journey, parse_key};
+use crate::read::keys::{instances, journey, journey_records, parse_key};
 use crate::state::AppState;
+use domain::feed::RecordKind;
 use domain::model::{BusinessKey, TraceId};
 use domain::time::rfc3339;
 use store::query::Relation;
-use store::rows::RECORD_SPAN;
 
 pub struct StageCell {
     pub name: String,
@@ -102,7 +102,7 @@ pub async fn page(
     };
     let keys: Vec<&BusinessKey> = j.keys.iter().collect();
     let loaded = tokio::try_join!(instances(&state, &j.roots), async {
-        Ok(state.store.journey_records(&keys, MAX_RECORDS).await?)
+        journey_records(&state, &keys, MAX_RECORDS).await
     });
     let (instance_views, (records, records_truncated)) = match loaded {
         Ok(x) => x,
@@ -117,14 +117,13 @@ pub async fn page(
     let mut events = Vec::new();
     for r in &records {
         let keys = r
-            .record_key_types
+            .keys
             .iter()
-            .zip(&r.record_key_values)
-            .map(|(t, v)| format!("{t}={v}"))
+            .map(|k| format!("{}={}", k.key_type, k.value))
             .collect::<Vec<_>>()
             .join(" ");
-        if r.record_kind == RECORD_SPAN {
-            let error = r.failed != 0;
+        if r.kind == RecordKind::Span {
+            let error = r.failed;
             failures += usize::from(error);
             marks.push(Mark {
                 lane: r.service.clone(),
