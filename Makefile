@@ -31,7 +31,7 @@ test: lint
 # each against a private ClickHouse; see BENCHMARKS.md.
 bench: deps
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench ingest
-	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench correlator
+	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-engine --bench correlator
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench pages
 
 # Each fuzz target for FUZZ_SECONDS (default 60); not part of `test`.
