@@ -9,6 +9,7 @@
 //! depends on no other crate of ours. Everything here is pure and tested on
 //! its own.
 
+pub mod alert;
 pub mod events;
 pub mod feed;
 pub mod hash;

@@ -6,64 +6,163 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use super::query::key_tuple_placeholders;
-use super::rows::{convert, BreachRow};
+use super::rows::{convert, seconds, BreachRow};
 use super::{Store, StoreError};
+use domain::alert::{AlertRecord, Delivery, Notice, Phase, PhaseChange};
 use domain::instance::{Breach, StageTimes};
 
 /// Items per `IN` list.
 const CHUNK: usize = 1000;
 
-/// A rule's state, as the evaluator left it.
+/// A rule's state, as the evaluator left it. `notice` is `firing`,
+/// `resolved` or empty.
 #[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
-pub struct AlertStateRow {
-    pub rule_id: String,
-    pub phase: String,
-    pub since_ns: u64,
-    pub fired_ns: u64,
-    pub resolved_ns: u64,
-    /// `firing`, `resolved` or empty: the notification due.
-    pub notice: String,
-    /// Receivers that have the notification due.
-    pub delivered: Vec<String>,
-    /// Receivers that got this firing's notice: only they get its resolve.
-    pub fired_to: Vec<String>,
-    pub sent_ns: u64,
-    pub value: f64,
-    pub value_text: String,
-    pub summary: String,
-    /// What makes it fire: `order:SO-1`, `system:mes`, ...
-    pub affected: Vec<String>,
-    pub orders: u64,
-    pub customers: u64,
-    pub evaluated_ns: u64,
-    pub updated_ns: u64,
+struct AlertStateRow {
+    rule_id: String,
+    phase: String,
+    since_ns: u64,
+    fired_ns: u64,
+    resolved_ns: u64,
+    notice: String,
+    delivered: Vec<String>,
+    fired_to: Vec<String>,
+    sent_ns: u64,
+    value: f64,
+    value_text: String,
+    summary: String,
+    affected: Vec<String>,
+    orders: u64,
+    customers: u64,
+    evaluated_ns: u64,
+    updated_ns: u64,
 }
 
-/// A rule's phase change.
-#[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
-pub struct AlertHistoryRow {
-    pub rule_id: String,
-    /// Seconds, for partitioning.
-    pub at: u32,
-    pub at_ns: u64,
-    pub from_phase: String,
-    pub to_phase: String,
-    pub value: f64,
-    pub value_text: String,
+impl AlertStateRow {
+    fn of(r: &AlertRecord) -> Self {
+        AlertStateRow {
+            rule_id: r.rule_id.clone(),
+            phase: r.phase.as_str().into(),
+            since_ns: r.since_ns,
+            fired_ns: r.fired_ns,
+            resolved_ns: r.resolved_ns,
+            notice: r.notice.map(|n| n.as_str().to_string()).unwrap_or_default(),
+            delivered: r.delivered.clone(),
+            fired_to: r.fired_to.clone(),
+            sent_ns: r.sent_ns,
+            value: r.value,
+            value_text: r.value_text.clone(),
+            summary: r.summary.clone(),
+            affected: r.affected.clone(),
+            orders: r.orders,
+            customers: r.customers,
+            evaluated_ns: r.evaluated_ns,
+            updated_ns: r.updated_ns,
+        }
+    }
+
+    fn record(self) -> AlertRecord {
+        AlertRecord {
+            phase: Phase::parse(&self.phase),
+            notice: Notice::parse(&self.notice),
+            rule_id: self.rule_id,
+            since_ns: self.since_ns,
+            fired_ns: self.fired_ns,
+            resolved_ns: self.resolved_ns,
+            delivered: self.delivered,
+            fired_to: self.fired_to,
+            sent_ns: self.sent_ns,
+            value: self.value,
+            value_text: self.value_text,
+            summary: self.summary,
+            affected: self.affected,
+            orders: self.orders,
+            customers: self.customers,
+            evaluated_ns: self.evaluated_ns,
+            updated_ns: self.updated_ns,
+        }
+    }
 }
 
-/// One attempt to deliver a notification.
+/// A rule's phase change; `at` in seconds, for partitioning.
 #[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
-pub struct AlertNotificationRow {
-    pub rule_id: String,
-    pub receiver: String,
-    pub notice: String,
-    pub attempt: u32,
-    pub at: u32,
-    pub at_ns: u64,
-    pub ok: u8,
-    /// The HTTP status or the error.
-    pub detail: String,
+struct AlertHistoryRow {
+    rule_id: String,
+    at: u32,
+    at_ns: u64,
+    from_phase: String,
+    to_phase: String,
+    value: f64,
+    value_text: String,
+}
+
+impl AlertHistoryRow {
+    fn of(c: &PhaseChange) -> Self {
+        AlertHistoryRow {
+            rule_id: c.rule_id.clone(),
+            at: seconds(c.at_ns),
+            at_ns: c.at_ns,
+            from_phase: c.from.as_str().into(),
+            to_phase: c.to.as_str().into(),
+            value: c.value,
+            value_text: c.value_text.clone(),
+        }
+    }
+
+    fn change(self) -> PhaseChange {
+        PhaseChange {
+            rule_id: self.rule_id,
+            at_ns: self.at_ns,
+            from: Phase::parse(&self.from_phase),
+            to: Phase::parse(&self.to_phase),
+            value: self.value,
+            value_text: self.value_text,
+        }
+    }
+}
+
+/// One attempt to deliver a notification; `receiver` is the destination.
+#[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
+struct AlertNotificationRow {
+    rule_id: String,
+    receiver: String,
+    notice: String,
+    attempt: u32,
+    at: u32,
+    at_ns: u64,
+    ok: u8,
+    detail: String,
+}
+
+impl AlertNotificationRow {
+    fn of(d: &Delivery) -> Self {
+        AlertNotificationRow {
+            rule_id: d.rule_id.clone(),
+            receiver: d.destination.clone(),
+            notice: d.notice.as_str().into(),
+            attempt: d.attempt,
+            at: seconds(d.at_ns),
+            at_ns: d.at_ns,
+            ok: d.ok as u8,
+            detail: d.detail.clone(),
+        }
+    }
+
+    fn delivery(self) -> Result<Delivery, StoreError> {
+        Ok(Delivery {
+            notice: Notice::parse(&self.notice).ok_or_else(|| {
+                StoreError::Migration(format!(
+                    "alert_notifications.notice holds `{}`, which this version of Throughline does not know; run the version that wrote it, or a newer one",
+                    self.notice
+                ))
+            })?,
+            rule_id: self.rule_id,
+            destination: self.receiver,
+            attempt: self.attempt,
+            at_ns: self.at_ns,
+            ok: self.ok != 0,
+            detail: self.detail,
+        })
+    }
 }
 
 /// Events over a range: how many, failed (`failed` or `dead_lettered`),
@@ -121,27 +220,34 @@ impl Store {
             .collect())
     }
 
-    pub async fn alert_states(&self) -> Result<Vec<AlertStateRow>, StoreError> {
+    pub async fn alert_states(&self) -> Result<Vec<AlertRecord>, StoreError> {
         Ok(self
             .client()
             .query("SELECT ?fields FROM alert_state FINAL ORDER BY rule_id")
             .fetch_all::<AlertStateRow>()
-            .await?)
+            .await?
+            .into_iter()
+            .map(AlertStateRow::record)
+            .collect())
     }
 
-    pub async fn write_alert_states(&self, rows: &[AlertStateRow]) -> Result<(), StoreError> {
-        self.insert_rows("alert_state", rows).await
+    pub async fn write_alert_states(&self, states: &[AlertRecord]) -> Result<(), StoreError> {
+        let rows: Vec<AlertStateRow> = states.iter().map(AlertStateRow::of).collect();
+        self.insert_rows("alert_state", &rows).await
     }
 
-    pub async fn write_alert_history(&self, rows: &[AlertHistoryRow]) -> Result<(), StoreError> {
-        self.insert_rows("alert_history", rows).await
+    pub async fn write_alert_history(&self, changes: &[PhaseChange]) -> Result<(), StoreError> {
+        let rows: Vec<AlertHistoryRow> = changes.iter().map(AlertHistoryRow::of).collect();
+        self.insert_rows("alert_history", &rows).await
     }
 
     pub async fn write_alert_notifications(
         &self,
-        rows: &[AlertNotificationRow],
+        deliveries: &[Delivery],
     ) -> Result<(), StoreError> {
-        self.insert_rows("alert_notifications", rows).await
+        let rows: Vec<AlertNotificationRow> =
+            deliveries.iter().map(AlertNotificationRow::of).collect();
+        self.insert_rows("alert_notifications", &rows).await
     }
 
     /// A rule's newest phase changes, newest first.
@@ -149,7 +255,7 @@ impl Store {
         &self,
         rule_id: &str,
         limit: usize,
-    ) -> Result<Vec<AlertHistoryRow>, StoreError> {
+    ) -> Result<Vec<PhaseChange>, StoreError> {
         Ok(self
             .client()
             .query(
@@ -159,7 +265,10 @@ impl Store {
             .bind(rule_id)
             .bind(limit as u64)
             .fetch_all::<AlertHistoryRow>()
-            .await?)
+            .await?
+            .into_iter()
+            .map(AlertHistoryRow::change)
+            .collect())
     }
 
     /// A rule's newest delivery attempts, newest first.
@@ -167,8 +276,8 @@ impl Store {
         &self,
         rule_id: &str,
         limit: usize,
-    ) -> Result<Vec<AlertNotificationRow>, StoreError> {
-        Ok(self
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = self
             .client()
             .query(
                 "SELECT ?fields FROM alert_notifications FINAL WHERE rule_id = ? \
@@ -177,7 +286,8 @@ impl Store {
             .bind(rule_id)
             .bind(limit as u64)
             .fetch_all::<AlertNotificationRow>()
-            .await?)
+            .await?;
+        convert(rows, AlertNotificationRow::delivery)
     }
 
     /// Breaches (open or closed) of a process, or one SLA, due in

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use domain::alert::AlertRecord;
 use domain::process::duration;
 use serde::Serialize;
-use store::alerts::AlertStateRow;
 
 use super::Reads;
 use crate::error::AppError;
@@ -103,7 +103,7 @@ fn subject(text: &str) -> Subject {
     }
 }
 
-fn view(rule: &Rule, row: Option<&AlertStateRow>) -> AlertView {
+fn view(rule: &Rule, row: Option<&AlertRecord>) -> AlertView {
     AlertView {
         id: rule.id.clone(),
         name: rule.name.clone(),
@@ -113,7 +113,7 @@ fn view(rule: &Rule, row: Option<&AlertStateRow>) -> AlertView {
         threshold: rule.condition.threshold_text(),
         for_: duration::format_ns(rule.for_ns),
         labels: rule.alert_labels(),
-        state: row.map_or("unknown".into(), |r| r.phase.clone()),
+        state: row.map_or("unknown".into(), |r| r.phase.as_str().into()),
         value: row.map(|r| r.value_text.clone()),
         summary: row.map(|r| r.summary.clone()),
         since: row.and_then(|r| time(r.since_ns)),
@@ -171,8 +171,8 @@ pub async fn alert(state: &Reads, id: &str) -> Result<AlertDetail, AppError> {
             .into_iter()
             .map(|h| HistoryView {
                 at: rfc3339(h.at_ns),
-                from: h.from_phase,
-                to: h.to_phase,
+                from: h.from.as_str().into(),
+                to: h.to.as_str().into(),
                 value: h.value_text,
             })
             .collect(),
@@ -180,10 +180,10 @@ pub async fn alert(state: &Reads, id: &str) -> Result<AlertDetail, AppError> {
             .into_iter()
             .map(|a| AttemptView {
                 at: rfc3339(a.at_ns),
-                receiver: a.receiver,
-                notice: a.notice,
+                receiver: a.destination,
+                notice: a.notice.as_str().into(),
                 attempt: a.attempt,
-                ok: a.ok != 0,
+                ok: a.ok,
                 detail: a.detail,
             })
             .collect(),

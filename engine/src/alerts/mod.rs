@@ -19,14 +19,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::process::Processes;
-use store::alerts::{AlertHistoryRow, AlertNotificationRow, AlertStateRow};
 use store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
+use domain::alert::{AlertRecord, Delivery, Notice, PhaseChange};
 use evaluate::Finding;
 use notify::{Destination, Message, Retry};
 use rules::{Rule, Rules};
-use state::{Notice, Phase, RuleState};
+use state::RuleState;
 
 /// How the evaluator runs.
 #[derive(Debug, Clone)]
@@ -75,21 +75,21 @@ pub struct Evaluator {
     client: reqwest::Client,
 }
 
-fn to_row(
+fn to_record(
     rule: &Rule,
     s: &RuleState,
     f: &Finding,
     summary: &str,
     now: u64,
     version: u64,
-) -> AlertStateRow {
-    AlertStateRow {
+) -> AlertRecord {
+    AlertRecord {
         rule_id: rule.id.clone(),
-        phase: s.phase.as_str().into(),
+        phase: s.phase,
         since_ns: s.since_ns,
         fired_ns: s.fired_ns,
         resolved_ns: s.resolved_ns,
-        notice: s.notice.map(|n| n.as_str().to_string()).unwrap_or_default(),
+        notice: s.notice,
         delivered: s.delivered.clone(),
         fired_to: s.fired_to.clone(),
         sent_ns: s.sent_ns,
@@ -104,17 +104,13 @@ fn to_row(
     }
 }
 
-fn from_row(r: &AlertStateRow) -> RuleState {
+fn from_record(r: &AlertRecord) -> RuleState {
     RuleState {
-        phase: Phase::parse(&r.phase),
+        phase: r.phase,
         since_ns: r.since_ns,
         fired_ns: r.fired_ns,
         resolved_ns: r.resolved_ns,
-        notice: match r.notice.as_str() {
-            "firing" => Some(Notice::Firing),
-            "resolved" => Some(Notice::Resolved),
-            _ => None,
-        },
+        notice: r.notice,
         delivered: r.delivered.clone(),
         fired_to: r.fired_to.clone(),
         sent_ns: r.sent_ns,
@@ -150,7 +146,7 @@ impl Evaluator {
         let last_version = rows.iter().map(|r| r.updated_ns).max().unwrap_or(0);
         let states = rows
             .iter()
-            .map(|r| (r.rule_id.clone(), from_row(r)))
+            .map(|r| (r.rule_id.clone(), from_record(r)))
             .collect();
         Ok(Evaluator {
             store,
@@ -234,17 +230,16 @@ impl Evaluator {
             if let Some(t) = transition {
                 report.transitions += 1;
                 tracing::info!(rule = %rule.id, from = t.from.as_str(), to = t.to.as_str(), value = %finding.value_text, "alert");
-                history.push(AlertHistoryRow {
+                history.push(PhaseChange {
                     rule_id: rule.id.clone(),
-                    at: (now / 1_000_000_000) as u32,
                     at_ns: now,
-                    from_phase: t.from.as_str().into(),
-                    to_phase: t.to.as_str().into(),
+                    from: t.from,
+                    to: t.to,
                     value: finding.value,
                     value_text: finding.value_text.clone(),
                 });
             }
-            states.push(to_row(rule, &next, &finding, &summary, now, version));
+            states.push(to_record(rule, &next, &finding, &summary, now, version));
             evaluated.push((rule, next, finding, annotations));
         }
         // The phase and the notice due are stored before anything is sent.
@@ -310,14 +305,13 @@ impl Evaluator {
                         tracing::warn!(rule = %rule.id, receiver = %receiver.name, notice = notice.as_str(), attempt = a.number, detail = %a.detail, "notification failed");
                     }
                     ok |= a.ok;
-                    log.push(AlertNotificationRow {
+                    log.push(Delivery {
                         rule_id: rule.id.clone(),
-                        receiver: receiver.name.clone(),
-                        notice: notice.as_str().into(),
+                        destination: receiver.name.clone(),
+                        notice,
                         attempt: a.number,
-                        at: (at_ns / 1_000_000_000) as u32,
                         at_ns,
-                        ok: a.ok as u8,
+                        ok: a.ok,
                         detail: a.detail.clone(),
                     });
                 }
@@ -331,7 +325,7 @@ impl Evaluator {
                 }
             }
             if changed {
-                delivered.push(to_row(rule, &next, &finding, &summary, now, version + 1));
+                delivered.push(to_record(rule, &next, &finding, &summary, now, version + 1));
                 self.states.insert(rule.id.clone(), next);
             }
         }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::rules::Rule;
-use super::state::Notice;
+use domain::alert::Notice;
 use domain::time::rfc3339;
 
 /// Which body a receiver takes.

@@ -3,50 +3,7 @@
 //! holds again). Pure: the evaluator feeds it each cycle's answer and stores
 //! the result; this module decides which notification is due.
 
-/// Where a rule stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Inactive,
-    Pending,
-    Firing,
-    Resolved,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Inactive => "inactive",
-            Phase::Pending => "pending",
-            Phase::Firing => "firing",
-            Phase::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(text: &str) -> Phase {
-        match text {
-            "pending" => Phase::Pending,
-            "firing" => Phase::Firing,
-            "resolved" => Phase::Resolved,
-            _ => Phase::Inactive,
-        }
-    }
-}
-
-/// What to send, to every receiver that has not had it yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notice {
-    Firing,
-    Resolved,
-}
-
-impl Notice {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Notice::Firing => "firing",
-            Notice::Resolved => "resolved",
-        }
-    }
-}
+use domain::alert::{Notice, Phase};
 
 /// A rule's state as kept in ClickHouse between cycles and restarts.
 #[derive(Debug, Clone, PartialEq)]

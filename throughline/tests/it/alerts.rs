@@ -537,7 +537,7 @@ async fn for_holds_back_a_flapping_condition() {
     let mut phases = Vec::new();
     for at in [59, 54, 49, 44, 39, 34, 29, 26] {
         alerts.cycle(now - at * MIN).await.unwrap();
-        phases.push(app.store.alert_states().await.unwrap()[0].phase.clone());
+        phases.push(app.store.alert_states().await.unwrap()[0].phase.as_str());
     }
     assert_eq!(
         phases,
@@ -546,7 +546,7 @@ async fn for_holds_back_a_flapping_condition() {
             "pending"
         ]
     );
-    assert!(!phases.contains(&"firing".to_string()), "{phases:?}");
+    assert!(!phases.contains(&"firing"), "{phases:?}");
     assert!(hook.bodies().is_empty());
     assert_eq!(hook.requests.load(Ordering::SeqCst), 0);
 }
@@ -604,7 +604,7 @@ async fn a_restart_while_firing_sends_no_second_firing() {
     let phases: Vec<(&str, &str)> = history
         .iter()
         .rev()
-        .map(|h| (h.from_phase.as_str(), h.to_phase.as_str()))
+        .map(|h| (h.from.as_str(), h.to.as_str()))
         .collect();
     assert_eq!(phases, [("inactive", "firing"), ("firing", "resolved")]);
 }
@@ -662,17 +662,21 @@ async fn a_receiver_that_fails_twice_gets_the_message_on_the_third_try() {
     assert_eq!(bodies[0]["status"], "firing");
     let mut log = app.store.alert_notifications("dl", 10).await.unwrap();
     log.reverse();
-    let attempts: Vec<(u32, u8, &str)> = log
+    let attempts: Vec<(u32, bool, &str)> = log
         .iter()
         .map(|a| (a.attempt, a.ok, a.detail.as_str()))
         .collect();
     assert_eq!(
         attempts,
-        [(1, 0, "HTTP 500"), (2, 0, "HTTP 500"), (3, 1, "HTTP 200")]
+        [
+            (1, false, "HTTP 500"),
+            (2, false, "HTTP 500"),
+            (3, true, "HTTP 200")
+        ]
     );
     assert!(log
         .iter()
-        .all(|a| a.receiver == "oncall" && a.notice == "firing"));
+        .all(|a| a.destination == "oncall" && a.notice.as_str() == "firing"));
 }
 
 /// A Slack receiver gets a `text` with the state, the rule, the summary and
