@@ -48,6 +48,15 @@ async fn people(store: &Store, key_type: &str, roots: &[String]) -> Result<(u64,
     Ok((orders, customers))
 }
 
+/// The first [`MAX_AFFECTED`] root values as subjects (`order:SO-1`).
+fn subjects(key_type: &str, roots: &[String]) -> Vec<String> {
+    roots
+        .iter()
+        .take(MAX_AFFECTED)
+        .map(|r| format!("{key_type}:{r}"))
+        .collect()
+}
+
 fn distinct_roots(rows: &[Breach]) -> Vec<String> {
     let set: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r.root_value.as_str()).collect();
@@ -101,11 +110,7 @@ pub async fn evaluate(
                 holds: value > *threshold,
                 value,
                 value_text,
-                affected: roots
-                    .iter()
-                    .take(MAX_AFFECTED)
-                    .map(|r| format!("{kt}:{r}"))
-                    .collect(),
+                affected: subjects(&kt, &roots),
                 orders,
                 customers,
             })
@@ -124,11 +129,7 @@ pub async fn evaluate(
                 holds: value > *threshold,
                 value,
                 value_text: rows.len().to_string(),
-                affected: roots
-                    .iter()
-                    .take(MAX_AFFECTED)
-                    .map(|r| format!("{kt}:{r}"))
-                    .collect(),
+                affected: subjects(&kt, &roots),
                 orders,
                 customers,
             })
@@ -179,10 +180,7 @@ pub async fn evaluate(
                 value: value_ns.unwrap_or(0) as f64 / 1e9,
                 value_text: value_ns.map_or("no data".into(), duration::format_ns),
                 affected: if holds {
-                    slow.iter()
-                        .take(MAX_AFFECTED)
-                        .map(|r| format!("{kt}:{r}"))
-                        .collect()
+                    subjects(&kt, &slow)
                 } else {
                     Vec::new()
                 },
