@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: runs `throughline up` (private ClickHouse under DATA_DIR) with
-# the demo plant's configuration, backfills a day of the plant's history,
+# the demo plant's configuration, process definitions and alert rules
+# (sample-data/), backfills a day of the plant's history,
 # keeps live traffic flowing, and stops everything on Ctrl-C.
 set -euo pipefail
 bin=$1
@@ -11,7 +12,8 @@ cd "$here"
 console=${THROUGHLINE_CONSOLE_ADDR:-127.0.0.1:8080}
 otlp=${THROUGHLINE_OTLP_HTTP_ADDR:-127.0.0.1:4318}
 
-"$bin" up --data-dir "$data_dir" --config sample-data/demo.toml &
+"$bin" up --data-dir "$data_dir" --config sample-data/demo.toml \
+  --processes-dir sample-data/processes --alerts-dir sample-data/alerts &
 up=$!
 demo=
 stop() {
@@ -34,7 +36,7 @@ sending live traffic. Look at:
   http://$console/api/v1/processes
   http://$console/api/v1/breaches?open=true
   http://$console/api/v1/keys/order/SO-100000
-  http://$console/alerts   (the rules of dashboards/alerts)
+  http://$console/alerts   (the rules of sample-data/alerts)
 Ctrl-C stops everything.
 
 MSG

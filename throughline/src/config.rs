@@ -117,7 +117,7 @@ pub struct Overrides {
     /// Largest spool in bytes; while it is full, requests are refused with 429 / RESOURCE_EXHAUSTED [default: 1073741824]
     #[arg(long, env = "THROUGHLINE_SPOOL_MAX_BYTES", value_name = "BYTES")]
     pub spool_max_bytes: Option<u64>,
-    /// Directory of process definitions (*.toml) [default: dashboards/processes]
+    /// Directory of process definitions (*.toml) [default: none, no processes]
     #[arg(long, env = "THROUGHLINE_PROCESSES_DIR", value_name = "DIR")]
     pub processes_dir: Option<PathBuf>,
     /// Time between correlator cycles; open breaches are found within it [default: 15s]
@@ -126,7 +126,7 @@ pub struct Overrides {
     /// How late a key link may arrive and still connect records to instances [default: 7d]
     #[arg(long, env = "THROUGHLINE_CORRELATION_HORIZON", value_name = "DURATION")]
     pub correlation_horizon: Option<String>,
-    /// Directory of alert rules (*.toml) [default: dashboards/alerts]
+    /// Directory of alert rules (*.toml) [default: none, no rules]
     #[arg(long, env = "THROUGHLINE_ALERTS_DIR", value_name = "DIR")]
     pub alerts_dir: Option<PathBuf>,
     /// Time between alert evaluations [default: 30s]
@@ -168,11 +168,13 @@ pub struct Settings {
     pub keys: KeyTypes,
     pub events: EventRules,
     pub limits: Limits,
-    pub processes_dir: PathBuf,
+    /// `None`: no process is defined.
+    pub processes_dir: Option<PathBuf>,
     pub processes: Processes,
     pub correlator_interval: Duration,
     pub correlation_horizon: Duration,
-    pub alerts_dir: PathBuf,
+    /// `None`: no alert rule is defined.
+    pub alerts_dir: Option<PathBuf>,
     pub alerts: Rules,
     pub alerts_interval: Duration,
     pub alerts_repeat_interval: Duration,
@@ -283,12 +285,13 @@ impl Settings {
         let events = EventRules::new(&file.events, &keys)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         file.limits.validate().map_err(ConfigError::Invalid)?;
-        let processes_dir = o
-            .processes_dir
-            .or(file.processes_dir)
-            .unwrap_or_else(|| "dashboards/processes".into());
-        let processes = Processes::load_dir(&processes_dir, &keys)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let processes_dir = o.processes_dir.or(file.processes_dir);
+        let processes = match &processes_dir {
+            Some(dir) => {
+                Processes::load_dir(dir, &keys).map_err(|e| ConfigError::Invalid(e.to_string()))?
+            }
+            None => Processes::default(),
+        };
         let duration_of = |name: &str, value: Option<String>, default: &str| {
             let text = value.unwrap_or_else(|| default.to_string());
             duration::parse_ns(&text)
@@ -310,12 +313,13 @@ impl Settings {
             o.correlation_horizon.or(file.correlation_horizon),
             "7d",
         )?;
-        let alerts_dir = o
-            .alerts_dir
-            .or(file.alerts_dir)
-            .unwrap_or_else(|| "dashboards/alerts".into());
-        let alerts = Rules::load_dir(&alerts_dir, &processes)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let alerts_dir = o.alerts_dir.or(file.alerts_dir);
+        let alerts = match &alerts_dir {
+            Some(dir) => {
+                Rules::load_dir(dir, &processes).map_err(|e| ConfigError::Invalid(e.to_string()))?
+            }
+            None => Rules::default(),
+        };
         let alerts_interval = duration_of(
             "alerts_interval",
             o.alerts_interval.or(file.alerts_interval),

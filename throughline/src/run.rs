@@ -2,6 +2,7 @@
 //! stop in order (listeners, then the writer, then ClickHouse; what the
 //! writer did not store stays in the spool for the next start).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -141,7 +142,7 @@ async fn start_alerts(
     tracing::info!(
         rules = settings.alerts.list.len(),
         destinations = settings.alert_destinations.len(),
-        dir = %settings.alerts_dir.display(),
+        dir = %shown(settings.alerts_dir.as_deref()),
         "alert evaluator running"
     );
     let running = tokio::spawn(evaluator.run(shutdown));
@@ -174,14 +175,39 @@ async fn start_correlator(
     .context("starting the correlator")?;
     tracing::info!(
         processes = settings.processes.list.len(),
-        dir = %settings.processes_dir.display(),
+        dir = %shown(settings.processes_dir.as_deref()),
         "correlator running"
     );
     Ok(tokio::spawn(correlator.run(shutdown)))
 }
 
+/// A directory for the log: its path, or `none`.
+fn shown(dir: Option<&Path>) -> String {
+    dir.map_or_else(|| "none".into(), |d| d.display().to_string())
+}
+
+/// What to say when no process definitions or no alert rules are
+/// configured: how to add them. `None` when both are.
+pub fn definitions_hint(processes_dir: Option<&Path>, alerts_dir: Option<&Path>) -> Option<String> {
+    let missing = match (processes_dir, alerts_dir) {
+        (Some(_), Some(_)) => return None,
+        (None, None) => "no process definitions and no alert rules: add them with --processes-dir DIR and --alerts-dir DIR",
+        (None, Some(_)) => "no process definitions: add them with --processes-dir DIR",
+        (Some(_), None) => "no alert rules: add them with --alerts-dir DIR",
+    };
+    Some(format!(
+        "{missing} (or processes_dir / alerts_dir in the config file; the demo's are in sample-data/processes and sample-data/alerts)"
+    ))
+}
+
 /// `throughline up`.
 pub async fn up(settings: Settings) -> anyhow::Result<()> {
+    if let Some(hint) = definitions_hint(
+        settings.processes_dir.as_deref(),
+        settings.alerts_dir.as_deref(),
+    ) {
+        tracing::info!("{hint}");
+    }
     let (store, server) = open_store(&settings, true).await?;
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());

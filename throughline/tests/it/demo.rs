@@ -14,9 +14,9 @@ use serde_json::Value;
 use crate::harness::{TestApp, TestConfig};
 
 const PROCESSES: &[&str] = &[
-    include_str!("../../../dashboards/processes/order-to-delivery.toml"),
-    include_str!("../../../dashboards/processes/quality-hold.toml"),
-    include_str!("../../../dashboards/processes/production-delay.toml"),
+    include_str!("../../../sample-data/processes/order-to-delivery.toml"),
+    include_str!("../../../sample-data/processes/quality-hold.toml"),
+    include_str!("../../../sample-data/processes/production-delay.toml"),
 ];
 
 /// The plant's collector takes only its token, bound to every system.
