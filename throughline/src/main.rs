@@ -1,3 +1,5 @@
+use std::future::Future;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,7 +10,7 @@ use console::auth::Role;
 use domain::process::duration;
 use sample_data::{DemoOptions, Incidents};
 use throughline::cli::{ApiKeyCommand, Cli, Command, DemoArgs, TokenCommand, UserCommand};
-use throughline::config::Settings;
+use throughline::config::{ConfigError, ConfigFile};
 use throughline::credentials;
 use throughline::run;
 
@@ -127,6 +129,33 @@ fn read_password(name: &str) -> Result<String, String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// A serving subcommand: reads the config file, loads what the subcommand
+/// uses (a mistake there is a usage error, exit code 2), then runs it.
+fn serve<C, F>(
+    path: Option<&Path>,
+    load: impl FnOnce(&ConfigFile) -> Result<C, ConfigError>,
+    run: impl FnOnce(C) -> F,
+) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let config = match ConfigFile::read(path).and_then(|file| load(&file)) {
+        Ok(config) => config,
+        Err(e) => return usage_error(e),
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn role(text: &str) -> Role {
     Role::parse(text).unwrap_or(Role::Viewer)
 }
@@ -140,55 +169,26 @@ fn main() -> ExitCode {
         .init();
     collector::tls::install_default_provider();
     let cli = Cli::parse();
-    let overrides = match &cli.command {
-        Command::Up { overrides }
-        | Command::Collector { overrides }
-        | Command::Console { overrides }
-        | Command::Migrate { overrides }
-        | Command::Correlator { overrides, .. } => overrides.clone(),
-        Command::Demo(args) => return demo(args),
+    let config = cli.config.as_deref();
+    // Each serving subcommand loads only what it uses: the components it
+    // has flags for.
+    match cli.command {
+        Command::Up { args } => serve(config, |f| args.load(f), run::up),
+        Command::Collector { args } => serve(config, |f| args.load(f), run::collector),
+        Command::Console { args } => serve(config, |f| args.load(f), run::console),
+        Command::Migrate { args } => serve(config, |f| args.load(f), run::migrate),
+        Command::Correlator { args } => serve(config, |f| args.load(f), run::correlator),
+        Command::Demo(args) => demo(&args),
         Command::Token {
             action: TokenCommand::Create { systems, name },
-        } => return credential(credentials::token_create(systems, name.as_deref()).map(|m| m.0)),
+        } => credential(credentials::token_create(&systems, name.as_deref()).map(|m| m.0)),
         Command::ApiKey {
             action: ApiKeyCommand::Create { name, role: r },
-        } => return credential(credentials::api_key_create(name, role(r)).map(|m| m.0)),
+        } => credential(credentials::api_key_create(&name, role(&r)).map(|m| m.0)),
         Command::User {
             action: UserCommand::Add { name, role: r },
-        } => {
-            return credential(
-                read_password(name).and_then(|p| credentials::user_add(name, role(r), &p)),
-            )
-        }
-    };
-    let settings = match Settings::load(cli.config.as_deref(), &overrides) {
-        Ok(s) => s,
-        Err(e) => return usage_error(e),
-    };
-    let runtime = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Up { .. } => run::up(settings).await,
-            Command::Collector { .. } => run::collector(settings).await,
-            Command::Console { .. } => run::console(settings).await,
-            Command::Migrate { .. } => run::migrate(settings).await,
-            Command::Correlator { alerts, .. } => run::correlator(settings, alerts).await,
-            Command::Demo(_)
-            | Command::Token { .. }
-            | Command::ApiKey { .. }
-            | Command::User { .. } => {
-                unreachable!("handled above")
-            }
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        } => credential(
+            read_password(&name).and_then(|p| credentials::user_add(&name, role(&r), &p)),
+        ),
     }
 }
