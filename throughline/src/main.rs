@@ -10,7 +10,7 @@ use console::auth::Role;
 use domain::process::duration;
 use sample_data::{DemoOptions, Incidents};
 use throughline::cli::{ApiKeyCommand, Cli, Command, DemoArgs, TokenCommand, UserCommand};
-use throughline::config::{ConfigError, ConfigFile};
+use throughline::config::{ConfigError, ConfigFile, LogArgs, LogFormat};
 use throughline::credentials;
 use throughline::run;
 
@@ -129,17 +129,27 @@ fn read_password(name: &str) -> Result<String, String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-/// A serving subcommand: reads the config file, loads what the subcommand
+/// A serving subcommand: reads the config file, starts logging as it and
+/// the flags say, loads what the subcommand
 /// uses (a mistake there is a usage error, exit code 2), then runs it.
 fn serve<C, F>(
     path: Option<&Path>,
+    log: LogArgs,
     load: impl FnOnce(&ConfigFile) -> Result<C, ConfigError>,
     run: impl FnOnce(C) -> F,
 ) -> ExitCode
 where
     F: Future<Output = anyhow::Result<()>>,
 {
-    let config = match ConfigFile::read(path).and_then(|file| load(&file)) {
+    let file = match ConfigFile::read(path) {
+        Ok(file) => file,
+        Err(e) => return usage_error(e),
+    };
+    match file.merged(log) {
+        Ok(log) => start_logging(log.settings()),
+        Err(e) => return usage_error(e),
+    }
+    let config = match load(&file) {
         Ok(config) => config,
         Err(e) => return usage_error(e),
     };
@@ -160,24 +170,55 @@ fn role(text: &str) -> Role {
     Role::parse(text).unwrap_or(Role::Viewer)
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+/// Logs to standard error, filtered by `RUST_LOG` (default `info`): text
+/// with colours only on a terminal (a file or a pipe gets none), or one
+/// JSON object per line.
+fn start_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
     collector::tls::install_default_provider();
     let cli = Cli::parse();
     let config = cli.config.as_deref();
+    let serving = matches!(
+        cli.command,
+        Command::Up { .. }
+            | Command::Collector { .. }
+            | Command::Console { .. }
+            | Command::Migrate { .. }
+            | Command::Correlator { .. }
+    );
+    if !serving {
+        // The others read no config file: they log as text.
+        start_logging(LogFormat::Text);
+    }
     // Each serving subcommand loads only what it uses: the components it
     // has flags for.
     match cli.command {
-        Command::Up { args } => serve(config, |f| args.load(f), run::up),
-        Command::Collector { args } => serve(config, |f| args.load(f), run::collector),
-        Command::Console { args } => serve(config, |f| args.load(f), run::console),
-        Command::Migrate { args } => serve(config, |f| args.load(f), run::migrate),
-        Command::Correlator { args } => serve(config, |f| args.load(f), run::correlator),
+        Command::Up { args } => serve(config, args.log.clone(), |f| args.load(f), run::up),
+        Command::Collector { args } => {
+            serve(config, args.log.clone(), |f| args.load(f), run::collector)
+        }
+        Command::Console { args } => {
+            serve(config, args.log.clone(), |f| args.load(f), run::console)
+        }
+        Command::Migrate { args } => {
+            serve(config, args.log.clone(), |f| args.load(f), run::migrate)
+        }
+        Command::Correlator { args } => {
+            serve(config, args.log.clone(), |f| args.load(f), run::correlator)
+        }
         Command::Demo(args) => demo(&args),
         Command::Token {
             action: TokenCommand::Create { systems, name },

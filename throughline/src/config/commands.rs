@@ -1,6 +1,7 @@
 // Each subcommand's components: the flags it accepts (flattened from the
 // components it uses, so `--help` lists them in this order) and what it
-// loads, merged with the file and validated. (No doc comments on these
+// loads, merged with the file and validated. `log` is read first, by
+// `main.rs`, to start logging before anything else is loaded. (No doc comments on these
 // structs: clap would take them as the subcommands' descriptions, which
 // `cli.rs` gives.)
 
@@ -20,7 +21,7 @@ use super::collector::{CollectorArgs, IngestSettings, TokensArgs};
 use super::console::{ConsoleArgs, ConsoleSettings, ExternalUrlArgs};
 use super::correlator::{CorrelatorArgs, ProcessSet, ProcessesArgs};
 use super::tls::TlsArgs;
-use super::{ConfigError, ConfigFile, DataArgs, KeysArgs};
+use super::{ConfigError, ConfigFile, DataArgs, KeysArgs, LogArgs};
 
 #[derive(Debug, Default, Clone, Args)]
 pub struct UpCommand {
@@ -48,6 +49,8 @@ pub struct UpCommand {
     pub tokens: TokensArgs,
     #[command(flatten)]
     pub keys: KeysArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// `throughline up`: a collector, a console and a correlator with the alert
@@ -125,6 +128,8 @@ pub struct CollectorCommand {
     pub tokens: TokensArgs,
     #[command(flatten)]
     pub keys: KeysArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// `throughline collector`: no process definition, alert rule or console
@@ -176,6 +181,8 @@ pub struct ConsoleCommand {
     pub tokens: TokensArgs,
     #[command(flatten)]
     pub keys: KeysArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// `throughline console`: no spool, listener of the collector or timing of
@@ -239,6 +246,8 @@ pub struct CorrelatorCommand {
     /// (run one per deployment; `up` runs it too)
     #[arg(long = "alerts")]
     pub evaluate_alerts: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// `throughline correlator [--alerts]`: alert rules and receivers only with
@@ -285,6 +294,8 @@ impl CorrelatorCommand {
 pub struct MigrateCommand {
     #[command(flatten)]
     pub clickhouse: ClickHouseArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl MigrateCommand {

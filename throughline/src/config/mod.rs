@@ -18,7 +18,8 @@
 //! - `correlator.rs`: process definitions; the correlator's timing.
 //! - `alerts.rs`: alert rules; the evaluator's timing and receivers.
 //! - `tls.rs`: the certificate every listener serves.
-//! - here: `data_dir` and `[keys]`, which several components share.
+//! - here: `data_dir` and `[keys]`, which several components share, and
+//!   `log_format`.
 //!
 //! `commands.rs` composes them per subcommand: each subcommand flattens only
 //! the components it uses, so it accepts only their flags and reads only the
@@ -141,6 +142,32 @@ impl DataArgs {
     }
 }
 
+/// How log lines are written to standard error.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people (colours only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+component_args! {
+    /// How the process logs.
+    pub struct LogArgs {
+        /// Log format on standard error: text, or json (one object per line) [default: text]
+        #[arg(long, env = "THROUGHLINE_LOG_FORMAT", value_name = "FORMAT")]
+        pub log_format: Option<LogFormat>,
+    }
+}
+
+impl LogArgs {
+    pub fn settings(self) -> LogFormat {
+        self.log_format.unwrap_or_default()
+    }
+}
+
 component_args! {
     /// `[keys]` (file only): extra key types and per-system attribute
     /// aliases, for every component that reads records.
@@ -174,6 +201,7 @@ fn known_keys() -> &'static [&'static str] {
             alerts::RulesArgs::KEYS,
             alerts::AlertArgs::KEYS,
             tls::TlsArgs::KEYS,
+            LogArgs::KEYS,
         ]
         .concat()
     })

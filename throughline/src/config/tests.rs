@@ -110,7 +110,7 @@ fn unknown_keys_are_an_error_naming_the_file_and_key() {
     let every = "otlp_grpc_addr = \"127.0.0.1:1\"\nconsole_addr = \"127.0.0.1:2\"\n\
                  clickhouse_url = \"http://a:8123\"\ndata_dir = \"d\"\nprocesses_dir = \"p\"\n\
                  correlator_interval = \"1s\"\nalerts_dir = \"a\"\nalerts_interval = \"1s\"\n\
-                 external_url = \"http://x\"\ntls_cert = \"c\"\ntls_key = \"k\"\n\
+                 external_url = \"http://x\"\ntls_cert = \"c\"\ntls_key = \"k\"\nlog_format = \"json\"\n\
                  [keys]\n[events]\n[limits]\n[[tokens]]\n[[users]]\n[[api_keys]]\n[[receivers]]\n";
     ConfigFile::parse(every, "t.toml").unwrap();
 }
@@ -312,6 +312,8 @@ fn help_states_the_defaults_in_force() {
     assert!(help.contains("[default: none, no processes]"), "{help}");
     assert!(help.contains("[default: none, no rules]"), "{help}");
     assert!(help.contains("[env: THROUGHLINE_PROCESSES_DIR="), "{help}");
+    assert_eq!(LogFormat::default(), LogFormat::Text);
+    assert!(help.contains("[default: text]"), "{help}");
 }
 
 /// A PEM certificate and key for `localhost`, written into `dir`.
@@ -421,9 +423,12 @@ fn tls_settings_say_which_file_is_wrong_and_what_to_give() {
 #[test]
 fn bad_values_say_what_to_use() {
     let migrate = |clickhouse: ClickHouseArgs| {
-        MigrateCommand { clickhouse }
-            .load(&ConfigFile::default())
-            .map_err(|e| e.to_string())
+        MigrateCommand {
+            clickhouse,
+            ..Default::default()
+        }
+        .load(&ConfigFile::default())
+        .map_err(|e| e.to_string())
     };
     let err = migrate(ClickHouseArgs {
         clickhouse_url: Some("127.0.0.1:8123".into()),
@@ -460,5 +465,44 @@ fn the_definitions_hint_names_what_is_missing() {
     assert!(
         rules.starts_with("no alert rules: add them with --alerts-dir DIR"),
         "{rules}"
+    );
+}
+
+#[test]
+fn the_log_format_is_text_unless_json_is_asked_for() {
+    let log = |text: &str, flag: Option<LogFormat>| {
+        file(text)
+            .merged(LogArgs { log_format: flag })
+            .map(LogArgs::settings)
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(log("", None), Ok(LogFormat::Text));
+    assert_eq!(log("log_format = \"json\"\n", None), Ok(LogFormat::Json));
+    assert_eq!(
+        log("log_format = \"json\"\n", Some(LogFormat::Text)),
+        Ok(LogFormat::Text)
+    );
+    let err = log("log_format = \"xml\"\n", None).unwrap_err();
+    assert!(
+        err.contains("unknown variant `xml`, expected `text` or `json`"),
+        "{err}"
+    );
+    // Every serving subcommand takes the flag.
+    for command in ["up", "collector", "console", "correlator", "migrate"] {
+        let cli = Cli::try_parse_from(["throughline", command, "--log-format", "json"]).unwrap();
+        let format = match cli.command {
+            Command::Up { args } => args.log,
+            Command::Collector { args } => args.log,
+            Command::Console { args } => args.log,
+            Command::Correlator { args } => args.log,
+            Command::Migrate { args } => args.log,
+            _ => unreachable!(),
+        };
+        assert_eq!(format.log_format, Some(LogFormat::Json), "{command}");
+    }
+    let err = Cli::try_parse_from(["throughline", "migrate", "--log-format", "xml"]).unwrap_err();
+    assert!(
+        err.to_string().contains("[possible values: text, json]"),
+        "{err}"
     );
 }
