@@ -32,11 +32,12 @@ done
 cat <<MSG
 
 Throughline is up. The demo plant backfills a day of history, then keeps
-sending live traffic. Look at:
-  http://$console/api/v1/processes
-  http://$console/api/v1/breaches?open=true
-  http://$console/api/v1/keys/order/SO-100000
-  http://$console/alerts   (the rules of sample-data/alerts)
+sending live traffic. Open the console:
+  http://$console/                         overview: processes, systems, open breaches
+  http://$console/breaches?open=true       SLA breaches still open
+  http://$console/keys/order/SO-100000     one order's journey across CRM, ERP and MES
+  http://$console/alerts                   the rules of sample-data/alerts
+The same as JSON: http://$console/api/v1/processes (and /api/v1/breaches, ...).
 Ctrl-C stops everything.
 
 MSG

@@ -188,6 +188,21 @@ pub fn definitions_hint(processes_dir: Option<&Path>, alerts_dir: Option<&Path>)
     ))
 }
 
+/// What `up` prints once it serves: the console's pages first (where a
+/// person starts), then where connectors send and where the data is.
+pub fn banner(console: &str, grpc: &str, http: &str, clickhouse: &str) -> String {
+    format!(
+        "throughline is up\n\
+         \x20 overview     {console}/\n\
+         \x20 breaches     {console}/breaches?open=true\n\
+         \x20 an order     {console}/keys/order/ORDER-ID   (its journey; or search on any page)\n\
+         \x20 OTLP/gRPC    {grpc}\n\
+         \x20 OTLP/HTTP    {http}\n\
+         \x20 ClickHouse   {clickhouse}\n\
+         Press Ctrl-C to stop."
+    )
+}
+
 /// The correlator and, when configured, the alert evaluator: both tasks.
 async fn start_workers(
     config: &CorrelatorConfig,
@@ -263,14 +278,25 @@ pub async fn up(config: UpConfig) -> anyhow::Result<()> {
     let result = match started {
         Ok((collector, console, (correlator, alerts))) => {
             println!(
-                "throughline is up\n  console      {}/\n  OTLP/gRPC    {}{}\n  OTLP/HTTP    {}://{}\n  ClickHouse   {} (database {})\nPress Ctrl-C to stop.",
-                console.url(),
-                collector.grpc_addr,
-                if collector.tls { " (TLS)" } else { "" },
-                collector::tls::scheme(collector.tls),
-                collector.http_addr,
-                store.config().url,
-                store.config().database
+                "{}",
+                banner(
+                    &console.url(),
+                    &format!(
+                        "{}{}",
+                        collector.grpc_addr,
+                        if collector.tls { " (TLS)" } else { "" }
+                    ),
+                    &format!(
+                        "{}://{}",
+                        collector::tls::scheme(collector.tls),
+                        collector.http_addr
+                    ),
+                    &format!(
+                        "{} (database {})",
+                        store.config().url,
+                        store.config().database
+                    ),
+                )
             );
             shutdown.cancelled().await;
             collector.wait().await;
@@ -406,4 +432,31 @@ pub async fn migrate(clickhouse: ClickHouseSettings) -> anyhow::Result<()> {
         println!("  applied {name}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_banner_points_at_the_console_pages_first() {
+        let text = super::banner(
+            "http://127.0.0.1:8080",
+            "127.0.0.1:4317",
+            "http://127.0.0.1:4318",
+            "http://127.0.0.1:9000 (database throughline)",
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "throughline is up");
+        assert_eq!(lines[1], "  overview     http://127.0.0.1:8080/");
+        assert_eq!(
+            lines[2],
+            "  breaches     http://127.0.0.1:8080/breaches?open=true"
+        );
+        assert!(
+            lines[3].starts_with("  an order     http://127.0.0.1:8080/keys/order/ORDER-ID "),
+            "{text}"
+        );
+        assert_eq!(lines[4], "  OTLP/gRPC    127.0.0.1:4317");
+        assert!(!text.contains("/api/"), "{text}");
+        assert_eq!(lines.last(), Some(&"Press Ctrl-C to stop."));
+    }
 }
