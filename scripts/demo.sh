@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: runs `throughline up` (private ClickHouse under DATA_DIR) with
-# the demo plant's configuration, backfills a day of the plant's history,
+# the demo plant's configuration, process definitions and alert rules
+# (sample-data/), backfills a day of the plant's history,
 # keeps live traffic flowing, and stops everything on Ctrl-C.
 set -euo pipefail
 bin=$1
@@ -11,7 +12,8 @@ cd "$here"
 console=${THROUGHLINE_CONSOLE_ADDR:-127.0.0.1:8080}
 otlp=${THROUGHLINE_OTLP_HTTP_ADDR:-127.0.0.1:4318}
 
-"$bin" up --data-dir "$data_dir" --config sample-data/demo.toml &
+"$bin" up --data-dir "$data_dir" --config sample-data/demo.toml \
+  --processes-dir sample-data/processes --alerts-dir sample-data/alerts &
 up=$!
 demo=
 stop() {
@@ -30,11 +32,12 @@ done
 cat <<MSG
 
 Throughline is up. The demo plant backfills a day of history, then keeps
-sending live traffic. Look at:
-  http://$console/api/v1/processes
-  http://$console/api/v1/breaches?open=true
-  http://$console/api/v1/keys/order/SO-100000
-  http://$console/alerts   (the rules of dashboards/alerts)
+sending live traffic. Open the console:
+  http://$console/                         overview: processes, systems, open breaches
+  http://$console/breaches?open=true       SLA breaches still open
+  http://$console/keys/order/SO-100000     one order's journey across CRM, ERP and MES
+  http://$console/alerts                   the rules of sample-data/alerts
+The same as JSON: http://$console/api/v1/processes (and /api/v1/breaches, ...).
 Ctrl-C stops everything.
 
 MSG

@@ -20,7 +20,7 @@ use engine::metrics::CorrelatorMetrics;
 use store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
-const PROCESS: &str = include_str!("../../dashboards/processes/order-to-delivery.toml");
+const PROCESS: &str = include_str!("../../sample-data/processes/order-to-delivery.toml");
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)

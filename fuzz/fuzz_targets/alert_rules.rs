@@ -14,9 +14,9 @@ fn processes() -> &'static Processes {
     PROCESSES.get_or_init(|| {
         let keys = KeyTypes::default();
         let texts = [
-            include_str!("../../dashboards/processes/order-to-delivery.toml"),
-            include_str!("../../dashboards/processes/production-delay.toml"),
-            include_str!("../../dashboards/processes/quality-hold.toml"),
+            include_str!("../../sample-data/processes/order-to-delivery.toml"),
+            include_str!("../../sample-data/processes/production-delay.toml"),
+            include_str!("../../sample-data/processes/quality-hold.toml"),
         ];
         Processes {
             list: texts

@@ -30,7 +30,7 @@ use engine::correlator::{Correlator, CorrelatorSettings};
 use store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
-const PROCESS: &str = include_str!("../../dashboards/processes/order-to-delivery.toml");
+const PROCESS: &str = include_str!("../../sample-data/processes/order-to-delivery.toml");
 const DAY_NS: u64 = 86_400_000_000_000;
 const REQUESTS: usize = 30;
 

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Overrides;
+use crate::config::{
+    CollectorCommand, ConsoleCommand, CorrelatorCommand, MigrateCommand, UpCommand,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,38 +24,37 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the largest variant (`up`'s flags) does
+// not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Everything in one process: collector, correlator, alert evaluator and console; starts a private
     /// ClickHouse under --data-dir unless --clickhouse-url is given
     Up {
         #[command(flatten)]
-        overrides: Overrides,
+        args: UpCommand,
     },
     /// The OTLP receivers (gRPC and HTTP) writing to ClickHouse
     Collector {
         #[command(flatten)]
-        overrides: Overrides,
+        args: CollectorCommand,
     },
     /// The console: JSON API, health and metrics
     Console {
         #[command(flatten)]
-        overrides: Overrides,
+        args: ConsoleCommand,
     },
     /// Apply the ClickHouse migrations that are not applied yet, then exit
     Migrate {
         #[command(flatten)]
-        overrides: Overrides,
+        args: MigrateCommand,
     },
     /// Correlates stored spans and events into process instances and SLA
     /// breaches (run one per deployment; `up` runs it too)
     Correlator {
         #[command(flatten)]
-        overrides: Overrides,
-        /// Also evaluate the alert rules of --alerts-dir and send notifications
-        /// (run one per deployment; `up` runs it too)
-        #[arg(long)]
-        alerts: bool,
+        args: CorrelatorCommand,
     },
     /// Connector tokens: `token create --system crm` prints a new token once
     /// and the config lines (with its hash) to add

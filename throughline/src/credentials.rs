@@ -117,7 +117,7 @@ pub fn user_add(name: &str, role: Role, password: &str) -> Result<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
+    use crate::config::{ConfigFile, ConsoleCommand};
 
     /// What each command prints is a config file the console loads, and
     /// the secret it printed is the one that verifies.
@@ -133,14 +133,17 @@ mod tests {
             toml_of(&key_text),
             toml_of(&user_text)
         );
-        let parsed = Settings::parse(&file, "t.toml").unwrap();
-        assert_eq!(parsed.tokens[0].systems, ["crm"]);
-        assert_eq!(parsed.tokens[0].name, "crm");
-        assert!(secret::verify(&token, &parsed.tokens[0].hash));
-        assert!(secret::verify(&key, &parsed.api_keys[0].hash));
+        let console = ConsoleCommand::default()
+            .load(&ConfigFile::parse(&file, "t.toml").unwrap())
+            .unwrap();
+        let tokens = &console.auth.configured;
+        assert_eq!(tokens[0].systems, ["crm"]);
+        assert_eq!(tokens[0].name, "crm");
+        assert!(secret::verify(&token, &tokens[0].hash));
+        assert!(secret::verify(&key, &console.settings.api_keys[0].hash));
         assert!(secret::verify(
             "correct horse battery",
-            &parsed.users[0].password_hash
+            &console.settings.users[0].password_hash
         ));
         assert!(text.contains(&token) && !file.contains(&token));
         assert!(user_add("ana", Role::Admin, "short").is_err());

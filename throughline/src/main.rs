@@ -1,3 +1,5 @@
+use std::future::Future;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,7 +10,7 @@ use console::auth::Role;
 use domain::process::duration;
 use sample_data::{DemoOptions, Incidents};
 use throughline::cli::{ApiKeyCommand, Cli, Command, DemoArgs, TokenCommand, UserCommand};
-use throughline::config::Settings;
+use throughline::config::{ConfigError, ConfigFile, LogArgs, LogFormat};
 use throughline::credentials;
 use throughline::run;
 
@@ -127,68 +129,107 @@ fn read_password(name: &str) -> Result<String, String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-fn role(text: &str) -> Role {
-    Role::parse(text).unwrap_or(Role::Viewer)
-}
-
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    collector::tls::install_default_provider();
-    let cli = Cli::parse();
-    let overrides = match &cli.command {
-        Command::Up { overrides }
-        | Command::Collector { overrides }
-        | Command::Console { overrides }
-        | Command::Migrate { overrides }
-        | Command::Correlator { overrides, .. } => overrides.clone(),
-        Command::Demo(args) => return demo(args),
-        Command::Token {
-            action: TokenCommand::Create { systems, name },
-        } => return credential(credentials::token_create(systems, name.as_deref()).map(|m| m.0)),
-        Command::ApiKey {
-            action: ApiKeyCommand::Create { name, role: r },
-        } => return credential(credentials::api_key_create(name, role(r)).map(|m| m.0)),
-        Command::User {
-            action: UserCommand::Add { name, role: r },
-        } => {
-            return credential(
-                read_password(name).and_then(|p| credentials::user_add(name, role(r), &p)),
-            )
-        }
+/// A serving subcommand: reads the config file, starts logging as it and
+/// the flags say, loads what the subcommand
+/// uses (a mistake there is a usage error, exit code 2), then runs it.
+fn serve<C, F>(
+    path: Option<&Path>,
+    log: LogArgs,
+    load: impl FnOnce(&ConfigFile) -> Result<C, ConfigError>,
+    run: impl FnOnce(C) -> F,
+) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let file = match ConfigFile::read(path) {
+        Ok(file) => file,
+        Err(e) => return usage_error(e),
     };
-    let settings = match Settings::load(cli.config.as_deref(), &overrides) {
-        Ok(s) => s,
+    match file.merged(log) {
+        Ok(log) => start_logging(log.settings()),
+        Err(e) => return usage_error(e),
+    }
+    let config = match load(&file) {
+        Ok(config) => config,
         Err(e) => return usage_error(e),
     };
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Up { .. } => run::up(settings).await,
-            Command::Collector { .. } => run::collector(settings).await,
-            Command::Console { .. } => run::console(settings).await,
-            Command::Migrate { .. } => run::migrate(settings).await,
-            Command::Correlator { alerts, .. } => run::correlator(settings, alerts).await,
-            Command::Demo(_)
-            | Command::Token { .. }
-            | Command::ApiKey { .. }
-            | Command::User { .. } => {
-                unreachable!("handled above")
-            }
-        }
-    });
-    match result {
+    match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn role(text: &str) -> Role {
+    Role::parse(text).unwrap_or(Role::Viewer)
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (default `info`): text
+/// with colours only on a terminal (a file or a pipe gets none), or one
+/// JSON object per line.
+fn start_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    collector::tls::install_default_provider();
+    let cli = Cli::parse();
+    let config = cli.config.as_deref();
+    let serving = matches!(
+        cli.command,
+        Command::Up { .. }
+            | Command::Collector { .. }
+            | Command::Console { .. }
+            | Command::Migrate { .. }
+            | Command::Correlator { .. }
+    );
+    if !serving {
+        // The others read no config file: they log as text.
+        start_logging(LogFormat::Text);
+    }
+    // Each serving subcommand loads only what it uses: the components it
+    // has flags for.
+    match cli.command {
+        Command::Up { args } => serve(config, args.log.clone(), |f| args.load(f), run::up),
+        Command::Collector { args } => {
+            serve(config, args.log.clone(), |f| args.load(f), run::collector)
+        }
+        Command::Console { args } => {
+            serve(config, args.log.clone(), |f| args.load(f), run::console)
+        }
+        Command::Migrate { args } => {
+            serve(config, args.log.clone(), |f| args.load(f), run::migrate)
+        }
+        Command::Correlator { args } => {
+            serve(config, args.log.clone(), |f| args.load(f), run::correlator)
+        }
+        Command::Demo(args) => demo(&args),
+        Command::Token {
+            action: TokenCommand::Create { systems, name },
+        } => credential(credentials::token_create(&systems, name.as_deref()).map(|m| m.0)),
+        Command::ApiKey {
+            action: ApiKeyCommand::Create { name, role: r },
+        } => credential(credentials::api_key_create(&name, role(&r)).map(|m| m.0)),
+        Command::User {
+            action: UserCommand::Add { name, role: r },
+        } => credential(
+            read_password(&name).and_then(|p| credentials::user_add(&name, role(&r), &p)),
+        ),
     }
 }

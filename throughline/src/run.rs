@@ -2,6 +2,7 @@
 //! stop in order (listeners, then the writer, then ClickHouse; what the
 //! writer did not store stays in the spool for the next start).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -9,21 +10,21 @@ use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::spool::SpoolOptions;
 use collector::{Collector, CollectorSettings};
-use engine::correlator::{Correlator, CorrelatorSettings};
+use engine::correlator::Correlator;
 use store::server::PrivateServer;
 use store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
+use crate::config::{
+    ClickHouseSettings, CollectorConfig, ConsoleConfig, CorrelatorConfig, ProcessSet, RuleSet,
+    UpConfig,
+};
 use console::read::Reads;
 use console::serve::Console;
 use console::state::AppState;
 use engine::alerts::{AlertSettings, Evaluator};
 use engine::metrics::CorrelatorMetrics;
-
-/// Where `collector` and `console` look for ClickHouse when no URL is set.
-pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
 
 /// Cancels `token` on Ctrl-C or SIGTERM.
 fn cancel_on_signal(token: CancellationToken) {
@@ -39,25 +40,24 @@ fn cancel_on_signal(token: CancellationToken) {
     });
 }
 
-/// Connects to the configured ClickHouse, or (when `private` and none is
-/// configured) starts one under the data directory, then migrates.
+/// Connects to the configured ClickHouse, or (when `private_dir` is given
+/// and none is configured) starts one in that directory, then migrates.
 async fn open_store(
-    settings: &Settings,
-    private: bool,
+    clickhouse: &ClickHouseSettings,
+    private_dir: Option<&Path>,
 ) -> anyhow::Result<(Store, Option<PrivateServer>)> {
-    let (url, server) = match (&settings.clickhouse_url, private) {
+    let (url, server) = match (&clickhouse.url, private_dir) {
         (Some(url), _) => (url.clone(), None),
-        (None, false) => (DEFAULT_CLICKHOUSE_URL.to_string(), None),
-        (None, true) => {
-            let dir = settings.data_dir.join("clickhouse");
-            let server = PrivateServer::start(&dir)
+        (None, None) => (clickhouse.url_or_default(), None),
+        (None, Some(dir)) => {
+            let server = PrivateServer::start(dir)
                 .await
                 .with_context(|| format!("starting a private ClickHouse in {}", dir.display()))?;
             tracing::info!(url = server.url(), dir = %dir.display(), "private ClickHouse started");
             (server.url().to_string(), Some(server))
         }
     };
-    let store = Store::new(settings.store_config(&url));
+    let store = Store::new(clickhouse.store_config(&url));
     let migrated = store.migrate().await;
     match migrated {
         Ok(report) => {
@@ -70,34 +70,31 @@ async fn open_store(
             if let Some(server) = server {
                 server.stop().await;
             }
-            Err(anyhow::anyhow!(e)).with_context(|| {
-                format!(
-                    "preparing database `{}` at {url}",
-                    settings.clickhouse_database
-                )
-            })
+            Err(anyhow::anyhow!(e))
+                .with_context(|| format!("preparing database `{}` at {url}", clickhouse.database))
         }
     }
 }
 
-fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSettings {
+fn collector_settings(config: &CollectorConfig, metrics: Arc<Metrics>) -> CollectorSettings {
+    let ingest = &config.ingest;
     CollectorSettings {
-        grpc_addr: settings.otlp_grpc_addr,
-        http_addr: settings.otlp_http_addr,
-        max_request_bytes: settings.max_request_bytes,
-        limits: settings.limits,
-        keys: Arc::new(settings.keys.clone()),
-        events: Arc::new(settings.events.clone()),
+        grpc_addr: ingest.grpc_addr,
+        http_addr: ingest.http_addr,
+        max_request_bytes: ingest.max_request_bytes,
+        limits: ingest.limits,
+        keys: Arc::new(config.keys.clone()),
+        events: Arc::new(ingest.events.clone()),
         pipeline: PipelineOptions::default(),
-        spool: SpoolOptions::new(&settings.spool_dir, settings.spool_max_bytes),
+        spool: SpoolOptions::new(&ingest.spool_dir, ingest.spool_max_bytes),
         metrics,
-        auth: settings.ingest_auth.clone(),
-        tls: settings.tls.clone(),
+        auth: config.auth.clone(),
+        tls: config.tls.clone(),
     }
 }
 
 fn app_state(
-    settings: &Settings,
+    config: &ConsoleConfig,
     store: Store,
     metrics: Arc<Metrics>,
     correlator: Option<Arc<CorrelatorMetrics>>,
@@ -105,46 +102,42 @@ fn app_state(
     AppState {
         reads: Reads {
             store,
-            keys: Arc::new(settings.keys.clone()),
-            processes: Arc::new(settings.processes.clone()),
+            keys: Arc::new(config.keys.clone()),
+            processes: Arc::new(config.processes.processes.clone()),
             caches: Default::default(),
-            alerts: Arc::new(settings.alerts.clone()),
+            alerts: Arc::new(config.rules.rules.clone()),
         },
         metrics,
         auth: Arc::new(console::auth::Auth::new(
-            &settings.users,
-            &settings.api_keys,
-            &settings.ingest_auth.configured,
-            console::auth::session_signer(&settings.data_dir),
-            settings.secure_cookies(),
+            &config.settings.users,
+            &config.settings.api_keys,
+            &config.auth.configured,
+            console::auth::session_signer(&config.data_dir),
+            config.settings.secure_cookies(config.tls.is_some()),
         )),
         correlator,
     }
 }
 
 async fn start_alerts(
-    settings: &Settings,
+    processes: &ProcessSet,
+    rules: &RuleSet,
+    settings: &AlertSettings,
     store: Store,
     shutdown: CancellationToken,
 ) -> anyhow::Result<JoinHandle<()>> {
     let evaluator = Evaluator::new(
         store,
-        Arc::new(settings.alerts.clone()),
-        Arc::new(settings.processes.clone()),
-        AlertSettings {
-            interval: settings.alerts_interval,
-            repeat_interval: settings.alerts_repeat_interval,
-            destinations: settings.alert_destinations.clone(),
-            external_url: settings.external_url.clone(),
-            ..AlertSettings::default()
-        },
+        Arc::new(rules.rules.clone()),
+        Arc::new(processes.processes.clone()),
+        settings.clone(),
     )
     .await
     .context("starting the alert evaluator (loading its state)")?;
     tracing::info!(
-        rules = settings.alerts.list.len(),
-        destinations = settings.alert_destinations.len(),
-        dir = %settings.alerts_dir.display(),
+        rules = rules.rules.list.len(),
+        destinations = settings.destinations.len(),
+        dir = %shown(rules.dir.as_deref()),
         "alert evaluator running"
     );
     let running = tokio::spawn(evaluator.run(shutdown));
@@ -157,35 +150,97 @@ async fn start_alerts(
 }
 
 async fn start_correlator(
-    settings: &Settings,
+    config: &CorrelatorConfig,
     store: Store,
     metrics: Arc<CorrelatorMetrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<JoinHandle<()>> {
     let correlator = Correlator::new(
         store,
-        Arc::new(settings.processes.clone()),
-        Arc::new(settings.keys.clone()),
-        CorrelatorSettings {
-            interval: settings.correlator_interval,
-            horizon: settings.correlation_horizon,
-            ..CorrelatorSettings::default()
-        },
+        Arc::new(config.processes.processes.clone()),
+        Arc::new(config.keys.clone()),
+        config.correlator,
         metrics,
     )
     .await
     .context("starting the correlator")?;
     tracing::info!(
-        processes = settings.processes.list.len(),
-        dir = %settings.processes_dir.display(),
+        processes = config.processes.processes.list.len(),
+        dir = %shown(config.processes.dir.as_deref()),
         "correlator running"
     );
     Ok(tokio::spawn(correlator.run(shutdown)))
 }
 
+/// A directory for the log: its path, or `none`.
+fn shown(dir: Option<&Path>) -> String {
+    dir.map_or_else(|| "none".into(), |d| d.display().to_string())
+}
+
+/// What to say when no process definitions or no alert rules are
+/// configured: how to add them. `None` when both are.
+pub fn definitions_hint(processes_dir: Option<&Path>, alerts_dir: Option<&Path>) -> Option<String> {
+    let missing = match (processes_dir, alerts_dir) {
+        (Some(_), Some(_)) => return None,
+        (None, None) => "no process definitions and no alert rules: add them with --processes-dir DIR and --alerts-dir DIR",
+        (None, Some(_)) => "no process definitions: add them with --processes-dir DIR",
+        (Some(_), None) => "no alert rules: add them with --alerts-dir DIR",
+    };
+    Some(format!(
+        "{missing} (or processes_dir / alerts_dir in the config file; the demo's are in sample-data/processes and sample-data/alerts)"
+    ))
+}
+
+/// What `up` prints once it serves: the console's pages first (where a
+/// person starts), then where connectors send and where the data is.
+pub fn banner(console: &str, grpc: &str, http: &str, clickhouse: &str) -> String {
+    format!(
+        "throughline is up\n\
+         \x20 overview     {console}/\n\
+         \x20 breaches     {console}/breaches?open=true\n\
+         \x20 an order     {console}/keys/order/ORDER-ID   (its journey; or search on any page)\n\
+         \x20 OTLP/gRPC    {grpc}\n\
+         \x20 OTLP/HTTP    {http}\n\
+         \x20 ClickHouse   {clickhouse}\n\
+         Press Ctrl-C to stop."
+    )
+}
+
+/// The correlator and, when configured, the alert evaluator: both tasks.
+async fn start_workers(
+    config: &CorrelatorConfig,
+    store: Store,
+    metrics: Arc<CorrelatorMetrics>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(JoinHandle<()>, Option<JoinHandle<()>>)> {
+    let evaluator = match &config.alerts {
+        Some((rules, settings)) => Some(
+            start_alerts(
+                &config.processes,
+                rules,
+                settings,
+                store.clone(),
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let correlator = start_correlator(config, store, metrics, shutdown).await?;
+    Ok((correlator, evaluator))
+}
+
 /// `throughline up`.
-pub async fn up(settings: Settings) -> anyhow::Result<()> {
-    let (store, server) = open_store(&settings, true).await?;
+pub async fn up(config: UpConfig) -> anyhow::Result<()> {
+    let rules_dir = config.correlator.alerts.as_ref().map(|(r, _)| &r.dir);
+    if let Some(hint) = definitions_hint(
+        config.correlator.processes.dir.as_deref(),
+        rules_dir.and_then(|d| d.as_deref()),
+    ) {
+        tracing::info!("{hint}");
+    }
+    let private_dir = config.data_dir.join("clickhouse");
+    let (store, server) = open_store(&config.collector.clickhouse, Some(&private_dir)).await?;
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     let metrics = Arc::new(Metrics::new());
@@ -197,50 +252,62 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
     let started = async {
         let collector = Collector::start(
             store.clone(),
-            collector_settings(&settings, metrics.clone()),
+            collector_settings(&config.collector, metrics.clone()),
             shutdown.clone(),
         )
         .await?;
         let console = Console::start_with(
             app_state(
-                &settings,
+                &config.console,
                 store.clone(),
                 metrics.clone(),
                 Some(correlator_metrics.clone()),
             ),
-            settings.console_addr,
-            settings.tls.clone(),
+            config.console.settings.addr,
+            config.console.tls.clone(),
             shutdown.clone(),
         )
         .await?;
-        let correlator = start_correlator(
-            &settings,
+        let workers = start_workers(
+            &config.correlator,
             store.clone(),
             correlator_metrics,
             shutdown.clone(),
         )
         .await?;
-        let alerts = start_alerts(&settings, store.clone(), shutdown.clone()).await?;
-        anyhow::Ok((collector, console, correlator, alerts))
+        anyhow::Ok((collector, console, workers))
     }
     .await;
     let result = match started {
-        Ok((collector, console, correlator, alerts)) => {
+        Ok((collector, console, (correlator, alerts))) => {
             println!(
-                "throughline is up\n  console      {}/\n  OTLP/gRPC    {}{}\n  OTLP/HTTP    {}://{}\n  ClickHouse   {} (database {})\nPress Ctrl-C to stop.",
-                console.url(),
-                collector.grpc_addr,
-                if collector.tls { " (TLS)" } else { "" },
-                collector::tls::scheme(collector.tls),
-                collector.http_addr,
-                store.config().url,
-                store.config().database
+                "{}",
+                banner(
+                    &console.url(),
+                    &format!(
+                        "{}{}",
+                        collector.grpc_addr,
+                        if collector.tls { " (TLS)" } else { "" }
+                    ),
+                    &format!(
+                        "{}://{}",
+                        collector::tls::scheme(collector.tls),
+                        collector.http_addr
+                    ),
+                    &format!(
+                        "{} (database {})",
+                        store.config().url,
+                        store.config().database
+                    ),
+                )
             );
             shutdown.cancelled().await;
             collector.wait().await;
             console.wait().await;
             let _ = correlator.await;
-            let _ = alerts.await;
+            if let Some(alerts) = alerts {
+                let _ = alerts.await;
+            }
             Ok(())
         }
         Err(e) => Err(e),
@@ -283,12 +350,9 @@ async fn migrate_when_reachable(store: Store, shutdown: CancellationToken) {
 /// `throughline collector`. Starts also while ClickHouse is unreachable:
 /// requests are accepted into the spool, and migrations are applied (and
 /// the spool drained) once ClickHouse answers.
-pub async fn collector(settings: Settings) -> anyhow::Result<()> {
-    let url = settings
-        .clickhouse_url
-        .clone()
-        .unwrap_or_else(|| DEFAULT_CLICKHOUSE_URL.to_string());
-    let store = Store::new(settings.store_config(&url));
+pub async fn collector(config: CollectorConfig) -> anyhow::Result<()> {
+    let url = config.clickhouse.url_or_default();
+    let store = Store::new(config.clickhouse.store_config(&url));
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     match store.migrate().await {
@@ -305,28 +369,27 @@ pub async fn collector(settings: Settings) -> anyhow::Result<()> {
             return Err(anyhow::anyhow!(e)).with_context(|| {
                 format!(
                     "preparing database `{}` at {url}",
-                    settings.clickhouse_database
+                    config.clickhouse.database
                 )
             })
         }
     }
     let metrics = Arc::new(Metrics::new());
-    let collector =
-        Collector::start(store, collector_settings(&settings, metrics), shutdown).await?;
+    let collector = Collector::start(store, collector_settings(&config, metrics), shutdown).await?;
     collector.wait().await;
     Ok(())
 }
 
 /// `throughline console`.
-pub async fn console(settings: Settings) -> anyhow::Result<()> {
-    let (store, _) = open_store(&settings, false).await?;
+pub async fn console(config: ConsoleConfig) -> anyhow::Result<()> {
+    let (store, _) = open_store(&config.clickhouse, None).await?;
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     let metrics = Arc::new(Metrics::new());
     let console = Console::start_with(
-        app_state(&settings, store, metrics, None),
-        settings.console_addr,
-        settings.tls.clone(),
+        app_state(&config, store, metrics, None),
+        config.settings.addr,
+        config.tls.clone(),
         shutdown,
     )
     .await?;
@@ -335,45 +398,36 @@ pub async fn console(settings: Settings) -> anyhow::Result<()> {
 }
 
 /// `throughline correlator [--alerts]`.
-pub async fn correlator(settings: Settings, alerts: bool) -> anyhow::Result<()> {
-    let (store, _) = open_store(&settings, false).await?;
+pub async fn correlator(config: CorrelatorConfig) -> anyhow::Result<()> {
+    let (store, _) = open_store(&config.clickhouse, None).await?;
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
-    let evaluator = if alerts {
-        Some(start_alerts(&settings, store.clone(), shutdown.clone()).await?)
-    } else {
-        None
-    };
-    let task = start_correlator(
-        &settings,
+    let (correlator, evaluator) = start_workers(
+        &config,
         store,
         Arc::new(CorrelatorMetrics::default()),
         shutdown,
     )
     .await?;
-    let _ = task.await;
+    let _ = correlator.await;
     if let Some(evaluator) = evaluator {
         let _ = evaluator.await;
     }
     Ok(())
 }
 
-/// `throughline migrate`.
-pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let url = settings
-        .clickhouse_url
-        .clone()
-        .unwrap_or_else(|| DEFAULT_CLICKHOUSE_URL.to_string());
-    let store = Store::new(settings.store_config(&url));
-    let report = store.migrate().await.with_context(|| {
-        format!(
-            "migrating database `{}` at {url}",
-            settings.clickhouse_database
-        )
-    })?;
+/// `throughline migrate`: reads no process definition, alert rule or TLS
+/// file, only ClickHouse's settings.
+pub async fn migrate(clickhouse: ClickHouseSettings) -> anyhow::Result<()> {
+    let url = clickhouse.url_or_default();
+    let store = Store::new(clickhouse.store_config(&url));
+    let report = store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating database `{}` at {url}", clickhouse.database))?;
     println!(
         "database `{}` at {url}: {} migration(s) applied, {} already applied",
-        settings.clickhouse_database,
+        clickhouse.database,
         report.applied.len(),
         report.already
     );
@@ -381,4 +435,31 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
         println!("  applied {name}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_banner_points_at_the_console_pages_first() {
+        let text = super::banner(
+            "http://127.0.0.1:8080",
+            "127.0.0.1:4317",
+            "http://127.0.0.1:4318",
+            "http://127.0.0.1:9000 (database throughline)",
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "throughline is up");
+        assert_eq!(lines[1], "  overview     http://127.0.0.1:8080/");
+        assert_eq!(
+            lines[2],
+            "  breaches     http://127.0.0.1:8080/breaches?open=true"
+        );
+        assert!(
+            lines[3].starts_with("  an order     http://127.0.0.1:8080/keys/order/ORDER-ID "),
+            "{text}"
+        );
+        assert_eq!(lines[4], "  OTLP/gRPC    127.0.0.1:4317");
+        assert!(!text.contains("/api/"), "{text}");
+        assert_eq!(lines.last(), Some(&"Press Ctrl-C to stop."));
+    }
 }

@@ -1,5 +1,6 @@
 //! Process definitions: named flows rooted at one key type, with ordered
-//! stages and SLAs between them, kept as TOML files (`dashboards/processes/`).
+//! stages and SLAs between them, kept as TOML files in a deployment's
+//! `processes_dir` (the demo's are in `sample-data/processes/`).
 //! `definition` parses and validates them; every mistake names the file, the
 //! line and the fix, and stops the start.
 

@@ -1,11 +1,12 @@
-//! The process definitions and alert rules shipped in dashboards/ are valid.
+//! What ships with the repository is valid: the demo's process definitions
+//! and alert rules (sample-data/) and the Grafana dashboards (dashboards/).
 
 use domain::keys::KeyTypes;
 use domain::process::Processes;
 
 #[test]
 fn shipped_process_definitions_load() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards/processes");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../sample-data/processes");
     let processes = Processes::load_dir(std::path::Path::new(dir), &KeyTypes::default())
         .unwrap_or_else(|e| panic!("{e}"));
     for id in ["order-to-delivery", "quality-hold", "production-delay"] {
@@ -53,11 +54,11 @@ fn grafana_dashboards_query_our_tables() {
     assert!(seen > 0);
 }
 
-/// The example alert rules in dashboards/alerts are valid against the
+/// The demo's alert rules in sample-data/alerts are valid against the
 /// shipped processes, and cover every kind.
 #[test]
 fn shipped_alert_rules_load() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../sample-data");
     let processes = Processes::load_dir(
         &std::path::Path::new(root).join("processes"),
         &KeyTypes::default(),

@@ -10,26 +10,32 @@ use domain::process::Processes;
 use engine::correlator::{Correlator, CorrelatorSettings};
 use sample_data::{DemoOptions, Incidents, Summary};
 use serde_json::Value;
+use throughline::config::{CollectorArgs, ConfigFile, KeysArgs};
 
 use crate::harness::{TestApp, TestConfig};
 
 const PROCESSES: &[&str] = &[
-    include_str!("../../../dashboards/processes/order-to-delivery.toml"),
-    include_str!("../../../dashboards/processes/quality-hold.toml"),
-    include_str!("../../../dashboards/processes/production-delay.toml"),
+    include_str!("../../../sample-data/processes/order-to-delivery.toml"),
+    include_str!("../../../sample-data/processes/quality-hold.toml"),
+    include_str!("../../../sample-data/processes/production-delay.toml"),
 ];
+
+/// The demo's config file, as `make demo` gives it.
+fn demo_config() -> ConfigFile {
+    ConfigFile::parse(
+        include_str!("../../../sample-data/demo.toml"),
+        "sample-data/demo.toml",
+    )
+    .unwrap()
+}
 
 /// The plant's collector takes only its token, bound to every system.
 async fn plant() -> TestApp {
     let (id, token) = collector::auth::secret::generate(collector::auth::TOKEN_PREFIX);
-    let file = throughline::config::Settings::parse(
-        include_str!("../../../sample-data/demo.toml"),
-        "sample-data/demo.toml",
-    )
-    .unwrap();
+    let file = demo_config();
     TestApp::with(TestConfig {
-        keys: file.keys,
-        events: file.events,
+        keys: file.get::<KeysArgs>().unwrap().keys.unwrap(),
+        events: file.get::<CollectorArgs>().unwrap().events.unwrap(),
         processes: PROCESSES.to_vec(),
         tokens: vec![collector::auth::TokenConfig {
             id,
@@ -71,17 +77,7 @@ async fn run_demo(app: &TestApp, seed: u64) -> Summary {
 
 async fn correlate(app: &TestApp) {
     app.settled().await;
-    let keys = Arc::new(
-        domain::keys::KeyTypes::new(
-            &throughline::config::Settings::parse(
-                include_str!("../../../sample-data/demo.toml"),
-                "demo.toml",
-            )
-            .unwrap()
-            .keys,
-        )
-        .unwrap(),
-    );
+    let keys = Arc::new(demo_config().get::<KeysArgs>().unwrap().settings().unwrap());
     let processes = Arc::new(Processes {
         list: PROCESSES
             .iter()

@@ -12,6 +12,7 @@ mod events;
 mod faults;
 mod hostile;
 mod keys;
+mod logs;
 mod otlp;
 mod pages;
 mod processes;

@@ -12,7 +12,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::json;
-use throughline::config::{FileConfig, Overrides, Settings};
+use throughline::config::TlsArgs;
 use tokio::io::AsyncWriteExt;
 
 use crate::harness::{TestApp, TestConfig, TestTls};
@@ -293,14 +293,13 @@ async fn plain_http_and_silent_clients_fail_alone() {
 fn a_missing_or_garbage_key_file_is_refused_with_its_message() {
     let (dir, cert, _key, _) = certificate();
     let refused = |key: PathBuf| {
-        let o = Overrides {
+        TlsArgs {
             tls_cert: Some(cert.clone()),
             tls_key: Some(key),
-            ..Default::default()
-        };
-        Settings::resolve(FileConfig::default(), &o)
-            .unwrap_err()
-            .to_string()
+        }
+        .load()
+        .unwrap_err()
+        .to_string()
     };
     let missing = dir.path().join("nope.pem");
     let text = refused(missing.clone());

@@ -218,3 +218,62 @@ fn an_invalid_process_definition_stops_the_start_with_file_line_and_fix() {
         "{stderr}"
     );
 }
+
+/// The reported bug: a broken alert rule stopped `throughline migrate`,
+/// which uses no rule. It reads ClickHouse's keys and nothing else of the
+/// shared config file, nor the other components' variables.
+#[test]
+fn migrate_succeeds_with_a_broken_alert_rules_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let alerts = dir.path().join("alerts");
+    std::fs::create_dir(&alerts).unwrap();
+    std::fs::write(
+        alerts.join("plant.toml"),
+        "[[rules]]\nid = \"quiet\"\nkind = \"system_silence\"\nsilent_for = \"ten minutes\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("throughline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "alerts_dir = {:?}\nprocesses_dir = {:?}\ntls_cert = \"/no/such/cert.pem\"\ntls_key = \"/no/such/key.pem\"\n",
+            alerts.display().to_string(),
+            alerts.display().to_string()
+        ),
+    )
+    .unwrap();
+    let database = crate::harness::unique_database();
+    let out = Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .args(["migrate", "--config"])
+        .arg(&config)
+        .args(["--clickhouse-url", &crate::harness::clickhouse_url()])
+        .args(["--clickhouse-database", &database])
+        .env("THROUGHLINE_ALERTS_DIR", &alerts)
+        .env("THROUGHLINE_SPOOL_MAX_BYTES", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!("database `{database}` at ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("migration(s) applied"), "{stdout}");
+
+    // The rules are broken indeed: the evaluator refuses to start on them.
+    let out = Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .args(["correlator", "--alerts", "--processes-dir"])
+        .arg(dir.path().join("none"))
+        .arg("--config")
+        .arg(&config)
+        .env_remove("THROUGHLINE_PROCESSES_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("plant.toml:4: rule `quiet`: silent_for `ten minutes`"),
+        "{stderr}"
+    );
+}

@@ -27,11 +27,7 @@ within = "15m"
 "#;
 
 fn parse(text: &str) -> Result<ProcessDef, DefinitionError> {
-    Processes::parse(
-        text,
-        "dashboards/processes/order.toml",
-        &KeyTypes::default(),
-    )
+    Processes::parse(text, "processes/order.toml", &KeyTypes::default())
 }
 
 #[test]
@@ -53,19 +49,19 @@ fn each_mistake_names_file_line_and_fix() {
     let cases = [
         (
             GOOD.replace("from = \"captured\"", "from = \"captured2\""),
-            "dashboards/processes/order.toml:22: SLA `order-entry` names stage `captured2`, which is not defined; defined stages: captured, sales_order, produced",
+            "processes/order.toml:22: SLA `order-entry` names stage `captured2`, which is not defined; defined stages: captured, sales_order, produced",
         ),
         (
             GOOD.replace("id = \"sales_order\"", "id = \"captured\""),
-            "dashboards/processes/order.toml:11: stage id `captured` is defined twice (first at line 6); give each stage its own id",
+            "processes/order.toml:11: stage id `captured` is defined twice (first at line 6); give each stage its own id",
         ),
         (
             GOOD.replace("within = \"15m\"", "within = \"15 minutes\""),
-            "dashboards/processes/order.toml:24: SLA `order-entry`: within `15 minutes` is not a duration; write it like 90s, 15m, 4h, 2d or 1h30m",
+            "processes/order.toml:24: SLA `order-entry`: within `15 minutes` is not a duration; write it like 90s, 15m, 4h, 2d or 1h30m",
         ),
         (
             GOOD.replace("key = \"order\"", "key = \"lot\""),
-            "dashboards/processes/order.toml:3: key `lot` is not a known key type; use one of customer, order, work_order (or add it under [keys.types])",
+            "processes/order.toml:3: key `lot` is not a known key type; use one of customer, order, work_order (or add it under [keys.types])",
         ),
     ];
     for (text, want) in cases {
@@ -83,10 +79,7 @@ fn duplicate_sla_ids_and_unknown_fields_are_refused() {
     );
     let typo = GOOD.replace("system = \"crm\"", "sytem = \"crm\"");
     let err = parse(&typo).unwrap_err().to_string();
-    assert!(
-        err.starts_with("dashboards/processes/order.toml:7: "),
-        "{err}"
-    );
+    assert!(err.starts_with("processes/order.toml:7: "), "{err}");
     assert!(err.contains("sytem"), "{err}");
 }
 

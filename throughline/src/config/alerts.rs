@@ -1,0 +1,106 @@
+//! Alert rules (which the evaluator runs and the console shows) and the
+//! evaluator's timing and receivers.
+
+use std::path::PathBuf;
+
+use domain::process::Processes;
+use engine::alerts::notify::Destination;
+use engine::alerts::rules::Rules;
+use engine::alerts::AlertSettings;
+
+use super::{component_args, duration_of, ConfigError};
+
+component_args! {
+    /// Where the alert rules are.
+    pub struct RulesArgs {
+        /// Directory of alert rules (*.toml) [default: none, no rules]
+        #[arg(long, env = "THROUGHLINE_ALERTS_DIR", value_name = "DIR")]
+        pub alerts_dir: Option<PathBuf>,
+    }
+}
+
+/// The alert rules, loaded and validated, and where they came from.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    /// `None`: no directory was given, so no rule is defined.
+    pub dir: Option<PathBuf>,
+    pub rules: Rules,
+}
+
+impl RulesArgs {
+    /// Loads and validates every rule of the directory, if one is given,
+    /// against the processes they name; a mistake is said with its file,
+    /// line and fix.
+    pub fn load(self, processes: &Processes) -> Result<RuleSet, ConfigError> {
+        let rules = match &self.alerts_dir {
+            Some(dir) => {
+                Rules::load_dir(dir, processes).map_err(|e| ConfigError::Invalid(e.to_string()))?
+            }
+            None => Rules::default(),
+        };
+        Ok(RuleSet {
+            dir: self.alerts_dir,
+            rules,
+        })
+    }
+}
+
+component_args! {
+    /// How often the evaluator runs, how often it repeats a notice, and
+    /// `[[receivers]]`.
+    pub struct AlertArgs {
+        /// Time between alert evaluations [default: 30s]
+        #[arg(long, env = "THROUGHLINE_ALERTS_INTERVAL", value_name = "DURATION")]
+        pub alerts_interval: Option<String>,
+        /// While an alert fires, its notification is sent again this often [default: 4h]
+        #[arg(
+            long,
+            env = "THROUGHLINE_ALERTS_REPEAT_INTERVAL",
+            value_name = "DURATION"
+        )]
+        pub alerts_repeat_interval: Option<String>,
+        /// `[[receivers]]` (file only): where alert notifications go (name,
+        /// kind = "webhook" | "slack", url).
+        #[arg(skip)]
+        pub receivers: Option<Vec<Destination>>,
+    }
+}
+
+impl AlertArgs {
+    /// The evaluator's settings: its own defaults ([`AlertSettings::default`])
+    /// where a key is unset; links go to `external_url`.
+    pub fn settings(self, external_url: String) -> Result<AlertSettings, ConfigError> {
+        let default = AlertSettings::default();
+        let settings = AlertSettings {
+            interval: duration_of("alerts_interval", self.alerts_interval)?
+                .unwrap_or(default.interval),
+            repeat_interval: duration_of("alerts_repeat_interval", self.alerts_repeat_interval)?
+                .unwrap_or(default.repeat_interval),
+            destinations: self.receivers.unwrap_or_default(),
+            external_url,
+            ..default
+        };
+        validate_destinations(&settings.destinations)?;
+        Ok(settings)
+    }
+}
+
+/// Each receiver has a name of its own and an http(s) URL.
+pub fn validate_destinations(destinations: &[Destination]) -> Result<(), ConfigError> {
+    let mut names = std::collections::BTreeSet::new();
+    for r in destinations {
+        if r.name.trim().is_empty() || !names.insert(r.name.clone()) {
+            return Err(ConfigError::Invalid(format!(
+                "receiver name `{}` is empty or used twice; give each [[receivers]] entry its own name",
+                r.name
+            )));
+        }
+        if !r.url.starts_with("http://") && !r.url.starts_with("https://") {
+            return Err(ConfigError::Invalid(format!(
+                "receiver `{}`: url `{}` must be an http:// or https:// URL",
+                r.name, r.url
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! ClickHouse: where the data is. Every subcommand that serves, and
+//! `migrate`, reads these keys and nothing else of this file.
+
+use super::{component_args, ConfigError};
+
+component_args! {
+    /// ClickHouse's address, database and credentials.
+    pub struct ClickHouseArgs {
+        /// ClickHouse HTTP interface. `up` starts a private server when unset; the
+        /// other subcommands default to http://127.0.0.1:8123
+        #[arg(long, env = "THROUGHLINE_CLICKHOUSE_URL", value_name = "URL")]
+        pub clickhouse_url: Option<String>,
+        /// ClickHouse database [default: throughline]
+        #[arg(long, env = "THROUGHLINE_CLICKHOUSE_DATABASE", value_name = "NAME")]
+        pub clickhouse_database: Option<String>,
+        /// ClickHouse user [default: the server's default user]
+        #[arg(long, env = "THROUGHLINE_CLICKHOUSE_USER", value_name = "USER")]
+        pub clickhouse_user: Option<String>,
+        /// ClickHouse password
+        #[arg(
+            long,
+            env = "THROUGHLINE_CLICKHOUSE_PASSWORD",
+            value_name = "PASSWORD",
+            hide_env_values = true
+        )]
+        pub clickhouse_password: Option<String>,
+    }
+}
+
+/// ClickHouse, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickHouseSettings {
+    /// `None`: `up` runs a private server; the others use [`Self::DEFAULT_URL`].
+    pub url: Option<String>,
+    pub database: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl Default for ClickHouseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            database: "throughline".into(),
+            user: None,
+            password: None,
+        }
+    }
+}
+
+impl ClickHouseArgs {
+    /// Defaults applied, validated.
+    pub fn settings(self) -> Result<ClickHouseSettings, ConfigError> {
+        let default = ClickHouseSettings::default();
+        let settings = ClickHouseSettings {
+            url: self.clickhouse_url.or(default.url),
+            database: self.clickhouse_database.unwrap_or(default.database),
+            user: self.clickhouse_user.or(default.user),
+            password: self.clickhouse_password.or(default.password),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+impl ClickHouseSettings {
+    /// Where the subcommands other than `up` look for ClickHouse when no URL
+    /// is set.
+    pub const DEFAULT_URL: &'static str = "http://127.0.0.1:8123";
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let database = &self.database;
+        let plain = !database.is_empty()
+            && database.len() <= 64
+            && database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !plain {
+            return Err(ConfigError::Invalid(format!(
+                "clickhouse_database `{database}` is not a plain name; use letters, digits and `_`"
+            )));
+        }
+        if let Some(url) = &self.url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(ConfigError::Invalid(format!(
+                    "clickhouse_url `{url}` must be ClickHouse's HTTP interface, like http://127.0.0.1:8123"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured URL, else [`Self::DEFAULT_URL`].
+    pub fn url_or_default(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| Self::DEFAULT_URL.to_string())
+    }
+
+    /// The store's settings for ClickHouse at `url`.
+    pub fn store_config(&self, url: &str) -> store::StoreConfig {
+        store::StoreConfig {
+            url: url.to_string(),
+            database: self.database.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+        }
+    }
+}

@@ -1,0 +1,306 @@
+// Each subcommand's components: the flags it accepts (flattened from the
+// components it uses, so `--help` lists them in this order) and what it
+// loads, merged with the file and validated. `log` is read first, by
+// `main.rs`, to start logging before anything else is loaded. (No doc comments on these
+// structs: clap would take them as the subcommands' descriptions, which
+// `cli.rs` gives.)
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use collector::auth::IngestAuth;
+use collector::tls::Tls;
+use domain::keys::KeyTypes;
+use engine::alerts::AlertSettings;
+use engine::correlator::CorrelatorSettings;
+
+use super::alerts::{AlertArgs, RuleSet, RulesArgs};
+use super::clickhouse::{ClickHouseArgs, ClickHouseSettings};
+use super::collector::{CollectorArgs, IngestSettings, TokensArgs};
+use super::console::{ConsoleArgs, ConsoleSettings, ExternalUrlArgs};
+use super::correlator::{CorrelatorArgs, ProcessSet, ProcessesArgs};
+use super::tls::TlsArgs;
+use super::{ConfigError, ConfigFile, DataArgs, KeysArgs, LogArgs};
+
+#[derive(Debug, Default, Clone, Args)]
+pub struct UpCommand {
+    #[command(flatten)]
+    pub collector: CollectorArgs,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+    #[command(flatten)]
+    pub clickhouse: ClickHouseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub processes: ProcessesArgs,
+    #[command(flatten)]
+    pub correlator: CorrelatorArgs,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+    #[command(flatten)]
+    pub external_url: ExternalUrlArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub tokens: TokensArgs,
+    #[command(flatten)]
+    pub keys: KeysArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `throughline up`: a collector, a console and a correlator with the alert
+/// evaluator in one process, each with the settings it would have alone
+/// (the ClickHouse, key types, tokens and certificate they share are loaded
+/// once).
+#[derive(Debug, Clone)]
+pub struct UpConfig {
+    /// The private ClickHouse's files go under it (with no `clickhouse_url`).
+    pub data_dir: PathBuf,
+    pub collector: CollectorConfig,
+    pub console: ConsoleConfig,
+    /// With the alert evaluator's rules and settings.
+    pub correlator: CorrelatorConfig,
+}
+
+impl UpCommand {
+    pub fn load(self, file: &ConfigFile) -> Result<UpConfig, ConfigError> {
+        let clickhouse = file.merged(self.clickhouse)?.settings()?;
+        let data_dir = file.merged(self.data)?.settings();
+        let keys = file.merged(self.keys)?.settings()?;
+        let ingest = file.merged(self.collector)?.settings(&data_dir, &keys)?;
+        let processes = file.merged(self.processes)?.load(&keys)?;
+        let correlator = file.merged(self.correlator)?.settings()?;
+        let rules = file.merged(self.rules)?.load(&processes.processes)?;
+        let auth = Arc::new(file.merged(self.tokens)?.settings()?);
+        let tls = file.merged(self.tls)?.load()?;
+        let console = file
+            .merged(self.console)?
+            .settings(file.merged(self.external_url)?, tls.is_some())?;
+        let alerts = file
+            .merged(self.alerts)?
+            .settings(console.external_url.clone())?;
+        Ok(UpConfig {
+            collector: CollectorConfig {
+                clickhouse: clickhouse.clone(),
+                keys: keys.clone(),
+                ingest,
+                auth: auth.clone(),
+                tls: tls.clone(),
+            },
+            console: ConsoleConfig {
+                clickhouse: clickhouse.clone(),
+                data_dir: data_dir.clone(),
+                keys: keys.clone(),
+                settings: console,
+                auth,
+                processes: processes.clone(),
+                rules: rules.clone(),
+                tls,
+            },
+            correlator: CorrelatorConfig {
+                clickhouse,
+                keys,
+                processes,
+                correlator,
+                alerts: Some((rules, alerts)),
+            },
+            data_dir,
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone, Args)]
+pub struct CollectorCommand {
+    #[command(flatten)]
+    pub collector: CollectorArgs,
+    #[command(flatten)]
+    pub clickhouse: ClickHouseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub tokens: TokensArgs,
+    #[command(flatten)]
+    pub keys: KeysArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `throughline collector`: no process definition, alert rule or console
+/// setting.
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    pub clickhouse: ClickHouseSettings,
+    pub keys: KeyTypes,
+    pub ingest: IngestSettings,
+    pub auth: Arc<IngestAuth>,
+    pub tls: Option<Tls>,
+}
+
+impl CollectorCommand {
+    pub fn load(self, file: &ConfigFile) -> Result<CollectorConfig, ConfigError> {
+        let clickhouse = file.merged(self.clickhouse)?.settings()?;
+        let data_dir = file.merged(self.data)?.settings();
+        let keys = file.merged(self.keys)?.settings()?;
+        let ingest = file.merged(self.collector)?.settings(&data_dir, &keys)?;
+        let auth = Arc::new(file.merged(self.tokens)?.settings()?);
+        let tls = file.merged(self.tls)?.load()?;
+        Ok(CollectorConfig {
+            clickhouse,
+            keys,
+            ingest,
+            auth,
+            tls,
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone, Args)]
+pub struct ConsoleCommand {
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+    #[command(flatten)]
+    pub clickhouse: ClickHouseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub processes: ProcessesArgs,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    #[command(flatten)]
+    pub external_url: ExternalUrlArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub tokens: TokensArgs,
+    #[command(flatten)]
+    pub keys: KeysArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `throughline console`: no spool, listener of the collector or timing of
+/// the workers.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    pub clickhouse: ClickHouseSettings,
+    /// Where the session key and the revoked sessions are kept.
+    pub data_dir: PathBuf,
+    pub keys: KeyTypes,
+    pub settings: ConsoleSettings,
+    /// The connector tokens, listed on `/admin`.
+    pub auth: Arc<IngestAuth>,
+    pub processes: ProcessSet,
+    pub rules: RuleSet,
+    pub tls: Option<Tls>,
+}
+
+impl ConsoleCommand {
+    pub fn load(self, file: &ConfigFile) -> Result<ConsoleConfig, ConfigError> {
+        let clickhouse = file.merged(self.clickhouse)?.settings()?;
+        let data_dir = file.merged(self.data)?.settings();
+        let keys = file.merged(self.keys)?.settings()?;
+        let processes = file.merged(self.processes)?.load(&keys)?;
+        let rules = file.merged(self.rules)?.load(&processes.processes)?;
+        let auth = Arc::new(file.merged(self.tokens)?.settings()?);
+        let tls = file.merged(self.tls)?.load()?;
+        let console = file
+            .merged(self.console)?
+            .settings(file.merged(self.external_url)?, tls.is_some())?;
+        Ok(ConsoleConfig {
+            clickhouse,
+            data_dir,
+            keys,
+            settings: console,
+            auth,
+            processes,
+            rules,
+            tls,
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone, Args)]
+pub struct CorrelatorCommand {
+    #[command(flatten)]
+    pub clickhouse: ClickHouseArgs,
+    #[command(flatten)]
+    pub processes: ProcessesArgs,
+    #[command(flatten)]
+    pub correlator: CorrelatorArgs,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+    #[command(flatten)]
+    pub external_url: ExternalUrlArgs,
+    #[command(flatten)]
+    pub keys: KeysArgs,
+    /// Also evaluate the alert rules of --alerts-dir and send notifications
+    /// (run one per deployment; `up` runs it too)
+    #[arg(long = "alerts")]
+    pub evaluate_alerts: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `throughline correlator [--alerts]`: alert rules and receivers only with
+/// `--alerts`; no listener, spool or TLS file.
+#[derive(Debug, Clone)]
+pub struct CorrelatorConfig {
+    pub clickhouse: ClickHouseSettings,
+    pub keys: KeyTypes,
+    pub processes: ProcessSet,
+    pub correlator: CorrelatorSettings,
+    /// With `--alerts`: the rules and the evaluator's settings.
+    pub alerts: Option<(RuleSet, AlertSettings)>,
+}
+
+impl CorrelatorCommand {
+    pub fn load(self, file: &ConfigFile) -> Result<CorrelatorConfig, ConfigError> {
+        let clickhouse = file.merged(self.clickhouse)?.settings()?;
+        let keys = file.merged(self.keys)?.settings()?;
+        let processes = file.merged(self.processes)?.load(&keys)?;
+        let correlator = file.merged(self.correlator)?.settings()?;
+        let alerts = if self.evaluate_alerts {
+            let rules = file.merged(self.rules)?.load(&processes.processes)?;
+            // No console runs here: links go to external_url, else to a
+            // console on its default address.
+            let external_url = file
+                .merged(self.external_url)?
+                .settings(ConsoleSettings::default_addr(), false);
+            let settings = file.merged(self.alerts)?.settings(external_url)?;
+            Some((rules, settings))
+        } else {
+            None
+        };
+        Ok(CorrelatorConfig {
+            clickhouse,
+            keys,
+            processes,
+            correlator,
+            alerts,
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone, Args)]
+pub struct MigrateCommand {
+    #[command(flatten)]
+    pub clickhouse: ClickHouseArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl MigrateCommand {
+    /// `throughline migrate`: ClickHouse, nothing else.
+    pub fn load(self, file: &ConfigFile) -> Result<ClickHouseSettings, ConfigError> {
+        file.merged(self.clickhouse)?.settings()
+    }
+}
