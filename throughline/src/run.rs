@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use collector::connections::ConnectionLimits;
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::spool::SpoolOptions;
@@ -79,7 +80,13 @@ async fn open_store(
     }
 }
 
-fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSettings {
+/// The collector's settings; `connections` with each listener's cap fixed
+/// (see `ConnectionLimits::for_listeners`).
+fn collector_settings(
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    connections: ConnectionLimits,
+) -> CollectorSettings {
     CollectorSettings {
         grpc_addr: settings.otlp_grpc_addr,
         http_addr: settings.otlp_http_addr,
@@ -92,6 +99,7 @@ fn collector_settings(settings: &Settings, metrics: Arc<Metrics>) -> CollectorSe
         metrics,
         auth: settings.ingest_auth.clone(),
         tls: settings.tls.clone(),
+        connections,
     }
 }
 
@@ -191,10 +199,12 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
     let correlator_metrics = Arc::new(CorrelatorMetrics::default());
     let technical = correlator_metrics.clone();
     metrics.also(move |out| technical.render_technical(out));
+    // Three listeners: OTLP/gRPC, OTLP/HTTP, the console.
+    let connections = ConnectionLimits::default().for_listeners(3);
     let started = async {
         let collector = Collector::start(
             store.clone(),
-            collector_settings(&settings, metrics.clone()),
+            collector_settings(&settings, metrics.clone(), connections),
             shutdown.clone(),
         )
         .await?;
@@ -207,6 +217,7 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
             ),
             settings.console_addr,
             settings.tls.clone(),
+            connections,
             shutdown.clone(),
         )
         .await?;
@@ -308,8 +319,13 @@ pub async fn collector(settings: Settings) -> anyhow::Result<()> {
         }
     }
     let metrics = Arc::new(Metrics::new());
-    let collector =
-        Collector::start(store, collector_settings(&settings, metrics), shutdown).await?;
+    let connections = ConnectionLimits::default().for_listeners(2);
+    let collector = Collector::start(
+        store,
+        collector_settings(&settings, metrics, connections),
+        shutdown,
+    )
+    .await?;
     collector.wait().await;
     Ok(())
 }
@@ -324,6 +340,7 @@ pub async fn console(settings: Settings) -> anyhow::Result<()> {
         app_state(&settings, store, metrics, None),
         settings.console_addr,
         settings.tls.clone(),
+        ConnectionLimits::default().for_listeners(1),
         shutdown,
     )
     .await?;

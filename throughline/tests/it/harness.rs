@@ -227,6 +227,7 @@ impl TestApp {
                     collector::auth::IngestAuth::new(&config.tokens).expect("valid tokens"),
                 ),
                 tls: config.tls.as_ref().map(|t| t.server.clone()),
+                connections: Default::default(),
             },
             shutdown.clone(),
         )
@@ -260,6 +261,7 @@ impl TestApp {
             },
             any_port(),
             config.tls.as_ref().map(|t| t.server.clone()),
+            Default::default(),
             shutdown.clone(),
         )
         .await
