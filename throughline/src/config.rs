@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use collector::connections::ConnectionLimits;
 use collector::tls::Tls;
 use domain::events::{EventConfig, EventRules};
 use domain::keys::{KeyConfig, KeyTypes};
@@ -34,6 +35,10 @@ pub struct FileConfig {
     pub clickhouse_password: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub max_request_bytes: Option<usize>,
+    pub header_read_timeout: Option<String>,
+    pub body_read_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<usize>,
     pub spool_dir: Option<PathBuf>,
     pub spool_max_bytes: Option<u64>,
     pub processes_dir: Option<PathBuf>,
@@ -111,6 +116,18 @@ pub struct Overrides {
     /// Largest accepted request body in bytes, after decompression [default: 16777216]
     #[arg(long, env = "THROUGHLINE_MAX_REQUEST_BYTES", value_name = "BYTES")]
     pub max_request_bytes: Option<usize>,
+    /// Time a client has to send a whole request head; a silent or slow client is disconnected after it [default: 10s]
+    #[arg(long, env = "THROUGHLINE_HEADER_READ_TIMEOUT", value_name = "DURATION")]
+    pub header_read_timeout: Option<String>,
+    /// Time a request body may take to arrive whole (408 / DEADLINE_EXCEEDED after it) [default: 30s]
+    #[arg(long, env = "THROUGHLINE_BODY_READ_TIMEOUT", value_name = "DURATION")]
+    pub body_read_timeout: Option<String>,
+    /// Time a connection may stay open without a request [default: 60s]
+    #[arg(long, env = "THROUGHLINE_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+    /// Connections each listener holds at once; at the cap the one idle the longest is closed [default: 512, less where half the open-file limit does not allow it]
+    #[arg(long, env = "THROUGHLINE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Directory of the collector's disk spool, where accepted requests wait for ClickHouse [default: <data_dir>/spool]
     #[arg(long, env = "THROUGHLINE_SPOOL_DIR", value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
@@ -163,6 +180,9 @@ pub struct Settings {
     pub clickhouse_password: Option<String>,
     pub data_dir: PathBuf,
     pub max_request_bytes: usize,
+    /// Header, body and idle timeouts and the cap of connections per
+    /// listener (resolved against the open-file limit at start).
+    pub connections: ConnectionLimits,
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
     pub keys: KeyTypes,
@@ -300,6 +320,25 @@ impl Settings {
                     ))
                 })
         };
+        let connections = ConnectionLimits {
+            header_read_timeout: duration_of(
+                "header_read_timeout",
+                o.header_read_timeout.or(file.header_read_timeout),
+                "10s",
+            )?,
+            body_read_timeout: duration_of(
+                "body_read_timeout",
+                o.body_read_timeout.or(file.body_read_timeout),
+                "30s",
+            )?,
+            idle_timeout: duration_of("idle_timeout", o.idle_timeout.or(file.idle_timeout), "60s")?,
+            max_connections: o.max_connections.or(file.max_connections),
+        };
+        if connections.max_connections == Some(0) {
+            return Err(ConfigError::Invalid(
+                "max_connections 0 would refuse every client; use at least 1 (default: 512)".into(),
+            ));
+        }
         let correlator_interval = duration_of(
             "correlator_interval",
             o.correlator_interval.or(file.correlator_interval),
@@ -377,6 +416,7 @@ impl Settings {
             clickhouse_password: o.clickhouse_password.or(file.clickhouse_password),
             data_dir,
             max_request_bytes,
+            connections,
             spool_dir,
             spool_max_bytes,
             keys,
@@ -508,6 +548,46 @@ max_attrs = 1
         )
         .unwrap_err();
         assert!(err.to_string().contains("max_attrs"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_default_safely_and_are_checked() {
+        let s = Settings::resolve(FileConfig::default(), &Overrides::default()).unwrap();
+        assert_eq!(s.connections, ConnectionLimits::default());
+        assert_eq!(s.connections.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.connections.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(s.connections.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.connections.max_connections, None);
+        let file = Settings::parse(
+            "header_read_timeout = \"5s\"\nidle_timeout = \"2m\"\nmax_connections = 100\n",
+            "t.toml",
+        )
+        .unwrap();
+        let o = Overrides {
+            body_read_timeout: Some("1m".into()),
+            max_connections: Some(200),
+            ..Default::default()
+        };
+        let s = Settings::resolve(file, &o).unwrap();
+        assert_eq!(s.connections.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(s.connections.body_read_timeout, Duration::from_secs(60));
+        assert_eq!(s.connections.idle_timeout, Duration::from_secs(120));
+        assert_eq!(s.connections.max_connections, Some(200));
+        let o = Overrides {
+            idle_timeout: Some("forever".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(FileConfig::default(), &o).unwrap_err();
+        assert!(
+            err.to_string().starts_with("idle_timeout `forever`"),
+            "{err}"
+        );
+        let o = Overrides {
+            max_connections: Some(0),
+            ..Default::default()
+        };
+        let err = Settings::resolve(FileConfig::default(), &o).unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
     }
 
     #[test]

@@ -200,7 +200,7 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
     let technical = correlator_metrics.clone();
     metrics.also(move |out| technical.render_technical(out));
     // Three listeners: OTLP/gRPC, OTLP/HTTP, the console.
-    let connections = ConnectionLimits::default().for_listeners(3);
+    let connections = settings.connections.for_listeners(3);
     let started = async {
         let collector = Collector::start(
             store.clone(),
@@ -319,7 +319,7 @@ pub async fn collector(settings: Settings) -> anyhow::Result<()> {
         }
     }
     let metrics = Arc::new(Metrics::new());
-    let connections = ConnectionLimits::default().for_listeners(2);
+    let connections = settings.connections.for_listeners(2);
     let collector = Collector::start(
         store,
         collector_settings(&settings, metrics, connections),
@@ -340,7 +340,7 @@ pub async fn console(settings: Settings) -> anyhow::Result<()> {
         app_state(&settings, store, metrics, None),
         settings.console_addr,
         settings.tls.clone(),
-        ConnectionLimits::default().for_listeners(1),
+        settings.connections.for_listeners(1),
         shutdown,
     )
     .await?;
