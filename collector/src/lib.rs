@@ -9,6 +9,7 @@
 //! ClickHouse when no URL is configured.
 
 pub mod auth;
+pub mod connections;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
@@ -54,6 +55,8 @@ pub struct CollectorSettings {
     pub auth: Arc<auth::IngestAuth>,
     /// Serve both listeners over TLS with this certificate.
     pub tls: Option<tls::Tls>,
+    /// Timeouts and the cap of connections, for each of the two listeners.
+    pub connections: connections::ConnectionLimits,
 }
 
 /// A started collector: where it listens, and its tasks.
@@ -74,13 +77,6 @@ pub enum StartError {
         what: &'static str,
         addr: SocketAddr,
         flag: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot serve TLS on {addr} ({what}): {source}")]
-    Tls {
-        what: &'static str,
-        addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
@@ -107,12 +103,6 @@ async fn bind(
             flag,
             source,
         })
-}
-
-/// The gRPC listener, plain or with TLS.
-enum GrpcIncoming {
-    Plain(TcpListener),
-    Tls(tls::TlsListener),
 }
 
 impl Collector {
@@ -161,37 +151,21 @@ impl Collector {
         };
 
         let (traces, logs) = grpc::services(state.clone());
-        let grpc_incoming = match &settings.tls {
-            None => GrpcIncoming::Plain(grpc_listener),
-            Some(tls) => GrpcIncoming::Tls(
-                tls::TlsListener::new(
-                    grpc_listener,
-                    tls.grpc_config(),
-                    "OTLP/gRPC",
-                    settings.metrics.clone(),
-                )
-                .map_err(|source| StartError::Tls {
-                    what: "OTLP/gRPC",
-                    addr: grpc_addr,
-                    source,
-                })?,
-            ),
-        };
+        let routes = tonic::service::Routes::new(traces).add_service(logs);
         let grpc_shutdown = shutdown.clone();
+        let (grpc_tls, grpc_metrics) = (settings.tls.clone(), settings.metrics.clone());
+        let limits = settings.connections;
         let grpc_task = tokio::spawn(async move {
-            let router = tonic::transport::Server::builder()
-                .add_service(traces)
-                .add_service(logs);
-            let signal = grpc_shutdown.cancelled_owned();
-            let result = match grpc_incoming {
-                GrpcIncoming::Plain(listener) => {
-                    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-                    router.serve_with_incoming_shutdown(incoming, signal).await
-                }
-                GrpcIncoming::Tls(incoming) => {
-                    router.serve_with_incoming_shutdown(incoming, signal).await
-                }
-            };
+            let result = connections::serve_grpc(
+                grpc_listener,
+                grpc_tls.as_ref(),
+                routes,
+                "OTLP/gRPC",
+                &limits,
+                grpc_metrics,
+                grpc_shutdown,
+            )
+            .await;
             if let Err(e) = result {
                 tracing::error!(error = %e, "OTLP/gRPC server failed");
             }
@@ -208,11 +182,12 @@ impl Collector {
         let http_shutdown = shutdown.clone();
         let http_tls = settings.tls.clone();
         let http_task = tokio::spawn(async move {
-            let result = tls::serve_http(
+            let result = connections::serve_http(
                 http_listener,
                 http_tls.as_ref(),
                 app,
                 "OTLP/HTTP",
+                &limits,
                 settings.metrics,
                 http_shutdown,
             )

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::limits::Truncated;
@@ -99,6 +99,24 @@ pub struct SpoolGauges {
     pub commits: AtomicU64,
 }
 
+/// One listener's connections (see [`crate::connections`]).
+#[derive(Debug, Default)]
+pub struct ListenerCounters {
+    /// Connections open now (including TLS handshakes in progress).
+    pub open: AtomicU64,
+    /// The listener's cap (`max_connections`).
+    pub limit: AtomicU64,
+    /// Closed because a request head did not arrive in time
+    /// (`header_read_timeout`).
+    pub header_timeouts: AtomicU64,
+    /// Closed after `idle_timeout` without a request.
+    pub idle_timeouts: AtomicU64,
+    /// Closed at the cap to make room for a new connection.
+    pub evicted: AtomicU64,
+    /// Requests whose body did not arrive within `body_read_timeout`.
+    pub body_timeouts: AtomicU64,
+}
+
 pub struct Metrics {
     pub spool: SpoolGauges,
     /// Inserts of a batch into ClickHouse that succeeded, and their records.
@@ -132,6 +150,8 @@ pub struct Metrics {
     pub insert_latency: Histogram,
     /// TLS handshakes that failed or timed out, on any listener.
     pub tls_handshake_failures: AtomicU64,
+    /// Each listener's connections, by listener name.
+    listeners: Mutex<Vec<(&'static str, Arc<ListenerCounters>)>>,
     /// Other parts of this process that publish technical figures on
     /// every `/metrics` (the correlator's lag): the binary adds them.
     also: Mutex<Vec<Also>>,
@@ -165,6 +185,7 @@ impl Metrics {
             insert_errors: AtomicU64::new(0),
             insert_latency: Histogram::new(),
             tls_handshake_failures: AtomicU64::new(0),
+            listeners: Mutex::new(Vec::new()),
             also: Mutex::new(Vec::new()),
         }
     }
@@ -176,6 +197,17 @@ impl Metrics {
             .lock()
             .expect("metrics lock")
             .push(Box::new(render));
+    }
+
+    /// The connection counters of the listener `name` (made on first use).
+    pub fn listener(&self, name: &'static str) -> Arc<ListenerCounters> {
+        let mut listeners = self.listeners.lock().expect("metrics lock");
+        if let Some((_, counters)) = listeners.iter().find(|(n, _)| *n == name) {
+            return counters.clone();
+        }
+        let counters = Arc::new(ListenerCounters::default());
+        listeners.push((name, counters.clone()));
+        counters
     }
 
     /// The Prometheus text exposition of everything above.
@@ -321,6 +353,7 @@ impl Metrics {
             "TLS handshakes that failed or timed out (plain HTTP to a TLS port, unknown certificate, silent client).",
             &[("", get(&self.tls_handshake_failures))],
         );
+        self.render_listeners(&mut out);
         let s = &self.spool;
         let oldest = get(&s.oldest_unsent_ns);
         let age = if oldest == 0 || get(&s.records) == 0 {
@@ -365,6 +398,61 @@ impl Metrics {
             "Time to write one batch to ClickHouse.",
         );
         out
+    }
+}
+
+impl Metrics {
+    /// The connection figures of every listener.
+    fn render_listeners(&self, out: &mut String) {
+        let listeners = self.listeners.lock().expect("metrics lock");
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        for (name, kind, help, pick) in [
+            (
+                "throughline_connections_open",
+                "gauge",
+                "Connections open on a listener (TLS handshakes included).",
+                (|c: &ListenerCounters| &c.open) as fn(&ListenerCounters) -> &AtomicU64,
+            ),
+            (
+                "throughline_connections_limit",
+                "gauge",
+                "Connections a listener holds at most (max_connections).",
+                |c: &ListenerCounters| &c.limit,
+            ),
+            (
+                "throughline_request_body_timeouts_total",
+                "counter",
+                "Requests whose body did not arrive within body_read_timeout.",
+                |c: &ListenerCounters| &c.body_timeouts,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (listener, counters) in listeners.iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{listener=\"{listener}\"}} {}",
+                    get(pick(counters))
+                );
+            }
+        }
+        let name = "throughline_connections_closed_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Connections the server closed, by reason (header_read_timeout, idle_timeout, evicted at max_connections).\n# TYPE {name} counter"
+        );
+        for (listener, c) in listeners.iter() {
+            for (reason, value) in [
+                ("header_timeout", &c.header_timeouts),
+                ("idle_timeout", &c.idle_timeouts),
+                ("evicted", &c.evicted),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{name}{{listener=\"{listener}\",reason=\"{reason}\"}} {}",
+                    get(value)
+                );
+            }
+        }
     }
 }
 

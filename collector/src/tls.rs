@@ -10,8 +10,10 @@
 //! Handshakes never run on the accept loop: [`TlsListener`] accepts TCP
 //! connections in a task of its own and hands each to a handshake task with a
 //! deadline ([`HANDSHAKE_TIMEOUT`]), so a slow or silent client delays only
-//! itself. Finished connections wait in a bounded channel for the server to
-//! take them. A failed handshake (plain HTTP to a TLS port, a client that does
+//! itself. Each connection takes its slot under the listener's cap
+//! ([`crate::connections::Slots`]) before its handshake, so handshakes count
+//! against `max_connections` too. Finished connections wait in a bounded
+//! channel for the server ([`crate::connections`]) to take them. A failed handshake (plain HTTP to a TLS port, a client that does
 //! not trust the certificate) is logged at debug and counted in
 //! `throughline_tls_handshake_failures_total`; it is never fatal.
 
@@ -31,11 +33,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
+use crate::connections::{Slot, Slots};
 use crate::metrics::Metrics;
 
-/// How long a client may take to finish its TLS handshake.
+/// How long a client may take to finish its TLS handshake, unless told
+/// otherwise ([`TlsListener::with_deadline`]; the listeners use their
+/// `header_read_timeout`, 10 s by default).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Handshakes in progress at once, per listener; past it, accepting waits.
@@ -181,11 +185,10 @@ impl Tls {
     }
 }
 
-/// A TCP listener whose connections come out with their TLS handshake done.
-/// Serves axum (as an [`axum::serve::Listener`]) and tonic (as a stream of
-/// connections for `serve_with_incoming`).
+/// A TCP listener whose connections come out with their TLS handshake done,
+/// each with its slot under the listener's cap.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsConn, SocketAddr)>,
+    ready: mpsc::Receiver<(TlsConn, SocketAddr, Slot)>,
     local_addr: SocketAddr,
     accepting: JoinHandle<()>,
 }
@@ -199,14 +202,16 @@ impl Drop for TlsListener {
 }
 
 impl TlsListener {
-    /// Starts accepting on `listener`; `what` names the listener in logs.
+    /// Starts accepting on `listener`, each connection in one of `slots`;
+    /// `what` names the listener in logs.
     pub fn new(
         listener: TcpListener,
         config: Arc<ServerConfig>,
         what: &'static str,
         metrics: Arc<Metrics>,
+        slots: Arc<Slots>,
     ) -> io::Result<Self> {
-        Self::with_deadline(listener, config, what, metrics, HANDSHAKE_TIMEOUT)
+        Self::with_deadline(listener, config, what, metrics, slots, HANDSHAKE_TIMEOUT)
     }
 
     /// [`TlsListener::new`] with a handshake deadline of `deadline`.
@@ -215,6 +220,7 @@ impl TlsListener {
         config: Arc<ServerConfig>,
         what: &'static str,
         metrics: Arc<Metrics>,
+        slots: Arc<Slots>,
         deadline: Duration,
     ) -> io::Result<Self> {
         let local_addr = listener.local_addr()?;
@@ -233,14 +239,19 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let slot = slots.admit().await;
                 let (acceptor, tx, metrics) = (acceptor.clone(), tx.clone(), metrics.clone());
                 tokio::spawn(async move {
-                    let outcome = tokio::time::timeout(deadline, acceptor.accept(tcp)).await;
+                    let outcome = tokio::select! {
+                        outcome = tokio::time::timeout(deadline, acceptor.accept(tcp)) => outcome,
+                        // Closed to make room at the cap (and counted there).
+                        _ = slot.evicted() => return,
+                    };
                     drop(permit);
                     match outcome {
                         Ok(Ok(tls)) => {
                             // A closed channel: the server stopped; drop it.
-                            let _ = tx.send((TlsConn(tls), peer)).await;
+                            let _ = tx.send((TlsConn(tls), peer, slot)).await;
                         }
                         Ok(Err(e)) => {
                             metrics
@@ -269,7 +280,7 @@ impl TlsListener {
 /// Connection errors (the peer gave up) are passed over; others (out of
 /// file descriptors) are logged and accepting pauses for a second, as axum
 /// does for plain listeners.
-async fn accept_error(what: &str, e: io::Error) {
+pub(crate) async fn accept_error(what: &str, e: io::Error) {
     use io::ErrorKind::*;
     if matches!(
         e.kind(),
@@ -281,11 +292,9 @@ async fn accept_error(what: &str, e: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsConn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl TlsListener {
+    /// The next connection with its handshake done.
+    pub async fn accept(&mut self) -> (TlsConn, SocketAddr, Slot) {
         match self.ready.recv().await {
             Some(conn) => conn,
             // The accept task ended only if it was aborted, which happens
@@ -294,18 +303,8 @@ impl axum::serve::Listener for TlsListener {
         }
     }
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
-    }
-}
-
-impl futures_core::Stream for TlsListener {
-    type Item = Result<TlsConn, io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.ready
-            .poll_recv(cx)
-            .map(|conn| conn.map(|(io, _)| Ok(io)))
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
     }
 }
 
@@ -359,38 +358,6 @@ impl AsyncWrite for TlsConn {
     }
 }
 
-impl tonic::transport::server::Connected for TlsConn {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.0.get_ref().0.connect_info()
-    }
-}
-
-/// Serves `app` on `listener` until `shutdown`, over TLS when `tls` is given.
-pub async fn serve_http(
-    listener: TcpListener,
-    tls: Option<&Tls>,
-    app: axum::Router,
-    what: &'static str,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-) -> io::Result<()> {
-    match tls {
-        Some(tls) => {
-            let listener = TlsListener::new(listener, tls.http_config(), what, metrics)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-        }
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,7 +385,6 @@ mod tests {
     /// at the deadline and counted; meanwhile others are served.
     #[tokio::test]
     async fn a_silent_client_is_dropped_at_the_deadline_and_counted() {
-        use axum::serve::Listener as _;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let dir = tempfile::tempdir().unwrap();
         let tls = certificate(dir.path());
@@ -429,10 +395,11 @@ mod tests {
             tls.http_config(),
             "test",
             metrics.clone(),
+            Slots::new("test", 16, &metrics),
             Duration::from_millis(300),
         )
         .unwrap();
-        let addr = listener.local_addr().unwrap();
+        let addr = listener.local_addr();
         let mut silent = TcpStream::connect(addr).await.unwrap();
         silent.write_all(b"\x16\x03\x01").await.unwrap();
 

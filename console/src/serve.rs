@@ -1,10 +1,12 @@
 //! The console's listener: bound (loopback only while no one can sign in),
-//! served plain or over TLS until shutdown, with the default range's
+//! served plain or over TLS within the connection limits
+//! (`collector::connections`) until shutdown, with the default range's
 //! aggregates kept warm.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use collector::connections::ConnectionLimits;
 use collector::tls::Tls;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -20,20 +22,21 @@ pub struct Console {
 }
 
 impl Console {
-    /// Serves plain HTTP on `addr`.
+    /// Serves plain HTTP on `addr`, with the default connection limits.
     pub async fn start(
         state: AppState,
         addr: SocketAddr,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        Self::start_with(state, addr, None, shutdown).await
+        Self::start_with(state, addr, None, ConnectionLimits::default(), shutdown).await
     }
 
-    /// Serves on `addr`, over TLS when `tls` is given.
+    /// Serves on `addr`, over TLS when `tls` is given, within `limits`.
     pub async fn start_with(
         state: AppState,
         addr: SocketAddr,
         tls: Option<Tls>,
+        limits: ConnectionLimits,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let addr = if state.auth.is_open() {
@@ -63,11 +66,12 @@ impl Console {
         let metrics = state.metrics.clone();
         let app = crate::app(state);
         let task = tokio::spawn(async move {
-            let result = collector::tls::serve_http(
+            let result = collector::connections::serve_http(
                 listener,
                 tls.as_ref(),
                 app,
                 "console",
+                &limits,
                 metrics,
                 shutdown,
             )

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use collector::connections::ConnectionLimits;
 use collector::metrics::Metrics;
 use collector::pipeline::PipelineOptions;
 use collector::spool::SpoolOptions;
@@ -76,7 +77,13 @@ async fn open_store(
     }
 }
 
-fn collector_settings(config: &CollectorConfig, metrics: Arc<Metrics>) -> CollectorSettings {
+/// The collector's settings; `connections` with each listener's cap fixed
+/// (see `ConnectionLimits::for_listeners`).
+fn collector_settings(
+    config: &CollectorConfig,
+    metrics: Arc<Metrics>,
+    connections: ConnectionLimits,
+) -> CollectorSettings {
     let ingest = &config.ingest;
     CollectorSettings {
         grpc_addr: ingest.grpc_addr,
@@ -90,6 +97,7 @@ fn collector_settings(config: &CollectorConfig, metrics: Arc<Metrics>) -> Collec
         metrics,
         auth: config.auth.clone(),
         tls: config.tls.clone(),
+        connections,
     }
 }
 
@@ -249,10 +257,12 @@ pub async fn up(config: UpConfig) -> anyhow::Result<()> {
     let correlator_metrics = Arc::new(CorrelatorMetrics::default());
     let technical = correlator_metrics.clone();
     metrics.also(move |out| technical.render_technical(out));
+    // Three listeners: OTLP/gRPC, OTLP/HTTP, the console.
+    let connections = config.collector.connections.for_listeners(3);
     let started = async {
         let collector = Collector::start(
             store.clone(),
-            collector_settings(&config.collector, metrics.clone()),
+            collector_settings(&config.collector, metrics.clone(), connections),
             shutdown.clone(),
         )
         .await?;
@@ -265,6 +275,7 @@ pub async fn up(config: UpConfig) -> anyhow::Result<()> {
             ),
             config.console.settings.addr,
             config.console.tls.clone(),
+            connections,
             shutdown.clone(),
         )
         .await?;
@@ -375,7 +386,13 @@ pub async fn collector(config: CollectorConfig) -> anyhow::Result<()> {
         }
     }
     let metrics = Arc::new(Metrics::new());
-    let collector = Collector::start(store, collector_settings(&config, metrics), shutdown).await?;
+    let connections = config.connections.for_listeners(2);
+    let collector = Collector::start(
+        store,
+        collector_settings(&config, metrics, connections),
+        shutdown,
+    )
+    .await?;
     collector.wait().await;
     Ok(())
 }
@@ -390,6 +407,7 @@ pub async fn console(config: ConsoleConfig) -> anyhow::Result<()> {
         app_state(&config, store, metrics, None),
         config.settings.addr,
         config.tls.clone(),
+        config.connections.for_listeners(1),
         shutdown,
     )
     .await?;

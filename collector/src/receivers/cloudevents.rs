@@ -375,6 +375,7 @@ fn error_response(state: &ReceiverState, error: ReceiveError) -> Response {
         ReceiveError::Forbidden(_) => StatusCode::FORBIDDEN,
         ReceiveError::Unavailable(SubmitError::Full { .. }) => StatusCode::TOO_MANY_REQUESTS,
         ReceiveError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ReceiveError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
     };
     let mut response = (
         status,

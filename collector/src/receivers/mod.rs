@@ -43,6 +43,10 @@ pub enum ReceiveError {
     /// sender should retry with backoff.
     #[error(transparent)]
     Unavailable(#[from] SubmitError),
+    /// The body did not arrive within `body_read_timeout`; the connection
+    /// is closed after the answer.
+    #[error(transparent)]
+    BodyTimeout(#[from] crate::connections::BodyTimedOut),
 }
 
 /// What every receiver shares.
@@ -201,6 +205,8 @@ pub(crate) fn count_refused(m: &Metrics, error: &ReceiveError) {
         ReceiveError::Forbidden(_) => &m.requests_forbidden,
         // Counted by `ingest`, which knows how many records it cost.
         ReceiveError::Unavailable(_) => return,
+        // Counted by the listener (`throughline_request_body_timeouts_total`).
+        ReceiveError::BodyTimeout(_) => return,
     };
     metrics::add(counter, 1);
 }
@@ -221,10 +227,14 @@ pub(crate) async fn read_body(
         return Err(ReceiveError::TooLarge { limit });
     }
     let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        // The only error `to_bytes` has besides a broken connection.
+        // The only errors `to_bytes` has besides a broken connection.
         if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
         {
             ReceiveError::TooLarge { limit }
+        } else if let Some(timed_out) = crate::connections::BodyTimedOut::find(&e) {
+            ReceiveError::BodyTimeout(crate::connections::BodyTimedOut {
+                limit: timed_out.limit,
+            })
         } else {
             ReceiveError::BadRequest(format!("could not read the request body: {e}"))
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use collector::auth::IngestAuth;
+use collector::connections::ConnectionLimits;
 use collector::tls::Tls;
 use domain::keys::KeyTypes;
 use engine::alerts::AlertSettings;
@@ -20,6 +21,7 @@ use super::clickhouse::{ClickHouseArgs, ClickHouseSettings};
 use super::collector::{CollectorArgs, IngestSettings, TokensArgs};
 use super::console::{ConsoleArgs, ConsoleSettings, ExternalUrlArgs};
 use super::correlator::{CorrelatorArgs, ProcessSet, ProcessesArgs};
+use super::listeners::ListenerArgs;
 use super::tls::TlsArgs;
 use super::{ConfigError, ConfigFile, DataArgs, KeysArgs, LogArgs};
 
@@ -45,6 +47,8 @@ pub struct UpCommand {
     pub external_url: ExternalUrlArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub listeners: ListenerArgs,
     #[command(flatten)]
     pub tokens: TokensArgs,
     #[command(flatten)]
@@ -78,6 +82,7 @@ impl UpCommand {
         let rules = file.merged(self.rules)?.load(&processes.processes)?;
         let auth = Arc::new(file.merged(self.tokens)?.settings()?);
         let tls = file.merged(self.tls)?.load()?;
+        let connections = file.merged(self.listeners)?.settings()?;
         let console = file
             .merged(self.console)?
             .settings(file.merged(self.external_url)?, tls.is_some())?;
@@ -91,6 +96,7 @@ impl UpCommand {
                 ingest,
                 auth: auth.clone(),
                 tls: tls.clone(),
+                connections,
             },
             console: ConsoleConfig {
                 clickhouse: clickhouse.clone(),
@@ -101,6 +107,7 @@ impl UpCommand {
                 processes: processes.clone(),
                 rules: rules.clone(),
                 tls,
+                connections,
             },
             correlator: CorrelatorConfig {
                 clickhouse,
@@ -125,6 +132,8 @@ pub struct CollectorCommand {
     #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
+    pub listeners: ListenerArgs,
+    #[command(flatten)]
     pub tokens: TokensArgs,
     #[command(flatten)]
     pub keys: KeysArgs,
@@ -141,6 +150,8 @@ pub struct CollectorConfig {
     pub ingest: IngestSettings,
     pub auth: Arc<IngestAuth>,
     pub tls: Option<Tls>,
+    /// Timeouts and the connection cap of its listeners.
+    pub connections: ConnectionLimits,
 }
 
 impl CollectorCommand {
@@ -151,12 +162,14 @@ impl CollectorCommand {
         let ingest = file.merged(self.collector)?.settings(&data_dir, &keys)?;
         let auth = Arc::new(file.merged(self.tokens)?.settings()?);
         let tls = file.merged(self.tls)?.load()?;
+        let connections = file.merged(self.listeners)?.settings()?;
         Ok(CollectorConfig {
             clickhouse,
             keys,
             ingest,
             auth,
             tls,
+            connections,
         })
     }
 }
@@ -177,6 +190,8 @@ pub struct ConsoleCommand {
     pub external_url: ExternalUrlArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub listeners: ListenerArgs,
     #[command(flatten)]
     pub tokens: TokensArgs,
     #[command(flatten)]
@@ -199,6 +214,8 @@ pub struct ConsoleConfig {
     pub processes: ProcessSet,
     pub rules: RuleSet,
     pub tls: Option<Tls>,
+    /// Timeouts and the connection cap of its listener.
+    pub connections: ConnectionLimits,
 }
 
 impl ConsoleCommand {
@@ -210,6 +227,7 @@ impl ConsoleCommand {
         let rules = file.merged(self.rules)?.load(&processes.processes)?;
         let auth = Arc::new(file.merged(self.tokens)?.settings()?);
         let tls = file.merged(self.tls)?.load()?;
+        let connections = file.merged(self.listeners)?.settings()?;
         let console = file
             .merged(self.console)?
             .settings(file.merged(self.external_url)?, tls.is_some())?;
@@ -222,6 +240,7 @@ impl ConsoleCommand {
             processes,
             rules,
             tls,
+            connections,
         })
     }
 }

@@ -41,6 +41,7 @@ mod collector;
 mod commands;
 mod console;
 mod correlator;
+mod listeners;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -201,6 +202,7 @@ fn known_keys() -> &'static [&'static str] {
             alerts::RulesArgs::KEYS,
             alerts::AlertArgs::KEYS,
             tls::TlsArgs::KEYS,
+            listeners::ListenerArgs::KEYS,
             LogArgs::KEYS,
         ]
         .concat()

@@ -506,3 +506,38 @@ fn the_log_format_is_text_unless_json_is_asked_for() {
         "{err}"
     );
 }
+
+#[test]
+fn connection_limits_default_safely_and_are_checked() {
+    use ::collector::connections::ConnectionLimits;
+    let s = up("").unwrap();
+    assert_eq!(s.collector.connections, ConnectionLimits::default());
+    assert_eq!(s.console.connections, ConnectionLimits::default());
+    let c = s.collector.connections;
+    assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.body_read_timeout, Duration::from_secs(30));
+    assert_eq!(c.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.max_connections, None);
+    let flags = UpCommand {
+        listeners: listeners::ListenerArgs {
+            body_read_timeout: Some("1m".into()),
+            max_connections: Some(200),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let s = flags
+        .load(&file(
+            "header_read_timeout = \"5s\"\nidle_timeout = \"2m\"\nmax_connections = 100\n",
+        ))
+        .unwrap();
+    let c = s.console.connections;
+    assert_eq!(c.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(c.body_read_timeout, Duration::from_secs(60));
+    assert_eq!(c.idle_timeout, Duration::from_secs(120));
+    assert_eq!(c.max_connections, Some(200));
+    let err = up("idle_timeout = \"forever\"\n").unwrap_err();
+    assert!(err.to_string().contains("idle_timeout `forever`"), "{err}");
+    let err = up("max_connections = 0\n").unwrap_err();
+    assert!(err.to_string().contains("at least 1"), "{err}");
+}

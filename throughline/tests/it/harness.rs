@@ -110,6 +110,8 @@ pub struct TestConfig {
     pub token: Option<String>,
     /// Serve every listener over TLS; the app's client trusts the CA.
     pub tls: Option<TestTls>,
+    /// Header, body and idle timeouts and the cap, for each listener.
+    pub connections: collector::connections::ConnectionLimits,
 }
 
 /// A server certificate for the collector and console, and the PEM of the
@@ -139,6 +141,7 @@ impl Default for TestConfig {
             api_keys: Vec::new(),
             token: None,
             tls: None,
+            connections: Default::default(),
         }
     }
 }
@@ -228,6 +231,7 @@ impl TestApp {
                     collector::auth::IngestAuth::new(&config.tokens).expect("valid tokens"),
                 ),
                 tls: config.tls.as_ref().map(|t| t.server.clone()),
+                connections: config.connections,
             },
             shutdown.clone(),
         )
@@ -263,6 +267,7 @@ impl TestApp {
             },
             any_port(),
             config.tls.as_ref().map(|t| t.server.clone()),
+            config.connections,
             shutdown.clone(),
         )
         .await

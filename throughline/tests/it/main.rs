@@ -17,5 +17,6 @@ mod otlp;
 mod pages;
 mod processes;
 mod security;
+mod slow_clients;
 mod tls;
 mod up;

@@ -19,7 +19,7 @@ use crate::harness::{TestApp, TestConfig, TestTls};
 
 /// A self-signed certificate for `localhost` and `127.0.0.1`, written as PEM
 /// files into a fresh directory: (dir, cert file, key file, cert PEM).
-fn certificate() -> (tempfile::TempDir, PathBuf, PathBuf, Vec<u8>) {
+pub(crate) fn certificate() -> (tempfile::TempDir, PathBuf, PathBuf, Vec<u8>) {
     let made = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
         .expect("make a test certificate");
     let dir = tempfile::tempdir().unwrap();
@@ -31,7 +31,7 @@ fn certificate() -> (tempfile::TempDir, PathBuf, PathBuf, Vec<u8>) {
     (dir, cert, key, pem)
 }
 
-fn tls_config(cert: &Path, key: &Path, ca_pem: Vec<u8>) -> TestConfig {
+pub(crate) fn tls_config(cert: &Path, key: &Path, ca_pem: Vec<u8>) -> TestConfig {
     let events: EventConfig = toml::from_str("[systems]\n\"urn:plant1:mes\" = \"mes\"\n").unwrap();
     TestConfig {
         events,

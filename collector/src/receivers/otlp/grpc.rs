@@ -105,6 +105,7 @@ fn status(metrics: &Metrics, error: ReceiveError) -> Status {
             )
         }
         ReceiveError::Unavailable(_) => Status::unavailable(message),
+        ReceiveError::BodyTimeout(_) => Status::deadline_exceeded(message),
     }
 }
 

@@ -106,6 +106,7 @@ fn error_response(metrics: &Metrics, encoding: Encoding, error: ReceiveError) ->
         ReceiveError::Forbidden(_) => (StatusCode::FORBIDDEN, 7),
         ReceiveError::Unavailable(SubmitError::Full { .. }) => (StatusCode::TOO_MANY_REQUESTS, 8),
         ReceiveError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 14),
+        ReceiveError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, 4),
     };
     let message = error.to_string();
     let body = match encoding {
