@@ -1,6 +1,10 @@
 //! What happens in the plant, decided from the seed alone: a discrete-event
 //! simulation whose steps yield the records connectors send. Times are
 //! absolute (the run's start plus simulated offsets); nothing here does I/O.
+//!
+//! `records` holds what connectors send and its builders.
+
+mod records;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -8,6 +12,9 @@ use std::collections::BinaryHeap;
 use serde_json::{json, Value};
 
 use crate::rng::Rng;
+
+use records::event;
+pub use records::{rfc3339, Mode, Record};
 
 const MIN: u64 = 60_000_000_000;
 
@@ -36,39 +43,6 @@ impl Default for Incidents {
             delivery_faults: true,
         }
     }
-}
-
-/// How a CloudEvent travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Structured,
-    Binary,
-    /// Collected and sent with others as one batch.
-    Batch,
-}
-
-/// One thing a connector sends.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Record {
-    Span {
-        service: String,
-        name: String,
-        start_ns: u64,
-        end_ns: u64,
-        attributes: Vec<(String, String)>,
-        error: Option<String>,
-        /// The order whose trace context the span continues (and then holds).
-        order: u64,
-        /// Start a new trace for the order instead of continuing it.
-        root: bool,
-    },
-    Event {
-        mode: Mode,
-        /// The CloudEvent (attributes and data), without `traceparent`.
-        event: Value,
-        /// Carry the order's current trace context as `traceparent`.
-        order: Option<u64>,
-    },
 }
 
 /// What a run produced.
@@ -159,39 +133,6 @@ const WORK_CENTRES: &[&str] = &[
     "P2-CNC-01",
     "P2-PAINT-01",
 ];
-
-fn event(
-    id: String,
-    source: &str,
-    ty: &str,
-    time_ns: u64,
-    ext: &[(&str, Value)],
-    data: Value,
-) -> Value {
-    let mut e = json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": source,
-        "type": ty,
-        "time": rfc3339(time_ns),
-        "datacontenttype": "application/json",
-        "data": data,
-    });
-    for (k, v) in ext {
-        e[*k] = v.clone();
-    }
-    e
-}
-
-pub fn rfc3339(ns: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
 
 impl Plan {
     /// A plan from `seed` at `rate` orders per minute, starting at `start_ns`.
@@ -391,61 +332,6 @@ impl Plan {
         } else {
             "erp-legacy"
         }
-    }
-
-    /// An ERP span; each ERP names orders its own way (per-system aliases).
-    fn erp_span(
-        &self,
-        service: &str,
-        name: &str,
-        start: u64,
-        end: u64,
-        o: &Order,
-        n: u64,
-    ) -> Record {
-        let (order_attr, wo_attr) = if service == "erp-cloud" {
-            ("erp.sales_order_number", "erp.production_order_number")
-        } else {
-            ("sap.sales_order", "sap.production_order")
-        };
-        Record::Span {
-            service: service.into(),
-            name: name.into(),
-            start_ns: start,
-            end_ns: end,
-            attributes: vec![
-                (order_attr.into(), o.order_id.clone()),
-                (wo_attr.into(), o.work_order.clone()),
-                ("erp.plant".into(), "1000".into()),
-            ],
-            error: None,
-            order: n,
-            root: false,
-        }
-    }
-
-    fn crm_event(
-        &mut self,
-        id: String,
-        ty: &str,
-        t: u64,
-        ext: &[(&str, Value)],
-        data: Value,
-    ) -> Value {
-        let mut e = event(id, "urn:acme:crm", ty, t, ext, data);
-        e["system"] = json!("crm");
-        if self.in_outage(t) {
-            if self.rng.chance(0.3) {
-                e["outcome"] = json!("dead_lettered");
-                e["attempt"] = json!(5);
-                self.summary.crm_dead_lettered += 1;
-            } else {
-                e["outcome"] = json!("retried");
-                e["attempt"] = json!(3);
-                self.summary.crm_retried += 1;
-            }
-        }
-        e
     }
 
     /// CRM events during the outage arrive when it ends.
@@ -674,50 +560,4 @@ impl Plan {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(seed: u64) -> (Summary, Vec<Record>) {
-        let mut plan = Plan::new(seed, 2.0, Incidents::default(), 1_764_000_000_000_000_000);
-        let end = 1_764_000_000_000_000_000 + 24 * 60 * MIN;
-        let mut records = Vec::new();
-        while plan.next_due().is_some_and(|d| d < end) {
-            records.extend(plan.step());
-        }
-        (plan.summary().clone(), records)
-    }
-
-    #[test]
-    fn the_same_seed_plans_the_same_day_and_another_seed_another() {
-        let (a, ra) = run(7);
-        let (b, rb) = run(7);
-        assert_eq!(a, b);
-        assert_eq!(ra, rb);
-        assert_ne!(run(8).1, ra);
-    }
-
-    #[test]
-    fn a_day_has_every_incident() {
-        let (s, records) = run(42);
-        assert!(s.orders > 2000, "{s}");
-        assert!(s.downtimes > 0 && s.quality_holds > 0, "{s}");
-        assert!(s.crm_retried > 0 && s.crm_dead_lettered > 0, "{s}");
-        assert!(s.duplicates > 0 && s.out_of_order > 0, "{s}");
-        let services: std::collections::BTreeSet<&str> = records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Span { service, .. } => Some(service.as_str()),
-                _ => None,
-            })
-            .collect();
-        assert!(
-            services.contains("erp-legacy") && services.contains("erp-cloud"),
-            "{services:?}"
-        );
-        for mode in [Mode::Structured, Mode::Binary, Mode::Batch] {
-            assert!(records
-                .iter()
-                .any(|r| matches!(r, Record::Event { mode: m, .. } if *m == mode)));
-        }
-    }
-}
+mod tests;

@@ -1,6 +1,11 @@
 //! Alert rule files: `[[rules]]` in `*.toml` files of `alerts_dir`, parsed
 //! and validated at start like process definitions. Every mistake names the
 //! file, the line and the fix, and stops the start.
+//!
+//! `kinds` holds what a rule watches (its `Condition`); this file the rule,
+//! the set of rules and the parsing and checking of the files.
+
+mod kinds;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,6 +14,9 @@ use domain::process::definition::{line_of, read_toml_dir, valid_id};
 use domain::process::{duration, DefinitionError, Processes};
 use serde::Deserialize;
 use toml::Spanned;
+
+use kinds::default_summary;
+pub use kinds::{number, Condition, Measure, KINDS};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,119 +51,6 @@ struct RawRule {
     #[serde(default)]
     annotations: BTreeMap<String, String>,
 }
-
-/// Count breaches, or their share of the instances started in the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Measure {
-    Count,
-    /// Percent of instances.
-    Share,
-}
-
-/// What a rule watches. The condition holds when the value is above the
-/// threshold (or the limit, for durations).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Condition {
-    /// Breaches (open or closed) of a process, or of one SLA, due within the
-    /// last `window_ns` (a count), or the percentage of the instances
-    /// started in the window that breached (a share).
-    SlaBreaches {
-        process: String,
-        sla: Option<String>,
-        window_ns: u64,
-        measure: Measure,
-        threshold: f64,
-    },
-    /// Open breaches now, of a process or one SLA.
-    OpenBreaches {
-        process: String,
-        sla: Option<String>,
-        threshold: f64,
-    },
-    /// The `percentile` (0-100) of the time from stage `from` to stage `to`,
-    /// over instances started within `window_ns`, above `limit_ns`. An
-    /// instance still waiting for `to` longer than the limit counts with its
-    /// wait so far.
-    StageLatency {
-        process: String,
-        from: String,
-        to: String,
-        percentile: f64,
-        window_ns: u64,
-        limit_ns: u64,
-    },
-    /// No span or event from `system` (any system seen in the last week when
-    /// `None`) for `silent_for_ns`.
-    SystemSilence {
-        system: Option<String>,
-        silent_for_ns: u64,
-    },
-    /// Percent of failed spans and failed or dead-lettered events of a system
-    /// (or of failed events of one event type) over `window_ns`.
-    ErrorRate {
-        system: Option<String>,
-        event_type: Option<String>,
-        window_ns: u64,
-        threshold: f64,
-    },
-    /// Dead-lettered events (of a system / event type, or all) within
-    /// `window_ns`, above `threshold`.
-    DeadLetters {
-        system: Option<String>,
-        event_type: Option<String>,
-        window_ns: u64,
-        threshold: f64,
-    },
-}
-
-impl Condition {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Condition::SlaBreaches { .. } => "sla_breaches",
-            Condition::OpenBreaches { .. } => "open_breaches",
-            Condition::StageLatency { .. } => "stage_latency",
-            Condition::SystemSilence { .. } => "system_silence",
-            Condition::ErrorRate { .. } => "error_rate",
-            Condition::DeadLetters { .. } => "dead_letters",
-        }
-    }
-
-    /// The threshold as people read it: `5`, `10%`, `5m`.
-    pub fn threshold_text(&self) -> String {
-        match self {
-            Condition::SlaBreaches {
-                measure: Measure::Share,
-                threshold,
-                ..
-            }
-            | Condition::ErrorRate { threshold, .. } => format!("{}%", number(*threshold)),
-            Condition::SlaBreaches { threshold, .. }
-            | Condition::OpenBreaches { threshold, .. }
-            | Condition::DeadLetters { threshold, .. } => number(*threshold),
-            Condition::StageLatency { limit_ns, .. } => duration::format_ns(*limit_ns),
-            Condition::SystemSilence { silent_for_ns, .. } => duration::format_ns(*silent_for_ns),
-        }
-    }
-}
-
-/// `5` for 5.0, `2.5` for 2.5.
-pub fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// Kinds a rule may have.
-pub const KINDS: &[&str] = &[
-    "sla_breaches",
-    "open_breaches",
-    "stage_latency",
-    "system_silence",
-    "error_rate",
-    "dead_letters",
-];
 
 /// One validated rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -586,28 +481,6 @@ impl Rules {
             ));
         }
         Ok(out)
-    }
-}
-
-/// The summary of a rule that gives none.
-fn default_summary(c: &Condition) -> String {
-    match c {
-        Condition::SlaBreaches { .. } => {
-            "{value} SLA breaches (threshold {threshold}): {orders} orders of {customers} customers affected".into()
-        }
-        Condition::OpenBreaches { .. } => {
-            "{value} open SLA breaches (threshold {threshold}): {orders} orders of {customers} customers affected".into()
-        }
-        Condition::StageLatency { .. } => {
-            "stage latency {value} (limit {threshold}): {orders} orders of {customers} customers affected".into()
-        }
-        Condition::SystemSilence { .. } => "silent for {value} (limit {threshold}): {affected}".into(),
-        Condition::ErrorRate { .. } => {
-            "error rate {value} (threshold {threshold}): {orders} orders of {customers} customers affected".into()
-        }
-        Condition::DeadLetters { .. } => {
-            "{value} dead-lettered events (threshold {threshold}): {orders} orders of {customers} customers affected".into()
-        }
     }
 }
 

@@ -1,15 +1,8 @@
-//! ClickHouse row types and their mapping to and from canonical records.
-//!
-//! Times are kept twice: nanoseconds as `UInt64` (exact) and a `DateTime`
-//! (seconds) for partitioning, as 18.16 has no `DateTime64`. Attributes are
-//! parallel key/value arrays; a span event's or link's attributes are one JSON
-//! array of `[key, value]` pairs, which keeps order and repeated keys.
+//! Rows made from canonical records: spans, logs, events, trace events,
+//! and the key index and key links, with their way back to records.
 
 use clickhouse::Row;
-use domain::feed::{FeedRecord, JourneyRecord, RecordKind, Step};
-use domain::instance::{Breach, BreachState, InstanceRecord, InstanceSummary, StageTimes, Status};
-
-use crate::StoreError;
+use domain::feed::{FeedRecord, JourneyRecord};
 use serde::{Deserialize, Serialize};
 
 use domain::model::{
@@ -17,17 +10,11 @@ use domain::model::{
     SpanKind, SpanLink, StatusCode, TraceId,
 };
 
-pub fn unix_seconds_now() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0)
-}
-
-/// Seconds for a `DateTime` column; clamped into its range (1970..2106).
-pub fn seconds(ns: u64) -> u32 {
-    (ns / 1_000_000_000).min(u64::from(u32::MAX)) as u32
-}
+use super::{
+    event_failed, event_ref, keys_from, record_kind, seconds, span_ref, split_keys, RECORD_EVENT,
+    RECORD_LOG, RECORD_SPAN,
+};
+use crate::StoreError;
 
 fn split(attrs: &Attributes) -> (Vec<String>, Vec<String>) {
     attrs.iter().cloned().unzip()
@@ -43,12 +30,6 @@ fn attrs_json(attrs: &Attributes) -> String {
 
 fn attrs_from_json(text: &str) -> Attributes {
     serde_json::from_str(text).unwrap_or_default()
-}
-
-fn split_keys(keys: &[BusinessKey]) -> (Vec<String>, Vec<String>) {
-    keys.iter()
-        .map(|k| (k.key_type.clone(), k.value.clone()))
-        .unzip()
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -171,23 +152,6 @@ impl SpanRow {
     }
 }
 
-fn keys_from(types: Vec<String>, values: Vec<String>) -> Vec<BusinessKey> {
-    types
-        .into_iter()
-        .zip(values)
-        .map(|(t, v)| BusinessKey::new(t, v))
-        .collect()
-}
-
-/// Which kind of record a key index row points at.
-pub(crate) const RECORD_SPAN: &str = RecordKind::Span.as_str();
-pub(crate) const RECORD_LOG: &str = RecordKind::Log.as_str();
-pub(crate) const RECORD_EVENT: &str = RecordKind::Event.as_str();
-
-fn record_kind(text: &str) -> Result<RecordKind, StoreError> {
-    RecordKind::parse(text).ok_or_else(|| unknown("key_index", "record_kind", text))
-}
-
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 pub(crate) struct KeyIndexRow {
     pub key_type: String,
@@ -216,15 +180,6 @@ pub(crate) struct KeyIndexRow {
     pub outcome: String,
     /// An event's delivery attempt.
     pub attempt: u32,
-}
-
-/// How the correlator and the key index name a record.
-pub fn span_ref(trace_id: &TraceId, span_id: &SpanId) -> String {
-    format!("span:{trace_id}:{span_id}")
-}
-
-pub fn event_ref(source: &str, id: &str) -> String {
-    format!("event:{source}\t{id}")
 }
 
 impl KeyIndexRow {
@@ -351,11 +306,6 @@ impl KeyIndexRow {
             attempt: 0,
         })
     }
-}
-
-/// An event that reports a failure.
-pub fn event_failed(event: &Event) -> bool {
-    matches!(event.outcome, Outcome::Failed | Outcome::DeadLettered)
 }
 
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
@@ -555,263 +505,4 @@ impl TraceEventRow {
             event_id: event.id.clone(),
         })
     }
-}
-
-/// One record for the correlator; see `sql/0005_correlation.sql`.
-#[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub(crate) struct FeedRow {
-    pub ingested: u32,
-    pub ingested_ns: u64,
-    pub record_kind: String,
-    pub record_ref: String,
-    pub system: String,
-    pub name: String,
-    pub time_ns: u64,
-    pub failed: u8,
-    pub key_types: Vec<String>,
-    pub key_values: Vec<String>,
-}
-
-impl FeedRow {
-    pub fn for_span(span: &Span, ingested_ns: u64) -> Option<FeedRow> {
-        if span.keys.is_empty() {
-            return None;
-        }
-        let (key_types, key_values) = split_keys(&span.keys);
-        Some(FeedRow {
-            ingested: seconds(ingested_ns),
-            ingested_ns,
-            record_kind: RECORD_SPAN.into(),
-            record_ref: span_ref(&span.trace_id, &span.span_id),
-            system: span.service.clone(),
-            name: span.name.clone(),
-            time_ns: span.start_ns,
-            failed: (span.status_code == StatusCode::Error) as u8,
-            key_types,
-            key_values,
-        })
-    }
-
-    pub fn for_event(event: &Event, ingested_ns: u64) -> Option<FeedRow> {
-        if event.keys.is_empty() {
-            return None;
-        }
-        let (key_types, key_values) = split_keys(&event.keys);
-        Some(FeedRow {
-            ingested: seconds(ingested_ns),
-            ingested_ns,
-            record_kind: RECORD_EVENT.into(),
-            record_ref: event_ref(&event.source, &event.id),
-            system: event.system.clone(),
-            name: event.event_type.clone(),
-            time_ns: event.time_ns,
-            failed: event_failed(event) as u8,
-            key_types,
-            key_values,
-        })
-    }
-
-    /// A plain log record reaches no stage, but two keys on it make a link
-    /// that may attach earlier records to an instance: it is fed for that.
-    pub fn for_log(log: &LogRecord, ingested_ns: u64) -> Option<FeedRow> {
-        if log.keys.len() < 2 || !log.event_name.is_empty() {
-            return None;
-        }
-        let (key_types, key_values) = split_keys(&log.keys);
-        Some(FeedRow {
-            ingested: seconds(ingested_ns),
-            ingested_ns,
-            record_kind: RECORD_LOG.into(),
-            record_ref: format!("log:{:016x}", log.record_id),
-            system: log.service.clone(),
-            name: String::new(),
-            time_ns: log.time_ns,
-            failed: 0,
-            key_types,
-            key_values,
-        })
-    }
-
-    pub(crate) fn record(self) -> Result<FeedRecord, StoreError> {
-        Ok(FeedRecord {
-            kind: record_kind(&self.record_kind)?,
-            ingested_ns: self.ingested_ns,
-            record_ref: self.record_ref,
-            system: self.system,
-            name: self.name,
-            time_ns: self.time_ns,
-            failed: self.failed != 0,
-            keys: keys_from(self.key_types, self.key_values),
-        })
-    }
-}
-
-#[derive(Debug, Clone, Row, Serialize, Deserialize)]
-pub(crate) struct StepRow {
-    process_id: String,
-    root_value: String,
-    stage_id: String,
-    record_ref: String,
-    time: u32,
-    time_ns: u64,
-    failed: u8,
-    via_type: String,
-    via_value: String,
-    written_ns: u64,
-}
-
-impl StepRow {
-    pub(crate) fn of(s: &Step) -> Self {
-        StepRow {
-            process_id: s.process_id.clone(),
-            root_value: s.root_value.clone(),
-            stage_id: s.stage_id.clone(),
-            record_ref: s.record_ref.clone(),
-            time: seconds(s.time_ns),
-            time_ns: s.time_ns,
-            failed: s.failed as u8,
-            via_type: s.via.key_type.clone(),
-            via_value: s.via.value.clone(),
-            written_ns: s.written_ns,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
-pub(crate) struct InstanceRow {
-    process_id: String,
-    root_value: String,
-    start_ns: u64,
-    last_ns: u64,
-    status: String,
-    current_stage: String,
-    stage_ids: Vec<String>,
-    stage_times: Vec<u64>,
-    failed: u8,
-    open_breaches: u32,
-    updated_ns: u64,
-}
-
-/// A status or state text this version does not know (written by a newer
-/// one): said, not guessed.
-fn unknown(table: &str, column: &str, text: &str) -> StoreError {
-    StoreError::Migration(format!(
-        "{table}.{column} holds `{text}`, which this version of Throughline does not know; run the version that wrote it, or a newer one"
-    ))
-}
-
-fn status(text: &str) -> Result<Status, StoreError> {
-    Status::parse(text).ok_or_else(|| unknown("process_instances", "status", text))
-}
-
-impl InstanceRow {
-    pub(crate) fn of(r: &InstanceRecord) -> Self {
-        InstanceRow {
-            process_id: r.process_id.clone(),
-            root_value: r.root_value.clone(),
-            start_ns: r.start_ns,
-            last_ns: r.last_ns,
-            status: r.status.as_str().into(),
-            current_stage: r.current_stage.clone(),
-            stage_ids: r.stages.ids.clone(),
-            stage_times: r.stages.times.clone(),
-            failed: r.failed as u8,
-            open_breaches: r.open_breaches,
-            updated_ns: r.updated_ns,
-        }
-    }
-
-    pub(crate) fn record(self) -> Result<InstanceRecord, StoreError> {
-        Ok(InstanceRecord {
-            status: status(&self.status)?,
-            process_id: self.process_id,
-            root_value: self.root_value,
-            start_ns: self.start_ns,
-            last_ns: self.last_ns,
-            current_stage: self.current_stage,
-            stages: StageTimes {
-                ids: self.stage_ids,
-                times: self.stage_times,
-            },
-            failed: self.failed != 0,
-            open_breaches: self.open_breaches,
-            updated_ns: self.updated_ns,
-        })
-    }
-}
-
-/// What a process summary reads of an instance.
-#[derive(Debug, Clone, Row, Deserialize, PartialEq)]
-pub(crate) struct InstanceSummaryRow {
-    process_id: String,
-    status: String,
-    start_ns: u64,
-    stage_ids: Vec<String>,
-    stage_times: Vec<u64>,
-}
-
-impl InstanceSummaryRow {
-    pub(crate) fn summary(self) -> Result<InstanceSummary, StoreError> {
-        Ok(InstanceSummary {
-            status: status(&self.status)?,
-            process_id: self.process_id,
-            start_ns: self.start_ns,
-            stages: StageTimes {
-                ids: self.stage_ids,
-                times: self.stage_times,
-            },
-        })
-    }
-}
-
-#[derive(Debug, Clone, Row, Serialize, Deserialize, PartialEq)]
-pub(crate) struct BreachRow {
-    process_id: String,
-    sla_id: String,
-    root_value: String,
-    from_ns: u64,
-    due_ns: u64,
-    to_ns: u64,
-    late_ns: u64,
-    state: String,
-    updated_ns: u64,
-}
-
-impl BreachRow {
-    pub(crate) fn of(b: &Breach) -> Self {
-        BreachRow {
-            process_id: b.process_id.clone(),
-            sla_id: b.sla_id.clone(),
-            root_value: b.root_value.clone(),
-            from_ns: b.from_ns,
-            due_ns: b.due_ns,
-            to_ns: b.to_ns,
-            late_ns: b.late_ns,
-            state: b.state.as_str().into(),
-            updated_ns: b.updated_ns,
-        }
-    }
-
-    pub(crate) fn breach(self) -> Result<Breach, StoreError> {
-        Ok(Breach {
-            state: BreachState::parse(&self.state)
-                .ok_or_else(|| unknown("breaches", "state", &self.state))?,
-            process_id: self.process_id,
-            sla_id: self.sla_id,
-            root_value: self.root_value,
-            from_ns: self.from_ns,
-            due_ns: self.due_ns,
-            to_ns: self.to_ns,
-            late_ns: self.late_ns,
-            updated_ns: self.updated_ns,
-        })
-    }
-}
-
-/// Rows of a query, each made a domain value.
-pub(crate) fn convert<R, T>(
-    rows: Vec<R>,
-    f: impl Fn(R) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
-    rows.into_iter().map(f).collect()
 }

@@ -15,6 +15,11 @@
 //! the watermark is saved after the steps, and instance and breach rows are
 //! written only when they differ from the stored ones. A crash mid-cycle
 //! reruns the cycle and writes nothing twice.
+//!
+//! `evaluation` turns instances into the rows to write and remembers what
+//! was written.
+
+mod evaluation;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
@@ -25,9 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::CorrelatorMetrics;
 use domain::feed::{FeedRecord, RecordKind, Step};
-use domain::instance::{
-    evaluate, Breach, BreachState, Instance, InstanceRecord, SlaState, StageTimes,
-};
+use domain::instance::{Breach, Instance, InstanceRecord};
 use domain::keys::KeyTypes;
 use domain::model::{key_links, BusinessKey};
 use domain::now_ns;
@@ -568,159 +571,5 @@ impl Correlator {
             .into_iter()
             .map(|m| m.into_iter().collect())
             .collect())
-    }
-
-    /// Evaluates instances; returns the instance and breach rows that differ
-    /// from what is stored, and schedules running SLAs' deadlines.
-    fn evaluate(
-        &mut self,
-        which: Vec<(usize, String)>,
-        now: u64,
-    ) -> (Vec<InstanceRecord>, Vec<Breach>) {
-        let mut instance_rows = Vec::new();
-        let mut breach_rows = Vec::new();
-        for (p, root) in which {
-            let Some(instance) = self.instances.get(&(p, root.clone())) else {
-                continue;
-            };
-            let def = &self.processes.list[p];
-            let e = evaluate(def, instance, now);
-            let mut open = 0;
-            for (s, state) in e.slas.iter().enumerate() {
-                let sla = &def.slas[s];
-                let row = |from_ns, due_ns, to_ns, late_ns, state| Breach {
-                    process_id: def.id.clone(),
-                    sla_id: sla.id.clone(),
-                    root_value: root.clone(),
-                    from_ns,
-                    due_ns,
-                    to_ns,
-                    late_ns,
-                    state,
-                    updated_ns: now,
-                };
-                let wanted = match *state {
-                    SlaState::Open { from_ns, due_ns } => {
-                        open += 1;
-                        Some(row(
-                            from_ns,
-                            due_ns,
-                            0,
-                            now.saturating_sub(due_ns),
-                            BreachState::Open,
-                        ))
-                    }
-                    SlaState::Closed {
-                        from_ns,
-                        due_ns,
-                        to_ns,
-                    } => Some(row(
-                        from_ns,
-                        due_ns,
-                        to_ns,
-                        to_ns - due_ns,
-                        BreachState::Closed,
-                    )),
-                    SlaState::Running { due_ns } => {
-                        self.deadlines
-                            .push(Reverse((due_ns.saturating_add(1), p, root.clone())));
-                        None
-                    }
-                    SlaState::Met | SlaState::NotStarted => None,
-                };
-                let key = (p, s, root.clone());
-                let stored = self.written_breaches.get(&key);
-                let next = match (wanted, stored) {
-                    (Some(w), Some(old)) if w.same_as(old) => None,
-                    (Some(w), _) => Some(w),
-                    (None, Some(old)) if old.state != BreachState::Cleared => Some(Breach {
-                        state: BreachState::Cleared,
-                        updated_ns: now,
-                        ..old.clone()
-                    }),
-                    (None, _) => None,
-                };
-                if let Some(row) = next {
-                    breach_rows.push(row);
-                }
-            }
-            let row = InstanceRecord {
-                process_id: def.id.clone(),
-                root_value: root.clone(),
-                start_ns: e.start_ns,
-                last_ns: e.last_ns,
-                status: e.status,
-                current_stage: e
-                    .current_stage
-                    .map(|i| def.stages[i].id.clone())
-                    .unwrap_or_default(),
-                stages: StageTimes::of(def, instance),
-                failed: e.failed,
-                open_breaches: open,
-                updated_ns: now,
-            };
-            let key = (p, root.clone());
-            let changed = self
-                .written_instances
-                .get(&key)
-                .is_none_or(|old| !old.same_as(&row));
-            if changed {
-                instance_rows.push(row);
-            }
-        }
-        (instance_rows, breach_rows)
-    }
-
-    async fn write_evaluations(
-        &self,
-        instances: &[InstanceRecord],
-        breaches: &[Breach],
-    ) -> Result<(), StoreError> {
-        // Instances first: a reader who sees a breach then finds its
-        // instance already in the state the breach puts it in.
-        self.store.write_instances(instances).await?;
-        self.store.write_breaches(breaches).await
-    }
-
-    /// What is stored now, once a write succeeded: later evaluations compare
-    /// against it.
-    fn remember(&mut self, instances: Vec<InstanceRecord>, breaches: Vec<Breach>) {
-        for row in instances {
-            if let Some(p) = self.process_index(&row.process_id) {
-                self.written_instances
-                    .insert((p, row.root_value.clone()), row);
-            }
-        }
-        for row in breaches {
-            let Some(p) = self.process_index(&row.process_id) else {
-                continue;
-            };
-            let Some(s) = self.processes.list[p]
-                .slas
-                .iter()
-                .position(|x| x.id == row.sla_id)
-            else {
-                continue;
-            };
-            self.written_breaches
-                .insert((p, s, row.root_value.clone()), row);
-        }
-    }
-
-    fn publish_open_breaches(&self) {
-        let mut open: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for def in &self.processes.list {
-            for sla in &def.slas {
-                open.insert((def.id.clone(), sla.id.clone()), 0);
-            }
-        }
-        for row in self.written_breaches.values() {
-            if row.state == BreachState::Open {
-                *open
-                    .entry((row.process_id.clone(), row.sla_id.clone()))
-                    .or_default() += 1;
-            }
-        }
-        *self.metrics.open_breaches.lock().expect("metrics lock") = open;
     }
 }
