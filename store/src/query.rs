@@ -133,8 +133,8 @@ impl Store {
         let count = self
             .client()
             .query(
-                "SELECT (SELECT count() FROM key_index WHERE key_type = ? AND key_value = ?) \
-                 + (SELECT count() FROM key_links WHERE key_type = ? AND key_value = ?)",
+                "SELECT ifNull((SELECT count() FROM key_index WHERE key_type = ? AND key_value = ?), 0) \
+                 + ifNull((SELECT count() FROM key_links WHERE key_type = ? AND key_value = ?), 0)",
             )
             .bind(key.key_type.as_str())
             .bind(key.value.as_str())
@@ -177,8 +177,8 @@ impl Store {
         let count = self
             .client()
             .query(
-                "SELECT (SELECT count() FROM spans_v2 WHERE trace_id = unhex(?)) \
-                 + (SELECT count() FROM trace_events WHERE trace_id = unhex(?))",
+                "SELECT ifNull((SELECT count() FROM spans_v2 WHERE trace_id = unhex(?)), 0) \
+                 + ifNull((SELECT count() FROM trace_events WHERE trace_id = unhex(?)), 0)",
             )
             .bind(trace_id.to_hex())
             .bind(trace_id.to_hex())

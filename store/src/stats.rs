@@ -229,13 +229,13 @@ impl Store {
                    WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
                      AND start_ns >= ? AND start_ns <= ? \
                      AND parent_span_id != toFixedString('', 8) \
-                 ) ANY INNER JOIN ( \
+                 ) AS children ANY LEFT JOIN ( \
                    SELECT trace_id, span_id AS parent_span_id, service AS parent \
                    FROM spans_v2 FINAL \
                    WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
                      AND start_ns >= ? AND start_ns <= ? \
-                 ) USING (trace_id, parent_span_id) \
-                 WHERE parent != child \
+                 ) AS parents USING (trace_id, parent_span_id) \
+                 WHERE parent != '' AND parent != child \
                  GROUP BY parent, child \
                  ORDER BY calls DESC",
             )

@@ -18,5 +18,6 @@ mod pages;
 mod processes;
 mod security;
 mod slow_clients;
+mod systems;
 mod tls;
 mod up;
