@@ -40,12 +40,39 @@ pub struct StoreConfig {
 /// A failure talking to ClickHouse, classified once, here: a data error
 /// (ClickHouse refused the rows; permanent) or retryable (anything else: the
 /// server away, slow, overloaded, restarting).
+///
+/// Its text never holds the user info of a URL: a client error may quote
+/// the URL it used, so its text, with its causes, goes through
+/// `domain::redact` here, and it is not handed on as a `source` (which
+/// `anyhow` would print as it is).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("ClickHouse: {0}")]
-    ClickHouse(#[from] clickhouse::error::Error),
-    #[error("{0}")]
+    #[error("ClickHouse: {}", client_error_text(.0))]
+    ClickHouse(clickhouse::error::Error),
+    #[error("{}", domain::redact::urls_in(.0))]
     Migration(String),
+}
+
+impl From<clickhouse::error::Error> for StoreError {
+    fn from(e: clickhouse::error::Error) -> Self {
+        StoreError::ClickHouse(e)
+    }
+}
+
+/// A client error with its causes (`network error: ...: tcp connect error:
+/// Connection refused`), each said once, URLs without user info.
+fn client_error_text(error: &clickhouse::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    domain::redact::urls_in(&text)
 }
 
 /// ClickHouse error codes that mean "this data is wrong": sending the same
@@ -120,7 +147,7 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("url", &self.config.url)
+            .field("url", &domain::redact::url(&self.config.url))
             .field("database", &self.config.database)
             .finish()
     }
@@ -211,5 +238,27 @@ mod tests {
         }
         assert!(StoreError::ClickHouse(clickhouse::error::Error::TimedOut).is_retryable());
         assert!(!StoreError::Migration("x".into()).is_retryable());
+    }
+
+    #[test]
+    fn error_texts_and_debug_never_show_url_credentials() {
+        let quoted = bad("Code: 516. DB::Exception: probe: Authentication failed (http://probe:s3cret@10.0.0.5:8123/)");
+        let text = quoted.to_string();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("http://10.0.0.5:8123/"), "{text}");
+        let migration =
+            StoreError::Migration("sql/0001 at http://probe:s3cret@10.0.0.5:8123: refused".into());
+        assert_eq!(
+            migration.to_string(),
+            "sql/0001 at http://10.0.0.5:8123: refused"
+        );
+        let store = Store::new(StoreConfig {
+            url: "http://probe:s3cret@10.0.0.5:8123".into(),
+            database: "x".into(),
+            user: None,
+            password: None,
+        });
+        let debug = format!("{store:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
     }
 }

@@ -249,7 +249,8 @@ impl Settings {
         if let Some(url) = &clickhouse_url {
             if !url.starts_with("http://") && !url.starts_with("https://") {
                 return Err(ConfigError::Invalid(format!(
-                    "clickhouse_url `{url}` must be ClickHouse's HTTP interface, like http://127.0.0.1:8123"
+                    "clickhouse_url `{}` must be ClickHouse's HTTP interface, like http://127.0.0.1:8123",
+                    domain::redact::url(url)
                 )));
             }
         }
@@ -337,7 +338,8 @@ impl Settings {
             if !r.url.starts_with("http://") && !r.url.starts_with("https://") {
                 return Err(ConfigError::Invalid(format!(
                     "receiver `{}`: url `{}` must be an http:// or https:// URL",
-                    r.name, r.url
+                    r.name,
+                    domain::redact::url(&r.url)
                 )));
             }
         }

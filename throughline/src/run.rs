@@ -71,8 +71,9 @@ async fn open_store(
             }
             Err(anyhow::anyhow!(e)).with_context(|| {
                 format!(
-                    "preparing database `{}` at {url}",
-                    settings.clickhouse_database
+                    "preparing database `{}` at {}",
+                    settings.clickhouse_database,
+                    domain::redact::url(&url)
                 )
             })
         }
@@ -230,7 +231,7 @@ pub async fn up(settings: Settings) -> anyhow::Result<()> {
                 if collector.tls { " (TLS)" } else { "" },
                 collector::tls::scheme(collector.tls),
                 collector.http_addr,
-                store.config().url,
+                domain::redact::url(&store.config().url),
                 store.config().database
             );
             shutdown.cancelled().await;
@@ -295,14 +296,15 @@ pub async fn collector(settings: Settings) -> anyhow::Result<()> {
             }
         }
         Err(e) if e.is_retryable() => {
-            tracing::warn!(error = %e, %url, "ClickHouse is not reachable; accepting into the spool and migrating once it is");
+            tracing::warn!(error = %e, url = %domain::redact::url(&url), "ClickHouse is not reachable; accepting into the spool and migrating once it is");
             tokio::spawn(migrate_when_reachable(store.clone(), shutdown.clone()));
         }
         Err(e) => {
             return Err(anyhow::anyhow!(e)).with_context(|| {
                 format!(
-                    "preparing database `{}` at {url}",
-                    settings.clickhouse_database
+                    "preparing database `{}` at {}",
+                    settings.clickhouse_database,
+                    domain::redact::url(&url)
                 )
             })
         }
@@ -362,14 +364,15 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| DEFAULT_CLICKHOUSE_URL.to_string());
     let store = Store::new(settings.store_config(&url));
+    let shown = domain::redact::url(&url);
     let report = store.migrate().await.with_context(|| {
         format!(
-            "migrating database `{}` at {url}",
+            "migrating database `{}` at {shown}",
             settings.clickhouse_database
         )
     })?;
     println!(
-        "database `{}` at {url}: {} migration(s) applied, {} already applied",
+        "database `{}` at {shown}: {} migration(s) applied, {} already applied",
         settings.clickhouse_database,
         report.applied.len(),
         report.already

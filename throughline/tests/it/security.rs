@@ -921,3 +921,68 @@ async fn an_open_console_says_so_and_stays_on_loopback() {
         .await
         .unwrap();
 }
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary prints a ClickHouse URL without its user info: in the log
+/// of `collector`, and in the errors `console` and `migrate` stop with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_never_prints_clickhouse_credentials() {
+    let port = closed_port();
+    let url = format!("http://probe:s3cret@127.0.0.1:{port}");
+    let shown = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_throughline"))
+            .args(args)
+            .args(["--clickhouse-url", &url, "--data-dir"])
+            .arg(dir.path())
+            .args(["--console-addr", "127.0.0.1:0"])
+            .env_remove("THROUGHLINE_CLICKHOUSE_URL")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} exits with an error");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for command in [&["migrate"][..], &["console"][..]] {
+        let text = run(command);
+        assert!(!text.contains("s3cret"), "{command:?}: {text}");
+        assert!(text.contains(&shown), "{command:?}: {text}");
+    }
+
+    // `collector` starts without ClickHouse and says so in its log.
+    let [http, grpc] = std::array::from_fn::<_, 2, _>(|_| closed_port());
+    let log = dir.path().join("collector-stderr.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .arg("collector")
+        .args(["--clickhouse-url", &url, "--data-dir"])
+        .arg(dir.path())
+        .args(["--otlp-http-addr", &format!("127.0.0.1:{http}")])
+        .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let body: Value = loop {
+        assert!(child.try_wait().unwrap().is_none(), "the collector exited");
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await {
+            break r.json().await.unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no collector");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(text.contains(&shown), "{text}");
+}
