@@ -6,7 +6,7 @@
 //! Failures are classified once, by storage: a retryable one (ClickHouse
 //! away, a timeout, overload) makes the writer try the same batch again with
 //! jittered exponential backoff, for as long as it takes, reporting the
-//! problem on `/readyz`; a data error (ClickHouse refused rows) makes it split
+//! problem on `/readyz` (in general terms) and `/admin` (in detail); a data error (ClickHouse refused rows) makes it split
 //! the batch in halves until the refused records stand alone, store the rest,
 //! and write those to the dead-letter file. Nothing is retried forever that
 //! cannot pass, and a refused row never holds back the rows behind it.
@@ -295,9 +295,11 @@ impl Writer {
             if error.is_data_error() {
                 return Err(Failure::Data(error));
             }
+            // The detail, for the log and `/admin`; `/readyz` says only
+            // that ClickHouse does not take inserts.
             let problem = format!(
                 "ClickHouse at {} does not take inserts: {error}; requests are kept in the spool",
-                self.store.config().url
+                domain::redact::url(&self.store.config().url)
             );
             let first = m
                 .clickhouse_problem

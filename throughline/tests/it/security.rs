@@ -931,6 +931,78 @@ fn closed_port() -> u16 {
         .port()
 }
 
+/// A ClickHouse URL with credentials in it (issue 21, item 2), of a server
+/// that is not there: its user info never reaches the open `/readyz`, and
+/// neither does its address or its error; the admin page has the detail,
+/// without the user info.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_keeps_clickhouse_credentials_address_and_errors_to_itself() {
+    let port = closed_port();
+    let store = store::Store::new(store::StoreConfig {
+        url: format!("http://probe:s3cret@127.0.0.1:{port}"),
+        database: "nowhere".into(),
+        user: None,
+        password: None,
+    });
+    let (key_id, key) = secret::generate(console::auth::API_KEY_PREFIX);
+    let app = TestApp::with(TestConfig {
+        store: Some(store),
+        api_keys: vec![ApiKeyConfig {
+            id: key_id,
+            name: "operator".into(),
+            role: Role::Admin,
+            hash: secret::hash(&key),
+        }],
+        ..Default::default()
+    })
+    .await;
+    let client = browser();
+    let leaks = |text: &str| {
+        text.contains("s3cret")
+            || text.contains("probe")
+            || text.contains(&port.to_string())
+            || text.contains("network error")
+    };
+
+    let r = client.get(app.otlp_url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the collector keeps accepting");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "degraded", "reason": "ClickHouse is not reachable; requests are kept in the spool"})
+    );
+
+    let r = client.get(app.console_url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let text = r.text().await.unwrap();
+    assert!(!leaks(&text), "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "not ready", "reason": "ClickHouse is not reachable"})
+    );
+
+    // The admin sees where and why, without the user info.
+    let (status, html) = get_with(
+        &app,
+        &client,
+        "/admin",
+        ("authorization", &format!("Bearer {key}")),
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        !html.contains("s3cret") && !html.contains("probe"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "ClickHouse at http://127.0.0.1:{port} (database `nowhere`) is not usable: ClickHouse: network error"
+        )),
+        "{html}"
+    );
+}
+
 /// The binary prints a ClickHouse URL without its user info: in the log
 /// of `collector`, and in the errors `console` and `migrate` stop with.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
