@@ -43,8 +43,10 @@ impl From<SpoolError> for SubmitError {
     }
 }
 
-/// How long one batch's inserts may take before they count as failed
-/// (retryable). Far above what a batch takes (under a few seconds).
+/// How long one batch's inserts may take together before they count as
+/// failed (retryable). Each insert is also bounded by the store's query
+/// timeout; this bounds the batch. Far above what a batch takes (under a
+/// few seconds).
 const INSERT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Tuning of the writer.
@@ -263,9 +265,7 @@ impl Writer {
             // stop the writer: that is a timeout, retried like any other.
             let result = tokio::time::timeout(INSERT_TIMEOUT, self.store.write_batch(batch))
                 .await
-                .unwrap_or(Err(StoreError::ClickHouse(
-                    clickhouse::error::Error::TimedOut,
-                )));
+                .unwrap_or(Err(StoreError::Timeout(INSERT_TIMEOUT)));
             m.insert_latency.observe(started.elapsed());
             let error = match result {
                 Ok(report) => {

@@ -94,27 +94,23 @@ impl Store {
         to_ns: u64,
         limit: usize,
     ) -> Result<Vec<InstanceStages>, StoreError> {
-        Ok(self
-            .client()
-            .query(
-                "SELECT ?fields FROM process_instances FINAL \
+        self.query(
+            "SELECT ?fields FROM process_instances FINAL \
                  WHERE process_id = ? AND start_ns >= ? AND start_ns <= ? \
                  ORDER BY start_ns DESC LIMIT ?",
-            )
-            .bind(process_id)
-            .bind(from_ns)
-            .bind(to_ns)
-            .bind(limit as u64)
-            .fetch_all::<InstanceStages>()
-            .await?)
+        )
+        .bind(process_id)
+        .bind(from_ns)
+        .bind(to_ns)
+        .bind(limit as u64)
+        .fetch_all::<InstanceStages>()
+        .await
     }
 
     pub async fn alert_states(&self) -> Result<Vec<AlertStateRow>, StoreError> {
-        Ok(self
-            .client()
-            .query("SELECT ?fields FROM alert_state FINAL ORDER BY rule_id")
+        self.query("SELECT ?fields FROM alert_state FINAL ORDER BY rule_id")
             .fetch_all::<AlertStateRow>()
-            .await?)
+            .await
     }
 
     pub async fn write_alert_states(&self, rows: &[AlertStateRow]) -> Result<(), StoreError> {
@@ -138,16 +134,14 @@ impl Store {
         rule_id: &str,
         limit: usize,
     ) -> Result<Vec<AlertHistoryRow>, StoreError> {
-        Ok(self
-            .client()
-            .query(
-                "SELECT ?fields FROM alert_history FINAL WHERE rule_id = ? \
+        self.query(
+            "SELECT ?fields FROM alert_history FINAL WHERE rule_id = ? \
                  ORDER BY at_ns DESC LIMIT ?",
-            )
-            .bind(rule_id)
-            .bind(limit as u64)
-            .fetch_all::<AlertHistoryRow>()
-            .await?)
+        )
+        .bind(rule_id)
+        .bind(limit as u64)
+        .fetch_all::<AlertHistoryRow>()
+        .await
     }
 
     /// A rule's newest delivery attempts, newest first.
@@ -156,16 +150,14 @@ impl Store {
         rule_id: &str,
         limit: usize,
     ) -> Result<Vec<AlertNotificationRow>, StoreError> {
-        Ok(self
-            .client()
-            .query(
-                "SELECT ?fields FROM alert_notifications FINAL WHERE rule_id = ? \
+        self.query(
+            "SELECT ?fields FROM alert_notifications FINAL WHERE rule_id = ? \
                  ORDER BY at_ns DESC, attempt DESC LIMIT ?",
-            )
-            .bind(rule_id)
-            .bind(limit as u64)
-            .fetch_all::<AlertNotificationRow>()
-            .await?)
+        )
+        .bind(rule_id)
+        .bind(limit as u64)
+        .fetch_all::<AlertNotificationRow>()
+        .await
     }
 
     /// Breaches (open or closed) of a process, or one SLA, due in
@@ -185,16 +177,11 @@ impl Store {
             sql.push_str(" AND sla_id = ?");
         }
         sql.push_str(" ORDER BY due_ns DESC");
-        let mut query = self
-            .client()
-            .query(&sql)
-            .bind(process_id)
-            .bind(from_ns)
-            .bind(to_ns);
+        let mut query = self.query(&sql).bind(process_id).bind(from_ns).bind(to_ns);
         if let Some(sla) = sla_id {
             query = query.bind(sla);
         }
-        Ok(query.fetch_all::<BreachRow>().await?)
+        query.fetch_all::<BreachRow>().await
     }
 
     /// Open breaches now of a process, or one SLA.
@@ -210,11 +197,11 @@ impl Store {
             sql.push_str(" AND sla_id = ?");
         }
         sql.push_str(" ORDER BY due_ns DESC");
-        let mut query = self.client().query(&sql).bind(process_id);
+        let mut query = self.query(&sql).bind(process_id);
         if let Some(sla) = sla_id {
             query = query.bind(sla);
         }
-        Ok(query.fetch_all::<BreachRow>().await?)
+        query.fetch_all::<BreachRow>().await
     }
 
     /// Instances of a process started in `[from_ns, to_ns]`.
@@ -224,17 +211,15 @@ impl Store {
         from_ns: u64,
         to_ns: u64,
     ) -> Result<u64, StoreError> {
-        Ok(self
-            .client()
-            .query(
-                "SELECT count() FROM process_instances FINAL \
+        self.query(
+            "SELECT count() FROM process_instances FINAL \
                  WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?",
-            )
-            .bind(process_id)
-            .bind(from_ns)
-            .bind(to_ns)
-            .fetch_one::<u64>()
-            .await?)
+        )
+        .bind(process_id)
+        .bind(from_ns)
+        .bind(to_ns)
+        .fetch_one::<u64>()
+        .await
     }
 
     /// Of the instances of a process started in `[from_ns, to_ns]`, how
@@ -257,16 +242,16 @@ impl Store {
             " AND root_value IN (SELECT root_value FROM process_instances FINAL \
              WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?)",
         );
-        let mut query = self.client().query(&sql).bind(process_id);
+        let mut query = self.query(&sql).bind(process_id);
         if let Some(sla) = sla_id {
             query = query.bind(sla);
         }
-        Ok(query
+        query
             .bind(process_id)
             .bind(from_ns)
             .bind(to_ns)
             .fetch_one::<u64>()
-            .await?)
+            .await
     }
 
     /// How many distinct keys of `linked_type` the keys `(type, value)` are
@@ -283,7 +268,7 @@ impl Store {
                  WHERE (key_type, key_value) IN ({}) AND linked_type = ?",
                 key_tuple_placeholders(chunk.len())
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for (t, v) in chunk {
                 query = query.bind(t.as_str()).bind(v.as_str());
             }
@@ -320,7 +305,6 @@ impl Store {
             sql.push_str(" AND type = ?");
         }
         let mut query = self
-            .client()
             .query(&sql)
             .bind(s(from_ns))
             .bind(s(to_ns))
@@ -332,6 +316,6 @@ impl Store {
         if let Some(t) = event_type {
             query = query.bind(t);
         }
-        Ok(query.fetch_one::<EventOutcomes>().await?)
+        query.fetch_one::<EventOutcomes>().await
     }
 }

@@ -92,8 +92,7 @@ impl Store {
         upto_ns: u64,
         limit: usize,
     ) -> Result<Vec<FeedRow>, StoreError> {
-        Ok(self
-            .client()
+        self
             .query(
                 "SELECT ?fields FROM correlation_feed \
                  WHERE ingested >= toDateTime(?) AND ingested <= toDateTime(?) \
@@ -108,7 +107,7 @@ impl Store {
             .bind(upto_ns)
             .bind(limit as u64)
             .fetch_all::<FeedRow>()
-            .await?)
+            .await
     }
 
     /// The spans and events carrying any of `keys` but no key of type
@@ -129,7 +128,7 @@ impl Store {
                    AND NOT has(record_key_types, ?)",
                 key_tuple_placeholders(refs.len())
             );
-            let rows = bind_keys(self.client().query(&sql), &refs)
+            let rows = bind_keys(self.query(&sql), &refs)
                 .bind(RECORD_LOG)
                 .bind(since_ns / 1_000_000_000)
                 .bind(without_type)
@@ -167,7 +166,7 @@ impl Store {
                  WHERE (key_type, key_value, linked_type, linked_value) IN ({})",
                 vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for (a, b) in chunk {
                 query = query
                     .bind(a.key_type.as_str())
@@ -197,7 +196,7 @@ impl Store {
                  WHERE (process_id, root_value, stage_id, record_ref) IN ({})",
                 vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for s in chunk {
                 query = query
                     .bind(s.process_id.as_str())
@@ -236,7 +235,6 @@ impl Store {
         let tail = " GROUP BY process_id, root_value, stage_id";
         match roots {
             None => Ok(self
-                .client()
                 .query(&format!(
                     "{base}(process_id, root_value) IN (SELECT process_id, root_value FROM process_steps \
                      WHERE time >= toDateTime(?)){tail}"
@@ -251,7 +249,7 @@ impl Store {
                         "{base}(process_id, root_value) IN ({}){tail}",
                         key_tuple_placeholders(chunk.len())
                     );
-                    let mut query = self.client().query(&sql);
+                    let mut query = self.query(&sql);
                     for (process, root) in chunk {
                         query = query.bind(process.as_str()).bind(root.as_str());
                     }
@@ -265,27 +263,22 @@ impl Store {
     /// Stored instance rows (latest), for instances started at or after
     /// `since_ns`.
     pub async fn instance_rows_since(&self, since_ns: u64) -> Result<Vec<InstanceRow>, StoreError> {
-        Ok(self
-            .client()
-            .query("SELECT ?fields FROM process_instances FINAL WHERE last_ns >= ?")
+        self.query("SELECT ?fields FROM process_instances FINAL WHERE last_ns >= ?")
             .bind(since_ns)
             .fetch_all::<InstanceRow>()
-            .await?)
+            .await
     }
 
     /// Stored breach rows (latest) whose start is at or after `since_ns`.
     pub async fn breach_rows_since(&self, since_ns: u64) -> Result<Vec<BreachRow>, StoreError> {
-        Ok(self
-            .client()
-            .query("SELECT ?fields FROM breaches FINAL WHERE from_ns >= ?")
+        self.query("SELECT ?fields FROM breaches FINAL WHERE from_ns >= ?")
             .bind(since_ns)
             .fetch_all::<BreachRow>()
-            .await?)
+            .await
     }
 
     pub async fn load_watermark(&self, name: &str) -> Result<Option<u64>, StoreError> {
         Ok(self
-            .client()
             .query("SELECT watermark_ns FROM correlator_state FINAL WHERE name = ?")
             .bind(name)
             .fetch_optional::<Watermark>()
@@ -325,7 +318,6 @@ impl Store {
         }
         sql.push_str(" ORDER BY start_ns DESC, root_value DESC LIMIT ?");
         let mut query = self
-            .client()
             .query(&sql)
             .bind(filter.process_id.as_str())
             .bind(filter.from_ns)
@@ -359,17 +351,15 @@ impl Store {
         to_ns: u64,
         limit: usize,
     ) -> Result<Vec<InstanceSummaryRow>, StoreError> {
-        Ok(self
-            .client()
-            .query(
-                "SELECT ?fields FROM process_instances FINAL WHERE start_ns >= ? AND start_ns <= ? \
+        self.query(
+            "SELECT ?fields FROM process_instances FINAL WHERE start_ns >= ? AND start_ns <= ? \
                  ORDER BY start_ns DESC LIMIT ?",
-            )
-            .bind(from_ns)
-            .bind(to_ns)
-            .bind(limit as u64)
-            .fetch_all::<InstanceSummaryRow>()
-            .await?)
+        )
+        .bind(from_ns)
+        .bind(to_ns)
+        .bind(limit as u64)
+        .fetch_all::<InstanceSummaryRow>()
+        .await
     }
 
     /// The instances of these (process, root value) pairs.
@@ -384,7 +374,7 @@ impl Store {
                  ORDER BY start_ns",
                 key_tuple_placeholders(chunk.len())
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for (process, root) in chunk {
                 query = query.bind(process.as_str()).bind(root.as_str());
             }
@@ -405,7 +395,7 @@ impl Store {
                  AND state != 'cleared'",
                 key_tuple_placeholders(chunk.len())
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for (process, root) in chunk {
                 query = query.bind(process.as_str()).bind(root.as_str());
             }
@@ -423,7 +413,6 @@ impl Store {
             n: u64,
         }
         Ok(self
-            .client()
             .query(
                 "SELECT process_id, sla_id, count() AS n FROM breaches FINAL \
                  WHERE state = 'open' GROUP BY process_id, sla_id",
@@ -463,11 +452,7 @@ impl Store {
         sql.push_str(
             " ORDER BY due_ns DESC, process_id DESC, sla_id DESC, root_value DESC LIMIT ?",
         );
-        let mut query = self
-            .client()
-            .query(&sql)
-            .bind(filter.from_ns)
-            .bind(filter.to_ns);
+        let mut query = self.query(&sql).bind(filter.from_ns).bind(filter.to_ns);
         if let Some(p) = &filter.process_id {
             query = query.bind(p.as_str());
         }

@@ -415,6 +415,7 @@ impl Settings {
             database: self.clickhouse_database.clone(),
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
+            timeouts: store::Timeouts::default(),
         }
     }
 }

@@ -943,6 +943,7 @@ async fn readyz_keeps_clickhouse_credentials_address_and_errors_to_itself() {
         database: "nowhere".into(),
         user: None,
         password: None,
+        timeouts: Default::default(),
     });
     let (key_id, key) = secret::generate(console::auth::API_KEY_PREFIX);
     let app = TestApp::with(TestConfig {
