@@ -29,6 +29,8 @@ pub struct FileConfig {
     pub otlp_http_addr: Option<SocketAddr>,
     pub console_addr: Option<SocketAddr>,
     pub clickhouse_url: Option<String>,
+    pub clickhouse_connect_timeout: Option<String>,
+    pub clickhouse_query_timeout: Option<String>,
     pub clickhouse_database: Option<String>,
     pub clickhouse_user: Option<String>,
     pub clickhouse_password: Option<String>,
@@ -91,6 +93,20 @@ pub struct Overrides {
     /// other subcommands default to http://127.0.0.1:8123
     #[arg(long, env = "THROUGHLINE_CLICKHOUSE_URL", value_name = "URL")]
     pub clickhouse_url: Option<String>,
+    /// How long connecting to ClickHouse may take [default: 5s]
+    #[arg(
+        long,
+        env = "THROUGHLINE_CLICKHOUSE_CONNECT_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub clickhouse_connect_timeout: Option<String>,
+    /// How long one ClickHouse statement may take; then a page or the API answers 503, the collector retries (health checks: 3s or this if shorter) [default: 30s]
+    #[arg(
+        long,
+        env = "THROUGHLINE_CLICKHOUSE_QUERY_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub clickhouse_query_timeout: Option<String>,
     /// ClickHouse database [default: throughline]
     #[arg(long, env = "THROUGHLINE_CLICKHOUSE_DATABASE", value_name = "NAME")]
     pub clickhouse_database: Option<String>,
@@ -158,6 +174,8 @@ pub struct Settings {
     pub console_addr: SocketAddr,
     /// `None`: `up` runs a private server.
     pub clickhouse_url: Option<String>,
+    /// Connect and statement timeouts of every ClickHouse call.
+    pub clickhouse_timeouts: store::Timeouts,
     pub clickhouse_database: String,
     pub clickhouse_user: Option<String>,
     pub clickhouse_password: Option<String>,
@@ -301,6 +319,19 @@ impl Settings {
                     ))
                 })
         };
+        let clickhouse_timeouts = store::Timeouts {
+            connect: duration_of(
+                "clickhouse_connect_timeout",
+                o.clickhouse_connect_timeout
+                    .or(file.clickhouse_connect_timeout),
+                "5s",
+            )?,
+            query: duration_of(
+                "clickhouse_query_timeout",
+                o.clickhouse_query_timeout.or(file.clickhouse_query_timeout),
+                "30s",
+            )?,
+        };
         let correlator_interval = duration_of(
             "correlator_interval",
             o.correlator_interval.or(file.correlator_interval),
@@ -374,6 +405,7 @@ impl Settings {
                 .unwrap_or_else(|| addr("127.0.0.1:4318")),
             console_addr,
             clickhouse_url,
+            clickhouse_timeouts,
             clickhouse_database,
             clickhouse_user: o.clickhouse_user.or(file.clickhouse_user),
             clickhouse_password: o.clickhouse_password.or(file.clickhouse_password),
@@ -415,7 +447,7 @@ impl Settings {
             database: self.clickhouse_database.clone(),
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
-            timeouts: store::Timeouts::default(),
+            timeouts: self.clickhouse_timeouts,
         }
     }
 }
@@ -672,6 +704,41 @@ max_attrs = 1
         assert!(
             text.ends_with("give the key the certificate was issued for"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn clickhouse_timeouts_default_safe_and_are_checked() {
+        let s = Settings::resolve(FileConfig::default(), &Overrides::default()).unwrap();
+        assert_eq!(s.clickhouse_timeouts, store::Timeouts::default());
+        assert_eq!(
+            s.store_config("http://x").timeouts.connect,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            s.store_config("http://x").timeouts.query,
+            Duration::from_secs(30)
+        );
+        let file = Settings::parse(
+            "clickhouse_connect_timeout = \"2s\"\nclickhouse_query_timeout = \"1m\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let o = Overrides {
+            clickhouse_query_timeout: Some("1500ms".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(file, &o).unwrap();
+        assert_eq!(s.clickhouse_timeouts.connect, Duration::from_secs(2));
+        assert_eq!(s.clickhouse_timeouts.query, Duration::from_millis(1500));
+        let o = Overrides {
+            clickhouse_connect_timeout: Some("0s".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(FileConfig::default(), &o).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "clickhouse_connect_timeout `0s` is not a duration; write it like 500ms, 15s, 1m or 7d"
         );
     }
 

@@ -40,6 +40,8 @@ pub struct ClickHouseLine {
     /// Without user info.
     pub url: String,
     pub database: String,
+    /// Connect, statement and health check timeouts, as text.
+    pub timeouts: String,
     /// `None`: it answers and is migrated; else the detail.
     pub problem: Option<String>,
     /// Why this process's collector cannot insert, when one runs here and
@@ -117,6 +119,12 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
     let clickhouse = ClickHouseLine {
         url: domain::redact::url(&config.url),
         database: config.database.clone(),
+        timeouts: format!(
+            "connect {}, statement {}, health check {}",
+            fmt::duration(config.timeouts.connect.as_nanos() as u64),
+            fmt::duration(config.timeouts.query.as_nanos() as u64),
+            fmt::duration(config.timeouts.health().as_nanos() as u64),
+        ),
         problem: collector::ops::clickhouse_problem(&state.store)
             .await
             .map(|p| p.detail),
