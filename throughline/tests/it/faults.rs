@@ -365,10 +365,27 @@ async fn a_clickhouse_outage_of_30_s_loses_nothing_and_stores_nothing_twice() {
 struct Frozen(libc::pid_t);
 
 impl Frozen {
+    /// Stops the process and waits until the kernel says it is stopped
+    /// (a signal is delivered a moment after `kill` returns).
     fn freeze(pid: u32) -> Frozen {
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) }, 0);
-        Frozen(pid as libc::pid_t)
+        let frozen = Frozen(pid as libc::pid_t);
+        // `pid (name) S ...`: the state follows the name's parenthesis.
+        let stopped = |stat: &str| stat[stat.rfind(')').unwrap() + 2..].starts_with('T');
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+            let all = threads.into_iter().all(|thread| {
+                let path = thread.unwrap().path().join("stat");
+                std::fs::read_to_string(path).is_ok_and(|stat| stopped(&stat))
+            });
+            if all {
+                return frozen;
+            }
+            assert!(Instant::now() < deadline, "ClickHouse did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -492,11 +509,17 @@ async fn a_frozen_clickhouse_hangs_nothing_and_loses_nothing() {
         acked.traces.lock().unwrap().len() > before,
         "the collector kept acknowledging while ClickHouse was frozen"
     );
-    let degraded = wait_status(&http, "degraded").await;
-    assert_eq!(
-        degraded["reason"], "ClickHouse does not take inserts; requests are kept in the spool",
-        "{degraded}"
-    );
+    // The writer's insert timed out (2 s) and is retried.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let degraded = wait_status(&http, "degraded").await;
+        if degraded["reason"] == "ClickHouse does not take inserts; requests are kept in the spool"
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{degraded}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let text = reqwest::get(format!("{http}/metrics"))
         .await
         .unwrap()
