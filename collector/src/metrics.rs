@@ -126,7 +126,8 @@ pub struct Metrics {
     pub insert_retries: AtomicU64,
     /// Records ClickHouse refused as data, written to the dead-letter file.
     pub dead_letters: AtomicU64,
-    /// Why the writer cannot reach ClickHouse right now; `None` while it can.
+    /// Why the writer cannot reach ClickHouse right now, in detail (for the
+    /// log and `/admin`; URLs without user info); `None` while it can.
     pub clickhouse_problem: Mutex<Option<String>>,
     pub spans: SignalCounters,
     pub logs: SignalCounters,

@@ -1,5 +1,9 @@
 //! `/healthz`, `/readyz` and `/metrics`, served beside every listener that
 //! faces operators (the OTLP/HTTP address and the console address).
+//!
+//! `/readyz` is open, so it says only what is wrong in general terms ("ClickHouse is
+//! not reachable"); the detail (ClickHouse's address without user info, its
+//! error) goes to the log, once per change, and to the console's `/admin`.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -7,7 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::metrics::Metrics;
 use crate::spool::Spool;
@@ -24,6 +28,59 @@ struct OpsState {
     metrics: Arc<Metrics>,
     /// The collector's spool; `None` for the console.
     spool: Option<Spool>,
+    /// The last problem written to the log, so a probe every few seconds
+    /// logs a problem once, and its end.
+    logged: Arc<Mutex<Option<String>>>,
+}
+
+/// Why ClickHouse cannot serve this process: a reason anyone may read, and
+/// the detail (ClickHouse's address without user info, and its error) for
+/// the log and the admin page only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// For the open `/readyz`: no address, no error text.
+    pub reason: String,
+    /// For the log and `/admin`: URLs without their user info.
+    pub detail: String,
+}
+
+/// Asks ClickHouse whether it answers and is migrated (`SELECT` of the
+/// applied migrations): `None` when it is.
+pub async fn clickhouse_problem(store: &Store) -> Option<Problem> {
+    let at = format!(
+        "ClickHouse at {} (database `{}`)",
+        domain::redact::url(&store.config().url),
+        store.config().database
+    );
+    match store.migrations_current().await {
+        Ok(true) => None,
+        Ok(false) => Some(Problem {
+            reason:
+                "ClickHouse is reachable but migrations are not applied; run `throughline migrate`"
+                    .into(),
+            detail: format!(
+                "{at} is reachable but migrations are not applied; run `throughline migrate`"
+            ),
+        }),
+        Err(e) => Some(Problem {
+            reason: "ClickHouse is not reachable".into(),
+            detail: format!("{at} is not usable: {e}"),
+        }),
+    }
+}
+
+/// Logs `detail` when it differs from what was logged last, and the end of
+/// a problem once.
+fn log_change(logged: &Mutex<Option<String>>, detail: Option<&str>) {
+    let mut logged = logged.lock().expect("readiness log lock");
+    if logged.as_deref() == detail {
+        return;
+    }
+    match detail {
+        Some(detail) => tracing::warn!(problem = %detail, "not ready"),
+        None => tracing::info!("ready again"),
+    }
+    *logged = detail.map(str::to_string);
 }
 
 async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
@@ -31,29 +88,21 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
         store,
         metrics,
         spool,
+        logged,
     } = state;
     if let Some(spool) = spool {
-        return collector_readiness(&store, &metrics, &spool).await;
+        return collector_readiness(&store, &metrics, &spool, &logged).await;
     }
-    let problem = match store.migrations_current().await {
-        Ok(true) => None,
-        Ok(false) => Some(
-            "ClickHouse is reachable but migrations are not applied; run `throughline migrate`"
-                .to_string(),
-        ),
-        Err(e) => Some(format!(
-            "ClickHouse at {} is not usable: {e}",
-            store.config().url
-        )),
-    };
+    let problem = clickhouse_problem(&store).await;
+    log_change(&logged, problem.as_ref().map(|p| p.detail.as_str()));
     match problem {
         None => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": "ready" })),
         ),
-        Some(error) => (
+        Some(problem) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "status": "not ready", "error": error })),
+            Json(serde_json::json!({ "status": "not ready", "reason": problem.reason })),
         ),
     }
 }
@@ -65,13 +114,21 @@ async fn collector_readiness(
     store: &Store,
     metrics: &Metrics,
     spool: &Spool,
+    logged: &Mutex<Option<String>>,
 ) -> (StatusCode, Json<serde_json::Value>) {
     if spool.is_full() {
+        log_change(
+            logged,
+            Some(&format!(
+                "the spool in {} is full; requests are refused until ClickHouse takes the backlog",
+                spool.dir().display()
+            )),
+        );
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({
                 "status": "not ready",
-                "error": format!("the spool in {} is full; requests are refused until ClickHouse takes the backlog", spool.dir().display()),
+                "reason": "the spool is full; requests are refused until ClickHouse takes the backlog",
             })),
         );
     }
@@ -81,27 +138,24 @@ async fn collector_readiness(
         .expect("metrics lock")
         .clone();
     let problem = match writer_problem {
-        Some(problem) => Some(problem),
-        None => match store.migrations_current().await {
-            Ok(true) => None,
-            Ok(false) => Some(
-                "ClickHouse is reachable but migrations are not applied; run `throughline migrate`"
-                    .to_string(),
-            ),
-            Err(e) => Some(format!(
-                "ClickHouse at {} is not usable: {e}; requests are kept in the spool",
-                store.config().url
-            )),
-        },
+        Some(detail) => Some(Problem {
+            reason: "ClickHouse does not take inserts; requests are kept in the spool".into(),
+            detail,
+        }),
+        None => clickhouse_problem(store).await.map(|p| Problem {
+            reason: format!("{}; requests are kept in the spool", p.reason),
+            detail: format!("{}; requests are kept in the spool", p.detail),
+        }),
     };
+    log_change(logged, problem.as_ref().map(|p| p.detail.as_str()));
     match problem {
         None => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": "ready" })),
         ),
-        Some(reason) => (
+        Some(problem) => (
             StatusCode::OK,
-            Json(serde_json::json!({ "status": "degraded", "reason": reason })),
+            Json(serde_json::json!({ "status": "degraded", "reason": problem.reason })),
         ),
     }
 }
@@ -122,6 +176,7 @@ pub fn router(store: Store, metrics: Arc<Metrics>) -> Router {
         store,
         metrics,
         spool: None,
+        logged: Default::default(),
     })
 }
 
@@ -135,6 +190,7 @@ pub fn health_router(store: Store, metrics: Arc<Metrics>) -> Router {
             store,
             metrics,
             spool: None,
+            logged: Default::default(),
         })
 }
 
@@ -145,6 +201,7 @@ pub fn collector_router(store: Store, metrics: Arc<Metrics>, spool: Spool) -> Ro
         store,
         metrics,
         spool: Some(spool),
+        logged: Default::default(),
     })
 }
 

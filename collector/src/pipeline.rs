@@ -6,7 +6,7 @@
 //! Failures are classified once, by storage: a retryable one (ClickHouse
 //! away, a timeout, overload) makes the writer try the same batch again with
 //! jittered exponential backoff, for as long as it takes, reporting the
-//! problem on `/readyz`; a data error (ClickHouse refused rows) makes it split
+//! problem on `/readyz` (in general terms) and `/admin` (in detail); a data error (ClickHouse refused rows) makes it split
 //! the batch in halves until the refused records stand alone, store the rest,
 //! and write those to the dead-letter file. Nothing is retried forever that
 //! cannot pass, and a refused row never holds back the rows behind it.
@@ -43,8 +43,10 @@ impl From<SpoolError> for SubmitError {
     }
 }
 
-/// How long one batch's inserts may take before they count as failed
-/// (retryable). Far above what a batch takes (under a few seconds).
+/// How long one batch's inserts may take together before they count as
+/// failed (retryable). Each insert is also bounded by the store's query
+/// timeout; this bounds the batch. Far above what a batch takes (under a
+/// few seconds).
 const INSERT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Tuning of the writer.
@@ -263,9 +265,7 @@ impl Writer {
             // stop the writer: that is a timeout, retried like any other.
             let result = tokio::time::timeout(INSERT_TIMEOUT, self.store.write_batch(batch))
                 .await
-                .unwrap_or(Err(StoreError::ClickHouse(
-                    clickhouse::error::Error::TimedOut,
-                )));
+                .unwrap_or(Err(StoreError::Timeout(INSERT_TIMEOUT)));
             m.insert_latency.observe(started.elapsed());
             let error = match result {
                 Ok(report) => {
@@ -295,9 +295,11 @@ impl Writer {
             if error.is_data_error() {
                 return Err(Failure::Data(error));
             }
+            // The detail, for the log and `/admin`; `/readyz` says only
+            // that ClickHouse does not take inserts.
             let problem = format!(
                 "ClickHouse at {} does not take inserts: {error}; requests are kept in the spool",
-                self.store.config().url
+                domain::redact::url(&self.store.config().url)
             );
             let first = m
                 .clickhouse_problem

@@ -2,7 +2,8 @@
 //! records (`model`), business keys and how they are found (`keys`), the
 //! rules for integration events (`events`), what one record may carry
 //! (`limits`), process definitions and durations (`process`), and the state
-//! of one process instance with the SLA rule (`instance`).
+//! of one process instance with the SLA rule (`instance`), and URLs made safe
+//! to show (`redact`).
 //!
 //! It owns meaning, not mechanics: it never knows a wire format, SQL, a row
 //! type, a socket or a file other than the definitions it is handed, and it
@@ -19,6 +20,7 @@ pub mod limits;
 pub mod model;
 pub mod process;
 pub mod quantile;
+pub mod redact;
 pub mod text;
 pub mod time;
 

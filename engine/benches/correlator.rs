@@ -107,6 +107,7 @@ async fn main() {
         database: format!("bench_correlator_{}", std::process::id()),
         user: None,
         password: None,
+        timeouts: Default::default(),
     });
     store.migrate().await.unwrap();
     let keys = Arc::new(KeyTypes::default());

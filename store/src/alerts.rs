@@ -195,7 +195,6 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(String, StageTimes)>, StoreError> {
         Ok(self
-            .client()
             .query(
                 "SELECT ?fields FROM process_instances FINAL \
                  WHERE process_id = ? AND start_ns >= ? AND start_ns <= ? \
@@ -222,7 +221,6 @@ impl Store {
 
     pub async fn alert_states(&self) -> Result<Vec<AlertRecord>, StoreError> {
         Ok(self
-            .client()
             .query("SELECT ?fields FROM alert_state FINAL ORDER BY rule_id")
             .fetch_all::<AlertStateRow>()
             .await?
@@ -257,7 +255,6 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<PhaseChange>, StoreError> {
         Ok(self
-            .client()
             .query(
                 "SELECT ?fields FROM alert_history FINAL WHERE rule_id = ? \
                  ORDER BY at_ns DESC LIMIT ?",
@@ -278,7 +275,6 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let rows = self
-            .client()
             .query(
                 "SELECT ?fields FROM alert_notifications FINAL WHERE rule_id = ? \
                  ORDER BY at_ns DESC, attempt DESC LIMIT ?",
@@ -307,12 +303,7 @@ impl Store {
             sql.push_str(" AND sla_id = ?");
         }
         sql.push_str(" ORDER BY due_ns DESC");
-        let mut query = self
-            .client()
-            .query(&sql)
-            .bind(process_id)
-            .bind(from_ns)
-            .bind(to_ns);
+        let mut query = self.query(&sql).bind(process_id).bind(from_ns).bind(to_ns);
         if let Some(sla) = sla_id {
             query = query.bind(sla);
         }
@@ -332,7 +323,7 @@ impl Store {
             sql.push_str(" AND sla_id = ?");
         }
         sql.push_str(" ORDER BY due_ns DESC");
-        let mut query = self.client().query(&sql).bind(process_id);
+        let mut query = self.query(&sql).bind(process_id);
         if let Some(sla) = sla_id {
             query = query.bind(sla);
         }
@@ -346,17 +337,15 @@ impl Store {
         from_ns: u64,
         to_ns: u64,
     ) -> Result<u64, StoreError> {
-        Ok(self
-            .client()
-            .query(
-                "SELECT count() FROM process_instances FINAL \
+        self.query(
+            "SELECT count() FROM process_instances FINAL \
                  WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?",
-            )
-            .bind(process_id)
-            .bind(from_ns)
-            .bind(to_ns)
-            .fetch_one::<u64>()
-            .await?)
+        )
+        .bind(process_id)
+        .bind(from_ns)
+        .bind(to_ns)
+        .fetch_one::<u64>()
+        .await
     }
 
     /// Of the instances of a process started in `[from_ns, to_ns]`, how
@@ -379,16 +368,16 @@ impl Store {
             " AND root_value IN (SELECT root_value FROM process_instances FINAL \
              WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?)",
         );
-        let mut query = self.client().query(&sql).bind(process_id);
+        let mut query = self.query(&sql).bind(process_id);
         if let Some(sla) = sla_id {
             query = query.bind(sla);
         }
-        Ok(query
+        query
             .bind(process_id)
             .bind(from_ns)
             .bind(to_ns)
             .fetch_one::<u64>()
-            .await?)
+            .await
     }
 
     /// How many distinct keys of `linked_type` the keys `(type, value)` are
@@ -405,7 +394,7 @@ impl Store {
                  WHERE (key_type, key_value) IN ({}) AND linked_type = ?",
                 key_tuple_placeholders(chunk.len())
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for (t, v) in chunk {
                 query = query.bind(t.as_str()).bind(v.as_str());
             }
@@ -442,7 +431,6 @@ impl Store {
             sql.push_str(" AND type = ?");
         }
         let mut query = self
-            .client()
             .query(&sql)
             .bind(s(from_ns))
             .bind(s(to_ns))
@@ -454,6 +442,6 @@ impl Store {
         if let Some(t) = event_type {
             query = query.bind(t);
         }
-        Ok(query.fetch_one::<EventOutcomes>().await?)
+        query.fetch_one::<EventOutcomes>().await
     }
 }

@@ -95,7 +95,6 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<FeedRecord>, StoreError> {
         let rows = self
-            .client()
             .query(
                 "SELECT ?fields FROM correlation_feed \
                  WHERE ingested >= toDateTime(?) AND ingested <= toDateTime(?) \
@@ -132,7 +131,7 @@ impl Store {
                    AND NOT has(record_key_types, ?)",
                 key_tuple_placeholders(refs.len())
             );
-            let rows = bind_keys(self.client().query(&sql), &refs)
+            let rows = bind_keys(self.query(&sql), &refs)
                 .bind(RECORD_LOG)
                 .bind(since_ns / 1_000_000_000)
                 .bind(without_type)
@@ -159,7 +158,7 @@ impl Store {
                  WHERE (key_type, key_value, linked_type, linked_value) IN ({})",
                 vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for (a, b) in chunk {
                 query = query
                     .bind(a.key_type.as_str())
@@ -189,7 +188,7 @@ impl Store {
                  WHERE (process_id, root_value, stage_id, record_ref) IN ({})",
                 vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for s in chunk {
                 query = query
                     .bind(s.process_id.as_str())
@@ -231,7 +230,6 @@ impl Store {
         let tail = " GROUP BY process_id, root_value, stage_id";
         match roots {
             None => Ok(self
-                .client()
                 .query(&format!(
                     "{base}(process_id, root_value) IN (SELECT process_id, root_value FROM process_steps \
                      WHERE time >= toDateTime(?)){tail}"
@@ -246,7 +244,7 @@ impl Store {
                         "{base}(process_id, root_value) IN ({}){tail}",
                         key_tuple_placeholders(chunk.len())
                     );
-                    let mut query = self.client().query(&sql);
+                    let mut query = self.query(&sql);
                     for (process, root) in chunk {
                         query = query.bind(process.as_str()).bind(root.as_str());
                     }
@@ -261,7 +259,6 @@ impl Store {
     /// `since_ns`.
     pub async fn instances_since(&self, since_ns: u64) -> Result<Vec<InstanceRecord>, StoreError> {
         let rows = self
-            .client()
             .query("SELECT ?fields FROM process_instances FINAL WHERE last_ns >= ?")
             .bind(since_ns)
             .fetch_all::<InstanceRow>()
@@ -272,7 +269,6 @@ impl Store {
     /// Stored breaches (latest) whose start is at or after `since_ns`.
     pub async fn breaches_since(&self, since_ns: u64) -> Result<Vec<Breach>, StoreError> {
         let rows = self
-            .client()
             .query("SELECT ?fields FROM breaches FINAL WHERE from_ns >= ?")
             .bind(since_ns)
             .fetch_all::<BreachRow>()
@@ -282,7 +278,6 @@ impl Store {
 
     pub async fn load_watermark(&self, name: &str) -> Result<Option<u64>, StoreError> {
         Ok(self
-            .client()
             .query("SELECT watermark_ns FROM correlator_state FINAL WHERE name = ?")
             .bind(name)
             .fetch_optional::<Watermark>()
@@ -322,7 +317,6 @@ impl Store {
         }
         sql.push_str(" ORDER BY start_ns DESC, root_value DESC LIMIT ?");
         let mut query = self
-            .client()
             .query(&sql)
             .bind(filter.process_id.as_str())
             .bind(filter.from_ns)
@@ -360,7 +354,6 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<InstanceSummary>, StoreError> {
         let rows = self
-            .client()
             .query(
                 "SELECT ?fields FROM process_instances FINAL WHERE start_ns >= ? AND start_ns <= ? \
                  ORDER BY start_ns DESC LIMIT ?",
@@ -385,7 +378,7 @@ impl Store {
                  ORDER BY start_ns",
                 key_tuple_placeholders(chunk.len())
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for (process, root) in chunk {
                 query = query.bind(process.as_str()).bind(root.as_str());
             }
@@ -406,7 +399,7 @@ impl Store {
                  AND state != 'cleared'",
                 key_tuple_placeholders(chunk.len())
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for (process, root) in chunk {
                 query = query.bind(process.as_str()).bind(root.as_str());
             }
@@ -427,7 +420,6 @@ impl Store {
             n: u64,
         }
         Ok(self
-            .client()
             .query(
                 "SELECT process_id, sla_id, count() AS n FROM breaches FINAL \
                  WHERE state = 'open' GROUP BY process_id, sla_id",
@@ -467,11 +459,7 @@ impl Store {
         sql.push_str(
             " ORDER BY due_ns DESC, process_id DESC, sla_id DESC, root_value DESC LIMIT ?",
         );
-        let mut query = self
-            .client()
-            .query(&sql)
-            .bind(filter.from_ns)
-            .bind(filter.to_ns);
+        let mut query = self.query(&sql).bind(filter.from_ns).bind(filter.to_ns);
         if let Some(p) = &filter.process_id {
             query = query.bind(p.as_str());
         }

@@ -12,6 +12,7 @@
 //!   ordered for it.
 //! - `stats` aggregates a time range (systems, operations, service map).
 //! - `server` runs a private `clickhouse-server` for `throughline up` and tests.
+//! - `timeout` bounds every call: connecting, each statement, health checks.
 //!
 //! Values from users reach SQL only through the client's `bind`.
 
@@ -23,11 +24,16 @@ mod rows;
 pub mod server;
 pub mod stats;
 pub mod template;
+pub mod timeout;
 pub mod write;
 
-use clickhouse::Client;
+use std::time::Duration;
 
-/// Where and as whom to reach ClickHouse.
+use clickhouse::Client;
+pub use timeout::Timeouts;
+use timeout::{bounded, Statement};
+
+/// Where and as whom to reach ClickHouse, and how long it may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     /// HTTP interface, e.g. `http://127.0.0.1:8123`.
@@ -35,17 +41,48 @@ pub struct StoreConfig {
     pub database: String,
     pub user: Option<String>,
     pub password: Option<String>,
+    pub timeouts: Timeouts,
 }
 
 /// A failure talking to ClickHouse, classified once, here: a data error
 /// (ClickHouse refused the rows; permanent) or retryable (anything else: the
 /// server away, slow, overloaded, restarting).
+///
+/// Its text never holds the user info of a URL: a client error may quote
+/// the URL it used, so its text, with its causes, goes through
+/// `domain::redact` here, and it is not handed on as a `source` (which
+/// `anyhow` would print as it is).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("ClickHouse: {0}")]
-    ClickHouse(#[from] clickhouse::error::Error),
-    #[error("{0}")]
+    #[error("ClickHouse: {}", client_error_text(.0))]
+    ClickHouse(clickhouse::error::Error),
+    #[error("{}", domain::redact::urls_in(.0))]
     Migration(String),
+    /// No answer within a deadline of `timeout` (retryable).
+    #[error("ClickHouse did not answer within {0:?}; check that it is running and not overloaded")]
+    Timeout(Duration),
+}
+
+impl From<clickhouse::error::Error> for StoreError {
+    fn from(e: clickhouse::error::Error) -> Self {
+        StoreError::ClickHouse(e)
+    }
+}
+
+/// A client error with its causes (`network error: ...: tcp connect error:
+/// Connection refused`), each said once, URLs without user info.
+fn client_error_text(error: &clickhouse::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    domain::redact::urls_in(&text)
 }
 
 /// ClickHouse error codes that mean "this data is wrong": sending the same
@@ -103,31 +140,35 @@ impl StoreError {
         }
     }
 
-    /// Worth trying again later: the server is away, slow or overloaded, or
-    /// answered with an error that is not about the data.
+    /// Worth trying again later: the server is away, slow or overloaded
+    /// (also: it did not answer in time), or answered with an error that is
+    /// not about the data.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::ClickHouse(_)) && !self.is_data_error()
+        matches!(self, StoreError::ClickHouse(_) | StoreError::Timeout(_)) && !self.is_data_error()
     }
 }
 
 /// A handle on one Throughline database. Cheap to clone (a connection pool).
 #[derive(Clone)]
 pub struct Store {
+    /// On `config.database`.
     client: Client,
+    /// On the server, for the statements that run outside the database.
+    server: Client,
     config: StoreConfig,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("url", &self.config.url)
+            .field("url", &domain::redact::url(&self.config.url))
             .field("database", &self.config.database)
             .finish()
     }
 }
 
 fn base_client(config: &StoreConfig) -> Client {
-    let mut client = Client::default()
+    let mut client = timeout::http_client(config.timeouts.connect)
         .with_url(&config.url)
         .with_validation(false);
     if let Some(user) = &config.user {
@@ -142,22 +183,42 @@ fn base_client(config: &StoreConfig) -> Client {
 impl Store {
     /// A store on `config.database`; nothing is contacted yet.
     pub fn new(config: StoreConfig) -> Self {
-        let client = base_client(&config).with_database(&config.database);
-        Self { client, config }
+        let server = base_client(&config);
+        let client = server.clone().with_database(&config.database);
+        Self {
+            client,
+            server,
+            config,
+        }
     }
 
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
 
+    /// For inserts, which bound themselves (`write::insert_rows`); every
+    /// other statement goes through [`Store::query`].
     pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
-    /// `SELECT 1`: is the server there and answering?
+    /// A statement on the database, within the query timeout.
+    pub(crate) fn query(&self, sql: &str) -> Statement {
+        Statement::new(self.client.query(sql), self.config.timeouts.query)
+    }
+
+    /// `call` (an insert, or several statements) within the query timeout.
+    pub(crate) async fn bounded<T, E: Into<StoreError>>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, StoreError> {
+        bounded(self.config.timeouts.query, call).await
+    }
+
+    /// `SELECT 1`: is the server there and answering? Within the health
+    /// check's limit.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        base_client(&self.config)
-            .query("SELECT 1")
+        Statement::new(self.server.query("SELECT 1"), self.config.timeouts.health())
             .fetch_one::<u8>()
             .await?;
         Ok(())
@@ -166,22 +227,24 @@ impl Store {
     /// Creates the database if it does not exist (the one statement that runs
     /// outside it).
     pub(crate) async fn create_database(&self) -> Result<(), StoreError> {
-        base_client(&self.config)
-            .query("CREATE DATABASE IF NOT EXISTS ?")
-            .bind(clickhouse::sql::Identifier(&self.config.database))
-            .execute()
-            .await?;
-        Ok(())
+        Statement::new(
+            self.server.query("CREATE DATABASE IF NOT EXISTS ?"),
+            self.config.timeouts.query,
+        )
+        .bind(clickhouse::sql::Identifier(&self.config.database))
+        .execute()
+        .await
     }
 
     /// Drops the whole database: for tests that made their own.
     pub async fn drop_database(&self) -> Result<(), StoreError> {
-        base_client(&self.config)
-            .query("DROP DATABASE IF EXISTS ?")
-            .bind(clickhouse::sql::Identifier(&self.config.database))
-            .execute()
-            .await?;
-        Ok(())
+        Statement::new(
+            self.server.query("DROP DATABASE IF EXISTS ?"),
+            self.config.timeouts.query,
+        )
+        .bind(clickhouse::sql::Identifier(&self.config.database))
+        .execute()
+        .await
     }
 }
 
@@ -210,6 +273,30 @@ mod tests {
             assert!(bad(text).is_retryable(), "{text}");
         }
         assert!(StoreError::ClickHouse(clickhouse::error::Error::TimedOut).is_retryable());
+        assert!(StoreError::Timeout(Duration::from_secs(30)).is_retryable());
         assert!(!StoreError::Migration("x".into()).is_retryable());
+    }
+
+    #[test]
+    fn error_texts_and_debug_never_show_url_credentials() {
+        let quoted = bad("Code: 516. DB::Exception: probe: Authentication failed (http://probe:s3cret@10.0.0.5:8123/)");
+        let text = quoted.to_string();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("http://10.0.0.5:8123/"), "{text}");
+        let migration =
+            StoreError::Migration("sql/0001 at http://probe:s3cret@10.0.0.5:8123: refused".into());
+        assert_eq!(
+            migration.to_string(),
+            "sql/0001 at http://10.0.0.5:8123: refused"
+        );
+        let store = Store::new(StoreConfig {
+            url: "http://probe:s3cret@10.0.0.5:8123".into(),
+            database: "x".into(),
+            user: None,
+            password: None,
+            timeouts: Timeouts::default(),
+        });
+        let debug = format!("{store:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
     }
 }

@@ -7,10 +7,13 @@
 //! `ReplacingMergeTree` table where a second process's copy collapses into
 //! the same rows.
 
+use std::time::Duration;
+
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use super::template::render_single;
+use super::timeout::COPY_TIMEOUT;
 use super::{Store, StoreError};
 
 /// One migration file, embedded in the binary.
@@ -121,22 +124,22 @@ pub struct MigrationReport {
 }
 
 impl Store {
-    async fn applied(&self) -> Result<Vec<AppliedRow>, StoreError> {
-        Ok(self
-            .client()
-            .query("SELECT ?fields FROM schema_migrations FINAL ORDER BY version")
+    /// The applied migrations, read within `limit`.
+    async fn applied(&self, limit: Duration) -> Result<Vec<AppliedRow>, StoreError> {
+        self.query("SELECT ?fields FROM schema_migrations FINAL ORDER BY version")
+            .within(limit)
             .fetch_all::<AppliedRow>()
-            .await?)
+            .await
     }
 
     async fn execute_template(&self, sql: &str, context: &str) -> Result<(), StoreError> {
         let rendered =
             render_single(sql).map_err(|e| StoreError::Migration(format!("{context}: {e}")))?;
-        self.client()
-            .query(&rendered)
-            .execute()
-            .await
-            .map_err(|e| StoreError::Migration(format!("{context}: {e}")))
+        self.query(&rendered).execute().await.map_err(|e| match e {
+            // No answer in time is worth retrying, not a broken migration.
+            StoreError::Timeout(_) => e,
+            e => StoreError::Migration(format!("{context}: {e}")),
+        })
     }
 
     /// Creates the database and applies every migration not yet applied.
@@ -144,7 +147,7 @@ impl Store {
         self.create_database().await?;
         self.execute_template(BOOKKEEPING, "schema_migrations")
             .await?;
-        let applied = self.applied().await?;
+        let applied = self.applied(self.config().timeouts.query).await?;
         let mut report = MigrationReport::default();
         for migration in MIGRATIONS {
             let sum = checksum(migration.sql);
@@ -172,19 +175,16 @@ impl Store {
                     ))
                 })?;
             }
-            let mut insert = self
-                .client()
-                .insert::<AppliedRow>("schema_migrations")
-                .await?;
-            insert
-                .write(&AppliedRow {
+            self.insert_rows(
+                "schema_migrations",
+                &[AppliedRow {
                     version: migration.version,
                     name: migration.name.to_string(),
                     checksum: sum,
                     applied_at: super::rows::unix_seconds_now(),
-                })
-                .await?;
-            insert.end().await?;
+                }],
+            )
+            .await?;
             report.applied.push(migration.name.to_string());
         }
         Ok(report)
@@ -197,7 +197,6 @@ impl Store {
             day: String,
         }
         let days = self
-            .client()
             .query(&format!(
                 "SELECT DISTINCT toString({day}) AS day FROM {from} ORDER BY day",
                 day = copy.day,
@@ -206,23 +205,25 @@ impl Store {
             .fetch_all::<Day>()
             .await?;
         for Day { day } in days {
-            self.client()
-                .query(&format!(
-                    "INSERT INTO {to} SELECT * FROM {from} WHERE {day} = toDate(?)",
-                    to = copy.to,
-                    from = copy.from,
-                    day = copy.day
-                ))
-                .bind(day.as_str())
-                .execute()
-                .await?;
+            self.query(&format!(
+                "INSERT INTO {to} SELECT * FROM {from} WHERE {day} = toDate(?)",
+                to = copy.to,
+                from = copy.from,
+                day = copy.day
+            ))
+            .bind(day.as_str())
+            // A day of a large install may rightly take long.
+            .within(COPY_TIMEOUT)
+            .execute()
+            .await?;
         }
         Ok(())
     }
 
-    /// Are all migrations this binary knows applied? (`/readyz`)
+    /// Are all migrations this binary knows applied? (`/readyz`, `/admin`;
+    /// a health check: within `Timeouts::health`.)
     pub async fn migrations_current(&self) -> Result<bool, StoreError> {
-        let applied = self.applied().await?;
+        let applied = self.applied(self.config().timeouts.health()).await?;
         Ok(MIGRATIONS
             .iter()
             .all(|m| applied.iter().any(|a| a.version == m.version)))

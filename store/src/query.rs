@@ -77,9 +77,9 @@ pub(crate) fn key_tuple_placeholders(count: usize) -> String {
 }
 
 pub(crate) fn bind_keys(
-    mut query: clickhouse::query::Query,
+    mut query: crate::timeout::Statement,
     keys: &[&BusinessKey],
-) -> clickhouse::query::Query {
+) -> crate::timeout::Statement {
     for key in keys {
         query = query.bind(key.key_type.as_str()).bind(key.value.as_str());
     }
@@ -120,7 +120,6 @@ impl Store {
     /// Every span of one trace, by start time.
     pub async fn trace_spans(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
         let rows = self
-            .client()
             .query("SELECT ?fields FROM spans_v2 FINAL WHERE trace_id = unhex(?) ORDER BY start_ns, span_id")
             .bind(trace_id.to_hex())
             .fetch_all::<SpanRow>()
@@ -131,7 +130,6 @@ impl Store {
     /// Has this key been seen on any record or link?
     pub async fn key_seen(&self, key: &BusinessKey) -> Result<bool, StoreError> {
         let count = self
-            .client()
             .query(
                 "SELECT ifNull((SELECT count() FROM key_index WHERE key_type = ? AND key_value = ?), 0) \
                  + ifNull((SELECT count() FROM key_links WHERE key_type = ? AND key_value = ?), 0)",
@@ -162,20 +160,19 @@ impl Store {
                SELECT DISTINCT key_type FROM key_links WHERE key_type IN ({list}) AND key_value = ? \
              ) GROUP BY key_type ORDER BY key_type"
         );
-        let mut query = self.client().query(&sql);
+        let mut query = self.query(&sql);
         for _ in 0..2 {
             for t in types {
                 query = query.bind(*t);
             }
             query = query.bind(value);
         }
-        Ok(query.fetch_all::<String>().await?)
+        query.fetch_all::<String>().await
     }
 
     /// Is any span or event of this trace stored?
     pub async fn trace_seen(&self, trace_id: TraceId) -> Result<bool, StoreError> {
         let count = self
-            .client()
             .query(
                 "SELECT ifNull((SELECT count() FROM spans_v2 WHERE trace_id = unhex(?)), 0) \
                  + ifNull((SELECT count() FROM trace_events WHERE trace_id = unhex(?)), 0)",
@@ -197,7 +194,7 @@ impl Store {
              WHERE (key_type, key_value) IN ({})",
             key_tuple_placeholders(keys.len())
         );
-        let rows = bind_keys(self.client().query(&sql), keys)
+        let rows = bind_keys(self.query(&sql), keys)
             .fetch_all::<LinkRow>()
             .await?;
         let mut out: BTreeMap<BusinessKey, BTreeSet<BusinessKey>> = BTreeMap::new();
@@ -302,7 +299,7 @@ impl Store {
              LIMIT ?",
             key_tuple_placeholders(keys.len())
         );
-        let mut rows = bind_keys(self.client().query(&sql), keys)
+        let mut rows = bind_keys(self.query(&sql), keys)
             .bind(RECORD_SPAN)
             .bind(RECORD_EVENT)
             .bind(limit as u64 + 1)
@@ -333,7 +330,7 @@ impl Store {
              ORDER BY start_ns, trace_id, span_id",
             key_tuple_placeholders(keys.len())
         );
-        let rows = bind_keys(self.client().query(&sql), keys)
+        let rows = bind_keys(self.query(&sql), keys)
             .bind(RECORD_SPAN)
             .bind(limit as u64 + 1)
             .fetch_all::<SpanRow>()
@@ -353,7 +350,6 @@ impl Store {
     /// context), by time.
     pub async fn trace_events(&self, trace_id: TraceId) -> Result<Vec<Event>, StoreError> {
         let rows = self
-            .client()
             .query(
                 "SELECT ?fields FROM events FINAL WHERE (source, event_id) IN ( \
                    SELECT source, event_id FROM trace_events WHERE trace_id = unhex(?)) \
@@ -384,7 +380,7 @@ impl Store {
              ORDER BY time_ns, source, event_id",
             key_tuple_placeholders(keys.len())
         );
-        let rows = bind_keys(self.client().query(&sql), keys)
+        let rows = bind_keys(self.query(&sql), keys)
             .bind(RECORD_EVENT)
             .bind(limit as u64 + 1)
             .fetch_all::<EventRow>()
@@ -425,7 +421,6 @@ impl Store {
         }
         sql.push_str(" ORDER BY time_ns DESC, source DESC, event_id DESC LIMIT ?");
         let mut query = self
-            .client()
             .query(&sql)
             .bind(filter.from_ns / 1_000_000_000)
             .bind(filter.to_ns.div_ceil(1_000_000_000))
@@ -493,7 +488,6 @@ impl Store {
         }
         sql.push_str(" ORDER BY time_ns, source, event_id LIMIT ?");
         let mut query = self
-            .client()
             .query(&sql)
             .bind(from_ns / 1_000_000_000)
             .bind(to_ns.div_ceil(1_000_000_000))

@@ -188,6 +188,12 @@ impl PrivateServer {
         &self.url
     }
 
+    /// Its process id while it runs: for fault tests that freeze it
+    /// (`SIGSTOP`: it keeps its port and answers nothing).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Its HTTP and TCP ports, for [`PrivateServer::start_on`].
     pub fn ports(&self) -> [u16; 2] {
         self.ports

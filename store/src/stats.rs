@@ -96,7 +96,6 @@ impl Store {
         // Counts need FINAL (a redelivered span counts once) and read the
         // range; the newest time does not, and looks further back.
         let spans = self
-            .client()
             .query(
                 "SELECT service, count() AS spans, countIf(status_code = 2) AS errors, \
                         max(start_ns) AS last_ns \
@@ -111,7 +110,6 @@ impl Store {
             .bind(to_ns)
             .fetch_all::<SpanCounts>();
         let events = self
-            .client()
             .query(
                 "SELECT system, count() AS events, \
                         countIf(outcome IN ('failed', 'dead_lettered')) AS failures, \
@@ -128,7 +126,6 @@ impl Store {
             .bind(to_ns)
             .fetch_all::<EventCounts>();
         let last_seen = self
-            .client()
             .query(
                 "SELECT system, max(last_ns) AS last_ns FROM ( \
                    SELECT service AS system, max(start_ns) AS last_ns FROM spans_v2 \
@@ -185,10 +182,8 @@ impl Store {
         to_ns: u64,
     ) -> Result<Vec<OperationStats>, StoreError> {
         let (from_s, to_s) = seconds(from_ns, to_ns);
-        Ok(self
-            .client()
-            .query(
-                "SELECT service, name, n AS count, e AS errors, \
+        self.query(
+            "SELECT service, name, n AS count, e AS errors, \
                         toUInt64(q[1]) AS p50_ns, toUInt64(q[2]) AS p95_ns \
                  FROM ( \
                    SELECT service, name, count() AS n, countIf(status_code = 2) AS e, \
@@ -199,13 +194,13 @@ impl Store {
                    GROUP BY service, name \
                  ) \
                  ORDER BY service, n DESC, name",
-            )
-            .bind(from_s)
-            .bind(to_s)
-            .bind(from_ns)
-            .bind(to_ns)
-            .fetch_all::<OperationStats>()
-            .await?)
+        )
+        .bind(from_s)
+        .bind(to_s)
+        .bind(from_ns)
+        .bind(to_ns)
+        .fetch_all::<OperationStats>()
+        .await
     }
 
     /// Which service calls which, from spans started in `[from_ns, to_ns]`
@@ -219,10 +214,8 @@ impl Store {
         let (from_s, to_s) = seconds(from_ns, to_ns);
         let parent_from_ns = from_ns.saturating_sub(PARENT_SLACK_NS);
         let (parent_s, _) = seconds(parent_from_ns, to_ns);
-        Ok(self
-            .client()
-            .query(
-                "SELECT parent, child, count() AS calls, countIf(status_code = 2) AS errors \
+        self.query(
+            "SELECT parent, child, count() AS calls, countIf(status_code = 2) AS errors \
                  FROM ( \
                    SELECT trace_id, parent_span_id, service AS child, status_code \
                    FROM spans_v2 FINAL \
@@ -238,17 +231,17 @@ impl Store {
                  WHERE parent != '' AND parent != child \
                  GROUP BY parent, child \
                  ORDER BY calls DESC",
-            )
-            .bind(from_s)
-            .bind(to_s)
-            .bind(from_ns)
-            .bind(to_ns)
-            .bind(parent_s)
-            .bind(to_s)
-            .bind(parent_from_ns)
-            .bind(to_ns)
-            .fetch_all::<ServiceEdge>()
-            .await?)
+        )
+        .bind(from_s)
+        .bind(to_s)
+        .bind(from_ns)
+        .bind(to_ns)
+        .bind(parent_s)
+        .bind(to_s)
+        .bind(parent_from_ns)
+        .bind(to_ns)
+        .fetch_all::<ServiceEdge>()
+        .await
     }
 
     /// Breaches per process whose due time falls in each `bucket_ns`-wide
@@ -259,19 +252,17 @@ impl Store {
         to_ns: u64,
         bucket_ns: u64,
     ) -> Result<Vec<BucketCount>, StoreError> {
-        Ok(self
-            .client()
-            .query(
-                "SELECT process_id AS grp, intDiv(due_ns - ?, ?) AS bucket, count() AS count \
+        self.query(
+            "SELECT process_id AS grp, intDiv(due_ns - ?, ?) AS bucket, count() AS count \
                  FROM breaches FINAL \
                  WHERE due_ns >= ? AND due_ns <= ? AND state != 'cleared' \
                  GROUP BY grp, bucket",
-            )
-            .bind(from_ns)
-            .bind(bucket_ns.max(1))
-            .bind(from_ns)
-            .bind(to_ns)
-            .fetch_all::<BucketCount>()
-            .await?)
+        )
+        .bind(from_ns)
+        .bind(bucket_ns.max(1))
+        .bind(from_ns)
+        .bind(to_ns)
+        .fetch_all::<BucketCount>()
+        .await
     }
 }

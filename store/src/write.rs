@@ -50,12 +50,14 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut insert = self.client().insert::<T>(table).await?;
-        for row in rows {
-            insert.write(row).await?;
-        }
-        insert.end().await?;
-        Ok(())
+        self.bounded(async {
+            let mut insert = self.client().insert::<T>(table).await?;
+            for row in rows {
+                insert.write(row).await?;
+            }
+            insert.end().await
+        })
+        .await
     }
 
     /// Like `insert_rows`, converting each row just before it is sent, so a
@@ -69,12 +71,14 @@ impl Store {
         if rows.peek().is_none() {
             return Ok(());
         }
-        let mut insert = self.client().insert::<T>(table).await?;
-        for row in rows {
-            insert.write(&row).await?;
-        }
-        insert.end().await?;
-        Ok(())
+        self.bounded(async {
+            let mut insert = self.client().insert::<T>(table).await?;
+            for row in rows {
+                insert.write(&row).await?;
+            }
+            insert.end().await
+        })
+        .await
     }
 
     /// The first stored time and the system of each of `events` that is
@@ -90,7 +94,7 @@ impl Store {
                  WHERE (source, event_id) IN ({}) GROUP BY source, event_id",
                 key_tuple_placeholders(chunk.len())
             );
-            let mut query = self.client().query(&sql);
+            let mut query = self.query(&sql);
             for event in chunk {
                 query = query.bind(event.source.as_str()).bind(event.id.as_str());
             }

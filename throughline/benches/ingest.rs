@@ -168,6 +168,7 @@ fn store(url: &str, database: String) -> Store {
         database,
         user: None,
         password: None,
+        timeouts: Default::default(),
     })
 }
 

@@ -213,6 +213,7 @@ async fn main() {
             .unwrap_or_else(|| format!("bench_pages_{}", std::process::id())),
         user: None,
         password: None,
+        timeouts: Default::default(),
     });
     store.migrate().await.unwrap();
     let loaded = kept.is_some()

@@ -71,8 +71,13 @@ async fn open_store(
             if let Some(server) = server {
                 server.stop().await;
             }
-            Err(anyhow::anyhow!(e))
-                .with_context(|| format!("preparing database `{}` at {url}", clickhouse.database))
+            Err(anyhow::anyhow!(e)).with_context(|| {
+                format!(
+                    "preparing database `{}` at {}",
+                    clickhouse.database,
+                    domain::redact::url(&url)
+                )
+            })
         }
     }
 }
@@ -307,7 +312,7 @@ pub async fn up(config: UpConfig) -> anyhow::Result<()> {
                     ),
                     &format!(
                         "{} (database {})",
-                        store.config().url,
+                        domain::redact::url(&store.config().url),
                         store.config().database
                     ),
                 )
@@ -373,14 +378,15 @@ pub async fn collector(config: CollectorConfig) -> anyhow::Result<()> {
             }
         }
         Err(e) if e.is_retryable() => {
-            tracing::warn!(error = %e, %url, "ClickHouse is not reachable; accepting into the spool and migrating once it is");
+            tracing::warn!(error = %e, url = %domain::redact::url(&url), "ClickHouse is not reachable; accepting into the spool and migrating once it is");
             tokio::spawn(migrate_when_reachable(store.clone(), shutdown.clone()));
         }
         Err(e) => {
             return Err(anyhow::anyhow!(e)).with_context(|| {
                 format!(
-                    "preparing database `{}` at {url}",
-                    config.clickhouse.database
+                    "preparing database `{}` at {}",
+                    config.clickhouse.database,
+                    domain::redact::url(&url)
                 )
             })
         }
@@ -439,12 +445,13 @@ pub async fn correlator(config: CorrelatorConfig) -> anyhow::Result<()> {
 pub async fn migrate(clickhouse: ClickHouseSettings) -> anyhow::Result<()> {
     let url = clickhouse.url_or_default();
     let store = Store::new(clickhouse.store_config(&url));
+    let shown = domain::redact::url(&url);
     let report = store
         .migrate()
         .await
-        .with_context(|| format!("migrating database `{}` at {url}", clickhouse.database))?;
+        .with_context(|| format!("migrating database `{}` at {shown}", clickhouse.database))?;
     println!(
-        "database `{}` at {url}: {} migration(s) applied, {} already applied",
+        "database `{}` at {shown}: {} migration(s) applied, {} already applied",
         clickhouse.database,
         report.applied.len(),
         report.already

@@ -1,6 +1,9 @@
-//! `/admin` (admin role only): the process definitions, alert rules,
-//! connector tokens, users and API keys this console runs with. Read-only:
-//! they live in files, reviewed like code; hashes are never shown.
+//! `/admin` (admin role only): the ClickHouse this console reads (its
+//! address without user info, and what is wrong with it in detail: the
+//! open `/readyz` says only that something is), the process definitions,
+//! alert rules, connector tokens, users and API keys this console runs with.
+//! Read-only: they live in files, reviewed like code; hashes and passwords
+//! are never shown.
 
 use askama::Template;
 use axum::extract::State;
@@ -32,10 +35,25 @@ pub struct RuleLine {
     pub href: String,
 }
 
+/// ClickHouse as this console sees it.
+pub struct ClickHouseLine {
+    /// Without user info.
+    pub url: String,
+    pub database: String,
+    /// Connect, statement and health check timeouts, as text.
+    pub timeouts: String,
+    /// `None`: it answers and is migrated; else the detail.
+    pub problem: Option<String>,
+    /// Why this process's collector cannot insert, when one runs here and
+    /// cannot.
+    pub writer: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "admin.html")]
 pub struct AdminPage {
     pub chrome: Chrome,
+    pub clickhouse: ClickHouseLine,
     pub processes: Vec<ProcessLine>,
     pub rules: Vec<RuleLine>,
     pub tokens: Vec<TokenConfig>,
@@ -97,9 +115,30 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
             href: links::alert(&r.id),
         })
         .collect();
+    let config = state.store.config();
+    let clickhouse = ClickHouseLine {
+        url: domain::redact::url(&config.url),
+        database: config.database.clone(),
+        timeouts: format!(
+            "connect {}, statement {}, health check {}",
+            fmt::duration(config.timeouts.connect.as_nanos() as u64),
+            fmt::duration(config.timeouts.query.as_nanos() as u64),
+            fmt::duration(config.timeouts.health().as_nanos() as u64),
+        ),
+        problem: collector::ops::clickhouse_problem(&state.store)
+            .await
+            .map(|p| p.detail),
+        writer: state
+            .metrics
+            .clickhouse_problem
+            .lock()
+            .expect("metrics lock")
+            .clone(),
+    };
     let auth = &state.auth;
     render(&AdminPage {
         chrome,
+        clickhouse,
         processes,
         rules,
         tokens: auth.listed_tokens.clone(),

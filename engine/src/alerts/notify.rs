@@ -160,6 +160,21 @@ pub struct Attempt {
     pub detail: String,
 }
 
+/// Why a delivery got no answer, with its causes, but without the
+/// receiver's URL: that may hold a secret (user info, or the path of a Slack
+/// webhook), and this text is logged, stored and shown on the alert page.
+fn failure(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    domain::redact::urls_in(&text)
+}
+
 /// Posts `body` to `url` until a 2xx answer or `retry.attempts` tries.
 pub async fn deliver(
     client: &reqwest::Client,
@@ -194,7 +209,7 @@ pub async fn deliver(
             Err(e) => Attempt {
                 number,
                 ok: false,
-                detail: e.to_string(),
+                detail: failure(e),
             },
         };
         let ok = attempt.ok;
@@ -204,4 +219,34 @@ pub async fn deliver(
         }
     }
     attempts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed delivery says why, but shows neither the user info nor the
+    /// path of the receiver's URL.
+    #[tokio::test]
+    async fn a_failed_delivery_keeps_the_url_secret() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://hook:s3cret@127.0.0.1:{port}/services/T0/B0/xoxsecret");
+        let retry = Retry {
+            attempts: 1,
+            backoff: Duration::ZERO,
+            timeout: Duration::from_secs(5),
+        };
+        let attempts = deliver(&reqwest::Client::new(), &url, &Value::Null, retry).await;
+        let detail = &attempts[0].detail;
+        assert!(!attempts[0].ok);
+        assert!(
+            !detail.contains("s3cret") && !detail.contains("xoxsecret"),
+            "{detail}"
+        );
+        assert!(detail.contains("error sending request"), "{detail}");
+    }
 }

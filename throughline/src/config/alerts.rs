@@ -98,7 +98,8 @@ pub fn validate_destinations(destinations: &[Destination]) -> Result<(), ConfigE
         if !r.url.starts_with("http://") && !r.url.starts_with("https://") {
             return Err(ConfigError::Invalid(format!(
                 "receiver `{}`: url `{}` must be an http:// or https:// URL",
-                r.name, r.url
+                r.name,
+                domain::redact::url(&r.url)
             )));
         }
     }

@@ -1,7 +1,7 @@
 //! ClickHouse: where the data is. Every subcommand that serves, and
 //! `migrate`, reads these keys and nothing else of this file.
 
-use super::{component_args, ConfigError};
+use super::{component_args, duration_of, ConfigError};
 
 component_args! {
     /// ClickHouse's address, database and credentials.
@@ -10,6 +10,20 @@ component_args! {
         /// other subcommands default to http://127.0.0.1:8123
         #[arg(long, env = "THROUGHLINE_CLICKHOUSE_URL", value_name = "URL")]
         pub clickhouse_url: Option<String>,
+        /// How long connecting to ClickHouse may take [default: 5s]
+        #[arg(
+            long,
+            env = "THROUGHLINE_CLICKHOUSE_CONNECT_TIMEOUT",
+            value_name = "DURATION"
+        )]
+        pub clickhouse_connect_timeout: Option<String>,
+        /// How long one ClickHouse statement may take; then a page or the API answers 503, the collector retries (health checks: 3s or this if shorter) [default: 30s]
+        #[arg(
+            long,
+            env = "THROUGHLINE_CLICKHOUSE_QUERY_TIMEOUT",
+            value_name = "DURATION"
+        )]
+        pub clickhouse_query_timeout: Option<String>,
         /// ClickHouse database [default: throughline]
         #[arg(long, env = "THROUGHLINE_CLICKHOUSE_DATABASE", value_name = "NAME")]
         pub clickhouse_database: Option<String>,
@@ -35,6 +49,8 @@ pub struct ClickHouseSettings {
     pub database: String,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// Connect and statement timeouts of every ClickHouse call.
+    pub timeouts: store::Timeouts,
 }
 
 impl Default for ClickHouseSettings {
@@ -44,6 +60,7 @@ impl Default for ClickHouseSettings {
             database: "throughline".into(),
             user: None,
             password: None,
+            timeouts: store::Timeouts::default(),
         }
     }
 }
@@ -57,6 +74,15 @@ impl ClickHouseArgs {
             database: self.clickhouse_database.unwrap_or(default.database),
             user: self.clickhouse_user.or(default.user),
             password: self.clickhouse_password.or(default.password),
+            timeouts: store::Timeouts {
+                connect: duration_of(
+                    "clickhouse_connect_timeout",
+                    self.clickhouse_connect_timeout,
+                )?
+                .unwrap_or(default.timeouts.connect),
+                query: duration_of("clickhouse_query_timeout", self.clickhouse_query_timeout)?
+                    .unwrap_or(default.timeouts.query),
+            },
         };
         settings.validate()?;
         Ok(settings)
@@ -83,7 +109,8 @@ impl ClickHouseSettings {
         if let Some(url) = &self.url {
             if !url.starts_with("http://") && !url.starts_with("https://") {
                 return Err(ConfigError::Invalid(format!(
-                    "clickhouse_url `{url}` must be ClickHouse's HTTP interface, like http://127.0.0.1:8123"
+                    "clickhouse_url `{}` must be ClickHouse's HTTP interface, like http://127.0.0.1:8123",
+                    domain::redact::url(url)
                 )));
             }
         }
@@ -104,6 +131,7 @@ impl ClickHouseSettings {
             database: self.database.clone(),
             user: self.user.clone(),
             password: self.password.clone(),
+            timeouts: self.timeouts,
         }
     }
 }

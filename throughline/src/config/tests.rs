@@ -541,3 +541,40 @@ fn connection_limits_default_safely_and_are_checked() {
     let err = up("max_connections = 0\n").unwrap_err();
     assert!(err.to_string().contains("at least 1"), "{err}");
 }
+
+#[test]
+fn clickhouse_timeouts_default_safe_and_are_checked() {
+    let c = up("").unwrap().collector.clickhouse;
+    assert_eq!(c.timeouts, store::Timeouts::default());
+    assert_eq!(
+        c.store_config("http://x").timeouts.connect,
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        c.store_config("http://x").timeouts.query,
+        Duration::from_secs(30)
+    );
+    let flags = UpCommand {
+        clickhouse: clickhouse::ClickHouseArgs {
+            clickhouse_query_timeout: Some("1500ms".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let c = flags
+        .load(&file(
+            "clickhouse_connect_timeout = \"2s\"\nclickhouse_query_timeout = \"1m\"\n",
+        ))
+        .unwrap()
+        .collector
+        .clickhouse;
+    assert_eq!(c.timeouts.connect, Duration::from_secs(2));
+    assert_eq!(c.timeouts.query, Duration::from_millis(1500));
+    let err = up("clickhouse_connect_timeout = \"0s\"\n").unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "clickhouse_connect_timeout `0s` is not a duration; write it like 500ms, 15s, 1m or 7d"
+        ),
+        "{err}"
+    );
+}

@@ -77,6 +77,7 @@ pub async fn store() -> Store {
         database: unique_database(),
         user: None,
         password: None,
+        timeouts: Default::default(),
     });
     store.migrate().await.expect("migrate the test database");
     store

@@ -369,6 +369,7 @@ async fn spans_stored_before_the_service_sort_key_are_copied_on_upgrade() {
         database: crate::harness::unique_database(),
         user: None,
         password: None,
+        timeouts: Default::default(),
     };
     let server = clickhouse::Client::default()
         .with_url(&config.url)

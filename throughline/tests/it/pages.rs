@@ -347,6 +347,7 @@ async fn with_clickhouse_down_pages_say_so_and_the_console_keeps_serving() {
         database: "throughline".into(),
         user: None,
         password: None,
+        timeouts: Default::default(),
     });
     let keys = Arc::new(KeyTypes::default());
     let processes = Arc::new(Processes {

@@ -923,3 +923,141 @@ async fn an_open_console_says_so_and_stays_on_loopback() {
         .await
         .unwrap();
 }
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A ClickHouse URL with credentials in it (issue 21, item 2), of a server
+/// that is not there: its user info never reaches the open `/readyz`, and
+/// neither does its address or its error; the admin page has the detail,
+/// without the user info.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_keeps_clickhouse_credentials_address_and_errors_to_itself() {
+    let port = closed_port();
+    let store = store::Store::new(store::StoreConfig {
+        url: format!("http://probe:s3cret@127.0.0.1:{port}"),
+        database: "nowhere".into(),
+        user: None,
+        password: None,
+        timeouts: Default::default(),
+    });
+    let (key_id, key) = secret::generate(console::auth::API_KEY_PREFIX);
+    let app = TestApp::with(TestConfig {
+        store: Some(store),
+        api_keys: vec![ApiKeyConfig {
+            id: key_id,
+            name: "operator".into(),
+            role: Role::Admin,
+            hash: secret::hash(&key),
+        }],
+        ..Default::default()
+    })
+    .await;
+    let client = browser();
+    let leaks = |text: &str| {
+        text.contains("s3cret")
+            || text.contains("probe")
+            || text.contains(&port.to_string())
+            || text.contains("network error")
+    };
+
+    let r = client.get(app.otlp_url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the collector keeps accepting");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "degraded", "reason": "ClickHouse is not reachable; requests are kept in the spool"})
+    );
+
+    let r = client.get(app.console_url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let text = r.text().await.unwrap();
+    assert!(!leaks(&text), "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "not ready", "reason": "ClickHouse is not reachable"})
+    );
+
+    // The admin sees where and why, without the user info.
+    let (status, html) = get_with(
+        &app,
+        &client,
+        "/admin",
+        ("authorization", &format!("Bearer {key}")),
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        !html.contains("s3cret") && !html.contains("probe"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "ClickHouse at http://127.0.0.1:{port} (database `nowhere`) is not usable: ClickHouse: network error"
+        )),
+        "{html}"
+    );
+}
+
+/// The binary prints a ClickHouse URL without its user info: in the log
+/// of `collector`, and in the errors `console` and `migrate` stop with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_never_prints_clickhouse_credentials() {
+    let port = closed_port();
+    let url = format!("http://probe:s3cret@127.0.0.1:{port}");
+    let shown = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_throughline"))
+            .args(args)
+            .args(["--clickhouse-url", &url, "--data-dir"])
+            .arg(dir.path())
+            .args(["--console-addr", "127.0.0.1:0"])
+            .env_remove("THROUGHLINE_CLICKHOUSE_URL")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} exits with an error");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for command in [&["migrate"][..], &["console"][..]] {
+        let text = run(command);
+        assert!(!text.contains("s3cret"), "{command:?}: {text}");
+        assert!(text.contains(&shown), "{command:?}: {text}");
+    }
+
+    // `collector` starts without ClickHouse and says so in its log.
+    let [http, grpc] = std::array::from_fn::<_, 2, _>(|_| closed_port());
+    let log = dir.path().join("collector-stderr.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_throughline"))
+        .arg("collector")
+        .args(["--clickhouse-url", &url, "--data-dir"])
+        .arg(dir.path())
+        .args(["--otlp-http-addr", &format!("127.0.0.1:{http}")])
+        .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let body: Value = loop {
+        assert!(child.try_wait().unwrap().is_none(), "the collector exited");
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/readyz")).await {
+            break r.json().await.unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no collector");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(text.contains(&shown), "{text}");
+}
