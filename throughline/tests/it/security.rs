@@ -1014,12 +1014,18 @@ async fn the_binary_never_prints_clickhouse_credentials() {
     let url = format!("http://probe:s3cret@127.0.0.1:{port}");
     let shown = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
+    // Each subcommand takes only its own flags: `migrate` no data dir or
+    // console address.
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_throughline"))
-            .args(args)
-            .args(["--clickhouse-url", &url, "--data-dir"])
-            .arg(dir.path())
-            .args(["--console-addr", "127.0.0.1:0"])
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_throughline"));
+        command.args(args).args(["--clickhouse-url", &url]);
+        if args != ["migrate"] {
+            command
+                .arg("--data-dir")
+                .arg(dir.path())
+                .args(["--console-addr", "127.0.0.1:0"]);
+        }
+        let out = command
             .env_remove("THROUGHLINE_CLICKHOUSE_URL")
             .output()
             .unwrap();
