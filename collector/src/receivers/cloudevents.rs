@@ -174,6 +174,7 @@ fn finish(
         }
         attributes.push((name.clone(), text));
     }
+    // Names and values cut to `max_value_bytes`, as on spans.
     limits.cut_attributes(
         &mut attributes,
         |name| rules.key_extension(name).is_some(),

@@ -201,3 +201,26 @@ fn a_nested_extension_is_cut_to_the_depth_limit() {
         ]
     );
 }
+
+#[test]
+fn a_long_extension_name_is_cut_and_marked() {
+    let limits = Limits {
+        max_value_bytes: 1024,
+        ..Limits::default()
+    };
+    let mut v = minimal();
+    v.as_object_mut()
+        .unwrap()
+        .insert("x".repeat(3000), json!("v"));
+    let e = finish(from_json(v).unwrap(), &rules(), &limits, 42).unwrap();
+    assert_eq!(
+        e.attributes,
+        vec![
+            ("x".repeat(1024), "v".to_string()),
+            (
+                domain::limits::TRUNCATED_ATTRIBUTE.to_string(),
+                "name_length".to_string()
+            )
+        ]
+    );
+}

@@ -127,8 +127,18 @@ struct Shape<'a> {
     limits: &'a Limits,
 }
 
+/// A resource as every record of it gets it.
+struct ResourceParts {
+    attributes: Attributes,
+    /// The first `service.name` (cut like any value), else
+    /// [`UNKNOWN_SERVICE`]; the same value the attributes keep.
+    service: String,
+    truncated: Truncated,
+}
+
 impl Shape<'_> {
-    /// Attributes as text, cut to the limits; business keys of `service`,
+    /// Attributes as text, cut to the limits (names and values; a name's
+    /// later duplicates dropped); business keys of `service`,
     /// `service.name` and `event.name` kept first.
     fn attributes(&self, kvs: &[KeyValue], service: &str, truncated: &mut Truncated) -> Attributes {
         let mut attrs: Attributes = kvs
@@ -150,19 +160,25 @@ impl Shape<'_> {
     }
 
     /// The resource's attributes and service, and what was cut of them.
-    fn resource(&self, resource: Option<&Resource>) -> (Attributes, String, Truncated) {
+    fn resource(&self, resource: Option<&Resource>) -> ResourceParts {
         let kvs = resource.map(|r| &r.attributes[..]).unwrap_or_default();
         let mut truncated = Truncated::default();
-        // The service is read before the cut, which keeps keys, not names.
+        // The service is read before the cut (it needs the service for
+        // aliases); the cut keeps the same first `service.name` and drops
+        // later ones, so the column and the map agree.
         let mut service = kvs
             .iter()
-            .filter(|kv| kv.key == "service.name")
+            .find(|kv| kv.key == "service.name")
             .map(|kv| any_value_text(kv.value.as_ref(), self.limits, &mut truncated))
-            .find(|s| !s.is_empty())
+            .filter(|s| !s.is_empty())
             .unwrap_or_else(|| UNKNOWN_SERVICE.to_string());
         self.limits.cut_value(&mut service, &mut truncated);
-        let attrs = self.attributes(kvs, &service, &mut truncated);
-        (attrs, service, truncated)
+        let attributes = self.attributes(kvs, &service, &mut truncated);
+        ResourceParts {
+            attributes,
+            service,
+            truncated,
+        }
     }
 }
 
@@ -218,7 +234,11 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Lim
     let shape = Shape { keys, limits };
     let mut out = Converted::default();
     for (ri, rs) in request.resource_spans.iter().enumerate() {
-        let (resource, service, resource_cut) = shape.resource(rs.resource.as_ref());
+        let ResourceParts {
+            attributes: resource,
+            service,
+            truncated: resource_cut,
+        } = shape.resource(rs.resource.as_ref());
         for (si, ss) in rs.scope_spans.iter().enumerate() {
             let (scope_name, scope_version, scope_cut) = scope_parts(ss.scope.as_ref(), limits);
             for (pi, span) in ss.spans.iter().enumerate() {
@@ -367,7 +387,11 @@ pub fn logs(
     let shape = Shape { keys, limits };
     let mut out = Converted::default();
     for (ri, rl) in request.resource_logs.iter().enumerate() {
-        let (resource, service, resource_cut) = shape.resource(rl.resource.as_ref());
+        let ResourceParts {
+            attributes: resource,
+            service,
+            truncated: resource_cut,
+        } = shape.resource(rl.resource.as_ref());
         let resource_bytes = rl
             .resource
             .as_ref()
