@@ -224,3 +224,31 @@ fn a_long_extension_name_is_cut_and_marked() {
         ]
     );
 }
+
+#[test]
+fn a_control_or_bidi_character_in_a_key_system_or_id_refuses_the_event() {
+    let cases = [
+        (
+            "orderid",
+            "SO-\u{0}1",
+            "`orderid` holds the control character U+0000",
+        ),
+        ("id", "e-\u{1b}1", "`id`"),
+        ("source", "urn:plant1:mes\u{7f}", "`source`"),
+        ("system", "evil-a\u{0}", "`system`"),
+        ("workorderid", "WO-\u{202e}1", "U+202E"),
+    ];
+    for (name, value, want) in cases {
+        let mut v = minimal();
+        v.as_object_mut().unwrap().insert(name.into(), json!(value));
+        let error = check(v).unwrap_err();
+        assert!(error.contains(want), "{name}: {error}");
+    }
+    // A key in `data` too.
+    let mut v = minimal();
+    v.as_object_mut()
+        .unwrap()
+        .insert("data".into(), json!({"order": {"id": "SO-\u{0}"}}));
+    let error = check(v).unwrap_err();
+    assert!(error.contains("`order.id`"), "{error}");
+}

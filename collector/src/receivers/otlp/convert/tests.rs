@@ -424,6 +424,74 @@ fn long_attribute_names_are_cut_and_marked_in_every_map() {
 }
 
 #[test]
+fn a_key_with_a_control_or_bidi_character_rejects_its_record_alone() {
+    let bad = [
+        "x\u{0}y",
+        "SO-\u{1b}[31m",
+        "SO-1\u{7f}",
+        "SO-\u{202e}1",
+        "SO-\u{85}1",
+    ];
+    let mut spans: Vec<ProtoSpan> = bad
+        .iter()
+        .enumerate()
+        .map(|(i, v)| span(&[1; 16], &[i as u8 + 1; 8], vec![text("order.id", v)]))
+        .collect();
+    spans.push(span(&[1; 16], &[9; 8], vec![text("order.id", "SO-1")]));
+    let out = traces(
+        &request("erp", spans),
+        &KeyTypes::default(),
+        &Limits::default(),
+    );
+    assert_eq!(out.batch.spans.len(), 1, "{}", out.message());
+    assert_eq!(out.batch.spans[0].span_id.to_hex(), "0909090909090909");
+    assert_eq!(out.rejected.len(), 5);
+    let first = &out.rejected[0];
+    assert_eq!(first.path, "resource_spans[0].scope_spans[0].spans[0]");
+    assert!(
+        first.reason.contains("`order.id`") && first.reason.contains("U+0000"),
+        "{}",
+        first.reason
+    );
+    assert!(
+        out.rejected[3].reason.contains("U+202E"),
+        "{:?}",
+        out.rejected
+    );
+
+    // A log record's key: the same rule.
+    let req = log_request(ProtoLog {
+        time_unix_nano: 5,
+        attributes: vec![text("work_order.id", "WO-\u{0}1")],
+        ..Default::default()
+    });
+    let out = logs(&req, &KeyTypes::default(), &Limits::default(), 9);
+    assert!(out.batch.logs.is_empty() && out.batch.events.is_empty());
+    assert!(
+        out.message().contains("`work_order.id`"),
+        "{}",
+        out.message()
+    );
+}
+
+#[test]
+fn a_service_name_with_a_control_character_rejects_the_resources_records() {
+    let out = traces(
+        &request("evil-a\u{0}", vec![span(&[1; 16], &[2; 8], vec![])]),
+        &KeyTypes::default(),
+        &Limits::default(),
+    );
+    assert!(out.batch.spans.is_empty());
+    assert_eq!(out.rejected.len(), 1);
+    assert!(
+        out.rejected[0].reason.contains("`service.name`")
+            && out.rejected[0].reason.contains("U+0000"),
+        "{}",
+        out.message()
+    );
+}
+
+#[test]
 fn a_duplicate_service_name_keeps_the_first_in_the_column_and_the_map() {
     let req = with_resource(
         vec![
