@@ -144,7 +144,9 @@ impl EventRules {
     /// The keys of an event of `system` and `event_type`, from its key
     /// attributes (extensions already mapped to canonical names, or a log
     /// record's attributes) and its `data`. Objects in `data` nested deeper
-    /// than `limits.max_depth` are not searched, which marks `truncated`.
+    /// than `limits.max_depth` are not searched, which marks `truncated`. A
+    /// key value with a control character or bidi control is an error
+    /// naming it ([`KeyTypes::extract`]).
     pub fn keys(
         &self,
         system: &str,
@@ -153,7 +155,7 @@ impl EventRules {
         data: Option<&Json>,
         limits: &Limits,
         truncated: &mut Truncated,
-    ) -> Vec<BusinessKey> {
+    ) -> Result<Vec<BusinessKey>, String> {
         let mut from_data = Attributes::new();
         if let Some(data) = data {
             let mut flat = Flatten {
@@ -267,14 +269,16 @@ mod tests {
             "lines": [{"order": {"id": "ignored-in-arrays"}}]
         });
         let attrs = vec![("order.id".to_string(), "O-1".to_string())];
-        let keys = r.keys(
-            "erp",
-            "mes.work_order.completed",
-            &attrs,
-            Some(&data),
-            &Limits::default(),
-            &mut Truncated::default(),
-        );
+        let keys = r
+            .keys(
+                "erp",
+                "mes.work_order.completed",
+                &attrs,
+                Some(&data),
+                &Limits::default(),
+                &mut Truncated::default(),
+            )
+            .unwrap();
         let got: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         assert_eq!(
             got,

@@ -12,12 +12,37 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::model::{Attributes, BusinessKey};
+use crate::text::{check_printable, Unprintable};
 
 /// The built-in key types and their ranks.
 pub const BUILTIN_TYPES: &[(&str, u8)] = &[("customer", 0), ("order", 1), ("work_order", 2)];
 
 /// Longest key value kept; a longer value is not a business key but a mistake.
 pub const MAX_KEY_LEN: usize = 256;
+
+/// Why a text is not a key value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadKeyValue {
+    /// Empty (after trimming) or longer than [`MAX_KEY_LEN`].
+    #[error("a key value is 1 to {MAX_KEY_LEN} bytes; got {0}")]
+    Length(usize),
+    /// A control character or bidi control ([`crate::text::is_unprintable`]).
+    #[error("{0}")]
+    Unprintable(#[from] Unprintable),
+}
+
+/// The one rule for a key value, at ingest ([`KeyTypes::extract`]) and at
+/// lookup (the console's key pages, API and search): trimmed, 1 to
+/// [`MAX_KEY_LEN`] bytes, and printable ([`check_printable`]). So every
+/// key stored can be looked up by its value.
+pub fn check_key_value(value: &str) -> Result<&str, BadKeyValue> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > MAX_KEY_LEN {
+        return Err(BadKeyValue::Length(value.len()));
+    }
+    check_printable(value)?;
+    Ok(value)
+}
 
 /// The `[keys]` section of the configuration.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -148,22 +173,27 @@ impl KeyTypes {
     }
 
     /// The keys on a record of `system`: from its own attributes, then its
-    /// resource's; deduplicated and sorted. Empty values and values longer than
-    /// [`MAX_KEY_LEN`] are not keys.
-    pub fn extract(&self, system: &str, sets: &[&Attributes]) -> Vec<BusinessKey> {
-        let mut keys: Vec<BusinessKey> = sets
-            .iter()
-            .flat_map(|attrs| attrs.iter())
-            .filter_map(|(name, value)| {
-                let key_type = self.key_type_of(system, name)?;
-                let value = value.trim();
-                (!value.is_empty() && value.len() <= MAX_KEY_LEN)
-                    .then(|| BusinessKey::new(key_type, value))
-            })
-            .collect();
+    /// resource's; trimmed, deduplicated and sorted. Empty values and values
+    /// longer than [`MAX_KEY_LEN`] are not keys. A key value with a control
+    /// character or bidi control refuses the record: the error names the
+    /// attribute, the character and where it is ([`check_key_value`]).
+    pub fn extract(&self, system: &str, sets: &[&Attributes]) -> Result<Vec<BusinessKey>, String> {
+        let mut keys = Vec::new();
+        for (name, value) in sets.iter().flat_map(|attrs| attrs.iter()) {
+            let Some(key_type) = self.key_type_of(system, name) else {
+                continue;
+            };
+            match check_key_value(value) {
+                Ok(value) => keys.push(BusinessKey::new(key_type, value)),
+                Err(BadKeyValue::Length(_)) => {}
+                Err(BadKeyValue::Unprintable(e)) => {
+                    return Err(format!("the {key_type} key `{name}` {e}"));
+                }
+            }
+        }
         keys.sort();
         keys.dedup();
-        keys
+        Ok(keys)
     }
 }
 

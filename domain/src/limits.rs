@@ -1,5 +1,5 @@
 //! Limits on what one record may carry: attributes per map, bytes per
-//! attribute value (and per name, status message or other short text),
+//! attribute value and name (and per status message or other short text),
 //! bytes of a log body or event `data`, events and links per span, levels
 //! of nesting.
 //!
@@ -8,7 +8,9 @@
 //! [`TRUNCATED_ATTRIBUTE`] naming what was cut (`attributes,value_length`),
 //! and `/metrics` counts it (`throughline_truncated_records_total`). When
 //! attributes are cut, those that carry a business key are kept first, so a
-//! cut record still joins its journey.
+//! cut record still joins its journey. A name given twice in one map keeps
+//! its first value (the later ones are dropped and marked `duplicates`), so
+//! a record's columns, keys and stored map never disagree.
 //!
 //! The defaults follow the OpenTelemetry SDK's span limits (128 attributes,
 //! events and links) with a value length the SDKs leave unlimited, set here
@@ -36,10 +38,10 @@ pub struct Limits {
     /// Attributes kept per map (resource, span, span event, link, log
     /// record, event extensions); business keys are kept first. Default 128.
     pub max_attributes: usize,
-    /// Bytes kept of an attribute value, cut at a character boundary; at
-    /// least 1024. Default 4096. Also bounds span, span event and event
-    /// names, status messages, and an event's id, source, type, subject and
-    /// correlation and causation ids.
+    /// Bytes kept of an attribute value and of an attribute name, cut at a
+    /// character boundary; at least 1024. Default 4096. Also bounds span,
+    /// span event and event names, status messages, and an event's id,
+    /// source, type, subject and correlation and causation ids.
     pub max_value_bytes: usize,
     /// Bytes kept of a log record's body or a CloudEvent's `data`, cut at a
     /// character boundary (business keys are looked for in the whole
@@ -125,7 +127,9 @@ impl Limits {
         );
     }
 
-    /// Cuts each value, then the map to `max_attributes`, keeping those for
+    /// Cuts each name and value to `max_value_bytes`, drops a name's later
+    /// duplicates (the first value wins, also over names that are the same
+    /// once cut), then cuts the map to `max_attributes`, keeping those for
     /// which `is_key` holds first and the others in their order.
     pub fn cut_attributes(
         &self,
@@ -133,9 +137,21 @@ impl Limits {
         is_key: impl Fn(&str) -> bool,
         truncated: &mut Truncated,
     ) {
-        for (_, value) in attributes.iter_mut() {
+        let mut seen = std::collections::HashSet::with_capacity(attributes.len());
+        attributes.retain_mut(|(name, value)| {
+            cut_text(
+                name,
+                self.max_value_bytes,
+                Truncated::NAME_LENGTH,
+                truncated,
+            );
+            if !seen.insert(name.clone()) {
+                truncated.add(Truncated::DUPLICATES);
+                return false;
+            }
             self.cut_value(value, truncated);
-        }
+            true
+        });
         if attributes.len() <= self.max_attributes {
             return;
         }
@@ -156,7 +172,7 @@ impl Limits {
     }
 
     /// Keeps the first `max` items of `list`.
-    pub fn cut_list<T>(list: &mut Vec<T>, max: usize, flag: u8, truncated: &mut Truncated) {
+    pub fn cut_list<T>(list: &mut Vec<T>, max: usize, flag: u16, truncated: &mut Truncated) {
         if list.len() > max {
             list.truncate(max);
             truncated.add(flag);
@@ -196,7 +212,7 @@ impl Limits {
 
 /// Cuts `value` to at most `max` bytes at a character boundary, flagging
 /// `flag` when it does.
-fn cut_text(value: &mut String, max: usize, flag: u8, truncated: &mut Truncated) {
+fn cut_text(value: &mut String, max: usize, flag: u16, truncated: &mut Truncated) {
     if value.len() <= max {
         return;
     }
@@ -208,29 +224,36 @@ fn cut_text(value: &mut String, max: usize, flag: u8, truncated: &mut Truncated)
     truncated.add(flag);
 }
 
-/// Which limits a record went past: a small set of flags.
+/// Which limits a record went past (and what else was dropped from it): a
+/// small set of flags.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Truncated(u8);
+pub struct Truncated(u16);
 
 impl Truncated {
-    pub const ATTRIBUTES: u8 = 1;
-    pub const VALUE_LENGTH: u8 = 2;
-    pub const EVENTS: u8 = 4;
-    pub const LINKS: u8 = 8;
-    pub const DEPTH: u8 = 16;
-    pub const BODY_LENGTH: u8 = 32;
+    pub const ATTRIBUTES: u16 = 1;
+    pub const VALUE_LENGTH: u16 = 2;
+    pub const EVENTS: u16 = 4;
+    pub const LINKS: u16 = 8;
+    pub const DEPTH: u16 = 16;
+    pub const BODY_LENGTH: u16 = 32;
+    /// An attribute name longer than `max_value_bytes`.
+    pub const NAME_LENGTH: u16 = 64;
+    /// A later attribute of a name already in the map.
+    pub const DUPLICATES: u16 = 128;
 
     /// Each flag with its name, in the order the marker lists them.
-    pub const ALL: [(u8, &'static str); 6] = [
+    pub const ALL: [(u16, &'static str); 8] = [
         (Self::ATTRIBUTES, "attributes"),
         (Self::VALUE_LENGTH, "value_length"),
+        (Self::NAME_LENGTH, "name_length"),
         (Self::EVENTS, "events"),
         (Self::LINKS, "links"),
         (Self::DEPTH, "depth"),
         (Self::BODY_LENGTH, "body_length"),
+        (Self::DUPLICATES, "duplicates"),
     ];
 
-    pub fn add(&mut self, flag: u8) {
+    pub fn add(&mut self, flag: u16) {
         self.0 |= flag;
     }
 
@@ -242,7 +265,7 @@ impl Truncated {
         self.0 == 0
     }
 
-    pub fn contains(self, flag: u8) -> bool {
+    pub fn contains(self, flag: u16) -> bool {
         self.0 & flag != 0
     }
 
@@ -340,6 +363,48 @@ mod tests {
             attrs(&[("a", "1"), ("order.id", "SO-1"), ("customer.id", "ACME")])
         );
         assert_eq!(t.names(), "attributes");
+    }
+
+    #[test]
+    fn a_long_name_is_cut_at_a_character_boundary_and_marked() {
+        let limits = Limits {
+            max_value_bytes: 1024,
+            ..Limits::default()
+        };
+        let mut a = attrs(&[(&"é".repeat(600), "v"), ("short", "w")]);
+        let mut t = Truncated::default();
+        limits.cut_attributes(&mut a, |_| false, &mut t);
+        assert!(a == attrs(&[(&"é".repeat(512), "v"), ("short", "w")]));
+        assert_eq!(t.names(), "name_length");
+    }
+
+    #[test]
+    fn a_later_duplicate_name_is_dropped_and_marked() {
+        let mut a = attrs(&[
+            ("service.name", "crm"),
+            ("order.id", "SO-1"),
+            ("service.name", "erp"),
+            ("order.id", "SO-2"),
+        ]);
+        let mut t = Truncated::default();
+        Limits::default().cut_attributes(&mut a, |_| false, &mut t);
+        assert_eq!(a, attrs(&[("service.name", "crm"), ("order.id", "SO-1")]));
+        assert_eq!(t.names(), "duplicates");
+
+        // Names that are the same once cut are duplicates too.
+        let limits = Limits {
+            max_value_bytes: 1024,
+            ..Limits::default()
+        };
+        let (one, two) = (
+            format!("{}1", "n".repeat(1024)),
+            format!("{}2", "n".repeat(1024)),
+        );
+        let mut a = attrs(&[(&one, "first"), (&two, "second")]);
+        let mut t = Truncated::default();
+        limits.cut_attributes(&mut a, |_| false, &mut t);
+        assert!(a == attrs(&[(&"n".repeat(1024), "first")]));
+        assert_eq!(t.names(), "name_length,duplicates");
     }
 
     #[test]

@@ -28,9 +28,10 @@ use super::{
 use crate::metrics;
 use crate::pipeline::SubmitError;
 use domain::events::EventRules;
+use domain::keys::{check_key_value, BadKeyValue};
 use domain::limits::{Limits, Truncated};
 use domain::model::{Attributes, Batch, Event, EventOrigin, Outcome, SpanId, TraceId};
-use domain::text::percent_decode;
+use domain::text::{check_printable, percent_decode};
 
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
@@ -159,6 +160,11 @@ fn finish(
     let system = optional(&raw, "system")?
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| rules.system_for(&source));
+    // The event's identity and its system: printable text, the rule the
+    // console looks them up by.
+    for (name, value) in [("id", &id), ("source", &source), ("system", &system)] {
+        check_printable(value).map_err(|e| format!("`{name}` {e}"))?;
+    }
 
     let mut truncated = Truncated::default();
     let mut attributes = Attributes::new();
@@ -170,10 +176,14 @@ fn finish(
         let text =
             text_of(value).unwrap_or_else(|| limits.cut_json(value, 1, &mut truncated).to_string());
         if let Some(canonical) = rules.key_extension(name) {
+            if let Err(BadKeyValue::Unprintable(e)) = check_key_value(&text) {
+                return Err(format!("`{name}` {e}"));
+            }
             key_attributes.push((canonical.to_string(), text.clone()));
         }
         attributes.push((name.clone(), text));
     }
+    // Names and values cut to `max_value_bytes`, as on spans.
     limits.cut_attributes(
         &mut attributes,
         |name| rules.key_extension(name).is_some(),
@@ -186,7 +196,7 @@ fn finish(
         raw.data_json.as_ref(),
         limits,
         &mut truncated,
-    );
+    )?;
     // Short texts to max_value_bytes, `data` (already searched for keys
     // whole) to max_body_bytes.
     let mut text = |name: &str| -> Result<String, String> {

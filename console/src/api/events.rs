@@ -42,6 +42,12 @@ pub async fn list_events(
         })?),
     };
     let limit = crate::read::limit(params.limit)?;
+    if let Some(system) = &params.system {
+        // The rule system names are stored by: what breaks it was never stored.
+        domain::text::check_printable(system).map_err(|e| {
+            AppError::BadRequest(format!("`system` {} {e}", crate::read::shown(system)))
+        })?;
+    }
     let filter = EventFilter {
         system: params.system.filter(|s| !s.is_empty()),
         event_type: params.event_type.filter(|s| !s.is_empty()),

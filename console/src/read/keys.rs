@@ -4,7 +4,7 @@
 //! orders), each list in time order.
 
 use domain::feed::JourneyRecord;
-use domain::keys::MAX_KEY_LEN;
+use domain::keys::BadKeyValue;
 use domain::model::BusinessKey;
 use store::query::{KeyLookupLimits, LinkedKey, Relation};
 
@@ -28,23 +28,17 @@ pub struct Journey {
     pub truncated: bool,
 }
 
-/// A key value from a URL, checked and trimmed: 1 to MAX_KEY_LEN bytes, no
-/// control characters.
+/// A key value from a URL, checked and trimmed by the rule the receivers
+/// take keys by ([`domain::keys::check_key_value`]): 1 to MAX_KEY_LEN bytes,
+/// no control characters or bidi controls. So any key stored can be looked
+/// up, and a lookup that could find nothing says why.
 pub fn check_key_value(value: &str) -> Result<&str, AppError> {
-    let value = value.trim();
-    if value.is_empty() || value.len() > MAX_KEY_LEN {
-        return Err(AppError::BadRequest(format!(
-            "a key value is 1 to {MAX_KEY_LEN} bytes; got {}",
-            value.len()
-        )));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(AppError::BadRequest(format!(
-            "the key value {} holds control characters; a key value is printable text",
-            super::shown(value)
-        )));
-    }
-    Ok(value)
+    domain::keys::check_key_value(value).map_err(|e| match e {
+        BadKeyValue::Length(_) => AppError::BadRequest(e.to_string()),
+        BadKeyValue::Unprintable(e) => {
+            AppError::BadRequest(format!("the key value {} {e}", super::shown(value)))
+        }
+    })
 }
 
 /// A key from a path, checked: a known type, a value as [`check_key_value`]

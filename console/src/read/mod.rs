@@ -38,12 +38,13 @@ pub struct Reads {
 }
 
 /// User text quoted for an error message: in backticks, control characters
-/// escaped, cut to 64 characters so a long path is not echoed whole.
+/// and bidi controls escaped, cut to 64 characters so a long path is not
+/// echoed whole.
 pub fn shown(text: &str) -> String {
     const MAX: usize = 64;
     let mut out = String::from("`");
     for c in text.chars().take(MAX) {
-        if c.is_control() {
+        if domain::text::is_unprintable(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);

@@ -4,6 +4,7 @@
 
 use domain::keys::MAX_KEY_LEN;
 use domain::model::TraceId;
+use domain::text::check_printable;
 use serde::{Deserialize, Serialize};
 
 use super::Reads;
@@ -63,11 +64,9 @@ pub async fn search(state: &Reads, q: &str) -> Result<SearchResult, AppError> {
             q.len()
         )));
     }
-    if q.chars().any(char::is_control) {
-        return Err(AppError::BadRequest(format!(
-            "`q` {} holds control characters; an id is printable text",
-            super::shown(q)
-        )));
+    // The rule keys are stored by: what breaks it was never stored.
+    if let Err(e) = check_printable(q) {
+        return Err(AppError::BadRequest(format!("`q` {} {e}", super::shown(q))));
     }
     let names = state.keys.names();
     // `order:SO-1001` names its type.

@@ -10,6 +10,7 @@ mod alerts;
 mod assets;
 mod breaches;
 mod chrome;
+pub mod escape;
 pub mod fmt;
 mod key;
 mod overview;
@@ -135,4 +136,36 @@ pub fn admin(state: AppState) -> Router {
     Router::new()
         .route("/admin", get(admin::page))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use askama::Template;
+
+    #[derive(Template)]
+    #[template(source = "<p title=\"{{ text }}\">{{ text }}</p>", ext = "html")]
+    struct Text<'a> {
+        text: &'a str,
+    }
+
+    #[test]
+    fn pages_show_control_and_bidi_characters_as_visible_escapes() {
+        let html = Text {
+            text: "evil-a\u{0} <b>\u{202e}gpj.exe\u{1b}[0m\u{7f}\u{85}\u{2066}",
+        }
+        .render()
+        .unwrap();
+        for c in [
+            '\u{0}', '\u{202e}', '\u{1b}', '\u{7f}', '\u{85}', '\u{2066}',
+        ] {
+            assert!(!html.contains(c), "{c:?} reached the page: {html:?}");
+        }
+        assert!(
+            html.contains(r"evil-a\u{0} &#60;b&#62;\u{202e}gpj.exe\u{1b}[0m\u{7f}\u{85}\u{2066}"),
+            "{html}"
+        );
+        // Line breaks and tabs stay (log bodies, stack traces).
+        let html = Text { text: "a\n\tb" }.render().unwrap();
+        assert!(html.contains("a\n\tb"), "{html:?}");
+    }
 }

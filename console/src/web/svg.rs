@@ -6,18 +6,7 @@ use std::fmt::Write;
 
 /// Escapes text for SVG/HTML content and attribute values.
 pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    super::escape::html(text)
 }
 
 /// A colour per system, stable across pages: the usual four by name, any
@@ -324,9 +313,15 @@ mod tests {
     #[test]
     fn labels_are_escaped() {
         let svg = hbars(&[("<script>".into(), 3, "x\"y".into())], "funnel");
-        assert!(svg.contains("&lt;script&gt;"));
+        assert!(svg.contains("&#60;script&#62;"), "{svg}");
         assert!(!svg.contains("<script>"));
-        assert!(svg.contains("x&quot;y"));
+        assert!(svg.contains("x&#34;y"), "{svg}");
+        let svg = hbars(&[("a\u{202e}b\u{0}".into(), 3, "x".into())], "funnel");
+        assert!(
+            !svg.contains('\u{202e}') && !svg.contains('\u{0}'),
+            "{svg:?}"
+        );
+        assert!(svg.contains(r"a\u{202e}b\u{0}"), "{svg}");
     }
 
     #[test]

@@ -22,13 +22,15 @@ fn config(toml_aliases: &[(&str, &str, &str)]) -> KeyConfig {
 #[test]
 fn canonical_attributes_on_record_and_resource_are_keys() {
     let types = KeyTypes::default();
-    let keys = types.extract(
-        "mes",
-        &[
-            &attrs(&[("work_order.id", "WO-88"), ("machine", "M1")]),
-            &attrs(&[("order.id", " O-1 "), ("service.name", "mes")]),
-        ],
-    );
+    let keys = types
+        .extract(
+            "mes",
+            &[
+                &attrs(&[("work_order.id", "WO-88"), ("machine", "M1")]),
+                &attrs(&[("order.id", " O-1 "), ("service.name", "mes")]),
+            ],
+        )
+        .unwrap();
     assert_eq!(
         keys,
         vec![
@@ -47,14 +49,14 @@ fn aliases_apply_only_to_their_system_or_to_all() {
     .unwrap();
     let record = attrs(&[("sap.sales_order", "4711"), ("crm.account", "ACME")]);
     assert_eq!(
-        types.extract("erp", &[&record]),
+        types.extract("erp", &[&record]).unwrap(),
         vec![
             BusinessKey::new("customer", "ACME"),
             BusinessKey::new("order", "4711")
         ]
     );
     assert_eq!(
-        types.extract("mes", &[&record]),
+        types.extract("mes", &[&record]).unwrap(),
         vec![BusinessKey::new("customer", "ACME")]
     );
 }
@@ -63,10 +65,12 @@ fn aliases_apply_only_to_their_system_or_to_all() {
 fn empty_and_oversized_values_are_not_keys() {
     let types = KeyTypes::default();
     let long = "x".repeat(MAX_KEY_LEN + 1);
-    let keys = types.extract(
-        "crm",
-        &[&attrs(&[("order.id", "  "), ("customer.id", &long)])],
-    );
+    let keys = types
+        .extract(
+            "crm",
+            &[&attrs(&[("order.id", "  "), ("customer.id", &long)])],
+        )
+        .unwrap();
     assert!(keys.is_empty());
 }
 
@@ -79,7 +83,9 @@ fn configured_types_are_found_and_ranked() {
     let types = KeyTypes::new(&config).unwrap();
     assert_eq!(types.rank("shipment"), Some(3));
     assert_eq!(
-        types.extract("erp", &[&attrs(&[("shipment.id", "S-1")])]),
+        types
+            .extract("erp", &[&attrs(&[("shipment.id", "S-1")])])
+            .unwrap(),
         vec![BusinessKey::new("shipment", "S-1")]
     );
 }
@@ -111,4 +117,32 @@ fn bad_or_builtin_type_names_are_refused() {
         KeyTypes::new(&config),
         Err(KeyConfigError::Builtin(_))
     ));
+}
+
+#[test]
+fn a_key_value_with_a_control_or_bidi_character_is_refused_naming_the_attribute() {
+    let types = KeyTypes::default();
+    let error = types
+        .extract(
+            "mes",
+            &[
+                &attrs(&[("order.id", "SO-1")]),
+                &attrs(&[("work_order.id", "WO-\u{202e}1")]),
+            ],
+        )
+        .unwrap_err();
+    assert!(
+        error.contains("`work_order.id`") && error.contains("U+202E at byte 3"),
+        "{error}"
+    );
+    // Whitespace around a value is trimmed, as before, not refused.
+    assert_eq!(
+        types
+            .extract("mes", &[&attrs(&[("order.id", "\tSO-1\n")])])
+            .unwrap(),
+        vec![BusinessKey::new("order", "SO-1")]
+    );
+    // The lookup checks a value by the same rule.
+    assert!(check_key_value("x\u{0}y").is_err());
+    assert_eq!(check_key_value(" SO-1 "), Ok("SO-1"));
 }

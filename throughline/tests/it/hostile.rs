@@ -325,3 +325,242 @@ async fn a_span_and_a_cloudevent_past_the_limits_are_stored_cut_and_marked() {
     }
     app.stop().await;
 }
+
+/// The stored names in an API answer's attribute map, each at most `max`
+/// bytes; returns how many were looked at.
+fn names_at_most(map: &Value, max: usize) -> usize {
+    let map = map.as_object().expect("an attribute map");
+    for name in map.keys() {
+        assert!(
+            name.len() <= max,
+            "a name of {} bytes is stored",
+            name.len()
+        );
+    }
+    map.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_names_of_a_mebibyte_are_cut_and_flagged_in_every_map() {
+    let app = TestApp::start().await;
+    let max = domain::limits::Limits::default().max_value_bytes;
+    let long = "n".repeat(1 << 20);
+    let trace_id = "7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a";
+    let mut body = export(
+        "erp",
+        trace_id,
+        "7b7b7b7b7b7b7b7b",
+        "names",
+        vec![
+            string_attr("order.id", "SO-NAMES"),
+            string_attr(&long, "span"),
+        ],
+        json!({
+            "events": [{"timeUnixNano": "1", "name": "e", "attributes": [string_attr(&long, "event")]}],
+            "links": [{"traceId": trace_id, "spanId": "7c7c7c7c7c7c7c7c", "attributes": [string_attr(&long, "link")]}],
+        }),
+    );
+    body["resourceSpans"][0]["resource"]["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .push(string_attr(&long, "resource"));
+    let (status, answer) = post_json(&app, "/v1/traces", "application/json", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.get("partialSuccess").is_none(), "{answer}");
+
+    let (status, trace) = app.get(&format!("/api/v1/traces/{trace_id}")).await;
+    assert_eq!(status, 200);
+    let size = trace.to_string().len();
+    assert!(size < 64 * 1024, "the trace's answer is {size} bytes");
+    let span = &trace["spans"][0];
+    assert_eq!(attr(span, "throughline.truncated"), "name_length", "{size}");
+    assert_eq!(names_at_most(&span["attributes"], max), 3);
+    assert_eq!(attr(span, &"n".repeat(max)), "span");
+    assert_eq!(names_at_most(&span["resource"], max), 2);
+    assert_eq!(names_at_most(&span["events"][0]["attributes"], max), 1);
+    assert_eq!(names_at_most(&span["links"][0]["attributes"], max), 1);
+
+    // A log record that is an event, and a CloudEvent with such an extension.
+    let logs = json!({"resourceLogs": [{
+        "resource": {"attributes": [string_attr("service.name", "erp")]},
+        "scopeLogs": [{"logRecords": [{
+            "timeUnixNano": "1764161400000000000", "eventName": "erp.names",
+            "attributes": [string_attr("order.id", "SO-NAMES"), string_attr(&long, "log")],
+        }]}],
+    }]});
+    let (status, answer) = post_json(&app, "/v1/logs", "application/json", &logs).await;
+    assert_eq!(status, 200, "{answer}");
+    let mut event = json!({
+        "specversion": "1.0", "id": "names-1", "source": "urn:test:mes",
+        "type": "mes.names", "orderid": "SO-NAMES",
+    });
+    event[&long] = json!("extension");
+    let (status, answer) =
+        post_json(&app, "/v1/events", "application/cloudevents+json", &event).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, key) = app.get("/api/v1/keys/order/SO-NAMES").await;
+    assert_eq!(status, 200, "{key}");
+    let events = key["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{key}");
+    for e in events {
+        names_at_most(&e["attributes"], max);
+        assert_eq!(
+            e["attributes"]["throughline.truncated"], "name_length",
+            "{e}"
+        );
+    }
+    assert!(key.to_string().len() < 64 * 1024);
+
+    let metrics = app.metrics().await;
+    for signal in ["spans", "logs", "events"] {
+        let line = format!(
+            "throughline_truncated_records_total{{signal=\"{signal}\",limit=\"name_length\"}}"
+        );
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with(&line) && !l.ends_with(" 0")),
+            "no `{line}` above 0 in\n{metrics}"
+        );
+    }
+    app.stop().await;
+}
+
+/// No page carries a character that does not show as itself.
+fn assert_no_raw_controls(html: &str, what: &str) {
+    for c in ['\u{0}', '\u{1b}', '\u{7f}', '\u{202e}'] {
+        assert!(
+            !html.contains(c),
+            "{what}: a raw {c:?} in the page:\n{html:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_systems_with_control_characters_are_refused_and_pages_escape_them() {
+    let app = TestApp::start().await;
+    let trace_id = "7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d";
+    let now = domain::now_ns();
+    let span = |id: &str, name: &str, attributes: Vec<Value>| {
+        json!({
+            "traceId": trace_id, "spanId": id, "name": name, "kind": 2,
+            "startTimeUnixNano": (now - 2_000_000).to_string(),
+            "endTimeUnixNano": now.to_string(), "attributes": attributes,
+        })
+    };
+    let body = json!({"resourceSpans": [
+        {
+            "resource": {"attributes": [string_attr("service.name", "erp")]},
+            "scopeSpans": [{"spans": [
+                span("7e00000000000001", "nul", vec![string_attr("order.id", "x\u{0}y")]),
+                span("7e00000000000002", "esc", vec![string_attr("order.id", "SO-\u{1b}[31m")]),
+                span("7e00000000000003", "del", vec![string_attr("order.id", "SO-1\u{7f}")]),
+                span("7e00000000000004", "bidi", vec![string_attr("order.id", "SO-\u{202e}1")]),
+                // Kept: controls in a name and a value that are not keys
+                // are data, shown escaped.
+                span("7e00000000000005", "ok\u{0}\u{202e}txt.exe", vec![
+                    string_attr("order.id", "SO-CTRL-OK"),
+                    string_attr("note", "\u{202e}gpj.exe\u{0}\u{1b}[2J\u{7f}"),
+                ]),
+            ]}],
+        },
+        {
+            "resource": {"attributes": [string_attr("service.name", "evil-a\u{0}")]},
+            "scopeSpans": [{"spans": [span("7e00000000000006", "evil", vec![])]}],
+        },
+    ]});
+    let (status, answer) = post_json(&app, "/v1/traces", "application/json", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["partialSuccess"]["rejectedSpans"], "5", "{answer}");
+    let message = answer["partialSuccess"]["errorMessage"].as_str().unwrap();
+    for want in [
+        "spans[0]: the order key `order.id` holds the control character U+0000 at byte 1",
+        "spans[1]: the order key `order.id` holds the control character U+001B",
+        "spans[2]: the order key `order.id` holds the control character U+007F",
+        "spans[3]: the order key `order.id` holds the bidi control U+202E",
+        "resource_spans[1].scope_spans[0].spans[0]: the resource's `service.name` holds the control character U+0000 at byte 6",
+        "remove control characters and bidi controls",
+    ] {
+        assert!(message.contains(want), "{want:?} not in {message:?}");
+    }
+    assert_eq!(app.trace(trace_id, 1).await.len(), 1);
+
+    // What was refused is not there, and looking for it says why (the same
+    // rule); what was kept is found.
+    for value in ["x%00y", "SO-%1B%5B31m", "SO-1%7F", "SO-%E2%80%AE1"] {
+        let (status, body) = app.get(&format!("/api/v1/keys/order/{value}")).await;
+        assert_eq!(status, 400, "{value}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("control"),
+            "{body}"
+        );
+        let (status, body) = app.get(&format!("/api/v1/search?q={value}")).await;
+        assert_eq!(status, 400, "{value}: {body}");
+    }
+    let (status, key) = app.get("/api/v1/keys/order/SO-CTRL-OK").await;
+    assert_eq!(status, 200, "{key}");
+    assert_eq!(
+        attr(&key["spans"][0], "note"),
+        "\u{202e}gpj.exe\u{0}\u{1b}[2J\u{7f}",
+        "the API returns data as it was sent"
+    );
+    let (status, systems) = app.get("/api/v1/systems?from=now-1h").await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = systems["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["system"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["erp"], "{systems}");
+    let (status, _) = app.get("/api/v1/events?system=evil-a%00").await;
+    assert_eq!(status, 400);
+
+    // Pages show those characters as visible escapes, never raw.
+    for path in [
+        format!("/traces/{trace_id}"),
+        "/keys/order/SO-CTRL-OK".to_string(),
+        "/systems?from=now-1h".to_string(),
+        "/keys/order/x%00y".to_string(),
+        "/search?q=SO-%E2%80%AE1".to_string(),
+    ] {
+        let (_, _, html) = page(&app, &path).await;
+        assert_no_raw_controls(&html, &path);
+    }
+    let (status, _, html) = page(&app, &format!("/traces/{trace_id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(r"\u{202e}gpj.exe\u{0}\u{1b}[2J\u{7f}"),
+        "the note is not shown escaped:\n{html}"
+    );
+    assert!(html.contains(r"ok\u{0}\u{202e}txt.exe"), "{html}");
+    let (status, _, html) = page(&app, "/keys/order/x%00y").await;
+    assert_eq!(status, 400);
+    assert!(html.contains(r"x\u{0}y"), "{html}");
+
+    // A CloudEvent: the same rule for its keys, system and ids.
+    for (name, value, want) in [
+        (
+            "orderid",
+            "SO-\u{0}",
+            "`orderid` holds the control character U+0000",
+        ),
+        (
+            "system",
+            "evil-a\u{0}",
+            "`system` holds the control character U+0000",
+        ),
+        ("id", "e\u{202e}1", "`id` holds the bidi control U+202E"),
+    ] {
+        let mut event = json!({
+            "specversion": "1.0", "id": "ctrl-1", "source": "urn:test:mes", "type": "mes.ctrl",
+        });
+        event[name] = json!(value);
+        let (status, answer) =
+            post_json(&app, "/v1/events", "application/cloudevents+json", &event).await;
+        assert_eq!(status, 400, "{answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(want), "{want:?} not in {error:?}");
+    }
+    app.stop().await;
+}

@@ -1067,3 +1067,81 @@ async fn the_binary_never_prints_clickhouse_credentials() {
     assert!(!text.contains("s3cret"), "{text}");
     assert!(text.contains(&shown), "{text}");
 }
+
+/// A resource that names its service twice: the first `service.name` is
+/// the system for the column, the stored map and the token check alike.
+#[tokio::test]
+async fn a_duplicate_service_name_is_the_first_for_the_column_the_map_and_the_token() {
+    let (crm, crm_token) = token("crm connector", &["crm"]);
+    let (erp, erp_token) = token("erp connector", &["erp"]);
+    let app = TestApp::with(TestConfig {
+        tokens: vec![crm, erp],
+        ..Default::default()
+    })
+    .await;
+    let body = |first: &str, second: &str, n: u8| {
+        serde_json::to_vec(&json!({"resourceSpans": [{
+            "resource": {"attributes": [
+                {"key": "service.name", "value": {"stringValue": first}},
+                {"key": "service.name", "value": {"stringValue": second}},
+            ]},
+            "scopeSpans": [{"spans": [{
+                "traceId": trace_hex(n), "spanId": hex::encode([n; 8]), "name": "dup",
+                "startTimeUnixNano": "1764161400000000000", "endTimeUnixNano": "1764161400500000000",
+            }]}]
+        }]}))
+        .unwrap()
+    };
+    let client = &app;
+    let send = |token: &str, body: Vec<u8>| {
+        let auth = bearer(token);
+        async move {
+            client
+                .post(
+                    "/v1/traces",
+                    "application/json",
+                    &[("authorization", auth.as_str())],
+                    body,
+                )
+                .await
+        }
+    };
+
+    let r = send(&crm_token, body("crm", "erp", 61)).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let spans = app.trace(&trace_hex(61), 1).await;
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0]["service"], "crm");
+    assert_eq!(
+        spans[0]["resource"],
+        json!({"service.name": "crm"}),
+        "the map keeps the first service.name, as the column does: {}",
+        spans[0]
+    );
+    assert_eq!(
+        spans[0]["attributes"]["throughline.truncated"],
+        "duplicates"
+    );
+
+    // The erp token may not send it: the records are crm's.
+    let r = send(&erp_token, body("crm", "erp", 62)).await;
+    assert_eq!(r.status(), 403);
+    // Nor may the crm token send the reverse: those records are erp's.
+    let r = send(&crm_token, body("erp", "crm", 63)).await;
+    assert_eq!(r.status(), 403);
+    let r = send(&erp_token, body("erp", "crm", 64)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.trace(&trace_hex(64), 1).await[0]["resource"]["service.name"],
+        "erp"
+    );
+    assert_eq!(
+        stored_spans(&app, 62).await + stored_spans(&app, 63).await,
+        0
+    );
+
+    let metrics = app.metrics().await;
+    let line = "throughline_truncated_records_total{signal=\"spans\",limit=\"duplicates\"} 2";
+    assert!(metrics.contains(line), "no `{line}` in\n{metrics}");
+    app.stop().await;
+}

@@ -201,3 +201,54 @@ fn a_nested_extension_is_cut_to_the_depth_limit() {
         ]
     );
 }
+
+#[test]
+fn a_long_extension_name_is_cut_and_marked() {
+    let limits = Limits {
+        max_value_bytes: 1024,
+        ..Limits::default()
+    };
+    let mut v = minimal();
+    v.as_object_mut()
+        .unwrap()
+        .insert("x".repeat(3000), json!("v"));
+    let e = finish(from_json(v).unwrap(), &rules(), &limits, 42).unwrap();
+    assert_eq!(
+        e.attributes,
+        vec![
+            ("x".repeat(1024), "v".to_string()),
+            (
+                domain::limits::TRUNCATED_ATTRIBUTE.to_string(),
+                "name_length".to_string()
+            )
+        ]
+    );
+}
+
+#[test]
+fn a_control_or_bidi_character_in_a_key_system_or_id_refuses_the_event() {
+    let cases = [
+        (
+            "orderid",
+            "SO-\u{0}1",
+            "`orderid` holds the control character U+0000",
+        ),
+        ("id", "e-\u{1b}1", "`id`"),
+        ("source", "urn:plant1:mes\u{7f}", "`source`"),
+        ("system", "evil-a\u{0}", "`system`"),
+        ("workorderid", "WO-\u{202e}1", "U+202E"),
+    ];
+    for (name, value, want) in cases {
+        let mut v = minimal();
+        v.as_object_mut().unwrap().insert(name.into(), json!(value));
+        let error = check(v).unwrap_err();
+        assert!(error.contains(want), "{name}: {error}");
+    }
+    // A key in `data` too.
+    let mut v = minimal();
+    v.as_object_mut()
+        .unwrap()
+        .insert("data".into(), json!({"order": {"id": "SO-\u{0}"}}));
+    let error = check(v).unwrap_err();
+    assert!(error.contains("`order.id`"), "{error}");
+}

@@ -17,6 +17,7 @@ use domain::model::{
     Attributes, Batch, Event, EventOrigin, LogRecord, Outcome, Span, SpanEvent, SpanId, SpanKind,
     SpanLink, StatusCode, TraceId,
 };
+use domain::text::check_printable;
 
 /// The service name OpenTelemetry SDKs use when none was configured.
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -127,8 +128,21 @@ struct Shape<'a> {
     limits: &'a Limits,
 }
 
+/// A resource as every record of it gets it.
+struct ResourceParts {
+    attributes: Attributes,
+    /// The first `service.name` (cut like any value), else
+    /// [`UNKNOWN_SERVICE`]; the same value the attributes keep.
+    service: String,
+    truncated: Truncated,
+    /// Why no record of this resource can be kept (a service name that is
+    /// not printable text).
+    refused: Option<String>,
+}
+
 impl Shape<'_> {
-    /// Attributes as text, cut to the limits; business keys of `service`,
+    /// Attributes as text, cut to the limits (names and values; a name's
+    /// later duplicates dropped); business keys of `service`,
     /// `service.name` and `event.name` kept first.
     fn attributes(&self, kvs: &[KeyValue], service: &str, truncated: &mut Truncated) -> Attributes {
         let mut attrs: Attributes = kvs
@@ -149,20 +163,31 @@ impl Shape<'_> {
         attrs
     }
 
-    /// The resource's attributes and service, and what was cut of them.
-    fn resource(&self, resource: Option<&Resource>) -> (Attributes, String, Truncated) {
+    /// The resource's attributes and service, what was cut of them, and
+    /// whether its records are refused.
+    fn resource(&self, resource: Option<&Resource>) -> ResourceParts {
         let kvs = resource.map(|r| &r.attributes[..]).unwrap_or_default();
         let mut truncated = Truncated::default();
-        // The service is read before the cut, which keeps keys, not names.
+        // The service is read before the cut (it needs the service for
+        // aliases); the cut keeps the same first `service.name` and drops
+        // later ones, so the column and the map agree.
         let mut service = kvs
             .iter()
-            .filter(|kv| kv.key == "service.name")
+            .find(|kv| kv.key == "service.name")
             .map(|kv| any_value_text(kv.value.as_ref(), self.limits, &mut truncated))
-            .find(|s| !s.is_empty())
+            .filter(|s| !s.is_empty())
             .unwrap_or_else(|| UNKNOWN_SERVICE.to_string());
         self.limits.cut_value(&mut service, &mut truncated);
-        let attrs = self.attributes(kvs, &service, &mut truncated);
-        (attrs, service, truncated)
+        let refused = check_printable(&service)
+            .err()
+            .map(|e| format!("the resource's `service.name` {e}"));
+        let attributes = self.attributes(kvs, &service, &mut truncated);
+        ResourceParts {
+            attributes,
+            service,
+            truncated,
+            refused,
+        }
     }
 }
 
@@ -218,11 +243,23 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Lim
     let shape = Shape { keys, limits };
     let mut out = Converted::default();
     for (ri, rs) in request.resource_spans.iter().enumerate() {
-        let (resource, service, resource_cut) = shape.resource(rs.resource.as_ref());
+        let ResourceParts {
+            attributes: resource,
+            service,
+            truncated: resource_cut,
+            refused,
+        } = shape.resource(rs.resource.as_ref());
         for (si, ss) in rs.scope_spans.iter().enumerate() {
             let (scope_name, scope_version, scope_cut) = scope_parts(ss.scope.as_ref(), limits);
             for (pi, span) in ss.spans.iter().enumerate() {
                 let path = format!("resource_spans[{ri}].scope_spans[{si}].spans[{pi}]");
+                if let Some(reason) = &refused {
+                    out.rejected.push(Rejection {
+                        path,
+                        reason: reason.clone(),
+                    });
+                    continue;
+                }
                 let (trace_id, span_id, parent_span_id) = match span_ids(span) {
                     Ok(ids) => ids,
                     Err(reason) => {
@@ -270,7 +307,13 @@ pub fn traces(request: &ExportTraceServiceRequest, keys: &KeyTypes, limits: &Lim
                 if span.events.len() > limits.max_span_events {
                     truncated.add(Truncated::EVENTS);
                 }
-                let keys = keys.extract(&service, &[&attrs, &resource]);
+                let keys = match keys.extract(&service, &[&attrs, &resource]) {
+                    Ok(keys) => keys,
+                    Err(reason) => {
+                        out.rejected.push(Rejection { path, reason });
+                        continue;
+                    }
+                };
                 let status = span.status.as_ref();
                 let name = limits.cut_text(&span.name, &mut truncated);
                 let trace_state = limits.cut_text(&span.trace_state, &mut truncated);
@@ -367,7 +410,12 @@ pub fn logs(
     let shape = Shape { keys, limits };
     let mut out = Converted::default();
     for (ri, rl) in request.resource_logs.iter().enumerate() {
-        let (resource, service, resource_cut) = shape.resource(rl.resource.as_ref());
+        let ResourceParts {
+            attributes: resource,
+            service,
+            truncated: resource_cut,
+            refused,
+        } = shape.resource(rl.resource.as_ref());
         let resource_bytes = rl
             .resource
             .as_ref()
@@ -377,6 +425,13 @@ pub fn logs(
             let (scope_name, scope_version, scope_cut) = scope_parts(sl.scope.as_ref(), limits);
             for (li, record) in sl.log_records.iter().enumerate() {
                 let path = format!("resource_logs[{ri}].scope_logs[{si}].log_records[{li}]");
+                if let Some(reason) = &refused {
+                    out.rejected.push(Rejection {
+                        path,
+                        reason: reason.clone(),
+                    });
+                    continue;
+                }
                 let (trace_id, span_id) = match log_ids(record) {
                     Ok(ids) => ids,
                     Err(reason) => {
@@ -407,7 +462,13 @@ pub fn logs(
                 let record_bytes = record.encode_to_vec();
                 let record_id =
                     domain::hash::fnv1a(&[&resource_bytes, scope_name.as_bytes(), &record_bytes]);
-                let record_keys = keys.extract(&service, &[&attrs, &resource]);
+                let record_keys = match keys.extract(&service, &[&attrs, &resource]) {
+                    Ok(keys) => keys,
+                    Err(reason) => {
+                        out.rejected.push(Rejection { path, reason });
+                        continue;
+                    }
+                };
                 truncated.mark(&mut attrs);
                 if !event_name.is_empty() {
                     let time_missing =

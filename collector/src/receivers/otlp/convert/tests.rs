@@ -362,3 +362,200 @@ fn a_senders_own_truncation_marker_is_not_believed() {
     );
     assert!(out.batch.spans[0].attributes.is_empty());
 }
+
+/// A resource of `attributes`, for one span or one log record.
+fn with_resource(attributes: Vec<KeyValue>, spans: Vec<ProtoSpan>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes,
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[test]
+fn long_attribute_names_are_cut_and_marked_in_every_map() {
+    let long = "k".repeat(3000);
+    let mut s = span(&[1; 16], &[2; 8], vec![text(&long, "span")]);
+    s.events = vec![opentelemetry_proto::tonic::trace::v1::span::Event {
+        name: "e".into(),
+        attributes: vec![text(&long, "event")],
+        ..Default::default()
+    }];
+    s.links = vec![opentelemetry_proto::tonic::trace::v1::span::Link {
+        trace_id: vec![3; 16],
+        span_id: vec![3; 8],
+        attributes: vec![text(&long, "link")],
+        ..Default::default()
+    }];
+    let req = with_resource(
+        vec![
+            text("service.name", "mes"),
+            text(&"é".repeat(600), "resource"),
+        ],
+        vec![s],
+    );
+    let out = traces(&req, &KeyTypes::default(), &small_limits());
+    let span = &out.batch.spans[0];
+    let cut = "k".repeat(1024);
+    assert!(span.attributes[0] == (cut.clone(), "span".into()));
+    assert!(span.events[0].attributes[0].0 == cut);
+    assert!(span.links[0].attributes[0].0 == cut);
+    // 1024 bytes: 512 two-byte characters, never half of one.
+    assert!(span.resource[1] == ("é".repeat(512), "resource".into()));
+    assert_eq!(span.attributes.last().unwrap().1, "name_length");
+
+    let req = log_request(ProtoLog {
+        time_unix_nano: 5,
+        attributes: vec![text(&long, "log")],
+        ..Default::default()
+    });
+    let out = logs(&req, &KeyTypes::default(), &small_limits(), 9);
+    let log = &out.batch.logs[0];
+    assert!(log.attributes[0] == (cut, "log".into()));
+    assert_eq!(log.attributes.last().unwrap().1, "name_length");
+}
+
+#[test]
+fn a_key_with_a_control_or_bidi_character_rejects_its_record_alone() {
+    let bad = [
+        "x\u{0}y",
+        "SO-\u{1b}[31m",
+        "SO-1\u{7f}",
+        "SO-\u{202e}1",
+        "SO-\u{85}1",
+    ];
+    let mut spans: Vec<ProtoSpan> = bad
+        .iter()
+        .enumerate()
+        .map(|(i, v)| span(&[1; 16], &[i as u8 + 1; 8], vec![text("order.id", v)]))
+        .collect();
+    spans.push(span(&[1; 16], &[9; 8], vec![text("order.id", "SO-1")]));
+    let out = traces(
+        &request("erp", spans),
+        &KeyTypes::default(),
+        &Limits::default(),
+    );
+    assert_eq!(out.batch.spans.len(), 1, "{}", out.message());
+    assert_eq!(out.batch.spans[0].span_id.to_hex(), "0909090909090909");
+    assert_eq!(out.rejected.len(), 5);
+    let first = &out.rejected[0];
+    assert_eq!(first.path, "resource_spans[0].scope_spans[0].spans[0]");
+    assert!(
+        first.reason.contains("`order.id`") && first.reason.contains("U+0000"),
+        "{}",
+        first.reason
+    );
+    assert!(
+        out.rejected[3].reason.contains("U+202E"),
+        "{:?}",
+        out.rejected
+    );
+
+    // A log record's key: the same rule.
+    let req = log_request(ProtoLog {
+        time_unix_nano: 5,
+        attributes: vec![text("work_order.id", "WO-\u{0}1")],
+        ..Default::default()
+    });
+    let out = logs(&req, &KeyTypes::default(), &Limits::default(), 9);
+    assert!(out.batch.logs.is_empty() && out.batch.events.is_empty());
+    assert!(
+        out.message().contains("`work_order.id`"),
+        "{}",
+        out.message()
+    );
+}
+
+#[test]
+fn a_service_name_with_a_control_character_rejects_the_resources_records() {
+    let out = traces(
+        &request("evil-a\u{0}", vec![span(&[1; 16], &[2; 8], vec![])]),
+        &KeyTypes::default(),
+        &Limits::default(),
+    );
+    assert!(out.batch.spans.is_empty());
+    assert_eq!(out.rejected.len(), 1);
+    assert!(
+        out.rejected[0].reason.contains("`service.name`")
+            && out.rejected[0].reason.contains("U+0000"),
+        "{}",
+        out.message()
+    );
+}
+
+#[test]
+fn a_duplicate_service_name_keeps_the_first_in_the_column_and_the_map() {
+    let req = with_resource(
+        vec![
+            text("service.name", "crm"),
+            text("customer.id", "ACME"),
+            text("service.name", "erp"),
+        ],
+        vec![span(
+            &[1; 16],
+            &[2; 8],
+            vec![text("order.id", "SO-1"), text("order.id", "SO-2")],
+        )],
+    );
+    let out = traces(&req, &KeyTypes::default(), &Limits::default());
+    let span = &out.batch.spans[0];
+    assert_eq!(span.service, "crm");
+    assert_eq!(
+        span.resource,
+        vec![
+            ("service.name".to_string(), "crm".to_string()),
+            ("customer.id".to_string(), "ACME".to_string()),
+        ]
+    );
+    // On the span too: the first value is the attribute and the key.
+    assert_eq!(
+        span.attributes,
+        vec![
+            ("order.id".to_string(), "SO-1".to_string()),
+            (
+                domain::limits::TRUNCATED_ATTRIBUTE.to_string(),
+                "duplicates".to_string()
+            ),
+        ]
+    );
+    assert_eq!(
+        span.keys,
+        vec![
+            BusinessKey::new("customer", "ACME"),
+            BusinessKey::new("order", "SO-1")
+        ]
+    );
+
+    let req = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "crm"), text("service.name", "erp")],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![ProtoLog {
+                    time_unix_nano: 5,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let out = logs(&req, &KeyTypes::default(), &Limits::default(), 9);
+    let log = &out.batch.logs[0];
+    assert_eq!(log.service, "crm");
+    assert_eq!(
+        log.resource,
+        vec![("service.name".to_string(), "crm".to_string())]
+    );
+    assert_eq!(log.attributes.last().unwrap().1, "duplicates");
+}
