@@ -464,13 +464,15 @@ impl Store {
 }
 
 impl Store {
-    /// Events in a time range, oldest first, optionally of some types only;
-    /// at most `limit` (the newest are dropped past it).
+    /// Events in a time range, oldest first, optionally of some types only,
+    /// after the position `after` (time, source, id) when given; at most
+    /// `limit`: a page, read by the sort key's order.
     pub async fn events_between(
         &self,
         from_ns: u64,
         to_ns: u64,
         types: Option<&[String]>,
+        after: Option<(u64, &str, &str)>,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
         let mut sql = String::from(
@@ -486,6 +488,11 @@ impl Store {
                 vec!["?"; types.len()].join(", ")
             ));
         }
+        if after.is_some() {
+            sql.push_str(
+                " AND (time_ns > ? OR (time_ns = ? AND (source > ? OR (source = ? AND event_id > ?))))",
+            );
+        }
         sql.push_str(" ORDER BY time_ns, source, event_id LIMIT ?");
         let mut query = self
             .query(&sql)
@@ -495,6 +502,14 @@ impl Store {
             .bind(to_ns);
         for t in types.into_iter().flatten() {
             query = query.bind(t.as_str());
+        }
+        if let Some((time_ns, source, id)) = after {
+            query = query
+                .bind(time_ns)
+                .bind(time_ns)
+                .bind(source)
+                .bind(source)
+                .bind(id);
         }
         let rows = query.bind(limit as u64).fetch_all::<EventRow>().await?;
         Ok(rows.into_iter().map(EventRow::into_event).collect())

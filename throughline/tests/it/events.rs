@@ -623,3 +623,55 @@ async fn the_ocel_export_follows_the_ocel_2_json_structure() {
         .clone();
     assert_eq!(attempt, json!(3), "declared integer, sent as a number");
 }
+
+/// The OCEL export is streamed a page at a time (issue 21: a month of
+/// events built one document in memory): no `Content-Length` fixed up
+/// front, every event of a range several pages long, each once, and the
+/// objects of all pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ocel_export_streams_a_range_of_many_pages_whole() {
+    let app = TestApp::with(plant()).await;
+    const N: usize = 4_500;
+    let batch: Vec<Value> = (0..N)
+        .map(|i| {
+            json!({"specversion": "1.0", "id": format!("e-{i}"), "source": "urn:plant1:mes",
+                   "type": "mes.operation.done",
+                   "time": format!("2026-11-26T09:{:02}:{:02}Z", (i / 60) % 60, i % 60),
+                   "orderid": format!("SO-{}", i % 700)})
+        })
+        .collect();
+    let r = app
+        .post(
+            "/v1/events",
+            "application/cloudevents-batch+json",
+            &[],
+            serde_json::to_vec(&batch).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let response =
+        app.client
+            .get(app.console_url(
+                "/api/v1/export/ocel?from=2026-11-26T00:00:00Z&to=2026-11-27T00:00:00Z",
+            ))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().get("content-length").is_none(),
+        "a streamed export cannot know its length: {:?}",
+        response.headers()
+    );
+    let log: Value = response.json().await.expect("the whole document parses");
+    let ids: std::collections::BTreeSet<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(log["events"].as_array().unwrap().len(), N);
+    assert_eq!(ids.len(), N, "each event once");
+    assert_eq!(log["objects"].as_array().unwrap().len(), 700);
+    assert_eq!(log["eventTypes"].as_array().unwrap().len(), 1);
+}
