@@ -155,7 +155,13 @@ impl Writer {
         committed.borrow_and_update();
         let mut next = read_next(reader);
         loop {
-            let (reader, read) = next.await.expect("the spool reader does not panic");
+            let (reader, read) = match next.await {
+                Ok(done) => done,
+                // The runtime is shutting down under a blocking read: the
+                // spool keeps whatever was not acknowledged.
+                Err(e) if e.is_cancelled() => return,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            };
             let read = match read {
                 Ok(read) => read,
                 Err(e) => {

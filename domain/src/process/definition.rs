@@ -131,7 +131,17 @@ pub fn valid_id(id: &str) -> bool {
 pub fn read_toml_dir(dir: &Path, what: &str) -> Result<Vec<(String, String)>, DefinitionError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        // A directory that was named but is not there is a typo, not "none":
+        // said, so an operator does not run without the definitions they meant.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(DefinitionError {
+                file: dir.display().to_string(),
+                line: 0,
+                message: format!(
+                    "the {what} directory does not exist; check the path, or leave the setting out to run with none"
+                ),
+            })
+        }
         Err(e) => {
             return Err(DefinitionError {
                 file: dir.display().to_string(),

@@ -95,11 +95,18 @@ fn duplicate_process_ids_across_files_are_refused() {
         err.contains("b.toml:1: process id `order-to-delivery` is already defined in"),
         "{err}"
     );
-    assert_eq!(
-        Processes::load_dir(&dir.path().join("none"), &KeyTypes::default())
-            .unwrap()
-            .list
-            .len(),
-        0
+}
+
+/// A named directory that is not there is a typo to report, not "no
+/// processes": the start stops instead of running without them.
+#[test]
+fn a_processes_directory_that_does_not_exist_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Processes::load_dir(&dir.path().join("none"), &KeyTypes::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the processes directory does not exist; check the path"),
+        "{err}"
     );
 }
