@@ -261,10 +261,13 @@ fn migrate_succeeds_with_a_broken_alert_rules_dir() {
     );
     assert!(stdout.contains("migration(s) applied"), "{stdout}");
 
-    // The rules are broken indeed: the evaluator refuses to start on them.
+    // The rules are broken indeed: the evaluator refuses to start on them
+    // (with no processes: an empty directory).
+    let empty = dir.path().join("no-processes");
+    std::fs::create_dir(&empty).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_throughline"))
         .args(["correlator", "--alerts", "--processes-dir"])
-        .arg(dir.path().join("none"))
+        .arg(&empty)
         .arg("--config")
         .arg(&config)
         .env_remove("THROUGHLINE_PROCESSES_DIR")
