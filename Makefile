@@ -5,7 +5,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build demo test lint bench fuzz clean
+.PHONY: deps build demo test lint bench bench-scale fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -33,6 +33,16 @@ bench: deps
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench ingest
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-engine --bench correlator
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench pages
+
+# Issue 16's scale benchmark: SCALE_SPANS spans and SCALE_EVENTS events
+# through a real `throughline up` (release, its own private ClickHouse),
+# correlator catch-up, reads under live load, peak RSS, bytes per span; the
+# table goes to $(TARGET_DIR)/bench-scale.md. Takes long at full size; try
+# `make bench-scale SCALE_SPANS=200000 SCALE_EVENTS=40000` first.
+SCALE_SPANS ?= 10000000
+SCALE_EVENTS ?= 2000000
+bench-scale: deps
+	SCALE_SPANS=$(SCALE_SPANS) SCALE_EVENTS=$(SCALE_EVENTS) $(CARGO) bench -p throughline --bench scale
 
 # Each fuzz target for FUZZ_SECONDS (default 60); not part of `test`.
 # See fuzz/README.md.

@@ -28,41 +28,17 @@ use domain::model::Batch;
 use store::{Store, StoreConfig};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
     span, status, ResourceSpans, ScopeSpans, Span, Status,
 };
 use prost::Message;
 
+mod support;
+use support::{count, env_or, fetch_text, free_port, int, metric, percentile, rss_kib, text};
+
 const SPANS_PER_REQUEST: usize = 512;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn text(key: &str, value: impl Into<String>) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        key_strindex: 0,
-    }
-}
-
-fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::IntValue(value)),
-        }),
-        key_strindex: 0,
-    }
-}
 
 /// Request `n`: 512 spans shaped like an ERP connector's: 52 traces of
 /// about ten spans (a server span and its children), three business keys
@@ -158,10 +134,6 @@ fn request(n: usize) -> ExportTraceServiceRequest {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn store(url: &str, database: String) -> Store {
     Store::new(StoreConfig {
         url: url.to_string(),
@@ -170,56 +142,6 @@ fn store(url: &str, database: String) -> Store {
         password: None,
         timeouts: Default::default(),
     })
-}
-
-#[derive(clickhouse::Row, serde::Deserialize)]
-struct Count {
-    n: u64,
-}
-
-async fn count(store: &Store, sql: &str) -> u64 {
-    clickhouse::Client::default()
-        .with_url(&store.config().url)
-        .with_database(&store.config().database)
-        .with_validation(false)
-        .query(sql)
-        .bind(store.config().database.as_str())
-        .fetch_one::<Count>()
-        .await
-        .unwrap()
-        .n
-}
-
-/// `VmRSS` and `VmHWM` of a process, in KiB.
-fn rss_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-async fn fetch_text(url: &str) -> reqwest::Result<String> {
-    reqwest::get(url).await?.text().await
-}
-
-/// The value of an unlabelled metric in Prometheus text.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Spans per second `Store::write_batch` stores, the spans of `messages`
@@ -275,17 +197,10 @@ async fn main() {
     let (http_port, grpc_port) = (free_port(), free_port());
     // As deployed: the collector requires a connector token (checked with
     // argon2 once, then remembered by digest).
-    let (token_id, token) = collector::auth::secret::generate(collector::auth::TOKEN_PREFIX);
+    let token = support::Token::new("bench");
     let config = data_dir.path().join("tokens.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[tokens]]\nid = \"{token_id}\"\nname = \"bench\"\nsystems = [\"*\"]\nhash = \"{}\"\n",
-            collector::auth::secret::hash(&token)
-        ),
-    )
-    .unwrap();
-    let authorization = format!("Bearer {token}");
+    std::fs::write(&config, &token.config).unwrap();
+    let authorization = token.authorization;
     // BENCH_TOKEN=0: an open collector, to see what tokens cost.
     let with_token = env_or("BENCH_TOKEN", 1) != 0;
     let mut child = Command::new(env!("CARGO_BIN_EXE_throughline"))
@@ -386,7 +301,12 @@ async fn main() {
     let acked_secs = started.elapsed().as_secs_f64();
     let stored_deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let n = count(&e2e, "SELECT count() AS n FROM spans_v2 WHERE ? != ''").await;
+        let n = count(
+            &url,
+            &e2e.config().database,
+            "SELECT count() AS n FROM spans_v2 WHERE ? != ''",
+        )
+        .await;
         if n >= total as u64 {
             break;
         }
@@ -407,17 +327,20 @@ async fn main() {
     latencies.sort();
 
     let spans_stored = count(
-        &e2e,
+        &url,
+        &e2e.config().database,
         "SELECT count() AS n FROM spans_v2 FINAL WHERE ? != ''",
     )
     .await;
     let disk_spans = count(
-        &e2e,
+        &url,
+        &e2e.config().database,
         "SELECT sum(bytes) AS n FROM system.parts WHERE active AND database = ? AND table = 'spans_v2'",
     )
     .await;
     let disk_all = count(
-        &e2e,
+        &url,
+        &e2e.config().database,
         "SELECT sum(bytes) AS n FROM system.parts WHERE active AND database = ?",
     )
     .await;
@@ -478,14 +401,7 @@ async fn main() {
     );
 
     // SIGTERM, then the database goes.
-    unsafe {
-        libc_kill(child_pid as i32, 15);
-    }
+    support::sigterm(child_pid);
     let _ = child.wait();
     e2e.drop_database().await.unwrap();
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, signal: i32) -> i32;
 }

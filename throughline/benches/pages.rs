@@ -30,16 +30,12 @@ use engine::correlator::{Correlator, CorrelatorSettings};
 use store::{Store, StoreConfig};
 use tokio_util::sync::CancellationToken;
 
+mod support;
+use support::{env_or, ms, percentile};
+
 const PROCESS: &str = include_str!("../../sample-data/processes/order-to-delivery.toml");
 const DAY_NS: u64 = 86_400_000_000_000;
 const REQUESTS: usize = 30;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn event(n: u64, start_ns: u64, step_ns: u64) -> Event {
     let order = n / 3;
@@ -193,16 +189,12 @@ async fn timed(client: &reqwest::Client, url: &str) -> Duration {
     took
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let url = std::env::var("THROUGHLINE_TEST_CLICKHOUSE_URL")
         .expect("set THROUGHLINE_TEST_CLICKHOUSE_URL (make bench does)");
-    let spans_total = env("BENCH_SPANS", 1_000_000);
-    let events_total = env("BENCH_EVENTS", 200_000);
+    let spans_total = env_or("BENCH_SPANS", 1_000_000u64);
+    let events_total = env_or("BENCH_EVENTS", 200_000u64);
     // BENCH_DATABASE names a database to keep and reuse: loaded the first
     // time, measured again as it is on later runs.
     let kept = std::env::var("BENCH_DATABASE").ok();
@@ -339,11 +331,10 @@ async fn main() {
             times.push(timed(&client, &url).await);
         }
         times.sort();
-        let p95 = times[((times.len() - 1) as f64 * 0.95).round() as usize];
         println!(
             "| {name} | {} | {} | {} |",
             ms(times[times.len() / 2]),
-            ms(p95),
+            ms(percentile(&times, 0.95)),
             ms(*times.last().unwrap())
         );
     }
@@ -362,11 +353,10 @@ async fn main() {
             times.push(timed(&client, &url).await);
         }
         times.sort();
-        let p95 = times[((times.len() - 1) as f64 * 0.95).round() as usize];
         println!(
             "| {name} | {} | {} | {} |",
             ms(times[times.len() / 2]),
-            ms(p95),
+            ms(percentile(&times, 0.95)),
             ms(*times.last().unwrap())
         );
     }

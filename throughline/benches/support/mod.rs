@@ -1,0 +1,180 @@
+//! What the benchmarks share: knobs from the environment, OTLP attribute
+//! builders, percentiles, a process's memory from `/proc`, figures from
+//! `/metrics`, free ports, a connector token, row counts in ClickHouse and
+//! SIGTERM. Each bench is its own crate and uses part of this module, so
+//! the parts one does not use are not dead code.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+
+/// The environment variable `name` parsed, or `default` when it is unset
+/// or not a number.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// A string attribute.
+pub fn text(key: &str, value: impl Into<String>) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        key_strindex: 0,
+    }
+}
+
+/// An integer attribute.
+pub fn int(key: &str, value: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(value)),
+        }),
+        key_strindex: 0,
+    }
+}
+
+/// The `p` quantile (0..=1) of sorted durations, nearest rank.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Milliseconds, for tables.
+pub fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// `VmRSS` and `VmHWM` (the peak) of a process, in KiB; zeros once it is
+/// gone.
+pub fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The child processes of `pid` (of all its threads).
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+pub async fn fetch_text(url: &str) -> reqwest::Result<String> {
+    reqwest::get(url).await?.text().await
+}
+
+/// The value of an unlabelled metric in Prometheus text (0 when absent).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `n` distinct free ports: all are held until all are chosen.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// A connector token for every system, as a deployment with tokens has
+/// one: the `[[tokens]]` lines of a config file, and the `Authorization`
+/// header its requests carry.
+pub struct Token {
+    pub config: String,
+    pub authorization: String,
+}
+
+impl Token {
+    pub fn new(name: &str) -> Token {
+        let (id, secret) = collector::auth::secret::generate(collector::auth::TOKEN_PREFIX);
+        Token {
+            config: format!(
+                "[[tokens]]\nid = \"{id}\"\nname = \"{name}\"\nsystems = [\"*\"]\nhash = \"{}\"\n",
+                collector::auth::secret::hash(&secret)
+            ),
+            authorization: format!("Bearer {secret}"),
+        }
+    }
+}
+
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct Count {
+    n: u64,
+}
+
+/// A number ClickHouse answers for `sql`, whose one `?` is bound to
+/// `database` (row counts and `system.parts`, nothing else).
+pub async fn count(url: &str, database: &str, sql: &str) -> u64 {
+    try_count(url, database, sql).await.unwrap()
+}
+
+pub async fn try_count(url: &str, database: &str, sql: &str) -> clickhouse::error::Result<u64> {
+    Ok(clickhouse::Client::default()
+        .with_url(url)
+        .with_database(database)
+        .with_validation(false)
+        .query(sql)
+        .bind(database)
+        .fetch_one::<Count>()
+        .await?
+        .n)
+}
+
+/// Sends SIGTERM to `pid`.
+pub fn sigterm(pid: u32) {
+    // SAFETY: kill(2) with a pid we started; no memory is shared.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+}
+
+/// SIGTERM, then waits up to `bound` for the child to exit (SIGKILL after
+/// it); how long it took to exit, or `None` if it had to be killed.
+pub fn stop(child: &mut std::process::Child, bound: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    sigterm(child.id());
+    while started.elapsed() < bound {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
