@@ -27,7 +27,7 @@
 //! The table goes to stdout and to `bench-scale.md` in the target
 //! directory. Knobs: `SCALE_SPANS`, `SCALE_EVENTS`, `SCALE_CLIENTS` (8),
 //! `SCALE_LOAD_SECS` (3600, phase 1), `SCALE_CATCHUP_SECS` (1800),
-//! `SCALE_LIVE_SECS` (900, phase 3), `SCALE_LIVE_SPANS` (5000/s),
+//! `SCALE_LIVE_SECS` (1800, phase 3), `SCALE_LIVE_SPANS` (5000/s),
 //! `SCALE_LIVE_EVENTS` (500/s), `SCALE_SAMPLES` (30).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -128,11 +128,11 @@ impl Endpoint {
                 }
                 Ok(r) => {
                     let status = r.status();
-                    let text = r.text().await.unwrap_or_default();
+                    let text = plain(&r.text().await.unwrap_or_default());
                     posted.failed += 1;
                     posted
                         .first_error
-                        .get_or_insert_with(|| format!("{status}: {text:.300}"));
+                        .get_or_insert_with(|| format!("{status}: {text}"));
                     return;
                 }
                 Err(e) if !e.is_timeout() && attempts < 3 && Instant::now() < deadline => {
@@ -379,10 +379,29 @@ async fn timed(client: &reqwest::Client, url: &str) -> Result<(Duration, usize),
         Ok((took, body.len()))
     } else {
         Err(format!(
-            "{status}: {:.300}",
-            String::from_utf8_lossy(&body).to_string()
+            "{status}: {}",
+            plain(&String::from_utf8_lossy(&body))
         ))
     }
+}
+
+/// An answer's text for a note: tags out, one line, at most 300 characters.
+fn plain(body: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    line.chars().take(300).collect()
 }
 
 /// The samples at which a correlator cycle had ended since the sample
@@ -426,11 +445,12 @@ async fn main() {
     let clients: usize = env_or("SCALE_CLIENTS", 8);
     let load_secs: u64 = env_or("SCALE_LOAD_SECS", 3600);
     let catchup_secs: u64 = env_or("SCALE_CATCHUP_SECS", 1800);
-    let live_secs: u64 = env_or("SCALE_LIVE_SECS", 900);
+    let live_secs: u64 = env_or("SCALE_LIVE_SECS", 1800);
     let live_spans: u64 = env_or("SCALE_LIVE_SPANS", 5000);
     let live_events: u64 = env_or("SCALE_LIVE_EVENTS", 500);
     let samples: u64 = env_or("SCALE_SAMPLES", 30);
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let loadavg: Vec<&str> = loadavg.split_whitespace().take(3).collect();
 
     let data_dir = tempfile::Builder::new()
         .prefix("throughline-scale-")
@@ -447,7 +467,6 @@ async fn main() {
         "scale: up (pid {up_pid}) ready, its ClickHouse {} (pid {clickhouse_pid:?})",
         up.clickhouse_url
     );
-    let mut report = Report::new(spans_total, events_total, clients, loadavg.trim());
 
     // `up`'s correlator figures every second, for the whole run.
     let series: Arc<Mutex<Vec<Sample>>> = Arc::default();
@@ -472,6 +491,13 @@ async fn main() {
     // 1. Bulk load.
     let now_ns = domain::now_ns();
     let shape = Shape::new(spans_total, now_ns);
+    let mut report = Report::new(
+        spans_total,
+        events_total,
+        clients,
+        &shape,
+        &loadavg.join(" "),
+    );
     let load_start = Instant::now();
     let load_deadline = load_start + Duration::from_secs(load_secs);
     let span_requests = shape.orders.div_ceil(TRACES_PER_REQUEST) as usize;
@@ -647,6 +673,12 @@ async fn main() {
     let mut rng = Rng(0x5ca1e);
     // One round unrecorded (connections), then the samples, interleaved.
     'rounds: for round in 0..=samples {
+        if round > 0 && round % 10 == 0 {
+            eprintln!(
+                "scale: {round} of {samples} samples after {:.0} s",
+                since(live_start, Instant::now())
+            );
+        }
         for read in reads.iter_mut() {
             if Instant::now() >= live_deadline {
                 eprintln!("scale: phase 3 reached its bound of {live_secs} s");

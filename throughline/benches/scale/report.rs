@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
+use crate::plant::Shape;
 use crate::support::percentile;
 use crate::Posted;
 
@@ -50,14 +51,17 @@ fn mib(kib: u64) -> String {
 }
 
 impl Report {
-    pub fn new(spans: u64, events: u64, clients: usize, loadavg: &str) -> Report {
+    pub fn new(spans: u64, events: u64, clients: usize, shape: &Shape, loadavg: &str) -> Report {
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         let date = time::OffsetDateTime::now_utc().date();
         Report {
             header: format!(
-                "# Scale bench (issue 16)\n\n{date}: `SCALE_SPANS={spans}` `SCALE_EVENTS={events}`, \
-                 {cores} cores, load average at start {loadavg}; `throughline up` (release) \
-                 with its private ClickHouse, the sample processes and alert rules.\n"
+                "# Scale bench (issue 16)\n\n{date}: `SCALE_SPANS={spans}` `SCALE_EVENTS={events}` \
+                 ({} orders of one trace each, {} customers); {cores} cores, load average at \
+                 start {loadavg}; `throughline up` (release) with its private ClickHouse, the \
+                 sample processes and alert rules.\n",
+                thousands(shape.orders as f64),
+                thousands(shape.customers as f64),
             ),
             clients,
             rows: Vec::new(),
@@ -122,7 +126,7 @@ impl Report {
                 )
             },
             format!(
-                "{} {kind}/s ({} in {acked_secs:.0} s); {latency}; {} refused (429/503) and resent, {} resent after a connection error, {} failed",
+                "{} {kind}/s ({} in {acked_secs:.1} s); {latency}; {} refused (429/503) and resent, {} resent after a connection error, {} failed",
                 rate(posted.records as f64, acked_secs),
                 thousands(posted.records as f64),
                 posted.refused,
@@ -142,7 +146,7 @@ impl Report {
                 let r = stored as f64 / secs;
                 (
                     format!(
-                        "{} {kind}/s ({} rows in {secs:.0} s)",
+                        "{} {kind}/s ({} rows in {secs:.1} s)",
                         thousands(r),
                         thousands(stored as f64)
                     ),
