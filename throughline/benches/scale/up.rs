@@ -124,6 +124,17 @@ impl Up {
     }
 }
 
+/// A bench that panics leaves no `up` (nor, through it, its ClickHouse)
+/// behind.
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The correlator's records read and lag, from the `/metrics` of the
 /// collector at `http` (every `/metrics` of `up` carries them).
 pub async fn correlator(http: &str) -> Option<CorrelatorFigures> {
