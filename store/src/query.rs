@@ -521,7 +521,9 @@ impl Store {
     }
 
     /// The spans carrying any of `keys`, newest `limit` first, returned by
-    /// start time; `true` when there were more.
+    /// start time; `true` when there were more. Reads `spans_v2 FINAL` for
+    /// whole spans: for checks (the ingest benchmark), not for lookups,
+    /// which answer from the key index ([`Store::journey_page`]).
     pub async fn spans_with_keys(
         &self,
         keys: &[&BusinessKey],
@@ -571,38 +573,6 @@ impl Store {
             .fetch_all::<EventRow>()
             .await?;
         Ok(rows.into_iter().map(EventRow::into_event).collect())
-    }
-
-    /// The events carrying any of `keys`, newest `limit`, returned by time;
-    /// `true` when there were more.
-    pub async fn events_with_keys(
-        &self,
-        keys: &[&BusinessKey],
-        limit: usize,
-    ) -> Result<(Vec<Event>, bool), StoreError> {
-        if keys.is_empty() {
-            return Ok((Vec::new(), false));
-        }
-        let sql = format!(
-            "SELECT ?fields FROM events FINAL WHERE (source, event_id) IN ( \
-               SELECT event_source, event_id FROM key_index \
-               WHERE (key_type, key_value) IN ({}) AND record_kind = ? \
-               GROUP BY event_source, event_id \
-               ORDER BY max(time_ns) DESC LIMIT ?) \
-             ORDER BY time_ns, source, event_id",
-            key_tuple_placeholders(keys.len())
-        );
-        let rows = bind_keys(self.query(&sql), keys)
-            .bind(RECORD_EVENT)
-            .bind(limit as u64 + 1)
-            .fetch_all::<EventRow>()
-            .await?;
-        let truncated = rows.len() > limit;
-        let mut events: Vec<Event> = rows.into_iter().map(EventRow::into_event).collect();
-        if truncated {
-            events.remove(0);
-        }
-        Ok((events, truncated))
     }
 
     /// One page of events, newest first, and the position to continue from
