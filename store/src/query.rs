@@ -109,6 +109,95 @@ pub struct EventPosition {
     pub id: String,
 }
 
+/// Where a record stands in the newest-first order of
+/// [`Store::journey_page`]: its time and identity in the key index.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JourneyPosition {
+    pub time_ns: u64,
+    pub kind: String,
+    /// Lowercase hex, as stored (zeros for an event without a trace).
+    pub trace_id: String,
+    pub span_id: String,
+    pub service: String,
+    pub source: String,
+    pub id: String,
+}
+
+/// Spans and events carrying a key (or any of several keys), each counted
+/// once, and how many of them failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub spans: u64,
+    pub events: u64,
+    /// Spans with status error, events failed or dead-lettered.
+    pub failures: u64,
+    /// Unix nanoseconds of the first and the last record (0 when none).
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
+impl RecordCounts {
+    pub fn records(&self) -> u64 {
+        self.spans + self.events
+    }
+}
+
+/// The aggregates behind [`RecordCounts`], over key index rows: a record is
+/// its kind, trace, span, service, event source and id (the `LIMIT 1 BY` of
+/// [`Store::journey_page`]), so counts and pages agree.
+fn counts_sql() -> String {
+    format!(
+        "uniqExactIf(trace_id, span_id, service, record_kind = '{RECORD_SPAN}') AS spans, \
+         uniqExactIf(event_source, event_id, record_kind = '{RECORD_EVENT}') AS events, \
+         uniqExactIf(record_kind, trace_id, span_id, service, event_source, event_id, failed = 1) AS failures, \
+         min(time_ns) AS first_ns, max(time_ns) AS last_ns"
+    )
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct CountsRow {
+    spans: u64,
+    events: u64,
+    failures: u64,
+    first_ns: u64,
+    last_ns: u64,
+}
+
+impl From<CountsRow> for RecordCounts {
+    fn from(r: CountsRow) -> Self {
+        let none = r.spans + r.events == 0;
+        RecordCounts {
+            spans: r.spans,
+            events: r.events,
+            failures: r.failures,
+            // min() over no rows is 0 on 18.16 and may be the type's
+            // maximum elsewhere: say 0 for "none" either way.
+            first_ns: if none { 0 } else { r.first_ns },
+            last_ns: if none { 0 } else { r.last_ns },
+        }
+    }
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct KeyCountsRow {
+    key_type: String,
+    key_value: String,
+    spans: u64,
+    events: u64,
+    failures: u64,
+    first_ns: u64,
+    last_ns: u64,
+}
+
+/// The record kinds a journey shows, for `record_kind IN (?, ?)`.
+fn bind_kinds(query: crate::timeout::Statement) -> crate::timeout::Statement {
+    query.bind(RECORD_SPAN).bind(RECORD_EVENT)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Which way a walk through the links goes from a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -117,10 +206,18 @@ enum Direction {
 }
 
 impl Store {
-    /// Every span of one trace, by start time.
+    /// Every span of one trace, by start time, once each.
+    ///
+    /// No `FINAL`: on 18.16 it merges every part of the table's partitions
+    /// in one thread. The trace's rows are one range of the sort key in each
+    /// day partition; `LIMIT 1 BY` the sort key keeps one row of a span
+    /// delivered twice (its copies are the same record).
     pub async fn trace_spans(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
         let rows = self
-            .query("SELECT ?fields FROM spans_v2 FINAL WHERE trace_id = unhex(?) ORDER BY start_ns, span_id")
+            .query(
+                "SELECT ?fields FROM spans_v2 WHERE trace_id = unhex(?) \
+                 ORDER BY start_ns, span_id, service LIMIT 1 BY trace_id, span_id, service",
+            )
             .bind(trace_id.to_hex())
             .fetch_all::<SpanRow>()
             .await?;
@@ -189,12 +286,28 @@ impl Store {
         &self,
         keys: &[&BusinessKey],
     ) -> Result<BTreeMap<BusinessKey, BTreeSet<BusinessKey>>, StoreError> {
+        self.direct_links_at_most(keys, u32::MAX as usize).await
+    }
+
+    /// The keys linked directly to each of `keys`, at most `per_key` of
+    /// each: the keys' ranges of `key_links`, by its sort key.
+    async fn direct_links_at_most(
+        &self,
+        keys: &[&BusinessKey],
+        per_key: usize,
+    ) -> Result<BTreeMap<BusinessKey, BTreeSet<BusinessKey>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(BTreeMap::new());
+        }
         let sql = format!(
-            "SELECT DISTINCT key_type, key_value, linked_type, linked_value FROM key_links \
-             WHERE (key_type, key_value) IN ({})",
+            "SELECT key_type, key_value, linked_type, linked_value FROM key_links \
+             WHERE (key_type, key_value) IN ({}) \
+             GROUP BY key_type, key_value, linked_type, linked_value \
+             LIMIT ? BY key_type, key_value",
             key_tuple_placeholders(keys.len())
         );
         let rows = bind_keys(self.query(&sql), keys)
+            .bind(per_key as u64)
             .fetch_all::<LinkRow>()
             .await?;
         let mut out: BTreeMap<BusinessKey, BTreeSet<BusinessKey>> = BTreeMap::new();
@@ -228,7 +341,15 @@ impl Store {
                 break;
             }
             let keys: Vec<&BusinessKey> = frontier.iter().map(|(k, _)| k).collect();
-            let links = self.direct_links(&keys).await?;
+            // A key's neighbours are keys already seen or new ones; more new
+            // ones than the walk may still take cut it short anyway, so no
+            // key needs more than this many (a hub's 100k links cost one
+            // bounded answer, not 100k rows).
+            let per_key = limits.max_keys - found.len().min(limits.max_keys) + seen.len() + 1;
+            let links = self.direct_links_at_most(&keys, per_key).await?;
+            // A key cut at `per_key` may have lost a parent that a walk up
+            // would follow: say the answer is incomplete.
+            truncated |= links.values().any(|l| l.len() >= per_key);
             let mut next = Vec::new();
             for (from, direction) in &frontier {
                 let Some(neighbours) = links.get(from) else {
@@ -279,40 +400,130 @@ impl Store {
         Ok((found, truncated))
     }
 
-    /// The spans and events carrying any of `keys`, as their key index rows
-    /// (one per record, newest `limit`, returned by time); `true` when there
-    /// were more. Reads the key index only, never the span or event table,
-    /// so a key with thousands of records answers as fast as one with few.
-    pub async fn journey_records(
+    /// What the key index holds of the spans and events carrying each of
+    /// `keys` (one answer per key that has any): each record counted once
+    /// however often it was delivered. Reads each key's range of the index.
+    pub async fn key_summaries(
+        &self,
+        keys: &[&BusinessKey],
+    ) -> Result<Vec<(BusinessKey, RecordCounts)>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT key_type, key_value, {} FROM key_index \
+             WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?) \
+             GROUP BY key_type, key_value",
+            counts_sql(),
+            key_tuple_placeholders(keys.len())
+        );
+        let rows = bind_kinds(bind_keys(self.query(&sql), keys))
+            .fetch_all::<KeyCountsRow>()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let counts = CountsRow {
+                    spans: r.spans,
+                    events: r.events,
+                    failures: r.failures,
+                    first_ns: r.first_ns,
+                    last_ns: r.last_ns,
+                };
+                (BusinessKey::new(r.key_type, r.key_value), counts.into())
+            })
+            .collect())
+    }
+
+    /// The spans and events carrying any of `keys`, each counted once (a
+    /// record carrying two of them, or delivered twice, is one): the size
+    /// of the journey that [`Store::journey_page`] pages through.
+    pub async fn journey_counts(&self, keys: &[&BusinessKey]) -> Result<RecordCounts, StoreError> {
+        if keys.is_empty() {
+            return Ok(RecordCounts::default());
+        }
+        let sql = format!(
+            "SELECT {} FROM key_index \
+             WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?)",
+            counts_sql(),
+            key_tuple_placeholders(keys.len())
+        );
+        let row = bind_kinds(bind_keys(self.query(&sql), keys))
+            .fetch_one::<CountsRow>()
+            .await?;
+        Ok(row.into())
+    }
+
+    /// One page of the spans and events carrying any of `keys`, as their key
+    /// index rows, newest first (ties in a fixed order of the record's
+    /// identity), one per record; and the position to continue from when
+    /// there are more. Reads the key index only, never the span or event
+    /// table; a page after `after` reads only the day partitions up to it.
+    pub async fn journey_page(
         &self,
         keys: &[&BusinessKey],
         limit: usize,
-    ) -> Result<(Vec<JourneyRecord>, bool), StoreError> {
+        after: Option<&JourneyPosition>,
+    ) -> Result<(Vec<JourneyRecord>, Option<JourneyPosition>), StoreError> {
         if keys.is_empty() {
-            return Ok((Vec::new(), false));
+            return Ok((Vec::new(), None));
         }
-        let sql = format!(
+        let mut sql = format!(
             "SELECT ?fields FROM key_index \
-             WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?) \
-             ORDER BY time_ns DESC \
-             LIMIT 1 BY record_kind, trace_id, span_id, service, event_source, event_id \
-             LIMIT ?",
+             WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?)",
             key_tuple_placeholders(keys.len())
         );
-        let mut rows = bind_keys(self.query(&sql), keys)
-            .bind(RECORD_SPAN)
-            .bind(RECORD_EVENT)
+        if after.is_some() {
+            sql.push_str(
+                " AND time <= toDateTime(?) \
+                 AND (time_ns, record_kind, trace_id, span_id, service, event_source, event_id) \
+                   < (?, ?, toFixedString(unhex(?), 16), toFixedString(unhex(?), 8), ?, ?, ?)",
+            );
+        }
+        sql.push_str(
+            " ORDER BY time_ns DESC, record_kind DESC, trace_id DESC, span_id DESC, \
+               service DESC, event_source DESC, event_id DESC \
+             LIMIT 1 BY record_kind, trace_id, span_id, service, event_source, event_id \
+             LIMIT ?",
+        );
+        let mut query = bind_kinds(bind_keys(self.query(&sql), keys));
+        if let Some(p) = after {
+            query = query
+                .bind(p.time_ns / 1_000_000_000)
+                .bind(p.time_ns)
+                .bind(p.kind.as_str())
+                .bind(p.trace_id.as_str())
+                .bind(p.span_id.as_str())
+                .bind(p.service.as_str())
+                .bind(p.source.as_str())
+                .bind(p.id.as_str());
+        }
+        let mut rows = query
             .bind(limit as u64 + 1)
             .fetch_all::<KeyIndexRow>()
             .await?;
-        let truncated = rows.len() > limit;
+        let more = rows.len() > limit;
         rows.truncate(limit);
-        rows.reverse();
-        Ok((convert(rows, KeyIndexRow::journey)?, truncated))
+        let next = if more {
+            rows.last().map(|r| JourneyPosition {
+                time_ns: r.time_ns,
+                kind: r.record_kind.clone(),
+                trace_id: hex(&r.trace_id),
+                span_id: hex(&r.span_id),
+                service: r.service.clone(),
+                source: r.event_source.clone(),
+                id: r.event_id.clone(),
+            })
+        } else {
+            None
+        };
+        Ok((convert(rows, KeyIndexRow::journey)?, next))
     }
 
     /// The spans carrying any of `keys`, newest `limit` first, returned by
-    /// start time; `true` when there were more.
+    /// start time; `true` when there were more. Reads `spans_v2 FINAL` for
+    /// whole spans: for checks (the ingest benchmark), not for lookups,
+    /// which answer from the key index ([`Store::journey_page`]).
     pub async fn spans_with_keys(
         &self,
         keys: &[&BusinessKey],
@@ -347,50 +558,21 @@ impl Store {
 
 impl Store {
     /// The events tied to a trace (by their `traceparent` or log record trace
-    /// context), by time.
+    /// context), by time, once each: the trace's range of `trace_events`, then
+    /// those events by their own sort key, `LIMIT 1 BY` it instead of `FINAL`
+    /// (which would merge whole partitions; it also keeps one of twins stored
+    /// in two day partitions).
     pub async fn trace_events(&self, trace_id: TraceId) -> Result<Vec<Event>, StoreError> {
         let rows = self
             .query(
-                "SELECT ?fields FROM events FINAL WHERE (source, event_id) IN ( \
+                "SELECT ?fields FROM events WHERE (source, event_id) IN ( \
                    SELECT source, event_id FROM trace_events WHERE trace_id = unhex(?)) \
-                 ORDER BY time_ns, source, event_id",
+                 ORDER BY time_ns, source, event_id LIMIT 1 BY source, event_id",
             )
             .bind(trace_id.to_hex())
             .fetch_all::<EventRow>()
             .await?;
         Ok(rows.into_iter().map(EventRow::into_event).collect())
-    }
-
-    /// The events carrying any of `keys`, newest `limit`, returned by time;
-    /// `true` when there were more.
-    pub async fn events_with_keys(
-        &self,
-        keys: &[&BusinessKey],
-        limit: usize,
-    ) -> Result<(Vec<Event>, bool), StoreError> {
-        if keys.is_empty() {
-            return Ok((Vec::new(), false));
-        }
-        let sql = format!(
-            "SELECT ?fields FROM events FINAL WHERE (source, event_id) IN ( \
-               SELECT event_source, event_id FROM key_index \
-               WHERE (key_type, key_value) IN ({}) AND record_kind = ? \
-               GROUP BY event_source, event_id \
-               ORDER BY max(time_ns) DESC LIMIT ?) \
-             ORDER BY time_ns, source, event_id",
-            key_tuple_placeholders(keys.len())
-        );
-        let rows = bind_keys(self.query(&sql), keys)
-            .bind(RECORD_EVENT)
-            .bind(limit as u64 + 1)
-            .fetch_all::<EventRow>()
-            .await?;
-        let truncated = rows.len() > limit;
-        let mut events: Vec<Event> = rows.into_iter().map(EventRow::into_event).collect();
-        if truncated {
-            events.remove(0);
-        }
-        Ok((events, truncated))
     }
 
     /// One page of events, newest first, and the position to continue from

@@ -1,12 +1,18 @@
-//! `GET /api/v1/keys/{type}/{value}`: the spans and events carrying a
-//! business key, the keys linked to it (transitively), and the spans and
-//! events of the linked keys below it (a customer's orders and their work
-//! orders), each list in time order.
+//! `GET /api/v1/keys/{type}/{value}` and the key page: a business key, the
+//! keys linked to it (transitively), a summary per key (records, failures,
+//! first and last time, the instances rooted at it), and the journey (the
+//! records of the key and of the linked keys below it: a customer's orders
+//! and their work orders) one page at a time, newest first.
+//!
+//! Everything here reads the key index and the key links by their sort
+//! keys; the span and event tables are read by trace (`traces`), never for
+//! a key, so a hub key (a customer with hundreds of orders) costs its
+//! summary and one page, not all its spans.
 
 use domain::feed::JourneyRecord;
 use domain::keys::BadKeyValue;
 use domain::model::BusinessKey;
-use store::query::{KeyLookupLimits, LinkedKey, Relation};
+use store::query::{JourneyPosition, KeyLookupLimits, LinkedKey, RecordCounts, Relation};
 
 use super::view;
 use super::view::InstanceView;
@@ -101,14 +107,83 @@ pub async fn journey(state: &Reads, key: BusinessKey) -> Result<Journey, AppErro
     })
 }
 
-/// The records on a journey through `keys`: one per record, the newest
-/// `limit` (returned by time), and whether there were more.
-pub async fn journey_records(
+/// One key of a journey and what the key index holds of it.
+pub struct KeySummary {
+    pub key: BusinessKey,
+    /// How it was reached; `None` for the key looked up.
+    pub link: Option<LinkedKey>,
+    /// The records carrying this key (not those of the keys below it).
+    pub counts: RecordCounts,
+    /// The instances rooted at this key: `(process id, status)`.
+    pub instances: Vec<(String, String)>,
+}
+
+/// A journey at a glance: each key's summary, the whole journey's counts
+/// (what the pages of records add up to) and the instances.
+pub struct Summary {
+    /// The key looked up first, then the linked keys in the walk's order.
+    pub keys: Vec<KeySummary>,
+    /// The records of the journey (the key and the keys below it), each once.
+    pub total: RecordCounts,
+    pub instances: Vec<InstanceView>,
+}
+
+/// The summary of a journey: per key counts, the journey's total and the
+/// instances, read side by side.
+pub async fn summary(state: &Reads, j: &Journey) -> Result<Summary, AppError> {
+    let all: Vec<&BusinessKey> = std::iter::once(&j.key)
+        .chain(j.linked.iter().map(|l| &l.key))
+        .collect();
+    let journey_keys: Vec<&BusinessKey> = j.keys.iter().collect();
+    let (per_key, total, instances) = tokio::try_join!(
+        async { Ok::<_, AppError>(state.store.key_summaries(&all).await?) },
+        async { Ok(state.store.journey_counts(&journey_keys).await?) },
+        instances(state, &j.roots),
+    )?;
+    let counts = |key: &BusinessKey| {
+        per_key
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, c)| *c)
+            .unwrap_or_default()
+    };
+    let rooted = |key: &BusinessKey| {
+        instances
+            .iter()
+            .filter(|i| i.key.key_type == key.key_type && i.key.value == key.value)
+            .map(|i| (i.process.clone(), i.status.clone()))
+            .collect::<Vec<_>>()
+    };
+    let keys = std::iter::once(KeySummary {
+        key: j.key.clone(),
+        link: None,
+        counts: counts(&j.key),
+        instances: rooted(&j.key),
+    })
+    .chain(j.linked.iter().map(|l| KeySummary {
+        key: l.key.clone(),
+        link: Some(l.clone()),
+        counts: counts(&l.key),
+        instances: rooted(&l.key),
+    }))
+    .collect();
+    Ok(Summary {
+        keys,
+        total,
+        instances,
+    })
+}
+
+/// One page of the journey's records, newest first, after `after` when
+/// given; and where the next page starts when there are more.
+pub async fn records(
     state: &Reads,
-    keys: &[&BusinessKey],
+    j: &Journey,
     limit: usize,
-) -> Result<(Vec<JourneyRecord>, bool), AppError> {
-    Ok(state.store.journey_records(keys, limit).await?)
+    after: Option<&JourneyPosition>,
+) -> Result<(Vec<JourneyRecord>, Option<JourneyPosition>), AppError> {
+    let keys: Vec<&BusinessKey> = j.keys.iter().collect();
+    Ok(state.store.journey_page(&keys, limit, after).await?)
 }
 
 /// The process instances of these roots, with each SLA's state now.

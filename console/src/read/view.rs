@@ -2,6 +2,7 @@
 //! as RFC 3339 with nanoseconds and as unix nanoseconds in a string (a JSON
 //! number loses precision past 2^53, which nanoseconds since 1970 exceed).
 
+use domain::feed::{JourneyRecord, RecordKind};
 use domain::instance::{Breach, BreachState, InstanceRecord, SlaState};
 use domain::model::{Attributes, BusinessKey, Event, Span};
 use domain::process::{duration, ProcessDef};
@@ -100,6 +101,53 @@ pub fn event(e: &Event) -> Value {
         "keys": e.keys.iter().map(KeyView::from).collect::<Vec<_>>(),
         "origin": e.origin.as_str(),
     })
+}
+
+/// A record of a journey as the key index holds it: what the journey
+/// shows, not its attributes (the trace has those: `trace_id`).
+pub fn journey_record(r: &JourneyRecord) -> Value {
+    let mut v = serde_json::json!({
+        "kind": r.kind.as_str(),
+        "time": rfc3339(r.time_ns),
+        "time_unix_nano": r.time_ns.to_string(),
+        "service": r.service,
+        "name": r.name,
+        "failed": r.failed,
+        "trace_id": (r.trace_id != [0; 16]).then(|| hex(&r.trace_id)),
+        "span_id": (r.span_id != [0; 8]).then(|| hex(&r.span_id)),
+        "keys": r.keys.iter().map(KeyView::from).collect::<Vec<_>>(),
+    });
+    let extra = if r.kind == RecordKind::Event {
+        serde_json::json!({
+            "source": r.event_source,
+            "id": r.event_id,
+            "outcome": r.outcome,
+            "attempt": r.attempt,
+        })
+    } else {
+        serde_json::json!({ "duration_ns": r.duration_ns.to_string() })
+    };
+    if let (Value::Object(v), Value::Object(extra)) = (&mut v, extra) {
+        v.extend(extra);
+    }
+    v
+}
+
+/// Records counted for a key or a journey.
+pub fn counts(c: &store::query::RecordCounts) -> Value {
+    let time = |ns: u64| (c.records() > 0).then(|| rfc3339(ns));
+    serde_json::json!({
+        "records": c.records(),
+        "spans": c.spans,
+        "events": c.events,
+        "failures": c.failures,
+        "first": time(c.first_ns),
+        "last": time(c.last_ns),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,6 +1,9 @@
 //! `/keys/{type}/{value}`: one business key's journey across systems: a
 //! timeline with a swimlane per system, the process instances with each
-//! stage's time and each SLA's state, the linked keys, and the raw records.
+//! stage's time and each SLA's state, the linked keys with a summary each,
+//! and the records. The timeline and the records are one page of the
+//! journey (newest first, `after` in the URL for the next), so a customer
+//! with hundreds of orders costs its summary and one page.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -9,10 +12,11 @@ use super::process::sla_text;
 use super::svg::{self, Mark};
 use super::{fmt, render, Chrome, ErrorPage, PageResult};
 use crate::links;
-use crate::read::keys::{instances, journey, journey_records, parse_key};
+use crate::read::cursor;
+use crate::read::keys::{journey, parse_key, records, summary};
 use crate::state::AppState;
 use domain::feed::RecordKind;
-use domain::model::{BusinessKey, TraceId};
+use domain::model::TraceId;
 use domain::time::rfc3339;
 use store::query::Relation;
 
@@ -32,12 +36,21 @@ pub struct InstanceBlock {
     pub slas: Vec<(String, String, String, &'static str, String)>,
 }
 
+/// A row of the summary table: the key looked up or a linked key.
 pub struct LinkLine {
+    /// Empty for the key looked up.
     pub relation: &'static str,
     pub key_type: String,
     pub value: String,
     pub href: String,
     pub via: String,
+    pub spans: u64,
+    pub events: u64,
+    pub failures: u64,
+    pub first: String,
+    pub last: String,
+    /// `process: status` of the instances rooted at the key.
+    pub instances: String,
 }
 
 pub struct SpanLine {
@@ -76,15 +89,23 @@ pub struct KeyPage {
     pub links: Vec<LinkLine>,
     pub spans: Vec<SpanLine>,
     pub events: Vec<EventLine>,
-    pub failures: usize,
-    pub retries: usize,
+    /// Failed records of the whole journey.
+    pub failures: u64,
+    /// Records of the whole journey, and of this page.
+    pub total: u64,
+    pub shown: usize,
+    /// The page after this one.
+    pub next_href: Option<String>,
+    /// The first page, when this is a later one.
+    pub first_href: Option<String>,
+    /// More keys are linked than the lookup follows.
     pub truncated: bool,
-    /// The API address of the full records.
+    /// The API address of the same journey.
     pub raw_href: String,
 }
 
-/// Records drawn at most: the newest, when a key has more.
-const MAX_RECORDS: usize = 2000;
+/// Records on one page.
+const PAGE: usize = 100;
 
 pub async fn page(
     State(state): State<AppState>,
@@ -100,19 +121,27 @@ pub async fn page(
         Ok(j) => j,
         Err(e) => return Err(ErrorPage::new(chrome, e)),
     };
-    let keys: Vec<&BusinessKey> = j.keys.iter().collect();
-    let loaded = tokio::try_join!(instances(&state, &j.roots), async {
-        journey_records(&state, &keys, MAX_RECORDS).await
-    });
-    let (instance_views, (records, records_truncated)) = match loaded {
+    let after = match chrome
+        .param("after")
+        .map(|a| cursor::decode_param(a, "after", "the next page's link"))
+        .transpose()
+    {
+        Ok(a) => a,
+        Err(e) => return Err(ErrorPage::new(chrome, e)),
+    };
+    let loaded = tokio::try_join!(
+        summary(&state, &j),
+        records(&state, &j, PAGE, after.as_ref())
+    );
+    let (summary, (records, next)) = match loaded {
         Ok(x) => x,
         Err(e) => return Err(ErrorPage::new(chrome, e)),
     };
+    let instance_views = &summary.instances;
     let trace_href = |t: [u8; 16]| {
         (t != [0; 16]).then(|| chrome.keep_range(&links::trace(&TraceId(t).to_hex())))
     };
     let mut marks = Vec::with_capacity(records.len());
-    let (mut failures, mut retries) = (0, 0);
     let mut spans = Vec::new();
     let mut events = Vec::new();
     for r in &records {
@@ -124,7 +153,6 @@ pub async fn page(
             .join(" ");
         if r.kind == RecordKind::Span {
             let error = r.failed;
-            failures += usize::from(error);
             marks.push(Mark {
                 lane: r.service.clone(),
                 start_ns: r.time_ns,
@@ -155,8 +183,6 @@ pub async fn page(
                 _ if r.attempt > 1 => "retry",
                 _ => "ok",
             };
-            failures += usize::from(state == "error");
-            retries += usize::from(state == "retry");
             let anchor = format!("ev-{}", events.len());
             marks.push(Mark {
                 lane: r.service.clone(),
@@ -222,28 +248,48 @@ pub async fn page(
                 .collect(),
         })
         .collect();
-    let mut links: Vec<LinkLine> = j
-        .linked
+    let time = |ns: u64| if ns == 0 { String::new() } else { rfc3339(ns) };
+    let mut links: Vec<LinkLine> = summary
+        .keys
         .iter()
-        .map(|l| LinkLine {
-            relation: match l.relation {
-                Relation::Parent => "belongs to",
-                Relation::Child => "includes",
-                Relation::Peer => "same as",
+        .map(|k| LinkLine {
+            relation: match k.link.as_ref().map(|l| l.relation) {
+                None => "",
+                Some(Relation::Parent) => "belongs to",
+                Some(Relation::Child) => "includes",
+                Some(Relation::Peer) => "same as",
             },
-            href: chrome.keep_range(&links::key(&l.key.key_type, &l.key.value)),
-            key_type: l.key.key_type.replace('_', " "),
-            value: l.key.value.clone(),
-            via: if l.depth > 1 {
-                format!("via {} {}", l.via.key_type.replace('_', " "), l.via.value)
-            } else {
-                String::new()
+            href: chrome.keep_range(&links::key(&k.key.key_type, &k.key.value)),
+            key_type: k.key.key_type.replace('_', " "),
+            value: k.key.value.clone(),
+            via: match &k.link {
+                Some(l) if l.depth > 1 => {
+                    format!("via {} {}", l.via.key_type.replace('_', " "), l.via.value)
+                }
+                _ => String::new(),
             },
+            spans: k.counts.spans,
+            events: k.counts.events,
+            failures: k.counts.failures,
+            first: time(k.counts.first_ns),
+            last: time(k.counts.last_ns),
+            instances: k
+                .instances
+                .iter()
+                .map(|(p, s)| format!("{p}: {s}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         })
         .collect();
-    links.sort_by(|a, b| {
+    // The key looked up first, then the others by relation, type, value.
+    links[1..].sort_by(|a, b| {
         (a.relation, &a.key_type, &a.value).cmp(&(b.relation, &b.key_type, &b.value))
     });
+    let here = links::key(&j.key.key_type, &j.key.value);
+    let next_href = next
+        .as_ref()
+        .map(|n| chrome.href(&here, &[("after", &cursor::encode(n))]));
+    let first_href = after.is_some().then(|| chrome.keep_range(&here));
     Ok(render(&KeyPage {
         key_type: j.key.key_type.replace('_', " "),
         value: j.key.value.clone(),
@@ -256,9 +302,12 @@ pub async fn page(
         links,
         spans,
         events,
-        failures,
-        retries,
-        truncated: j.truncated || records_truncated,
+        failures: summary.total.failures,
+        total: summary.total.records(),
+        shown: records.len(),
+        next_href,
+        first_href,
+        truncated: j.truncated,
         raw_href: links::key_api(&j.key.key_type, &j.key.value),
         chrome,
     }))

@@ -347,6 +347,19 @@ impl TestApp {
         (status, body)
     }
 
+    /// A console page's HTML, once what was acknowledged is stored.
+    pub async fn page(&self, path: &str) -> String {
+        self.settled().await;
+        let response = self
+            .client
+            .get(self.console_url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.text().await.unwrap()
+    }
+
     /// The console's URL of `path`.
     pub fn console_url(&self, path: &str) -> String {
         format!("{}://{}{path}", self.scheme, self.console)
@@ -374,6 +387,25 @@ impl TestApp {
             .await
             .unwrap();
         response.text().await.unwrap()
+    }
+
+    /// The events of a key's journey in full (the key API gives what the
+    /// journey shows; the event list has the attributes and payloads).
+    pub async fn key_events(&self, key_path: &str) -> Vec<Value> {
+        let (_, key) = self.get(&format!("/api/v1/keys/{key_path}")).await;
+        let (_, listed) = self
+            .get("/api/v1/events?from=2000-01-01T00:00:00Z&limit=1000")
+            .await;
+        records(&key, "event")
+            .iter()
+            .filter_map(|r| {
+                listed["events"]
+                    .as_array()?
+                    .iter()
+                    .find(|e| e["source"] == r["source"] && e["id"] == r["id"])
+                    .cloned()
+            })
+            .collect()
     }
 
     /// The spans of a trace per the API, waiting briefly for `want` of them.
@@ -422,4 +454,13 @@ pub fn named<'a>(spans: &'a [Value], name: &str) -> &'a Value {
         .iter()
         .find(|s| s["name"] == name)
         .unwrap_or_else(|| panic!("no span named {name} in {spans:#?}"))
+}
+
+/// The records of one kind (`span`, `event`) on a key API answer's page,
+/// newest first.
+pub fn records(key: &Value, kind: &str) -> Vec<Value> {
+    key["records"]
+        .as_array()
+        .map(|r| r.iter().filter(|r| r["kind"] == kind).cloned().collect())
+        .unwrap_or_default()
 }

@@ -5,7 +5,7 @@ use domain::keys::KeyConfig;
 use opentelemetry::trace::{Span as _, Tracer};
 use opentelemetry::KeyValue;
 
-use crate::harness::TestApp;
+use crate::harness::{records, TestApp};
 use crate::otlp::{with_sdk, Transport};
 
 /// One span per system, each naming the keys that system knows.
@@ -64,9 +64,7 @@ fn erp_alias() -> KeyConfig {
 }
 
 fn names(body: &serde_json::Value) -> Vec<String> {
-    let mut names: Vec<String> = body["spans"]
-        .as_array()
-        .unwrap()
+    let mut names: Vec<String> = records(body, "span")
         .iter()
         .map(|s| s["name"].as_str().unwrap().to_string())
         .collect();
@@ -206,4 +204,197 @@ async fn unknown_keys_404_and_bad_ones_400_with_json_errors() {
             .starts_with("no spans or events of trace"),
         "{body}"
     );
+}
+
+fn attr(key: &str, value: &str) -> serde_json::Value {
+    serde_json::json!({"key": key, "value": {"stringValue": value}})
+}
+
+/// A customer with four orders, each with a CRM, an ERP and an MES span in
+/// a trace of its own (the MES span of the last one failed), and an event
+/// on each of two orders: 14 records, some at the same time.
+fn hub_batch(now: u64) -> (serde_json::Value, serde_json::Value) {
+    let mut resource_spans = Vec::new();
+    for (i, service) in ["crm", "erp", "mes"].iter().enumerate() {
+        let spans: Vec<serde_json::Value> = (0..4u64)
+            .map(|o| {
+                let keys = match *service {
+                    "crm" => vec![
+                        attr("customer.id", "HUB"),
+                        attr("order.id", &format!("O-H{o}")),
+                    ],
+                    "erp" => vec![
+                        attr("order.id", &format!("O-H{o}")),
+                        attr("work_order.id", &format!("WO-H{o}")),
+                    ],
+                    _ => vec![attr("work_order.id", &format!("WO-H{o}"))],
+                };
+                // Orders 0 and 1 start at the same moment: ties in time.
+                let start = now - 60_000_000_000 + o.max(1) * 1_000_000_000 + i as u64 * 1000;
+                let mut span = serde_json::json!({
+                    "traceId": format!("{:032x}", 0xab00 + o),
+                    "spanId": format!("{:016x}", 0xcd00 + o * 16 + i as u64),
+                    "name": format!("{service}.step"),
+                    "kind": 2,
+                    "startTimeUnixNano": start.to_string(),
+                    "endTimeUnixNano": (start + 500).to_string(),
+                    "attributes": keys,
+                });
+                if *service == "mes" && o == 3 {
+                    span["status"] = serde_json::json!({"code": 2});
+                }
+                span
+            })
+            .collect();
+        resource_spans.push(serde_json::json!({
+            "resource": {"attributes": [attr("service.name", service)]},
+            "scopeSpans": [{"spans": spans}],
+        }));
+    }
+    let events: Vec<serde_json::Value> = (0..2)
+        .map(|o| {
+            serde_json::json!({
+                "specversion": "1.0", "id": format!("hub-{o}"), "source": "urn:test:erp",
+                "type": "erp.order.confirmed", "system": "erp",
+                "time": domain::time::rfc3339(now - 30_000_000_000),
+                "orderid": format!("O-H{o}"),
+            })
+        })
+        .collect();
+    (
+        serde_json::json!({"resourceSpans": resource_spans}),
+        serde_json::Value::Array(events),
+    )
+}
+
+async fn post(app: &TestApp, path: &str, content_type: &str, body: &serde_json::Value) {
+    let response = app
+        .post(path, content_type, &[], serde_json::to_vec(body).unwrap())
+        .await;
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+}
+
+/// Why: a hub key (a customer with hundreds of orders) answered every span
+/// at once; it now answers a summary and pages of records, and the pages
+/// must add up to the summary, each record once, newest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_key_pages_through_every_record_once_and_its_summary_counts_them() {
+    let app = TestApp::start().await;
+    let (spans, events) = hub_batch(domain::now_ns());
+    // Everything delivered twice: a redelivery changes no count.
+    for _ in 0..2 {
+        post(&app, "/v1/traces", "application/json", &spans).await;
+        post(
+            &app,
+            "/v1/events",
+            "application/cloudevents-batch+json",
+            &events,
+        )
+        .await;
+    }
+    let (status, first) = app.get("/api/v1/keys/customer/HUB?limit=4").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["total"], 14, "{first}");
+    assert_eq!(first["span_count"], 12);
+    assert_eq!(first["event_count"], 2);
+    assert_eq!(first["failures"], 1);
+    assert_eq!(first["summary"]["spans"], 4, "the customer's own records");
+    assert_eq!(first["summary"]["events"], 0);
+    let summary_of = |value: &str| {
+        first["linked_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["value"] == value)
+            .unwrap_or_else(|| panic!("{value} in {first}"))["summary"]
+            .clone()
+    };
+    assert_eq!(summary_of("O-H0")["spans"], 2);
+    assert_eq!(summary_of("O-H0")["events"], 1);
+    assert_eq!(summary_of("O-H2")["events"], 0);
+    assert_eq!(summary_of("WO-H3")["spans"], 2);
+    assert_eq!(summary_of("WO-H3")["failures"], 1);
+    assert!(summary_of("O-H1")["first"].is_string());
+
+    let mut seen = std::collections::BTreeSet::new();
+    let mut times = Vec::new();
+    let mut page = first.clone();
+    let mut pages = 1;
+    loop {
+        let records = page["records"].as_array().unwrap();
+        assert!(records.len() <= 4, "{page}");
+        for r in records {
+            let id = (
+                r["kind"].to_string(),
+                r["trace_id"].to_string(),
+                r["span_id"].to_string(),
+                r["source"].to_string(),
+                r["id"].to_string(),
+            );
+            assert!(seen.insert(id), "a record twice: {r}");
+            times.push(
+                r["time_unix_nano"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap(),
+            );
+        }
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
+        let (status, body) = app
+            .get(&format!("/api/v1/keys/customer/HUB?limit=4&after={next}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["total"], 14);
+        page = body;
+        pages += 1;
+    }
+    assert_eq!(seen.len(), 14, "every record once");
+    assert_eq!(pages, 4);
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+
+    // The page shows the summary and one page of it.
+    let html = app.page("/keys/customer/HUB").await;
+    assert!(html.contains("Showing 14 of 14"), "{html}");
+
+    // A bad cursor is a clear 400, and limits are checked.
+    let (status, body) = app.get("/api/v1/keys/customer/HUB?after=xyz").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "`after` is not one this API gave out; pass next from the previous page unchanged"
+    );
+    let (status, _) = app.get("/api/v1/keys/customer/HUB?limit=1001").await;
+    assert_eq!(status, 400);
+}
+
+/// Why: trace by id read `spans_v2 FINAL`; it now reads the trace's range
+/// without it, and a span delivered twice (not merged yet) must still be
+/// one span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_with_a_redelivered_span_shows_it_once() {
+    let app = TestApp::start().await;
+    let (spans, events) = hub_batch(domain::now_ns());
+    for _ in 0..3 {
+        post(&app, "/v1/traces", "application/json", &spans).await;
+    }
+    post(
+        &app,
+        "/v1/events",
+        "application/cloudevents-batch+json",
+        &events,
+    )
+    .await;
+    let trace_id = format!("{:032x}", 0xab00 + 3);
+    let (status, trace) = app.get(&format!("/api/v1/traces/{trace_id}")).await;
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(trace["span_count"], 3, "{trace}");
+    let (_, order) = app.get("/api/v1/keys/order/O-H3").await;
+    assert_eq!(order["total"], 3, "{order}");
+    assert_eq!(order["records"].as_array().unwrap().len(), 3, "{order}");
 }
