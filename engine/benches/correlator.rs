@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::keys::KeyTypes;
-use domain::model::{Batch, BusinessKey, Event, EventOrigin, Outcome};
+use domain::model::{
+    Batch, BusinessKey, Event, EventOrigin, Outcome, Span, SpanId, SpanKind, StatusCode, TraceId,
+};
 use domain::process::Processes;
 use engine::correlator::{Correlator, CorrelatorSettings};
 use engine::metrics::CorrelatorMetrics;
@@ -82,12 +84,74 @@ fn event(n: u64, base_ns: u64) -> Event {
     }
 }
 
+/// The spans of order `order`'s trace, as connectors send them: ten spans
+/// over crm, middleware, erp and mes, each with the order and its customer,
+/// the erp and mes ones with the work order too; none matches a stage.
+fn spans(order: u64, per_order: u64, base_ns: u64) -> Vec<Span> {
+    const SERVICES: [&str; 10] = [
+        "crm",
+        "crm",
+        "middleware",
+        "middleware",
+        "erp",
+        "erp",
+        "erp",
+        "mes",
+        "mes",
+        "mes",
+    ];
+    let mut trace = [0u8; 16];
+    trace[..8].copy_from_slice(&(order + 1).to_be_bytes());
+    trace[8..].copy_from_slice(&0x5eed_u64.to_be_bytes());
+    (0..per_order)
+        .map(|i| {
+            let service = SERVICES[(i % 10) as usize];
+            let mut keys = vec![
+                BusinessKey::new("customer", format!("C-{}", order % 1000)),
+                BusinessKey::new("order", format!("O-{order}")),
+            ];
+            if service == "mes" || (service == "erp" && i % 2 == 0) {
+                keys.push(BusinessKey::new("work_order", format!("WO-{order}")));
+            }
+            keys.sort();
+            let start_ns = base_ns + order * 1_000_000 + i * 1_000_000_000;
+            Span {
+                trace_id: TraceId(trace),
+                span_id: SpanId((i + 1).to_be_bytes()),
+                parent_span_id: (i > 0).then(|| SpanId(i.to_be_bytes())),
+                trace_state: String::new(),
+                flags: 0,
+                service: service.into(),
+                name: format!("{service}.step{i}"),
+                kind: SpanKind::Internal,
+                start_ns,
+                duration_ns: 5_000_000,
+                status_code: StatusCode::Unset,
+                status_message: String::new(),
+                attributes: Default::default(),
+                resource: Default::default(),
+                scope_name: String::new(),
+                scope_version: String::new(),
+                events: Vec::new(),
+                links: Vec::new(),
+                keys,
+            }
+        })
+        .collect()
+}
+
 async fn feed(store: &Store, from: u64, to: u64, base_ns: u64) {
+    let per_order = env("BENCH_SPANS_PER_ORDER", 0);
     let mut n = from;
     while n < to {
         let end = (n + 10_000).min(to);
         let batch = Batch {
             events: (n..end).map(|i| event(i, base_ns)).collect(),
+            // An order's spans come with its first event.
+            spans: (n..end)
+                .filter(|i| i % 3 == 0)
+                .flat_map(|i| spans(i / 3, per_order, base_ns))
+                .collect(),
             ..Default::default()
         };
         store.write_batch(&batch).await.unwrap();
@@ -120,7 +184,7 @@ async fn main() {
     feed(&store, 0, total, base_ns).await;
     let ingest = t.elapsed();
     println!(
-        "| store {total} events (write_batch, 10k per batch) | {:.0} events/s | |",
+        "| store {total} events and their orders' spans (write_batch, 10k events per batch) | {:.0} events/s | |",
         total as f64 / ingest.as_secs_f64()
     );
 

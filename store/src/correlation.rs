@@ -1,5 +1,5 @@
 //! What the correlator reads and writes, and what the API asks of its
-//! results: the feed, records by key, first sightings of links, steps,
+//! results: the feed, walking records by key, first sightings of links, steps,
 //! instances, breaches, and the watermark.
 
 use std::collections::{HashMap, HashSet};
@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::query::{bind_keys, key_tuple_placeholders};
 use super::rows::{
-    convert, BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, KeyIndexRow, StepRow, RECORD_LOG,
+    convert, BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, StepRow, WalkRow, RECORD_EVENT,
 };
 use super::{Store, StoreError};
 use domain::feed::{FeedRecord, Step};
@@ -98,25 +98,65 @@ impl Store {
             .query(
                 "SELECT ?fields FROM correlation_feed \
                  WHERE ingested >= toDateTime(?) AND ingested <= toDateTime(?) \
-                   AND (ingested_ns > ? OR (ingested_ns = ? AND record_ref > ?)) AND ingested_ns <= ? \
+                   AND ingested_ns >= ? AND ingested_ns <= ? \
+                   AND (ingested_ns > ? OR (ingested_ns = ? AND record_ref > ?)) \
                  ORDER BY ingested_ns, record_ref LIMIT ?",
             )
             .bind(after.0 / 1_000_000_000)
             .bind(upto_ns.div_ceil(1_000_000_000))
+            // A plain range on the sort key's first column, beside the
+            // keyset condition: ClickHouse reads only the granules after the
+            // cursor, not the partition from its start (an `OR` alone is not
+            // used by the primary index).
+            .bind(after.0)
+            .bind(upto_ns)
             .bind(after.0)
             .bind(after.0)
             .bind(after.1)
-            .bind(upto_ns)
             .bind(limit as u64)
             .fetch_all::<FeedRow>()
             .await?;
         convert(rows, FeedRow::record)
     }
 
-    /// The spans and events carrying any of `keys` but no key of type
-    /// `without_type`, whose time is at or after `since_ns`, one row per
-    /// record with all its keys.
-    pub async fn records_with_keys(
+    /// The ingestion time of the first feed row after `after_ns`, up to
+    /// `upto_ns`; `None` when there is none. Lets a reader step over a gap
+    /// in the feed (a quiet night, a first start) in one read instead of
+    /// window after window.
+    pub async fn feed_next_after(
+        &self,
+        after_ns: u64,
+        upto_ns: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let next = self
+            .query(
+                "SELECT ifNull(min(ingested_ns), 0) FROM correlation_feed \
+                 WHERE ingested >= toDateTime(?) AND ingested <= toDateTime(?) \
+                   AND ingested_ns > ? AND ingested_ns <= ?",
+            )
+            .bind(after_ns / 1_000_000_000)
+            .bind(upto_ns.div_ceil(1_000_000_000))
+            .bind(after_ns)
+            .bind(upto_ns)
+            .fetch_one::<u64>()
+            .await?;
+        Ok((next != 0).then_some(next))
+    }
+
+    /// Stores the records that reach a stage only through links (see
+    /// `sql/0009_correlator_walks.sql`), one row per key they carry.
+    pub async fn write_walks(&self, records: &[&FeedRecord]) -> Result<(), StoreError> {
+        let rows: Vec<WalkRow> = records
+            .iter()
+            .flat_map(|r| WalkRow::for_record(r))
+            .collect();
+        self.insert_rows("correlator_walks", &rows).await
+    }
+
+    /// The walking records carrying any of `keys` but no key of type
+    /// `without_type`, whose time is at or after `since_ns`; one per record,
+    /// with all its keys. Reads each key's own range of a small table.
+    pub async fn walks_with_keys(
         &self,
         keys: &[BusinessKey],
         since_ns: u64,
@@ -126,23 +166,103 @@ impl Store {
         for chunk in keys.chunks(CHUNK) {
             let refs: Vec<&BusinessKey> = chunk.iter().collect();
             let sql = format!(
-                "SELECT ?fields FROM key_index FINAL \
-                 WHERE (key_type, key_value) IN ({}) AND record_kind != ? AND time >= toDateTime(?) \
-                   AND NOT has(record_key_types, ?)",
+                "SELECT ?fields FROM correlator_walks \
+                 WHERE (key_type, key_value) IN ({}) AND time >= toDateTime(?) \
+                   AND NOT has(key_types, ?)",
                 key_tuple_placeholders(refs.len())
             );
             let rows = bind_keys(self.query(&sql), &refs)
-                .bind(RECORD_LOG)
                 .bind(since_ns / 1_000_000_000)
                 .bind(without_type)
-                .fetch_all::<KeyIndexRow>()
+                .fetch_all::<WalkRow>()
                 .await?;
             for row in rows {
-                let record = row.feed_record()?;
+                let record = row.record()?;
                 out.entry(record.record_ref.clone()).or_insert(record);
             }
         }
         Ok(out.into_values().collect())
+    }
+
+    /// Fills `correlator_walks` from the key index, once, for an
+    /// installation that stored records before the table existed: the
+    /// records at or after `since_ns` that reach one of `stages` (kind,
+    /// system, name) and carry no key of `root_type`. One `INSERT ...
+    /// SELECT` inside ClickHouse; the record references are made as
+    /// `rows::span_ref`/`event_ref` make them.
+    pub async fn backfill_walks(
+        &self,
+        since_ns: u64,
+        root_type: &str,
+        stages: &[(&str, &str, &str)],
+    ) -> Result<(), StoreError> {
+        if stages.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO correlator_walks \
+             SELECT key_type, key_value, time, record_kind, \
+                    if(record_kind = ?, concat('event:', event_source, '\\t', event_id), \
+                       concat('span:', lower(hex(trace_id)), ':', lower(hex(span_id)))) AS record_ref, \
+                    service AS system, name, time_ns, failed, \
+                    record_key_types AS key_types, record_key_values AS key_values \
+             FROM key_index \
+             WHERE time >= toDateTime(?) AND (record_kind, service, name) IN ({}) \
+               AND NOT has(record_key_types, ?)",
+            vec!["(?, ?, ?)"; stages.len()].join(", ")
+        );
+        let mut query = self
+            .query(&sql)
+            .within(crate::timeout::COPY_TIMEOUT)
+            .bind(RECORD_EVENT)
+            .bind(since_ns / 1_000_000_000);
+        for (kind, system, name) in stages {
+            query = query.bind(*kind).bind(*system).bind(*name);
+        }
+        query.bind(root_type).execute().await
+    }
+
+    /// One page of the keys of walking records at or after `since_ns`, each
+    /// with its newest record's time, after `after` in key order; at most
+    /// `limit`. The correlator loads its
+    /// filter of walking keys with these at start, a page at a time.
+    pub async fn walk_keys_page(
+        &self,
+        since_ns: u64,
+        after: Option<&BusinessKey>,
+        limit: usize,
+    ) -> Result<Vec<(BusinessKey, u64)>, StoreError> {
+        #[derive(Row, Deserialize)]
+        struct KeyRow {
+            key_type: String,
+            key_value: String,
+            time_ns: u64,
+        }
+        let mut sql = String::from(
+            "SELECT key_type, key_value, max(time_ns) AS time_ns FROM correlator_walks \
+             WHERE time >= toDateTime(?)",
+        );
+        if after.is_some() {
+            sql.push_str(
+                " AND key_type >= ? AND (key_type > ? OR (key_type = ? AND key_value > ?))",
+            );
+        }
+        sql.push_str(" GROUP BY key_type, key_value ORDER BY key_type, key_value LIMIT ?");
+        let mut query = self.query(&sql).bind(since_ns / 1_000_000_000);
+        if let Some(k) = after {
+            query = query
+                .bind(k.key_type.as_str())
+                .bind(k.key_type.as_str())
+                .bind(k.key_type.as_str())
+                .bind(k.value.as_str());
+        }
+        Ok(query
+            .bind(limit as u64)
+            .fetch_all::<KeyRow>()
+            .await?
+            .into_iter()
+            .map(|r| (BusinessKey::new(r.key_type, r.key_value), r.time_ns))
+            .collect())
     }
 
     /// When each of these links was first stored (both directions are

@@ -20,6 +20,7 @@ pub mod alerts;
 pub mod correlation;
 pub mod migrate;
 pub mod query;
+mod recent;
 mod rows;
 pub mod server;
 pub mod stats;
@@ -32,6 +33,9 @@ use std::time::Duration;
 use clickhouse::Client;
 pub use timeout::Timeouts;
 use timeout::{bounded, Statement};
+
+/// Key links the writer remembers having written (about 16 bytes each).
+const LINKS_REMEMBERED: usize = 500_000;
 
 /// Where and as whom to reach ClickHouse, and how long it may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +160,8 @@ pub struct Store {
     /// On the server, for the statements that run outside the database.
     server: Client,
     config: StoreConfig,
+    /// Key links this process wrote lately (see `recent`).
+    links_written: std::sync::Arc<recent::RecentSet>,
 }
 
 impl std::fmt::Debug for Store {
@@ -189,6 +195,7 @@ impl Store {
             client,
             server,
             config,
+            links_written: std::sync::Arc::new(recent::RecentSet::new(LINKS_REMEMBERED)),
         }
     }
 

@@ -67,6 +67,7 @@ pub const MIGRATIONS: &[Migration] = &[
             day: "toDate(start_time)",
         })
     ),
+    migration!(9, "0009_correlator_walks.sql"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (

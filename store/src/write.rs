@@ -11,6 +11,7 @@ use clickhouse::{Row, RowOwned, RowWrite};
 use serde::Deserialize;
 
 use super::query::key_tuple_placeholders;
+use super::recent::RecentSet;
 use super::rows::{EventRow, FeedRow, KeyIndexRow, KeyLinkRow, LogRow, SpanRow, TraceEventRow};
 use super::{Store, StoreError};
 use domain::model::{Batch, Event};
@@ -189,6 +190,8 @@ impl Store {
         // Many records of one batch repeat the same link; send each once
         // (the first record's).
         let mut seen_links: HashSet<(String, String, String, String)> = HashSet::new();
+        let mut links_sent: Vec<u64> = Vec::new();
+        let sent = &mut links_sent;
         let links: RowIter<KeyLinkRow> = Box::new(
             batch
                 .spans
@@ -206,12 +209,19 @@ impl Store {
                         .flat_map(|(e, time)| KeyLinkRow::for_keys(&e.keys, *time, ingested_ns)),
                 )
                 .filter(move |l: &KeyLinkRow| {
-                    seen_links.insert((
+                    let pair = (
                         l.key_type.clone(),
                         l.key_value.clone(),
                         l.linked_type.clone(),
                         l.linked_value.clone(),
-                    ))
+                    );
+                    let hash = RecentSet::hash(&pair);
+                    // Written lately by an earlier batch: only bytes again.
+                    if self.links_written.contains(hash) || !seen_links.insert(pair) {
+                        return false;
+                    }
+                    sent.push(hash);
+                    true
                 }),
         );
         tokio::try_join!(
@@ -222,6 +232,9 @@ impl Store {
             self.insert_iter("key_links", links),
             self.insert_iter("trace_events", trace_events),
         )?;
+        // Remembered once stored, never before: a failed batch writes them
+        // again when retried.
+        self.links_written.insert_all(links_sent);
         // Last, stamped now: the correlator reads only what all other tables
         // already hold, and a slow insert above cannot put rows behind a
         // watermark that has moved on meanwhile.

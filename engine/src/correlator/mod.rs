@@ -20,6 +20,7 @@
 //! was written.
 
 mod evaluation;
+mod walkers;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
@@ -28,9 +29,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use self::walkers::WalkingKeys;
 use crate::metrics::CorrelatorMetrics;
 use domain::feed::{FeedRecord, RecordKind, Step};
-use domain::instance::{Breach, Instance, InstanceRecord};
+use domain::instance::{evaluate, Breach, Instance, InstanceRecord, SlaState};
 use domain::keys::KeyTypes;
 use domain::model::{key_links, BusinessKey};
 use domain::now_ns;
@@ -39,8 +41,16 @@ use store::{Store, StoreError};
 
 /// The watermark's name in `correlator_state`.
 const STATE_NAME: &str = "correlator";
+/// The row in `correlator_state` that says `correlator_walks` was filled
+/// from the key index (once, for records stored before it existed).
+const WALKS_FILLED: &str = "correlator-walks";
+/// Walking keys loaded per read at start.
+const WALK_KEYS_PAGE: usize = 100_000;
 /// Feed rows read per query.
 const PAGE: usize = 20_000;
+/// Bounds of the window of ingestion time one feed read covers.
+const MIN_WINDOW_NS: u64 = 1_000_000;
+const MAX_WINDOW_NS: u64 = 3_600_000_000_000;
 /// Links followed from a record's keys toward a root key.
 const MAX_DEPTH: usize = 4;
 /// Each cycle reads the feed again from this far behind its watermark and
@@ -91,6 +101,7 @@ pub struct CycleReport {
 }
 
 /// A record that reached a stage, before its root keys are known.
+#[derive(Clone)]
 struct Candidate {
     process: usize,
     stage: usize,
@@ -113,10 +124,42 @@ pub struct Correlator {
     written_instances: HashMap<(usize, String), InstanceRecord>,
     written_breaches: HashMap<(usize, usize, String), Breach>,
     deadlines: BinaryHeap<Reverse<(u64, usize, String)>>,
+    /// The keys of records that reach a root only through links.
+    walking: WalkingKeys,
+    /// How much ingestion time the next feed read covers.
+    window_ns: u64,
 }
 
 fn horizon_start(now: u64, horizon: Duration) -> u64 {
     now.saturating_sub(horizon.as_nanos() as u64)
+}
+
+/// Fills `correlator_walks` from the key index for the records of the
+/// horizon, once, on an installation that stored records before the table
+/// existed: per root type, the records that reach one of its processes'
+/// stages without naming a key of that type.
+async fn fill_walks(store: &Store, processes: &Processes, since: u64) -> Result<(), StoreError> {
+    let mut by_root: BTreeMap<&str, Vec<(&str, &str, &str)>> = BTreeMap::new();
+    for def in &processes.list {
+        for stage in &def.stages {
+            for (kind, name) in [
+                (RecordKind::Event, &stage.event),
+                (RecordKind::Span, &stage.span),
+            ] {
+                if let Some(name) = name {
+                    by_root.entry(def.key_type.as_str()).or_default().push((
+                        kind.as_str(),
+                        stage.system.as_str(),
+                        name.as_str(),
+                    ));
+                }
+            }
+        }
+    }
+    for (root_type, stages) in by_root {
+        store.backfill_walks(since, root_type, &stages).await?;
+    }
+    Ok(())
 }
 
 impl Correlator {
@@ -145,7 +188,29 @@ impl Correlator {
                 }
             }
         }
-        let watermark = store.load_watermark(STATE_NAME).await?.unwrap_or(0);
+        let watermark = store.load_watermark(STATE_NAME).await?;
+        let since = horizon_start(now_ns(), settings.horizon);
+        if store.load_watermark(WALKS_FILLED).await?.is_none() {
+            if watermark.is_some() {
+                fill_walks(&store, &processes, since).await?;
+            }
+            store.save_watermark(WALKS_FILLED, now_ns()).await?;
+        }
+        let watermark = watermark.unwrap_or(0);
+        let mut walking = WalkingKeys::new(settings.horizon.as_nanos() as u64);
+        let mut after: Option<BusinessKey> = None;
+        loop {
+            let page = store
+                .walk_keys_page(since, after.as_ref(), WALK_KEYS_PAGE)
+                .await?;
+            for (key, time_ns) in &page {
+                walking.insert(key, *time_ns);
+            }
+            if page.len() < WALK_KEYS_PAGE {
+                break;
+            }
+            after = page.last().map(|(k, _)| k.clone());
+        }
         let mut me = Self {
             store,
             processes,
@@ -159,8 +224,9 @@ impl Correlator {
             written_instances: HashMap::new(),
             written_breaches: HashMap::new(),
             deadlines: BinaryHeap::new(),
+            walking,
+            window_ns: 10_000_000_000,
         };
-        let since = horizon_start(now_ns(), settings.horizon);
         let firsts = me.store.stage_firsts(since, None).await?;
         me.apply_firsts(firsts);
         let (rows, breaches) = tokio::try_join!(
@@ -171,9 +237,11 @@ impl Correlator {
         // Evaluate everything once: deadlines come back, and anything that
         // changed while we were away is written.
         let all: Vec<(usize, String)> = me.instances.keys().cloned().collect();
-        let (instances, breaches) = me.evaluate(all, now_ns());
+        let now = now_ns();
+        let (instances, breaches) = me.evaluate(all.clone(), now);
         me.write_evaluations(&instances, &breaches).await?;
         me.remember(instances, breaches);
+        me.evict_settled(&all, now);
         Ok(me)
     }
 
@@ -204,7 +272,14 @@ impl Correlator {
         loop {
             let started = std::time::Instant::now();
             let mut pause = self.settings.interval.saturating_sub(started.elapsed());
-            match self.cycle(now_ns()).await {
+            // A shutdown does not wait for the cycle: one can read a long
+            // backlog, and dropping it half-way is safe (the watermark moves
+            // only at its end, and a rerun writes nothing twice).
+            let outcome = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                outcome = self.cycle(now_ns()) => outcome,
+            };
+            match outcome {
                 Ok(report) => {
                     if report.records > 0 || report.breaches_written > 0 {
                         tracing::debug!(?report, "correlator cycle");
@@ -232,21 +307,42 @@ impl Correlator {
         let start_watermark = self.watermark;
         let mut records: Vec<Arc<FeedRecord>> = Vec::new();
         let mut cursor = (start_watermark.saturating_sub(LOOKBACK_NS), String::new());
+        // Each read covers a window of ingestion time after the cursor, not
+        // everything up to `upto`: 18.16 sorts every row a query matches
+        // before its LIMIT, so a read's cost must be bounded by its window.
+        // The window adapts to the feed's rate so that reads stay near a
+        // page.
         loop {
+            let hi = upto.min(cursor.0.saturating_add(self.window_ns));
             let page = self
                 .store
-                .feed_page((cursor.0, &cursor.1), upto, PAGE)
+                .feed_page((cursor.0, &cursor.1), hi, PAGE)
                 .await?;
             let full = page.len() == PAGE;
-            if let Some(last) = page.last() {
+            let thin = page.len() < PAGE / 4;
+            if full {
+                let last = page.last().expect("a full page has rows");
                 cursor = (last.ingested_ns, last.record_ref.clone());
+                self.window_ns = (self.window_ns / 2).max(MIN_WINDOW_NS);
+            } else if page.is_empty() && hi < upto {
+                // A gap: step to the next row there is, if any.
+                match self.store.feed_next_after(hi, upto).await? {
+                    Some(next) => cursor = (next - 1, char::MAX.to_string()),
+                    None => cursor = (upto, char::MAX.to_string()),
+                }
+            } else {
+                // Everything up to `hi` is read.
+                cursor = (hi, char::MAX.to_string());
+                if thin {
+                    self.window_ns = (self.window_ns * 2).min(MAX_WINDOW_NS);
+                }
             }
             records.extend(
                 page.into_iter()
                     .filter(|r| !self.recent.contains_key(&r.record_ref))
                     .map(Arc::new),
             );
-            if !full {
+            if !full && cursor.0 >= upto {
                 break;
             }
             if records.len() >= MAX_RECORDS {
@@ -260,13 +356,18 @@ impl Correlator {
             ..Default::default()
         };
 
-        let mut candidates = self.candidates(&records);
+        let fresh = self.candidates(&records);
+        let mut candidates: Vec<Candidate> = fresh.iter().map(Candidate::clone).collect();
         // Links first seen in this stretch of the feed re-resolve the records
         // of the horizon that carry their keys.
+        // Only a link touching a key of a walking record can change a root:
+        // the others (a new trace's order and customer) are not even looked up.
         let mut pairs: BTreeSet<(BusinessKey, BusinessKey)> = BTreeSet::new();
         for r in &records {
-            if r.keys.len() > 1 {
-                pairs.extend(key_links(&r.keys).into_iter().filter(|(a, b)| a < b));
+            if r.keys.len() > 1 && r.keys.iter().any(|k| self.walking.may_contain(k)) {
+                pairs.extend(key_links(&r.keys).into_iter().filter(|(a, b)| {
+                    a < b && (self.walking.may_contain(a) || self.walking.may_contain(b))
+                }));
             }
         }
         if !pairs.is_empty() {
@@ -296,7 +397,7 @@ impl Correlator {
                     for (x, y) in [(a, b), (b, a)] {
                         let (rx, ry) = (rank(x), rank(y));
                         let through = (rx > ry && ry >= target) || (rx < ry && ry <= target);
-                        if through && x.key_type != *root_type {
+                        if through && x.key_type != *root_type && self.walking.may_contain(x) {
                             affected.entry(root_type).or_default().insert(x.clone());
                         }
                     }
@@ -307,7 +408,7 @@ impl Correlator {
                 let keys: Vec<BusinessKey> = keys.into_iter().collect();
                 let older: Vec<Arc<FeedRecord>> = self
                     .store
-                    .records_with_keys(&keys, since, root_type)
+                    .walks_with_keys(&keys, since, root_type)
                     .await?
                     .into_iter()
                     .map(Arc::new)
@@ -335,6 +436,26 @@ impl Correlator {
             .cloned()
             .collect();
         self.store.write_steps(&new_steps).await?;
+        // This stretch's walking records, for links that come later. Those
+        // read again above are stored already.
+        let walking: Vec<&FeedRecord> = {
+            let mut refs = HashSet::new();
+            fresh
+                .iter()
+                .filter(|c| {
+                    let root_type = &self.processes.list[c.process].key_type;
+                    !c.record.keys.iter().any(|k| &k.key_type == root_type)
+                })
+                .filter(|c| refs.insert(c.record.record_ref.as_str()))
+                .map(|c| c.record.as_ref())
+                .collect()
+        };
+        self.store.write_walks(&walking).await?;
+        for r in &walking {
+            for k in &r.keys {
+                self.walking.insert(k, r.time_ns);
+            }
+        }
         report.steps_written = new_steps.len();
         CorrelatorMetrics::add(&self.metrics.steps_written, new_steps.len());
         CorrelatorMetrics::add(&self.metrics.records, records.len());
@@ -358,13 +479,39 @@ impl Correlator {
             // Older than the horizon, or unseen since start: what is stored
             // of them, so that their rows are diffed against the truth (an
             // old open breach can still be closed or cleared).
-            let (firsts, rows, breaches) = tokio::try_join!(
-                self.store.stage_firsts(0, Some(&missing)),
-                self.store.instances_of(&missing),
-                self.store.breaches_of(&missing),
-            )?;
+            let firsts = self.store.stage_firsts(0, Some(&missing)).await?;
+            // A root whose stored steps are all this stretch's new ones has
+            // never been evaluated: no instance or breach row to diff
+            // against, so none is read (most roots, while the feed brings
+            // new orders). Any other step makes it a root to read.
+            let mut fresh: HashMap<(&str, &str, &str), (u64, bool)> = HashMap::new();
+            for s in &new_steps {
+                let first = fresh
+                    .entry((&s.process_id, &s.root_value, &s.stage_id))
+                    .or_insert((s.time_ns, s.failed));
+                first.0 = first.0.min(s.time_ns);
+                first.1 |= s.failed;
+            }
+            let older: BTreeSet<(String, String)> = firsts
+                .iter()
+                .filter(|f| {
+                    fresh.get(&(
+                        f.process_id.as_str(),
+                        f.root_value.as_str(),
+                        f.stage_id.as_str(),
+                    )) != Some(&(f.time_ns, f.failed != 0))
+                })
+                .map(|f| (f.process_id.clone(), f.root_value.clone()))
+                .collect();
+            let older: Vec<(String, String)> = older.into_iter().collect();
             self.apply_firsts(firsts);
-            self.remember(rows, breaches);
+            if !older.is_empty() {
+                let (rows, breaches) = tokio::try_join!(
+                    self.store.instances_of(&older),
+                    self.store.breaches_of(&older),
+                )?;
+                self.remember(rows, breaches);
+            }
         }
         for s in &steps {
             let p = self.process_index(&s.process_id).expect("known process");
@@ -395,12 +542,15 @@ impl Correlator {
             return Err(e);
         }
         self.remember(instances, breaches);
+        self.evict_settled(&touched, now);
 
         for r in &records {
             self.recent.insert(r.record_ref.clone(), r.ingested_ns);
         }
         let keep_from = upto.saturating_sub(LOOKBACK_NS);
         self.recent.retain(|_, ns| *ns >= keep_from);
+        self.walking
+            .forget_before(horizon_start(now, self.settings.horizon));
         self.watermark = upto;
         self.store.save_watermark(STATE_NAME, upto).await?;
         report.watermark_ns = upto;
@@ -410,6 +560,31 @@ impl Correlator {
         );
         self.publish_open_breaches();
         Ok(report)
+    }
+
+    /// Forgets the instances among `which` that nothing but a new record
+    /// can change: no SLA running (no deadline to wait for) and none open
+    /// (the open breaches are counted from memory). A record that reaches
+    /// one later reads it back from the store. So memory holds the
+    /// instances in flight, not every instance of the horizon.
+    fn evict_settled(&mut self, which: &[(usize, String)], now: u64) {
+        for key in which {
+            let Some(instance) = self.instances.get(key) else {
+                continue;
+            };
+            let def = &self.processes.list[key.0];
+            let settled = evaluate(def, instance, now)
+                .slas
+                .iter()
+                .all(|s| !matches!(s, SlaState::Running { .. } | SlaState::Open { .. }));
+            if settled {
+                self.instances.remove(key);
+                self.written_instances.remove(key);
+                for s in 0..def.slas.len() {
+                    self.written_breaches.remove(&(key.0, s, key.1.clone()));
+                }
+            }
+        }
     }
 
     /// The (process, stage) each record reaches.

@@ -2,7 +2,7 @@
 //! and the key index and key links, with their way back to records.
 
 use clickhouse::Row;
-use domain::feed::{FeedRecord, JourneyRecord};
+use domain::feed::JourneyRecord;
 use serde::{Deserialize, Serialize};
 
 use domain::model::{
@@ -11,8 +11,8 @@ use domain::model::{
 };
 
 use super::{
-    event_failed, event_ref, keys_from, record_kind, seconds, span_ref, split_keys, RECORD_EVENT,
-    RECORD_LOG, RECORD_SPAN,
+    event_failed, keys_from, record_kind, seconds, split_keys, RECORD_EVENT, RECORD_LOG,
+    RECORD_SPAN,
 };
 use crate::StoreError;
 
@@ -200,30 +200,6 @@ impl KeyIndexRow {
             event_source: self.event_source,
             event_id: self.event_id,
         })
-    }
-
-    /// The record as the correlator reads it (not in the feed: no
-    /// ingestion time).
-    pub(crate) fn feed_record(self) -> Result<FeedRecord, StoreError> {
-        Ok(FeedRecord {
-            ingested_ns: 0,
-            kind: record_kind(&self.record_kind)?,
-            record_ref: self.record_ref(),
-            system: self.service,
-            name: self.name,
-            time_ns: self.time_ns,
-            failed: self.failed != 0,
-            keys: keys_from(self.record_key_types, self.record_key_values),
-        })
-    }
-
-    /// The reference of the record this row points at.
-    pub fn record_ref(&self) -> String {
-        if self.record_kind == RECORD_EVENT {
-            event_ref(&self.event_source, &self.event_id)
-        } else {
-            span_ref(&TraceId(self.trace_id), &SpanId(self.span_id))
-        }
     }
 
     pub fn for_span(span: &Span) -> impl Iterator<Item = KeyIndexRow> + '_ {

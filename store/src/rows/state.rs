@@ -29,6 +29,56 @@ pub(crate) struct FeedRow {
     pub key_values: Vec<String>,
 }
 
+/// A record that walks to its root through links, under one of its keys;
+/// see `sql/0009_correlator_walks.sql`.
+#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+pub(crate) struct WalkRow {
+    pub key_type: String,
+    pub key_value: String,
+    pub time: u32,
+    pub record_kind: String,
+    pub record_ref: String,
+    pub system: String,
+    pub name: String,
+    pub time_ns: u64,
+    pub failed: u8,
+    pub key_types: Vec<String>,
+    pub key_values: Vec<String>,
+}
+
+impl WalkRow {
+    /// One row per key of `record`.
+    pub fn for_record(record: &FeedRecord) -> impl Iterator<Item = WalkRow> + '_ {
+        let (key_types, key_values) = split_keys(&record.keys);
+        record.keys.iter().map(move |key| WalkRow {
+            key_type: key.key_type.clone(),
+            key_value: key.value.clone(),
+            time: seconds(record.time_ns),
+            record_kind: record.kind.as_str().into(),
+            record_ref: record.record_ref.clone(),
+            system: record.system.clone(),
+            name: record.name.clone(),
+            time_ns: record.time_ns,
+            failed: record.failed as u8,
+            key_types: key_types.clone(),
+            key_values: key_values.clone(),
+        })
+    }
+
+    pub fn record(self) -> Result<FeedRecord, StoreError> {
+        Ok(FeedRecord {
+            ingested_ns: 0,
+            kind: record_kind(&self.record_kind)?,
+            record_ref: self.record_ref,
+            system: self.system,
+            name: self.name,
+            time_ns: self.time_ns,
+            failed: self.failed != 0,
+            keys: keys_from(self.key_types, self.key_values),
+        })
+    }
+}
+
 impl FeedRow {
     pub fn for_span(span: &Span, ingested_ns: u64) -> Option<FeedRow> {
         if span.keys.is_empty() {
