@@ -186,6 +186,12 @@ impl Writer {
                 next = read_next(reader);
                 continue;
             }
+            // A backlog is not drained at shutdown: what is not stored yet
+            // stays in the spool for the next start, so a stop takes at most
+            // the batch in flight.
+            if self.shutdown.is_cancelled() {
+                return;
+            }
             committed.borrow_and_update();
             next = read_next(reader);
             let (count, bytes, end) = (read.count(), read.bytes(), read.end);

@@ -18,6 +18,8 @@ use domain::model::BusinessKey;
 
 /// Items per `IN` list.
 const CHUNK: usize = 1000;
+/// Seconds of ingestion per partition of `correlation_feed_v2`.
+const FEED_PARTITION_S: u64 = 300;
 
 #[derive(Debug, Row, Deserialize)]
 struct LinkSeen {
@@ -96,7 +98,7 @@ impl Store {
     ) -> Result<Vec<FeedRecord>, StoreError> {
         let rows = self
             .query(
-                "SELECT ?fields FROM correlation_feed \
+                "SELECT ?fields FROM correlation_feed_v2 \
                  WHERE ingested >= toDateTime(?) AND ingested <= toDateTime(?) \
                    AND ingested_ns >= ? AND ingested_ns <= ? \
                    AND (ingested_ns > ? OR (ingested_ns = ? AND record_ref > ?)) \
@@ -130,7 +132,7 @@ impl Store {
     ) -> Result<Option<u64>, StoreError> {
         let next = self
             .query(
-                "SELECT ifNull(min(ingested_ns), 0) FROM correlation_feed \
+                "SELECT ifNull(min(ingested_ns), 0) FROM correlation_feed_v2 \
                  WHERE ingested >= toDateTime(?) AND ingested <= toDateTime(?) \
                    AND ingested_ns > ? AND ingested_ns <= ?",
             )
@@ -141,6 +143,36 @@ impl Store {
             .fetch_one::<u64>()
             .await?;
         Ok((next != 0).then_some(next))
+    }
+
+    /// Drops the feed's five-minute partitions that end at or before
+    /// `before_ns`: the correlator has read them and never reads them again.
+    /// Returns how many were dropped.
+    pub async fn prune_feed(&self, before_ns: u64) -> Result<usize, StoreError> {
+        let partitions = self
+            .query(
+                "SELECT DISTINCT partition FROM system.parts \
+                 WHERE database = currentDatabase() AND table = 'correlation_feed_v2' AND active",
+            )
+            .fetch_all::<String>()
+            .await?;
+        let before_s = before_ns / 1_000_000_000;
+        let mut dropped = 0;
+        for partition in partitions {
+            // `intDiv(toUInt32(ingested), 300)`: a number of five minutes.
+            let Ok(slot) = partition.trim_matches('\'').parse::<u64>() else {
+                continue;
+            };
+            if (slot + 1) * FEED_PARTITION_S <= before_s {
+                self.query(&format!(
+                    "ALTER TABLE correlation_feed_v2 DROP PARTITION {slot}"
+                ))
+                .execute()
+                .await?;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
     }
 
     /// Stores the records that reach a stage only through links (see

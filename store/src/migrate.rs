@@ -68,6 +68,15 @@ pub const MIGRATIONS: &[Migration] = &[
         })
     ),
     migration!(9, "0009_correlator_walks.sql"),
+    migration!(
+        10,
+        "0010_feed_by_five_minutes.sql",
+        Some(DayCopy {
+            from: "correlation_feed",
+            to: "correlation_feed_v2",
+            day: "toDate(ingested)",
+        })
+    ),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (

@@ -265,7 +265,7 @@ impl Store {
                     row
                 }),
         );
-        self.insert_iter("correlation_feed", feed).await?;
+        self.insert_iter("correlation_feed_v2", feed).await?;
         Ok(report)
     }
 }

@@ -1,7 +1,7 @@
 //! The correlator: turns stored spans and events into process steps,
 //! instances and SLA breaches. One runs per deployment.
 //!
-//! Each cycle it reads the feed (`correlation_feed`) from its watermark to
+//! Each cycle it reads the feed (`correlation_feed_v2`) from its watermark to
 //! `now - settle`, matches records to stages, resolves each record's keys to
 //! the process's root key through key links, writes the new steps, and
 //! re-evaluates the instances they touched. A link seen for the first time
@@ -48,6 +48,9 @@ const WALKS_FILLED: &str = "correlator-walks";
 const WALK_KEYS_PAGE: usize = 100_000;
 /// Feed rows read per query.
 const PAGE: usize = 20_000;
+/// Feed rows are kept this long after the lookback passed them (margin for
+/// a clock a little behind), then their partitions are dropped.
+const FEED_KEEP_NS: u64 = 600_000_000_000;
 /// Bounds of the window of ingestion time one feed read covers.
 const MIN_WINDOW_NS: u64 = 1_000_000;
 const MAX_WINDOW_NS: u64 = 3_600_000_000_000;
@@ -59,7 +62,7 @@ const MAX_DEPTH: usize = 4;
 const LOOKBACK_NS: u64 = 15_000_000_000;
 /// Records one cycle takes at most; the rest waits for the next, so memory
 /// stays bounded after a long outage.
-const MAX_RECORDS: usize = 200_000;
+const MAX_RECORDS: usize = 100_000;
 /// Links first seen this long before the watermark still count as new: a
 /// link row is stamped when its batch starts, its feed rows a little later.
 const LINK_SLACK_NS: u64 = 60_000_000_000;
@@ -117,7 +120,9 @@ pub struct Correlator {
     watermark: u64,
     /// Feed rows taken in the last `LOOKBACK_NS` before the watermark, by
     /// reference, with their ingestion time.
-    recent: HashMap<String, u64>,
+    /// (A hash of the reference: 16 bytes an entry, where a feed read of a
+    /// busy plant's 15 s holds hundreds of thousands.)
+    recent: HashMap<u64, u64>,
     /// (kind, system, name) -> (process, stage) it reaches.
     matchers: HashMap<(RecordKind, String, String), Vec<(usize, usize)>>,
     instances: HashMap<(usize, String), Instance>,
@@ -128,6 +133,17 @@ pub struct Correlator {
     walking: WalkingKeys,
     /// How much ingestion time the next feed read covers.
     window_ns: u64,
+    /// The feed is dropped up to here.
+    pruned_to: u64,
+}
+
+/// A record reference's hash, for `recent`. Within one process only; a
+/// collision would skip a record, at 64 bits about 1 in 10^13 per cycle.
+fn ref_hash(record_ref: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    record_ref.hash(&mut h);
+    h.finish()
 }
 
 fn horizon_start(now: u64, horizon: Duration) -> u64 {
@@ -226,6 +242,7 @@ impl Correlator {
             deadlines: BinaryHeap::new(),
             walking,
             window_ns: 10_000_000_000,
+            pruned_to: 0,
         };
         let firsts = me.store.stage_firsts(since, None).await?;
         me.apply_firsts(firsts);
@@ -339,7 +356,7 @@ impl Correlator {
             }
             records.extend(
                 page.into_iter()
-                    .filter(|r| !self.recent.contains_key(&r.record_ref))
+                    .filter(|r| !self.recent.contains_key(&ref_hash(&r.record_ref)))
                     .map(Arc::new),
             );
             if !full && cursor.0 >= upto {
@@ -545,7 +562,7 @@ impl Correlator {
         self.evict_settled(&touched, now);
 
         for r in &records {
-            self.recent.insert(r.record_ref.clone(), r.ingested_ns);
+            self.recent.insert(ref_hash(&r.record_ref), r.ingested_ns);
         }
         let keep_from = upto.saturating_sub(LOOKBACK_NS);
         self.recent.retain(|_, ns| *ns >= keep_from);
@@ -553,6 +570,16 @@ impl Correlator {
             .forget_before(horizon_start(now, self.settings.horizon));
         self.watermark = upto;
         self.store.save_watermark(STATE_NAME, upto).await?;
+        // What is read for good goes: the feed keeps only the last minutes.
+        let read_for_good = upto.saturating_sub(LOOKBACK_NS + FEED_KEEP_NS);
+        if read_for_good > self.pruned_to + FEED_KEEP_NS {
+            match self.store.prune_feed(read_for_good).await {
+                Ok(_) => self.pruned_to = read_for_good,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping read feed partitions failed; retrying later")
+                }
+            }
+        }
         report.watermark_ns = upto;
         self.metrics.lag_ns.store(
             now.saturating_sub(upto),

@@ -563,3 +563,36 @@ async fn a_link_seen_only_on_a_log_record_attaches_earlier_records() {
         .unwrap();
     assert_eq!(produced["time"], rfc3339_nanos(t), "{i}");
 }
+
+/// The feed is a queue, not an archive: once the correlator has read a
+/// stretch for good (its watermark, the look-back and a margin past it),
+/// that stretch's partitions are dropped, and what was correlated stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_keeps_only_what_the_correlator_may_still_read() {
+    let app = app().await;
+    let t = domain::now_ns() - 30 * MIN;
+    send(
+        &app,
+        "c-9",
+        "crm",
+        "crm.order.created",
+        t,
+        &[("orderid", "O-9")],
+    )
+    .await;
+    let mut c = correlator(&app).await;
+    assert_eq!(c.cycle(domain::now_ns()).await.unwrap().steps_written, 1);
+    assert_eq!(
+        rows(&app, "correlation_feed_v2").await,
+        1,
+        "read a moment ago: kept"
+    );
+    c.cycle(domain::now_ns() + 60 * MIN).await.unwrap();
+    assert_eq!(
+        rows(&app, "correlation_feed_v2").await,
+        0,
+        "read for good: dropped"
+    );
+    assert_eq!(rows(&app, "process_steps").await, 1);
+    assert_eq!(instance(&app, "O-9").await["current_stage"], "captured");
+}
