@@ -390,7 +390,7 @@ impl Store {
         let mut values = std::collections::BTreeSet::new();
         for chunk in keys.chunks(CHUNK) {
             let sql = format!(
-                "SELECT DISTINCT linked_value FROM key_links FINAL \
+                "SELECT DISTINCT linked_value FROM key_links_v2 FINAL \
                  WHERE (key_type, key_value) IN ({}) AND linked_type = ?",
                 key_tuple_placeholders(chunk.len())
             );

@@ -238,7 +238,7 @@ impl Store {
                        concat('span:', lower(hex(trace_id)), ':', lower(hex(span_id)))) AS record_ref, \
                     service AS system, name, time_ns, failed, \
                     record_key_types AS key_types, record_key_values AS key_values \
-             FROM key_index \
+             FROM key_index_v2 \
              WHERE time >= toDateTime(?) AND (record_kind, service, name) IN ({}) \
                AND NOT has(record_key_types, ?)",
             vec!["(?, ?, ?)"; stages.len()].join(", ")
@@ -306,7 +306,7 @@ impl Store {
         let mut out = HashMap::new();
         for chunk in links.chunks(CHUNK) {
             let sql = format!(
-                "SELECT key_type, key_value, linked_type, linked_value, ingested_ns FROM key_links FINAL \
+                "SELECT key_type, key_value, linked_type, linked_value, ingested_ns FROM key_links_v2 FINAL \
                  WHERE (key_type, key_value, linked_type, linked_value) IN ({})",
                 vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
             );

@@ -77,6 +77,24 @@ pub const MIGRATIONS: &[Migration] = &[
             day: "toDate(ingested)",
         })
     ),
+    migration!(
+        11,
+        "0011_key_index_granular.sql",
+        Some(DayCopy {
+            from: "key_index",
+            to: "key_index_v2",
+            day: "toDate(time)",
+        })
+    ),
+    migration!(
+        12,
+        "0012_key_links_granular.sql",
+        Some(DayCopy {
+            from: "key_links",
+            to: "key_links_v2",
+            day: "toDate(seen_at)",
+        })
+    ),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (

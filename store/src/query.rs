@@ -228,8 +228,8 @@ impl Store {
     pub async fn key_seen(&self, key: &BusinessKey) -> Result<bool, StoreError> {
         let count = self
             .query(
-                "SELECT ifNull((SELECT count() FROM key_index WHERE key_type = ? AND key_value = ?), 0) \
-                 + ifNull((SELECT count() FROM key_links WHERE key_type = ? AND key_value = ?), 0)",
+                "SELECT ifNull((SELECT count() FROM key_index_v2 WHERE key_type = ? AND key_value = ?), 0) \
+                 + ifNull((SELECT count() FROM key_links_v2 WHERE key_type = ? AND key_value = ?), 0)",
             )
             .bind(key.key_type.as_str())
             .bind(key.value.as_str())
@@ -252,9 +252,9 @@ impl Store {
         let list = vec!["?"; types.len()].join(", ");
         let sql = format!(
             "SELECT key_type FROM ( \
-               SELECT DISTINCT key_type FROM key_index WHERE key_type IN ({list}) AND key_value = ? \
+               SELECT DISTINCT key_type FROM key_index_v2 WHERE key_type IN ({list}) AND key_value = ? \
                UNION ALL \
-               SELECT DISTINCT key_type FROM key_links WHERE key_type IN ({list}) AND key_value = ? \
+               SELECT DISTINCT key_type FROM key_links_v2 WHERE key_type IN ({list}) AND key_value = ? \
              ) GROUP BY key_type ORDER BY key_type"
         );
         let mut query = self.query(&sql);
@@ -300,7 +300,7 @@ impl Store {
             return Ok(BTreeMap::new());
         }
         let sql = format!(
-            "SELECT key_type, key_value, linked_type, linked_value FROM key_links \
+            "SELECT key_type, key_value, linked_type, linked_value FROM key_links_v2 \
              WHERE (key_type, key_value) IN ({}) \
              GROUP BY key_type, key_value, linked_type, linked_value \
              LIMIT ? BY key_type, key_value",
@@ -411,7 +411,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT key_type, key_value, {} FROM key_index \
+            "SELECT key_type, key_value, {} FROM key_index_v2 \
              WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?) \
              GROUP BY key_type, key_value",
             counts_sql(),
@@ -443,7 +443,7 @@ impl Store {
             return Ok(RecordCounts::default());
         }
         let sql = format!(
-            "SELECT {} FROM key_index \
+            "SELECT {} FROM key_index_v2 \
              WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?)",
             counts_sql(),
             key_tuple_placeholders(keys.len())
@@ -469,7 +469,7 @@ impl Store {
             return Ok((Vec::new(), None));
         }
         let mut sql = format!(
-            "SELECT ?fields FROM key_index \
+            "SELECT ?fields FROM key_index_v2 \
              WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?)",
             key_tuple_placeholders(keys.len())
         );
@@ -534,7 +534,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT ?fields FROM spans_v2 FINAL WHERE (trace_id, span_id) IN ( \
-               SELECT trace_id, span_id FROM key_index \
+               SELECT trace_id, span_id FROM key_index_v2 \
                WHERE (key_type, key_value) IN ({}) AND record_kind = ? \
                GROUP BY trace_id, span_id \
                ORDER BY max(time_ns) DESC LIMIT ?) \

@@ -228,8 +228,8 @@ impl Store {
             self.insert_iter("spans_v2", spans),
             self.insert_iter("logs", logs),
             self.insert_rows("events", &events),
-            self.insert_iter("key_index", index),
-            self.insert_iter("key_links", links),
+            self.insert_iter("key_index_v2", index),
+            self.insert_iter("key_links_v2", links),
             self.insert_iter("trace_events", trace_events),
         )?;
         // Remembered once stored, never before: a failed batch writes them

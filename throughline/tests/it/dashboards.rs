@@ -25,7 +25,7 @@ fn grafana_dashboards_query_our_tables() {
         "process_instances",
         "breaches",
         "process_steps",
-        "key_index",
+        "key_index_v2",
     ];
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).unwrap() {

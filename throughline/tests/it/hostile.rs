@@ -137,7 +137,7 @@ async fn a_key_and_search_term_with_sql_quotes_and_script_are_harmless_and_shown
         .with_url(&config.url)
         .with_validation(false);
     let tables: Vec<String> = client
-        .query("SELECT name FROM system.tables WHERE database = ? AND name IN ('spans', 'spans_v2', 'key_index', 'key_links', 'events')")
+        .query("SELECT name FROM system.tables WHERE database = ? AND name IN ('spans', 'spans_v2', 'key_index_v2', 'key_links_v2', 'events')")
         .bind(config.database.as_str())
         .fetch_all()
         .await
