@@ -10,6 +10,11 @@
 //! the batch in halves until the refused records stand alone, store the rest,
 //! and write those to the dead-letter file. Nothing is retried forever that
 //! cannot pass, and a refused row never holds back the rows behind it.
+//!
+//! Before a batch is written, the spans and log records it stored recently
+//! are taken out (`rollups`: the per-minute rollups would count a
+//! redelivery twice); once a batch is stored, its spans are paired with
+//! their parents and the service map's calls are added to the rollups.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +22,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, Metrics};
+use crate::rollups::Rollups;
 use crate::spool::dead_letter::DeadLetters;
 use crate::spool::{Spool, SpoolError, SpoolReader};
 use domain::model::Batch;
@@ -96,6 +102,7 @@ impl Pipeline {
             options,
             metrics,
             shutdown,
+            rollups: Default::default(),
         };
         let task = tokio::spawn(writer.run(reader));
         (Self { spool }, task)
@@ -129,6 +136,8 @@ struct Writer {
     options: PipelineOptions,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    /// Only this task uses it; a lock never held across an `await`.
+    rollups: std::sync::Mutex<Rollups>,
 }
 
 /// A delay around `base`: between half and all of it, from the clock's
@@ -220,10 +229,14 @@ impl Writer {
     /// Stores `batch`, setting refused records aside; `Err` only when
     /// stopping with ClickHouse failing.
     async fn deliver(&self, batch: Batch) -> Result<(), ()> {
+        let batch = self.without_redeliveries(batch);
         let mut todo = vec![batch];
         while let Some(batch) = todo.pop() {
+            if batch.is_empty() {
+                continue;
+            }
             match self.store_with_retry(&batch).await {
-                Ok(()) => {}
+                Ok(()) => self.add_edges(&batch).await,
                 Err(Failure::Stopped) => return Err(()),
                 Err(Failure::Data(e)) if batch.len() <= 1 => self.dead_letter(&batch, &e).await?,
                 Err(Failure::Data(e)) => {
@@ -323,6 +336,53 @@ impl Writer {
             }
             metrics::add(&m.insert_retries, 1);
             delay = (delay * 2).min(self.options.max_backoff);
+        }
+    }
+}
+
+impl Writer {
+    /// `batch` without the spans and log records stored recently (see
+    /// `rollups`).
+    fn without_redeliveries(&self, batch: Batch) -> Batch {
+        let (batch, dropped) = self.rollups.lock().expect("rollups lock").fresh(batch);
+        if dropped > 0 {
+            tracing::debug!(
+                dropped,
+                "spans or log records stored moments ago were delivered again; not inserted twice"
+            );
+        }
+        batch
+    }
+
+    /// Remembers `batch` as stored and adds the service map's calls of its
+    /// spans to the rollups, retrying like a batch. When stopping first,
+    /// those calls are not counted (the batch is stored: writing it again
+    /// after the restart would count its spans twice).
+    async fn add_edges(&self, batch: &Batch) {
+        let edges = self
+            .rollups
+            .lock()
+            .expect("rollups lock")
+            .stored(batch, domain::now_ns());
+        let mut delay = self.options.min_backoff;
+        while !edges.is_empty() {
+            match self.store.write_edges(&edges).await {
+                Ok(()) => break,
+                Err(e) if e.is_data_error() => {
+                    tracing::error!(error = %e, "ClickHouse refused the service map's calls of a batch; they are not counted");
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "writing the service map's calls failed; retrying");
+                    if self.pause(jitter(delay)).await {
+                        tracing::warn!(
+                            "stopping: the service map's calls of the last batch are not counted"
+                        );
+                        return;
+                    }
+                    delay = (delay * 2).min(self.options.max_backoff);
+                }
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod alerts;
 pub mod correlation;
 pub mod migrate;
 pub mod query;
+pub mod rollups;
 mod rows;
 pub mod server;
 pub mod stats;

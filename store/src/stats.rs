@@ -1,7 +1,11 @@
 //! Aggregates over a time range, for the console's overview and systems
-//! pages. Unlike the lookups in `query`, these read every span or event of
-//! the range: the day partitions bound what they read, and `FINAL` keeps a
-//! redelivered record from counting twice.
+//! pages and the alert rules about systems. Spans, events and service-map
+//! edges are read from the per-minute rollups (`span_minutes`,
+//! `event_minutes`, `edge_minutes`, see `sql/0009_rollups.sql`), so a range
+//! costs minutes x series, never its spans: a range is taken in whole
+//! minutes, the minute holding its start and the one holding its end
+//! counted whole. Durations come from the rollups' histograms
+//! (`domain::histogram`: a quantile within 12.5 %).
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
@@ -28,12 +32,13 @@ pub struct SystemActivity {
 pub const LAST_SEEN_LOOKBACK_NS: u64 = 7 * 86_400 * 1_000_000_000;
 
 /// One operation (span name) of one service over a range.
-#[derive(Debug, Clone, Row, Deserialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OperationStats {
     pub service: String,
     pub name: String,
     pub count: u64,
     pub errors: u64,
+    /// From the duration histogram: within 12.5 % (`domain::histogram`).
     pub p50_ns: u64,
     pub p95_ns: u64,
 }
@@ -63,8 +68,13 @@ fn seconds(from_ns: u64, to_ns: u64) -> (u32, u32) {
     (s(from_ns), s(to_ns))
 }
 
+/// The rollups' filter for a range: minutes from the one holding `from` to
+/// the one holding `to`, both whole.
+const MINUTES: &str = "minute >= toStartOfMinute(toDateTime(?)) AND minute <= toDateTime(?)";
+
 impl Store {
-    /// Every system's spans and events over `[from_ns, to_ns]`, by name.
+    /// Every system's spans and events over `[from_ns, to_ns]` (whole
+    /// minutes), by name.
     pub async fn system_activity(
         &self,
         from_ns: u64,
@@ -91,62 +101,47 @@ impl Store {
             last_ns: u64,
         }
         let (from_s, to_s) = seconds(from_ns, to_ns);
-        let look_from_ns = from_ns.saturating_sub(LAST_SEEN_LOOKBACK_NS);
-        let (look_s, _) = seconds(look_from_ns, to_ns);
-        // Counts need FINAL (a redelivered span counts once) and read the
-        // range; the newest time does not, and looks further back.
+        let (look_s, _) = seconds(from_ns.saturating_sub(LAST_SEEN_LOOKBACK_NS), to_ns);
         let spans = self
-            .query(
-                "SELECT service, count() AS spans, countIf(status_code = 2) AS errors, \
-                        max(start_ns) AS last_ns \
-                 FROM spans_v2 FINAL \
-                 WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-                   AND start_ns >= ? AND start_ns <= ? \
-                 GROUP BY service",
-            )
+            .query(&format!(
+                "SELECT service, countMerge(spans) AS spans, sumMerge(errors) AS errors, \
+                        maxMerge(newest_ns) AS last_ns \
+                 FROM span_minutes WHERE {MINUTES} GROUP BY service"
+            ))
             .bind(from_s)
             .bind(to_s)
-            .bind(from_ns)
-            .bind(to_ns)
             .fetch_all::<SpanCounts>();
         let events = self
-            .query(
-                "SELECT system, count() AS events, \
-                        countIf(outcome IN ('failed', 'dead_lettered')) AS failures, \
-                        countIf(outcome = 'dead_lettered') AS dead, \
-                        max(time_ns) AS last_ns \
-                 FROM events FINAL \
-                 WHERE time >= toDateTime(?) AND time <= toDateTime(?) \
-                   AND time_ns >= ? AND time_ns <= ? \
-                 GROUP BY system",
-            )
+            .query(&format!(
+                "SELECT system, sum(n) AS events, \
+                        sumIf(n, outcome IN ('failed', 'dead_lettered')) AS failures, \
+                        sumIf(n, outcome = 'dead_lettered') AS dead, \
+                        max(last) AS last_ns \
+                 FROM ( \
+                   SELECT system, outcome, countMerge(events) AS n, maxMerge(newest_ns) AS last \
+                   FROM event_minutes WHERE {MINUTES} GROUP BY system, outcome \
+                 ) GROUP BY system"
+            ))
             .bind(from_s)
             .bind(to_s)
-            .bind(from_ns)
-            .bind(to_ns)
             .fetch_all::<EventCounts>();
+        // A system silent over the whole range still has a row: that is
+        // when its silence matters most. Minutes x systems, so looking a
+        // week back costs little.
         let last_seen = self
-            .query(
+            .query(&format!(
                 "SELECT system, max(last_ns) AS last_ns FROM ( \
-                   SELECT service AS system, max(start_ns) AS last_ns FROM spans_v2 \
-                   WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-                     AND start_ns >= ? AND start_ns <= ? \
-                   GROUP BY system \
+                   SELECT service AS system, maxMerge(newest_ns) AS last_ns \
+                   FROM span_minutes WHERE {MINUTES} GROUP BY system \
                    UNION ALL \
-                   SELECT system, max(time_ns) AS last_ns FROM events \
-                   WHERE time >= toDateTime(?) AND time <= toDateTime(?) \
-                     AND time_ns >= ? AND time_ns <= ? \
-                   GROUP BY system \
-                 ) GROUP BY system",
-            )
+                   SELECT system, maxMerge(newest_ns) AS last_ns \
+                   FROM event_minutes WHERE {MINUTES} GROUP BY system \
+                 ) GROUP BY system"
+            ))
             .bind(look_s)
             .bind(to_s)
-            .bind(look_from_ns)
-            .bind(to_ns)
             .bind(look_s)
             .bind(to_s)
-            .bind(look_from_ns)
-            .bind(to_ns)
             .fetch_all::<LastSeen>();
         let (spans, events, last_seen) = tokio::try_join!(spans, events, last_seen)?;
         let mut out: std::collections::BTreeMap<String, SystemActivity> = Default::default();
@@ -165,8 +160,6 @@ impl Store {
             a.dead_letters = e.dead;
             a.last_seen_ns = a.last_seen_ns.max(e.last_ns);
         }
-        // A system silent over the whole range still has a row: that is
-        // when its silence matters most.
         for l in last_seen {
             let a = out.entry(l.system.clone()).or_default();
             a.system = l.system;
@@ -175,71 +168,69 @@ impl Store {
         Ok(out.into_values().collect())
     }
 
-    /// Rate, errors and latency of every operation over `[from_ns, to_ns]`.
+    /// Rate, errors and latency of every operation over `[from_ns, to_ns]`
+    /// (whole minutes); p50 and p95 from the duration histograms.
     pub async fn operation_stats(
         &self,
         from_ns: u64,
         to_ns: u64,
     ) -> Result<Vec<OperationStats>, StoreError> {
+        #[derive(Row, Deserialize)]
+        struct OperationRow {
+            service: String,
+            name: String,
+            count: u64,
+            errors: u64,
+            buckets: Vec<u16>,
+            counts: Vec<u64>,
+        }
         let (from_s, to_s) = seconds(from_ns, to_ns);
-        self.query(
-            "SELECT service, name, n AS count, e AS errors, \
-                        toUInt64(q[1]) AS p50_ns, toUInt64(q[2]) AS p95_ns \
-                 FROM ( \
-                   SELECT service, name, count() AS n, countIf(status_code = 2) AS e, \
-                          quantilesExact(0.5, 0.95)(duration_ns) AS q \
-                   FROM spans_v2 FINAL \
-                   WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-                     AND start_ns >= ? AND start_ns <= ? \
-                   GROUP BY service, name \
-                 ) \
-                 ORDER BY service, n DESC, name",
-        )
-        .bind(from_s)
-        .bind(to_s)
-        .bind(from_ns)
-        .bind(to_ns)
-        .fetch_all::<OperationStats>()
-        .await
+        let rows = self
+            .query(&format!(
+                "SELECT service, name, count, errors, h.1 AS buckets, h.2 AS counts FROM ( \
+                   SELECT service, name, countMerge(spans) AS count, sumMerge(errors) AS errors, \
+                          sumMapMerge(durations) AS h \
+                   FROM span_minutes WHERE {MINUTES} GROUP BY service, name \
+                 ) ORDER BY service, count DESC, name"
+            ))
+            .bind(from_s)
+            .bind(to_s)
+            .fetch_all::<OperationRow>()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let histogram: Vec<(u16, u64)> = r.buckets.into_iter().zip(r.counts).collect();
+                let q = |q: f64| domain::histogram::quantile(&histogram, q).unwrap_or(0);
+                OperationStats {
+                    p50_ns: q(0.5),
+                    p95_ns: q(0.95),
+                    service: r.service,
+                    name: r.name,
+                    count: r.count,
+                    errors: r.errors,
+                }
+            })
+            .collect())
     }
 
-    /// Which service calls which, from spans started in `[from_ns, to_ns]`
-    /// whose parent (started up to an hour earlier) is another service's.
+    /// Which service calls which over `[from_ns, to_ns]` (whole minutes of
+    /// the calling span's start), as the collector paired them
+    /// (`domain::service_graph`).
     pub async fn service_edges(
         &self,
         from_ns: u64,
         to_ns: u64,
     ) -> Result<Vec<ServiceEdge>, StoreError> {
-        const PARENT_SLACK_NS: u64 = 3_600 * 1_000_000_000;
         let (from_s, to_s) = seconds(from_ns, to_ns);
-        let parent_from_ns = from_ns.saturating_sub(PARENT_SLACK_NS);
-        let (parent_s, _) = seconds(parent_from_ns, to_ns);
-        self.query(
-            "SELECT parent, child, count() AS calls, countIf(status_code = 2) AS errors \
-                 FROM ( \
-                   SELECT trace_id, parent_span_id, service AS child, status_code \
-                   FROM spans_v2 FINAL \
-                   WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-                     AND start_ns >= ? AND start_ns <= ? \
-                     AND parent_span_id != toFixedString('', 8) \
-                 ) AS children ANY LEFT JOIN ( \
-                   SELECT trace_id, span_id AS parent_span_id, service AS parent \
-                   FROM spans_v2 FINAL \
-                   WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-                     AND start_ns >= ? AND start_ns <= ? \
-                 ) AS parents USING (trace_id, parent_span_id) \
-                 WHERE parent != '' AND parent != child \
-                 GROUP BY parent, child \
-                 ORDER BY calls DESC",
-        )
+        self.query(&format!(
+            "SELECT parent, child, sum(calls) AS calls, sum(errors) AS errors \
+             FROM edge_minutes WHERE {MINUTES} \
+             GROUP BY parent, child \
+             ORDER BY calls DESC, parent, child"
+        ))
         .bind(from_s)
         .bind(to_s)
-        .bind(from_ns)
-        .bind(to_ns)
-        .bind(parent_s)
-        .bind(to_s)
-        .bind(parent_from_ns)
-        .bind(to_ns)
         .fetch_all::<ServiceEdge>()
         .await
     }

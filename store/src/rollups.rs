@@ -1,0 +1,115 @@
+//! Writing the per-minute rollups (`sql/0009_rollups.sql`) that the views
+//! do not fill: the service map's edges, which the collector pairs
+//! (`domain::service_graph`), and the one-time backfill of all three from
+//! the raw rows stored before the migration ([`DayFill`]).
+
+use clickhouse::Row;
+use domain::service_graph::EdgeCount;
+use serde::Serialize;
+
+use super::migrate::DayFill;
+use super::{Store, StoreError};
+
+#[derive(Debug, Row, Serialize)]
+struct EdgeRow {
+    minute: u32,
+    parent: String,
+    child: String,
+    calls: u64,
+    errors: u64,
+}
+
+impl Store {
+    /// Adds `edges` to `edge_minutes` (summed with what is there).
+    pub async fn write_edges(&self, edges: &[EdgeCount]) -> Result<(), StoreError> {
+        let rows: Vec<EdgeRow> = edges
+            .iter()
+            .map(|e| EdgeRow {
+                minute: super::rows::seconds(e.minute_ns),
+                parent: e.parent.clone(),
+                child: e.child.clone(),
+                calls: e.calls,
+                errors: e.errors,
+            })
+            .collect();
+        self.insert_rows("edge_minutes", &rows).await
+    }
+}
+
+/// The days of stored spans, for the backfills from `spans_v2`.
+const SPAN_DAYS: &str = "SELECT DISTINCT toString(toDate(start_time)) AS day FROM spans_v2";
+
+/// `span_minutes` from the spans of one day, as `span_minutes_mv` would
+/// have made them (the same expressions), each span once (`FINAL`).
+const SPAN_MINUTES_OF_DAY: &str = "INSERT INTO span_minutes \
+    (minute, service, name, spans, errors, newest_ns, durations) \
+    WITH greatest(duration_ns, 8) AS g, \
+         toUInt64(floor(log2(g))) AS m0, \
+         toUInt64(m0 + (bitShiftRight(g, m0 + 1) > 0) - (bitShiftRight(g, m0) = 0)) AS m \
+    SELECT toStartOfMinute(start_time) AS minute, service, name, \
+           countState() AS spans, \
+           sumState(toUInt64(status_code = 2)) AS errors, \
+           maxState(start_ns) AS newest_ns, \
+           sumMapState([toUInt16(if(duration_ns < 8, duration_ns, \
+                                    toUInt64((m - 2) * 8 + bitAnd(bitShiftRight(g, m - 3), 7))))], \
+                       [toUInt64(1)]) AS durations \
+    FROM spans_v2 FINAL \
+    WHERE toDate(start_time) = toDate(?) \
+    GROUP BY minute, service, name";
+
+/// `edge_minutes` from the spans of one day whose parent (that day or the
+/// one before) is another service's, one trace-id slice at a time so the
+/// join's memory stays a slice of two days.
+const EDGE_MINUTES_OF_DAY: &str =
+    "INSERT INTO edge_minutes (minute, parent, child, calls, errors) \
+    SELECT minute, parent, child, count() AS calls, sum(toUInt64(status_code = 2)) AS errors \
+    FROM ( \
+      SELECT trace_id, parent_span_id, service AS child, status_code, \
+             toStartOfMinute(start_time) AS minute \
+      FROM spans_v2 FINAL \
+      WHERE toDate(start_time) = toDate(?) \
+        AND parent_span_id != toFixedString('', 8) \
+        AND cityHash64(trace_id) % {pieces} = {piece} \
+    ) AS children ANY LEFT JOIN ( \
+      SELECT trace_id, span_id AS parent_span_id, service AS parent \
+      FROM spans_v2 FINAL \
+      WHERE toDate(start_time) >= toDate(?) - 1 AND toDate(start_time) <= toDate(?) \
+        AND cityHash64(trace_id) % {pieces} = {piece} \
+    ) AS parents USING (trace_id, parent_span_id) \
+    WHERE parent != '' AND parent != child \
+    GROUP BY minute, parent, child";
+
+/// The days of stored events.
+const EVENT_DAYS: &str = "SELECT DISTINCT toString(toDate(time)) AS day FROM events";
+
+/// `event_minutes` from the events of one day, as `event_minutes_mv` would
+/// have made them.
+const EVENT_MINUTES_OF_DAY: &str = "INSERT INTO event_minutes \
+    (minute, system, type, outcome, events, newest_ns) \
+    SELECT toStartOfMinute(time) AS minute, system, type, outcome, \
+           countState() AS events, maxState(time_ns) AS newest_ns \
+    FROM events FINAL \
+    WHERE toDate(time) = toDate(?) \
+    GROUP BY minute, system, type, outcome";
+
+/// The backfills of migration 0009, run once after its statements.
+pub const ROLLUP_FILLS: &[DayFill] = &[
+    DayFill {
+        target: "span_minutes",
+        days: SPAN_DAYS,
+        insert: SPAN_MINUTES_OF_DAY,
+        pieces: 1,
+    },
+    DayFill {
+        target: "edge_minutes",
+        days: SPAN_DAYS,
+        insert: EDGE_MINUTES_OF_DAY,
+        pieces: 16,
+    },
+    DayFill {
+        target: "event_minutes",
+        days: EVENT_DAYS,
+        insert: EVENT_MINUTES_OF_DAY,
+        pieces: 1,
+    },
+];
