@@ -57,8 +57,8 @@ const SPAN_MINUTES_OF_DAY: &str = "INSERT INTO span_minutes \
     WHERE toDate(start_time) = toDate(?) \
     GROUP BY minute, service, name";
 
-/// `edge_minutes` from the spans of one day whose parent (that day or the
-/// one before) is another service's, one trace-id slice at a time so the
+/// `edge_minutes` from the spans of one day whose parent (that day, the one
+/// before or the one after) is another service's, one trace-id slice at a time so the
 /// join's memory stays a slice of two days.
 const EDGE_MINUTES_OF_DAY: &str =
     "INSERT INTO edge_minutes (minute, parent, child, calls, errors) \
@@ -73,7 +73,7 @@ const EDGE_MINUTES_OF_DAY: &str =
     ) AS children ANY LEFT JOIN ( \
       SELECT trace_id, span_id AS parent_span_id, service AS parent \
       FROM spans_v2 FINAL \
-      WHERE toDate(start_time) >= toDate(?) - 1 AND toDate(start_time) <= toDate(?) \
+      WHERE toDate(start_time) >= toDate(?) - 1 AND toDate(start_time) <= toDate(?) + 1 \
         AND cityHash64(trace_id) % {pieces} = {piece} \
     ) AS parents USING (trace_id, parent_span_id) \
     WHERE parent != '' AND parent != child \
