@@ -40,14 +40,16 @@ pub struct DayCopy {
 
 /// Fills `target` from other tables, one day at a time: `insert` runs once
 /// per day `days` lists (and per slice, see `pieces`), with every `?` bound
-/// to the day (`YYYY-MM-DD`). A day whose `target` rows exist already
-/// (`toDate(minute)`) is skipped, so a fill cut short resumes at the day it
+/// to the day (`YYYY-MM-DD`). A day whose `target` rows exist already is
+/// skipped, so a fill cut short resumes at the day it
 /// stopped. Run while no collector writes: a collector migrates before it
 /// writes, but with several processes starting on one database holding
 /// data, run `throughline migrate` first.
 #[derive(Debug, Clone, Copy)]
 pub struct DayFill {
     pub target: &'static str,
+    /// The `Date` of a `target` row: `toDate(minute)` or `toDate(hour)`.
+    pub day_of: &'static str,
     /// A query of one column `day`: the days to fill.
     pub days: &'static str,
     pub insert: &'static str,
@@ -267,8 +269,8 @@ impl Store {
         for Day { day } in days {
             let present = self
                 .query(&format!(
-                    "SELECT count() FROM {} WHERE toDate(minute) = toDate(?)",
-                    fill.target
+                    "SELECT count() FROM {} WHERE {} = toDate(?)",
+                    fill.target, fill.day_of
                 ))
                 .bind(day.as_str())
                 .fetch_one::<u64>()

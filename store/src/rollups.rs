@@ -40,22 +40,45 @@ impl Store {
 const SPAN_DAYS: &str = "SELECT DISTINCT toString(toDate(start_time)) AS day FROM spans_v2";
 
 /// `span_minutes` from the spans of one day, as `span_minutes_mv` would
-/// have made them (the same expressions), each span once (`FINAL`).
+/// have made them, each span once (`FINAL`).
 const SPAN_MINUTES_OF_DAY: &str = "INSERT INTO span_minutes \
-    (minute, service, name, spans, errors, newest_ns, durations) \
+    (minute, service, name, spans, errors, newest_ns) \
+    SELECT toStartOfMinute(start_time) AS minute, service, name, \
+           countState() AS spans, \
+           sumState(toUInt64(status_code = 2)) AS errors, \
+           maxState(start_ns) AS newest_ns \
+    FROM spans_v2 FINAL \
+    WHERE toDate(start_time) = toDate(?) \
+    GROUP BY minute, service, name";
+
+/// `span_duration_minutes` from the spans of one day, as its view would
+/// have made it (the same bucket expression).
+const SPAN_DURATION_MINUTES_OF_DAY: &str = "INSERT INTO span_duration_minutes \
+    (minute, service, name, bucket, spans) \
     WITH greatest(duration_ns, 8) AS g, \
          toUInt64(floor(log2(g))) AS m0, \
          toUInt64(m0 + (bitShiftRight(g, m0 + 1) > 0) - (bitShiftRight(g, m0) = 0)) AS m \
     SELECT toStartOfMinute(start_time) AS minute, service, name, \
-           countState() AS spans, \
-           sumState(toUInt64(status_code = 2)) AS errors, \
-           maxState(start_ns) AS newest_ns, \
-           sumMapState([toUInt16(if(duration_ns < 8, duration_ns, \
-                                    toUInt64((m - 2) * 8 + bitAnd(bitShiftRight(g, m - 3), 7))))], \
-                       [toUInt64(1)]) AS durations \
+           toUInt16(if(duration_ns < 8, duration_ns, \
+                       toUInt64((m - 2) * 8 + bitAnd(bitShiftRight(g, m - 3), 7)))) AS bucket, \
+           count() AS spans \
     FROM spans_v2 FINAL \
     WHERE toDate(start_time) = toDate(?) \
-    GROUP BY minute, service, name";
+    GROUP BY minute, service, name, bucket";
+
+/// `span_duration_hours` from the spans of one day, likewise.
+const SPAN_DURATION_HOURS_OF_DAY: &str = "INSERT INTO span_duration_hours \
+    (hour, service, name, bucket, spans) \
+    WITH greatest(duration_ns, 8) AS g, \
+         toUInt64(floor(log2(g))) AS m0, \
+         toUInt64(m0 + (bitShiftRight(g, m0 + 1) > 0) - (bitShiftRight(g, m0) = 0)) AS m \
+    SELECT toStartOfHour(start_time, 'UTC') AS hour, service, name, \
+           toUInt16(if(duration_ns < 8, duration_ns, \
+                       toUInt64((m - 2) * 8 + bitAnd(bitShiftRight(g, m - 3), 7)))) AS bucket, \
+           count() AS spans \
+    FROM spans_v2 FINAL \
+    WHERE toDate(start_time) = toDate(?) \
+    GROUP BY hour, service, name, bucket";
 
 /// `edge_minutes` from the spans of one day whose parent (that day, the one
 /// before or the one after) is another service's, one trace-id slice at a time so the
@@ -96,18 +119,35 @@ const EVENT_MINUTES_OF_DAY: &str = "INSERT INTO event_minutes \
 pub const ROLLUP_FILLS: &[DayFill] = &[
     DayFill {
         target: "span_minutes",
+        day_of: "toDate(minute)",
         days: SPAN_DAYS,
         insert: SPAN_MINUTES_OF_DAY,
         pieces: 1,
     },
     DayFill {
+        target: "span_duration_minutes",
+        day_of: "toDate(minute)",
+        days: SPAN_DAYS,
+        insert: SPAN_DURATION_MINUTES_OF_DAY,
+        pieces: 1,
+    },
+    DayFill {
+        target: "span_duration_hours",
+        day_of: "toDate(hour)",
+        days: SPAN_DAYS,
+        insert: SPAN_DURATION_HOURS_OF_DAY,
+        pieces: 1,
+    },
+    DayFill {
         target: "edge_minutes",
+        day_of: "toDate(minute)",
         days: SPAN_DAYS,
         insert: EDGE_MINUTES_OF_DAY,
         pieces: 16,
     },
     DayFill {
         target: "event_minutes",
+        day_of: "toDate(minute)",
         days: EVENT_DAYS,
         insert: EVENT_MINUTES_OF_DAY,
         pieces: 1,

@@ -4,8 +4,12 @@
 //! `event_minutes`, `edge_minutes`, see `sql/0009_rollups.sql`), so a range
 //! costs minutes x series, never its spans: a range is taken in whole
 //! minutes, the minute holding its start and the one holding its end
-//! counted whole. Durations come from the rollups' histograms
-//! (`domain::histogram`: a quantile within 12.5 %).
+//! counted whole. Durations come from histograms (`domain::histogram`: a
+//! quantile within 12.5 %): the range's whole hours from
+//! `span_duration_hours`, the minutes at its ends from
+//! `span_duration_minutes`.
+
+use std::collections::HashMap;
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
@@ -176,39 +180,77 @@ impl Store {
         to_ns: u64,
     ) -> Result<Vec<OperationStats>, StoreError> {
         #[derive(Row, Deserialize)]
-        struct OperationRow {
+        struct Counts {
             service: String,
             name: String,
             count: u64,
             errors: u64,
-            buckets: Vec<u16>,
-            counts: Vec<u64>,
+        }
+        #[derive(Row, Deserialize)]
+        struct Bucket {
+            service: String,
+            name: String,
+            bucket: u16,
+            spans: u64,
         }
         let (from_s, to_s) = seconds(from_ns, to_ns);
-        let rows = self
+        let counts = self
             .query(&format!(
-                "SELECT service, name, count, errors, h.1 AS buckets, h.2 AS counts FROM ( \
-                   SELECT service, name, countMerge(spans) AS count, sumMerge(errors) AS errors, \
-                          sumMapMerge(durations) AS h \
-                   FROM span_minutes WHERE {MINUTES} GROUP BY service, name \
-                 ) ORDER BY service, count DESC, name"
+                "SELECT service, name, countMerge(spans) AS count, sumMerge(errors) AS errors \
+                 FROM span_minutes WHERE {MINUTES} \
+                 GROUP BY service, name ORDER BY service, count DESC, name"
             ))
             .bind(from_s)
             .bind(to_s)
-            .fetch_all::<OperationRow>()
-            .await?;
-        Ok(rows
+            .fetch_all::<Counts>();
+        // The range's whole (UTC) hours from the hourly histograms, the
+        // minutes before and after them from the minutely ones.
+        let (first_minute, last_minute) = (from_s - from_s % 60, to_s - to_s % 60);
+        let hours_from = first_minute.div_ceil(3600).saturating_mul(3600);
+        let hours_to = ((u64::from(last_minute) + 60) / 3600 * 3600) as u32;
+        let hours_to = hours_to.max(hours_from);
+        let buckets = self
+            .query(
+                "SELECT service, name, bucket, sum(n) AS spans FROM ( \
+                   SELECT service, name, bucket, sum(spans) AS n FROM span_duration_hours \
+                   WHERE hour >= toDateTime(?) AND hour < toDateTime(?) \
+                   GROUP BY service, name, bucket \
+                   UNION ALL \
+                   SELECT service, name, bucket, sum(spans) AS n FROM span_duration_minutes \
+                   WHERE minute >= toDateTime(?) AND minute <= toDateTime(?) \
+                     AND (minute < toDateTime(?) OR minute >= toDateTime(?)) \
+                   GROUP BY service, name, bucket \
+                 ) GROUP BY service, name, bucket",
+            )
+            .bind(hours_from)
+            .bind(hours_to)
+            .bind(first_minute)
+            .bind(last_minute)
+            .bind(hours_from)
+            .bind(hours_to)
+            .fetch_all::<Bucket>();
+        let (counts, buckets) = tokio::try_join!(counts, buckets)?;
+        let mut histograms: HashMap<(String, String), Vec<(u16, u64)>> = HashMap::new();
+        for b in buckets {
+            histograms
+                .entry((b.service, b.name))
+                .or_default()
+                .push((b.bucket, b.spans));
+        }
+        Ok(counts
             .into_iter()
-            .map(|r| {
-                let histogram: Vec<(u16, u64)> = r.buckets.into_iter().zip(r.counts).collect();
+            .map(|c| {
+                let histogram = histograms
+                    .remove(&(c.service.clone(), c.name.clone()))
+                    .unwrap_or_default();
                 let q = |q: f64| domain::histogram::quantile(&histogram, q).unwrap_or(0);
                 OperationStats {
                     p50_ns: q(0.5),
                     p95_ns: q(0.95),
-                    service: r.service,
-                    name: r.name,
-                    count: r.count,
-                    errors: r.errors,
+                    service: c.service,
+                    name: c.name,
+                    count: c.count,
+                    errors: c.errors,
                 }
             })
             .collect())
