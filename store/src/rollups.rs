@@ -51,6 +51,17 @@ const SPAN_MINUTES_OF_DAY: &str = "INSERT INTO span_minutes \
     WHERE toDate(start_time) = toDate(?) \
     GROUP BY minute, service, name";
 
+/// `span_hours` from the spans of one day, likewise.
+const SPAN_HOURS_OF_DAY: &str = "INSERT INTO span_hours \
+    (hour, service, name, spans, errors, newest_ns) \
+    SELECT toStartOfHour(start_time, 'UTC') AS hour, service, name, \
+           countState() AS spans, \
+           sumState(toUInt64(status_code = 2)) AS errors, \
+           maxState(start_ns) AS newest_ns \
+    FROM spans_v2 FINAL \
+    WHERE toDate(start_time) = toDate(?) \
+    GROUP BY hour, service, name";
+
 /// `span_duration_minutes` from the spans of one day, as its view would
 /// have made it (the same bucket expression).
 const SPAN_DURATION_MINUTES_OF_DAY: &str = "INSERT INTO span_duration_minutes \
@@ -115,6 +126,15 @@ const EVENT_MINUTES_OF_DAY: &str = "INSERT INTO event_minutes \
     WHERE toDate(time) = toDate(?) \
     GROUP BY minute, system, type, outcome";
 
+/// `event_hours` from the events of one day, likewise.
+const EVENT_HOURS_OF_DAY: &str = "INSERT INTO event_hours \
+    (hour, system, type, outcome, events, newest_ns) \
+    SELECT toStartOfHour(time, 'UTC') AS hour, system, type, outcome, \
+           countState() AS events, maxState(time_ns) AS newest_ns \
+    FROM events FINAL \
+    WHERE toDate(time) = toDate(?) \
+    GROUP BY hour, system, type, outcome";
+
 /// The backfills of migration 0009, run once after its statements.
 pub const ROLLUP_FILLS: &[DayFill] = &[
     DayFill {
@@ -122,6 +142,13 @@ pub const ROLLUP_FILLS: &[DayFill] = &[
         day_of: "toDate(minute)",
         days: SPAN_DAYS,
         insert: SPAN_MINUTES_OF_DAY,
+        pieces: 1,
+    },
+    DayFill {
+        target: "span_hours",
+        day_of: "toDate(hour)",
+        days: SPAN_DAYS,
+        insert: SPAN_HOURS_OF_DAY,
         pieces: 1,
     },
     DayFill {
@@ -150,6 +177,13 @@ pub const ROLLUP_FILLS: &[DayFill] = &[
         day_of: "toDate(minute)",
         days: EVENT_DAYS,
         insert: EVENT_MINUTES_OF_DAY,
+        pieces: 1,
+    },
+    DayFill {
+        target: "event_hours",
+        day_of: "toDate(hour)",
+        days: EVENT_DAYS,
+        insert: EVENT_HOURS_OF_DAY,
         pieces: 1,
     },
 ];

@@ -1,19 +1,19 @@
 //! Aggregates over a time range, for the console's overview and systems
-//! pages and the alert rules about systems. Spans, events and service-map
-//! edges are read from the per-minute rollups (`span_minutes`,
-//! `event_minutes`, `edge_minutes`, see `sql/0009_rollups.sql`), so a range
-//! costs minutes x series, never its spans: a range is taken in whole
-//! minutes, the minute holding its start and the one holding its end
-//! counted whole. Durations come from histograms (`domain::histogram`: a
-//! quantile within 12.5 %): the range's whole hours from
-//! `span_duration_hours`, the minutes at its ends from
-//! `span_duration_minutes`.
+//! pages and the alert rules about systems. Spans, events, durations and
+//! service-map edges are read from the rollups (`sql/0009_rollups.sql`),
+//! never from the raw rows: a range is taken in whole minutes (the minute
+//! holding its start and the one holding its end count whole), its whole
+//! UTC hours read from the `*_hours` tables and the minutes at its ends
+//! from the `*_minutes` ones ([`Rollup`]), so any range costs hours x
+//! series plus at most two hours of minutes x series. p50 and p95 come from
+//! duration histograms (`domain::histogram`: within 12.5 %).
 
 use std::collections::HashMap;
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
+use super::timeout::Statement;
 use super::{Store, StoreError};
 
 /// What one system sent over a range: spans by `service.name`, events by
@@ -72,9 +72,57 @@ fn seconds(from_ns: u64, to_ns: u64) -> (u32, u32) {
     (s(from_ns), s(to_ns))
 }
 
-/// The rollups' filter for a range: minutes from the one holding `from` to
-/// the one holding `to`, both whole.
-const MINUTES: &str = "minute >= toStartOfMinute(toDateTime(?)) AND minute <= toDateTime(?)";
+/// A range in rollup rows: its whole UTC hours `[hours_from, hours_to)`
+/// from a `*_hours` table, and the minutes from the one holding its start
+/// to the one holding its end that lie outside those hours from the
+/// matching `*_minutes` table. So a range of any length reads at most two
+/// hours of minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rollup {
+    first_minute: u32,
+    last_minute: u32,
+    hours_from: u32,
+    hours_to: u32,
+}
+
+impl Rollup {
+    fn new(from_ns: u64, to_ns: u64) -> Self {
+        let (from_s, to_s) = seconds(from_ns, to_ns);
+        let (first_minute, last_minute) = (from_s - from_s % 60, to_s - to_s % 60);
+        let hours_from = first_minute.div_ceil(3600).saturating_mul(3600);
+        let hours_to = ((u64::from(last_minute) + 60) / 3600 * 3600) as u32;
+        Self {
+            first_minute,
+            last_minute,
+            hours_from,
+            hours_to: hours_to.max(hours_from),
+        }
+    }
+
+    /// `SELECT {columns} FROM {table}_hours` over the whole hours `UNION
+    /// ALL` the same from `{table}_minutes` over the other minutes; bind
+    /// with [`Rollup::bind`].
+    fn union(columns: &str, table: &str) -> String {
+        format!(
+            "SELECT {columns} FROM {table}_hours \
+             WHERE hour >= toDateTime(?) AND hour < toDateTime(?) \
+             UNION ALL \
+             SELECT {columns} FROM {table}_minutes \
+             WHERE minute >= toDateTime(?) AND minute <= toDateTime(?) \
+               AND (minute < toDateTime(?) OR minute >= toDateTime(?))"
+        )
+    }
+
+    fn bind(&self, query: Statement) -> Statement {
+        query
+            .bind(self.hours_from)
+            .bind(self.hours_to)
+            .bind(self.first_minute)
+            .bind(self.last_minute)
+            .bind(self.hours_from)
+            .bind(self.hours_to)
+    }
+}
 
 impl Store {
     /// Every system's spans and events over `[from_ns, to_ns]` (whole
@@ -104,48 +152,44 @@ impl Store {
             system: String,
             last_ns: u64,
         }
-        let (from_s, to_s) = seconds(from_ns, to_ns);
-        let (look_s, _) = seconds(from_ns.saturating_sub(LAST_SEEN_LOOKBACK_NS), to_ns);
-        let spans = self
-            .query(&format!(
+        let range = Rollup::new(from_ns, to_ns);
+        let spans = range
+            .bind(self.query(&format!(
                 "SELECT service, countMerge(spans) AS spans, sumMerge(errors) AS errors, \
                         maxMerge(newest_ns) AS last_ns \
-                 FROM span_minutes WHERE {MINUTES} GROUP BY service"
-            ))
-            .bind(from_s)
-            .bind(to_s)
+                 FROM ({}) GROUP BY service",
+                Rollup::union("service, spans, errors, newest_ns", "span")
+            )))
             .fetch_all::<SpanCounts>();
-        let events = self
-            .query(&format!(
+        let events = range
+            .bind(self.query(&format!(
                 "SELECT system, sum(n) AS events, \
                         sumIf(n, outcome IN ('failed', 'dead_lettered')) AS failures, \
                         sumIf(n, outcome = 'dead_lettered') AS dead, \
                         max(last) AS last_ns \
                  FROM ( \
                    SELECT system, outcome, countMerge(events) AS n, maxMerge(newest_ns) AS last \
-                   FROM event_minutes WHERE {MINUTES} GROUP BY system, outcome \
-                 ) GROUP BY system"
-            ))
-            .bind(from_s)
-            .bind(to_s)
+                   FROM ({}) GROUP BY system, outcome \
+                 ) GROUP BY system",
+                Rollup::union("system, outcome, events, newest_ns", "event")
+            )))
             .fetch_all::<EventCounts>();
         // A system silent over the whole range still has a row: that is
-        // when its silence matters most. Minutes x systems, so looking a
+        // when its silence matters most. Hours x systems, so looking a
         // week back costs little.
-        let last_seen = self
-            .query(&format!(
+        let look = Rollup::new(from_ns.saturating_sub(LAST_SEEN_LOOKBACK_NS), to_ns);
+        let last_seen = look
+            .bind(look.bind(self.query(&format!(
                 "SELECT system, max(last_ns) AS last_ns FROM ( \
                    SELECT service AS system, maxMerge(newest_ns) AS last_ns \
-                   FROM span_minutes WHERE {MINUTES} GROUP BY system \
+                   FROM ({}) GROUP BY system \
                    UNION ALL \
                    SELECT system, maxMerge(newest_ns) AS last_ns \
-                   FROM event_minutes WHERE {MINUTES} GROUP BY system \
-                 ) GROUP BY system"
-            ))
-            .bind(look_s)
-            .bind(to_s)
-            .bind(look_s)
-            .bind(to_s)
+                   FROM ({}) GROUP BY system \
+                 ) GROUP BY system",
+                Rollup::union("service, newest_ns", "span"),
+                Rollup::union("system, newest_ns", "event"),
+            ))))
             .fetch_all::<LastSeen>();
         let (spans, events, last_seen) = tokio::try_join!(spans, events, last_seen)?;
         let mut out: std::collections::BTreeMap<String, SystemActivity> = Default::default();
@@ -193,41 +237,20 @@ impl Store {
             bucket: u16,
             spans: u64,
         }
-        let (from_s, to_s) = seconds(from_ns, to_ns);
-        let counts = self
-            .query(&format!(
+        let range = Rollup::new(from_ns, to_ns);
+        let counts = range
+            .bind(self.query(&format!(
                 "SELECT service, name, countMerge(spans) AS count, sumMerge(errors) AS errors \
-                 FROM span_minutes WHERE {MINUTES} \
-                 GROUP BY service, name ORDER BY service, count DESC, name"
-            ))
-            .bind(from_s)
-            .bind(to_s)
+                 FROM ({}) GROUP BY service, name ORDER BY service, count DESC, name",
+                Rollup::union("service, name, spans, errors", "span")
+            )))
             .fetch_all::<Counts>();
-        // The range's whole (UTC) hours from the hourly histograms, the
-        // minutes before and after them from the minutely ones.
-        let (first_minute, last_minute) = (from_s - from_s % 60, to_s - to_s % 60);
-        let hours_from = first_minute.div_ceil(3600).saturating_mul(3600);
-        let hours_to = ((u64::from(last_minute) + 60) / 3600 * 3600) as u32;
-        let hours_to = hours_to.max(hours_from);
-        let buckets = self
-            .query(
-                "SELECT service, name, bucket, sum(n) AS spans FROM ( \
-                   SELECT service, name, bucket, sum(spans) AS n FROM span_duration_hours \
-                   WHERE hour >= toDateTime(?) AND hour < toDateTime(?) \
-                   GROUP BY service, name, bucket \
-                   UNION ALL \
-                   SELECT service, name, bucket, sum(spans) AS n FROM span_duration_minutes \
-                   WHERE minute >= toDateTime(?) AND minute <= toDateTime(?) \
-                     AND (minute < toDateTime(?) OR minute >= toDateTime(?)) \
-                   GROUP BY service, name, bucket \
-                 ) GROUP BY service, name, bucket",
-            )
-            .bind(hours_from)
-            .bind(hours_to)
-            .bind(first_minute)
-            .bind(last_minute)
-            .bind(hours_from)
-            .bind(hours_to)
+        let buckets = range
+            .bind(self.query(&format!(
+                "SELECT service, name, bucket, sum(spans) AS spans \
+                 FROM ({}) GROUP BY service, name, bucket",
+                Rollup::union("service, name, bucket, spans", "span_duration")
+            )))
             .fetch_all::<Bucket>();
         let (counts, buckets) = tokio::try_join!(counts, buckets)?;
         let mut histograms: HashMap<(String, String), Vec<(u16, u64)>> = HashMap::new();
@@ -258,21 +281,21 @@ impl Store {
 
     /// Which service calls which over `[from_ns, to_ns]` (whole minutes of
     /// the calling span's start), as the collector paired them
-    /// (`domain::service_graph`).
+    /// (`domain::service_graph`). Minutes x edges: few rows.
     pub async fn service_edges(
         &self,
         from_ns: u64,
         to_ns: u64,
     ) -> Result<Vec<ServiceEdge>, StoreError> {
-        let (from_s, to_s) = seconds(from_ns, to_ns);
-        self.query(&format!(
+        let range = Rollup::new(from_ns, to_ns);
+        self.query(
             "SELECT parent, child, sum(calls) AS calls, sum(errors) AS errors \
-             FROM edge_minutes WHERE {MINUTES} \
+             FROM edge_minutes WHERE minute >= toDateTime(?) AND minute <= toDateTime(?) \
              GROUP BY parent, child \
-             ORDER BY calls DESC, parent, child"
-        ))
-        .bind(from_s)
-        .bind(to_s)
+             ORDER BY calls DESC, parent, child",
+        )
+        .bind(range.first_minute)
+        .bind(range.last_minute)
         .fetch_all::<ServiceEdge>()
         .await
     }
@@ -297,5 +320,42 @@ impl Store {
         .bind(to_ns)
         .fetch_all::<BucketCount>()
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rollup;
+
+    const S: u64 = 1_000_000_000;
+    /// 2025-11-30 10:00:00 UTC.
+    const TEN: u64 = 1_764_496_800;
+
+    fn at(h: u64, m: u64, s: u64) -> u64 {
+        (TEN + (h - 10) * 3600 + m * 60 + s) * S
+    }
+
+    fn hm(h: u64, m: u64) -> u32 {
+        (TEN + (h - 10) * 3600 + m * 60) as u32
+    }
+
+    #[test]
+    fn a_range_reads_its_whole_hours_and_the_minutes_around_them() {
+        let r = Rollup::new(at(10, 37, 13), at(12, 30, 5));
+        assert_eq!(
+            (r.first_minute, r.last_minute, r.hours_from, r.hours_to),
+            (hm(10, 37), hm(12, 30), hm(11, 0), hm(12, 0))
+        );
+        // An hour exactly: that hour, no minutes outside it.
+        let r = Rollup::new(at(10, 0, 0), at(10, 59, 59));
+        assert_eq!((r.hours_from, r.hours_to), (hm(10, 0), hm(11, 0)));
+        assert_eq!((r.first_minute, r.last_minute), (hm(10, 0), hm(10, 59)));
+    }
+
+    #[test]
+    fn a_range_within_an_hour_reads_minutes_only() {
+        let r = Rollup::new(at(10, 21, 0), at(10, 39, 30));
+        assert_eq!(r.hours_from, r.hours_to);
+        assert_eq!((r.first_minute, r.last_minute), (hm(10, 21), hm(10, 39)));
     }
 }
