@@ -12,9 +12,11 @@
 //! cannot pass, and a refused row never holds back the rows behind it.
 //!
 //! Before a batch is written, the spans and log records it stored recently
-//! are taken out (`rollups`: the per-minute rollups would count a
-//! redelivery twice); once a batch is stored, its spans are paired with
-//! their parents and the service map's calls are added to the rollups.
+//! are taken out (`rollups`: the rollups' views would count a redelivery
+//! twice), and an attempt after a failed one leaves out the spans that
+//! attempt stored (`Store::stored_spans`); once a batch is stored, its
+//! spans are paired with their parents and the service map's calls are
+//! added to the rollups.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +28,7 @@ use crate::rollups::Rollups;
 use crate::spool::dead_letter::DeadLetters;
 use crate::spool::{Spool, SpoolError, SpoolReader};
 use domain::model::Batch;
+use store::write::WriteReport;
 use store::{Store, StoreError};
 
 /// Why a batch was not accepted. All are the sender's cue to retry later.
@@ -231,15 +234,21 @@ impl Writer {
     async fn deliver(&self, batch: Batch) -> Result<(), ()> {
         let batch = self.without_redeliveries(batch);
         let mut todo = vec![batch];
+        // After a failure, an attempt leaves out the spans stored already.
+        let mut failed = false;
         while let Some(batch) = todo.pop() {
             if batch.is_empty() {
                 continue;
             }
-            match self.store_with_retry(&batch).await {
+            match self.store_with_retry(&batch, failed).await {
                 Ok(()) => self.add_edges(&batch).await,
                 Err(Failure::Stopped) => return Err(()),
-                Err(Failure::Data(e)) if batch.len() <= 1 => self.dead_letter(&batch, &e).await?,
+                Err(Failure::Data(e)) if batch.len() <= 1 => {
+                    failed = true;
+                    self.dead_letter(&batch, &e).await?
+                }
                 Err(Failure::Data(e)) => {
+                    failed = true;
                     tracing::warn!(error = %e, records = batch.len(), "ClickHouse refused data in a batch; writing it in halves to isolate the refused records");
                     let (first, second) = halves(batch);
                     todo.push(second);
@@ -275,14 +284,15 @@ impl Writer {
         }
     }
 
-    async fn store_with_retry(&self, batch: &Batch) -> Result<(), Failure> {
+    async fn store_with_retry(&self, batch: &Batch, failed_before: bool) -> Result<(), Failure> {
         let m = &self.metrics;
         let mut delay = self.options.min_backoff;
+        let mut failed = failed_before;
         loop {
             let started = Instant::now();
             // A server that takes the connection and never answers must not
             // stop the writer: that is a timeout, retried like any other.
-            let result = tokio::time::timeout(INSERT_TIMEOUT, self.store.write_batch(batch))
+            let result = tokio::time::timeout(INSERT_TIMEOUT, self.attempt(batch, failed))
                 .await
                 .unwrap_or(Err(StoreError::Timeout(INSERT_TIMEOUT)));
             m.insert_latency.observe(started.elapsed());
@@ -311,6 +321,7 @@ impl Writer {
                 Err(e) => e,
             };
             metrics::add(&m.insert_errors, 1);
+            failed = true;
             if error.is_data_error() {
                 return Err(Failure::Data(error));
             }
@@ -341,6 +352,17 @@ impl Writer {
 }
 
 impl Writer {
+    /// One attempt at storing `batch`. After a failed one, its spans that
+    /// `spans_v2` holds already are left out of it (the rollups' views
+    /// would count them twice; the raw rows would collapse anyway).
+    async fn attempt(&self, batch: &Batch, failed_before: bool) -> Result<WriteReport, StoreError> {
+        if !failed_before || batch.spans.is_empty() {
+            return self.store.write_batch(batch).await;
+        }
+        let stored = self.store.stored_spans(&batch.spans).await?;
+        self.store.write_batch_except(batch, &stored).await
+    }
+
     /// `batch` without the spans and log records stored recently (see
     /// `rollups`).
     fn without_redeliveries(&self, batch: Batch) -> Batch {

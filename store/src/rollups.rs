@@ -1,11 +1,16 @@
-//! Writing the per-minute rollups (`sql/0009_rollups.sql`) that the views
-//! do not fill: the service map's edges, which the collector pairs
-//! (`domain::service_graph`), and the one-time backfill of all three from
-//! the raw rows stored before the migration ([`DayFill`]).
+//! Writing the rollups (`sql/0009_rollups.sql`) that the views do not
+//! fill: the service map's edges, which the collector pairs
+//! (`domain::service_graph`), and the one-time backfill of all of them from
+//! the raw rows stored before the migration ([`DayFill`]). Also
+//! [`Store::stored_spans`], which lets a writer retrying a batch leave out
+//! the spans an earlier attempt stored (the views would count them again).
+
+use std::collections::HashSet;
 
 use clickhouse::Row;
+use domain::model::{Span, SpanId, TraceId};
 use domain::service_graph::EdgeCount;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::migrate::DayFill;
 use super::{Store, StoreError};
@@ -34,7 +39,50 @@ impl Store {
             .collect();
         self.insert_rows("edge_minutes", &rows).await
     }
+
+    /// Which of `spans` `spans_v2` holds already, by trace id, span id and
+    /// service. Reads only the granules of their trace ids.
+    pub async fn stored_spans(
+        &self,
+        spans: &[Span],
+    ) -> Result<HashSet<(TraceId, SpanId, String)>, StoreError> {
+        #[derive(Row, Deserialize)]
+        struct Stored {
+            trace_id: [u8; 16],
+            span_id: [u8; 8],
+            service: String,
+        }
+        let mut traces: Vec<String> = spans.iter().map(|s| s.trace_id.to_hex()).collect();
+        traces.sort_unstable();
+        traces.dedup();
+        let wanted: HashSet<(TraceId, SpanId, &str)> = spans
+            .iter()
+            .map(|s| (s.trace_id, s.span_id, s.service.as_str()))
+            .collect();
+        let mut stored = HashSet::new();
+        for chunk in traces.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT trace_id, span_id, service FROM spans_v2 \
+                 WHERE trace_id IN (SELECT toFixedString(unhex(arrayJoin([{}])), 16))",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = self.query(&sql);
+            for trace in chunk {
+                query = query.bind(trace.as_str());
+            }
+            for row in query.fetch_all::<Stored>().await? {
+                let key = (TraceId(row.trace_id), SpanId(row.span_id), row.service);
+                if wanted.contains(&(key.0, key.1, key.2.as_str())) {
+                    stored.insert(key);
+                }
+            }
+        }
+        Ok(stored)
+    }
 }
+
+/// Trace ids per lookup of [`Store::stored_spans`].
+const LOOKUP_CHUNK: usize = 1000;
 
 /// The days of stored spans, for the backfills from `spans_v2`.
 const SPAN_DAYS: &str = "SELECT DISTINCT toString(toDate(start_time)) AS day FROM spans_v2";

@@ -533,3 +533,68 @@ async fn the_migration_fills_the_rollups_from_spans_stored_before_it() {
     )
     .await;
 }
+
+fn domain_span(s: &FixtureSpan) -> domain::model::Span {
+    use domain::model::{Span, SpanId, SpanKind, StatusCode, TraceId};
+    let trace = format!("{:032x}", s.trace + 1);
+    Span {
+        trace_id: TraceId::from_hex(&trace).unwrap(),
+        span_id: SpanId::from_hex(&format!("{:016x}", s.id)).unwrap(),
+        parent_span_id: s
+            .parent
+            .map(|p| SpanId::from_hex(&format!("{p:016x}")).unwrap()),
+        trace_state: String::new(),
+        flags: 0,
+        service: s.service.into(),
+        name: s.name.clone(),
+        kind: SpanKind::Server,
+        start_ns: s.start_ns,
+        duration_ns: s.duration_ns,
+        status_code: if s.error {
+            StatusCode::Error
+        } else {
+            StatusCode::Unset
+        },
+        status_message: String::new(),
+        attributes: Vec::new(),
+        resource: Vec::new(),
+        scope_name: String::new(),
+        scope_version: String::new(),
+        events: Vec::new(),
+        links: Vec::new(),
+        keys: Vec::new(),
+    }
+}
+
+/// A batch written again after a failed attempt (which may have stored its
+/// spans before another table refused) leaves out the spans stored
+/// already, so the rollups count each once; the others are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_written_again_after_a_failure_counts_its_spans_once() {
+    let store = crate::harness::store().await;
+    let now = domain::now_ns();
+    let base = now - now % MIN - 30 * MIN;
+    let spans: Vec<domain::model::Span> = fixture(200, 20, base).iter().map(domain_span).collect();
+    let first = domain::model::Batch {
+        spans: spans[..120].to_vec(),
+        ..Default::default()
+    };
+    store.write_batch(&first).await.unwrap();
+    // The retry holds the whole batch: 120 stored, the rest not.
+    let whole = domain::model::Batch {
+        spans: spans.clone(),
+        ..Default::default()
+    };
+    let stored = store.stored_spans(&whole.spans).await.unwrap();
+    assert_eq!(stored.len(), 120);
+    store.write_batch_except(&whole, &stored).await.unwrap();
+    // The collector pairs the batch's spans once, after it is stored.
+    let edges = domain::service_graph::ServiceGraph::default().observe(&whole.spans, now);
+    store.write_edges(&edges).await.unwrap();
+    let activity = store.system_activity(base - MIN, now).await.unwrap();
+    assert_eq!(
+        activity.iter().map(|a| a.spans).sum::<u64>(),
+        spans.len() as u64
+    );
+    check_against_raw(&store, base - MIN, now, None).await;
+}
