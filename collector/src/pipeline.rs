@@ -13,8 +13,8 @@
 //!
 //! Before a batch is written, the spans and log records it stored recently
 //! are taken out (`rollups`: the rollups' views would count a redelivery
-//! twice), and an attempt after a failed one leaves out the spans that
-//! attempt stored (`Store::stored_spans`); once a batch is stored, its
+//! twice), and an attempt after a failed one (or the first after a start)
+//! leaves out the spans stored already (`Store::stored_spans`); once a batch is stored, its
 //! spans are paired with their parents and the service map's calls are
 //! added to the rollups.
 
@@ -106,6 +106,7 @@ impl Pipeline {
             metrics,
             shutdown,
             rollups: Default::default(),
+            first: std::sync::atomic::AtomicBool::new(true),
         };
         let task = tokio::spawn(writer.run(reader));
         (Self { spool }, task)
@@ -141,6 +142,9 @@ struct Writer {
     shutdown: CancellationToken,
     /// Only this task uses it; a lock never held across an `await`.
     rollups: std::sync::Mutex<Rollups>,
+    /// No batch delivered yet: the first may have been stored, not
+    /// acknowledged, before a crash.
+    first: std::sync::atomic::AtomicBool,
 }
 
 /// A delay around `base`: between half and all of it, from the clock's
@@ -234,8 +238,10 @@ impl Writer {
     async fn deliver(&self, batch: Batch) -> Result<(), ()> {
         let batch = self.without_redeliveries(batch);
         let mut todo = vec![batch];
-        // After a failure, an attempt leaves out the spans stored already.
-        let mut failed = false;
+        // After a failure, an attempt leaves out the spans stored already;
+        // so does the first after a start (it may be the batch a crash
+        // interrupted between storing and acknowledging).
+        let mut failed = self.first.swap(false, std::sync::atomic::Ordering::Relaxed);
         while let Some(batch) = todo.pop() {
             if batch.is_empty() {
                 continue;
