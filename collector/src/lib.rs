@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ops;
 pub mod pipeline;
 pub mod receivers;
+pub mod rollups;
 pub mod spool;
 pub mod tls;
 

@@ -10,6 +10,13 @@
 //! the batch in halves until the refused records stand alone, store the rest,
 //! and write those to the dead-letter file. Nothing is retried forever that
 //! cannot pass, and a refused row never holds back the rows behind it.
+//!
+//! Before a batch is written, the spans and log records it stored recently
+//! are taken out (`rollups`: the rollups' views would count a redelivery
+//! twice), and an attempt after a failed one (or the first after a start)
+//! leaves out the spans stored already (`Store::stored_spans`); once a batch is stored, its
+//! spans are paired with their parents and the service map's calls are
+//! added to the rollups.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,9 +24,11 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, Metrics};
+use crate::rollups::Rollups;
 use crate::spool::dead_letter::DeadLetters;
 use crate::spool::{Spool, SpoolError, SpoolReader};
 use domain::model::Batch;
+use store::write::WriteReport;
 use store::{Store, StoreError};
 
 /// Why a batch was not accepted. All are the sender's cue to retry later.
@@ -96,6 +105,8 @@ impl Pipeline {
             options,
             metrics,
             shutdown,
+            rollups: Default::default(),
+            first: std::sync::atomic::AtomicBool::new(true),
         };
         let task = tokio::spawn(writer.run(reader));
         (Self { spool }, task)
@@ -129,6 +140,11 @@ struct Writer {
     options: PipelineOptions,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    /// Only this task uses it; a lock never held across an `await`.
+    rollups: std::sync::Mutex<Rollups>,
+    /// No batch delivered yet: the first may have been stored, not
+    /// acknowledged, before a crash.
+    first: std::sync::atomic::AtomicBool,
 }
 
 /// A delay around `base`: between half and all of it, from the clock's
@@ -226,13 +242,25 @@ impl Writer {
     /// Stores `batch`, setting refused records aside; `Err` only when
     /// stopping with ClickHouse failing.
     async fn deliver(&self, batch: Batch) -> Result<(), ()> {
+        let batch = self.without_redeliveries(batch);
         let mut todo = vec![batch];
+        // After a failure, an attempt leaves out the spans stored already;
+        // so does the first after a start (it may be the batch a crash
+        // interrupted between storing and acknowledging).
+        let mut failed = self.first.swap(false, std::sync::atomic::Ordering::Relaxed);
         while let Some(batch) = todo.pop() {
-            match self.store_with_retry(&batch).await {
-                Ok(()) => {}
+            if batch.is_empty() {
+                continue;
+            }
+            match self.store_with_retry(&batch, failed).await {
+                Ok(()) => self.add_edges(&batch).await,
                 Err(Failure::Stopped) => return Err(()),
-                Err(Failure::Data(e)) if batch.len() <= 1 => self.dead_letter(&batch, &e).await?,
+                Err(Failure::Data(e)) if batch.len() <= 1 => {
+                    failed = true;
+                    self.dead_letter(&batch, &e).await?
+                }
                 Err(Failure::Data(e)) => {
+                    failed = true;
                     tracing::warn!(error = %e, records = batch.len(), "ClickHouse refused data in a batch; writing it in halves to isolate the refused records");
                     let (first, second) = halves(batch);
                     todo.push(second);
@@ -268,14 +296,15 @@ impl Writer {
         }
     }
 
-    async fn store_with_retry(&self, batch: &Batch) -> Result<(), Failure> {
+    async fn store_with_retry(&self, batch: &Batch, failed_before: bool) -> Result<(), Failure> {
         let m = &self.metrics;
         let mut delay = self.options.min_backoff;
+        let mut failed = failed_before;
         loop {
             let started = Instant::now();
             // A server that takes the connection and never answers must not
             // stop the writer: that is a timeout, retried like any other.
-            let result = tokio::time::timeout(INSERT_TIMEOUT, self.store.write_batch(batch))
+            let result = tokio::time::timeout(INSERT_TIMEOUT, self.attempt(batch, failed))
                 .await
                 .unwrap_or(Err(StoreError::Timeout(INSERT_TIMEOUT)));
             m.insert_latency.observe(started.elapsed());
@@ -304,6 +333,7 @@ impl Writer {
                 Err(e) => e,
             };
             metrics::add(&m.insert_errors, 1);
+            failed = true;
             if error.is_data_error() {
                 return Err(Failure::Data(error));
             }
@@ -329,6 +359,64 @@ impl Writer {
             }
             metrics::add(&m.insert_retries, 1);
             delay = (delay * 2).min(self.options.max_backoff);
+        }
+    }
+}
+
+impl Writer {
+    /// One attempt at storing `batch`. After a failed one, its spans that
+    /// `spans_v2` holds already are left out of it (the rollups' views
+    /// would count them twice; the raw rows would collapse anyway).
+    async fn attempt(&self, batch: &Batch, failed_before: bool) -> Result<WriteReport, StoreError> {
+        if !failed_before || batch.spans.is_empty() {
+            return self.store.write_batch(batch).await;
+        }
+        let stored = self.store.stored_spans(&batch.spans).await?;
+        self.store.write_batch_except(batch, &stored).await
+    }
+
+    /// `batch` without the spans and log records stored recently (see
+    /// `rollups`).
+    fn without_redeliveries(&self, batch: Batch) -> Batch {
+        let (batch, dropped) = self.rollups.lock().expect("rollups lock").fresh(batch);
+        if dropped > 0 {
+            tracing::debug!(
+                dropped,
+                "spans or log records stored moments ago were delivered again; not inserted twice"
+            );
+        }
+        batch
+    }
+
+    /// Remembers `batch` as stored and adds the service map's calls of its
+    /// spans to the rollups, retrying like a batch. When stopping first,
+    /// those calls are not counted (the batch is stored: writing it again
+    /// after the restart would count its spans twice).
+    async fn add_edges(&self, batch: &Batch) {
+        let edges = self
+            .rollups
+            .lock()
+            .expect("rollups lock")
+            .stored(batch, domain::now_ns());
+        let mut delay = self.options.min_backoff;
+        while !edges.is_empty() {
+            match self.store.write_edges(&edges).await {
+                Ok(()) => break,
+                Err(e) if e.is_data_error() => {
+                    tracing::error!(error = %e, "ClickHouse refused the service map's calls of a batch; they are not counted");
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "writing the service map's calls failed; retrying");
+                    if self.pause(jitter(delay)).await {
+                        tracing::warn!(
+                            "stopping: the service map's calls of the last batch are not counted"
+                        );
+                        return;
+                    }
+                    delay = (delay * 2).min(self.options.max_backoff);
+                }
+            }
         }
     }
 }

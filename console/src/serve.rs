@@ -1,7 +1,6 @@
 //! The console's listener: bound (loopback only while no one can sign in),
 //! served plain or over TLS within the connection limits
-//! (`collector::connections`) until shutdown, with the default range's
-//! aggregates kept warm.
+//! (`collector::connections`) until shutdown.
 
 use std::net::SocketAddr;
 
@@ -59,10 +58,6 @@ impl Console {
         })?;
         let addr = listener.local_addr().unwrap_or(addr);
         let with_tls = tls.is_some();
-        tokio::spawn(crate::read::systems::warm(
-            state.reads.clone(),
-            shutdown.clone(),
-        ));
         let metrics = state.metrics.clone();
         let app = crate::app(state);
         let task = tokio::spawn(async move {

@@ -14,6 +14,7 @@ pub mod alert;
 pub mod events;
 pub mod feed;
 pub mod hash;
+pub mod histogram;
 pub mod instance;
 pub mod keys;
 pub mod limits;
@@ -21,6 +22,7 @@ pub mod model;
 pub mod process;
 pub mod quantile;
 pub mod redact;
+pub mod service_graph;
 pub mod text;
 pub mod time;
 

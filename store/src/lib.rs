@@ -21,6 +21,7 @@ pub mod correlation;
 pub mod migrate;
 pub mod query;
 mod recent;
+pub mod rollups;
 mod rows;
 pub mod server;
 pub mod stats;

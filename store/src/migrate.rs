@@ -5,7 +5,8 @@
 //! `INSERT ... SELECT` per day partition (current ClickHouse refuses an
 //! insert block that spans more than 100 partitions), into a
 //! `ReplacingMergeTree` table where a second process's copy collapses into
-//! the same rows.
+//! the same rows. It may also fill a table from others once ([`DayFill`]:
+//! the rollups of `0013` from the rows stored before it).
 
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub struct Migration {
     pub sql: &'static str,
     /// Rows to copy once the statements have run.
     pub copy: Option<DayCopy>,
+    /// Tables to fill once the statements have run, in order.
+    pub fills: &'static [DayFill],
 }
 
 /// Copies every row of `from` into `to` (same columns), one day at a time.
@@ -35,16 +38,40 @@ pub struct DayCopy {
     pub day: &'static str,
 }
 
+/// Fills `target` from other tables, one day at a time: `insert` runs once
+/// per day `days` lists (and per slice, see `pieces`), with every `?` bound
+/// to the day (`YYYY-MM-DD`). A day whose `target` rows exist already is
+/// skipped, so a fill cut short resumes at the day it
+/// stopped. Run while no collector writes: a collector migrates before it
+/// writes, but with several processes starting on one database holding
+/// data, run `throughline migrate` first.
+#[derive(Debug, Clone, Copy)]
+pub struct DayFill {
+    pub target: &'static str,
+    /// The `Date` of a `target` row: `toDate(minute)` or `toDate(hour)`.
+    pub day_of: &'static str,
+    /// A query of one column `day`: the days to fill.
+    pub days: &'static str,
+    pub insert: &'static str,
+    /// `insert` runs this many times a day, `{piece}` taking 0 to
+    /// `{pieces}` - 1 (a join done in slices to bound its memory).
+    pub pieces: u32,
+}
+
 macro_rules! migration {
     ($version:expr, $name:literal) => {
         migration!($version, $name, None)
     };
     ($version:expr, $name:literal, $copy:expr) => {
+        migration!($version, $name, $copy, &[])
+    };
+    ($version:expr, $name:literal, $copy:expr, $fills:expr) => {
         Migration {
             version: $version,
             name: $name,
             sql: include_str!(concat!("../../sql/", $name)),
             copy: $copy,
+            fills: $fills,
         }
     };
 }
@@ -95,6 +122,7 @@ pub const MIGRATIONS: &[Migration] = &[
             day: "toDate(seen_at)",
         })
     ),
+    migration!(13, "0013_rollups.sql", None, super::rollups::ROLLUP_FILLS),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (
@@ -203,6 +231,14 @@ impl Store {
                     ))
                 })?;
             }
+            for fill in migration.fills {
+                self.fill_by_day(fill).await.map_err(|e| {
+                    StoreError::Migration(format!(
+                        "sql/{}: filling {}: {e}",
+                        migration.name, fill.target
+                    ))
+                })?;
+            }
             self.insert_rows(
                 "schema_migrations",
                 &[AppliedRow {
@@ -244,6 +280,44 @@ impl Store {
             .within(COPY_TIMEOUT)
             .execute()
             .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `fill` for every day it lists that `fill.target` has no rows of.
+    async fn fill_by_day(&self, fill: &DayFill) -> Result<(), StoreError> {
+        #[derive(Debug, Row, Deserialize)]
+        struct Day {
+            day: String,
+        }
+        let days = self
+            .query(&format!("SELECT day FROM ({}) ORDER BY day", fill.days))
+            .fetch_all::<Day>()
+            .await?;
+        for Day { day } in days {
+            let present = self
+                .query(&format!(
+                    "SELECT count() FROM {} WHERE {} = toDate(?)",
+                    fill.target, fill.day_of
+                ))
+                .bind(day.as_str())
+                .fetch_one::<u64>()
+                .await?;
+            if present > 0 {
+                continue;
+            }
+            for piece in 0..fill.pieces.max(1) {
+                let sql = fill
+                    .insert
+                    .replace("{pieces}", &fill.pieces.max(1).to_string())
+                    .replace("{piece}", &piece.to_string());
+                let mut query = self.query(&sql);
+                for _ in 0..sql.matches('?').count() {
+                    query = query.bind(day.as_str());
+                }
+                // A day of a large install may rightly take long.
+                query.within(COPY_TIMEOUT).execute().await?;
+            }
         }
         Ok(())
     }

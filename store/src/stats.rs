@@ -1,11 +1,19 @@
 //! Aggregates over a time range, for the console's overview and systems
-//! pages. Unlike the lookups in `query`, these read every span or event of
-//! the range: the day partitions bound what they read, and `FINAL` keeps a
-//! redelivered record from counting twice.
+//! pages and the alert rules about systems. Spans, events, durations and
+//! service-map edges are read from the rollups (`sql/0013_rollups.sql`),
+//! never from the raw rows: a range is taken in whole minutes (the minute
+//! holding its start and the one holding its end count whole), its whole
+//! UTC hours read from the `*_hours` tables and the minutes at its ends
+//! from the `*_minutes` ones ([`Rollup`]), so any range costs hours x
+//! series plus at most two hours of minutes x series. p50 and p95 come from
+//! duration histograms (`domain::histogram`: within 12.5 %).
+
+use std::collections::HashMap;
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
+use super::timeout::Statement;
 use super::{Store, StoreError};
 
 /// What one system sent over a range: spans by `service.name`, events by
@@ -28,12 +36,13 @@ pub struct SystemActivity {
 pub const LAST_SEEN_LOOKBACK_NS: u64 = 7 * 86_400 * 1_000_000_000;
 
 /// One operation (span name) of one service over a range.
-#[derive(Debug, Clone, Row, Deserialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OperationStats {
     pub service: String,
     pub name: String,
     pub count: u64,
     pub errors: u64,
+    /// From the duration histogram: within 12.5 % (`domain::histogram`).
     pub p50_ns: u64,
     pub p95_ns: u64,
 }
@@ -63,8 +72,61 @@ fn seconds(from_ns: u64, to_ns: u64) -> (u32, u32) {
     (s(from_ns), s(to_ns))
 }
 
+/// A range in rollup rows: its whole UTC hours `[hours_from, hours_to)`
+/// from a `*_hours` table, and the minutes from the one holding its start
+/// to the one holding its end that lie outside those hours from the
+/// matching `*_minutes` table. So a range of any length reads at most two
+/// hours of minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rollup {
+    first_minute: u32,
+    last_minute: u32,
+    hours_from: u32,
+    hours_to: u32,
+}
+
+impl Rollup {
+    fn new(from_ns: u64, to_ns: u64) -> Self {
+        let (from_s, to_s) = seconds(from_ns, to_ns);
+        let (first_minute, last_minute) = (from_s - from_s % 60, to_s - to_s % 60);
+        let hours_from = first_minute.div_ceil(3600).saturating_mul(3600);
+        let hours_to = ((u64::from(last_minute) + 60) / 3600 * 3600) as u32;
+        Self {
+            first_minute,
+            last_minute,
+            hours_from,
+            hours_to: hours_to.max(hours_from),
+        }
+    }
+
+    /// `SELECT {columns} FROM {table}_hours` over the whole hours `UNION
+    /// ALL` the same from `{table}_minutes` over the other minutes; bind
+    /// with [`Rollup::bind`].
+    fn union(columns: &str, table: &str) -> String {
+        format!(
+            "SELECT {columns} FROM {table}_hours \
+             WHERE hour >= toDateTime(?) AND hour < toDateTime(?) \
+             UNION ALL \
+             SELECT {columns} FROM {table}_minutes \
+             WHERE minute >= toDateTime(?) AND minute <= toDateTime(?) \
+               AND (minute < toDateTime(?) OR minute >= toDateTime(?))"
+        )
+    }
+
+    fn bind(&self, query: Statement) -> Statement {
+        query
+            .bind(self.hours_from)
+            .bind(self.hours_to)
+            .bind(self.first_minute)
+            .bind(self.last_minute)
+            .bind(self.hours_from)
+            .bind(self.hours_to)
+    }
+}
+
 impl Store {
-    /// Every system's spans and events over `[from_ns, to_ns]`, by name.
+    /// Every system's spans and events over `[from_ns, to_ns]` (whole
+    /// minutes), by name.
     pub async fn system_activity(
         &self,
         from_ns: u64,
@@ -90,63 +152,44 @@ impl Store {
             system: String,
             last_ns: u64,
         }
-        let (from_s, to_s) = seconds(from_ns, to_ns);
-        let look_from_ns = from_ns.saturating_sub(LAST_SEEN_LOOKBACK_NS);
-        let (look_s, _) = seconds(look_from_ns, to_ns);
-        // Counts need FINAL (a redelivered span counts once) and read the
-        // range; the newest time does not, and looks further back.
-        let spans = self
-            .query(
-                "SELECT service, count() AS spans, countIf(status_code = 2) AS errors, \
-                        max(start_ns) AS last_ns \
-                 FROM spans_v2 FINAL \
-                 WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-                   AND start_ns >= ? AND start_ns <= ? \
-                 GROUP BY service",
-            )
-            .bind(from_s)
-            .bind(to_s)
-            .bind(from_ns)
-            .bind(to_ns)
+        let range = Rollup::new(from_ns, to_ns);
+        let spans = range
+            .bind(self.query(&format!(
+                "SELECT service, countMerge(spans) AS spans, sumMerge(errors) AS errors, \
+                        maxMerge(newest_ns) AS last_ns \
+                 FROM ({}) GROUP BY service",
+                Rollup::union("service, spans, errors, newest_ns", "span")
+            )))
             .fetch_all::<SpanCounts>();
-        let events = self
-            .query(
-                "SELECT system, count() AS events, \
-                        countIf(outcome IN ('failed', 'dead_lettered')) AS failures, \
-                        countIf(outcome = 'dead_lettered') AS dead, \
-                        max(time_ns) AS last_ns \
-                 FROM events FINAL \
-                 WHERE time >= toDateTime(?) AND time <= toDateTime(?) \
-                   AND time_ns >= ? AND time_ns <= ? \
-                 GROUP BY system",
-            )
-            .bind(from_s)
-            .bind(to_s)
-            .bind(from_ns)
-            .bind(to_ns)
-            .fetch_all::<EventCounts>();
-        let last_seen = self
-            .query(
-                "SELECT system, max(last_ns) AS last_ns FROM ( \
-                   SELECT service AS system, max(start_ns) AS last_ns FROM spans_v2 \
-                   WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-                     AND start_ns >= ? AND start_ns <= ? \
-                   GROUP BY system \
-                   UNION ALL \
-                   SELECT system, max(time_ns) AS last_ns FROM events \
-                   WHERE time >= toDateTime(?) AND time <= toDateTime(?) \
-                     AND time_ns >= ? AND time_ns <= ? \
-                   GROUP BY system \
+        let events = range
+            .bind(self.query(&format!(
+                "SELECT system, sum(n) AS events, \
+                        sumIf(n, outcome IN ('failed', 'dead_lettered')) AS failures, \
+                        sumIf(n, outcome = 'dead_lettered') AS dead, \
+                        max(last) AS last_ns \
+                 FROM ( \
+                   SELECT system, outcome, countMerge(events) AS n, maxMerge(newest_ns) AS last \
+                   FROM ({}) GROUP BY system, outcome \
                  ) GROUP BY system",
-            )
-            .bind(look_s)
-            .bind(to_s)
-            .bind(look_from_ns)
-            .bind(to_ns)
-            .bind(look_s)
-            .bind(to_s)
-            .bind(look_from_ns)
-            .bind(to_ns)
+                Rollup::union("system, outcome, events, newest_ns", "event")
+            )))
+            .fetch_all::<EventCounts>();
+        // A system silent over the whole range still has a row: that is
+        // when its silence matters most. Hours x systems, so looking a
+        // week back costs little.
+        let look = Rollup::new(from_ns.saturating_sub(LAST_SEEN_LOOKBACK_NS), to_ns);
+        let last_seen = look
+            .bind(look.bind(self.query(&format!(
+                "SELECT system, max(last_ns) AS last_ns FROM ( \
+                   SELECT service AS system, maxMerge(newest_ns) AS last_ns \
+                   FROM ({}) GROUP BY system \
+                   UNION ALL \
+                   SELECT system, maxMerge(newest_ns) AS last_ns \
+                   FROM ({}) GROUP BY system \
+                 ) GROUP BY system",
+                Rollup::union("service, newest_ns", "span"),
+                Rollup::union("system, newest_ns", "event"),
+            ))))
             .fetch_all::<LastSeen>();
         let (spans, events, last_seen) = tokio::try_join!(spans, events, last_seen)?;
         let mut out: std::collections::BTreeMap<String, SystemActivity> = Default::default();
@@ -165,8 +208,6 @@ impl Store {
             a.dead_letters = e.dead;
             a.last_seen_ns = a.last_seen_ns.max(e.last_ns);
         }
-        // A system silent over the whole range still has a row: that is
-        // when its silence matters most.
         for l in last_seen {
             let a = out.entry(l.system.clone()).or_default();
             a.system = l.system;
@@ -175,71 +216,86 @@ impl Store {
         Ok(out.into_values().collect())
     }
 
-    /// Rate, errors and latency of every operation over `[from_ns, to_ns]`.
+    /// Rate, errors and latency of every operation over `[from_ns, to_ns]`
+    /// (whole minutes); p50 and p95 from the duration histograms.
     pub async fn operation_stats(
         &self,
         from_ns: u64,
         to_ns: u64,
     ) -> Result<Vec<OperationStats>, StoreError> {
-        let (from_s, to_s) = seconds(from_ns, to_ns);
-        self.query(
-            "SELECT service, name, n AS count, e AS errors, \
-                        toUInt64(q[1]) AS p50_ns, toUInt64(q[2]) AS p95_ns \
-                 FROM ( \
-                   SELECT service, name, count() AS n, countIf(status_code = 2) AS e, \
-                          quantilesExact(0.5, 0.95)(duration_ns) AS q \
-                   FROM spans_v2 FINAL \
-                   WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-                     AND start_ns >= ? AND start_ns <= ? \
-                   GROUP BY service, name \
-                 ) \
-                 ORDER BY service, n DESC, name",
-        )
-        .bind(from_s)
-        .bind(to_s)
-        .bind(from_ns)
-        .bind(to_ns)
-        .fetch_all::<OperationStats>()
-        .await
+        #[derive(Row, Deserialize)]
+        struct Counts {
+            service: String,
+            name: String,
+            count: u64,
+            errors: u64,
+        }
+        #[derive(Row, Deserialize)]
+        struct Bucket {
+            service: String,
+            name: String,
+            bucket: u16,
+            spans: u64,
+        }
+        let range = Rollup::new(from_ns, to_ns);
+        let counts = range
+            .bind(self.query(&format!(
+                "SELECT service, name, countMerge(spans) AS count, sumMerge(errors) AS errors \
+                 FROM ({}) GROUP BY service, name ORDER BY service, count DESC, name",
+                Rollup::union("service, name, spans, errors", "span")
+            )))
+            .fetch_all::<Counts>();
+        let buckets = range
+            .bind(self.query(&format!(
+                "SELECT service, name, bucket, sum(spans) AS spans \
+                 FROM ({}) GROUP BY service, name, bucket",
+                Rollup::union("service, name, bucket, spans", "span_duration")
+            )))
+            .fetch_all::<Bucket>();
+        let (counts, buckets) = tokio::try_join!(counts, buckets)?;
+        let mut histograms: HashMap<(String, String), Vec<(u16, u64)>> = HashMap::new();
+        for b in buckets {
+            histograms
+                .entry((b.service, b.name))
+                .or_default()
+                .push((b.bucket, b.spans));
+        }
+        Ok(counts
+            .into_iter()
+            .map(|c| {
+                let histogram = histograms
+                    .remove(&(c.service.clone(), c.name.clone()))
+                    .unwrap_or_default();
+                let q = |q: f64| domain::histogram::quantile(&histogram, q).unwrap_or(0);
+                OperationStats {
+                    p50_ns: q(0.5),
+                    p95_ns: q(0.95),
+                    service: c.service,
+                    name: c.name,
+                    count: c.count,
+                    errors: c.errors,
+                }
+            })
+            .collect())
     }
 
-    /// Which service calls which, from spans started in `[from_ns, to_ns]`
-    /// whose parent (started up to an hour earlier) is another service's.
+    /// Which service calls which over `[from_ns, to_ns]` (whole minutes of
+    /// the calling span's start), as the collector paired them
+    /// (`domain::service_graph`). Minutes x edges: few rows.
     pub async fn service_edges(
         &self,
         from_ns: u64,
         to_ns: u64,
     ) -> Result<Vec<ServiceEdge>, StoreError> {
-        const PARENT_SLACK_NS: u64 = 3_600 * 1_000_000_000;
-        let (from_s, to_s) = seconds(from_ns, to_ns);
-        let parent_from_ns = from_ns.saturating_sub(PARENT_SLACK_NS);
-        let (parent_s, _) = seconds(parent_from_ns, to_ns);
+        let range = Rollup::new(from_ns, to_ns);
         self.query(
-            "SELECT parent, child, count() AS calls, countIf(status_code = 2) AS errors \
-                 FROM ( \
-                   SELECT trace_id, parent_span_id, service AS child, status_code \
-                   FROM spans_v2 FINAL \
-                   WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-                     AND start_ns >= ? AND start_ns <= ? \
-                     AND parent_span_id != toFixedString('', 8) \
-                 ) AS children ANY LEFT JOIN ( \
-                   SELECT trace_id, span_id AS parent_span_id, service AS parent \
-                   FROM spans_v2 FINAL \
-                   WHERE start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-                     AND start_ns >= ? AND start_ns <= ? \
-                 ) AS parents USING (trace_id, parent_span_id) \
-                 WHERE parent != '' AND parent != child \
-                 GROUP BY parent, child \
-                 ORDER BY calls DESC",
+            "SELECT parent, child, sum(calls) AS calls, sum(errors) AS errors \
+             FROM edge_minutes WHERE minute >= toDateTime(?) AND minute <= toDateTime(?) \
+             GROUP BY parent, child \
+             ORDER BY calls DESC, parent, child",
         )
-        .bind(from_s)
-        .bind(to_s)
-        .bind(from_ns)
-        .bind(to_ns)
-        .bind(parent_s)
-        .bind(to_s)
-        .bind(parent_from_ns)
-        .bind(to_ns)
+        .bind(range.first_minute)
+        .bind(range.last_minute)
         .fetch_all::<ServiceEdge>()
         .await
     }
@@ -264,5 +320,42 @@ impl Store {
         .bind(to_ns)
         .fetch_all::<BucketCount>()
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rollup;
+
+    const S: u64 = 1_000_000_000;
+    /// 2025-11-30 10:00:00 UTC.
+    const TEN: u64 = 1_764_496_800;
+
+    fn at(h: u64, m: u64, s: u64) -> u64 {
+        (TEN + (h - 10) * 3600 + m * 60 + s) * S
+    }
+
+    fn hm(h: u64, m: u64) -> u32 {
+        (TEN + (h - 10) * 3600 + m * 60) as u32
+    }
+
+    #[test]
+    fn a_range_reads_its_whole_hours_and_the_minutes_around_them() {
+        let r = Rollup::new(at(10, 37, 13), at(12, 30, 5));
+        assert_eq!(
+            (r.first_minute, r.last_minute, r.hours_from, r.hours_to),
+            (hm(10, 37), hm(12, 30), hm(11, 0), hm(12, 0))
+        );
+        // An hour exactly: that hour, no minutes outside it.
+        let r = Rollup::new(at(10, 0, 0), at(10, 59, 59));
+        assert_eq!((r.hours_from, r.hours_to), (hm(10, 0), hm(11, 0)));
+        assert_eq!((r.first_minute, r.last_minute), (hm(10, 0), hm(10, 59)));
+    }
+
+    #[test]
+    fn a_range_within_an_hour_reads_minutes_only() {
+        let r = Rollup::new(at(10, 21, 0), at(10, 39, 30));
+        assert_eq!(r.hours_from, r.hours_to);
+        assert_eq!((r.first_minute, r.last_minute), (hm(10, 21), hm(10, 39)));
     }
 }

@@ -14,7 +14,7 @@ use super::query::key_tuple_placeholders;
 use super::recent::RecentSet;
 use super::rows::{EventRow, FeedRow, KeyIndexRow, KeyLinkRow, LogRow, SpanRow, TraceEventRow};
 use super::{Store, StoreError};
-use domain::model::{Batch, Event};
+use domain::model::{Batch, Event, SpanId, TraceId};
 
 /// Pairs per `IN` list when looking for events already stored.
 const LOOKUP_CHUNK: usize = 1000;
@@ -108,6 +108,18 @@ impl Store {
 
     /// Writes every record of `batch` and what is derived from it.
     pub async fn write_batch(&self, batch: &Batch) -> Result<WriteReport, StoreError> {
+        self.write_batch_except(batch, &HashSet::new()).await
+    }
+
+    /// As [`Store::write_batch`], leaving out of `spans_v2` (not of the
+    /// tables derived from it) the spans in `stored`: those an earlier
+    /// attempt at this batch stored, which the rollups' views would count
+    /// again (`Store::stored_spans`).
+    pub async fn write_batch_except(
+        &self,
+        batch: &Batch,
+        stored_spans: &HashSet<(TraceId, SpanId, String)>,
+    ) -> Result<WriteReport, StoreError> {
         let mut report = WriteReport::default();
         let ingested_ns = domain::now_ns();
         let stored = if batch.events.is_empty() {
@@ -161,7 +173,16 @@ impl Store {
         }
 
         // Rows are made as they are sent (see `insert_iter`).
-        let spans: RowIter<SpanRow> = Box::new(batch.spans.iter().map(SpanRow::from));
+        let spans: RowIter<SpanRow> = Box::new(
+            batch
+                .spans
+                .iter()
+                .filter(|s| {
+                    stored_spans.is_empty()
+                        || !stored_spans.contains(&(s.trace_id, s.span_id, s.service.clone()))
+                })
+                .map(SpanRow::from),
+        );
         let logs: RowIter<LogRow> = Box::new(batch.logs.iter().map(LogRow::from));
         let index: RowIter<KeyIndexRow> = Box::new(
             batch

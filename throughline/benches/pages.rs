@@ -8,10 +8,10 @@
 //! failed. The correlator catches up on it first, so the process pages have
 //! their instances and breaches. Then each page is requested 30 times in a
 //! row (after two warm-up requests) from a client on loopback; p50, p95 and
-//! the maximum are reported. Range aggregates are cached and the default
-//! range's kept warm, so the overview and systems pages are measured twice:
-//! on the default range, and with a range that changes every request (each
-//! one computes everything).
+//! the maximum are reported. Range aggregates are cached for 30 s, so the
+//! overview and systems pages are measured twice: on the default range,
+//! and with a range that changes every request (each one reads the
+//! rollups anew).
 //! Bounded in count and time; it stops by itself.
 
 use std::sync::Arc;

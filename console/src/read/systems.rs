@@ -11,7 +11,7 @@ use domain::process::duration;
 use serde::Serialize;
 use store::stats::{OperationStats, ServiceEdge, SystemActivity};
 
-use super::time_range::{self, Window};
+use super::time_range::Window;
 use super::Reads;
 use crate::error::AppError;
 
@@ -153,7 +153,7 @@ pub async fn operations(state: &Reads, w: &Window) -> Result<Operations, AppErro
 pub struct ServiceMap {
     pub from: String,
     pub to: String,
-    /// When the edges were computed: a map is reused for up to a minute.
+    /// When the edges were read: a map is reused for up to a minute.
     pub computed_at: String,
     pub edges: Vec<ServiceEdge>,
 }
@@ -199,11 +199,11 @@ impl<V: Clone> RangeCache<V> {
     }
 }
 
-/// The console's caches of range aggregates. The correlator writes every
-/// 15 s; a system's counts up to 30 s old and a service map up to a minute
-/// old (it joins each span to its parent, the costliest read the console
-/// makes; Jaeger computes its dependencies in a batch job) are fresh enough
-/// for a dashboard. [`warm`] keeps the default range's answers fresh.
+/// The console's caches of range aggregates. Every aggregate reads the
+/// per-minute rollups (minutes x series, never the range's spans), so a
+/// range not cached is quick too; the caches only let pages that refresh
+/// every few seconds, and several people on one page, share an answer for
+/// 30 s (the service map for 60 s).
 pub struct Caches {
     pub activity: RangeCache<Vec<SystemActivity>>,
     pub operations: RangeCache<Vec<OperationStats>>,
@@ -220,10 +220,6 @@ impl Default for Caches {
     }
 }
 
-/// How often [`warm`] recomputes the default range's aggregates: within the
-/// shortest cache lifetime, so a page of the default range never waits.
-pub const WARM_EVERY: Duration = Duration::from_secs(25);
-
 async fn compute_map(state: &Reads, w: &Window) -> Result<ServiceMap, AppError> {
     let edges = state.store.service_edges(w.from_ns, w.to_ns).await?;
     Ok(ServiceMap {
@@ -234,7 +230,8 @@ async fn compute_map(state: &Reads, w: &Window) -> Result<ServiceMap, AppError> 
     })
 }
 
-/// The service map over the range, from the cache when it is fresh.
+/// The service map over the range (whole minutes of the calling span's
+/// start, see `store::stats`), from the cache when it is fresh.
 pub async fn service_map(state: &Reads, w: &Window) -> Result<ServiceMap, AppError> {
     if let Some(map) = state.caches.service_map.get(&w.key) {
         return Ok(map);
@@ -242,33 +239,4 @@ pub async fn service_map(state: &Reads, w: &Window) -> Result<ServiceMap, AppErr
     let map = compute_map(state, w).await?;
     state.caches.service_map.put(&w.key, map.clone());
     Ok(map)
-}
-
-/// Recomputes the default range's (the last 24 hours) aggregates every
-/// [`WARM_EVERY`] until `shutdown`, so the overview and systems pages of the
-/// default range answer from memory. A failure is logged and tried again.
-pub async fn warm(state: Reads, shutdown: tokio_util::sync::CancellationToken) {
-    loop {
-        if let Ok(w) = time_range::window(None, None, now_ns()) {
-            let computed = tokio::try_join!(
-                async { Ok::<_, AppError>(state.store.system_activity(w.from_ns, w.to_ns).await?) },
-                async { Ok(state.store.operation_stats(w.from_ns, w.to_ns).await?) },
-                compute_map(&state, &w),
-            );
-            match computed {
-                Ok((activity, operations, map)) => {
-                    state.caches.activity.put(&w.key, activity);
-                    state.caches.operations.put(&w.key, operations);
-                    state.caches.service_map.put(&w.key, map);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "warming the console's range aggregates failed; pages compute them on demand")
-                }
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(WARM_EVERY) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
 }

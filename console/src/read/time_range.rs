@@ -38,8 +38,7 @@ pub fn parse(param: &str, text: &str, now_ns: u64) -> Result<u64, String> {
 
 /// A resolved range, and the key its aggregates are cached under: a range
 /// relative to now (`now-24h` to `now`) keeps its key as time moves on, so
-/// one answer serves every request while it is fresh and a warmer can keep
-/// it fresh; an absolute range is keyed by its bounds.
+/// one answer serves every request while it is fresh; an absolute range is keyed by its bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     pub from_ns: u64,

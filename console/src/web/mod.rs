@@ -13,6 +13,7 @@ mod chrome;
 pub mod escape;
 pub mod fmt;
 mod key;
+mod map_layout;
 mod overview;
 mod process;
 mod search;

@@ -251,54 +251,86 @@ pub fn timeline(marks: &[Mark]) -> String {
     out
 }
 
-/// The service map: systems on a circle, an arrow per caller -> callee with
-/// its call count; red when some calls failed.
+/// The service map: systems in columns by call direction (callers left),
+/// an arrow per caller -> callee through its call count, red when some
+/// calls failed; no label covers another or a system (`map_layout`).
 pub fn service_map(nodes: &[String], edges: &[(String, String, u64, u64)]) -> String {
-    let (w, h) = (720.0, 460.0);
-    let (cx, cy, r) = (w / 2.0, h / 2.0, 170.0);
-    let n = nodes.len().max(1);
-    let pos = |i: usize| {
-        let a = -std::f64::consts::FRAC_PI_2 + i as f64 * std::f64::consts::TAU / n as f64;
-        (cx + r * a.cos(), cy + r * a.sin())
-    };
+    use super::map_layout::{layout, NODE_H, NODE_W};
+
     let index = |name: &str| nodes.iter().position(|n| n == name);
+    let drawn: Vec<(usize, usize, String, &str, &str, u64, u64)> = edges
+        .iter()
+        .filter_map(|(from, to, calls, errors)| {
+            Some((
+                index(from)?,
+                index(to)?,
+                super::fmt::count(*calls),
+                from.as_str(),
+                to.as_str(),
+                *calls,
+                *errors,
+            ))
+        })
+        .collect();
+    let plan: Vec<(usize, usize, String)> = drawn.iter().map(|d| (d.0, d.1, d.2.clone())).collect();
+    let l = layout(nodes.len(), &plan);
+    let (w, h) = (l.width.ceil(), l.height.ceil());
     let mut out = format!(
-        r##"<svg class="map" viewBox="0 0 {w} {h}" width="100%" preserveAspectRatio="xMidYMin meet" role="img" aria-label="service map"><defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" fill="#556"/></marker></defs>"##
+        r##"<svg class="map" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="service map"><defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" fill="#556"/></marker></defs>"##
     );
-    for (from, to, calls, errors) in edges {
-        let (Some(a), Some(b)) = (index(from), index(to)) else {
-            continue;
+    for ((a, b, text, from, to, calls, errors), label) in drawn.iter().zip(&l.labels) {
+        let ((ax, ay), (bx, by)) = (l.nodes[*a].centre(), l.nodes[*b].centre());
+        let (lx, ly) = label.centre();
+        // A forward call leaves its caller on the right and enters its
+        // callee on the left; a call back leaves and enters from below.
+        let d = if l.layers[*a] < l.layers[*b] {
+            let (sx, ex) = (ax + NODE_W / 2.0, bx - NODE_W / 2.0);
+            format!(
+                "M{sx:.1} {ay:.1} C{:.1} {ay:.1} {:.1} {ly:.1} {lx:.1} {ly:.1} S{:.1} {by:.1} {ex:.1} {by:.1}",
+                sx + 40.0,
+                lx - 40.0,
+                ex - 40.0
+            )
+        } else {
+            let (sy, ey) = (ay + NODE_H / 2.0, by + NODE_H / 2.0);
+            format!(
+                "M{ax:.1} {sy:.1} C{ax:.1} {:.1} {:.1} {ly:.1} {lx:.1} {ly:.1} S{bx:.1} {:.1} {bx:.1} {ey:.1}",
+                sy + 30.0,
+                lx + 40.0,
+                ey + 30.0
+            )
         };
-        let ((x1, y1), (x2, y2)) = (pos(a), pos(b));
-        let (dx, dy) = (x2 - x1, y2 - y1);
-        let len = (dx * dx + dy * dy).sqrt().max(1.0);
-        // Stop short of the node circles, and bend a little so that two
-        // opposite edges do not overlap.
-        let (ux, uy) = (dx / len, dy / len);
-        let (sx, sy, ex, ey) = (
-            x1 + ux * 48.0,
-            y1 + uy * 48.0,
-            x2 - ux * 48.0,
-            y2 - uy * 48.0,
-        );
-        let (mx, my) = ((sx + ex) / 2.0 - uy * 24.0, (sy + ey) / 2.0 + ux * 24.0);
         let class = if *errors > 0 { "edge err" } else { "edge" };
         let _ = write!(
             out,
-            r#"<path class="{class}" d="M{sx:.1} {sy:.1} Q{mx:.1} {my:.1} {ex:.1} {ey:.1}" marker-end="url(#arrow)"><title>{} → {}: {calls} calls, {errors} failed</title></path><text class="edge-label" x="{mx:.1}" y="{my:.1}" text-anchor="middle">{}</text>"#,
+            r#"<path class="{class}" d="{d}" marker-end="url(#arrow)"><title>{} → {}: {calls} calls, {errors} failed</title></path>"#,
             esc(from),
             esc(to),
-            super::fmt::count(*calls)
         );
-    }
-    for (i, name) in nodes.iter().enumerate() {
-        let (x, y) = pos(i);
         let _ = write!(
             out,
-            r#"<g class="node"><circle cx="{x:.1}" cy="{y:.1}" r="44" fill="{}"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" textLength="{}" lengthAdjust="spacingAndGlyphs">{}</text></g>"#,
+            r#"<rect class="edge-label-bg" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="3"/><text class="edge-label" x="{lx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            label.x,
+            label.y,
+            label.w,
+            label.h,
+            ly + 4.5,
+            esc(text)
+        );
+    }
+    for (name, rect) in nodes.iter().zip(&l.nodes) {
+        let (x, y) = rect.centre();
+        let _ = write!(
+            out,
+            r#"<g class="node"><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="8" fill="{}"><title>{}</title></rect><text x="{x:.1}" y="{:.1}" text-anchor="middle" textLength="{}" lengthAdjust="spacingAndGlyphs">{}</text></g>"#,
+            rect.x,
+            rect.y,
+            rect.w,
+            rect.h,
             colour(name),
-            y + 5.0,
-            (name.chars().count() * 8).min(80),
+            esc(name),
+            y + 4.5,
+            (name.chars().count() * 8).min(NODE_W as usize - 12),
             esc(name)
         );
     }
