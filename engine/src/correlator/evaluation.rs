@@ -2,7 +2,6 @@
 //! with what is stored, writing them, remembering the written ones, and
 //! publishing the open breaches.
 
-use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use domain::instance::{evaluate, Breach, BreachState, InstanceRecord, SlaState, StageTimes};
@@ -64,7 +63,7 @@ impl Correlator {
                     )),
                     SlaState::Running { due_ns } => {
                         self.deadlines
-                            .push(Reverse((due_ns.saturating_add(1), p, root.clone())));
+                            .insert((due_ns.saturating_add(1), p, root.clone()));
                         None
                     }
                     SlaState::Met | SlaState::NotStarted => None,
@@ -101,10 +100,7 @@ impl Correlator {
                 updated_ns: now,
             };
             let key = (p, root.clone());
-            let changed = self
-                .written_instances
-                .get(&key)
-                .is_none_or(|old| !old.same_as(&row));
+            let changed = self.written_instances.get(&key) != Some(&row.fingerprint());
             if changed {
                 instance_rows.push(row);
             }
@@ -128,8 +124,9 @@ impl Correlator {
     pub(super) fn remember(&mut self, instances: Vec<InstanceRecord>, breaches: Vec<Breach>) {
         for row in instances {
             if let Some(p) = self.process_index(&row.process_id) {
+                let fingerprint = row.fingerprint();
                 self.written_instances
-                    .insert((p, row.root_value.clone()), row);
+                    .insert((p, row.root_value), fingerprint);
             }
         }
         for row in breaches {

@@ -22,8 +22,7 @@
 mod evaluation;
 mod walkers;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use self::walkers::WalkingKeys;
 use crate::metrics::CorrelatorMetrics;
 use domain::feed::{FeedRecord, RecordKind, Step};
-use domain::instance::{evaluate, Breach, Instance, InstanceRecord, SlaState};
+use domain::instance::{evaluate, Breach, Instance, SlaState};
 use domain::keys::KeyTypes;
 use domain::model::{key_links, BusinessKey};
 use domain::now_ns;
@@ -50,7 +49,7 @@ const WALK_KEYS_PAGE: usize = 100_000;
 const PAGE: usize = 20_000;
 /// Feed rows are kept this long after the lookback passed them (margin for
 /// a clock a little behind), then their partitions are dropped.
-const FEED_KEEP_NS: u64 = 600_000_000_000;
+const FEED_KEEP_NS: u64 = 60_000_000_000;
 /// Bounds of the window of ingestion time one feed read covers.
 const MIN_WINDOW_NS: u64 = 1_000_000;
 const MAX_WINDOW_NS: u64 = 3_600_000_000_000;
@@ -126,9 +125,13 @@ pub struct Correlator {
     /// (kind, system, name) -> (process, stage) it reaches.
     matchers: HashMap<(RecordKind, String, String), Vec<(usize, usize)>>,
     instances: HashMap<(usize, String), Instance>,
-    written_instances: HashMap<(usize, String), InstanceRecord>,
+    /// What was last written of each instance in memory, as
+    /// [`InstanceRecord::fingerprint`]: 8 bytes, not the row.
+    written_instances: HashMap<(usize, String), u64>,
     written_breaches: HashMap<(usize, usize, String), Breach>,
-    deadlines: BinaryHeap<Reverse<(u64, usize, String)>>,
+    /// Running SLAs' due times, earliest first; a set, so evaluating an
+    /// instance again does not add its deadline twice.
+    deadlines: BTreeSet<(u64, usize, String)>,
     /// The keys of records that reach a root only through links.
     walking: WalkingKeys,
     /// How much ingestion time the next feed read covers.
@@ -239,7 +242,7 @@ impl Correlator {
             instances: HashMap::new(),
             written_instances: HashMap::new(),
             written_breaches: HashMap::new(),
-            deadlines: BinaryHeap::new(),
+            deadlines: BTreeSet::new(),
             walking,
             window_ns: 10_000_000_000,
             pruned_to: 0,
@@ -540,11 +543,11 @@ impl Correlator {
                 .hit(stage, s.time_ns, s.failed);
         }
         // Deadlines that passed: their instances are evaluated too.
-        while let Some(Reverse((due, _, _))) = self.deadlines.peek() {
+        while let Some((due, _, _)) = self.deadlines.first() {
             if *due > now {
                 break;
             }
-            let Reverse((_, p, root)) = self.deadlines.pop().expect("peeked");
+            let (_, p, root) = self.deadlines.pop_first().expect("looked at");
             touched.insert((p, root));
         }
         let touched: Vec<(usize, String)> = touched.into_iter().collect();
@@ -554,7 +557,7 @@ impl Correlator {
         if let Err(e) = self.write_evaluations(&instances, &breaches).await {
             // Evaluate these again next cycle.
             for (p, root) in touched {
-                self.deadlines.push(Reverse((now, p, root)));
+                self.deadlines.insert((now, p, root));
             }
             return Err(e);
         }
