@@ -318,12 +318,14 @@ pub async fn up(config: UpConfig) -> anyhow::Result<()> {
                 )
             );
             shutdown.cancelled().await;
-            collector.wait().await;
-            console.wait().await;
-            let _ = correlator.await;
-            if let Some(alerts) = alerts {
-                let _ = alerts.await;
-            }
+            // Side by side: a stop takes the slowest part's time, not the
+            // sum of all (each ends on its own once cancelled).
+            let alerts = async {
+                if let Some(alerts) = alerts {
+                    let _ = alerts.await;
+                }
+            };
+            let _ = tokio::join!(collector.wait(), console.wait(), correlator, alerts);
             Ok(())
         }
         Err(e) => Err(e),
