@@ -103,7 +103,6 @@ pub struct CycleReport {
 }
 
 /// A record that reached a stage, before its root keys are known.
-#[derive(Clone)]
 struct Candidate {
     process: usize,
     stage: usize,
@@ -376,8 +375,21 @@ impl Correlator {
             ..Default::default()
         };
 
-        let fresh = self.candidates(&records);
-        let mut candidates: Vec<Candidate> = fresh.iter().map(Candidate::clone).collect();
+        let mut candidates = self.candidates(&records);
+        // This stretch's walking records (they reach a stage but name no
+        // root key), each once: stored below, for links that come later.
+        let walking: Vec<Arc<FeedRecord>> = {
+            let mut refs = HashSet::new();
+            candidates
+                .iter()
+                .filter(|c| {
+                    let root_type = &self.processes.list[c.process].key_type;
+                    !c.record.keys.iter().any(|k| &k.key_type == root_type)
+                })
+                .filter(|c| refs.insert(c.record.record_ref.as_str()))
+                .map(|c| c.record.clone())
+                .collect()
+        };
         // Links first seen in this stretch of the feed re-resolve the records
         // of the horizon that carry their keys.
         // Only a link touching a key of a walking record can change a root:
@@ -456,20 +468,7 @@ impl Correlator {
             .cloned()
             .collect();
         self.store.write_steps(&new_steps).await?;
-        // This stretch's walking records, for links that come later. Those
-        // read again above are stored already.
-        let walking: Vec<&FeedRecord> = {
-            let mut refs = HashSet::new();
-            fresh
-                .iter()
-                .filter(|c| {
-                    let root_type = &self.processes.list[c.process].key_type;
-                    !c.record.keys.iter().any(|k| &k.key_type == root_type)
-                })
-                .filter(|c| refs.insert(c.record.record_ref.as_str()))
-                .map(|c| c.record.as_ref())
-                .collect()
-        };
+        let walking: Vec<&FeedRecord> = walking.iter().map(Arc::as_ref).collect();
         self.store.write_walks(&walking).await?;
         for r in &walking {
             for k in &r.keys {
