@@ -286,30 +286,62 @@ impl Store {
         &self,
         keys: &[&BusinessKey],
     ) -> Result<BTreeMap<BusinessKey, BTreeSet<BusinessKey>>, StoreError> {
-        self.direct_links_at_most(keys, u32::MAX as usize).await
+        let whole: Vec<(&BusinessKey, Option<&[String]>)> =
+            keys.iter().map(|k| (*k, None)).collect();
+        self.direct_links_at_most(&whole, u32::MAX as usize).await
     }
 
     /// The keys linked directly to each of `keys`, at most `per_key` of
-    /// each: the keys' ranges of `key_links`, by its sort key.
+    /// each: the keys' ranges of `key_links`, by its sort key. A key given
+    /// with `Some(types)` reads only its links to those types (the narrower
+    /// ranges `(key, linked_type)` of the sort key: a walk up from an order
+    /// to its customer does not read the customer's hundred orders).
     async fn direct_links_at_most(
         &self,
-        keys: &[&BusinessKey],
+        keys: &[(&BusinessKey, Option<&[String]>)],
         per_key: usize,
     ) -> Result<BTreeMap<BusinessKey, BTreeSet<BusinessKey>>, StoreError> {
-        if keys.is_empty() {
+        let whole: Vec<&BusinessKey> = keys
+            .iter()
+            .filter(|(_, types)| types.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        let typed: Vec<(&BusinessKey, &String)> = keys
+            .iter()
+            .filter_map(|(k, types)| Some(types.as_ref()?.iter().map(move |t| (*k, t))))
+            .flatten()
+            .collect();
+        if whole.is_empty() && typed.is_empty() {
             return Ok(BTreeMap::new());
+        }
+        let mut ranges = Vec::new();
+        if !whole.is_empty() {
+            ranges.push(format!(
+                "(key_type, key_value) IN ({})",
+                key_tuple_placeholders(whole.len())
+            ));
+        }
+        if !typed.is_empty() {
+            ranges.push(format!(
+                "(key_type, key_value, linked_type) IN ({})",
+                vec!["(?, ?, ?)"; typed.len()].join(", ")
+            ));
         }
         let sql = format!(
             "SELECT key_type, key_value, linked_type, linked_value FROM key_links_v2 \
-             WHERE (key_type, key_value) IN ({}) \
+             WHERE {} \
              GROUP BY key_type, key_value, linked_type, linked_value \
              LIMIT ? BY key_type, key_value",
-            key_tuple_placeholders(keys.len())
+            ranges.join(" OR ")
         );
-        let rows = bind_keys(self.query(&sql), keys)
-            .bind(per_key as u64)
-            .fetch_all::<LinkRow>()
-            .await?;
+        let mut query = bind_keys(self.query(&sql), &whole);
+        for (key, linked_type) in &typed {
+            query = query
+                .bind(key.key_type.as_str())
+                .bind(key.value.as_str())
+                .bind(linked_type.as_str());
+        }
+        let rows = query.bind(per_key as u64).fetch_all::<LinkRow>().await?;
         let mut out: BTreeMap<BusinessKey, BTreeSet<BusinessKey>> = BTreeMap::new();
         for row in rows {
             out.entry(BusinessKey::new(row.key_type, row.key_value))
@@ -340,7 +372,28 @@ impl Store {
             if frontier.is_empty() {
                 break;
             }
-            let keys: Vec<&BusinessKey> = frontier.iter().map(|(k, _)| k).collect();
+            // A key reached going up is followed only further up: only its
+            // links to coarser types are read, and a key of the coarsest
+            // type is not read at all.
+            let coarser: Vec<Option<Vec<String>>> = frontier
+                .iter()
+                .map(|(k, direction)| {
+                    (*direction == Some(Direction::Up)).then(|| {
+                        types
+                            .names()
+                            .into_iter()
+                            .filter(|t| types.rank(t).unwrap_or(u8::MAX) < rank(k))
+                            .map(str::to_string)
+                            .collect()
+                    })
+                })
+                .collect();
+            let keys: Vec<(&BusinessKey, Option<&[String]>)> = frontier
+                .iter()
+                .zip(&coarser)
+                .map(|((k, _), types)| (k, types.as_deref()))
+                .filter(|(_, types)| types.is_none_or(|t| !t.is_empty()))
+                .collect();
             // A key's neighbours are keys already seen or new ones; more new
             // ones than the walk may still take cut it short anyway, so no
             // key needs more than this many (a hub's 100k links cost one

@@ -66,11 +66,10 @@ pub fn parse_key(state: &Reads, key_type: &str, value: &str) -> Result<BusinessK
 /// side.
 pub async fn journey(state: &Reads, key: BusinessKey) -> Result<Journey, AppError> {
     let limits = KeyLookupLimits::default();
-    let (seen, (linked, truncated)) = tokio::try_join!(
-        state.store.key_seen(&key),
-        state.store.linked_keys(&key, &state.keys, limits),
-    )?;
-    if !seen {
+    let (linked, truncated) = state.store.linked_keys(&key, &state.keys, limits).await?;
+    // A key with a link has been seen (on the records that linked it); only
+    // a key without any costs the second read.
+    if linked.is_empty() && !state.store.key_seen(&key).await? {
         return Err(AppError::NotFound(format!(
             "no span, event or link has carried {} `{}`",
             key.key_type, key.value
