@@ -187,38 +187,7 @@ fn base_client(config: &StoreConfig) -> Client {
     client
 }
 
-/// How ClickHouse ranks a handle's statements against the others running
-/// beside them (its `priority` setting): while a statement of a higher
-/// rank runs, the lower ranks' wait between blocks. The pages and the API
-/// rank above the background workers (the correlator, the alert
-/// evaluator), so a page never waits behind a catch-up's reads; the
-/// collector's inserts are not ranked and never wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    /// Someone is waiting for the answer: pages, the JSON API.
-    Interactive,
-    /// Work nobody waits on from one moment to the next.
-    Background,
-}
-
-impl Priority {
-    /// The value of ClickHouse's `priority` setting (1 is the highest).
-    fn setting(self) -> &'static str {
-        match self {
-            Priority::Interactive => "1",
-            Priority::Background => "8",
-        }
-    }
-}
-
 impl Store {
-    /// This store with its statements ranked `priority` (see [`Priority`]).
-    pub fn with_priority(mut self, priority: Priority) -> Self {
-        self.client = self.client.with_setting("priority", priority.setting());
-        self.server = self.server.with_setting("priority", priority.setting());
-        self
-    }
-
     /// A store on `config.database`; nothing is contacted yet.
     pub fn new(config: StoreConfig) -> Self {
         let server = base_client(&config);

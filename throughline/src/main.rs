@@ -24,17 +24,39 @@ fn usage_error(e: impl std::fmt::Display) -> ExitCode {
 /// and rarely returns their free pages; under a steady load of short-lived
 /// batches that is hundreds of MiB of RSS that hold nothing. Two arenas keep
 /// the allocator's contention low on a small machine and the memory bounded.
-fn bound_malloc_arenas() {
+///
+/// A fixed mmap threshold: by default glibc raises it to the size of every
+/// large block freed (up to 32 MiB), so the writer's multi-MiB insert
+/// buffers end up inside the arenas, which keep their pages after the
+/// batch; above 256 KiB a block is its own mapping and goes back to the
+/// system when freed. A thread hands the arenas' free pages back every 10 s
+/// (`malloc_trim`).
+fn bound_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called once at start,
-    // before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+    {
+        // SAFETY: mallopt only sets allocator parameters; called once at
+        // start, before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        }
+        let trim = std::thread::Builder::new()
+            .name("malloc-trim".into())
+            .spawn(|| loop {
+                std::thread::sleep(std::time::Duration::from_secs(10));
+                // SAFETY: malloc_trim only releases free memory.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            });
+        if let Err(e) = trim {
+            eprintln!("warning: cannot start the thread that returns free memory: {e}");
+        }
     }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    bound_malloc_arenas();
+    bound_malloc();
     tokio::runtime::Runtime::new().map_err(|e| {
         eprintln!("error: cannot start the async runtime: {e}");
         ExitCode::FAILURE

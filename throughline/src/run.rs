@@ -13,7 +13,7 @@ use collector::spool::SpoolOptions;
 use collector::{Collector, CollectorSettings};
 use engine::correlator::Correlator;
 use store::server::PrivateServer;
-use store::{Priority, Store};
+use store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -114,7 +114,7 @@ fn app_state(
 ) -> AppState {
     AppState {
         reads: Reads {
-            store: store.with_priority(Priority::Interactive),
+            store,
             keys: Arc::new(config.keys.clone()),
             processes: Arc::new(config.processes.processes.clone()),
             caches: Default::default(),
@@ -140,7 +140,7 @@ async fn start_alerts(
     shutdown: CancellationToken,
 ) -> anyhow::Result<JoinHandle<()>> {
     let evaluator = Evaluator::new(
-        store.with_priority(Priority::Background),
+        store,
         Arc::new(rules.rules.clone()),
         Arc::new(processes.processes.clone()),
         settings.clone(),
@@ -169,7 +169,7 @@ async fn start_correlator(
     shutdown: CancellationToken,
 ) -> anyhow::Result<JoinHandle<()>> {
     let correlator = Correlator::new(
-        store.with_priority(Priority::Background),
+        store,
         Arc::new(config.processes.processes.clone()),
         Arc::new(config.keys.clone()),
         config.correlator,
