@@ -211,11 +211,14 @@ impl Store {
     /// No `FINAL`: on 18.16 it merges every part of the table's partitions
     /// in one thread. The trace's rows are one range of the sort key in each
     /// day partition; `LIMIT 1 BY` the sort key keeps one row of a span
-    /// delivered twice (its copies are the same record).
+    /// delivered twice (its copies are the same record). `PREWHERE` on the
+    /// trace id: a part that does not hold the trace (most of them, while
+    /// ingest makes new ones) reads its trace ids only, not the granule of
+    /// every other column.
     pub async fn trace_spans(&self, trace_id: TraceId) -> Result<Vec<Span>, StoreError> {
         let rows = self
             .query(
-                "SELECT ?fields FROM spans_v2 WHERE trace_id = unhex(?) \
+                "SELECT ?fields FROM spans_v2 PREWHERE trace_id = unhex(?) \
                  ORDER BY start_ns, span_id, service LIMIT 1 BY trace_id, span_id, service",
             )
             .bind(trace_id.to_hex())
@@ -455,7 +458,10 @@ impl Store {
 
     /// What the key index holds of the spans and events carrying each of
     /// `keys` (one answer per key that has any): each record counted once
-    /// however often it was delivered. Reads each key's range of the index.
+    /// however often it was delivered. Reads each key's range of the index;
+    /// the keys' columns first (`PREWHERE`), so the parts that hold none of
+    /// the keys read nothing else (as in [`Store::journey_counts`] and
+    /// [`Store::journey_page`]).
     pub async fn key_summaries(
         &self,
         keys: &[&BusinessKey],
@@ -465,7 +471,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT key_type, key_value, {} FROM key_index_v2 \
-             WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?) \
+             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?) \
              GROUP BY key_type, key_value",
             counts_sql(),
             key_tuple_placeholders(keys.len())
@@ -497,7 +503,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT {} FROM key_index_v2 \
-             WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?)",
+             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?)",
             counts_sql(),
             key_tuple_placeholders(keys.len())
         );
@@ -523,7 +529,7 @@ impl Store {
         }
         let mut sql = format!(
             "SELECT ?fields FROM key_index_v2 \
-             WHERE (key_type, key_value) IN ({}) AND record_kind IN (?, ?)",
+             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?)",
             key_tuple_placeholders(keys.len())
         );
         if after.is_some() {
@@ -618,7 +624,7 @@ impl Store {
     pub async fn trace_events(&self, trace_id: TraceId) -> Result<Vec<Event>, StoreError> {
         let rows = self
             .query(
-                "SELECT ?fields FROM events WHERE (source, event_id) IN ( \
+                "SELECT ?fields FROM events PREWHERE (source, event_id) IN ( \
                    SELECT source, event_id FROM trace_events WHERE trace_id = unhex(?)) \
                  ORDER BY time_ns, source, event_id LIMIT 1 BY source, event_id",
             )
