@@ -1,0 +1,294 @@
+//! The keys linked to a key: its direct links and the walk through them
+//! (down to finer keys, up to coarser ones), each level one read of the
+//! keys' ranges of `key_links_v2`.
+use std::collections::{BTreeMap, BTreeSet};
+
+use clickhouse::Row;
+use serde::Deserialize;
+
+use super::{bind_keys, key_tuple_placeholders};
+use crate::{Store, StoreError};
+use domain::keys::KeyTypes;
+use domain::model::BusinessKey;
+
+/// How a linked key relates to the key looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Relation {
+    /// Coarser: the customer of an order, the order of a work order.
+    Parent,
+    /// Finer: the orders of a customer, the work orders of an order.
+    Child,
+    /// Same rank, seen together (an order known under two numbers).
+    Peer,
+}
+
+impl Relation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::Parent => "parent",
+            Relation::Child => "child",
+            Relation::Peer => "peer",
+        }
+    }
+}
+
+/// A key reached from the one looked up, and the key it was reached through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedKey {
+    pub key: BusinessKey,
+    pub relation: Relation,
+    pub via: BusinessKey,
+    /// Links followed from the key looked up: 1 for a direct link.
+    pub depth: u32,
+}
+
+/// Bounds on one key lookup, so a hub key (a customer with 100k orders) answers
+/// quickly with a truncated list instead of never.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLookupLimits {
+    pub max_depth: u32,
+    pub max_keys: usize,
+    pub max_spans: usize,
+}
+
+impl Default for KeyLookupLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 6,
+            max_keys: 500,
+            max_spans: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct LinkRow {
+    key_type: String,
+    key_value: String,
+    linked_type: String,
+    linked_value: String,
+}
+
+/// Which way a walk through the links goes from a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
+
+impl Store {
+    /// Has this key been seen on any record or link?
+    pub async fn key_seen(&self, key: &BusinessKey) -> Result<bool, StoreError> {
+        let count = self
+            .query(
+                "SELECT ifNull((SELECT count() FROM key_index_v2 WHERE key_type = ? AND key_value = ?), 0) \
+                 + ifNull((SELECT count() FROM key_links_v2 WHERE key_type = ? AND key_value = ?), 0)",
+            )
+            .bind(key.key_type.as_str())
+            .bind(key.value.as_str())
+            .bind(key.key_type.as_str())
+            .bind(key.value.as_str())
+            .fetch_one::<u64>()
+            .await?;
+        Ok(count > 0)
+    }
+
+    /// Which of `types` have a key with this exact value (for search).
+    pub async fn key_types_with_value(
+        &self,
+        types: &[&str],
+        value: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        if types.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = vec!["?"; types.len()].join(", ");
+        let sql = format!(
+            "SELECT key_type FROM ( \
+               SELECT DISTINCT key_type FROM key_index_v2 WHERE key_type IN ({list}) AND key_value = ? \
+               UNION ALL \
+               SELECT DISTINCT key_type FROM key_links_v2 WHERE key_type IN ({list}) AND key_value = ? \
+             ) GROUP BY key_type ORDER BY key_type"
+        );
+        let mut query = self.query(&sql);
+        for _ in 0..2 {
+            for t in types {
+                query = query.bind(*t);
+            }
+            query = query.bind(value);
+        }
+        query.fetch_all::<String>().await
+    }
+
+    /// The keys linked directly to each of `keys`.
+    pub async fn direct_links(
+        &self,
+        keys: &[&BusinessKey],
+    ) -> Result<BTreeMap<BusinessKey, BTreeSet<BusinessKey>>, StoreError> {
+        let whole: Vec<(&BusinessKey, Option<&[String]>)> =
+            keys.iter().map(|k| (*k, None)).collect();
+        self.direct_links_at_most(&whole, u32::MAX as usize).await
+    }
+
+    /// The keys linked directly to each of `keys`, at most `per_key` of
+    /// each: the keys' ranges of `key_links`, by its sort key. A key given
+    /// with `Some(types)` reads only its links to those types (the narrower
+    /// ranges `(key, linked_type)` of the sort key: a walk up from an order
+    /// to its customer does not read the customer's hundred orders).
+    async fn direct_links_at_most(
+        &self,
+        keys: &[(&BusinessKey, Option<&[String]>)],
+        per_key: usize,
+    ) -> Result<BTreeMap<BusinessKey, BTreeSet<BusinessKey>>, StoreError> {
+        let whole: Vec<&BusinessKey> = keys
+            .iter()
+            .filter(|(_, types)| types.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        let typed: Vec<(&BusinessKey, &String)> = keys
+            .iter()
+            .filter_map(|(k, types)| Some(types.as_ref()?.iter().map(move |t| (*k, t))))
+            .flatten()
+            .collect();
+        if whole.is_empty() && typed.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut ranges = Vec::new();
+        if !whole.is_empty() {
+            ranges.push(format!(
+                "(key_type, key_value) IN ({})",
+                key_tuple_placeholders(whole.len())
+            ));
+        }
+        if !typed.is_empty() {
+            ranges.push(format!(
+                "(key_type, key_value, linked_type) IN ({})",
+                vec!["(?, ?, ?)"; typed.len()].join(", ")
+            ));
+        }
+        let sql = format!(
+            "SELECT key_type, key_value, linked_type, linked_value FROM key_links_v2 \
+             WHERE {} \
+             GROUP BY key_type, key_value, linked_type, linked_value \
+             LIMIT ? BY key_type, key_value",
+            ranges.join(" OR ")
+        );
+        let mut query = bind_keys(self.query(&sql), &whole);
+        for (key, linked_type) in &typed {
+            query = query
+                .bind(key.key_type.as_str())
+                .bind(key.value.as_str())
+                .bind(linked_type.as_str());
+        }
+        let rows = query.bind(per_key as u64).fetch_all::<LinkRow>().await?;
+        let mut out: BTreeMap<BusinessKey, BTreeSet<BusinessKey>> = BTreeMap::new();
+        for row in rows {
+            out.entry(BusinessKey::new(row.key_type, row.key_value))
+                .or_default()
+                .insert(BusinessKey::new(row.linked_type, row.linked_value));
+        }
+        Ok(out)
+    }
+
+    /// The keys linked to `start`, transitively: down to finer keys (a
+    /// customer's orders and their work orders) and up to coarser ones (a
+    /// work order's order and customer), never down from a key reached going
+    /// up, so an order does not pull in its customer's other orders.
+    /// Returns the keys found and whether `limits` cut the walk short.
+    pub async fn linked_keys(
+        &self,
+        start: &BusinessKey,
+        types: &KeyTypes,
+        limits: KeyLookupLimits,
+    ) -> Result<(Vec<LinkedKey>, bool), StoreError> {
+        // Unknown types (dropped from the config since) rank as the finest.
+        let rank = |k: &BusinessKey| types.rank(&k.key_type).unwrap_or(u8::MAX);
+        let mut seen: BTreeSet<BusinessKey> = BTreeSet::from([start.clone()]);
+        let mut found = Vec::new();
+        let mut frontier: Vec<(BusinessKey, Option<Direction>)> = vec![(start.clone(), None)];
+        let mut truncated = false;
+        for depth in 1..=limits.max_depth {
+            if frontier.is_empty() {
+                break;
+            }
+            // A key reached going up is followed only further up: only its
+            // links to coarser types are read, and a key of the coarsest
+            // type is not read at all.
+            let coarser: Vec<Option<Vec<String>>> = frontier
+                .iter()
+                .map(|(k, direction)| {
+                    (*direction == Some(Direction::Up)).then(|| {
+                        types
+                            .names()
+                            .into_iter()
+                            .filter(|t| types.rank(t).unwrap_or(u8::MAX) < rank(k))
+                            .map(str::to_string)
+                            .collect()
+                    })
+                })
+                .collect();
+            let keys: Vec<(&BusinessKey, Option<&[String]>)> = frontier
+                .iter()
+                .zip(&coarser)
+                .map(|((k, _), types)| (k, types.as_deref()))
+                .filter(|(_, types)| types.is_none_or(|t| !t.is_empty()))
+                .collect();
+            // A key's neighbours are keys already seen or new ones; more new
+            // ones than the walk may still take cut it short anyway, so no
+            // key needs more than this many (a hub's 100k links cost one
+            // bounded answer, not 100k rows).
+            let per_key = limits.max_keys - found.len().min(limits.max_keys) + seen.len() + 1;
+            let links = self.direct_links_at_most(&keys, per_key).await?;
+            // A key cut at `per_key` may have lost a parent that a walk up
+            // would follow: say the answer is incomplete.
+            truncated |= links.values().any(|l| l.len() >= per_key);
+            let mut next = Vec::new();
+            for (from, direction) in &frontier {
+                let Some(neighbours) = links.get(from) else {
+                    continue;
+                };
+                for to in neighbours {
+                    let relation = match rank(to).cmp(&rank(from)) {
+                        std::cmp::Ordering::Less => Relation::Parent,
+                        std::cmp::Ordering::Greater => Relation::Child,
+                        std::cmp::Ordering::Equal => Relation::Peer,
+                    };
+                    let step = match (direction, relation) {
+                        (None | Some(Direction::Up), Relation::Parent) => Direction::Up,
+                        (None | Some(Direction::Down), Relation::Child | Relation::Peer) => {
+                            Direction::Down
+                        }
+                        _ => continue,
+                    };
+                    if seen.contains(to) {
+                        continue;
+                    }
+                    if found.len() >= limits.max_keys {
+                        truncated = true;
+                        break;
+                    }
+                    seen.insert(to.clone());
+                    let overall = match step {
+                        Direction::Up => Relation::Parent,
+                        Direction::Down if relation == Relation::Peer && direction.is_none() => {
+                            Relation::Peer
+                        }
+                        Direction::Down => Relation::Child,
+                    };
+                    found.push(LinkedKey {
+                        key: to.clone(),
+                        relation: overall,
+                        via: from.clone(),
+                        depth,
+                    });
+                    next.push((to.clone(), Some(step)));
+                }
+            }
+            frontier = next;
+            if depth == limits.max_depth && !frontier.is_empty() {
+                truncated = true;
+            }
+        }
+        Ok((found, truncated))
+    }
+}

@@ -1,0 +1,36 @@
+//! Read queries, named for what they answer. Each reads a table ordered for
+//! it: spans by trace id, the key index and key links by key; none scans the
+//! span table.
+//!
+//! - [`links`]: the keys linked to a key, and the walk through them;
+//! - [`journey`]: a journey's counts and pages, from the key index alone;
+//! - [`traces`]: one trace's spans and events;
+//! - [`events`]: events listed by time.
+
+mod events;
+mod journey;
+mod links;
+mod traces;
+
+pub use events::{EventFilter, EventPosition};
+pub use journey::{JourneyPosition, RecordCounts};
+pub use links::{KeyLookupLimits, LinkedKey, Relation};
+
+use domain::model::BusinessKey;
+
+/// `(a, b) IN ((?, ?), (?, ?), ...)` with one pair of placeholders per key.
+pub(crate) fn key_tuple_placeholders(count: usize) -> String {
+    vec!["(?, ?)"; count].join(", ")
+}
+
+/// Binds each key's type and value, in order, for
+/// [`key_tuple_placeholders`].
+pub(crate) fn bind_keys(
+    mut query: crate::timeout::Statement,
+    keys: &[&BusinessKey],
+) -> crate::timeout::Statement {
+    for key in keys {
+        query = query.bind(key.key_type.as_str()).bind(key.value.as_str());
+    }
+    query
+}
