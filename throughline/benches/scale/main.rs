@@ -4,8 +4,8 @@
 //! `throughline up` runs as a child process with its private ClickHouse
 //! (18.16 here), the demo plant's configuration, a connector token and the
 //! sample process definitions and alert rules. The bench talks to it only
-//! over HTTP, and reads ClickHouse directly only for row counts and
-//! `system.parts`. Four phases, each bounded in time so that it always
+//! over HTTP, and reads ClickHouse only for row counts and sizes on disk
+//! (`store::inspect`). Four phases, each bounded in time so that it always
 //! ends:
 //!
 //! 1. Bulk load: `SCALE_SPANS` spans (default 10 000 000) over OTLP/HTTP
@@ -188,15 +188,10 @@ async fn load(
 
 /// Rows of `table` in `up`'s database (0 while ClickHouse does not answer).
 async fn rows(up: &Up, table: &str) -> u64 {
-    let sql = format!("SELECT count() AS n FROM {table} WHERE ? != ''");
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        support::try_count(&up.clickhouse_url, &up.database, &sql),
-    )
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .unwrap_or(0)
+    up.store()
+        .row_count(table, store::inspect::Rows::AsWritten)
+        .await
+        .unwrap_or(0)
 }
 
 /// Waits until `table` holds `expected` rows or `deadline`; the rows and
@@ -733,7 +728,14 @@ async fn main() {
     let (ch_rss, ch_hwm) = clickhouse_pid.map_or((0, 0), rss_kib);
     report.memory(up_rss, up_hwm, ch_rss, ch_hwm);
     let spans_now = rows(&up, "spans_v2").await;
-    let tables = report::parts(&up.clickhouse_url, &up.database).await;
+    let tables: Vec<(String, u64)> = up
+        .store()
+        .table_sizes()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.table, t.bytes))
+        .collect();
     report.disk(spans_now, &tables);
 
     eprintln!("scale: stopping up with SIGTERM");

@@ -30,6 +30,11 @@ pub struct CorrelatorFigures {
 }
 
 impl Up {
+    /// The store on `up`'s database, for row counts and sizes.
+    pub fn store(&self) -> store::Store {
+        crate::support::store(&self.clickhouse_url, &self.database)
+    }
+
     pub async fn start(data_dir: &Path) -> Up {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let token = Token::new("scale-bench");
