@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 use crate::plant::Shape;
+use crate::post::Posted;
 use crate::support::percentile;
-use crate::Posted;
 
 pub struct Row {
     what: String,
