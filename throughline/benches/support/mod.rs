@@ -40,9 +40,10 @@ pub fn int(key: &str, value: i64) -> KeyValue {
     }
 }
 
-/// The `p` quantile (0..=1) of sorted durations, nearest rank.
+/// The `p` quantile (0..=1) of sorted durations, by the one rule of
+/// `domain::quantile` (nearest rank); zero for none.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    domain::quantile::rank(sorted.len() as u64, p).map_or(Duration::ZERO, |r| sorted[r as usize])
 }
 
 /// Milliseconds, for tables.
