@@ -10,7 +10,7 @@
 //! test's data or an operator's look at a little of it, never a page.
 
 use clickhouse::sql::Identifier;
-use clickhouse::Row;
+use clickhouse::{Row, RowOwned, RowRead};
 use domain::model::{Event, LogRecord, Span};
 use serde::Deserialize;
 
@@ -73,34 +73,13 @@ impl Store {
 
     /// Every span that started in `[from_ns, to_ns)`, once each.
     pub async fn spans_between(&self, from_ns: u64, to_ns: u64) -> Result<Vec<Span>, StoreError> {
-        let rows = self
-            .query(&format!(
-                "SELECT ?fields FROM spans_v2 FINAL WHERE {} \
-                 ORDER BY start_ns, trace_id, span_id, service",
-                range("start_time", "start_ns")
-            ))
-            .bind(from_ns / 1_000_000_000)
-            .bind(to_ns.div_ceil(1_000_000_000))
-            .bind(from_ns)
-            .bind(to_ns)
-            .fetch_all::<SpanRow>()
-            .await?;
+        let rows: Vec<SpanRow> = self.final_rows(RANGE_OF_SPANS, from_ns, to_ns).await?;
         Ok(rows.into_iter().map(SpanRow::into_span).collect())
     }
 
     /// Every event of `[from_ns, to_ns)`, once each.
     pub async fn events_in(&self, from_ns: u64, to_ns: u64) -> Result<Vec<Event>, StoreError> {
-        let rows = self
-            .query(&format!(
-                "SELECT ?fields FROM events FINAL WHERE {} ORDER BY time_ns, source, event_id",
-                range("time", "time_ns")
-            ))
-            .bind(from_ns / 1_000_000_000)
-            .bind(to_ns.div_ceil(1_000_000_000))
-            .bind(from_ns)
-            .bind(to_ns)
-            .fetch_all::<EventRow>()
-            .await?;
+        let rows: Vec<EventRow> = self.final_rows(RANGE_OF_EVENTS, from_ns, to_ns).await?;
         Ok(rows.into_iter().map(EventRow::into_event).collect())
     }
 
@@ -110,25 +89,65 @@ impl Store {
         from_ns: u64,
         to_ns: u64,
     ) -> Result<Vec<LogRecord>, StoreError> {
-        let rows = self
-            .query(&format!(
-                "SELECT ?fields FROM logs FINAL WHERE {} ORDER BY time_ns, record_id",
-                range("time", "time_ns")
-            ))
-            .bind(from_ns / 1_000_000_000)
-            .bind(to_ns.div_ceil(1_000_000_000))
-            .bind(from_ns)
-            .bind(to_ns)
-            .fetch_all::<LogRow>()
-            .await?;
+        let rows: Vec<LogRow> = self.final_rows(RANGE_OF_LOGS, from_ns, to_ns).await?;
         Ok(rows.into_iter().map(LogRow::into_log).collect())
+    }
+
+    /// The rows of `range.table` whose time is in `[from_ns, to_ns)`, with
+    /// `FINAL`, in the range's order.
+    async fn final_rows<R: RowOwned + RowRead>(
+        &self,
+        range: Range,
+        from_ns: u64,
+        to_ns: u64,
+    ) -> Result<Vec<R>, StoreError> {
+        let Range {
+            table,
+            seconds,
+            nanos,
+            order,
+        } = range;
+        // The seconds bound the day partitions read, the nanoseconds the rows.
+        self.query(&format!(
+            "SELECT ?fields FROM {table} FINAL \
+             WHERE {seconds} >= toDateTime(?) AND {seconds} <= toDateTime(?) \
+             AND {nanos} >= ? AND {nanos} < ? ORDER BY {order}"
+        ))
+        .bind(from_ns / 1_000_000_000)
+        .bind(to_ns.div_ceil(1_000_000_000))
+        .bind(from_ns)
+        .bind(to_ns)
+        .fetch_all::<R>()
+        .await
     }
 }
 
-/// `[from, to)` on a table partitioned by the day of `seconds`: the
-/// seconds bound the partitions read, the nanoseconds the rows.
-fn range(seconds: &str, nanos: &str) -> String {
-    format!(
-        "{seconds} >= toDateTime(?) AND {seconds} <= toDateTime(?) AND {nanos} >= ? AND {nanos} < ?"
-    )
+/// A table partitioned by the day of its `seconds` column, read by time.
+#[derive(Clone, Copy)]
+struct Range {
+    table: &'static str,
+    seconds: &'static str,
+    nanos: &'static str,
+    order: &'static str,
 }
+
+const RANGE_OF_SPANS: Range = Range {
+    table: "spans_v2",
+    seconds: "start_time",
+    nanos: "start_ns",
+    order: "start_ns, trace_id, span_id, service",
+};
+
+const RANGE_OF_EVENTS: Range = Range {
+    table: "events",
+    seconds: "time",
+    nanos: "time_ns",
+    order: "time_ns, source, event_id",
+};
+
+const RANGE_OF_LOGS: Range = Range {
+    table: "logs",
+    seconds: "time",
+    nanos: "time_ns",
+    order: "time_ns, record_id",
+};
