@@ -1,12 +1,18 @@
-//! The Throughline collector: receives OTLP spans and logs, normalizes them
-//! into canonical records with their business keys, and writes them to
-//! ClickHouse.
+//! The Throughline collector: the ingest side and nothing else. It receives
+//! OTLP spans and logs (gRPC and HTTP) and CloudEvents, turns them into
+//! domain records with their business keys, makes them durable in its spool
+//! and writes them to ClickHouse through `store`; around that, who may
+//! write (`auth`), the listeners (`tls`, `connections`) and the health and
+//! metrics endpoints (`ops`, `metrics`).
 //!
-//! Data flows one way: `receivers` (wire formats) -> `model` records with keys
-//! from `keys` -> `pipeline` -> `spool` (durable on disk: the acknowledgement)
-//! -> the pipeline's writer -> `store`.
-//! `ops` serves health and metrics; `store::server` runs a private
-//! ClickHouse when no URL is configured.
+//! Data flows one way: `receivers` (the only code that knows a wire format)
+//! -> domain records -> `pipeline` -> `spool` (durable on disk: the
+//! acknowledgement) -> the pipeline's writer -> `store`.
+//!
+//! It never correlates, evaluates alert rules, renders a page or writes
+//! SQL: it stores records and reports on itself. The console reuses its
+//! listeners, credential hashing, `Metrics` and health router, so one
+//! process serves both alike.
 
 pub mod auth;
 pub mod connections;

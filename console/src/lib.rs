@@ -1,6 +1,6 @@
 //! The Throughline console: HTTP only. Pages, the JSON API, sign-in, health
-//! and the console's `/metrics`, over one read layer (`api`'s functions)
-//! that pages and API handlers both call. It only reads: it never writes to
+//! and the console's `/metrics`, over one read layer (`read`) that pages
+//! and API handlers both call. It only reads: it never writes to
 //! ClickHouse, never knows an ingest wire format and never runs a background
 //! worker; the binary wires it to the store and the engine.
 

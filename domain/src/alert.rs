@@ -57,21 +57,48 @@ impl Notice {
     }
 }
 
-/// A rule's state as the evaluator stored it.
+/// A rule's state as kept in ClickHouse between cycles and restarts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleState {
+    pub phase: Phase,
+    /// Since when the condition holds (pending and firing), or since when the
+    /// rule is in its phase (inactive, resolved); 0 before the first cycle.
+    pub since_ns: u64,
+    /// When it started firing (kept after it resolved).
+    pub fired_ns: u64,
+    /// When it resolved; 0 while firing.
+    pub resolved_ns: u64,
+    /// The notification due, if any; `delivered` lists receivers that have it.
+    pub notice: Option<Notice>,
+    pub delivered: Vec<String>,
+    /// The receivers that got the firing notice of the current (or last)
+    /// firing: a resolve goes to them alone.
+    pub fired_to: Vec<String>,
+    /// When the current notice was first delivered to any receiver (for repeats).
+    pub sent_ns: u64,
+}
+
+impl Default for RuleState {
+    fn default() -> Self {
+        RuleState {
+            phase: Phase::Inactive,
+            since_ns: 0,
+            fired_ns: 0,
+            resolved_ns: 0,
+            notice: None,
+            delivered: Vec::new(),
+            fired_to: Vec::new(),
+            sent_ns: 0,
+        }
+    }
+}
+
+/// A rule's state as the evaluator stored it: its [`RuleState`] and what
+/// the last cycle found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRecord {
     pub rule_id: String,
-    pub phase: Phase,
-    pub since_ns: u64,
-    pub fired_ns: u64,
-    pub resolved_ns: u64,
-    /// The notification due, if any.
-    pub notice: Option<Notice>,
-    /// Destinations that have the notification due.
-    pub delivered: Vec<String>,
-    /// Destinations that got this firing's notice: only they get its resolve.
-    pub fired_to: Vec<String>,
-    pub sent_ns: u64,
+    pub state: RuleState,
     pub value: f64,
     pub value_text: String,
     pub summary: String,

@@ -56,9 +56,7 @@ pub fn quantile(buckets: &[(u16, u64)], q: f64) -> Option<u64> {
     let mut sorted: Vec<(u16, u64)> = buckets.iter().copied().filter(|b| b.1 > 0).collect();
     sorted.sort_unstable();
     let n: u64 = sorted.iter().map(|b| b.1).sum();
-    let last = n.checked_sub(1)?;
-    let rank = ((last as f64) * q.clamp(0.0, 1.0)).round() as u64;
-    let rank = rank.min(last);
+    let rank = crate::quantile::rank(n, q)?;
     let mut seen = 0u64;
     for (b, count) in sorted {
         seen += count;

@@ -11,9 +11,16 @@ pub fn quantile(values: &mut [u64], q: f64) -> Option<u64> {
 
 /// As [`quantile`], for values already sorted.
 pub fn at(sorted: &[u64], q: f64) -> Option<u64> {
-    let last = sorted.len().checked_sub(1)?;
-    let rank = ((last as f64) * q.clamp(0.0, 1.0)).round() as usize;
-    sorted.get(rank.min(last)).copied()
+    let rank = rank(sorted.len() as u64, q)?;
+    sorted.get(rank as usize).copied()
+}
+
+/// The rule itself: the 0-based rank of quantile `q` among `n` sorted
+/// values, `round((n - 1) * q)`; `None` for no values.
+pub fn rank(n: u64, q: f64) -> Option<u64> {
+    let last = n.checked_sub(1)?;
+    let rank = ((last as f64) * q.clamp(0.0, 1.0)).round() as u64;
+    Some(rank.min(last))
 }
 
 #[cfg(test)]

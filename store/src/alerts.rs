@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::query::key_tuple_placeholders;
 use super::rows::{convert, seconds, BreachRow};
 use super::{Store, StoreError};
-use domain::alert::{AlertRecord, Delivery, Notice, Phase, PhaseChange};
+use domain::alert::{AlertRecord, Delivery, Notice, Phase, PhaseChange, RuleState};
 use domain::instance::{Breach, StageTimes};
 
 /// Items per `IN` list.
@@ -39,16 +39,17 @@ struct AlertStateRow {
 
 impl AlertStateRow {
     fn of(r: &AlertRecord) -> Self {
+        let s = &r.state;
         AlertStateRow {
             rule_id: r.rule_id.clone(),
-            phase: r.phase.as_str().into(),
-            since_ns: r.since_ns,
-            fired_ns: r.fired_ns,
-            resolved_ns: r.resolved_ns,
-            notice: r.notice.map(|n| n.as_str().to_string()).unwrap_or_default(),
-            delivered: r.delivered.clone(),
-            fired_to: r.fired_to.clone(),
-            sent_ns: r.sent_ns,
+            phase: s.phase.as_str().into(),
+            since_ns: s.since_ns,
+            fired_ns: s.fired_ns,
+            resolved_ns: s.resolved_ns,
+            notice: s.notice.map(|n| n.as_str().to_string()).unwrap_or_default(),
+            delivered: s.delivered.clone(),
+            fired_to: s.fired_to.clone(),
+            sent_ns: s.sent_ns,
             value: r.value,
             value_text: r.value_text.clone(),
             summary: r.summary.clone(),
@@ -62,15 +63,17 @@ impl AlertStateRow {
 
     fn record(self) -> AlertRecord {
         AlertRecord {
-            phase: Phase::parse(&self.phase),
-            notice: Notice::parse(&self.notice),
+            state: RuleState {
+                phase: Phase::parse(&self.phase),
+                notice: Notice::parse(&self.notice),
+                since_ns: self.since_ns,
+                fired_ns: self.fired_ns,
+                resolved_ns: self.resolved_ns,
+                delivered: self.delivered,
+                fired_to: self.fired_to,
+                sent_ns: self.sent_ns,
+            },
             rule_id: self.rule_id,
-            since_ns: self.since_ns,
-            fired_ns: self.fired_ns,
-            resolved_ns: self.resolved_ns,
-            delivered: self.delivered,
-            fired_to: self.fired_to,
-            sent_ns: self.sent_ns,
             value: self.value,
             value_text: self.value_text,
             summary: self.summary,

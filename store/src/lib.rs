@@ -12,12 +12,17 @@
 //!   ordered for it.
 //! - `stats` aggregates a time range (systems, operations, service map).
 //! - `server` runs a private `clickhouse-server` for `throughline up` and tests.
+//! - `inspect` is the read-only view of what is stored that operators and
+//!   tests take: tables, row counts, sizes on disk, raw records of a range.
+//!   `testing` (feature `testing`, dev-dependencies only) sets up databases
+//!   as earlier releases left them, and faults.
 //! - `timeout` bounds every call: connecting, each statement, health checks.
 //!
 //! Values from users reach SQL only through the client's `bind`.
 
 pub mod alerts;
 pub mod correlation;
+pub mod inspect;
 pub mod migrate;
 pub mod query;
 mod recent;
@@ -26,6 +31,8 @@ mod rows;
 pub mod server;
 pub mod stats;
 pub mod template;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod timeout;
 pub mod write;
 

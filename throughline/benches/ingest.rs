@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use collector::pipeline::PipelineOptions;
 use domain::keys::KeyTypes;
 use domain::model::Batch;
-use store::{Store, StoreConfig};
+use store::inspect::Rows;
+use store::Store;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -36,7 +37,7 @@ use opentelemetry_proto::tonic::trace::v1::{
 use prost::Message;
 
 mod support;
-use support::{count, env_or, fetch_text, free_port, int, metric, percentile, rss_kib, text};
+use support::{env_or, fetch_text, free_port, int, metric, percentile, rss_kib, text};
 
 const SPANS_PER_REQUEST: usize = 512;
 
@@ -134,16 +135,6 @@ fn request(n: usize) -> ExportTraceServiceRequest {
     }
 }
 
-fn store(url: &str, database: String) -> Store {
-    Store::new(StoreConfig {
-        url: url.to_string(),
-        database,
-        user: None,
-        password: None,
-        timeouts: Default::default(),
-    })
-}
-
 /// Spans per second `Store::write_batch` stores, the spans of `messages`
 /// normalized beforehand into batches of `batch_spans`, one after another.
 async fn alone_rate(db: &Store, messages: &[ExportTraceServiceRequest], batch_spans: usize) -> f64 {
@@ -185,14 +176,14 @@ async fn main() {
     let writer_batch = PipelineOptions::default().max_batch_records;
     let mut alone = Vec::new();
     for batch_spans in [writer_batch, 100_000] {
-        let db = store(&url, format!("bench_alone_{pid}_{batch_spans}"));
+        let db = support::store(&url, &format!("bench_alone_{pid}_{batch_spans}"));
         alone.push((batch_spans, alone_rate(&db, &messages, batch_spans).await));
         db.drop_database().await.unwrap();
     }
     let alone_best = alone.iter().map(|a| a.1).fold(0.0, f64::max);
 
     // 2. End to end through the real binary.
-    let e2e = store(&url, format!("bench_e2e_{pid}"));
+    let e2e = support::store(&url, &format!("bench_e2e_{pid}"));
     let data_dir = tempfile::tempdir().unwrap();
     let (http_port, grpc_port) = (free_port(), free_port());
     // As deployed: the collector requires a connector token (checked with
@@ -301,12 +292,7 @@ async fn main() {
     let acked_secs = started.elapsed().as_secs_f64();
     let stored_deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let n = count(
-            &url,
-            &e2e.config().database,
-            "SELECT count() AS n FROM spans_v2 WHERE ? != ''",
-        )
-        .await;
+        let n = e2e.row_count("spans_v2", Rows::AsWritten).await.unwrap();
         if n >= total as u64 {
             break;
         }
@@ -326,24 +312,14 @@ async fn main() {
     let e2e_rate = total as f64 / e2e_secs;
     latencies.sort();
 
-    let spans_stored = count(
-        &url,
-        &e2e.config().database,
-        "SELECT count() AS n FROM spans_v2 FINAL WHERE ? != ''",
-    )
-    .await;
-    let disk_spans = count(
-        &url,
-        &e2e.config().database,
-        "SELECT sum(bytes) AS n FROM system.parts WHERE active AND database = ? AND table = 'spans_v2'",
-    )
-    .await;
-    let disk_all = count(
-        &url,
-        &e2e.config().database,
-        "SELECT sum(bytes) AS n FROM system.parts WHERE active AND database = ?",
-    )
-    .await;
+    let spans_stored = e2e.row_count("spans_v2", Rows::Distinct).await.unwrap();
+    let sizes = e2e.table_sizes().await.unwrap();
+    let disk_spans: u64 = sizes
+        .iter()
+        .filter(|t| t.table == "spans_v2")
+        .map(|t| t.bytes)
+        .sum();
+    let disk_all: u64 = sizes.iter().map(|t| t.bytes).sum();
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(

@@ -43,7 +43,8 @@ pub struct Chrome {
     /// What the search box shows.
     pub search: String,
     pub version: &'static str,
-    /// Who is looking (see [`crate::auth::guard`]).
+    /// Who is looking (found by `crate::access`, which names this module, not
+    /// the other way round).
     pub identity: Identity,
 }
 

@@ -217,11 +217,7 @@ pub async fn page(
         .iter()
         .map(|i| InstanceBlock {
             process_href: chrome.href(&links::process(&i.process), &[("key", &i.key.value)]),
-            process: state
-                .processes
-                .get(&i.process)
-                .map(|d| d.name.clone())
-                .unwrap_or_else(|| i.process.clone()),
+            process: state.processes.name_of(&i.process).to_string(),
             key: i.key.value.clone(),
             status: i.status.clone(),
             stages: i

@@ -149,11 +149,7 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         .iter()
         .map(|b| BreachLine {
             process_href: chrome.keep_range(&links::process(&b.process)),
-            process: state
-                .processes
-                .get(&b.process)
-                .map(|d| d.name.clone())
-                .unwrap_or_else(|| b.process.clone()),
+            process: state.processes.name_of(&b.process).to_string(),
             sla: b.sla.clone(),
             key_href: chrome.keep_range(&links::key(&b.key.key_type, &b.key.value)),
             key: b.key.value.clone(),

@@ -196,6 +196,12 @@ impl Processes {
         self.list.iter().find(|p| p.id == id)
     }
 
+    /// The name to show for process `id`: its definition's, or the id
+    /// itself when no definition has it (any more).
+    pub fn name_of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.get(id).map_or(id, |d| d.name.as_str())
+    }
+
     /// Parses and validates one definition file's text.
     pub fn parse(text: &str, file: &str, keys: &KeyTypes) -> Result<ProcessDef, DefinitionError> {
         let error = |offset: usize, message: String| DefinitionError {

@@ -5,6 +5,7 @@
 use domain::instance::Breach;
 use domain::process::{duration, Processes};
 use domain::quantile::quantile;
+use store::alerts::EventOutcomes;
 use store::stats::LAST_SEEN_LOOKBACK_NS;
 use store::{Store, StoreError};
 
@@ -269,18 +270,10 @@ pub async fn evaluate(
                 failed as f64 * 100.0 / total as f64
             };
             let holds = total > 0 && rate > *threshold;
-            Ok(Finding {
-                holds,
-                value: rate,
-                value_text: format!("{}%", number(rate)),
-                affected: if holds {
-                    subject(system, event_type)
-                } else {
-                    Vec::new()
-                },
-                orders: outcomes.orders,
-                customers: outcomes.customers,
-            })
+            let text = format!("{}%", number(rate));
+            Ok(event_finding(
+                holds, rate, text, &outcomes, system, event_type,
+            ))
         }
         Condition::DeadLetters {
             system,
@@ -298,19 +291,35 @@ pub async fn evaluate(
                 .await?;
             let value = outcomes.dead as f64;
             let holds = value > *threshold;
-            Ok(Finding {
-                holds,
-                value,
-                value_text: outcomes.dead.to_string(),
-                affected: if holds {
-                    subject(system, event_type)
-                } else {
-                    Vec::new()
-                },
-                orders: outcomes.orders,
-                customers: outcomes.customers,
-            })
+            let text = outcomes.dead.to_string();
+            Ok(event_finding(
+                holds, value, text, &outcomes, system, event_type,
+            ))
         }
+    }
+}
+
+/// What an event rule found: its subject (system, event type) as what is
+/// affected while it holds, and the orders and customers its events name.
+fn event_finding(
+    holds: bool,
+    value: f64,
+    value_text: String,
+    outcomes: &EventOutcomes,
+    system: &Option<String>,
+    event_type: &Option<String>,
+) -> Finding {
+    Finding {
+        holds,
+        value,
+        value_text,
+        affected: if holds {
+            subject(system, event_type)
+        } else {
+            Vec::new()
+        },
+        orders: outcomes.orders,
+        customers: outcomes.customers,
     }
 }
 

@@ -26,7 +26,7 @@ use domain::alert::{AlertRecord, Delivery, Notice, PhaseChange};
 use evaluate::Finding;
 use notify::{Destination, Message, Retry};
 use rules::{Rule, Rules};
-use state::RuleState;
+use state::{Lifecycle, RuleState};
 
 /// How the evaluator runs.
 #[derive(Debug, Clone)]
@@ -85,14 +85,7 @@ fn to_record(
 ) -> AlertRecord {
     AlertRecord {
         rule_id: rule.id.clone(),
-        phase: s.phase,
-        since_ns: s.since_ns,
-        fired_ns: s.fired_ns,
-        resolved_ns: s.resolved_ns,
-        notice: s.notice,
-        delivered: s.delivered.clone(),
-        fired_to: s.fired_to.clone(),
-        sent_ns: s.sent_ns,
+        state: s.clone(),
         value: f.value,
         value_text: f.value_text.clone(),
         summary: summary.to_string(),
@@ -101,19 +94,6 @@ fn to_record(
         customers: f.customers,
         evaluated_ns: now,
         updated_ns: version,
-    }
-}
-
-fn from_record(r: &AlertRecord) -> RuleState {
-    RuleState {
-        phase: r.phase,
-        since_ns: r.since_ns,
-        fired_ns: r.fired_ns,
-        resolved_ns: r.resolved_ns,
-        notice: r.notice,
-        delivered: r.delivered.clone(),
-        fired_to: r.fired_to.clone(),
-        sent_ns: r.sent_ns,
     }
 }
 
@@ -146,7 +126,7 @@ impl Evaluator {
         let last_version = rows.iter().map(|r| r.updated_ns).max().unwrap_or(0);
         let states = rows
             .iter()
-            .map(|r| (r.rule_id.clone(), from_record(r)))
+            .map(|r| (r.rule_id.clone(), r.state.clone()))
             .collect();
         Ok(Evaluator {
             store,

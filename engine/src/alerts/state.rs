@@ -3,43 +3,8 @@
 //! holds again). Pure: the evaluator feeds it each cycle's answer and stores
 //! the result; this module decides which notification is due.
 
+pub use domain::alert::RuleState;
 use domain::alert::{Notice, Phase};
-
-/// A rule's state as kept in ClickHouse between cycles and restarts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RuleState {
-    pub phase: Phase,
-    /// Since when the condition holds (pending and firing), or since when the
-    /// rule is in its phase (inactive, resolved); 0 before the first cycle.
-    pub since_ns: u64,
-    /// When it started firing (kept after it resolved).
-    pub fired_ns: u64,
-    /// When it resolved; 0 while firing.
-    pub resolved_ns: u64,
-    /// The notification due, if any; `delivered` lists receivers that have it.
-    pub notice: Option<Notice>,
-    pub delivered: Vec<String>,
-    /// The receivers that got the firing notice of the current (or last)
-    /// firing: a resolve goes to them alone.
-    pub fired_to: Vec<String>,
-    /// When the current notice was first delivered to any receiver (for repeats).
-    pub sent_ns: u64,
-}
-
-impl Default for RuleState {
-    fn default() -> Self {
-        RuleState {
-            phase: Phase::Inactive,
-            since_ns: 0,
-            fired_ns: 0,
-            resolved_ns: 0,
-            notice: None,
-            delivered: Vec::new(),
-            fired_to: Vec::new(),
-            sent_ns: 0,
-        }
-    }
-}
 
 /// How phases change from one cycle to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +13,25 @@ pub struct Transition {
     pub to: Phase,
 }
 
-impl RuleState {
+/// A rule's life on its stored state (the state is `domain::alert`'s, so
+/// the store keeps it as it is; the moves are the evaluator's).
+pub trait Lifecycle {
+    fn step(
+        &self,
+        holds: bool,
+        now: u64,
+        for_ns: u64,
+        repeat_ns: u64,
+    ) -> (RuleState, Option<Transition>);
+    fn due<'a>(&self, all: &'a [String]) -> Vec<&'a String>;
+    fn delivered_to(&mut self, receiver: &str, now: u64);
+}
+
+impl Lifecycle for RuleState {
     /// The state after a cycle at `now` found the condition `holds`, with the
     /// rule's `for_ns`; and the phase change, if any. `repeat_ns`: while
     /// firing, the firing notice is due again this long after it was sent.
-    pub fn step(
+    fn step(
         &self,
         holds: bool,
         now: u64,
@@ -118,7 +97,7 @@ impl RuleState {
     }
 
     /// The receivers of `all` that still wait for the current notice.
-    pub fn due<'a>(&self, all: &'a [String]) -> Vec<&'a String> {
+    fn due<'a>(&self, all: &'a [String]) -> Vec<&'a String> {
         match self.notice {
             None => Vec::new(),
             Some(Notice::Firing) => all.iter().filter(|r| !self.delivered.contains(r)).collect(),
@@ -130,7 +109,7 @@ impl RuleState {
     }
 
     /// Notes that `receiver` got the current notice at `now`.
-    pub fn delivered_to(&mut self, receiver: &str, now: u64) {
+    fn delivered_to(&mut self, receiver: &str, now: u64) {
         if !self.delivered.iter().any(|r| r == receiver) {
             self.delivered.push(receiver.to_string());
         }

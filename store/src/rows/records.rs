@@ -372,6 +372,29 @@ impl From<&LogRecord> for LogRow {
     }
 }
 
+impl LogRow {
+    /// Back to a canonical log record (ids all zero were not set).
+    pub fn into_log(self) -> LogRecord {
+        LogRecord {
+            record_id: self.record_id,
+            time_ns: self.time_ns,
+            observed_ns: self.observed_ns,
+            trace_id: TraceId::from_bytes(&self.trace_id).ok(),
+            span_id: SpanId::from_bytes(&self.span_id).ok(),
+            severity_number: self.severity_number,
+            severity_text: self.severity_text,
+            body: self.body,
+            event_name: self.event_name,
+            service: self.service,
+            attributes: zip(self.attr_keys, self.attr_values),
+            resource: zip(self.resource_keys, self.resource_values),
+            scope_name: self.scope_name,
+            scope_version: self.scope_version,
+            keys: keys_from(self.key_types, self.key_values),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 pub(crate) struct EventRow {
     pub time: u32,

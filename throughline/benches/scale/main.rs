@@ -4,8 +4,8 @@
 //! `throughline up` runs as a child process with its private ClickHouse
 //! (18.16 here), the demo plant's configuration, a connector token and the
 //! sample process definitions and alert rules. The bench talks to it only
-//! over HTTP, and reads ClickHouse directly only for row counts and
-//! `system.parts`. Four phases, each bounded in time so that it always
+//! over HTTP, and reads ClickHouse only for row counts and sizes on disk
+//! (`store::inspect`). Four phases, each bounded in time so that it always
 //! ends:
 //!
 //! 1. Bulk load: `SCALE_SPANS` spans (default 10 000 000) over OTLP/HTTP
@@ -37,11 +37,17 @@ use std::time::{Duration, Instant};
 #[path = "../support/mod.rs"]
 mod support;
 
+mod lag;
 mod plant;
+mod post;
+mod reads;
 mod report;
 mod up;
 
+use lag::{cycle_ends, max_lag, since, Sample};
 use plant::{Shape, SPANS_PER_REQUEST, TRACES_PER_REQUEST};
+use post::{load, paced};
+use reads::{reads, timed, Rng};
 use report::Report;
 use support::{env_or, rss_kib};
 use up::Up;
@@ -49,394 +55,6 @@ use up::Up;
 const EVENTS_PER_REQUEST: usize = 500;
 const PROTOBUF: &str = "application/x-protobuf";
 const CLOUDEVENTS_BATCH: &str = "application/cloudevents-batch+json";
-
-/// One sample of `up`'s figures, every second of the run.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    at: Instant,
-    records: f64,
-    lag_s: f64,
-}
-
-#[derive(Default)]
-struct Posted {
-    latencies: Vec<Duration>,
-    records: u64,
-    refused: u64,
-    /// Sent again after a connection error (a record stored twice is
-    /// stored once: spans by their ids, events by source and id).
-    retried: u64,
-    failed: u64,
-    first_error: Option<String>,
-}
-
-impl Posted {
-    fn add(&mut self, other: Posted) {
-        self.latencies.extend(other.latencies);
-        self.records += other.records;
-        self.refused += other.refused;
-        self.retried += other.retried;
-        self.failed += other.failed;
-        self.first_error = self.first_error.take().or(other.first_error);
-    }
-}
-
-/// Where a load posts, and how.
-#[derive(Clone)]
-struct Endpoint {
-    client: reqwest::Client,
-    url: String,
-    content_type: &'static str,
-    authorization: String,
-}
-
-impl Endpoint {
-    fn new(up: &Up, path: &str, content_type: &'static str, timeout: Duration) -> Endpoint {
-        Endpoint {
-            client: reqwest::Client::builder().timeout(timeout).build().unwrap(),
-            url: format!("{}{path}", up.http),
-            content_type,
-            authorization: up.authorization.clone(),
-        }
-    }
-
-    /// Posts one body until it is accepted (a 429 or 503 is backpressure: wait
-    /// and send it again; a connection error is tried three times) or refused
-    /// otherwise.
-    async fn post(&self, body: Vec<u8>, records: u64, posted: &mut Posted, deadline: Instant) {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let t = Instant::now();
-            let sent = self
-                .client
-                .post(&self.url)
-                .header("content-type", self.content_type)
-                .header("authorization", &self.authorization)
-                .body(body.clone())
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => {
-                    posted.latencies.push(t.elapsed());
-                    posted.records += records;
-                    return;
-                }
-                Ok(r) if (r.status() == 429 || r.status() == 503) && Instant::now() < deadline => {
-                    posted.refused += 1;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Ok(r) => {
-                    let status = r.status();
-                    let text = plain(&r.text().await.unwrap_or_default());
-                    posted.failed += 1;
-                    posted
-                        .first_error
-                        .get_or_insert_with(|| format!("{status}: {text}"));
-                    return;
-                }
-                Err(e) if !e.is_timeout() && attempts < 3 && Instant::now() < deadline => {
-                    posted.retried += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => {
-                    posted.failed += 1;
-                    posted
-                        .first_error
-                        .get_or_insert_with(|| format!("{e}: {:?}", std::error::Error::source(&e)));
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// `requests` bodies from `body(n)` posted by `clients` concurrent clients,
-/// until done or `deadline`.
-async fn load(
-    up: &Up,
-    path: &str,
-    content_type: &'static str,
-    requests: usize,
-    clients: usize,
-    deadline: Instant,
-    body: Arc<dyn Fn(usize) -> (Vec<u8>, u64) + Send + Sync>,
-) -> Posted {
-    let endpoint = Endpoint::new(up, path, content_type, Duration::from_secs(120));
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let (endpoint, body) = (endpoint.clone(), body.clone());
-            tokio::spawn(async move {
-                let mut posted = Posted::default();
-                for n in (c..requests).step_by(clients) {
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    let (bytes, records) = body(n);
-                    endpoint.post(bytes, records, &mut posted, deadline).await;
-                }
-                posted
-            })
-        })
-        .collect();
-    let mut all = Posted::default();
-    for t in tasks {
-        all.add(t.await.unwrap());
-    }
-    all
-}
-
-/// Rows of `table` in `up`'s database (0 while ClickHouse does not answer).
-async fn rows(up: &Up, table: &str) -> u64 {
-    let sql = format!("SELECT count() AS n FROM {table} WHERE ? != ''");
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        support::try_count(&up.clickhouse_url, &up.database, &sql),
-    )
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .unwrap_or(0)
-}
-
-/// Waits until `table` holds `expected` rows or `deadline`; the rows and
-/// when they were all there.
-async fn stored(up: &Up, table: &str, expected: u64, deadline: Instant) -> (u64, Option<Instant>) {
-    loop {
-        let n = rows(up, table).await;
-        if n >= expected {
-            return (n, Some(Instant::now()));
-        }
-        if Instant::now() >= deadline {
-            return (n, None);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Live load: `per_second` records a second in requests of `batch`, paced;
-/// `body(n)` makes request `n`. Runs until `stop`.
-fn paced(
-    up: &Up,
-    path: &'static str,
-    content_type: &'static str,
-    per_second: u64,
-    batch: u64,
-    stop: Arc<AtomicBool>,
-    body: impl Fn(u64) -> Vec<u8> + Send + Sync + 'static,
-) -> tokio::task::JoinHandle<Posted> {
-    let endpoint = Endpoint::new(up, path, content_type, Duration::from_secs(60));
-    let every = Duration::from_secs_f64(batch as f64 / per_second.max(1) as f64);
-    tokio::spawn(async move {
-        let in_flight = Arc::new(tokio::sync::Semaphore::new(8));
-        let posted = Arc::new(Mutex::new(Posted::default()));
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut n = 0;
-        while !stop.load(Ordering::Relaxed) {
-            tick.tick().await;
-            let Ok(slot) = in_flight.clone().acquire_owned().await else {
-                break;
-            };
-            let (endpoint, posted) = (endpoint.clone(), posted.clone());
-            let bytes = body(n);
-            n += 1;
-            tokio::spawn(async move {
-                let mut one = Posted::default();
-                let deadline = Instant::now() + Duration::from_secs(30);
-                endpoint.post(bytes, batch, &mut one, deadline).await;
-                posted.lock().unwrap().add(one);
-                drop(slot);
-            });
-        }
-        // Wait for what is in flight.
-        let _ = in_flight.acquire_many(8).await;
-        let all = std::mem::take(&mut *posted.lock().unwrap());
-        all
-    })
-}
-
-/// splitmix64: which order, customer or trace a read asks for.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n.max(1)
-    }
-}
-
-/// The address a read asks for, from the sample's number.
-type PathFn = Box<dyn Fn(&mut Rng, u64) -> String>;
-
-/// One read of phase 3: what it asks, and the bound on its p95.
-struct Read {
-    name: String,
-    target_ms: f64,
-    target: &'static str,
-    path: PathFn,
-    times: Vec<Duration>,
-    bytes: Vec<usize>,
-    failed: u64,
-    first_error: Option<String>,
-}
-
-fn reads(shape: Shape) -> Vec<Read> {
-    let read = |name: &str, target_ms, target, path: PathFn| Read {
-        name: name.into(),
-        target_ms,
-        target,
-        path,
-        times: Vec::new(),
-        bytes: Vec::new(),
-        failed: 0,
-        first_error: None,
-    };
-    let orders = shape.orders;
-    let customers = shape.customers;
-    let mut out = vec![
-        read(
-            "trace by id `/api/v1/traces/{id}`",
-            50.0,
-            "p95 < 50 ms",
-            Box::new(move |rng, _| {
-                format!(
-                    "/api/v1/traces/{}",
-                    hex::encode(plant::trace_id(rng.below(orders)))
-                )
-            }),
-        ),
-        read(
-            "an order's key API",
-            50.0,
-            "p95 < 50 ms",
-            Box::new(move |rng, _| {
-                format!("/api/v1/keys/order/{}", plant::order_id(rng.below(orders)))
-            }),
-        ),
-        read(
-            "a work order's key API",
-            50.0,
-            "p95 < 50 ms",
-            Box::new(move |rng, _| {
-                let n = 1 + rng.below(2) as u8;
-                format!(
-                    "/api/v1/keys/work_order/{}",
-                    plant::work_order_id(rng.below(orders), n)
-                )
-            }),
-        ),
-        read(
-            "a customer's key API (100 orders), first page",
-            150.0,
-            "p95 < 150 ms",
-            Box::new(move |rng, _| format!("/api/v1/keys/customer/C-{}", rng.below(customers))),
-        ),
-        read(
-            "search `/api/v1/search?q=` an order id",
-            300.0,
-            "p95 < 300 ms",
-            Box::new(move |rng, _| {
-                format!("/api/v1/search?q={}", plant::order_id(rng.below(orders)))
-            }),
-        ),
-    ];
-    let pages = [
-        ("overview", "/"),
-        ("systems", "/systems"),
-        ("process", "/processes/order-to-delivery"),
-        ("breaches", "/breaches"),
-    ];
-    for (range, secs) in [("24 h", 86_400u64), ("7 d", 7 * 86_400)] {
-        for (p, (page, path)) in pages.into_iter().enumerate() {
-            // Each sample its own range, distinct across pages too: the end
-            // a second further back per sample and page.
-            out.push(read(
-                &format!("{page} page `{path}`, {range}, a range not cached"),
-                300.0,
-                "p95 < 300 ms",
-                Box::new(move |_, sample| {
-                    let shift = 1 + sample * 8 + p as u64 + if secs > 86_400 { 4 } else { 0 };
-                    let sep = if path.contains('?') { '&' } else { '?' };
-                    format!("{path}{sep}from=now-{}s&to=now-{shift}s", secs + shift)
-                }),
-            ));
-        }
-    }
-    out
-}
-
-async fn timed(client: &reqwest::Client, url: &str) -> Result<(Duration, usize), String> {
-    let t = Instant::now();
-    let r = client.get(url).send().await.map_err(|e| e.to_string())?;
-    let status = r.status();
-    let body = r.bytes().await.map_err(|e| e.to_string())?;
-    let took = t.elapsed();
-    if status.is_success() || status.is_redirection() {
-        Ok((took, body.len()))
-    } else {
-        Err(format!(
-            "{status}: {}",
-            plain(&String::from_utf8_lossy(&body))
-        ))
-    }
-}
-
-/// An answer's text for a note: tags out, one line, at most 300 characters.
-fn plain(body: &str) -> String {
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in body.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                text.push(' ');
-            }
-            _ if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    line.chars().take(300).collect()
-}
-
-/// The samples at which a correlator cycle had ended since the sample
-/// before: its figures moved.
-fn cycle_ends(series: &[Sample]) -> impl Iterator<Item = &Sample> {
-    series
-        .windows(2)
-        .filter(|w| w[0].records != w[1].records || w[0].lag_s != w[1].lag_s)
-        .map(|w| &w[1])
-}
-
-/// The largest lag in `series` between `from` and `to`: the gauge, and the
-/// gauge plus the seconds since a cycle last ended (the watermark is at
-/// least that old while a long cycle runs).
-fn max_lag(series: &[Sample], from: Instant, to: Instant) -> (f64, f64, usize) {
-    let (mut gauge, mut bound, mut n) = (0.0f64, 0.0f64, 0);
-    let mut ended = series.first().map(|s| s.at);
-    for w in series.windows(2) {
-        let s = w[1];
-        if w[0].records != s.records || w[0].lag_s != s.lag_s {
-            ended = Some(s.at);
-        }
-        if s.at < from || s.at > to {
-            continue;
-        }
-        n += 1;
-        gauge = gauge.max(s.lag_s);
-        bound = bound.max(s.lag_s + ended.map_or(0.0, |e| since(e, s.at)));
-    }
-    (gauge, bound, n)
-}
-
-fn since(a: Instant, b: Instant) -> f64 {
-    b.saturating_duration_since(a).as_secs_f64()
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -523,7 +141,7 @@ async fn main() {
     )
     .await;
     let spans_acked_at = Instant::now();
-    let (spans_stored, spans_all_at) = stored(&up, "spans_v2", spans.records, load_deadline).await;
+    let (spans_stored, spans_all_at) = up.stored("spans_v2", spans.records, load_deadline).await;
     eprintln!(
         "scale: {} spans acknowledged in {:.0} s, {spans_stored} stored in {:.0} s",
         spans.records,
@@ -561,7 +179,7 @@ async fn main() {
     .await;
     drop(planned);
     let events_acked_at = Instant::now();
-    let (events_stored, events_all_at) = stored(&up, "events", events.records, load_deadline).await;
+    let (events_stored, events_all_at) = up.stored("events", events.records, load_deadline).await;
     eprintln!(
         "scale: {} events acknowledged, {events_stored} stored in {:.0} s",
         events.records,
@@ -732,8 +350,15 @@ async fn main() {
     let (up_rss, up_hwm) = rss_kib(up_pid);
     let (ch_rss, ch_hwm) = clickhouse_pid.map_or((0, 0), rss_kib);
     report.memory(up_rss, up_hwm, ch_rss, ch_hwm);
-    let spans_now = rows(&up, "spans_v2").await;
-    let tables = report::parts(&up.clickhouse_url, &up.database).await;
+    let spans_now = up.rows("spans_v2").await;
+    let tables: Vec<(String, u64)> = up
+        .store()
+        .table_sizes()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.table, t.bytes))
+        .collect();
     report.disk(spans_now, &tables);
 
     eprintln!("scale: stopping up with SIGTERM");

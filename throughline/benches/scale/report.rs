@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 use crate::plant::Shape;
+use crate::post::Posted;
 use crate::support::percentile;
-use crate::Posted;
 
 pub struct Row {
     what: String,
@@ -384,30 +384,4 @@ fn target_dir() -> std::path::PathBuf {
         .ok()
         .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
         .unwrap_or_else(|| "target".into())
-}
-
-#[derive(clickhouse::Row, serde::Deserialize)]
-struct Part {
-    table: String,
-    bytes: u64,
-}
-
-/// Bytes on disk of the active parts of each table of `database`, largest
-/// first. `bytes` is 18.16's name for it (`bytes_on_disk` on current
-/// releases, which keep `bytes` as its alias).
-pub async fn parts(url: &str, database: &str) -> Vec<(String, u64)> {
-    clickhouse::Client::default()
-        .with_url(url)
-        .with_validation(false)
-        .query(
-            "SELECT table, sum(bytes) AS bytes FROM system.parts \
-             WHERE active AND database = ? GROUP BY table ORDER BY bytes DESC, table",
-        )
-        .bind(database)
-        .fetch_all::<Part>()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| (p.table, p.bytes))
-        .collect()
 }

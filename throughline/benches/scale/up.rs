@@ -30,6 +30,40 @@ pub struct CorrelatorFigures {
 }
 
 impl Up {
+    /// The store on `up`'s database, for row counts and sizes.
+    pub fn store(&self) -> store::Store {
+        crate::support::store(&self.clickhouse_url, &self.database)
+    }
+
+    /// Rows of `table` in `up`'s database (0 while ClickHouse does not
+    /// answer).
+    pub async fn rows(&self, table: &str) -> u64 {
+        self.store()
+            .row_count(table, store::inspect::Rows::AsWritten)
+            .await
+            .unwrap_or(0)
+    }
+
+    /// Waits until `table` holds `expected` rows or `deadline`; the rows
+    /// and when they were all there.
+    pub async fn stored(
+        &self,
+        table: &str,
+        expected: u64,
+        deadline: Instant,
+    ) -> (u64, Option<Instant>) {
+        loop {
+            let n = self.rows(table).await;
+            if n >= expected {
+                return (n, Some(Instant::now()));
+            }
+            if Instant::now() >= deadline {
+                return (n, None);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     pub async fn start(data_dir: &Path) -> Up {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let token = Token::new("scale-bench");

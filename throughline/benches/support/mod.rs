@@ -1,6 +1,6 @@
 //! What the benchmarks share: knobs from the environment, OTLP attribute
 //! builders, percentiles, a process's memory from `/proc`, figures from
-//! `/metrics`, free ports, a connector token, row counts in ClickHouse and
+//! `/metrics`, free ports, a connector token, the store of a database and
 //! SIGTERM. Each bench is its own crate and uses part of this module, so
 //! the parts one does not use are not dead code.
 #![allow(dead_code)]
@@ -40,9 +40,10 @@ pub fn int(key: &str, value: i64) -> KeyValue {
     }
 }
 
-/// The `p` quantile (0..=1) of sorted durations, nearest rank.
+/// The `p` quantile (0..=1) of sorted durations, by the one rule of
+/// `domain::quantile` (nearest rank); zero for none.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    domain::quantile::rank(sorted.len() as u64, p).map_or(Duration::ZERO, |r| sorted[r as usize])
 }
 
 /// Milliseconds, for tables.
@@ -132,27 +133,16 @@ impl Token {
     }
 }
 
-#[derive(clickhouse::Row, serde::Deserialize)]
-struct Count {
-    n: u64,
-}
-
-/// A number ClickHouse answers for `sql`, whose one `?` is bound to
-/// `database` (row counts and `system.parts`, nothing else).
-pub async fn count(url: &str, database: &str, sql: &str) -> u64 {
-    try_count(url, database, sql).await.unwrap()
-}
-
-pub async fn try_count(url: &str, database: &str, sql: &str) -> clickhouse::error::Result<u64> {
-    Ok(clickhouse::Client::default()
-        .with_url(url)
-        .with_database(database)
-        .with_validation(false)
-        .query(sql)
-        .bind(database)
-        .fetch_one::<Count>()
-        .await?
-        .n)
+/// The store on `database` of the ClickHouse at `url`: row counts and
+/// sizes on disk come through `store::inspect`.
+pub fn store(url: &str, database: &str) -> store::Store {
+    store::Store::new(store::StoreConfig {
+        url: url.to_string(),
+        database: database.to_string(),
+        user: None,
+        password: None,
+        timeouts: Default::default(),
+    })
 }
 
 /// Sends SIGTERM to `pid`.

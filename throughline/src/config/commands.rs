@@ -73,52 +73,86 @@ pub struct UpConfig {
 
 impl UpCommand {
     pub fn load(self, file: &ConfigFile) -> Result<UpConfig, ConfigError> {
-        let clickhouse = file.merged(self.clickhouse)?.settings()?;
-        let data_dir = file.merged(self.data)?.settings();
-        let keys = file.merged(self.keys)?.settings()?;
-        let ingest = file.merged(self.collector)?.settings(&data_dir, &keys)?;
-        let processes = file.merged(self.processes)?.load(&keys)?;
+        let base = Base::load(file, self.clickhouse, self.data, self.keys)?;
+        let ingest = file
+            .merged(self.collector)?
+            .settings(&base.data_dir, &base.keys)?;
+        let processes = file.merged(self.processes)?.load(&base.keys)?;
         let correlator = file.merged(self.correlator)?.settings()?;
         let rules = file.merged(self.rules)?.load(&processes.processes)?;
-        let auth = Arc::new(file.merged(self.tokens)?.settings()?);
-        let tls = file.merged(self.tls)?.load()?;
-        let connections = file.merged(self.listeners)?.settings()?;
+        let served = base.serving(file, self.tokens, self.tls, self.listeners)?;
         let console = file
             .merged(self.console)?
-            .settings(file.merged(self.external_url)?, tls.is_some())?;
+            .settings(file.merged(self.external_url)?, served.tls.is_some())?;
         let alerts = file
             .merged(self.alerts)?
             .settings(console.external_url.clone())?;
         Ok(UpConfig {
-            collector: CollectorConfig {
-                clickhouse: clickhouse.clone(),
-                keys: keys.clone(),
-                ingest,
-                auth: auth.clone(),
-                tls: tls.clone(),
-                connections,
-            },
-            console: ConsoleConfig {
-                clickhouse: clickhouse.clone(),
-                data_dir: data_dir.clone(),
-                keys: keys.clone(),
-                settings: console,
-                auth,
-                processes: processes.clone(),
-                rules: rules.clone(),
-                tls,
-                connections,
-            },
+            data_dir: served.data_dir.clone(),
+            collector: CollectorConfig::new(&served, ingest),
             correlator: CorrelatorConfig {
-                clickhouse,
-                keys,
-                processes,
+                clickhouse: served.clickhouse.clone(),
+                keys: served.keys.clone(),
+                processes: processes.clone(),
                 correlator,
-                alerts: Some((rules, alerts)),
+                alerts: Some((rules.clone(), alerts)),
             },
-            data_dir,
+            console: ConsoleConfig::new(served, console, processes, rules),
         })
     }
+}
+
+/// What every serving subcommand loads first: ClickHouse, the data
+/// directory and key types.
+struct Base {
+    clickhouse: ClickHouseSettings,
+    data_dir: PathBuf,
+    keys: KeyTypes,
+}
+
+impl Base {
+    fn load(
+        file: &ConfigFile,
+        clickhouse: ClickHouseArgs,
+        data: DataArgs,
+        keys: KeysArgs,
+    ) -> Result<Base, ConfigError> {
+        Ok(Base {
+            clickhouse: file.merged(clickhouse)?.settings()?,
+            data_dir: file.merged(data)?.settings(),
+            keys: file.merged(keys)?.settings()?,
+        })
+    }
+
+    /// With what the collector's and the console's listeners share (loaded
+    /// after each component's own settings, once in `up`): connector
+    /// tokens, the certificate and the connection limits.
+    fn serving(
+        self,
+        file: &ConfigFile,
+        tokens: TokensArgs,
+        tls: TlsArgs,
+        listeners: ListenerArgs,
+    ) -> Result<Served, ConfigError> {
+        Ok(Served {
+            auth: Arc::new(file.merged(tokens)?.settings()?),
+            tls: file.merged(tls)?.load()?,
+            connections: file.merged(listeners)?.settings()?,
+            clickhouse: self.clickhouse,
+            data_dir: self.data_dir,
+            keys: self.keys,
+        })
+    }
+}
+
+/// What the collector and the console both load.
+struct Served {
+    clickhouse: ClickHouseSettings,
+    data_dir: PathBuf,
+    keys: KeyTypes,
+    auth: Arc<IngestAuth>,
+    tls: Option<Tls>,
+    connections: ConnectionLimits,
 }
 
 #[derive(Debug, Default, Clone, Args)]
@@ -156,21 +190,25 @@ pub struct CollectorConfig {
 
 impl CollectorCommand {
     pub fn load(self, file: &ConfigFile) -> Result<CollectorConfig, ConfigError> {
-        let clickhouse = file.merged(self.clickhouse)?.settings()?;
-        let data_dir = file.merged(self.data)?.settings();
-        let keys = file.merged(self.keys)?.settings()?;
-        let ingest = file.merged(self.collector)?.settings(&data_dir, &keys)?;
-        let auth = Arc::new(file.merged(self.tokens)?.settings()?);
-        let tls = file.merged(self.tls)?.load()?;
-        let connections = file.merged(self.listeners)?.settings()?;
-        Ok(CollectorConfig {
-            clickhouse,
-            keys,
+        let base = Base::load(file, self.clickhouse, self.data, self.keys)?;
+        let ingest = file
+            .merged(self.collector)?
+            .settings(&base.data_dir, &base.keys)?;
+        let served = base.serving(file, self.tokens, self.tls, self.listeners)?;
+        Ok(CollectorConfig::new(&served, ingest))
+    }
+}
+
+impl CollectorConfig {
+    fn new(served: &Served, ingest: IngestSettings) -> Self {
+        CollectorConfig {
+            clickhouse: served.clickhouse.clone(),
+            keys: served.keys.clone(),
             ingest,
-            auth,
-            tls,
-            connections,
-        })
+            auth: served.auth.clone(),
+            tls: served.tls.clone(),
+            connections: served.connections,
+        }
     }
 }
 
@@ -220,28 +258,35 @@ pub struct ConsoleConfig {
 
 impl ConsoleCommand {
     pub fn load(self, file: &ConfigFile) -> Result<ConsoleConfig, ConfigError> {
-        let clickhouse = file.merged(self.clickhouse)?.settings()?;
-        let data_dir = file.merged(self.data)?.settings();
-        let keys = file.merged(self.keys)?.settings()?;
-        let processes = file.merged(self.processes)?.load(&keys)?;
+        let base = Base::load(file, self.clickhouse, self.data, self.keys)?;
+        let processes = file.merged(self.processes)?.load(&base.keys)?;
         let rules = file.merged(self.rules)?.load(&processes.processes)?;
-        let auth = Arc::new(file.merged(self.tokens)?.settings()?);
-        let tls = file.merged(self.tls)?.load()?;
-        let connections = file.merged(self.listeners)?.settings()?;
+        let served = base.serving(file, self.tokens, self.tls, self.listeners)?;
         let console = file
             .merged(self.console)?
-            .settings(file.merged(self.external_url)?, tls.is_some())?;
-        Ok(ConsoleConfig {
-            clickhouse,
-            data_dir,
-            keys,
-            settings: console,
-            auth,
+            .settings(file.merged(self.external_url)?, served.tls.is_some())?;
+        Ok(ConsoleConfig::new(served, console, processes, rules))
+    }
+}
+
+impl ConsoleConfig {
+    fn new(
+        served: Served,
+        settings: ConsoleSettings,
+        processes: ProcessSet,
+        rules: RuleSet,
+    ) -> Self {
+        ConsoleConfig {
+            clickhouse: served.clickhouse,
+            data_dir: served.data_dir,
+            keys: served.keys,
+            settings,
+            auth: served.auth,
             processes,
             rules,
-            tls,
-            connections,
-        })
+            tls: served.tls,
+            connections: served.connections,
+        }
     }
 }
 

@@ -537,7 +537,12 @@ async fn for_holds_back_a_flapping_condition() {
     let mut phases = Vec::new();
     for at in [59, 54, 49, 44, 39, 34, 29, 26] {
         alerts.cycle(now - at * MIN).await.unwrap();
-        phases.push(app.store.alert_states().await.unwrap()[0].phase.as_str());
+        phases.push(
+            app.store.alert_states().await.unwrap()[0]
+                .state
+                .phase
+                .as_str(),
+        );
     }
     assert_eq!(
         phases,

@@ -144,39 +144,19 @@ async fn keep_sending(
     }
 }
 
-fn client_for(store: &Store) -> clickhouse::Client {
-    clickhouse::Client::default()
-        .with_url(&store.config().url)
-        .with_database(&store.config().database)
-        .with_validation(false)
-}
-
-#[derive(clickhouse::Row, serde::Deserialize)]
-struct Counted {
-    id: String,
-    n: u64,
-}
-
 /// Spans per trace and rows per event id, as stored (FINAL: what the API
 /// reads).
 async fn stored(store: &Store) -> (HashMap<String, u64>, HashMap<String, u64>) {
-    let client = client_for(store);
-    let spans = client
-        .query(
-            "SELECT lower(hex(trace_id)) AS id, count() AS n FROM spans_v2 FINAL GROUP BY trace_id",
-        )
-        .fetch_all::<Counted>()
-        .await
-        .unwrap();
-    let events = client
-        .query("SELECT event_id AS id, count() AS n FROM events FINAL GROUP BY event_id")
-        .fetch_all::<Counted>()
-        .await
-        .unwrap();
-    (
-        spans.into_iter().map(|c| (c.id, c.n)).collect(),
-        events.into_iter().map(|c| (c.id, c.n)).collect(),
-    )
+    let until = domain::now_ns() + 86_400_000_000_000;
+    let mut spans = HashMap::new();
+    for span in store.spans_between(0, until).await.unwrap() {
+        *spans.entry(span.trace_id.to_hex()).or_default() += 1;
+    }
+    let mut events = HashMap::new();
+    for event in store.events_in(0, until).await.unwrap() {
+        *events.entry(event.id).or_default() += 1;
+    }
+    (spans, events)
 }
 
 /// Every acknowledged request is stored whole: its trace's spans and its
@@ -841,11 +821,7 @@ async fn a_full_spool_answers_429_and_resource_exhausted_and_drops_nothing_ackno
 async fn a_row_clickhouse_refuses_goes_to_dead_letters_while_the_rest_flows() {
     let store = harness::store().await;
     // This database's spans table refuses spans named `poison`.
-    client_for(&store)
-        .query("ALTER TABLE spans_v2 ADD COLUMN guard UInt8 DEFAULT throwIf(name = 'poison')")
-        .execute()
-        .await
-        .unwrap();
+    store.refuse_spans_named("poison").await.unwrap();
     let app = TestApp::with(TestConfig {
         store: Some(store.clone()),
         ..Default::default()

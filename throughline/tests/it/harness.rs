@@ -70,17 +70,55 @@ pub fn unique_database() -> String {
     )
 }
 
-/// A migrated, empty database of its own.
-pub async fn store() -> Store {
-    let store = Store::new(StoreConfig {
+/// A database of its own, not created yet.
+pub fn unmigrated_store() -> Store {
+    Store::new(StoreConfig {
         url: clickhouse_url(),
         database: unique_database(),
         user: None,
         password: None,
         timeouts: Default::default(),
-    });
+    })
+}
+
+/// A migrated, empty database of its own.
+pub async fn store() -> Store {
+    let store = unmigrated_store();
     store.migrate().await.expect("migrate the test database");
     store
+}
+
+/// A server span with ids in hex, nothing on it but its service, name and
+/// start.
+pub fn bare_span(
+    trace_id: &str,
+    span_id: &str,
+    service: &str,
+    name: &str,
+    start_ns: u64,
+) -> domain::model::Span {
+    use domain::model::{Span, SpanId, SpanKind, StatusCode, TraceId};
+    Span {
+        trace_id: TraceId::from_hex(trace_id).unwrap(),
+        span_id: SpanId::from_hex(span_id).unwrap(),
+        parent_span_id: None,
+        trace_state: String::new(),
+        flags: 0,
+        service: service.into(),
+        name: name.into(),
+        kind: SpanKind::Server,
+        start_ns,
+        duration_ns: 0,
+        status_code: StatusCode::Unset,
+        status_message: String::new(),
+        attributes: Vec::new(),
+        resource: Vec::new(),
+        scope_name: String::new(),
+        scope_version: String::new(),
+        events: Vec::new(),
+        links: Vec::new(),
+        keys: Vec::new(),
+    }
 }
 
 /// What a test's collector is configured with.

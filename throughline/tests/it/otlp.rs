@@ -312,13 +312,6 @@ pub fn event_record(
     }
 }
 
-#[derive(clickhouse::Row, serde::Deserialize)]
-struct StoredLog {
-    event_name: String,
-    service: String,
-    key_values: Vec<String>,
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_records_over_grpc_and_http_are_stored_once() {
     use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -341,63 +334,53 @@ async fn log_records_over_grpc_and_http_are_stored_once() {
     assert_eq!(response.status(), 200);
 
     app.settled().await;
-    let client = clickhouse::Client::default()
-        .with_url(&app.store.config().url)
-        .with_database(&app.store.config().database)
-        .with_validation(false);
-    let rows = client
-        .query("SELECT event_name, service, key_values FROM logs FINAL")
-        .fetch_all::<StoredLog>()
+    let rows = app
+        .store
+        .log_records_between(0, domain::now_ns() + 86_400_000_000_000)
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].event_name, "mes.work_order.completed");
     assert_eq!(rows[0].service, "mes");
-    assert_eq!(rows[0].key_values, vec!["WO-7"]);
+    let key_values: Vec<&str> = rows[0].keys.iter().map(|k| k.value.as_str()).collect();
+    assert_eq!(key_values, vec!["WO-7"]);
 }
 
 /// A database made before spans were keyed by service: its spans are copied
 /// into `spans_v2` by migration 0008, once, and read from there.
 #[tokio::test]
 async fn spans_stored_before_the_service_sort_key_are_copied_on_upgrade() {
-    use store::migrate::MIGRATIONS;
-    use store::template::render_single;
-    use store::{Store, StoreConfig};
-
-    let config = StoreConfig {
-        url: crate::harness::clickhouse_url(),
-        database: crate::harness::unique_database(),
-        user: None,
-        password: None,
-        timeouts: Default::default(),
-    };
-    let server = clickhouse::Client::default()
-        .with_url(&config.url)
-        .with_validation(false);
-    server
-        .query(&format!("CREATE DATABASE {}", config.database))
-        .execute()
-        .await
-        .unwrap();
-    let old = server.clone().with_database(&config.database);
+    use crate::harness::bare_span;
+    let store = crate::harness::unmigrated_store();
     // The table as migration 0001 made it, with spans of three days in it
     // (three partitions: the copy goes one day at a time).
-    let create = render_single(MIGRATIONS[0].sql.split(";\n").next().unwrap()).unwrap();
-    old.query(&create).execute().await.unwrap();
-    old.query(
-        "INSERT INTO spans (start_time, start_ns, trace_id, span_id, service, name) VALUES \
-         (toDateTime(1764161400), 1764161400000000000, unhex('0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a'), \
-          unhex('0b0b0b0b0b0b0b0b'), 'erp', 'erp.before.upgrade'), \
-         (toDateTime(1764075000), 1764075000000000000, unhex('0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a'), \
-          unhex('0c0c0c0c0c0c0c0c'), 'erp', 'erp.day.before'), \
-         (toDateTime(1763988600), 1763988600000000000, unhex('0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a'), \
-          unhex('0d0d0d0d0d0d0d0d'), 'mes', 'mes.two.days.before')",
-    )
-    .execute()
-    .await
-    .unwrap();
+    store.migrate_through(1).await.unwrap();
+    let trace = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a";
+    let before = [
+        bare_span(
+            trace,
+            "0b0b0b0b0b0b0b0b",
+            "erp",
+            "erp.before.upgrade",
+            1764161400000000000,
+        ),
+        bare_span(
+            trace,
+            "0c0c0c0c0c0c0c0c",
+            "erp",
+            "erp.day.before",
+            1764075000000000000,
+        ),
+        bare_span(
+            trace,
+            "0d0d0d0d0d0d0d0d",
+            "mes",
+            "mes.two.days.before",
+            1763988600000000000,
+        ),
+    ];
+    store.insert_spans_only("spans", &before).await.unwrap();
 
-    let store = Store::new(config.clone());
     store.migrate().await.unwrap();
     // A second start applies nothing again.
     let again = store.migrate().await.unwrap();

@@ -387,24 +387,13 @@ async fn figures(app: &TestApp) -> (Value, Value, Value) {
     )
 }
 
-#[derive(clickhouse::Row, serde::Deserialize)]
-struct Count {
-    n: u64,
-}
-
 /// Raw row counts, without FINAL: what was written, duplicates included.
 async fn rows(app: &TestApp, table: &str) -> u64 {
     app.settled().await;
-    let client = clickhouse::Client::default()
-        .with_url(&app.store.config().url)
-        .with_database(&app.store.config().database)
-        .with_validation(false);
-    client
-        .query(&format!("SELECT count() AS n FROM {table}"))
-        .fetch_one::<Count>()
+    app.store
+        .row_count(table, store::inspect::Rows::AsWritten)
         .await
         .unwrap()
-        .n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,9 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use clickhouse::Row;
 use domain::histogram;
-use serde::Deserialize;
+use domain::model::Outcome;
 use serde_json::{json, Value};
 use store::Store;
 
@@ -92,14 +91,11 @@ async fn post_spans(app: &TestApp, spans: &[FixtureSpan]) {
     }
 }
 
-fn raw_client(store: &Store) -> clickhouse::Client {
-    clickhouse::Client::default()
-        .with_url(&store.config().url)
-        .with_database(&store.config().database)
-        .with_validation(false)
-}
+/// Far enough ahead for every test's data (the last second a `DateTime`
+/// holds).
+const FOREVER_NS: u64 = u32::MAX as u64 * 1_000_000_000;
 
-#[derive(Debug, Row, Deserialize)]
+#[derive(Debug, Default)]
 struct RawOperation {
     service: String,
     name: String,
@@ -109,7 +105,7 @@ struct RawOperation {
     durations: Vec<u64>,
 }
 
-#[derive(Debug, Row, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct RawEdge {
     parent: String,
     child: String,
@@ -117,9 +113,8 @@ struct RawEdge {
     errors: u64,
 }
 
-#[derive(Debug, Row, Deserialize)]
+#[derive(Debug, Default)]
 struct RawEvents {
-    system: String,
     events: u64,
     failures: u64,
     dead: u64,
@@ -127,53 +122,51 @@ struct RawEvents {
 }
 
 /// Every figure of the rollups over `[from_ns, to_ns]` against the raw rows
-/// of its whole minutes; `edges`, when given, is what the service map must
-/// show.
+/// of its whole minutes (each record once, `FINAL`), computed here;
+/// `edges`, when given, is what the service map must show.
 async fn check_against_raw(store: &Store, from_ns: u64, to_ns: u64, edges: Option<&[RawEdge]>) {
-    let raw = raw_client(store);
+    use domain::model::{Outcome, StatusCode};
     // The minutes holding the range's ends count whole.
     let (lo, hi) = (from_ns - from_ns % MIN, to_ns - to_ns % MIN + MIN);
-    let operations = raw
-        .query(
-            "SELECT service, name, count() AS count, countIf(status_code = 2) AS errors, \
-                    max(start_ns) AS last_ns, groupArray(duration_ns) AS durations \
-             FROM spans_v2 FINAL WHERE start_ns >= ? AND start_ns < ? \
-             GROUP BY service, name ORDER BY service, name",
-        )
-        .bind(lo)
-        .bind(hi)
-        .fetch_all::<RawOperation>()
-        .await
-        .unwrap();
-    let events = raw
-        .query(
-            "SELECT system, count() AS events, \
-                    countIf(outcome IN ('failed', 'dead_lettered')) AS failures, \
-                    countIf(outcome = 'dead_lettered') AS dead, max(time_ns) AS last_ns \
-             FROM events FINAL WHERE time_ns >= ? AND time_ns < ? \
-             GROUP BY system ORDER BY system",
-        )
-        .bind(lo)
-        .bind(hi)
-        .fetch_all::<RawEvents>()
-        .await
-        .unwrap();
+    let all_spans = store.spans_between(0, FOREVER_NS).await.unwrap();
+    let all_events = store.events_in(0, FOREVER_NS).await.unwrap();
+    let in_range = |t: u64| t >= lo && t < hi;
+    let mut by_operation: BTreeMap<(String, String), RawOperation> = BTreeMap::new();
+    for s in all_spans.iter().filter(|s| in_range(s.start_ns)) {
+        let o = by_operation
+            .entry((s.service.clone(), s.name.clone()))
+            .or_insert_with(|| RawOperation {
+                service: s.service.clone(),
+                name: s.name.clone(),
+                ..Default::default()
+            });
+        o.count += 1;
+        o.errors += u64::from(s.status_code == StatusCode::Error);
+        o.last_ns = o.last_ns.max(s.start_ns);
+        o.durations.push(s.duration_ns);
+    }
+    let operations: Vec<RawOperation> = by_operation.into_values().collect();
+    let mut events: BTreeMap<String, RawEvents> = BTreeMap::new();
+    for e in all_events.iter().filter(|e| in_range(e.time_ns)) {
+        let w = events.entry(e.system.clone()).or_default();
+        w.events += 1;
+        w.failures += u64::from(matches!(e.outcome, Outcome::Failed | Outcome::DeadLettered));
+        w.dead += u64::from(e.outcome == Outcome::DeadLettered);
+        w.last_ns = w.last_ns.max(e.time_ns);
+    }
     // Last seen looks back a week before the range.
     let week = 7 * 1440 * MIN;
-    let last_seen = raw
-        .query(
-            "SELECT system, max(t) FROM ( \
-               SELECT service AS system, start_ns AS t FROM spans_v2 WHERE start_ns >= ? AND start_ns < ? \
-               UNION ALL SELECT system, time_ns AS t FROM events WHERE time_ns >= ? AND time_ns < ? \
-             ) GROUP BY system",
-        )
-        .bind(lo - week)
-        .bind(hi)
-        .bind(lo - week)
-        .bind(hi)
-        .fetch_all::<(String, u64)>()
-        .await
-        .unwrap();
+    let seen = |t: u64| t >= lo - week && t < hi;
+    let last_seen = all_spans
+        .iter()
+        .filter(|s| seen(s.start_ns))
+        .map(|s| (s.service.clone(), s.start_ns))
+        .chain(
+            all_events
+                .iter()
+                .filter(|e| seen(e.time_ns))
+                .map(|e| (e.system.clone(), e.time_ns)),
+        );
 
     // Operations: counts and errors exactly, quantiles by bucket.
     let mut stats = store.operation_stats(from_ns, to_ns).await.unwrap();
@@ -205,8 +198,8 @@ async fn check_against_raw(store: &Store, from_ns: u64, to_ns: u64, edges: Optio
         w.1 += o.errors;
         w.5 = w.5.max(o.last_ns);
     }
-    for e in &events {
-        let w = want.entry(e.system.clone()).or_default();
+    for (system, e) in &events {
+        let w = want.entry(system.clone()).or_default();
         (w.2, w.3, w.4) = (e.events, e.failures, e.dead);
         w.5 = w.5.max(e.last_ns);
     }
@@ -235,23 +228,34 @@ async fn check_against_raw(store: &Store, from_ns: u64, to_ns: u64, edges: Optio
         .collect();
     assert_eq!(got, want);
 
-    // The service map, against the raw join and against the fixture.
-    let raw_edges = raw
-        .query(
-            "SELECT parent, child, count() AS calls, countIf(status_code = 2) AS errors \
-             FROM (SELECT trace_id, parent_span_id, service AS child, status_code \
-                   FROM spans_v2 FINAL WHERE parent_span_id != toFixedString('', 8) \
-                     AND start_ns >= ? AND start_ns < ?) AS children \
-             ANY LEFT JOIN (SELECT trace_id, span_id AS parent_span_id, service AS parent \
-                   FROM spans_v2 FINAL) AS parents USING (trace_id, parent_span_id) \
-             WHERE parent != '' AND parent != child \
-             GROUP BY parent, child ORDER BY parent, child",
-        )
-        .bind(lo)
-        .bind(hi)
-        .fetch_all::<RawEdge>()
-        .await
-        .unwrap();
+    // The service map, against the raw join and against the fixture: a
+    // span of the range whose parent (of any time) is of another service.
+    let services: BTreeMap<_, &str> = all_spans
+        .iter()
+        .map(|s| ((s.trace_id, s.span_id), s.service.as_str()))
+        .collect();
+    let mut calls: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for s in all_spans.iter().filter(|s| in_range(s.start_ns)) {
+        let parent = s
+            .parent_span_id
+            .and_then(|p| services.get(&(s.trace_id, p)));
+        if let Some(parent) = parent.filter(|p| **p != s.service) {
+            let c = calls
+                .entry((parent.to_string(), s.service.clone()))
+                .or_default();
+            c.0 += 1;
+            c.1 += u64::from(s.status_code == StatusCode::Error);
+        }
+    }
+    let raw_edges: Vec<RawEdge> = calls
+        .into_iter()
+        .map(|((parent, child), (calls, errors))| RawEdge {
+            parent,
+            child,
+            calls,
+            errors,
+        })
+        .collect();
     if let Some(edges) = edges {
         assert_eq!(raw_edges, edges, "the raw join disagrees with the fixture");
     }
@@ -429,99 +433,26 @@ async fn a_range_counts_its_minutes_whole_and_no_others() {
 /// them filled once, on migration, with the raw data's numbers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_migration_fills_the_rollups_from_spans_stored_before_it() {
-    use store::migrate::MIGRATIONS;
-    use store::template::render_single;
-
-    let store = Store::new(store::StoreConfig {
-        url: crate::harness::clickhouse_url(),
-        database: crate::harness::unique_database(),
-        user: None,
-        password: None,
-        timeouts: Default::default(),
-    });
-    let server = clickhouse::Client::default()
-        .with_url(&store.config().url)
-        .with_validation(false);
-    server
-        .query(&format!("CREATE DATABASE {}", store.config().database))
-        .execute()
-        .await
-        .unwrap();
-    let raw = raw_client(&store);
+    let store = crate::harness::unmigrated_store();
     // The tables as migrations 1 to 8 made them, recorded as applied.
-    raw.query(
-        "CREATE TABLE schema_migrations (version UInt32, name String, checksum String, \
-         applied_at DateTime) ENGINE = ReplacingMergeTree() ORDER BY version",
-    )
-    .execute()
-    .await
-    .unwrap();
-    for m in MIGRATIONS.iter().filter(|m| m.version <= 8) {
-        raw.query("INSERT INTO schema_migrations VALUES (?, ?, ?, now())")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(format!("{:016x}", domain::hash::fnv1a(&[m.sql.as_bytes()])))
-            .execute()
-            .await
-            .unwrap();
-        for statement in m.sql.split(";\n") {
-            let code: String = statement
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            if !code.trim().is_empty() {
-                raw.query(&render_single(&code).unwrap())
-                    .execute()
-                    .await
-                    .unwrap();
-            }
-        }
-    }
+    store.migrate_through(8).await.unwrap();
     // Spans of two days (a parent the day before its child), each inserted
     // twice, as a redelivery before the rollups would have been.
     let day = 86_400 * 1_000_000_000;
     let base = domain::now_ns() / day * day - 2 * day + 23 * 60 * MIN + 30 * MIN;
-    let spans = fixture(300, 60, base);
+    let fixture_spans = fixture(300, 60, base);
+    let spans: Vec<domain::model::Span> = fixture_spans.iter().map(domain_span).collect();
+    let events: Vec<domain::model::Event> = [
+        ("e1", "mes", Outcome::Failed),
+        ("e2", "mes", Outcome::DeadLettered),
+        ("e3", "erp", Outcome::Ok),
+    ]
+    .into_iter()
+    .map(|(id, system, outcome)| bare_event(id, system, outcome, base))
+    .collect();
     for _ in 0..2 {
-        let values: Vec<String> = spans
-            .iter()
-            .map(|s| {
-                format!(
-                    "(toDateTime({}), {}, {}, unhex('{:032x}'), unhex('{:016x}'), {}, '{}', '{}', {})",
-                    s.start_ns / 1_000_000_000,
-                    s.start_ns,
-                    s.duration_ns,
-                    s.trace + 1,
-                    s.id,
-                    s.parent
-                        .map(|p| format!("unhex('{p:016x}')"))
-                        .unwrap_or("toFixedString('', 8)".into()),
-                    s.service,
-                    s.name,
-                    if s.error { 2 } else { 0 }
-                )
-            })
-            .collect();
-        raw.query(&format!(
-            "INSERT INTO spans_v2 (start_time, start_ns, duration_ns, trace_id, span_id, \
-             parent_span_id, service, name, status_code) VALUES {}",
-            values.join(", ")
-        ))
-        .execute()
-        .await
-        .unwrap();
-        raw.query(&format!(
-            "INSERT INTO events (time, time_ns, source, event_id, system, type, outcome) VALUES \
-             (toDateTime({s}), {ns}, 'urn:a', 'e1', 'mes', 't', 'failed'), \
-             (toDateTime({s}), {ns}, 'urn:a', 'e2', 'mes', 't', 'dead_lettered'), \
-             (toDateTime({s}), {ns}, 'urn:a', 'e3', 'erp', 't', 'ok')",
-            s = base / 1_000_000_000,
-            ns = base
-        ))
-        .execute()
-        .await
-        .unwrap();
+        store.insert_spans_only("spans_v2", &spans).await.unwrap();
+        store.insert_events_only(&events).await.unwrap();
     }
     store.migrate().await.unwrap();
     assert!(store.migrate().await.unwrap().applied.is_empty());
@@ -529,41 +460,54 @@ async fn the_migration_fills_the_rollups_from_spans_stored_before_it() {
         &store,
         base - MIN,
         domain::now_ns(),
-        Some(&expected_edges(&spans)),
+        Some(&expected_edges(&fixture_spans)),
     )
     .await;
 }
 
-fn domain_span(s: &FixtureSpan) -> domain::model::Span {
-    use domain::model::{Span, SpanId, SpanKind, StatusCode, TraceId};
-    let trace = format!("{:032x}", s.trace + 1);
-    Span {
-        trace_id: TraceId::from_hex(&trace).unwrap(),
-        span_id: SpanId::from_hex(&format!("{:016x}", s.id)).unwrap(),
-        parent_span_id: s
-            .parent
-            .map(|p| SpanId::from_hex(&format!("{p:016x}")).unwrap()),
-        trace_state: String::new(),
-        flags: 0,
-        service: s.service.into(),
-        name: s.name.clone(),
-        kind: SpanKind::Server,
-        start_ns: s.start_ns,
-        duration_ns: s.duration_ns,
-        status_code: if s.error {
-            StatusCode::Error
-        } else {
-            StatusCode::Unset
-        },
-        status_message: String::new(),
+/// An event of `urn:a` of type `t`, and nothing else on it.
+fn bare_event(id: &str, system: &str, outcome: Outcome, time_ns: u64) -> domain::model::Event {
+    domain::model::Event {
+        source: "urn:a".into(),
+        id: id.into(),
+        system: system.into(),
+        event_type: "t".into(),
+        subject: String::new(),
+        time_ns,
+        time_missing: false,
+        received_ns: time_ns,
+        outcome,
+        attempt: 0,
+        trace_id: None,
+        span_id: None,
+        correlation_id: String::new(),
+        causation_id: String::new(),
+        data: String::new(),
+        data_content_type: String::new(),
         attributes: Vec::new(),
-        resource: Vec::new(),
-        scope_name: String::new(),
-        scope_version: String::new(),
-        events: Vec::new(),
-        links: Vec::new(),
         keys: Vec::new(),
+        origin: domain::model::EventOrigin::CloudEvent,
     }
+}
+
+fn domain_span(s: &FixtureSpan) -> domain::model::Span {
+    use domain::model::{SpanId, StatusCode};
+    let trace = format!("{:032x}", s.trace + 1);
+    let mut span = crate::harness::bare_span(
+        &trace,
+        &format!("{:016x}", s.id),
+        s.service,
+        &s.name,
+        s.start_ns,
+    );
+    span.parent_span_id = s
+        .parent
+        .map(|p| SpanId::from_hex(&format!("{p:016x}")).unwrap());
+    span.duration_ns = s.duration_ns;
+    if s.error {
+        span.status_code = StatusCode::Error;
+    }
+    span
 }
 
 /// A batch written again after a failed attempt (which may have stored its

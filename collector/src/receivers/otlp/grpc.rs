@@ -27,6 +27,7 @@ use crate::pipeline::SubmitError;
 
 use super::convert;
 use super::convert::Rejection;
+use super::{RpcAny, RpcStatus};
 use crate::auth::Access;
 use crate::receivers::{
     admit, count_refused, enforce, ingest, now_ns, ReceiveError, ReceiverState, Signal,
@@ -34,26 +35,6 @@ use crate::receivers::{
 
 /// Seconds a client should wait before retrying into a full spool.
 const FULL_RETRY_DELAY_SECS: i64 = 5;
-
-/// `google.rpc.Status` as carried in `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<RpcAny>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, Message)]
-struct RpcAny {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
 
 /// `google.rpc.RetryInfo`.
 #[derive(Clone, PartialEq, Message)]

@@ -19,6 +19,7 @@ use prost::Message;
 use super::convert::Rejection;
 use super::convert::{self, Converted};
 use super::json;
+use super::RpcStatus;
 use crate::receivers::{
     admit, authorization, count_refused, enforce, ingest, now_ns, read_body, ReceiveError,
     ReceiverState, Signal,
@@ -64,15 +65,6 @@ impl Encoding {
     }
 }
 
-/// `google.rpc.Status`, the body of an OTLP/HTTP error (details left empty).
-#[derive(Clone, PartialEq, Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
-
 fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ReceiveError> {
     let raw = headers
         .get(header::CONTENT_TYPE)
@@ -110,9 +102,11 @@ fn error_response(metrics: &Metrics, encoding: Encoding, error: ReceiveError) ->
     };
     let message = error.to_string();
     let body = match encoding {
+        // Details left empty.
         Encoding::Protobuf => RpcStatus {
             code: grpc_code,
             message,
+            details: Vec::new(),
         }
         .encode_to_vec(),
         Encoding::Json => serde_json::json!({ "code": grpc_code, "message": message })
