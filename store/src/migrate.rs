@@ -142,7 +142,7 @@ struct AppliedRow {
 }
 
 /// A migration's fingerprint, to notice a file edited after it was applied.
-fn checksum(sql: &str) -> String {
+pub(crate) fn checksum(sql: &str) -> String {
     format!("{:016x}", domain::hash::fnv1a(&[sql.as_bytes()]))
 }
 
@@ -201,8 +201,7 @@ impl Store {
     /// Creates the database and applies every migration not yet applied.
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         self.create_database().await?;
-        self.execute_template(BOOKKEEPING, "schema_migrations")
-            .await?;
+        self.create_bookkeeping().await?;
         let applied = self.applied(self.config().timeouts.query).await?;
         let mut report = MigrationReport::default();
         for migration in MIGRATIONS {
@@ -219,10 +218,27 @@ impl Store {
                 report.already += 1;
                 continue;
             }
-            for (i, statement) in statements(migration.sql).iter().enumerate() {
-                let context = format!("sql/{} statement {}", migration.name, i + 1);
-                self.execute_template(statement, &context).await?;
-            }
+            self.apply_migration(migration, &sum, true).await?;
+            report.applied.push(migration.name.to_string());
+        }
+        Ok(report)
+    }
+
+    /// Runs `migration`'s statements, then (with `with_data`) its copy and
+    /// fills, and records it as applied with checksum `sum`. Without data
+    /// it leaves a database as the release that added the migration left a
+    /// new one (for upgrade tests: `testing::migrate_through`).
+    pub(crate) async fn apply_migration(
+        &self,
+        migration: &Migration,
+        sum: &str,
+        with_data: bool,
+    ) -> Result<(), StoreError> {
+        for (i, statement) in statements(migration.sql).iter().enumerate() {
+            let context = format!("sql/{} statement {}", migration.name, i + 1);
+            self.execute_template(statement, &context).await?;
+        }
+        if with_data {
             if let Some(copy) = &migration.copy {
                 self.copy_by_day(copy).await.map_err(|e| {
                     StoreError::Migration(format!(
@@ -239,19 +255,23 @@ impl Store {
                     ))
                 })?;
             }
-            self.insert_rows(
-                "schema_migrations",
-                &[AppliedRow {
-                    version: migration.version,
-                    name: migration.name.to_string(),
-                    checksum: sum,
-                    applied_at: super::rows::unix_seconds_now(),
-                }],
-            )
-            .await?;
-            report.applied.push(migration.name.to_string());
         }
-        Ok(report)
+        self.insert_rows(
+            "schema_migrations",
+            &[AppliedRow {
+                version: migration.version,
+                name: migration.name.to_string(),
+                checksum: sum.to_string(),
+                applied_at: super::rows::unix_seconds_now(),
+            }],
+        )
+        .await
+    }
+
+    /// The bookkeeping table, made if missing.
+    pub(crate) async fn create_bookkeeping(&self) -> Result<(), StoreError> {
+        self.execute_template(BOOKKEEPING, "schema_migrations")
+            .await
     }
 
     /// Copies `copy.from` into `copy.to`, one day partition per insert.

@@ -5,16 +5,9 @@
 
 use domain::model::{Event, Span};
 
-use crate::migrate::MIGRATIONS;
+use crate::migrate::{checksum, MIGRATIONS};
 use crate::rows::{EventRow, SpanRow};
-use crate::template::render_single;
 use crate::{Store, StoreError};
-
-/// The bookkeeping table as `migrate` makes it (`ReplacingMergeTree` by
-/// version), rendered for a single server.
-const APPLIED: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
-    (version UInt32, name String, checksum String, applied_at DateTime) \
-    ENGINE = ReplacingMergeTree() ORDER BY version";
 
 impl Store {
     /// Creates the database with the statements of migrations up to
@@ -23,27 +16,9 @@ impl Store {
     /// `migrate` then applies the rest as it would on an upgrade.
     pub async fn migrate_through(&self, version: u32) -> Result<(), StoreError> {
         self.create_database().await?;
-        self.query(APPLIED).execute().await?;
+        self.create_bookkeeping().await?;
         for m in MIGRATIONS.iter().filter(|m| m.version <= version) {
-            for statement in m.sql.split(";\n") {
-                let code: String = statement
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("--"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                if code.trim().is_empty() {
-                    continue;
-                }
-                let sql = render_single(&code).map_err(|e| StoreError::Migration(e.to_string()))?;
-                self.query(&sql).execute().await?;
-            }
-            // The fingerprint `migrate` compares (`migrate::checksum`).
-            self.query("INSERT INTO schema_migrations VALUES (?, ?, ?, now())")
-                .bind(m.version)
-                .bind(m.name)
-                .bind(format!("{:016x}", domain::hash::fnv1a(&[m.sql.as_bytes()])))
-                .execute()
-                .await?;
+            self.apply_migration(m, &checksum(m.sql), false).await?;
         }
         Ok(())
     }
