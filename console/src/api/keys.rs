@@ -47,10 +47,7 @@ pub async fn get_key(
         .transpose()?;
     let key = parse_key(&state, &key_type, &value)?;
     let j = journey(&state, key).await?;
-    let (summary, (records, next)) = tokio::try_join!(
-        summary(&state, &j),
-        records(&state, &j, limit, after.as_ref())
-    )?;
+    let (summary, records, next) = summary_and_records(&state, &j, limit, after.as_ref()).await?;
     let own = &summary.keys[0];
     Ok(Json(serde_json::json!({
         "key": KeyView::from(&j.key),

@@ -127,18 +127,65 @@ pub struct Summary {
     pub instances: Vec<InstanceView>,
 }
 
-/// The summary of a journey: per key counts, the journey's total and the
-/// instances, read side by side.
-pub async fn summary(state: &Reads, j: &Journey) -> Result<Summary, AppError> {
-    let all: Vec<&BusinessKey> = std::iter::once(&j.key)
-        .chain(j.linked.iter().map(|l| &l.key))
-        .collect();
+/// Rows of the key index a journey may have to be read in one scan
+/// ([`store::query::JourneyScan`]); a larger one (a hub's) is read by a
+/// query per answer, each bounded by what it returns.
+const SCAN_ROWS: usize = 20_000;
+
+/// A journey's summary and one page of its records (newest first, after
+/// `after` when given; and where the next page starts). The journey's own
+/// keys are read once for their counts, the total and the page when they
+/// have few rows; the parents (a work order's order and customer), whose
+/// records are not the journey's, only for their counts; the instances
+/// beside them.
+pub async fn summary_and_records(
+    state: &Reads,
+    j: &Journey,
+    limit: usize,
+    after: Option<&JourneyPosition>,
+) -> Result<(Summary, Vec<JourneyRecord>, Option<JourneyPosition>), AppError> {
     let journey_keys: Vec<&BusinessKey> = j.keys.iter().collect();
-    let (per_key, total, instances) = tokio::try_join!(
-        async { Ok::<_, AppError>(state.store.key_summaries(&all).await?) },
-        async { Ok(state.store.journey_counts(&journey_keys).await?) },
+    let parents: Vec<&BusinessKey> = j
+        .linked
+        .iter()
+        .filter(|l| l.relation == Relation::Parent)
+        .map(|l| &l.key)
+        .collect();
+    let (scan, parent_counts, instances) = tokio::try_join!(
+        async {
+            Ok::<_, AppError>(
+                state
+                    .store
+                    .journey_scan(&journey_keys, limit, after, SCAN_ROWS)
+                    .await?,
+            )
+        },
+        async { Ok(state.store.key_summaries(&parents).await?) },
         instances(state, &j.roots),
     )?;
+    let (mut per_key, total, page, next) = match scan {
+        Some(scan) => (scan.per_key, scan.total, scan.page, scan.next),
+        None => {
+            let (per_key, total, (page, next)) = tokio::try_join!(
+                state.store.key_summaries(&journey_keys),
+                state.store.journey_counts(&journey_keys),
+                state.store.journey_page(&journey_keys, limit, after),
+            )?;
+            (per_key, total, page, next)
+        }
+    };
+    per_key.extend(parent_counts);
+    Ok((assemble(j, &per_key, total, instances), page, next))
+}
+
+/// The summary from each key's counts, the journey's total and the
+/// instances.
+fn assemble(
+    j: &Journey,
+    per_key: &[(BusinessKey, RecordCounts)],
+    total: RecordCounts,
+    instances: Vec<InstanceView>,
+) -> Summary {
     let counts = |key: &BusinessKey| {
         per_key
             .iter()
@@ -166,23 +213,11 @@ pub async fn summary(state: &Reads, j: &Journey) -> Result<Summary, AppError> {
         instances: rooted(&l.key),
     }))
     .collect();
-    Ok(Summary {
+    Summary {
         keys,
         total,
         instances,
-    })
-}
-
-/// One page of the journey's records, newest first, after `after` when
-/// given; and where the next page starts when there are more.
-pub async fn records(
-    state: &Reads,
-    j: &Journey,
-    limit: usize,
-    after: Option<&JourneyPosition>,
-) -> Result<(Vec<JourneyRecord>, Option<JourneyPosition>), AppError> {
-    let keys: Vec<&BusinessKey> = j.keys.iter().collect();
-    Ok(state.store.journey_page(&keys, limit, after).await?)
+    }
 }
 
 /// The process instances of these roots, with each SLA's state now.

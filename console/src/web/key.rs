@@ -13,7 +13,7 @@ use super::svg::{self, Mark};
 use super::{fmt, render, Chrome, ErrorPage, PageResult};
 use crate::links;
 use crate::read::cursor;
-use crate::read::keys::{journey, parse_key, records, summary};
+use crate::read::keys::{journey, parse_key, summary_and_records};
 use crate::state::AppState;
 use domain::feed::RecordKind;
 use domain::model::TraceId;
@@ -129,11 +129,8 @@ pub async fn page(
         Ok(a) => a,
         Err(e) => return Err(ErrorPage::new(chrome, e)),
     };
-    let loaded = tokio::try_join!(
-        summary(&state, &j),
-        records(&state, &j, PAGE, after.as_ref())
-    );
-    let (summary, (records, next)) = match loaded {
+    let loaded = summary_and_records(&state, &j, PAGE, after.as_ref()).await;
+    let (summary, records, next) = match loaded {
         Ok(x) => x,
         Err(e) => return Err(ErrorPage::new(chrome, e)),
     };

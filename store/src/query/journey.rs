@@ -90,11 +90,11 @@ struct KeyCountsRow {
 }
 
 /// The record kinds a journey shows, for `record_kind IN (?, ?)`.
-fn bind_kinds(query: crate::timeout::Statement) -> crate::timeout::Statement {
+pub(super) fn bind_kinds(query: crate::timeout::Statement) -> crate::timeout::Statement {
     query.bind(RECORD_SPAN).bind(RECORD_EVENT)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

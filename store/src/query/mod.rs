@@ -4,16 +4,19 @@
 //!
 //! - [`links`]: the keys linked to a key, and the walk through them;
 //! - [`journey`]: a journey's counts and pages, from the key index alone;
+//! - [`journey_scan`]: the same from one scan, for a journey of few rows;
 //! - [`traces`]: one trace's spans and events;
 //! - [`events`]: events listed by time.
 
 mod events;
 mod journey;
+mod journey_scan;
 mod links;
 mod traces;
 
 pub use events::{EventFilter, EventPosition};
 pub use journey::{JourneyPosition, RecordCounts};
+pub use journey_scan::JourneyScan;
 pub use links::{KeyLookupLimits, LinkedKey, Relation};
 
 use domain::model::BusinessKey;
