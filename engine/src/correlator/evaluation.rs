@@ -11,7 +11,10 @@ use super::Correlator;
 
 impl Correlator {
     /// Evaluates instances; returns the instance and breach rows that differ
-    /// from what is stored, and schedules running SLAs' deadlines.
+    /// from what is stored, and schedules each instance's next deadline
+    /// (its earliest running SLA's; one entry per instance, not one per SLA
+    /// and evaluation, which held millions of stale entries at a plant's
+    /// day).
     pub(super) fn evaluate(
         &mut self,
         which: Vec<(usize, String)>,
@@ -20,12 +23,23 @@ impl Correlator {
         let mut instance_rows = Vec::new();
         let mut breach_rows = Vec::new();
         for (p, root) in which {
-            let Some(instance) = self.instances.get(&(p, root.clone())) else {
+            let Some(held) = self.instances.get(&(p, root.clone())) else {
                 continue;
             };
+            let instance = &held.instance;
             let def = &self.processes.list[p];
             let e = evaluate(def, instance, now);
             let mut open = 0;
+            // The earliest running SLA's deadline: when it passes, the
+            // instance is evaluated again (and the next one scheduled).
+            let due = e
+                .slas
+                .iter()
+                .filter_map(|s| match s {
+                    SlaState::Running { due_ns } => Some(due_ns.saturating_add(1)),
+                    _ => None,
+                })
+                .min();
             for (s, state) in e.slas.iter().enumerate() {
                 let sla = &def.slas[s];
                 let row = |from_ns, due_ns, to_ns, late_ns, state| Breach {
@@ -61,11 +75,7 @@ impl Correlator {
                         to_ns - due_ns,
                         BreachState::Closed,
                     )),
-                    SlaState::Running { due_ns } => {
-                        self.deadlines
-                            .insert((due_ns.saturating_add(1), p, root.clone()));
-                        None
-                    }
+                    SlaState::Running { .. } => None,
                     SlaState::Met | SlaState::NotStarted => None,
                 };
                 let key = (p, s, root.clone());
@@ -103,6 +113,16 @@ impl Correlator {
             let changed = self.written_instances.get(&key) != Some(&row.fingerprint());
             if changed {
                 instance_rows.push(row);
+            }
+            let held = self.instances.get_mut(&key).expect("read above");
+            if held.due != due {
+                if let Some(old) = held.due {
+                    self.deadlines.remove(&(old, p, root.clone()));
+                }
+                if let Some(next) = due {
+                    self.deadlines.insert((next, p, root.clone()));
+                }
+                held.due = due;
             }
         }
         (instance_rows, breach_rows)

@@ -109,6 +109,24 @@ struct Candidate {
     record: Arc<FeedRecord>,
 }
 
+/// An instance held in memory, with the deadline it waits for.
+#[derive(Debug)]
+struct Held {
+    instance: Instance,
+    /// Its entry in `deadlines`: the earliest running SLA's (one per
+    /// instance; a later one is scheduled when this one has passed).
+    due: Option<u64>,
+}
+
+impl Held {
+    fn new(stages: usize) -> Self {
+        Held {
+            instance: Instance::new(stages),
+            due: None,
+        }
+    }
+}
+
 pub struct Correlator {
     store: Store,
     processes: Arc<Processes>,
@@ -123,7 +141,7 @@ pub struct Correlator {
     recent: HashMap<u64, u64>,
     /// (kind, system, name) -> (process, stage) it reaches.
     matchers: HashMap<(RecordKind, String, String), Vec<(usize, usize)>>,
-    instances: HashMap<(usize, String), Instance>,
+    instances: HashMap<(usize, String), Held>,
     /// What was last written of each instance in memory, as
     /// [`InstanceRecord::fingerprint`]: 8 bytes, not the row.
     written_instances: HashMap<(usize, String), u64>,
@@ -279,7 +297,8 @@ impl Correlator {
             let stages = self.processes.list[p].stages.len();
             self.instances
                 .entry((p, f.root_value))
-                .or_insert_with(|| Instance::new(stages))
+                .or_insert_with(|| Held::new(stages))
+                .instance
                 .hit(s, f.time_ns, f.failed != 0);
         }
     }
@@ -538,7 +557,8 @@ impl Correlator {
             let stage = def.stage_index(&s.stage_id).expect("known stage");
             self.instances
                 .entry((p, s.root_value.clone()))
-                .or_insert_with(|| Instance::new(def.stages.len()))
+                .or_insert_with(|| Held::new(def.stages.len()))
+                .instance
                 .hit(stage, s.time_ns, s.failed);
         }
         // Deadlines that passed: their instances are evaluated too.
@@ -546,8 +566,14 @@ impl Correlator {
             if *due > now {
                 break;
             }
-            let (_, p, root) = self.deadlines.pop_first().expect("looked at");
-            touched.insert((p, root));
+            let (due, p, root) = self.deadlines.pop_first().expect("looked at");
+            let key = (p, root);
+            if let Some(held) = self.instances.get_mut(&key) {
+                if held.due == Some(due) {
+                    held.due = None;
+                }
+            }
+            touched.insert(key);
         }
         let touched: Vec<(usize, String)> = touched.into_iter().collect();
         let (instances, breaches) = self.evaluate(touched.clone(), now);
@@ -598,11 +624,11 @@ impl Correlator {
     /// instances in flight, not every instance of the horizon.
     fn evict_settled(&mut self, which: &[(usize, String)], now: u64) {
         for key in which {
-            let Some(instance) = self.instances.get(key) else {
+            let Some(held) = self.instances.get(key) else {
                 continue;
             };
             let def = &self.processes.list[key.0];
-            let settled = evaluate(def, instance, now)
+            let settled = evaluate(def, &held.instance, now)
                 .slas
                 .iter()
                 .all(|s| !matches!(s, SlaState::Running { .. } | SlaState::Open { .. }));
