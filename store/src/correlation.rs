@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::query::{bind_keys, key_tuple_placeholders};
 use super::rows::{
     convert, BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, StepRow, WalkRow, RECORD_EVENT,
+    RECORD_SPAN,
 };
 use super::{Store, StoreError};
 use domain::feed::{FeedRecord, Step};
@@ -216,42 +217,64 @@ impl Store {
         Ok(out.into_values().collect())
     }
 
-    /// Fills `correlator_walks` from the key index, once, for an
-    /// installation that stored records before the table existed: the
+    /// Fills `correlator_walks` from the span and event tables, once, for
+    /// an installation that stored records before the table existed: the
     /// records at or after `since_ns` that reach one of `stages` (kind,
-    /// system, name) and carry no key of `root_type`. One `INSERT ...
-    /// SELECT` inside ClickHouse; the record references are made as
-    /// `rows::span_ref`/`event_ref` make them.
+    /// system, name) and carry no key of `root_type`, a row per key. One
+    /// `INSERT ... SELECT` per table inside ClickHouse; the record
+    /// references are made as `rows::span_ref`/`event_ref` make them.
     pub async fn backfill_walks(
         &self,
         since_ns: u64,
         root_type: &str,
         stages: &[(&str, &str, &str)],
     ) -> Result<(), StoreError> {
-        if stages.is_empty() {
-            return Ok(());
+        let of_kind = |kind: &str| -> Vec<(&str, &str)> {
+            stages
+                .iter()
+                .filter(|(k, _, _)| *k == kind)
+                .map(|(_, system, name)| (*system, *name))
+                .collect()
+        };
+        // Columns in the order of `correlator_walks`.
+        let tables = [
+            (
+                of_kind(RECORD_SPAN),
+                "SELECT key_type, key_value, start_time, ?, \
+                        concat('span:', lower(hex(trace_id)), ':', lower(hex(span_id))), \
+                        service, name, start_ns, toUInt8(status_code = 2), key_types, key_values \
+                 FROM spans_v2 ARRAY JOIN key_types AS key_type, key_values AS key_value \
+                 WHERE start_time >= toDateTime(?) AND (service, name) IN",
+            ),
+            (
+                of_kind(RECORD_EVENT),
+                "SELECT key_type, key_value, time, ?, \
+                        concat('event:', source, '\\t', event_id), \
+                        system, type, time_ns, toUInt8(outcome IN ('failed', 'dead_lettered')), \
+                        key_types, key_values \
+                 FROM events ARRAY JOIN key_types AS key_type, key_values AS key_value \
+                 WHERE time >= toDateTime(?) AND (system, type) IN",
+            ),
+        ];
+        for ((pairs, select), kind) in tables.into_iter().zip([RECORD_SPAN, RECORD_EVENT]) {
+            if pairs.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "INSERT INTO correlator_walks {select} ({}) AND NOT has(key_types, ?)",
+                vec!["(?, ?)"; pairs.len()].join(", ")
+            );
+            let mut query = self
+                .query(&sql)
+                .within(crate::timeout::COPY_TIMEOUT)
+                .bind(kind)
+                .bind(since_ns / 1_000_000_000);
+            for (system, name) in pairs {
+                query = query.bind(system).bind(name);
+            }
+            query.bind(root_type).execute().await?;
         }
-        let sql = format!(
-            "INSERT INTO correlator_walks \
-             SELECT key_type, key_value, time, record_kind, \
-                    if(record_kind = ?, concat('event:', event_source, '\\t', event_id), \
-                       concat('span:', lower(hex(trace_id)), ':', lower(hex(span_id)))) AS record_ref, \
-                    service AS system, name, time_ns, failed, \
-                    record_key_types AS key_types, record_key_values AS key_values \
-             FROM key_index_v2 \
-             WHERE time >= toDateTime(?) AND (record_kind, service, name) IN ({}) \
-               AND NOT has(record_key_types, ?)",
-            vec!["(?, ?, ?)"; stages.len()].join(", ")
-        );
-        let mut query = self
-            .query(&sql)
-            .within(crate::timeout::COPY_TIMEOUT)
-            .bind(RECORD_EVENT)
-            .bind(since_ns / 1_000_000_000);
-        for (kind, system, name) in stages {
-            query = query.bind(*kind).bind(*system).bind(*name);
-        }
-        query.bind(root_type).execute().await
+        Ok(())
     }
 
     /// One page of the keys of walking records at or after `since_ns`, each

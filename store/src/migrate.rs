@@ -123,6 +123,7 @@ pub const MIGRATIONS: &[Migration] = &[
         })
     ),
     migration!(13, "0013_rollups.sql", None, super::rollups::ROLLUP_FILLS),
+    migration!(14, "0014_key_columns_stored_once.sql"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (

@@ -4,7 +4,7 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use super::{bind_keys, key_tuple_placeholders};
-use crate::rows::{convert, KeyIndexRow, SpanRow, RECORD_EVENT, RECORD_SPAN};
+use crate::rows::{convert, record_kind, SpanRow, RECORD_EVENT, RECORD_SPAN};
 use crate::{Store, StoreError};
 use domain::feed::JourneyRecord;
 use domain::model::{BusinessKey, Span};
@@ -89,6 +89,51 @@ struct KeyCountsRow {
     last_ns: u64,
 }
 
+/// A record of a journey page: its key index rows grouped by the record's
+/// identity, with the keys they name.
+#[derive(Debug, Row, Deserialize)]
+struct JourneyRow {
+    time_ns: u64,
+    record_kind: String,
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    service: String,
+    event_source: String,
+    event_id: String,
+    shown_name: String,
+    any_failed: u8,
+    shown_duration_ns: u64,
+    shown_outcome: String,
+    shown_attempt: u32,
+    keys: Vec<(String, String)>,
+}
+
+impl JourneyRow {
+    fn record(self) -> Result<JourneyRecord, StoreError> {
+        let mut keys: Vec<BusinessKey> = self
+            .keys
+            .into_iter()
+            .map(|(t, v)| BusinessKey::new(t, v))
+            .collect();
+        keys.sort();
+        Ok(JourneyRecord {
+            kind: record_kind(&self.record_kind)?,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            service: self.service,
+            name: self.shown_name,
+            time_ns: self.time_ns,
+            failed: self.any_failed != 0,
+            keys,
+            duration_ns: self.shown_duration_ns,
+            outcome: self.shown_outcome,
+            attempt: self.shown_attempt,
+            event_source: self.event_source,
+            event_id: self.event_id,
+        })
+    }
+}
+
 /// The record kinds a journey shows, for `record_kind IN (?, ?)`.
 pub(super) fn bind_kinds(query: crate::timeout::Statement) -> crate::timeout::Statement {
     query.bind(RECORD_SPAN).bind(RECORD_EVENT)
@@ -156,11 +201,12 @@ impl Store {
         Ok(row.into())
     }
 
-    /// One page of the spans and events carrying any of `keys`, as their key
-    /// index rows, newest first (ties in a fixed order of the record's
-    /// identity), one per record; and the position to continue from when
-    /// there are more. Reads the key index only, never the span or event
-    /// table; a page after `after` reads only the day partitions up to it.
+    /// One page of the spans and events carrying any of `keys`, from their
+    /// key index rows, newest first (ties in a fixed order of the record's
+    /// identity), one per record with its keys among `keys`; and the
+    /// position to continue from when there are more. Reads the key index
+    /// only, never the span or event table; a page after `after` reads only
+    /// the day partitions up to it.
     pub async fn journey_page(
         &self,
         keys: &[&BusinessKey],
@@ -171,7 +217,12 @@ impl Store {
             return Ok((Vec::new(), None));
         }
         let mut sql = format!(
-            "SELECT ?fields FROM key_index_v2 \
+            "SELECT time_ns, record_kind, trace_id, span_id, service, event_source, event_id, \
+                    any(name) AS shown_name, max(failed) AS any_failed, \
+                    any(duration_ns) AS shown_duration_ns, any(outcome) AS shown_outcome, \
+                    any(attempt) AS shown_attempt, \
+                    groupUniqArray((key_type, key_value)) AS keys \
+             FROM key_index_v2 \
              PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?)",
             key_tuple_placeholders(keys.len())
         );
@@ -183,9 +234,9 @@ impl Store {
             );
         }
         sql.push_str(
-            " ORDER BY time_ns DESC, record_kind DESC, trace_id DESC, span_id DESC, \
+            " GROUP BY time_ns, record_kind, trace_id, span_id, service, event_source, event_id \
+             ORDER BY time_ns DESC, record_kind DESC, trace_id DESC, span_id DESC, \
                service DESC, event_source DESC, event_id DESC \
-             LIMIT 1 BY record_kind, trace_id, span_id, service, event_source, event_id \
              LIMIT ?",
         );
         let mut query = bind_kinds(bind_keys(self.query(&sql), keys));
@@ -202,7 +253,7 @@ impl Store {
         }
         let mut rows = query
             .bind(limit as u64 + 1)
-            .fetch_all::<KeyIndexRow>()
+            .fetch_all::<JourneyRow>()
             .await?;
         let more = rows.len() > limit;
         rows.truncate(limit);
@@ -219,7 +270,7 @@ impl Store {
         } else {
             None
         };
-        Ok((convert(rows, KeyIndexRow::journey)?, next))
+        Ok((convert(rows, JourneyRow::record)?, next))
     }
 
     /// The spans carrying any of `keys`, newest `limit` first, returned by

@@ -6,11 +6,11 @@
 //! the limit, so a hub costs at most that many rows here).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::journey::{bind_kinds, hex};
 use super::{bind_keys, key_tuple_placeholders, JourneyPosition, RecordCounts};
-use crate::rows::{convert, KeyIndexRow, RECORD_EVENT, RECORD_SPAN};
+use crate::rows::{KeyIndexRow, RECORD_EVENT, RECORD_SPAN};
 use crate::{Store, StoreError};
 use domain::feed::JourneyRecord;
 use domain::model::BusinessKey;
@@ -161,18 +161,26 @@ impl Store {
         let total = total.counts();
 
         // The page: one row per record, newest first, after `after`.
-        let mut records: BTreeMap<Reverse<Identity>, KeyIndexRow> = BTreeMap::new();
+        // Each record once, with its keys within the journey (its rows').
+        let mut records: BTreeMap<Reverse<Identity>, (KeyIndexRow, BTreeSet<BusinessKey>)> =
+            BTreeMap::new();
         for r in rows {
             let id = identity(&r);
             if after.as_ref().is_some_and(|a| &id >= a) {
                 continue;
             }
-            records.entry(Reverse(id)).or_insert(r);
+            let key = BusinessKey::new(r.key_type.clone(), r.key_value.clone());
+            records
+                .entry(Reverse(id))
+                .or_insert_with(|| (r, BTreeSet::new()))
+                .1
+                .insert(key);
         }
         let more = records.len() > limit;
-        let page: Vec<KeyIndexRow> = records.into_values().take(limit).collect();
+        let page: Vec<(KeyIndexRow, BTreeSet<BusinessKey>)> =
+            records.into_values().take(limit).collect();
         let next = if more {
-            page.last().map(|r| JourneyPosition {
+            page.last().map(|(r, _)| JourneyPosition {
                 time_ns: r.time_ns,
                 kind: r.record_kind.clone(),
                 trace_id: hex(&r.trace_id),
@@ -187,7 +195,10 @@ impl Store {
         Ok(Some(JourneyScan {
             per_key,
             total,
-            page: convert(page, KeyIndexRow::journey)?,
+            page: page
+                .into_iter()
+                .map(|(r, keys)| r.journey(keys.into_iter().collect()))
+                .collect::<Result<_, _>>()?,
             next,
         }))
     }

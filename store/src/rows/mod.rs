@@ -54,7 +54,7 @@ pub(crate) const RECORD_SPAN: &str = RecordKind::Span.as_str();
 pub(crate) const RECORD_LOG: &str = RecordKind::Log.as_str();
 pub(crate) const RECORD_EVENT: &str = RecordKind::Event.as_str();
 
-fn record_kind(text: &str) -> Result<RecordKind, StoreError> {
+pub(crate) fn record_kind(text: &str) -> Result<RecordKind, StoreError> {
     RecordKind::parse(text).ok_or_else(|| unknown("key_index", "record_kind", text))
 }
 

@@ -171,9 +171,6 @@ pub(crate) struct KeyIndexRow {
     pub event_id: String,
     /// The record failed (span status error; event failed or dead-lettered).
     pub failed: u8,
-    /// All keys of the record, so a lookup by one key knows the others.
-    pub record_key_types: Vec<String>,
-    pub record_key_values: Vec<String>,
     /// A span's duration.
     pub duration_ns: u64,
     /// An event's outcome (`ok`, `failed`, `retried`, `dead_lettered`).
@@ -183,8 +180,9 @@ pub(crate) struct KeyIndexRow {
 }
 
 impl KeyIndexRow {
-    /// What a journey shows of the record.
-    pub(crate) fn journey(self) -> Result<JourneyRecord, StoreError> {
+    /// What a journey shows of the record, with `keys`: the record's keys
+    /// within the journey (its rows of the journey's keys).
+    pub(crate) fn journey(self, keys: Vec<BusinessKey>) -> Result<JourneyRecord, StoreError> {
         Ok(JourneyRecord {
             kind: record_kind(&self.record_kind)?,
             trace_id: self.trace_id,
@@ -193,7 +191,7 @@ impl KeyIndexRow {
             name: self.name,
             time_ns: self.time_ns,
             failed: self.failed != 0,
-            keys: keys_from(self.record_key_types, self.record_key_values),
+            keys,
             duration_ns: self.duration_ns,
             outcome: self.outcome,
             attempt: self.attempt,
@@ -203,8 +201,6 @@ impl KeyIndexRow {
     }
 
     pub fn for_span(span: &Span) -> impl Iterator<Item = KeyIndexRow> + '_ {
-        // Every row of the record carries all its keys: split them once.
-        let (types, values) = split_keys(&span.keys);
         span.keys.iter().map(move |key| KeyIndexRow {
             key_type: key.key_type.clone(),
             key_value: key.value.clone(),
@@ -219,8 +215,6 @@ impl KeyIndexRow {
             event_source: String::new(),
             event_id: String::new(),
             failed: (span.status_code == StatusCode::Error) as u8,
-            record_key_types: types.clone(),
-            record_key_values: values.clone(),
             duration_ns: span.duration_ns,
             outcome: String::new(),
             attempt: 0,
@@ -230,8 +224,6 @@ impl KeyIndexRow {
     /// `time_ns`: the event's time as first stored (a redelivery without a
     /// time of its own must index under the first delivery's time).
     pub fn for_event(event: &Event, time_ns: u64) -> impl Iterator<Item = KeyIndexRow> + '_ {
-        // Every row of the record carries all its keys: split them once.
-        let (types, values) = split_keys(&event.keys);
         event.keys.iter().map(move |key| KeyIndexRow {
             key_type: key.key_type.clone(),
             key_value: key.value.clone(),
@@ -246,8 +238,6 @@ impl KeyIndexRow {
             event_source: event.source.clone(),
             event_id: event.id.clone(),
             failed: event_failed(event) as u8,
-            record_key_types: types.clone(),
-            record_key_values: values.clone(),
             duration_ns: 0,
             outcome: event.outcome.as_str().into(),
             attempt: event.attempt,
@@ -255,8 +245,6 @@ impl KeyIndexRow {
     }
 
     pub fn for_log(log: &LogRecord) -> impl Iterator<Item = KeyIndexRow> + '_ {
-        // Every row of the record carries all its keys: split them once.
-        let (types, values) = split_keys(&log.keys);
         log.keys.iter().map(move |key| KeyIndexRow {
             key_type: key.key_type.clone(),
             key_value: key.value.clone(),
@@ -275,8 +263,6 @@ impl KeyIndexRow {
             event_source: String::new(),
             event_id: String::new(),
             failed: 0,
-            record_key_types: types.clone(),
-            record_key_values: values.clone(),
             duration_ns: 0,
             outcome: String::new(),
             attempt: 0,
@@ -291,7 +277,6 @@ pub(crate) struct KeyLinkRow {
     pub linked_type: String,
     pub linked_value: String,
     pub seen_at: u32,
-    pub seen_ns: u64,
     pub ingested_ns: u64,
     /// `u64::MAX - ingested_ns`: the first ingestion wins a merge.
     pub keep: u64,
@@ -313,7 +298,6 @@ impl KeyLinkRow {
                 linked_type: b.key_type,
                 linked_value: b.value,
                 seen_at: seconds(time_ns),
-                seen_ns: time_ns,
                 ingested_ns,
                 keep: u64::MAX - ingested_ns,
             })

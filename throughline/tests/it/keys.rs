@@ -460,3 +460,86 @@ async fn a_trace_with_a_redelivered_span_shows_it_once() {
     assert_eq!(order["total"], 3, "{order}");
     assert_eq!(order["records"].as_array().unwrap().len(), 3, "{order}");
 }
+
+/// Why: the walks of an installation older than `correlator_walks` are
+/// filled once from what is stored; the key index no longer holds each
+/// record's keys, so the fill reads the span and event tables: a record
+/// that reaches a stage without a root key gets a row per key, with its
+/// reference and failure as the feed makes them; one with a root key none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walks_are_filled_from_the_span_and_event_tables() {
+    use domain::feed::RecordKind;
+    use domain::model::BusinessKey;
+    let app = TestApp::start().await;
+    let now = domain::now_ns();
+    let span = |id: u64, keys: Vec<serde_json::Value>| {
+        serde_json::json!({
+            "traceId": format!("{:032x}", 0xbf00 + id),
+            "spanId": format!("{:016x}", 0xbf00 + id),
+            "name": "mes.step",
+            "kind": 2,
+            "startTimeUnixNano": (now - 60_000_000_000).to_string(),
+            "endTimeUnixNano": (now - 59_000_000_000).to_string(),
+            "attributes": keys,
+            "status": {"code": 2},
+        })
+    };
+    let spans = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [attr("service.name", "mes")]},
+        "scopeSpans": [{"spans": [
+            span(1, vec![attr("work_order.id", "WO-W1")]),
+            span(2, vec![attr("work_order.id", "WO-W1"), attr("order.id", "O-W1")]),
+        ]}],
+    }]});
+    post(&app, "/v1/traces", "application/json", &spans).await;
+    let events = serde_json::json!([{
+        "specversion": "1.0", "id": "walk-1", "source": "urn:test:erp",
+        "type": "erp.batch.blocked", "system": "erp", "outcome": "dead_lettered",
+        "time": domain::time::rfc3339(now - 30_000_000_000),
+        "workorderid": "WO-W1",
+    }]);
+    post(
+        &app,
+        "/v1/events",
+        "application/cloudevents-batch+json",
+        &events,
+    )
+    .await;
+    let store = &app.store;
+    let wo = BusinessKey::new("work_order", "WO-W1");
+    let stages = [
+        ("span", "mes", "mes.step"),
+        ("event", "erp", "erp.batch.blocked"),
+    ];
+    // The event is stored a moment after it is acknowledged.
+    let mut walks = Vec::new();
+    for _ in 0..50 {
+        store.backfill_walks(0, "order", &stages).await.unwrap();
+        walks = store
+            .walks_with_keys(std::slice::from_ref(&wo), 0, "order")
+            .await
+            .unwrap();
+        if walks.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    walks.sort_by(|a, b| a.record_ref.cmp(&b.record_ref));
+    let refs: Vec<&str> = walks.iter().map(|w| w.record_ref.as_str()).collect();
+    assert_eq!(
+        refs,
+        [
+            "event:urn:test:erp\twalk-1",
+            "span:0000000000000000000000000000bf01:000000000000bf01",
+        ],
+        "the span with an order key walks not: {walks:?}"
+    );
+    assert_eq!(walks[0].kind, RecordKind::Event);
+    assert_eq!(walks[0].system, "erp");
+    assert_eq!(walks[0].name, "erp.batch.blocked");
+    assert!(walks[0].failed);
+    assert_eq!(walks[1].kind, RecordKind::Span);
+    assert_eq!(walks[1].system, "mes");
+    assert!(walks[1].failed);
+    assert_eq!(walks[1].keys, vec![wo.clone()]);
+}
