@@ -23,6 +23,29 @@ pub struct JourneyPosition {
     pub id: String,
 }
 
+impl JourneyPosition {
+    /// The position of the record with this time and identity.
+    pub(super) fn of(
+        time_ns: u64,
+        kind: &str,
+        trace_id: &[u8; 16],
+        span_id: &[u8; 8],
+        service: &str,
+        source: &str,
+        id: &str,
+    ) -> Self {
+        JourneyPosition {
+            time_ns,
+            kind: kind.to_string(),
+            trace_id: hex(trace_id),
+            span_id: hex(span_id),
+            service: service.to_string(),
+            source: source.to_string(),
+            id: id.to_string(),
+        }
+    }
+}
+
 /// Spans and events carrying a key (or any of several keys), each counted
 /// once, and how many of them failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -139,7 +162,7 @@ pub(super) fn bind_kinds(query: crate::timeout::Statement) -> crate::timeout::St
     query.bind(RECORD_SPAN).bind(RECORD_EVENT)
 }
 
-pub(super) fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -258,14 +281,16 @@ impl Store {
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next = if more {
-            rows.last().map(|r| JourneyPosition {
-                time_ns: r.time_ns,
-                kind: r.record_kind.clone(),
-                trace_id: hex(&r.trace_id),
-                span_id: hex(&r.span_id),
-                service: r.service.clone(),
-                source: r.event_source.clone(),
-                id: r.event_id.clone(),
+            rows.last().map(|r| {
+                JourneyPosition::of(
+                    r.time_ns,
+                    &r.record_kind,
+                    &r.trace_id,
+                    &r.span_id,
+                    &r.service,
+                    &r.event_source,
+                    &r.event_id,
+                )
             })
         } else {
             None

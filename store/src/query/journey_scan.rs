@@ -8,7 +8,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::journey::{bind_kinds, hex};
+use super::journey::bind_kinds;
 use super::{bind_keys, key_tuple_placeholders, JourneyPosition, RecordCounts};
 use crate::rows::{KeyIndexRow, RECORD_EVENT, RECORD_SPAN};
 use crate::{Store, StoreError};
@@ -180,14 +180,16 @@ impl Store {
         let page: Vec<(KeyIndexRow, BTreeSet<BusinessKey>)> =
             records.into_values().take(limit).collect();
         let next = if more {
-            page.last().map(|(r, _)| JourneyPosition {
-                time_ns: r.time_ns,
-                kind: r.record_kind.clone(),
-                trace_id: hex(&r.trace_id),
-                span_id: hex(&r.span_id),
-                service: r.service.clone(),
-                source: r.event_source.clone(),
-                id: r.event_id.clone(),
+            page.last().map(|(r, _)| {
+                JourneyPosition::of(
+                    r.time_ns,
+                    &r.record_kind,
+                    &r.trace_id,
+                    &r.span_id,
+                    &r.service,
+                    &r.event_source,
+                    &r.event_id,
+                )
             })
         } else {
             None

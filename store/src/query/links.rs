@@ -76,6 +76,17 @@ enum Direction {
     Down,
 }
 
+/// Each key's linked keys, from link rows.
+fn link_map(rows: Vec<LinkRow>) -> BTreeMap<BusinessKey, BTreeSet<BusinessKey>> {
+    let mut out: BTreeMap<BusinessKey, BTreeSet<BusinessKey>> = BTreeMap::new();
+    for row in rows {
+        out.entry(BusinessKey::new(row.key_type, row.key_value))
+            .or_default()
+            .insert(BusinessKey::new(row.linked_type, row.linked_value));
+    }
+    out
+}
+
 impl Store {
     /// Has this key been seen on any record or link?
     pub async fn key_seen(&self, key: &BusinessKey) -> Result<bool, StoreError> {
@@ -181,13 +192,7 @@ impl Store {
                 .bind(linked_type.as_str());
         }
         let rows = query.bind(per_key as u64).fetch_all::<LinkRow>().await?;
-        let mut out: BTreeMap<BusinessKey, BTreeSet<BusinessKey>> = BTreeMap::new();
-        for row in rows {
-            out.entry(BusinessKey::new(row.key_type, row.key_value))
-                .or_default()
-                .insert(BusinessKey::new(row.linked_type, row.linked_value));
-        }
-        Ok(out)
+        Ok(link_map(rows))
     }
 
     /// The links of `start` and of each key linked to it, at most
@@ -235,13 +240,7 @@ impl Store {
             .bind(per_key as u64)
             .fetch_all::<LinkRow>()
             .await?;
-        let mut out: BTreeMap<BusinessKey, BTreeSet<BusinessKey>> = BTreeMap::new();
-        for row in rows {
-            out.entry(BusinessKey::new(row.key_type, row.key_value))
-                .or_default()
-                .insert(BusinessKey::new(row.linked_type, row.linked_value));
-        }
-        Ok(out)
+        Ok(link_map(rows))
     }
 
     /// The keys linked to `start`, transitively: down to finer keys (a
