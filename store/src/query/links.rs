@@ -200,7 +200,9 @@ impl Store {
     /// [`Store::linked_keys`] reads it (a key coarser than `start` only its
     /// links to coarser types still, the others all theirs). An order's
     /// walk is then one read instead of two, a customer's two instead of
-    /// three.
+    /// three. (`key_type = ? AND key_value = ?`, not `(key_type, key_value)
+    /// = (?, ?)`: 18.16 uses no index for a tuple equality, and the OR then
+    /// read the whole table.)
     async fn two_levels(
         &self,
         start: &BusinessKey,
@@ -217,7 +219,7 @@ impl Store {
         let rows = self
             .query(
                 "SELECT key_type, key_value, linked_type, linked_value FROM key_links_v2 \
-                 WHERE (key_type, key_value) = (?, ?) \
+                 WHERE (key_type = ? AND key_value = ?) \
                     OR ((key_type, key_value) IN ( \
                           SELECT linked_type, linked_value FROM key_links_v2 \
                           WHERE key_type = ? AND key_value = ?) \
