@@ -17,6 +17,7 @@
 //!   `testing` (feature `testing`, dev-dependencies only) sets up databases
 //!   as earlier releases left them, and faults.
 //! - `timeout` bounds every call: connecting, each statement, health checks.
+//! - `version` asks the server's release once (`ServerVersion::supports`).
 //!
 //! Values from users reach SQL only through the client's `bind`.
 
@@ -34,6 +35,7 @@ pub mod template;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod timeout;
+pub mod version;
 pub mod write;
 
 use std::time::Duration;
@@ -170,6 +172,8 @@ pub struct Store {
     config: StoreConfig,
     /// Key links this process wrote lately (see `recent`).
     links_written: std::sync::Arc<recent::RecentSet>,
+    /// The server's version once asked (`version`).
+    version: std::sync::Arc<std::sync::OnceLock<version::Detected>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -204,6 +208,7 @@ impl Store {
             server,
             config,
             links_written: std::sync::Arc::new(recent::RecentSet::new(LINKS_REMEMBERED)),
+            version: Default::default(),
         }
     }
 

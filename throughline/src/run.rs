@@ -65,6 +65,7 @@ async fn open_store(
             for name in &report.applied {
                 tracing::info!(migration = %name, "applied");
             }
+            log_version(&store).await;
             Ok((store, server))
         }
         Err(e) => {
@@ -79,6 +80,18 @@ async fn open_store(
                 )
             })
         }
+    }
+}
+
+/// Asks the server's release once and logs it (the store remembers it for
+/// `/readyz`, `/admin` and `/api/v1/storage`).
+async fn log_version(store: &Store) {
+    match store.server_version().await {
+        Ok(detected) if detected.version < store::version::ServerVersion::OLDEST => {
+            tracing::warn!(version = %detected.text, "ClickHouse is older than 18.16, the oldest release Throughline is tested on")
+        }
+        Ok(detected) => tracing::info!(version = %detected.text, "ClickHouse server"),
+        Err(e) => tracing::warn!(error = %e, "could not ask ClickHouse for its version"),
     }
 }
 
@@ -378,6 +391,7 @@ pub async fn collector(config: CollectorConfig) -> anyhow::Result<()> {
             for name in &report.applied {
                 tracing::info!(migration = %name, "applied");
             }
+            log_version(&store).await;
         }
         Err(e) if e.is_retryable() => {
             tracing::warn!(error = %e, url = %domain::redact::url(&url), "ClickHouse is not reachable; accepting into the spool and migrating once it is");

@@ -44,6 +44,8 @@ pub struct ClickHouseLine {
     pub timeouts: String,
     /// `None`: it answers and is migrated; else the detail.
     pub problem: Option<String>,
+    /// The server's release as it says it (`18.16.1`), once it answered.
+    pub version: Option<String>,
     /// Why this process's collector cannot insert, when one runs here and
     /// cannot.
     pub writer: Option<String>,
@@ -116,6 +118,14 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
         })
         .collect();
     let config = state.store.config();
+    let problem = collector::ops::clickhouse_problem(&state.store)
+        .await
+        .map(|p| p.detail);
+    // Asked only of a server that answers (else what an earlier ask found).
+    let version = match problem {
+        None => state.store.server_version().await.ok(),
+        Some(_) => state.store.known_server_version(),
+    };
     let clickhouse = ClickHouseLine {
         url: domain::redact::url(&config.url),
         database: config.database.clone(),
@@ -125,9 +135,8 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
             fmt::duration(config.timeouts.query.as_nanos() as u64),
             fmt::duration(config.timeouts.health().as_nanos() as u64),
         ),
-        problem: collector::ops::clickhouse_problem(&state.store)
-            .await
-            .map(|p| p.detail),
+        problem,
+        version: version.map(|v| v.text),
         writer: state
             .metrics
             .clickhouse_problem
