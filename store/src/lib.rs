@@ -18,6 +18,8 @@
 //!   as earlier releases left them, and faults.
 //! - `timeout` bounds every call: connecting, each statement, health checks.
 //! - `version` asks the server's release once (`ServerVersion::supports`).
+//! - `retention` drops whole partitions past each data class's limit, and
+//!   the oldest first while the database is over its disk limit.
 //!
 //! Values from users reach SQL only through the client's `bind`.
 
@@ -27,6 +29,7 @@ pub mod inspect;
 pub mod migrate;
 pub mod query;
 mod recent;
+pub mod retention;
 pub mod rollups;
 mod rows;
 pub mod server;

@@ -907,6 +907,7 @@ async fn an_open_console_says_so_and_stays_on_loopback() {
                 processes: Default::default(),
                 caches: Default::default(),
                 alerts: Default::default(),
+                retention: Default::default(),
             },
             metrics: std::sync::Arc::new(collector::metrics::Metrics::new()),
             auth: std::sync::Arc::new(console::auth::Auth::open()),
