@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod keys;
 pub mod processes;
 pub mod search;
+pub mod storage;
 pub mod systems;
 pub mod time_range;
 pub mod traces;

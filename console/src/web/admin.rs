@@ -1,7 +1,9 @@
 //! `/admin` (admin role only): the ClickHouse this console reads (its
 //! address without user info, and what is wrong with it in detail: the
 //! open `/readyz` says only that something is), the process definitions,
-//! alert rules, connector tokens, users and API keys this console runs with.
+//! alert rules, connector tokens, users and API keys this console runs with;
+//! and what is stored, per table, with the retention in force
+//! (`read::storage`, the answer of `/api/v1/storage`).
 //! Read-only: they live in files, reviewed like code; hashes and passwords
 //! are never shown.
 
@@ -12,6 +14,7 @@ use collector::auth::TokenConfig;
 
 use super::{fmt, render, Chrome};
 use crate::links;
+use crate::read::storage::{storage, Storage};
 use crate::state::AppState;
 
 pub struct ProcessLine {
@@ -51,11 +54,69 @@ pub struct ClickHouseLine {
     pub writer: Option<String>,
 }
 
+/// A table of the storage section, formatted (`read::storage`).
+pub struct StorageLine {
+    pub table: String,
+    pub rows: String,
+    pub bytes: String,
+    pub ratio: String,
+    pub oldest: String,
+    pub newest: String,
+    /// `14d`, `forever` or `-`.
+    pub limit: String,
+    pub note: String,
+}
+
+/// What is stored (`GET /api/v1/storage`'s answer, formatted).
+pub struct StorageSection {
+    pub total: String,
+    /// The disk guard, in a sentence.
+    pub guard: String,
+    pub tables: Vec<StorageLine>,
+}
+
+impl StorageSection {
+    fn of(storage: &Storage) -> StorageSection {
+        StorageSection {
+            total: fmt::bytes(storage.total_bytes),
+            guard: match storage.max_disk {
+                Some(max) => format!(
+                    "over {} the oldest partitions of the largest class are dropped first",
+                    fmt::bytes(max)
+                ),
+                None => "off (retention.max_disk is not set)".into(),
+            },
+            tables: storage
+                .tables
+                .iter()
+                .map(|t| StorageLine {
+                    table: t.table.clone(),
+                    rows: fmt::count(t.rows),
+                    bytes: fmt::bytes(t.bytes),
+                    ratio: t
+                        .compression_ratio
+                        .map_or_else(|| "-".into(), |r| format!("{r:.1}×")),
+                    oldest: fmt::partition(&t.oldest_partition),
+                    newest: fmt::partition(&t.newest_partition),
+                    limit: match (&t.retention.limit, t.retention.class) {
+                        (Some(limit), _) => limit.clone(),
+                        (None, Some(_)) => "forever".into(),
+                        (None, None) => "-".into(),
+                    },
+                    note: t.retention.note.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin.html")]
 pub struct AdminPage {
     pub chrome: Chrome,
     pub clickhouse: ClickHouseLine,
+    /// `None`: ClickHouse could not say (see the status).
+    pub storage: Option<StorageSection>,
     pub processes: Vec<ProcessLine>,
     pub rules: Vec<RuleLine>,
     pub tokens: Vec<TokenConfig>,
@@ -144,10 +205,16 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
             .expect("metrics lock")
             .clone(),
     };
+    // Only of a server that answers: a page waits for one deadline at most.
+    let storage = match clickhouse.problem {
+        None => storage(&state).await.ok().map(|s| StorageSection::of(&s)),
+        Some(_) => None,
+    };
     let auth = &state.auth;
     render(&AdminPage {
         chrome,
         clickhouse,
+        storage,
         processes,
         rules,
         tokens: auth.listed_tokens.clone(),
