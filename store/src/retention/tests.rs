@@ -68,8 +68,10 @@ fn a_partition_goes_once_wholly_past_its_class_limit() {
 
 #[test]
 fn the_key_index_never_outlives_the_spans_and_forever_drops_nothing() {
-    let mut retention = Retention::default();
-    retention.spans = Some(3 * DAY);
+    let mut retention = Retention {
+        spans: Some(3 * DAY),
+        ..Retention::default()
+    };
     assert_eq!(
         retention.policy("key_index_v2"),
         Policy::Class {
