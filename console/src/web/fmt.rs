@@ -128,4 +128,15 @@ mod tests {
         assert_eq!(percent(None), "–");
         assert_eq!(time(1_764_164_592_000_000_000), "2025-11-26 13:43:12");
     }
+
+    #[test]
+    fn sizes_and_partitions_read_as_people_say_them() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(50 << 30), "50.0 GiB");
+        assert_eq!(partition("20261130"), "2026-11-30");
+        assert_eq!(partition("202611"), "2026-11");
+        assert_eq!(partition("all"), "all");
+        assert_eq!(partition("5983632"), "5983632");
+    }
 }
