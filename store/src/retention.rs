@@ -294,9 +294,10 @@ enum Unit {
 }
 
 impl Unit {
-    /// The partition's `[start, end)` in Unix seconds (UTC, as the server
-    /// of the tests and `throughline up` runs); `None` for an id of
-    /// another shape, which is then never dropped.
+    /// The partition's `[start, end)` in Unix seconds, read as UTC days
+    /// (a server in another time zone partitions by its local days, so a
+    /// partition goes up to a few hours before or after its limit); `None`
+    /// for an id of another shape, which is then never dropped.
     fn bounds(self, id: &str) -> Option<(u64, u64)> {
         let digits = |range: std::ops::Range<usize>| id.get(range)?.parse::<u32>().ok();
         let (start, end) = match self {
