@@ -4,6 +4,8 @@
 //! `/readyz` is open, so it says only what is wrong in general terms ("ClickHouse is
 //! not reachable"); the detail (ClickHouse's address without user info, its
 //! error) goes to the log, once per change, and to the console's `/admin`.
+//! A ready answer names the server's release (`clickhouse_version`, asked
+//! once) so an operator sees which ClickHouse is behind it.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -95,7 +97,7 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
     }
     let problem = clickhouse_problem(&store).await;
     log_change(&logged, problem.as_ref().map(|p| p.detail.as_str()));
-    match problem {
+    let answer = match problem {
         None => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": "ready" })),
@@ -104,7 +106,23 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({ "status": "not ready", "reason": problem.reason })),
         ),
+    };
+    with_version(answer, &store).await
+}
+
+/// A ready answer with `clickhouse_version`, the server's release (asked
+/// once, then remembered; a failure to ask leaves it out). Other answers
+/// stay as they are: their reason is what matters.
+async fn with_version(
+    (status, Json(mut body)): (StatusCode, Json<serde_json::Value>),
+    store: &Store,
+) -> (StatusCode, Json<serde_json::Value>) {
+    if body["status"] == "ready" {
+        if let Ok(version) = store.server_version().await {
+            body["clickhouse_version"] = serde_json::Value::String(version.text);
+        }
     }
+    (status, Json(body))
 }
 
 /// The collector with a spool is ready while it can accept: ClickHouse being
@@ -148,7 +166,7 @@ async fn collector_readiness(
         }),
     };
     log_change(logged, problem.as_ref().map(|p| p.detail.as_str()));
-    match problem {
+    let answer = match problem {
         None => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": "ready" })),
@@ -157,7 +175,8 @@ async fn collector_readiness(
             StatusCode::OK,
             Json(serde_json::json!({ "status": "degraded", "reason": problem.reason })),
         ),
-    }
+    };
+    with_version(answer, store).await
 }
 
 async fn metrics_text(State(OpsState { metrics, .. }): State<OpsState>) -> impl IntoResponse {

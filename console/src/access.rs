@@ -1,8 +1,9 @@
-//! What each route group lets through. The console's routes come in four
+//! What each route group lets through. The console's routes come in five
 //! groups, each declared in `crate::app` with the rule it needs: `public`
 //! (sign-in, assets, health: anyone), `pages` (viewer; HTML answers),
-//! `admin` (admin; HTML answers) and `api` (the JSON API and `/metrics`:
-//! viewer; JSON answers). No rule reads the request path.
+//! `admin` (admin; HTML answers), `api` (the JSON API and `/metrics`:
+//! viewer; JSON answers) and `admin_api` (`/api/v1/storage`: admin; JSON
+//! answers). No rule reads the request path.
 //!
 //! [`require`] finds the request's [`Identity`] (a bearer API key, else the
 //! session cookie), sends the unidentified to the sign-in page (pages) or

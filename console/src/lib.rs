@@ -22,7 +22,8 @@ use axum::Router;
 /// `app(state).oneshot(request)`.
 ///
 /// Access is declared here, per route group (see `access`): public, pages
-/// (viewer), admin, and the API with `/metrics` (viewer, JSON answers).
+/// (viewer), admin, the API with `/metrics` (viewer, JSON answers) and the
+/// admin's API (`/api/v1/storage`: admin, JSON answers).
 pub fn app(state: state::AppState) -> Router {
     use access::{Reply, Rule};
     use auth::Role;
@@ -46,6 +47,10 @@ pub fn app(state: state::AppState) -> Router {
         rule(Role::Admin, Reply::Page),
         access::require,
     ));
+    let admin_api = api::admin_router(state.clone()).layer(from_fn_with_state(
+        rule(Role::Admin, Reply::Json),
+        access::require,
+    ));
     let api = api::router(state.clone())
         .merge(
             Router::new()
@@ -59,6 +64,7 @@ pub fn app(state: state::AppState) -> Router {
     Router::new()
         .merge(public)
         .merge(api)
+        .merge(admin_api)
         .merge(admin)
         .merge(pages)
         .layer(from_fn_with_state(state, access::loopback_only))

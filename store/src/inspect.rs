@@ -27,14 +27,36 @@ pub enum Rows {
 }
 
 /// The active parts of one table.
-#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSize {
     pub table: String,
+    /// Bytes on disk.
+    pub bytes: u64,
+    pub rows: u64,
+    pub parts: u64,
+    /// Bytes of its columns compressed and as they would be uncompressed
+    /// (their ratio is what compression saves).
+    pub compressed: u64,
+    pub uncompressed: u64,
+    /// Its oldest and newest partition ids (`20261130` for a day,
+    /// `202611` for a month; `tuple()` unpartitioned: `all`).
+    pub oldest_partition: String,
+    pub newest_partition: String,
+}
+
+/// The active parts of one partition of a table, from `system.parts`.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
+pub struct PartitionSize {
+    pub table: String,
+    /// `partition_id`: what `ALTER TABLE ... DROP PARTITION ID` takes.
+    pub partition_id: String,
     /// Bytes on disk (`bytes`: 18.16's name; current releases keep it as an
     /// alias of `bytes_on_disk`).
     pub bytes: u64,
     pub rows: u64,
     pub parts: u64,
+    pub compressed: u64,
+    pub uncompressed: u64,
 }
 
 impl Store {
@@ -59,15 +81,24 @@ impl Store {
     }
 
     /// Bytes, rows and parts on disk of each table with active parts,
-    /// largest first.
+    /// largest first (summed from [`Store::partitions`]).
     pub async fn table_sizes(&self) -> Result<Vec<TableSize>, StoreError> {
+        Ok(sizes_of_tables(&self.partitions().await?))
+    }
+
+    /// Every partition with active parts of every table of the database,
+    /// by table and partition id: one row a partition (a year of day
+    /// partitions is a few thousand rows over all tables).
+    pub async fn partitions(&self) -> Result<Vec<PartitionSize>, StoreError> {
         self.query(
-            "SELECT table, sum(bytes) AS bytes, sum(rows) AS rows, count() AS parts \
+            "SELECT table, partition_id, sum(bytes) AS bytes, sum(rows) AS rows, \
+             count() AS parts, sum(data_compressed_bytes) AS compressed, \
+             sum(data_uncompressed_bytes) AS uncompressed \
              FROM system.parts WHERE active AND database = ? \
-             GROUP BY table ORDER BY bytes DESC, table",
+             GROUP BY table, partition_id ORDER BY table, partition_id",
         )
         .bind(self.config().database.as_str())
-        .fetch_all::<TableSize>()
+        .fetch_all::<PartitionSize>()
         .await
     }
 
@@ -120,6 +151,37 @@ impl Store {
         .fetch_all::<R>()
         .await
     }
+}
+
+/// Each table's sum over its partitions (`partitions` ordered by table
+/// and partition id), largest first.
+pub fn sizes_of_tables(partitions: &[PartitionSize]) -> Vec<TableSize> {
+    let mut tables: Vec<TableSize> = Vec::new();
+    for p in partitions {
+        match tables.last_mut() {
+            Some(t) if t.table == p.table => {
+                t.bytes += p.bytes;
+                t.rows += p.rows;
+                t.parts += p.parts;
+                t.compressed += p.compressed;
+                t.uncompressed += p.uncompressed;
+                t.oldest_partition = t.oldest_partition.clone().min(p.partition_id.clone());
+                t.newest_partition = t.newest_partition.clone().max(p.partition_id.clone());
+            }
+            _ => tables.push(TableSize {
+                table: p.table.clone(),
+                bytes: p.bytes,
+                rows: p.rows,
+                parts: p.parts,
+                compressed: p.compressed,
+                uncompressed: p.uncompressed,
+                oldest_partition: p.partition_id.clone(),
+                newest_partition: p.partition_id.clone(),
+            }),
+        }
+    }
+    tables.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.table.cmp(&b.table)));
+    tables
 }
 
 /// A table partitioned by the day of its `seconds` column, read by time.

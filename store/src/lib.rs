@@ -17,6 +17,9 @@
 //!   `testing` (feature `testing`, dev-dependencies only) sets up databases
 //!   as earlier releases left them, and faults.
 //! - `timeout` bounds every call: connecting, each statement, health checks.
+//! - `version` asks the server's release once (`ServerVersion::supports`).
+//! - `retention` drops whole partitions past each data class's limit, and
+//!   the oldest first while the database is over its disk limit.
 //!
 //! Values from users reach SQL only through the client's `bind`.
 
@@ -26,6 +29,7 @@ pub mod inspect;
 pub mod migrate;
 pub mod query;
 mod recent;
+pub mod retention;
 pub mod rollups;
 mod rows;
 pub mod server;
@@ -34,6 +38,7 @@ pub mod template;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod timeout;
+pub mod version;
 pub mod write;
 
 use std::time::Duration;
@@ -170,6 +175,8 @@ pub struct Store {
     config: StoreConfig,
     /// Key links this process wrote lately (see `recent`).
     links_written: std::sync::Arc<recent::RecentSet>,
+    /// The server's version once asked (`version`).
+    version: std::sync::Arc<std::sync::OnceLock<version::Detected>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -204,6 +211,7 @@ impl Store {
             server,
             config,
             links_written: std::sync::Arc::new(recent::RecentSet::new(LINKS_REMEMBERED)),
+            version: Default::default(),
         }
     }
 

@@ -284,6 +284,7 @@ async fn main() {
                 processes,
                 caches: Default::default(),
                 alerts: Default::default(),
+                retention: Default::default(),
             },
             metrics: Arc::new(Metrics::new()),
             auth: Arc::new(console::auth::Auth::open()),

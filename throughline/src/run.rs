@@ -26,6 +26,7 @@ use console::serve::Console;
 use console::state::AppState;
 use engine::alerts::{AlertSettings, Evaluator};
 use engine::metrics::CorrelatorMetrics;
+use engine::retention::RetentionMetrics;
 
 /// Cancels `token` on Ctrl-C or SIGTERM.
 fn cancel_on_signal(token: CancellationToken) {
@@ -65,6 +66,7 @@ async fn open_store(
             for name in &report.applied {
                 tracing::info!(migration = %name, "applied");
             }
+            log_version(&store).await;
             Ok((store, server))
         }
         Err(e) => {
@@ -79,6 +81,18 @@ async fn open_store(
                 )
             })
         }
+    }
+}
+
+/// Asks the server's release once and logs it (the store remembers it for
+/// `/readyz`, `/admin` and `/api/v1/storage`).
+async fn log_version(store: &Store) {
+    match store.server_version().await {
+        Ok(detected) if detected.version < store::version::ServerVersion::OLDEST => {
+            tracing::warn!(version = %detected.text, "ClickHouse is older than 18.16, the oldest release Throughline is tested on")
+        }
+        Ok(detected) => tracing::info!(version = %detected.text, "ClickHouse server"),
+        Err(e) => tracing::warn!(error = %e, "could not ask ClickHouse for its version"),
     }
 }
 
@@ -119,6 +133,7 @@ fn app_state(
             processes: Arc::new(config.processes.processes.clone()),
             caches: Default::default(),
             alerts: Arc::new(config.rules.rules.clone()),
+            retention: Arc::new(config.retention),
         },
         metrics,
         auth: Arc::new(console::auth::Auth::new(
@@ -219,11 +234,29 @@ pub fn banner(console: &str, grpc: &str, http: &str, clickhouse: &str) -> String
     )
 }
 
-/// The correlator and, when configured, the alert evaluator: both tasks.
+/// The retention pass, now and every interval (see `engine::retention`).
+fn start_retention(
+    config: &CorrelatorConfig,
+    store: Store,
+    metrics: Arc<RetentionMetrics>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    let settings = config.retention;
+    tracing::info!(
+        policy = ?settings.policy,
+        interval = ?settings.interval,
+        "retention running"
+    );
+    tokio::spawn(engine::retention::run(store, settings, metrics, shutdown))
+}
+
+/// The correlator, the retention pass and, when configured, the alert
+/// evaluator: their tasks (the correlator's and retention's joined as one).
 async fn start_workers(
     config: &CorrelatorConfig,
     store: Store,
     metrics: Arc<CorrelatorMetrics>,
+    retention: Arc<RetentionMetrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(JoinHandle<()>, Option<JoinHandle<()>>)> {
     let evaluator = match &config.alerts {
@@ -239,8 +272,12 @@ async fn start_workers(
         ),
         None => None,
     };
+    let retention = start_retention(config, store.clone(), retention, shutdown.clone());
     let correlator = start_correlator(config, store, metrics, shutdown).await?;
-    Ok((correlator, evaluator))
+    let both = tokio::spawn(async move {
+        let _ = tokio::join!(correlator, retention);
+    });
+    Ok((both, evaluator))
 }
 
 /// `throughline up`.
@@ -262,6 +299,9 @@ pub async fn up(config: UpConfig) -> anyhow::Result<()> {
     let correlator_metrics = Arc::new(CorrelatorMetrics::default());
     let technical = correlator_metrics.clone();
     metrics.also(move |out| technical.render_technical(out));
+    let retention_metrics = Arc::new(RetentionMetrics::default());
+    let dropped = retention_metrics.clone();
+    metrics.also(move |out| dropped.render(out));
     // Three listeners: OTLP/gRPC, OTLP/HTTP, the console.
     let connections = config.collector.connections.for_listeners(3);
     let started = async {
@@ -288,6 +328,7 @@ pub async fn up(config: UpConfig) -> anyhow::Result<()> {
             &config.correlator,
             store.clone(),
             correlator_metrics,
+            retention_metrics,
             shutdown.clone(),
         )
         .await?;
@@ -378,6 +419,7 @@ pub async fn collector(config: CollectorConfig) -> anyhow::Result<()> {
             for name in &report.applied {
                 tracing::info!(migration = %name, "applied");
             }
+            log_version(&store).await;
         }
         Err(e) if e.is_retryable() => {
             tracing::warn!(error = %e, url = %domain::redact::url(&url), "ClickHouse is not reachable; accepting into the spool and migrating once it is");
@@ -432,6 +474,7 @@ pub async fn correlator(config: CorrelatorConfig) -> anyhow::Result<()> {
         &config,
         store,
         Arc::new(CorrelatorMetrics::default()),
+        Arc::new(RetentionMetrics::default()),
         shutdown,
     )
     .await?;

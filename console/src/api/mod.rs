@@ -11,6 +11,7 @@ mod keys;
 mod ocel;
 mod processes;
 mod search;
+mod storage;
 mod systems;
 mod traces;
 
@@ -35,9 +36,17 @@ async fn not_found() -> AppError {
          /api/v1/events, /api/v1/processes, /api/v1/processes/{id}, \
          /api/v1/processes/{id}/instances, /api/v1/breaches, /api/v1/systems, \
          /api/v1/systems/operations, /api/v1/systems/map, /api/v1/search?q=, \
-         /api/v1/alerts, /api/v1/alerts/{id} and /api/v1/export/ocel"
+         /api/v1/alerts, /api/v1/alerts/{id}, /api/v1/export/ocel and (admins) /api/v1/storage"
             .into(),
     )
+}
+
+/// The admin's JSON endpoints (`/api/v1/storage`), in a route group of
+/// their own: admin role, JSON answers.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/storage", get(storage::get_storage))
+        .with_state(state)
 }
 
 /// `/api/v1/...`

@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod keys;
 pub mod processes;
 pub mod search;
+pub mod storage;
 pub mod systems;
 pub mod time_range;
 pub mod traces;
@@ -35,6 +36,8 @@ pub struct Reads {
     pub caches: Arc<systems::Caches>,
     /// The alert rules (their state is read from ClickHouse).
     pub alerts: Arc<engine::alerts::rules::Rules>,
+    /// What retention keeps (shown; the pass runs with the correlator).
+    pub retention: Arc<store::retention::Retention>,
 }
 
 /// User text quoted for an error message: in backticks, control characters

@@ -1,7 +1,9 @@
 //! `/admin` (admin role only): the ClickHouse this console reads (its
 //! address without user info, and what is wrong with it in detail: the
 //! open `/readyz` says only that something is), the process definitions,
-//! alert rules, connector tokens, users and API keys this console runs with.
+//! alert rules, connector tokens, users and API keys this console runs with;
+//! and what is stored, per table, with the retention in force
+//! (`read::storage`, the answer of `/api/v1/storage`).
 //! Read-only: they live in files, reviewed like code; hashes and passwords
 //! are never shown.
 
@@ -12,6 +14,7 @@ use collector::auth::TokenConfig;
 
 use super::{fmt, render, Chrome};
 use crate::links;
+use crate::read::storage::{storage, Storage};
 use crate::state::AppState;
 
 pub struct ProcessLine {
@@ -44,9 +47,67 @@ pub struct ClickHouseLine {
     pub timeouts: String,
     /// `None`: it answers and is migrated; else the detail.
     pub problem: Option<String>,
+    /// The server's release as it says it (`18.16.1`), once it answered.
+    pub version: Option<String>,
     /// Why this process's collector cannot insert, when one runs here and
     /// cannot.
     pub writer: Option<String>,
+}
+
+/// A table of the storage section, formatted (`read::storage`).
+pub struct StorageLine {
+    pub table: String,
+    pub rows: String,
+    pub bytes: String,
+    pub ratio: String,
+    pub oldest: String,
+    pub newest: String,
+    /// `14d`, `forever` or `-`.
+    pub limit: String,
+    pub note: String,
+}
+
+/// What is stored (`GET /api/v1/storage`'s answer, formatted).
+pub struct StorageSection {
+    pub total: String,
+    /// The disk guard, in a sentence.
+    pub guard: String,
+    pub tables: Vec<StorageLine>,
+}
+
+impl StorageSection {
+    fn of(storage: &Storage) -> StorageSection {
+        StorageSection {
+            total: fmt::bytes(storage.total_bytes),
+            guard: match storage.max_disk {
+                Some(max) => format!(
+                    "over {} the oldest partitions of the largest class are dropped first",
+                    fmt::bytes(max)
+                ),
+                None => "off (retention.max_disk is not set)".into(),
+            },
+            tables: storage
+                .tables
+                .iter()
+                .map(|t| StorageLine {
+                    table: t.table.clone(),
+                    rows: fmt::count(t.rows),
+                    bytes: fmt::bytes(t.bytes),
+                    ratio: t
+                        .compression_ratio
+                        .map_or_else(|| "-".into(), |r| format!("{r:.1}×")),
+                    oldest: fmt::partition(&t.oldest_partition),
+                    newest: fmt::partition(&t.newest_partition),
+                    limit: match (&t.retention.limit, t.retention.class) {
+                        (Some(limit), _) => limit.clone(),
+                        (None, Some(_)) => "forever".into(),
+                        (None, None) => "-".into(),
+                    },
+                    note: t.retention.note.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -54,6 +115,8 @@ pub struct ClickHouseLine {
 pub struct AdminPage {
     pub chrome: Chrome,
     pub clickhouse: ClickHouseLine,
+    /// `None`: ClickHouse could not say (see the status).
+    pub storage: Option<StorageSection>,
     pub processes: Vec<ProcessLine>,
     pub rules: Vec<RuleLine>,
     pub tokens: Vec<TokenConfig>,
@@ -116,6 +179,14 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
         })
         .collect();
     let config = state.store.config();
+    let problem = collector::ops::clickhouse_problem(&state.store)
+        .await
+        .map(|p| p.detail);
+    // Asked only of a server that answers (else what an earlier ask found).
+    let version = match problem {
+        None => state.store.server_version().await.ok(),
+        Some(_) => state.store.known_server_version(),
+    };
     let clickhouse = ClickHouseLine {
         url: domain::redact::url(&config.url),
         database: config.database.clone(),
@@ -125,9 +196,8 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
             fmt::duration(config.timeouts.query.as_nanos() as u64),
             fmt::duration(config.timeouts.health().as_nanos() as u64),
         ),
-        problem: collector::ops::clickhouse_problem(&state.store)
-            .await
-            .map(|p| p.detail),
+        problem,
+        version: version.map(|v| v.text),
         writer: state
             .metrics
             .clickhouse_problem
@@ -135,10 +205,16 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
             .expect("metrics lock")
             .clone(),
     };
+    // Only of a server that answers: a page waits for one deadline at most.
+    let storage = match clickhouse.problem {
+        None => storage(&state).await.ok().map(|s| StorageSection::of(&s)),
+        Some(_) => None,
+    };
     let auth = &state.auth;
     render(&AdminPage {
         chrome,
         clickhouse,
+        storage,
         processes,
         rules,
         tokens: auth.listed_tokens.clone(),

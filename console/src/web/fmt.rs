@@ -77,6 +77,33 @@ pub fn count(n: u64) -> String {
 }
 
 /// `12.3/min`, `1,204/min`.
+/// Bytes in binary units: `512 B`, `1.5 KiB`, `12.3 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A partition id as a date: `20261130` -> `2026-11-30`, `202611` ->
+/// `2026-11`; any other id as it is.
+pub fn partition(id: &str) -> String {
+    let digits = id.bytes().all(|b| b.is_ascii_digit());
+    match id.len() {
+        8 if digits => format!("{}-{}-{}", &id[..4], &id[4..6], &id[6..]),
+        6 if digits => format!("{}-{}", &id[..4], &id[4..]),
+        _ => id.to_string(),
+    }
+}
+
 pub fn rate(per_minute: f64) -> String {
     if per_minute >= 100.0 {
         format!("{}/min", count(per_minute.round() as u64))
@@ -100,5 +127,16 @@ mod tests {
         assert_eq!(percent(Some(98.54)), "98.5%");
         assert_eq!(percent(None), "–");
         assert_eq!(time(1_764_164_592_000_000_000), "2025-11-26 13:43:12");
+    }
+
+    #[test]
+    fn sizes_and_partitions_read_as_people_say_them() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(50 << 30), "50.0 GiB");
+        assert_eq!(partition("20261130"), "2026-11-30");
+        assert_eq!(partition("202611"), "2026-11");
+        assert_eq!(partition("all"), "all");
+        assert_eq!(partition("5983632"), "5983632");
     }
 }

@@ -15,6 +15,8 @@ use collector::tls::Tls;
 use domain::keys::KeyTypes;
 use engine::alerts::AlertSettings;
 use engine::correlator::CorrelatorSettings;
+use engine::retention::RetentionSettings;
+use store::retention::Retention;
 
 use super::alerts::{AlertArgs, RuleSet, RulesArgs};
 use super::clickhouse::{ClickHouseArgs, ClickHouseSettings};
@@ -22,6 +24,7 @@ use super::collector::{CollectorArgs, IngestSettings, TokensArgs};
 use super::console::{ConsoleArgs, ConsoleSettings, ExternalUrlArgs};
 use super::correlator::{CorrelatorArgs, ProcessSet, ProcessesArgs};
 use super::listeners::ListenerArgs;
+use super::retention::RetentionArgs;
 use super::tls::TlsArgs;
 use super::{ConfigError, ConfigFile, DataArgs, KeysArgs, LogArgs};
 
@@ -43,6 +46,8 @@ pub struct UpCommand {
     pub rules: RulesArgs,
     #[command(flatten)]
     pub alerts: AlertArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     #[command(flatten)]
     pub external_url: ExternalUrlArgs,
     #[command(flatten)]
@@ -79,6 +84,7 @@ impl UpCommand {
             .settings(&base.data_dir, &base.keys)?;
         let processes = file.merged(self.processes)?.load(&base.keys)?;
         let correlator = file.merged(self.correlator)?.settings()?;
+        let retention = file.merged(self.retention)?.settings()?;
         let rules = file.merged(self.rules)?.load(&processes.processes)?;
         let served = base.serving(file, self.tokens, self.tls, self.listeners)?;
         let console = file
@@ -96,8 +102,9 @@ impl UpCommand {
                 processes: processes.clone(),
                 correlator,
                 alerts: Some((rules.clone(), alerts)),
+                retention,
             },
-            console: ConsoleConfig::new(served, console, processes, rules),
+            console: ConsoleConfig::new(served, console, processes, rules, retention.policy),
         })
     }
 }
@@ -225,6 +232,8 @@ pub struct ConsoleCommand {
     #[command(flatten)]
     pub rules: RulesArgs,
     #[command(flatten)]
+    pub retention: RetentionArgs,
+    #[command(flatten)]
     pub external_url: ExternalUrlArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -254,6 +263,9 @@ pub struct ConsoleConfig {
     pub tls: Option<Tls>,
     /// Timeouts and the connection cap of its listener.
     pub connections: ConnectionLimits,
+    /// What retention keeps, shown on `/admin` and `/api/v1/storage` (the
+    /// pass runs with the correlator).
+    pub retention: Retention,
 }
 
 impl ConsoleCommand {
@@ -261,11 +273,18 @@ impl ConsoleCommand {
         let base = Base::load(file, self.clickhouse, self.data, self.keys)?;
         let processes = file.merged(self.processes)?.load(&base.keys)?;
         let rules = file.merged(self.rules)?.load(&processes.processes)?;
+        let retention = file.merged(self.retention)?.settings()?;
         let served = base.serving(file, self.tokens, self.tls, self.listeners)?;
         let console = file
             .merged(self.console)?
             .settings(file.merged(self.external_url)?, served.tls.is_some())?;
-        Ok(ConsoleConfig::new(served, console, processes, rules))
+        Ok(ConsoleConfig::new(
+            served,
+            console,
+            processes,
+            rules,
+            retention.policy,
+        ))
     }
 }
 
@@ -275,6 +294,7 @@ impl ConsoleConfig {
         settings: ConsoleSettings,
         processes: ProcessSet,
         rules: RuleSet,
+        retention: Retention,
     ) -> Self {
         ConsoleConfig {
             clickhouse: served.clickhouse,
@@ -286,6 +306,7 @@ impl ConsoleConfig {
             rules,
             tls: served.tls,
             connections: served.connections,
+            retention,
         }
     }
 }
@@ -302,6 +323,8 @@ pub struct CorrelatorCommand {
     pub rules: RulesArgs,
     #[command(flatten)]
     pub alerts: AlertArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     #[command(flatten)]
     pub external_url: ExternalUrlArgs,
     #[command(flatten)]
@@ -324,6 +347,8 @@ pub struct CorrelatorConfig {
     pub correlator: CorrelatorSettings,
     /// With `--alerts`: the rules and the evaluator's settings.
     pub alerts: Option<(RuleSet, AlertSettings)>,
+    /// The retention pass runs beside the correlator (once per deployment).
+    pub retention: RetentionSettings,
 }
 
 impl CorrelatorCommand {
@@ -332,6 +357,7 @@ impl CorrelatorCommand {
         let keys = file.merged(self.keys)?.settings()?;
         let processes = file.merged(self.processes)?.load(&keys)?;
         let correlator = file.merged(self.correlator)?.settings()?;
+        let retention = file.merged(self.retention)?.settings()?;
         let alerts = if self.evaluate_alerts {
             let rules = file.merged(self.rules)?.load(&processes.processes)?;
             // No console runs here: links go to external_url, else to a
@@ -350,6 +376,7 @@ impl CorrelatorCommand {
             processes,
             correlator,
             alerts,
+            retention,
         })
     }
 }

@@ -17,6 +17,8 @@
 //! - `console.rs`: the console's address, users and API keys; its external URL.
 //! - `correlator.rs`: process definitions; the correlator's timing.
 //! - `alerts.rs`: alert rules; the evaluator's timing and receivers.
+//! - `retention.rs`: `[retention]`, how long each class of data is kept, the
+//!   disk guard and the pass's interval (a section with flags too).
 //! - `tls.rs`: the certificate every listener serves.
 //! - here: `data_dir` and `[keys]`, which several components share, and
 //!   `log_format`.
@@ -42,6 +44,7 @@ mod commands;
 mod console;
 mod correlator;
 mod listeners;
+mod retention;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -64,6 +67,7 @@ pub use commands::{
 };
 pub use console::{ConsoleArgs, ConsoleSettings, ExternalUrlArgs};
 pub use correlator::{CorrelatorArgs, ProcessSet, ProcessesArgs};
+pub use retention::RetentionArgs;
 pub use tls::TlsArgs;
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +208,7 @@ fn known_keys() -> &'static [&'static str] {
             tls::TlsArgs::KEYS,
             listeners::ListenerArgs::KEYS,
             LogArgs::KEYS,
+            retention::RetentionArgs::KEYS,
         ]
         .concat()
     })

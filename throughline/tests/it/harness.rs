@@ -290,6 +290,7 @@ impl TestApp {
                         )
                         .expect("valid alert rules"),
                     ),
+                    retention: Default::default(),
                 },
                 metrics: metrics.clone(),
                 auth: Arc::new(console::auth::Auth::new(

@@ -16,6 +16,7 @@ mod logs;
 mod otlp;
 mod pages;
 mod processes;
+mod retention;
 mod rollups;
 mod security;
 mod slow_clients;

@@ -362,6 +362,7 @@ async fn with_clickhouse_down_pages_say_so_and_the_console_keeps_serving() {
                 processes,
                 caches: Default::default(),
                 alerts: Default::default(),
+                retention: Default::default(),
             },
             metrics: Arc::new(Metrics::new()),
             auth: Arc::new(console::auth::Auth::open()),

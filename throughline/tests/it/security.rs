@@ -787,6 +787,9 @@ async fn api_keys_and_the_sign_in_lockout() {
     assert!(text.contains("throughline_received_total"));
     let (status, _) = get_with(&app, &client, "/admin", ("authorization", &auth)).await;
     assert_eq!(status, 403, "a viewer key is no admin");
+    let (status, body) = get_with(&app, &client, "/api/v1/storage", ("authorization", &auth)).await;
+    assert_eq!(status, 403, "storage is for admins: {body}");
+    assert!(body.starts_with('{'), "a JSON answer: {body}");
     let forged = format!("{}x", auth);
     let (status, body) = get_with(
         &app,
@@ -907,6 +910,7 @@ async fn an_open_console_says_so_and_stays_on_loopback() {
                 processes: Default::default(),
                 caches: Default::default(),
                 alerts: Default::default(),
+                retention: Default::default(),
             },
             metrics: std::sync::Arc::new(collector::metrics::Metrics::new()),
             auth: std::sync::Arc::new(console::auth::Auth::open()),

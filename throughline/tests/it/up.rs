@@ -32,6 +32,10 @@ impl Up {
             .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc}")])
             .args(["--otlp-http-addr", &format!("127.0.0.1:{http}")])
             .args(["--console-addr", &format!("127.0.0.1:{console}")])
+            // The fixture's spans are dated 2025-11-26: past the default
+            // retention, which would drop them at the second start.
+            .args(["--retention-spans", "off", "--retention-keys", "off"])
+            .args(["--retention-rollups", "off"])
             .env_remove("THROUGHLINE_CLICKHOUSE_URL")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -103,6 +107,38 @@ async fn up_starts_its_own_clickhouse_and_a_second_up_finds_the_data() {
             assert_eq!(r.status(), 200, "{base}{health}");
         }
     }
+    // The server's release, asked at start, is named when ready (issue 17);
+    // the retention pass runs here and its counter is on /metrics.
+    let ready: serde_json::Value = client
+        .get(format!("{}/readyz", first.console))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let version = ready["clickhouse_version"].as_str().unwrap_or_default();
+    assert!(
+        store::version::ServerVersion::parse(version).is_some(),
+        "{ready}"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", first.http))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("# TYPE throughline_retention_dropped_partitions_total counter"),
+        "{metrics}"
+    );
+    let log = std::fs::read_to_string(&first.log).unwrap();
+    assert!(
+        log.contains("retention running") && log.contains(version),
+        "{log}"
+    );
     let body = include_bytes!("../../../sample-data/fixtures/otlp-traces.json").to_vec();
     let r = client
         .post(format!("{}/v1/traces", first.http))
