@@ -48,3 +48,41 @@ impl Store {
             .await
     }
 }
+
+impl Store {
+    /// This store, refusing any statement that would read more than `rows`
+    /// rows (ClickHouse's `max_rows_to_read`, checked against what the index
+    /// leaves to read before reading): a read by index passes, a scan fails.
+    pub fn with_read_limit(mut self, rows: u64) -> Store {
+        self.client = self
+            .client
+            .with_setting("max_rows_to_read", rows.to_string());
+        self
+    }
+
+    /// Adds `rows` rows that no lookup asks for to the span table, the key
+    /// index and the key links (one `INSERT ... SELECT` each), so that a
+    /// read that scans them exceeds [`Store::with_read_limit`].
+    pub async fn pad_lookup_tables(&self, rows: u64) -> Result<(), StoreError> {
+        for sql in [
+            "INSERT INTO spans_v2 (start_time, start_ns, trace_id, span_id, service, name) \
+             SELECT now(), 0, toFixedString(reinterpretAsString(number + 1000000007), 16), \
+                    toFixedString(reinterpretAsString(number + 1), 8), 'pad', 'pad' \
+             FROM system.numbers LIMIT ?",
+            "INSERT INTO key_index_v2 (key_type, key_value, time, time_ns, record_kind, \
+                    trace_id, span_id, service, name) \
+             SELECT if(number % 2 = 0, 'order', 'customer'), concat('PAD-', toString(number)), \
+                    now(), 0, 'span', toFixedString(reinterpretAsString(number + 1000000007), 16), \
+                    toFixedString(reinterpretAsString(number + 1), 8), 'pad', 'pad' \
+             FROM system.numbers LIMIT ?",
+            "INSERT INTO key_links_v2 (key_type, key_value, linked_type, linked_value, seen_at, \
+                    ingested_ns, keep) \
+             SELECT if(number % 2 = 0, 'order', 'customer'), concat('PAD-', toString(number)), \
+                    'work_order', concat('PAD-WO-', toString(number)), now(), 1, 1 \
+             FROM system.numbers LIMIT ?",
+        ] {
+            self.query(sql).bind(rows).execute().await?;
+        }
+        Ok(())
+    }
+}
