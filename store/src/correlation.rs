@@ -8,12 +8,10 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use super::query::{bind_keys, key_tuple_placeholders};
-use super::rows::{
-    convert, BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, StepRow, WalkRow, RECORD_EVENT,
-};
+use super::rows::{convert, BreachRow, FeedRow, InstanceRow, StepRow, WalkRow, RECORD_EVENT};
 use super::{Store, StoreError};
 use domain::feed::{FeedRecord, Step};
-use domain::instance::{Breach, InstanceRecord, InstanceSummary};
+use domain::instance::{Breach, InstanceRecord};
 use domain::model::BusinessKey;
 
 /// Items per `IN` list.
@@ -498,26 +496,6 @@ impl Store {
         Ok((rows, next))
     }
 
-    /// Instances of processes started in a range, for the process summaries.
-    pub async fn instances_started(
-        &self,
-        from_ns: u64,
-        to_ns: u64,
-        limit: usize,
-    ) -> Result<Vec<InstanceSummary>, StoreError> {
-        let rows = self
-            .query(
-                "SELECT ?fields FROM process_instances FINAL WHERE start_ns >= ? AND start_ns <= ? \
-                 ORDER BY start_ns DESC LIMIT ?",
-            )
-            .bind(from_ns)
-            .bind(to_ns)
-            .bind(limit as u64)
-            .fetch_all::<InstanceSummaryRow>()
-            .await?;
-        convert(rows, InstanceSummaryRow::summary)
-    }
-
     /// The instances of these (process, root value) pairs.
     pub async fn instances_of(
         &self,
@@ -561,26 +539,6 @@ impl Store {
             )?);
         }
         Ok(out)
-    }
-
-    /// Open breaches now, per (process, SLA).
-    pub async fn open_breach_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
-        #[derive(Row, Deserialize)]
-        struct Count {
-            process_id: String,
-            sla_id: String,
-            n: u64,
-        }
-        Ok(self
-            .query(
-                "SELECT process_id, sla_id, count() AS n FROM breaches FINAL \
-                 WHERE state = 'open' GROUP BY process_id, sla_id",
-            )
-            .fetch_all::<Count>()
-            .await?
-            .into_iter()
-            .map(|c| (c.process_id, c.sla_id, c.n))
-            .collect())
     }
 
     /// A page of breaches, newest due time first.

@@ -6,7 +6,8 @@
 //! insert block that spans more than 100 partitions), into a
 //! `ReplacingMergeTree` table where a second process's copy collapses into
 //! the same rows. It may also fill a table from others once ([`DayFill`]:
-//! the rollups of `0013` from the rows stored before it).
+//! the rollups of `0013` and the instance and breach rows of `0014` from the
+//! rows stored before them).
 
 use std::time::Duration;
 
@@ -123,6 +124,12 @@ pub const MIGRATIONS: &[Migration] = &[
         })
     ),
     migration!(13, "0013_rollups.sql", None, super::rollups::ROLLUP_FILLS),
+    migration!(
+        14,
+        "0014_process_rollups.sql",
+        None,
+        super::process_rollups::PROCESS_ROLLUP_FILLS
+    ),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (

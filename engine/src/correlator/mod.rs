@@ -17,9 +17,11 @@
 //! reruns the cycle and writes nothing twice.
 //!
 //! `evaluation` turns instances into the rows to write and remembers what
-//! was written.
+//! was written; `rollups` recomputes the per-process minutes those rows
+//! touched.
 
 mod evaluation;
+mod rollups;
 mod walkers;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -125,8 +127,9 @@ pub struct Correlator {
     matchers: HashMap<(RecordKind, String, String), Vec<(usize, usize)>>,
     instances: HashMap<(usize, String), Instance>,
     /// What was last written of each instance in memory, as
-    /// [`InstanceRecord::fingerprint`]: 8 bytes, not the row.
-    written_instances: HashMap<(usize, String), u64>,
+    /// [`InstanceRecord::fingerprint`] and its start (to see it move to
+    /// another minute): 16 bytes, not the row.
+    written_instances: HashMap<(usize, String), (u64, u64)>,
     written_breaches: HashMap<(usize, usize, String), Breach>,
     /// Running SLAs' due times, earliest first; a set, so evaluating an
     /// instance again does not add its deadline twice.
@@ -137,6 +140,8 @@ pub struct Correlator {
     window_ns: u64,
     /// The feed is dropped up to here.
     pruned_to: u64,
+    /// Minutes of the process rollups to recompute.
+    dirt: rollups::Dirt,
 }
 
 /// A record reference's hash, for `recent`. Within one process only; a
@@ -245,6 +250,7 @@ impl Correlator {
             walking,
             window_ns: 10_000_000_000,
             pruned_to: 0,
+            dirt: rollups::Dirt::default(),
         };
         let firsts = me.store.stage_firsts(since, None).await?;
         me.apply_firsts(firsts);
@@ -257,10 +263,21 @@ impl Correlator {
         // changed while we were away is written.
         let all: Vec<(usize, String)> = me.instances.keys().cloned().collect();
         let now = now_ns();
-        let (instances, breaches) = me.evaluate(all.clone(), now);
-        me.write_evaluations(&instances, &breaches).await?;
+        let (instances, breaches, moves) = me.evaluate(all.clone(), now);
+        me.write_evaluations(&instances, &breaches, &moves, now)
+            .await?;
+        me.dirt.note(&instances, &breaches, &moves, now);
         me.remember(instances, breaches);
         me.evict_settled(&all, now);
+        // Minutes a run that stopped before recomputing them left behind
+        // (all of them on the first start after migration 0014).
+        let mark = me.store.load_watermark(rollups::MARK_NAME).await?;
+        let (starts, dues) = me
+            .store
+            .rollup_minutes_written_since(mark.unwrap_or(0))
+            .await?;
+        me.dirt.note_minutes(starts, dues, now);
+        me.flush_rollups(now).await?;
         Ok(me)
     }
 
@@ -550,16 +567,20 @@ impl Correlator {
             touched.insert((p, root));
         }
         let touched: Vec<(usize, String)> = touched.into_iter().collect();
-        let (instances, breaches) = self.evaluate(touched.clone(), now);
+        let (instances, breaches, moves) = self.evaluate(touched.clone(), now);
         report.instances_written = instances.len();
         report.breaches_written = breaches.len();
-        if let Err(e) = self.write_evaluations(&instances, &breaches).await {
+        if let Err(e) = self
+            .write_evaluations(&instances, &breaches, &moves, now)
+            .await
+        {
             // Evaluate these again next cycle.
             for (p, root) in touched {
                 self.deadlines.insert((now, p, root));
             }
             return Err(e);
         }
+        self.dirt.note(&instances, &breaches, &moves, now);
         self.remember(instances, breaches);
         self.evict_settled(&touched, now);
 
@@ -588,6 +609,25 @@ impl Correlator {
             std::sync::atomic::Ordering::Relaxed,
         );
         self.publish_open_breaches();
+        // The rollups wait while a backlog is read (a minute a catch-up
+        // touches every cycle is recomputed once), at most MAX_DEFER_NS. A
+        // failure leaves the minutes dirty for the next cycle.
+        if self.dirt.due(report.records >= BACKLOG, now) {
+            let started = std::time::Instant::now();
+            match self.flush_rollups(now).await {
+                Ok(n) if n > 0 => tracing::debug!(
+                    minutes = n,
+                    ms = started.elapsed().as_millis() as u64,
+                    "process rollups recomputed"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    dirty = self.dirt.minutes(),
+                    "recomputing process rollups failed; retrying next cycle"
+                ),
+            }
+        }
         Ok(report)
     }
 
