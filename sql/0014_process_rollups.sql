@@ -7,19 +7,24 @@
 -- and a recomputed row replaces the one before (ReplacingMergeTree on the
 -- time it was computed; readers use FINAL, over few rows).
 --
--- instances_by_start: each instance's latest row, sorted by its minute of
--- start, so that recomputing a minute reads that minute's instances only.
--- Written beside process_instances. When an instance's start moves to an
--- earlier minute (an earlier stage arrived late), a row with deleted = 1
--- replaces it under the old minute.
+-- instances_by_start: each instance's latest row (process_instances'
+-- columns), sorted by its minute of start, so that recomputing a minute
+-- reads that minute's instances only, and a page of the newest instances
+-- of a range reads its last minutes. Written beside process_instances.
+-- When an instance's start moves to an earlier minute (an earlier stage
+-- arrived late), a row with deleted = 1 replaces it under the old minute.
 CREATE TABLE IF NOT EXISTS instances_by_start {{on_cluster}} (
     process_id String,
     start_minute DateTime,
     root_value String,
     start_ns UInt64,
+    last_ns UInt64,
     status String,
+    current_stage String,
     stage_ids Array(String),
     stage_times Array(UInt64),
+    failed UInt8,
+    open_breaches UInt32,
     deleted UInt8,
     updated_ns UInt64
 ) ENGINE = {{engine ReplacingMergeTree(updated_ns) | shard cityHash64(process_id)}}

@@ -447,20 +447,23 @@ impl Store {
         .await
     }
 
-    /// A page of instances of one process, newest start first.
+    /// A page of instances of one process, newest start first: a key's
+    /// from `process_instances` by its sort key, a range's from
+    /// `instances_by_start` (`Store::instances_page`) by minute of start.
     pub async fn list_instances(
         &self,
         filter: &InstanceFilter,
     ) -> Result<(Vec<InstanceRecord>, Option<(u64, String)>), StoreError> {
+        let Some(root) = &filter.root_value else {
+            let rows = self.instances_page(filter).await?;
+            return Ok(page(rows, filter.limit));
+        };
         let mut sql = String::from(
             "SELECT ?fields FROM process_instances FINAL \
-             WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?",
+             WHERE process_id = ? AND root_value = ? AND start_ns >= ? AND start_ns <= ?",
         );
         if filter.status.is_some() {
             sql.push_str(" AND status = ?");
-        }
-        if filter.root_value.is_some() {
-            sql.push_str(" AND root_value = ?");
         }
         if filter.after.is_some() {
             sql.push_str(" AND (start_ns < ? OR (start_ns = ? AND root_value < ?))");
@@ -469,31 +472,23 @@ impl Store {
         let mut query = self
             .query(&sql)
             .bind(filter.process_id.as_str())
+            .bind(root.as_str())
             .bind(filter.from_ns)
             .bind(filter.to_ns);
         if let Some(status) = &filter.status {
             query = query.bind(status.as_str());
         }
-        if let Some(root) = &filter.root_value {
-            query = query.bind(root.as_str());
-        }
         if let Some((start, root)) = &filter.after {
             query = query.bind(*start).bind(*start).bind(root.as_str());
         }
-        let mut rows = convert(
+        let rows = convert(
             query
                 .bind(filter.limit as u64 + 1)
                 .fetch_all::<InstanceRow>()
                 .await?,
             InstanceRow::record,
         )?;
-        let next = if rows.len() > filter.limit {
-            rows.truncate(filter.limit);
-            rows.last().map(|r| (r.start_ns, r.root_value.clone()))
-        } else {
-            None
-        };
-        Ok((rows, next))
+        Ok(page(rows, filter.limit))
     }
 
     /// The instances of these (process, root value) pairs.
@@ -608,4 +603,19 @@ impl Store {
         };
         Ok((rows, next))
     }
+}
+
+/// The first `limit` of `rows` (read one more than a page), and where the
+/// next page starts when there is one.
+fn page(
+    mut rows: Vec<InstanceRecord>,
+    limit: usize,
+) -> (Vec<InstanceRecord>, Option<(u64, String)>) {
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| (r.start_ns, r.root_value.clone()))
+    } else {
+        None
+    };
+    (rows, next)
 }

@@ -74,12 +74,58 @@ struct ByStartRow {
     start_minute: u32,
     root_value: String,
     start_ns: u64,
+    last_ns: u64,
     status: String,
+    current_stage: String,
     stage_ids: Vec<String>,
     stage_times: Vec<u64>,
+    failed: u8,
+    open_breaches: u32,
     deleted: u8,
     updated_ns: u64,
 }
+
+impl ByStartRow {
+    fn of(r: &InstanceRecord) -> Self {
+        ByStartRow {
+            process_id: r.process_id.clone(),
+            start_minute: minute_of(r.start_ns),
+            root_value: r.root_value.clone(),
+            start_ns: r.start_ns,
+            last_ns: r.last_ns,
+            status: r.status.as_str().to_string(),
+            current_stage: r.current_stage.clone(),
+            stage_ids: r.stages.ids.clone(),
+            stage_times: r.stages.times.clone(),
+            failed: u8::from(r.failed),
+            open_breaches: r.open_breaches,
+            deleted: 0,
+            updated_ns: r.updated_ns,
+        }
+    }
+
+    fn record(self) -> Result<InstanceRecord, StoreError> {
+        Ok(InstanceRecord {
+            status: status(&self.status)?,
+            process_id: self.process_id,
+            root_value: self.root_value,
+            start_ns: self.start_ns,
+            last_ns: self.last_ns,
+            current_stage: self.current_stage,
+            stages: StageTimes {
+                ids: self.stage_ids,
+                times: self.stage_times,
+            },
+            failed: self.failed != 0,
+            open_breaches: self.open_breaches,
+            updated_ns: self.updated_ns,
+        })
+    }
+}
+
+/// The first window of minutes a page of instances reads; each next one
+/// is twice as wide, until the page is full or the range read.
+const FIRST_WINDOW_S: u32 = 600;
 
 #[derive(Debug, Row, Serialize, Deserialize)]
 struct ByDueRow {
@@ -238,28 +284,19 @@ impl Store {
         moved: &[MovedStart],
         now_ns: u64,
     ) -> Result<(), StoreError> {
-        let mut rows: Vec<ByStartRow> = instances
-            .iter()
-            .map(|r| ByStartRow {
-                process_id: r.process_id.clone(),
-                start_minute: minute_of(r.start_ns),
-                root_value: r.root_value.clone(),
-                start_ns: r.start_ns,
-                status: r.status.as_str().to_string(),
-                stage_ids: r.stages.ids.clone(),
-                stage_times: r.stages.times.clone(),
-                deleted: 0,
-                updated_ns: r.updated_ns,
-            })
-            .collect();
+        let mut rows: Vec<ByStartRow> = instances.iter().map(ByStartRow::of).collect();
         rows.extend(moved.iter().map(|m| ByStartRow {
             process_id: m.process_id.clone(),
             start_minute: minute_of(m.old_start_ns),
             root_value: m.root_value.clone(),
             start_ns: m.old_start_ns,
+            last_ns: 0,
             status: String::new(),
+            current_stage: String::new(),
             stage_ids: Vec::new(),
             stage_times: Vec::new(),
+            failed: 0,
+            open_breaches: 0,
             deleted: 1,
             updated_ns: now_ns,
         }));
@@ -326,6 +363,71 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// A page of the instances of `filter.process_id` started in its range
+    /// (optionally of one status), newest start first, after
+    /// `filter.after`; `filter.root_value` is not looked at (a key's
+    /// instance is read by its key from `process_instances`). Reads
+    /// windows of minutes back from the range's end, each twice as wide
+    /// as the one before, until the page is full: a page of the newest
+    /// reads their last minutes, not the range.
+    pub async fn instances_page(
+        &self,
+        filter: &super::correlation::InstanceFilter,
+    ) -> Result<Vec<InstanceRecord>, StoreError> {
+        let lowest = minute_of(filter.from_ns);
+        let to_ns = match &filter.after {
+            Some((start, _)) => filter.to_ns.min(*start),
+            None => filter.to_ns,
+        };
+        if to_ns < filter.from_ns {
+            return Ok(Vec::new());
+        }
+        let want = filter.limit + 1;
+        let mut out: Vec<InstanceRecord> = Vec::new();
+        let (mut top, mut width) = (minute_of(to_ns), FIRST_WINDOW_S);
+        loop {
+            let bottom = top.saturating_sub(width - 60).max(lowest);
+            let mut sql = String::from(
+                "SELECT ?fields FROM instances_by_start FINAL \
+                 WHERE process_id = ? AND start_minute >= toDateTime(?) \
+                   AND start_minute <= toDateTime(?) \
+                   AND deleted = 0 AND start_ns >= ? AND start_ns <= ?",
+            );
+            if filter.status.is_some() {
+                sql.push_str(" AND status = ?");
+            }
+            if filter.after.is_some() {
+                sql.push_str(" AND (start_ns < ? OR (start_ns = ? AND root_value < ?))");
+            }
+            sql.push_str(" ORDER BY start_ns DESC, root_value DESC LIMIT ?");
+            let mut query = self
+                .query(&sql)
+                .bind(filter.process_id.as_str())
+                .bind(bottom)
+                .bind(top)
+                .bind(filter.from_ns)
+                .bind(filter.to_ns);
+            if let Some(status) = &filter.status {
+                query = query.bind(status.as_str());
+            }
+            if let Some((start, root)) = &filter.after {
+                query = query.bind(*start).bind(*start).bind(root.as_str());
+            }
+            let rows = query
+                .bind((want - out.len()) as u64)
+                .fetch_all::<ByStartRow>()
+                .await?;
+            for row in rows {
+                out.push(row.record()?);
+            }
+            if out.len() >= want || bottom <= lowest {
+                return Ok(out);
+            }
+            top = bottom - 60;
+            width = width.saturating_mul(2);
+        }
     }
 
     /// Breaches (open or closed) due in each of `minutes` (sorted) that
@@ -595,10 +697,11 @@ impl Store {
 
 /// `instances_by_start` from `process_instances`, one day of starts.
 const INSTANCES_BY_START_OF_DAY: &str = "INSERT INTO instances_by_start \
-    (process_id, start_minute, root_value, start_ns, status, stage_ids, stage_times, \
-     deleted, updated_ns) \
+    (process_id, start_minute, root_value, start_ns, last_ns, status, current_stage, \
+     stage_ids, stage_times, failed, open_breaches, deleted, updated_ns) \
     SELECT process_id, toStartOfMinute(toDateTime(intDiv(start_ns, 1000000000))), \
-           root_value, start_ns, status, stage_ids, stage_times, toUInt8(0), updated_ns \
+           root_value, start_ns, last_ns, status, current_stage, stage_ids, stage_times, \
+           failed, open_breaches, toUInt8(0), updated_ns \
     FROM process_instances FINAL \
     WHERE toDate(toDateTime(intDiv(start_ns, 1000000000))) = toDate(?)";
 

@@ -146,10 +146,10 @@ impl Correlator {
         self.store
             .write_instances_by_start(instances, &moves.starts, now)
             .await?;
-        self.store.write_breaches(breaches).await?;
         self.store
             .write_breaches_by_due(breaches, &moves.dues, now)
-            .await
+            .await?;
+        self.store.write_breaches(breaches).await
     }
 
     /// What is stored now, once a write succeeded: later evaluations compare

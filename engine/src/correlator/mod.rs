@@ -582,6 +582,8 @@ impl Correlator {
         }
         self.dirt.note(&instances, &breaches, &moves, now);
         self.remember(instances, breaches);
+        // At once: a reader who saw the breach rows sees them counted.
+        self.publish_open_breaches();
         self.evict_settled(&touched, now);
 
         for r in &records {
@@ -608,7 +610,6 @@ impl Correlator {
             now.saturating_sub(upto),
             std::sync::atomic::Ordering::Relaxed,
         );
-        self.publish_open_breaches();
         // The rollups wait while a backlog is read (a minute a catch-up
         // touches every cycle is recomputed once), at most MAX_DEFER_NS. A
         // failure leaves the minutes dirty for the next cycle.
