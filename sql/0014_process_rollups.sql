@@ -33,7 +33,8 @@ ORDER BY (process_id, start_minute, root_value);
 
 -- process_minutes / process_hours: per process and minute (hour) of start,
 -- the aggregate of its instances (`domain::process_rollup::ProcessRollup`):
--- started and per status; instances per stage reached (stage_ids /
+-- started and per status; instances with any SLA breached; instances per
+-- stage reached (stage_ids /
 -- reached); per SLA met and breached as judged when computed (sla_ids /
 -- met / breached); durations per stage pair as one entry per (pair, log
 -- bucket, histogram bin) (pair_from / pair_to / buckets / bins / counts).
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS process_minutes {{on_cluster}} (
     stalled UInt64,
     completed UInt64,
     failed UInt64,
+    any_breached UInt64,
     stage_ids Array(String),
     reached Array(UInt64),
     sla_ids Array(String),
@@ -70,6 +72,7 @@ CREATE TABLE IF NOT EXISTS process_hours {{on_cluster}} (
     stalled UInt64,
     completed UInt64,
     failed UInt64,
+    any_breached UInt64,
     stage_ids Array(String),
     reached Array(UInt64),
     sla_ids Array(String),

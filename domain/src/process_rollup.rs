@@ -64,6 +64,8 @@ pub struct ProcessRollup {
     pub stalled: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Instances with at least one SLA breached.
+    pub any_breached: u64,
     /// Instances that reached each stage, by stage id.
     pub reached: BTreeMap<String, u64>,
     /// Per SLA id.
@@ -103,14 +105,19 @@ impl ProcessRollup {
                 *self.reached.entry(stage.id.clone()).or_default() += 1;
             }
         }
+        let mut any = false;
         for sla in &def.slas {
             let counts = self.slas.entry(sla.id.clone()).or_default();
             match stages.sla_state(def, sla, now_ns) {
                 SlaState::Met => counts.met += 1,
-                SlaState::Open { .. } | SlaState::Closed { .. } => counts.breached += 1,
+                SlaState::Open { .. } | SlaState::Closed { .. } => {
+                    counts.breached += 1;
+                    any = true;
+                }
                 SlaState::NotStarted | SlaState::Running { .. } => {}
             }
         }
+        self.any_breached += u64::from(any);
         for (a, b) in duration_pairs(def) {
             let (from, to) = (&def.stages[a].id, &def.stages[b].id);
             if let Some(d) = stages.between(from, to) {
@@ -131,6 +138,7 @@ impl ProcessRollup {
         self.stalled += other.stalled;
         self.completed += other.completed;
         self.failed += other.failed;
+        self.any_breached += other.any_breached;
         for (stage, n) in &other.reached {
             *self.reached.entry(stage.clone()).or_default() += n;
         }

@@ -150,6 +150,7 @@ macro_rules! rollup_row {
             stalled: u64,
             completed: u64,
             failed: u64,
+            any_breached: u64,
             stage_ids: Vec<String>,
             reached: Vec<u64>,
             sla_ids: Vec<String>,
@@ -173,6 +174,7 @@ macro_rules! rollup_row {
                     stalled: r.stalled,
                     completed: r.completed,
                     failed: r.failed,
+                    any_breached: r.any_breached,
                     stage_ids: r.reached.keys().cloned().collect(),
                     reached: r.reached.values().copied().collect(),
                     sla_ids: r.slas.keys().cloned().collect(),
@@ -204,6 +206,7 @@ macro_rules! rollup_row {
                     stalled: self.stalled,
                     completed: self.completed,
                     failed: self.failed,
+                    any_breached: self.any_breached,
                     reached: self.stage_ids.into_iter().zip(self.reached).collect(),
                     slas: self
                         .sla_ids

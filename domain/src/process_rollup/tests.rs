@@ -86,6 +86,8 @@ fn an_instance_counts_its_status_stages_slas_and_durations() {
             breached: 1
         }
     );
+    // Both breached one SLA or more.
+    assert_eq!(r.any_breached, 2);
     assert_eq!(r.duration_count("a", "b"), 2);
     assert_eq!(r.duration_count("a", "c"), 0);
     let bins = r.bins("a", "b");

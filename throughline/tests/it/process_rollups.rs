@@ -311,3 +311,92 @@ async fn process_rollups_match_the_instances_on_a_small_fixture() {
 async fn process_rollups_match_the_instances_on_a_larger_fixture() {
     run(700).await;
 }
+
+/// Not a check: how long the health read takes over rollups of 400 000
+/// instances (300 000 in the last day, 100 000 in the six before), and how
+/// long a correlator's first start takes to compute their rollups.
+/// `cargo test -p throughline --test it -- --ignored process_health_timing
+/// --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn process_health_timing() {
+    use domain::instance::InstanceRecord;
+    let app = app().await;
+    let now = domain::now_ns();
+    let day = 24 * 60 * MIN;
+    let records = |i: u64| {
+        let start = if i < 300_000 {
+            now - day + i * (day / 300_000)
+        } else {
+            now - 7 * day + (i - 300_000) * (6 * day / 100_000)
+        };
+        let mut ids = vec!["captured".to_string()];
+        let mut times = vec![start];
+        let status = if i % 5 == 0 {
+            Status::Stalled
+        } else {
+            ids.push("sales_order".into());
+            times.push(start + (2 + i % 40) * MIN);
+            if i % 3 == 0 {
+                ids.push("produced".into());
+                times.push(start + (2 + i % 40) * MIN + (i % 7) * 40 * MIN);
+                Status::Completed
+            } else {
+                Status::InFlight
+            }
+        };
+        InstanceRecord {
+            process_id: "order-to-delivery".into(),
+            root_value: format!("O-{i}"),
+            start_ns: start,
+            last_ns: *times.last().unwrap(),
+            status,
+            current_stage: ids.last().unwrap().clone(),
+            stages: StageTimes { ids, times },
+            failed: false,
+            open_breaches: 0,
+            updated_ns: now,
+        }
+    };
+    let t = std::time::Instant::now();
+    for chunk in (0..400_000u64).collect::<Vec<_>>().chunks(50_000) {
+        let rows: Vec<InstanceRecord> = chunk.iter().map(|i| records(*i)).collect();
+        app.store.write_instances(&rows).await.unwrap();
+        app.store
+            .write_instances_by_start(&rows, &[], now)
+            .await
+            .unwrap();
+    }
+    println!("wrote 400 000 instances in {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    let _c = correlator(&app).await;
+    println!(
+        "first start computed the rollups of 400 000 instances in {:?}",
+        t.elapsed()
+    );
+    for path in [
+        "/api/v1/processes?from=now-24h",
+        "/api/v1/processes?from=now-7d",
+        "/api/v1/processes?from=now-30d",
+        "/processes/order-to-delivery?from=now-24h",
+        "/processes/order-to-delivery?from=now-7d",
+        "/api/v1/processes/order-to-delivery/instances?from=now-24h",
+    ] {
+        let mut ms: Vec<f64> = Vec::new();
+        for _ in 0..21 {
+            let t = std::time::Instant::now();
+            let r = app.client.get(app.console_url(path)).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap();
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "{path}: p50 {:.1} ms, p95 {:.1} ms",
+            ms[10],
+            ms[(ms.len() * 95 / 100).min(ms.len() - 1)]
+        );
+    }
+    let (_, body) = app.get("/api/v1/processes?from=now-30d").await;
+    assert_eq!(body["processes"][0]["instances"]["started"], 400_000);
+}
