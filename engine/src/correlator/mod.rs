@@ -269,15 +269,7 @@ impl Correlator {
         me.dirt.note(&instances, &breaches, &moves, now);
         me.remember(instances, breaches);
         me.evict_settled(&all, now);
-        // Minutes a run that stopped before recomputing them left behind
-        // (all of them on the first start after migration 0014).
-        let mark = me.store.load_watermark(rollups::MARK_NAME).await?;
-        let (starts, dues) = me
-            .store
-            .rollup_minutes_written_since(mark.unwrap_or(0))
-            .await?;
-        me.dirt.note_minutes(starts, dues, now);
-        me.flush_rollups(now).await?;
+        me.recover_rollups(now).await?;
         Ok(me)
     }
 
@@ -610,25 +602,7 @@ impl Correlator {
             now.saturating_sub(upto),
             std::sync::atomic::Ordering::Relaxed,
         );
-        // The rollups wait while a backlog is read (a minute a catch-up
-        // touches every cycle is recomputed once), at most MAX_DEFER_NS. A
-        // failure leaves the minutes dirty for the next cycle.
-        if self.dirt.due(report.records >= BACKLOG, now) {
-            let started = std::time::Instant::now();
-            match self.flush_rollups(now).await {
-                Ok(n) if n > 0 => tracing::debug!(
-                    minutes = n,
-                    ms = started.elapsed().as_millis() as u64,
-                    "process rollups recomputed"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    dirty = self.dirt.minutes(),
-                    "recomputing process rollups failed; retrying next cycle"
-                ),
-            }
-        }
+        self.refresh_rollups(report.records >= BACKLOG, now).await;
         Ok(report)
     }
 

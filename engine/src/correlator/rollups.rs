@@ -34,10 +34,10 @@ use super::Correlator;
 use domain::instance::{Breach, InstanceRecord};
 
 /// The mark's name in `correlator_state`.
-pub(super) const MARK_NAME: &str = "process-rollups";
+const MARK_NAME: &str = "process-rollups";
 /// How long a dirty minute may wait for its recompute while the feed has a
 /// backlog.
-pub(super) const MAX_DEFER_NS: u64 = 30_000_000_000;
+const MAX_DEFER_NS: u64 = 30_000_000_000;
 /// Dirty minutes recomputed per read and write.
 const BATCH: usize = 1440;
 
@@ -84,12 +84,7 @@ impl Dirt {
     }
 
     /// Notes minutes found at start (rows written since the mark).
-    pub(super) fn note_minutes(
-        &mut self,
-        starts: Vec<ProcessMinute>,
-        dues: Vec<ProcessMinute>,
-        now: u64,
-    ) {
+    fn note_minutes(&mut self, starts: Vec<ProcessMinute>, dues: Vec<ProcessMinute>, now: u64) {
         if !starts.is_empty() || !dues.is_empty() {
             self.since_ns.get_or_insert(now);
         }
@@ -99,14 +94,14 @@ impl Dirt {
 
     /// Whether a flush is due: always without a backlog, else once the
     /// oldest dirty minute waited [`MAX_DEFER_NS`].
-    pub(super) fn due(&self, backlog: bool, now: u64) -> bool {
+    fn due(&self, backlog: bool, now: u64) -> bool {
         !backlog
             || self
                 .since_ns
                 .is_some_and(|s| now.saturating_sub(s) >= MAX_DEFER_NS)
     }
 
-    pub(super) fn minutes(&self) -> usize {
+    fn minutes(&self) -> usize {
         self.starts.len() + self.dues.len()
     }
 }
@@ -120,10 +115,47 @@ pub(super) struct Moves {
 }
 
 impl Correlator {
+    /// At start: recomputes the minutes a run that stopped before
+    /// recomputing them left behind (all of them on the first start after
+    /// migration 0014), and what this start's evaluation wrote.
+    pub(super) async fn recover_rollups(&mut self, now: u64) -> Result<(), StoreError> {
+        let mark = self.store.load_watermark(MARK_NAME).await?;
+        let (starts, dues) = self
+            .store
+            .rollup_minutes_written_since(mark.unwrap_or(0))
+            .await?;
+        self.dirt.note_minutes(starts, dues, now);
+        self.flush_rollups(now).await.map(|_| ())
+    }
+
+    /// After a cycle: recomputes the dirty minutes unless a `backlog` is
+    /// being read (then a minute a catch-up touches every cycle is
+    /// recomputed once, at most [`MAX_DEFER_NS`] later). A failure leaves
+    /// them dirty for the next cycle.
+    pub(super) async fn refresh_rollups(&mut self, backlog: bool, now: u64) {
+        if !self.dirt.due(backlog, now) {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match self.flush_rollups(now).await {
+            Ok(n) if n > 0 => tracing::debug!(
+                minutes = n,
+                ms = started.elapsed().as_millis() as u64,
+                "process rollups recomputed"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                error = %e,
+                dirty = self.dirt.minutes(),
+                "recomputing process rollups failed; retrying next cycle"
+            ),
+        }
+    }
+
     /// Recomputes every dirty minute, its hour and the breach minutes, and
     /// writes the open breach counts if they changed; then saves the mark.
     /// On failure the dirt stays for the next try.
-    pub(super) async fn flush_rollups(&mut self, now: u64) -> Result<usize, StoreError> {
+    async fn flush_rollups(&mut self, now: u64) -> Result<usize, StoreError> {
         let starts: Vec<ProcessMinute> = self.dirt.starts.iter().cloned().collect();
         let dues: Vec<ProcessMinute> = self.dirt.dues.iter().cloned().collect();
         for chunk in starts.chunks(BATCH) {
