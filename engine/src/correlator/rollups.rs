@@ -13,15 +13,16 @@
 //! minute again, so a running SLA that becomes a breach is recounted.
 //!
 //! Coalescing: under a backlog the recompute waits, up to
-//! [`MAX_DEFER_NS`], so a minute touched by many cycles of a catch-up is
-//! recomputed once. Crash safety without persisting the dirty set: the
+//! [`MAX_DEFER_NS`] (2 minutes), so a minute touched by many cycles of a
+//! catch-up is recomputed once. Crash safety without persisting the dirty
+//! set: the
 //! `process-rollups` row of `correlator_state` holds a time before which
 //! every written row's minute was recomputed (saved after a flush that
 //! left nothing dirty). At start the correlator recomputes every minute
-//! with a row written since then (`rollup_minutes_written_since`), so a
-//! crash between a write and its recompute loses nothing, and a first
-//! start after migration 0014 (no mark) recomputes every minute its
-//! backfill filled.
+//! with a row written since then (`rollup_minutes_written_since`) in its
+//! first cycle, so a crash between a write and its recompute loses
+//! nothing, and a first start after migration 0014 (no mark) recomputes
+//! every minute its backfill filled.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,8 +37,10 @@ use domain::instance::{Breach, InstanceRecord};
 /// The mark's name in `correlator_state`.
 const MARK_NAME: &str = "process-rollups";
 /// How long a dirty minute may wait for its recompute while the feed has a
-/// backlog.
-const MAX_DEFER_NS: u64 = 30_000_000_000;
+/// backlog. Each recompute of a catch-up's minutes rereads their instances,
+/// so the longer the wait the cheaper the catch-up, and the staler the
+/// process figures meanwhile.
+const MAX_DEFER_NS: u64 = 120_000_000_000;
 /// Dirty minutes recomputed per read and write.
 const BATCH: usize = 1440;
 
@@ -115,9 +118,10 @@ pub(super) struct Moves {
 }
 
 impl Correlator {
-    /// At start: recomputes the minutes a run that stopped before
-    /// recomputing them left behind (all of them on the first start after
-    /// migration 0014), and what this start's evaluation wrote.
+    /// At start: notes the minutes a run that stopped before recomputing
+    /// them left behind (all of them on the first start after migration
+    /// 0014). The first cycle recomputes them (with what this start's
+    /// evaluation wrote), where a shutdown can cut it short.
     pub(super) async fn recover_rollups(&mut self, now: u64) -> Result<(), StoreError> {
         let mark = self.store.load_watermark(MARK_NAME).await?;
         let (starts, dues) = self
@@ -125,7 +129,7 @@ impl Correlator {
             .rollup_minutes_written_since(mark.unwrap_or(0))
             .await?;
         self.dirt.note_minutes(starts, dues, now);
-        self.flush_rollups(now).await.map(|_| ())
+        Ok(())
     }
 
     /// After a cycle: recomputes the dirty minutes unless a `backlog` is

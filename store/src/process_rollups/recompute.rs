@@ -49,7 +49,8 @@ impl Store {
 
     /// Writes `breaches` into `breaches_by_due`, and a cleared row under
     /// the old minute of each of `moved`. Call with the same rows as
-    /// `write_breaches`, after it.
+    /// `write_breaches`, before it (a reader who sees a breach row then
+    /// finds it by minute too).
     pub async fn write_breaches_by_due(
         &self,
         breaches: &[Breach],
@@ -78,23 +79,29 @@ impl Store {
         self.insert_rows("breaches_by_due", &rows).await
     }
 
-    /// The live instances that start in `minutes` (sorted), each once.
+    /// The live instances that start in `minutes` (sorted), each once:
+    /// only the columns a rollup counts.
     pub async fn instances_starting_in(
         &self,
         minutes: &[ProcessMinute],
     ) -> Result<Vec<StartedInstance>, StoreError> {
+        #[derive(Row, Deserialize)]
+        struct Started {
+            process_id: String,
+            start_minute: u32,
+            status: String,
+            stage_ids: Vec<String>,
+            stage_times: Vec<u64>,
+        }
         let mut out = Vec::new();
         for chunk in minutes.chunks(MINUTES_PER_READ) {
             let (cond, runs) = runs(each_minute(chunk), "start_minute", 60);
+            // FINAL first, then `deleted` (WHERE filters merged rows).
             let query = self.query(&format!(
-                "SELECT ?fields FROM instances_by_start FINAL WHERE {cond}"
+                "SELECT process_id, start_minute, status, stage_ids, stage_times \
+                 FROM instances_by_start FINAL WHERE ({cond}) AND deleted = 0"
             ));
-            // `deleted` is filtered here, not in SQL: a condition ClickHouse
-            // moves before FINAL's merge would keep the row it replaced.
-            for row in bind_runs(query, &runs).fetch_all::<ByStartRow>().await? {
-                if row.deleted != 0 {
-                    continue;
-                }
+            for row in bind_runs(query, &runs).fetch_all::<Started>().await? {
                 out.push(StartedInstance {
                     status: status(&row.status)?,
                     process_id: row.process_id,
