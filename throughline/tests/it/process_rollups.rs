@@ -53,7 +53,7 @@ fn fixture(orders: u64, base_ns: u64) -> (Vec<FixtureEvent>, Vec<FixtureEvent>) 
         };
         let c = ev("crm.order.created", "crm", captured);
         let has_sales = i % 5 != 0;
-        if i % 11 == 0 && has_sales {
+        if i.is_multiple_of(11) && has_sales {
             late.push(c);
         } else {
             first.push(c);
@@ -61,7 +61,7 @@ fn fixture(orders: u64, base_ns: u64) -> (Vec<FixtureEvent>, Vec<FixtureEvent>) 
         if has_sales {
             let sales = captured + (2 + i % 40) * MIN;
             first.push(ev("erp.sales_order.created", "erp", sales));
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 first.push(ev(
                     "mes.work_order.completed",
                     "mes",
@@ -283,7 +283,10 @@ async fn run(orders: u64) {
         open_breaches: 1,
         updated_ns: domain::now_ns(),
     };
-    app.store.write_instances(&[ghost.clone()]).await.unwrap();
+    app.store
+        .write_instances(std::slice::from_ref(&ghost))
+        .await
+        .unwrap();
     app.store
         .write_instances_by_start(&[ghost], &[], domain::now_ns())
         .await
@@ -355,12 +358,12 @@ async fn process_health_timing() {
         };
         let mut ids = vec!["captured".to_string()];
         let mut times = vec![start];
-        let status = if i % 5 == 0 {
+        let status = if i.is_multiple_of(5) {
             Status::Stalled
         } else {
             ids.push("sales_order".into());
             times.push(start + (2 + i % 40) * MIN);
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 ids.push("produced".into());
                 times.push(start + (2 + i % 40) * MIN + (i % 7) * 40 * MIN);
                 Status::Completed
