@@ -339,6 +339,70 @@ async fn process_rollups_match_the_instances_on_a_larger_fixture() {
     run(700).await;
 }
 
+/// A database that held instances and breaches before migration 0014:
+/// the migration copies them by minute, and the correlator's first cycle
+/// computes every minute's rollup from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backfill_of_0014_gives_the_rollups_of_instances_stored_before_it() {
+    use store::migrate::MIGRATIONS;
+    let app = app().await;
+    let now = domain::now_ns();
+    let base = now - 9 * 60 * MIN;
+    let (first, late) = fixture(60, base);
+    let mut c = correlator(&app).await;
+    post_events(&app, &first).await;
+    c.cycle(domain::now_ns()).await.unwrap();
+    post_events(&app, &late).await;
+    c.cycle(domain::now_ns()).await.unwrap();
+    drop(c);
+    // Back to before 0014: its tables gone, 1 to 13 recorded as applied,
+    // and no rollup mark (0 reads as none).
+    let raw = raw_client(&app.store);
+    for table in [
+        "instances_by_start",
+        "breaches_by_due",
+        "process_minutes",
+        "process_hours",
+        "breach_minutes",
+        "open_breaches_now",
+        "schema_migrations",
+    ] {
+        raw.query(&format!("DROP TABLE {table}"))
+            .execute()
+            .await
+            .unwrap();
+    }
+    raw.query(
+        "CREATE TABLE schema_migrations (version UInt32, name String, checksum String, \
+         applied_at DateTime) ENGINE = ReplacingMergeTree() ORDER BY version",
+    )
+    .execute()
+    .await
+    .unwrap();
+    for m in MIGRATIONS.iter().filter(|m| m.version <= 13) {
+        raw.query("INSERT INTO schema_migrations VALUES (?, ?, ?, now())")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(format!("{:016x}", domain::hash::fnv1a(&[m.sql.as_bytes()])))
+            .execute()
+            .await
+            .unwrap();
+    }
+    app.store
+        .save_watermark("process-rollups", 0)
+        .await
+        .unwrap();
+    let report = app.store.migrate().await.unwrap();
+    assert_eq!(report.applied, vec!["0014_process_rollups.sql".to_string()]);
+    let mut c = correlator(&app).await;
+    let last = domain::now_ns();
+    c.cycle(last).await.unwrap();
+    let from = base - 37 * MIN;
+    let got = check(&app.store, from, domain::now_ns(), last).await;
+    assert_eq!(got.started, 60);
+    assert_eq!(list(&app, "").await.len(), 60);
+}
+
 /// Not a check: how long the health read takes over rollups of 400 000
 /// instances (300 000 in the last day, 100 000 in the six before), and how
 /// long a correlator's first start takes to compute their rollups.
