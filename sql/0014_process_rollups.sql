@@ -88,15 +88,20 @@ CREATE TABLE IF NOT EXISTS process_hours {{on_cluster}} (
 PARTITION BY toYYYYMM(hour)
 ORDER BY (process_id, hour);
 
--- breaches_by_due: each breach's latest state, sorted by its minute due,
--- so that recomputing a minute of breach_minutes reads that minute's
--- breaches only. When a breach's due time moves to another minute, a
--- `cleared` row replaces it under the old one.
+-- breaches_by_due: each breach's latest row (breaches' columns), sorted by
+-- its minute due, so that recomputing a minute of breach_minutes, and the
+-- alert rules' breaches due in a window, read those minutes only. When a
+-- breach's due time moves to another minute, a `cleared` row replaces it
+-- under the old one.
 CREATE TABLE IF NOT EXISTS breaches_by_due {{on_cluster}} (
     process_id String,
     due_minute DateTime,
     sla_id String,
     root_value String,
+    from_ns UInt64,
+    due_ns UInt64,
+    to_ns UInt64,
+    late_ns UInt64,
     state String,
     updated_ns UInt64
 ) ENGINE = {{engine ReplacingMergeTree(updated_ns) | shard cityHash64(process_id)}}

@@ -287,7 +287,8 @@ impl Store {
     }
 
     /// Breaches (open or closed) of a process, or one SLA, due in
-    /// `[from_ns, to_ns]`.
+    /// `[from_ns, to_ns]`, newest due first: from `breaches_by_due`, the
+    /// minutes of the window only.
     pub async fn breaches_due(
         &self,
         process_id: &str,
@@ -295,19 +296,8 @@ impl Store {
         from_ns: u64,
         to_ns: u64,
     ) -> Result<Vec<Breach>, StoreError> {
-        let mut sql = String::from(
-            "SELECT ?fields FROM breaches FINAL WHERE state != 'cleared' AND process_id = ? \
-             AND due_ns >= ? AND due_ns <= ?",
-        );
-        if sla_id.is_some() {
-            sql.push_str(" AND sla_id = ?");
-        }
-        sql.push_str(" ORDER BY due_ns DESC");
-        let mut query = self.query(&sql).bind(process_id).bind(from_ns).bind(to_ns);
-        if let Some(sla) = sla_id {
-            query = query.bind(sla);
-        }
-        convert(query.fetch_all::<BreachRow>().await?, BreachRow::breach)
+        self.breaches_due_between(process_id, sla_id, from_ns, to_ns)
+            .await
     }
 
     /// Open breaches now of a process, or one SLA.

@@ -14,9 +14,10 @@ const INSTANCES_BY_START_OF_DAY: &str = "INSERT INTO instances_by_start \
 
 /// `breaches_by_due` from `breaches`, one day of due times.
 const BREACHES_BY_DUE_OF_DAY: &str = "INSERT INTO breaches_by_due \
-    (process_id, due_minute, sla_id, root_value, state, updated_ns) \
+    (process_id, due_minute, sla_id, root_value, from_ns, due_ns, to_ns, late_ns, state, \
+     updated_ns) \
     SELECT process_id, toStartOfMinute(toDateTime(intDiv(due_ns, 1000000000))), \
-           sla_id, root_value, state, updated_ns \
+           sla_id, root_value, from_ns, due_ns, to_ns, late_ns, state, updated_ns \
     FROM breaches FINAL \
     WHERE toDate(toDateTime(intDiv(due_ns, 1000000000))) = toDate(?)";
 

@@ -23,12 +23,12 @@ mod rows;
 use std::collections::BTreeMap;
 
 use clickhouse::Row;
-use domain::instance::{StageTimes, Status};
+use domain::instance::{Breach, StageTimes, Status};
 use domain::process_rollup::ProcessRollup;
 use serde::Deserialize;
 
 pub use self::fill::PROCESS_ROLLUP_FILLS;
-use self::rows::{HourRow, MinuteRow};
+use self::rows::{ByDueRow, HourRow, MinuteRow};
 use super::rows::seconds;
 use super::stats::{BucketCount, Rollup};
 use super::{Store, StoreError};
@@ -74,6 +74,44 @@ pub struct MovedDue {
 }
 
 impl Store {
+    /// Breaches (open or closed) of a process, or one SLA, due in
+    /// `[from_ns, to_ns]`, newest due first; reads the window's minutes of
+    /// `breaches_by_due`.
+    pub(crate) async fn breaches_due_between(
+        &self,
+        process_id: &str,
+        sla_id: Option<&str>,
+        from_ns: u64,
+        to_ns: u64,
+    ) -> Result<Vec<Breach>, StoreError> {
+        let mut sql = String::from(
+            "SELECT ?fields FROM breaches_by_due FINAL \
+             WHERE process_id = ? AND due_minute >= toDateTime(?) \
+               AND due_minute <= toDateTime(?) \
+               AND state != 'cleared' AND due_ns >= ? AND due_ns <= ?",
+        );
+        if sla_id.is_some() {
+            sql.push_str(" AND sla_id = ?");
+        }
+        sql.push_str(" ORDER BY due_ns DESC");
+        let mut query = self
+            .query(&sql)
+            .bind(process_id)
+            .bind(minute_of(from_ns))
+            .bind(minute_of(to_ns))
+            .bind(from_ns)
+            .bind(to_ns);
+        if let Some(sla) = sla_id {
+            query = query.bind(sla);
+        }
+        query
+            .fetch_all::<ByDueRow>()
+            .await?
+            .into_iter()
+            .map(ByDueRow::breach)
+            .collect()
+    }
+
     /// Open breaches now, per (process, SLA), as the correlator last wrote
     /// them.
     pub async fn open_breach_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {

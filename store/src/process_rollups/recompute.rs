@@ -57,22 +57,16 @@ impl Store {
         moved: &[MovedDue],
         now_ns: u64,
     ) -> Result<(), StoreError> {
-        let mut rows: Vec<ByDueRow> = breaches
-            .iter()
-            .map(|b| ByDueRow {
-                process_id: b.process_id.clone(),
-                due_minute: minute_of(b.due_ns),
-                sla_id: b.sla_id.clone(),
-                root_value: b.root_value.clone(),
-                state: b.state.as_str().to_string(),
-                updated_ns: b.updated_ns,
-            })
-            .collect();
+        let mut rows: Vec<ByDueRow> = breaches.iter().map(ByDueRow::of).collect();
         rows.extend(moved.iter().map(|m| ByDueRow {
             process_id: m.process_id.clone(),
             due_minute: minute_of(m.old_due_ns),
             sla_id: m.sla_id.clone(),
             root_value: m.root_value.clone(),
+            from_ns: 0,
+            due_ns: m.old_due_ns,
+            to_ns: 0,
+            late_ns: 0,
             state: BreachState::Cleared.as_str().to_string(),
             updated_ns: now_ns,
         }));

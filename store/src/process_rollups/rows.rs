@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use clickhouse::Row;
-use domain::instance::{InstanceRecord, StageTimes};
+use domain::instance::{Breach, BreachState, InstanceRecord, StageTimes};
 use domain::process_rollup::{ProcessRollup, SlaCounts};
 use serde::{Deserialize, Serialize};
 
@@ -74,8 +74,49 @@ pub(super) struct ByDueRow {
     pub(super) due_minute: u32,
     pub(super) sla_id: String,
     pub(super) root_value: String,
+    pub(super) from_ns: u64,
+    pub(super) due_ns: u64,
+    pub(super) to_ns: u64,
+    pub(super) late_ns: u64,
     pub(super) state: String,
     pub(super) updated_ns: u64,
+}
+
+impl ByDueRow {
+    pub(super) fn of(b: &Breach) -> Self {
+        ByDueRow {
+            process_id: b.process_id.clone(),
+            due_minute: minute_of(b.due_ns),
+            sla_id: b.sla_id.clone(),
+            root_value: b.root_value.clone(),
+            from_ns: b.from_ns,
+            due_ns: b.due_ns,
+            to_ns: b.to_ns,
+            late_ns: b.late_ns,
+            state: b.state.as_str().to_string(),
+            updated_ns: b.updated_ns,
+        }
+    }
+
+    pub(super) fn breach(self) -> Result<Breach, StoreError> {
+        Ok(Breach {
+            state: BreachState::parse(&self.state).ok_or_else(|| {
+                StoreError::Migration(format!(
+                    "breaches_by_due.state holds `{}`, which this version of Throughline \
+                     does not know; run the version that wrote it, or a newer one",
+                    self.state
+                ))
+            })?,
+            process_id: self.process_id,
+            sla_id: self.sla_id,
+            root_value: self.root_value,
+            from_ns: self.from_ns,
+            due_ns: self.due_ns,
+            to_ns: self.to_ns,
+            late_ns: self.late_ns,
+            updated_ns: self.updated_ns,
+        })
+    }
 }
 
 /// The aggregate columns of `process_minutes` and `process_hours`, with the

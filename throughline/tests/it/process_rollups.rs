@@ -116,6 +116,7 @@ struct RawInstance {
 #[derive(Debug, Row, Deserialize)]
 struct RawBreach {
     sla_id: String,
+    root_value: String,
     due_ns: u64,
     state: String,
 }
@@ -127,6 +128,8 @@ struct Truth {
     starts: BTreeMap<u64, u64>,
     breaches: BTreeMap<u64, u64>,
     open: BTreeMap<String, u64>,
+    /// (SLA, key, due) of the breaches due in the range, to the nanosecond.
+    due: Vec<(String, String, u64)>,
 }
 
 async fn truth(store: &Store, from_ns: u64, to_ns: u64, bucket_ns: u64, now: u64) -> Truth {
@@ -150,6 +153,7 @@ async fn truth(store: &Store, from_ns: u64, to_ns: u64, bucket_ns: u64, now: u64
         starts: BTreeMap::new(),
         breaches: BTreeMap::new(),
         open: BTreeMap::new(),
+        due: Vec::new(),
     };
     for i in instances {
         let m = minute_of(i.start_ns);
@@ -169,6 +173,10 @@ async fn truth(store: &Store, from_ns: u64, to_ns: u64, bucket_ns: u64, now: u64
             *t.open.entry(b.sla_id.clone()).or_default() += 1;
         }
         let m = minute_of(b.due_ns);
+        if b.state != "cleared" && b.due_ns >= from_ns && b.due_ns <= to_ns {
+            t.due
+                .push((b.sla_id.clone(), b.root_value.clone(), b.due_ns));
+        }
         if b.state != "cleared" && m >= lo && m <= hi {
             *t.breaches.entry(bucket(m)).or_default() += 1;
         }
@@ -216,6 +224,18 @@ async fn check(store: &Store, from_ns: u64, to_ns: u64, now: u64) -> ProcessRoll
         .map(|(_, s, n)| (s, n))
         .collect();
     assert_eq!(open, t.open, "open breaches");
+    // What the alert rules read: the breaches due in the window.
+    let mut due: Vec<(String, String, u64)> = store
+        .breaches_due("order-to-delivery", None, from_ns, to_ns)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.sla_id, b.root_value, b.due_ns))
+        .collect();
+    due.sort();
+    let mut want = t.due.clone();
+    want.sort();
+    assert_eq!(due, want, "breaches due");
     got
 }
 
