@@ -231,15 +231,6 @@ impl InstanceRecord {
     }
 }
 
-/// What a process summary reads of an instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceSummary {
-    pub process_id: String,
-    pub status: Status,
-    pub start_ns: u64,
-    pub stages: StageTimes,
-}
-
 /// One SLA breach of one instance as stored. `to_ns` is 0 while open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Breach {

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod limits;
 pub mod model;
 pub mod process;
+pub mod process_rollup;
 pub mod quantile;
 pub mod redact;
 pub mod service_graph;

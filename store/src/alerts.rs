@@ -290,7 +290,8 @@ impl Store {
     }
 
     /// Breaches (open or closed) of a process, or one SLA, due in
-    /// `[from_ns, to_ns]`.
+    /// `[from_ns, to_ns]`, newest due first: from `breaches_by_due`, the
+    /// minutes of the window only.
     pub async fn breaches_due(
         &self,
         process_id: &str,
@@ -298,19 +299,8 @@ impl Store {
         from_ns: u64,
         to_ns: u64,
     ) -> Result<Vec<Breach>, StoreError> {
-        let mut sql = String::from(
-            "SELECT ?fields FROM breaches FINAL WHERE state != 'cleared' AND process_id = ? \
-             AND due_ns >= ? AND due_ns <= ?",
-        );
-        if sla_id.is_some() {
-            sql.push_str(" AND sla_id = ?");
-        }
-        sql.push_str(" ORDER BY due_ns DESC");
-        let mut query = self.query(&sql).bind(process_id).bind(from_ns).bind(to_ns);
-        if let Some(sla) = sla_id {
-            query = query.bind(sla);
-        }
-        convert(query.fetch_all::<BreachRow>().await?, BreachRow::breach)
+        self.breaches_due_between(process_id, sla_id, from_ns, to_ns)
+            .await
     }
 
     /// Open breaches now of a process, or one SLA.
@@ -333,26 +323,24 @@ impl Store {
         convert(query.fetch_all::<BreachRow>().await?, BreachRow::breach)
     }
 
-    /// Instances of a process started in `[from_ns, to_ns]`.
+    /// Instances of a process started in `[from_ns, to_ns]` (whole
+    /// minutes), from the process rollups.
     pub async fn instances_started_count(
         &self,
         process_id: &str,
         from_ns: u64,
         to_ns: u64,
     ) -> Result<u64, StoreError> {
-        self.query(
-            "SELECT count() FROM process_instances FINAL \
-                 WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?",
-        )
-        .bind(process_id)
-        .bind(from_ns)
-        .bind(to_ns)
-        .fetch_one::<u64>()
-        .await
+        Ok(self
+            .process_rollups(from_ns, to_ns)
+            .await?
+            .get(process_id)
+            .map_or(0, |r| r.started))
     }
 
-    /// Of the instances of a process started in `[from_ns, to_ns]`, how
-    /// many breached (one SLA, or any) so far.
+    /// Of the instances of a process started in `[from_ns, to_ns]` (whole
+    /// minutes), how many breached (one SLA, or any) so far, from the
+    /// process rollups.
     pub async fn instances_breached_count(
         &self,
         process_id: &str,
@@ -360,27 +348,14 @@ impl Store {
         from_ns: u64,
         to_ns: u64,
     ) -> Result<u64, StoreError> {
-        let mut sql = String::from(
-            "SELECT uniqExact(root_value) FROM breaches FINAL \
-             WHERE process_id = ? AND state != 'cleared'",
-        );
-        if sla_id.is_some() {
-            sql.push_str(" AND sla_id = ?");
-        }
-        sql.push_str(
-            " AND root_value IN (SELECT root_value FROM process_instances FINAL \
-             WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?)",
-        );
-        let mut query = self.query(&sql).bind(process_id);
-        if let Some(sla) = sla_id {
-            query = query.bind(sla);
-        }
-        query
-            .bind(process_id)
-            .bind(from_ns)
-            .bind(to_ns)
-            .fetch_one::<u64>()
-            .await
+        let rollups = self.process_rollups(from_ns, to_ns).await?;
+        let Some(r) = rollups.get(process_id) else {
+            return Ok(0);
+        };
+        Ok(match sla_id {
+            Some(sla) => r.slas.get(sla).map_or(0, |c| c.breached),
+            None => r.any_breached,
+        })
     }
 
     /// How many distinct keys of `linked_type` the keys `(type, value)` are

@@ -9,12 +9,11 @@ use serde::Deserialize;
 
 use super::query::{bind_keys, key_tuple_placeholders};
 use super::rows::{
-    convert, BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, StepRow, WalkRow, RECORD_EVENT,
-    RECORD_SPAN,
+    convert, BreachRow, FeedRow, InstanceRow, StepRow, WalkRow, RECORD_EVENT, RECORD_SPAN,
 };
 use super::{Store, StoreError};
 use domain::feed::{FeedRecord, Step};
-use domain::instance::{Breach, InstanceRecord, InstanceSummary};
+use domain::instance::{Breach, InstanceRecord};
 use domain::model::BusinessKey;
 
 /// Items per `IN` list.
@@ -472,20 +471,23 @@ impl Store {
         .await
     }
 
-    /// A page of instances of one process, newest start first.
+    /// A page of instances of one process, newest start first: a key's
+    /// from `process_instances` by its sort key, a range's from
+    /// `instances_by_start` (`Store::instances_page`) by minute of start.
     pub async fn list_instances(
         &self,
         filter: &InstanceFilter,
     ) -> Result<(Vec<InstanceRecord>, Option<(u64, String)>), StoreError> {
+        let Some(root) = &filter.root_value else {
+            let rows = self.instances_page(filter).await?;
+            return Ok(page(rows, filter.limit));
+        };
         let mut sql = String::from(
             "SELECT ?fields FROM process_instances FINAL \
-             WHERE process_id = ? AND start_ns >= ? AND start_ns <= ?",
+             WHERE process_id = ? AND root_value = ? AND start_ns >= ? AND start_ns <= ?",
         );
         if filter.status.is_some() {
             sql.push_str(" AND status = ?");
-        }
-        if filter.root_value.is_some() {
-            sql.push_str(" AND root_value = ?");
         }
         if filter.after.is_some() {
             sql.push_str(" AND (start_ns < ? OR (start_ns = ? AND root_value < ?))");
@@ -494,51 +496,23 @@ impl Store {
         let mut query = self
             .query(&sql)
             .bind(filter.process_id.as_str())
+            .bind(root.as_str())
             .bind(filter.from_ns)
             .bind(filter.to_ns);
         if let Some(status) = &filter.status {
             query = query.bind(status.as_str());
         }
-        if let Some(root) = &filter.root_value {
-            query = query.bind(root.as_str());
-        }
         if let Some((start, root)) = &filter.after {
             query = query.bind(*start).bind(*start).bind(root.as_str());
         }
-        let mut rows = convert(
+        let rows = convert(
             query
                 .bind(filter.limit as u64 + 1)
                 .fetch_all::<InstanceRow>()
                 .await?,
             InstanceRow::record,
         )?;
-        let next = if rows.len() > filter.limit {
-            rows.truncate(filter.limit);
-            rows.last().map(|r| (r.start_ns, r.root_value.clone()))
-        } else {
-            None
-        };
-        Ok((rows, next))
-    }
-
-    /// Instances of processes started in a range, for the process summaries.
-    pub async fn instances_started(
-        &self,
-        from_ns: u64,
-        to_ns: u64,
-        limit: usize,
-    ) -> Result<Vec<InstanceSummary>, StoreError> {
-        let rows = self
-            .query(
-                "SELECT ?fields FROM process_instances FINAL WHERE start_ns >= ? AND start_ns <= ? \
-                 ORDER BY start_ns DESC LIMIT ?",
-            )
-            .bind(from_ns)
-            .bind(to_ns)
-            .bind(limit as u64)
-            .fetch_all::<InstanceSummaryRow>()
-            .await?;
-        convert(rows, InstanceSummaryRow::summary)
+        Ok(page(rows, filter.limit))
     }
 
     /// The instances of these (process, root value) pairs.
@@ -584,26 +558,6 @@ impl Store {
             )?);
         }
         Ok(out)
-    }
-
-    /// Open breaches now, per (process, SLA).
-    pub async fn open_breach_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
-        #[derive(Row, Deserialize)]
-        struct Count {
-            process_id: String,
-            sla_id: String,
-            n: u64,
-        }
-        Ok(self
-            .query(
-                "SELECT process_id, sla_id, count() AS n FROM breaches FINAL \
-                 WHERE state = 'open' GROUP BY process_id, sla_id",
-            )
-            .fetch_all::<Count>()
-            .await?
-            .into_iter()
-            .map(|c| (c.process_id, c.sla_id, c.n))
-            .collect())
     }
 
     /// A page of breaches, newest due time first.
@@ -673,4 +627,19 @@ impl Store {
         };
         Ok((rows, next))
     }
+}
+
+/// The first `limit` of `rows` (read one more than a page), and where the
+/// next page starts when there is one.
+fn page(
+    mut rows: Vec<InstanceRecord>,
+    limit: usize,
+) -> (Vec<InstanceRecord>, Option<(u64, String)>) {
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| (r.start_ns, r.root_value.clone()))
+    } else {
+        None
+    };
+    (rows, next)
 }

@@ -10,7 +10,8 @@
 //!   identity, and readers use `FINAL`, so a retried batch changes nothing.
 //! - `query` answers the questions the API asks, each by reading a table
 //!   ordered for it.
-//! - `stats` aggregates a time range (systems, operations, service map).
+//! - `stats` aggregates a time range (systems, operations, service map);
+//!   `process_rollups` the processes' (from `sql/0015`).
 //! - `server` runs a private `clickhouse-server` for `throughline up` and tests.
 //! - `inspect` is the read-only view of what is stored that operators and
 //!   tests take: tables, row counts, sizes on disk, raw records of a range.
@@ -27,6 +28,7 @@ pub mod alerts;
 pub mod correlation;
 pub mod inspect;
 pub mod migrate;
+pub mod process_rollups;
 pub mod query;
 mod recent;
 pub mod retention;

@@ -6,7 +6,8 @@
 //! insert block that spans more than 100 partitions), into a
 //! `ReplacingMergeTree` table where a second process's copy collapses into
 //! the same rows. It may also fill a table from others once ([`DayFill`]:
-//! the rollups of `0013` from the rows stored before it).
+//! the rollups of `0013` and the instance and breach rows of `0015` from the
+//! rows stored before them).
 
 use std::time::Duration;
 
@@ -124,6 +125,12 @@ pub const MIGRATIONS: &[Migration] = &[
     ),
     migration!(13, "0013_rollups.sql", None, super::rollups::ROLLUP_FILLS),
     migration!(14, "0014_key_columns_stored_once.sql"),
+    migration!(
+        15,
+        "0015_process_rollups.sql",
+        None,
+        super::process_rollups::PROCESS_ROLLUP_FILLS
+    ),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (
@@ -257,6 +264,15 @@ impl Store {
                 })?;
             }
         }
+        self.record_applied(migration, sum).await
+    }
+
+    /// Records `migration` as applied, with checksum `sum`.
+    pub(crate) async fn record_applied(
+        &self,
+        migration: &Migration,
+        sum: &str,
+    ) -> Result<(), StoreError> {
         self.insert_rows(
             "schema_migrations",
             &[AppliedRow {

@@ -78,15 +78,15 @@ fn seconds(from_ns: u64, to_ns: u64) -> (u32, u32) {
 /// matching `*_minutes` table. So a range of any length reads at most two
 /// hours of minutes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Rollup {
-    first_minute: u32,
-    last_minute: u32,
-    hours_from: u32,
-    hours_to: u32,
+pub(crate) struct Rollup {
+    pub(crate) first_minute: u32,
+    pub(crate) last_minute: u32,
+    pub(crate) hours_from: u32,
+    pub(crate) hours_to: u32,
 }
 
 impl Rollup {
-    fn new(from_ns: u64, to_ns: u64) -> Self {
+    pub(crate) fn new(from_ns: u64, to_ns: u64) -> Self {
         let (from_s, to_s) = seconds(from_ns, to_ns);
         let (first_minute, last_minute) = (from_s - from_s % 60, to_s - to_s % 60);
         let hours_from = first_minute.div_ceil(3600).saturating_mul(3600);
@@ -297,28 +297,6 @@ impl Store {
         .bind(range.first_minute)
         .bind(range.last_minute)
         .fetch_all::<ServiceEdge>()
-        .await
-    }
-
-    /// Breaches per process whose due time falls in each `bucket_ns`-wide
-    /// bucket of `[from_ns, to_ns]`; bucket 0 starts at `from_ns`.
-    pub async fn breach_buckets(
-        &self,
-        from_ns: u64,
-        to_ns: u64,
-        bucket_ns: u64,
-    ) -> Result<Vec<BucketCount>, StoreError> {
-        self.query(
-            "SELECT process_id AS grp, intDiv(due_ns - ?, ?) AS bucket, count() AS count \
-                 FROM breaches FINAL \
-                 WHERE due_ns >= ? AND due_ns <= ? AND state != 'cleared' \
-                 GROUP BY grp, bucket",
-        )
-        .bind(from_ns)
-        .bind(bucket_ns.max(1))
-        .bind(from_ns)
-        .bind(to_ns)
-        .fetch_all::<BucketCount>()
         .await
     }
 }

@@ -23,6 +23,27 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the database back to a release that had applied migrations up
+    /// to `version`: drops `tables` (those the later migrations made) and
+    /// records only the migrations up to `version` as applied, so that
+    /// `migrate` runs the later ones again as an upgrade would.
+    pub async fn unapply_after(&self, version: u32, tables: &[&str]) -> Result<(), StoreError> {
+        for table in tables {
+            self.query("DROP TABLE IF EXISTS ?")
+                .bind(clickhouse::sql::Identifier(table))
+                .execute()
+                .await?;
+        }
+        self.query("DROP TABLE IF EXISTS schema_migrations")
+            .execute()
+            .await?;
+        self.create_bookkeeping().await?;
+        for m in MIGRATIONS.iter().filter(|m| m.version <= version) {
+            self.record_applied(m, &checksum(m.sql)).await?;
+        }
+        Ok(())
+    }
+
     /// Writes `spans` into `table` (`spans`, the table of migration 0001,
     /// or `spans_v2`) and nothing else: no key index, feed or service map,
     /// as a release before those wrote them.

@@ -1,13 +1,16 @@
-//! `GET /api/v1/processes`: health of every process over a range, and
+//! `GET /api/v1/processes`: health of every process over a range (from the
+//! per-process rollups, never the instances), and
 //! `GET /api/v1/processes/{id}/instances`: its instances, one page at a time.
 
 use std::collections::BTreeMap;
 
-use domain::instance::{InstanceSummary, SlaState, Status};
+use domain::histogram;
+use domain::instance::Status;
 use domain::now_ns;
 use domain::process::duration;
 use domain::process::ProcessDef;
-use domain::quantile;
+use domain::process_rollup::ProcessRollup;
+pub use domain::process_rollup::HISTOGRAM_BOUNDS_NS;
 use serde::{Deserialize, Serialize};
 use store::correlation::InstanceFilter;
 
@@ -15,9 +18,6 @@ use super::view::InstanceView;
 use super::Reads;
 use super::{cursor, time_range, view};
 use crate::error::AppError;
-
-/// Instances read for one summary at most; a longer range is cut, and says so.
-const SUMMARY_ROWS: usize = 500_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +34,8 @@ fn ns_string<S: serde::Serializer>(ns: &Option<u64>, s: S) -> Result<S::Ok, S::E
     }
 }
 
-/// p50 / p95 / p99 of a set of durations.
+/// p50 / p95 / p99 of a set of durations, from their log-bucket histogram
+/// (`domain::histogram`: within 12.5 %); the count is exact.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Percentiles {
     pub count: usize,
@@ -47,45 +48,17 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(mut values: Vec<u64>) -> Self {
-        if values.is_empty() {
-            return Self::default();
-        }
-        values.sort_unstable();
-        let at = |q: f64| quantile::at(&values, q);
+    fn of(rollup: &ProcessRollup, from: &str, to: &str) -> Self {
+        let buckets = rollup.histogram(from, to);
+        let at = |q: f64| histogram::quantile(&buckets, q);
         Percentiles {
-            count: values.len(),
+            count: rollup.duration_count(from, to) as usize,
             p50_ns: at(0.50),
             p95_ns: at(0.95),
             p99_ns: at(0.99),
         }
     }
 }
-
-/// Upper bounds of the duration histogram's bins; a last bin takes the rest.
-/// Steps a planner thinks in, from seconds to a week.
-pub const HISTOGRAM_BOUNDS_NS: [u64; 17] = {
-    const S: u64 = 1_000_000_000;
-    [
-        S,
-        5 * S,
-        15 * S,
-        30 * S,
-        60 * S,
-        2 * 60 * S,
-        5 * 60 * S,
-        15 * 60 * S,
-        30 * 60 * S,
-        3600 * S,
-        2 * 3600 * S,
-        4 * 3600 * S,
-        8 * 3600 * S,
-        86_400 * S,
-        2 * 86_400 * S,
-        4 * 86_400 * S,
-        7 * 86_400 * S,
-    ]
-};
 
 /// How many durations fell in each bin of [`HISTOGRAM_BOUNDS_NS`] (the last
 /// count is for longer ones).
@@ -96,12 +69,7 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    fn of(values: &[u64]) -> Self {
-        let mut counts = vec![0u64; HISTOGRAM_BOUNDS_NS.len() + 1];
-        for v in values {
-            let bin = HISTOGRAM_BOUNDS_NS.partition_point(|b| b < v);
-            counts[bin] += 1;
-        }
+    fn of(rollup: &ProcessRollup, from: &str, to: &str) -> Self {
         let mut upper_bounds: Vec<String> = HISTOGRAM_BOUNDS_NS
             .iter()
             .map(|b| duration::format_ns(*b))
@@ -109,7 +77,7 @@ impl Histogram {
         upper_bounds.push("+Inf".into());
         Histogram {
             upper_bounds,
-            counts,
+            counts: rollup.bins(from, to),
         }
     }
 }
@@ -187,46 +155,36 @@ pub struct Health {
     pub from: String,
     pub to: String,
     pub processes: Vec<ProcessHealth>,
-    /// More instances started in the range than one summary reads.
+    /// Always false: the rollups count every instance of any range (kept
+    /// for readers of the API that look at it).
     pub truncated: bool,
 }
 
 /// Buckets of a sparkline over a range.
 pub const SERIES_BUCKETS: u64 = 30;
 
-fn durations(rows: &[&InstanceSummary], from: &str, to: &str) -> Vec<u64> {
-    rows.iter()
-        .filter_map(|r| r.stages.between(from, to))
-        .collect()
-}
-
 struct Context<'a> {
     open: &'a BTreeMap<(String, String), u64>,
-    breach_buckets: &'a BTreeMap<(String, u64), u64>,
-    now: u64,
-    from_ns: u64,
+    starts: &'a BTreeMap<(String, u64), u64>,
+    breaches: &'a BTreeMap<(String, u64), u64>,
     bucket_ns: u64,
     histograms: bool,
 }
 
-fn summary(def: &ProcessDef, rows: &[&InstanceSummary], cx: &Context) -> ProcessHealth {
-    let mut counts: BTreeMap<&str, usize> = Status::ALL.iter().map(|s| (*s, 0)).collect();
-    for r in rows {
-        *counts.entry(r.status.as_str()).or_default() += 1;
-    }
+fn series(buckets: &BTreeMap<(String, u64), u64>, process: &str) -> Vec<u64> {
+    (0..SERIES_BUCKETS)
+        .map(|b| buckets.get(&(process.to_string(), b)).copied().unwrap_or(0))
+        .collect()
+}
+
+fn summary(def: &ProcessDef, r: &ProcessRollup, cx: &Context) -> ProcessHealth {
     let slas: Vec<SlaHealth> = def
         .slas
         .iter()
         .map(|sla| {
             let (from, to) = (&def.stages[sla.from].id, &def.stages[sla.to].id);
-            let (mut met, mut breached) = (0u64, 0u64);
-            for r in rows {
-                match r.stages.sla_state(def, sla, cx.now) {
-                    SlaState::Met => met += 1,
-                    SlaState::Open { .. } | SlaState::Closed { .. } => breached += 1,
-                    SlaState::NotStarted | SlaState::Running { .. } => {}
-                }
-            }
+            let counts = r.slas.get(&sla.id).copied().unwrap_or_default();
+            let (met, breached) = (counts.met, counts.breached);
             let judged = met + breached;
             SlaHealth {
                 id: sla.id.clone(),
@@ -242,7 +200,7 @@ fn summary(def: &ProcessDef, rows: &[&InstanceSummary], cx: &Context) -> Process
                     .get(&(def.id.clone(), sla.id.clone()))
                     .copied()
                     .unwrap_or(0),
-                duration: Percentiles::of(durations(rows, from, to)),
+                duration: Percentiles::of(r, from, to),
             }
         })
         .collect();
@@ -252,27 +210,11 @@ fn summary(def: &ProcessDef, rows: &[&InstanceSummary], cx: &Context) -> Process
     let stage_durations = def
         .stages
         .windows(2)
-        .map(|w| {
-            let values = durations(rows, &w[0].id, &w[1].id);
-            StageDurations {
-                from: w[0].id.clone(),
-                to: w[1].id.clone(),
-                histogram: cx.histograms.then(|| Histogram::of(&values)),
-                duration: Percentiles::of(values),
-            }
-        })
-        .collect();
-    let mut starts = vec![0u64; SERIES_BUCKETS as usize];
-    for r in rows {
-        let b = (r.start_ns.saturating_sub(cx.from_ns) / cx.bucket_ns).min(SERIES_BUCKETS - 1);
-        starts[b as usize] += 1;
-    }
-    let breaches = (0..SERIES_BUCKETS)
-        .map(|b| {
-            cx.breach_buckets
-                .get(&(def.id.clone(), b))
-                .copied()
-                .unwrap_or(0)
+        .map(|w| StageDurations {
+            from: w[0].id.clone(),
+            to: w[1].id.clone(),
+            histogram: cx.histograms.then(|| Histogram::of(r, &w[0].id, &w[1].id)),
+            duration: Percentiles::of(r, &w[0].id, &w[1].id),
         })
         .collect();
     let first = &def.stages[0].id;
@@ -289,18 +231,15 @@ fn summary(def: &ProcessDef, rows: &[&InstanceSummary], cx: &Context) -> Process
                 id: s.id.clone(),
                 name: s.name.clone(),
                 system: s.system.clone(),
-                reached: rows
-                    .iter()
-                    .filter(|r| r.stages.time_of(&s.id).is_some())
-                    .count(),
+                reached: r.reached(&s.id) as usize,
             })
             .collect(),
         instances: InstanceCounts {
-            started: rows.len(),
-            in_flight: counts["in_flight"],
-            stalled: counts["stalled"],
-            completed: counts["completed"],
-            failed: counts["failed"],
+            started: r.started as usize,
+            in_flight: r.in_flight as usize,
+            stalled: r.stalled as usize,
+            completed: r.completed as usize,
+            failed: r.failed as usize,
         },
         open_breaches: cx
             .open
@@ -311,17 +250,29 @@ fn summary(def: &ProcessDef, rows: &[&InstanceSummary], cx: &Context) -> Process
         compliance_percent: (judged > 0).then(|| met as f64 * 100.0 / judged as f64),
         slas,
         stage_durations,
-        end_to_end: Percentiles::of(durations(rows, first, last)),
+        end_to_end: Percentiles::of(r, first, last),
         series: Series {
             bucket_seconds: cx.bucket_ns / 1_000_000_000,
-            starts,
-            breaches,
+            starts: series(cx.starts, &def.id),
+            breaches: series(cx.breaches, &def.id),
         },
     }
 }
 
+/// Bucket counts by (process, bucket), the last bucket taking any beyond.
+fn by_bucket(counts: Vec<store::stats::BucketCount>) -> BTreeMap<(String, u64), u64> {
+    counts.into_iter().fold(BTreeMap::new(), |mut m, b| {
+        *m.entry((b.group, b.bucket.min(SERIES_BUCKETS - 1)))
+            .or_default() += b.count;
+        m
+    })
+}
+
 /// The health of the processes `only` names (all when `None`) over
-/// `[from_ns, to_ns]`; with `histograms`, each stage pair's distribution too.
+/// `[from_ns, to_ns]` (whole minutes of start; breaches by minute due);
+/// with `histograms`, each stage pair's distribution too. Reads only the
+/// process rollups (`store::process_rollups`): hours and minutes x
+/// processes, whatever the number of instances.
 pub async fn health(
     state: &Reads,
     from_ns: u64,
@@ -329,47 +280,36 @@ pub async fn health(
     only: Option<&str>,
     histograms: bool,
 ) -> Result<Health, AppError> {
-    let now = now_ns();
     let bucket_ns = ((to_ns - from_ns) / SERIES_BUCKETS).max(1);
-    let (rows, open, buckets) = tokio::try_join!(
-        state.store.instances_started(from_ns, to_ns, SUMMARY_ROWS),
+    let (rollups, open, starts, breaches) = tokio::try_join!(
+        state.store.process_rollups(from_ns, to_ns),
         state.store.open_breach_counts(),
+        state.store.start_buckets(from_ns, to_ns, bucket_ns),
         state.store.breach_buckets(from_ns, to_ns, bucket_ns),
     )?;
-    let truncated = rows.len() >= SUMMARY_ROWS;
     let open: BTreeMap<(String, String), u64> =
         open.into_iter().map(|(p, s, n)| ((p, s), n)).collect();
-    let breach_buckets: BTreeMap<(String, u64), u64> = buckets
-        .into_iter()
-        .map(|b| ((b.group, b.bucket.min(SERIES_BUCKETS - 1)), b.count))
-        .fold(BTreeMap::new(), |mut m, (k, n)| {
-            *m.entry(k).or_default() += n;
-            m
-        });
+    let (starts, breaches) = (by_bucket(starts), by_bucket(breaches));
     let cx = Context {
         open: &open,
-        breach_buckets: &breach_buckets,
-        now,
-        from_ns,
+        starts: &starts,
+        breaches: &breaches,
         bucket_ns,
         histograms,
     };
+    let none = ProcessRollup::default();
     let processes = state
         .processes
         .list
         .iter()
         .filter(|def| only.is_none_or(|id| id == def.id))
-        .map(|def| {
-            let mine: Vec<&InstanceSummary> =
-                rows.iter().filter(|r| r.process_id == def.id).collect();
-            summary(def, &mine, &cx)
-        })
+        .map(|def| summary(def, rollups.get(&def.id).unwrap_or(&none), &cx))
         .collect();
     Ok(Health {
         from: domain::time::rfc3339(from_ns),
         to: domain::time::rfc3339(to_ns),
         processes,
-        truncated,
+        truncated: false,
     })
 }
 

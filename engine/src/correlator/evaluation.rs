@@ -1,27 +1,31 @@
 //! Evaluating instances into instance and breach records, comparing them
-//! with what is stored, writing them, remembering the written ones, and
-//! publishing the open breaches.
+//! with what is stored, writing them (with their rows by minute for the
+//! rollups, `rollups`), remembering the written ones, and publishing the
+//! open breaches.
 
 use std::collections::BTreeMap;
 
 use domain::instance::{evaluate, Breach, BreachState, InstanceRecord, SlaState, StageTimes};
+use store::process_rollups::{minute_of, MovedDue, MovedStart};
 use store::StoreError;
 
+use super::rollups::Moves;
 use super::Correlator;
 
 impl Correlator {
     /// Evaluates instances; returns the instance and breach rows that differ
-    /// from what is stored, and schedules each instance's next deadline
-    /// (its earliest running SLA's; one entry per instance, not one per SLA
-    /// and evaluation, which held millions of stale entries at a plant's
-    /// day).
+    /// from what is stored and those whose start or due minute moved, and
+    /// schedules each instance's next deadline (its earliest running SLA's;
+    /// one entry per instance, not one per SLA and evaluation, which held
+    /// millions of stale entries at a plant's day).
     pub(super) fn evaluate(
         &mut self,
         which: Vec<(usize, String)>,
         now: u64,
-    ) -> (Vec<InstanceRecord>, Vec<Breach>) {
+    ) -> (Vec<InstanceRecord>, Vec<Breach>, Moves) {
         let mut instance_rows = Vec::new();
         let mut breach_rows = Vec::new();
+        let mut moves = Moves::default();
         for (p, root) in which {
             let Some(held) = self.instances.get(&(p, root.clone())) else {
                 continue;
@@ -82,7 +86,18 @@ impl Correlator {
                 let stored = self.written_breaches.get(&key);
                 let next = match (wanted, stored) {
                     (Some(w), Some(old)) if w.same_as(old) => None,
-                    (Some(w), _) => Some(w),
+                    (Some(w), Some(old)) => {
+                        if minute_of(old.due_ns) != minute_of(w.due_ns) {
+                            moves.dues.push(MovedDue {
+                                process_id: def.id.clone(),
+                                sla_id: sla.id.clone(),
+                                root_value: root.clone(),
+                                old_due_ns: old.due_ns,
+                            });
+                        }
+                        Some(w)
+                    }
+                    (Some(w), None) => Some(w),
                     (None, Some(old)) if old.state != BreachState::Cleared => Some(Breach {
                         state: BreachState::Cleared,
                         updated_ns: now,
@@ -110,8 +125,17 @@ impl Correlator {
                 updated_ns: now,
             };
             let key = (p, root.clone());
-            let changed = self.written_instances.get(&key) != Some(&row.fingerprint());
-            if changed {
+            let written = self.written_instances.get(&key);
+            if written.map(|w| w.0) != Some(row.fingerprint()) {
+                if let Some(&(_, old_start_ns)) = written {
+                    if minute_of(old_start_ns) != minute_of(row.start_ns) {
+                        moves.starts.push(MovedStart {
+                            process_id: def.id.clone(),
+                            root_value: root.clone(),
+                            old_start_ns,
+                        });
+                    }
+                }
                 instance_rows.push(row);
             }
             let held = self.instances.get_mut(&key).expect("read above");
@@ -125,17 +149,25 @@ impl Correlator {
                 held.due = due;
             }
         }
-        (instance_rows, breach_rows)
+        (instance_rows, breach_rows, moves)
     }
 
     pub(super) async fn write_evaluations(
         &self,
         instances: &[InstanceRecord],
         breaches: &[Breach],
+        moves: &Moves,
+        now: u64,
     ) -> Result<(), StoreError> {
         // Instances first: a reader who sees a breach then finds its
         // instance already in the state the breach puts it in.
         self.store.write_instances(instances).await?;
+        self.store
+            .write_instances_by_start(instances, &moves.starts, now)
+            .await?;
+        self.store
+            .write_breaches_by_due(breaches, &moves.dues, now)
+            .await?;
         self.store.write_breaches(breaches).await
     }
 
@@ -146,7 +178,7 @@ impl Correlator {
             if let Some(p) = self.process_index(&row.process_id) {
                 let fingerprint = row.fingerprint();
                 self.written_instances
-                    .insert((p, row.root_value), fingerprint);
+                    .insert((p, row.root_value), (fingerprint, row.start_ns));
             }
         }
         for row in breaches {
@@ -166,19 +198,11 @@ impl Correlator {
     }
 
     pub(super) fn publish_open_breaches(&self) {
-        let mut open: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for def in &self.processes.list {
-            for sla in &def.slas {
-                open.insert((def.id.clone(), sla.id.clone()), 0);
-            }
-        }
-        for row in self.written_breaches.values() {
-            if row.state == BreachState::Open {
-                *open
-                    .entry((row.process_id.clone(), row.sla_id.clone()))
-                    .or_default() += 1;
-            }
-        }
+        let open: BTreeMap<(String, String), u64> = self
+            .open_breach_counts()
+            .into_iter()
+            .map(|(p, s, n)| ((p, s), n))
+            .collect();
         *self.metrics.open_breaches.lock().expect("metrics lock") = open;
     }
 }

@@ -17,9 +17,11 @@
 //! reruns the cycle and writes nothing twice.
 //!
 //! `evaluation` turns instances into the rows to write and remembers what
-//! was written.
+//! was written; `rollups` recomputes the per-process minutes those rows
+//! touched.
 
 mod evaluation;
+mod rollups;
 mod walkers;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -143,8 +145,9 @@ pub struct Correlator {
     matchers: HashMap<(RecordKind, String, String), Vec<(usize, usize)>>,
     instances: HashMap<(usize, String), Held>,
     /// What was last written of each instance in memory, as
-    /// [`InstanceRecord::fingerprint`]: 8 bytes, not the row.
-    written_instances: HashMap<(usize, String), u64>,
+    /// [`InstanceRecord::fingerprint`] and its start (to see it move to
+    /// another minute): 16 bytes, not the row.
+    written_instances: HashMap<(usize, String), (u64, u64)>,
     written_breaches: HashMap<(usize, usize, String), Breach>,
     /// Running SLAs' due times, earliest first; a set, so evaluating an
     /// instance again does not add its deadline twice.
@@ -155,6 +158,8 @@ pub struct Correlator {
     window_ns: u64,
     /// The feed is dropped up to here.
     pruned_to: u64,
+    /// Minutes of the process rollups to recompute.
+    dirt: rollups::Dirt,
 }
 
 /// A record reference's hash, for `recent`. Within one process only; a
@@ -263,6 +268,7 @@ impl Correlator {
             walking,
             window_ns: 10_000_000_000,
             pruned_to: 0,
+            dirt: rollups::Dirt::default(),
         };
         let firsts = me.store.stage_firsts(since, None).await?;
         me.apply_firsts(firsts);
@@ -275,10 +281,13 @@ impl Correlator {
         // changed while we were away is written.
         let all: Vec<(usize, String)> = me.instances.keys().cloned().collect();
         let now = now_ns();
-        let (instances, breaches) = me.evaluate(all.clone(), now);
-        me.write_evaluations(&instances, &breaches).await?;
+        let (instances, breaches, moves) = me.evaluate(all.clone(), now);
+        me.write_evaluations(&instances, &breaches, &moves, now)
+            .await?;
+        me.dirt.note(&instances, &breaches, &moves, now);
         me.remember(instances, breaches);
         me.evict_settled(&all, now);
+        me.recover_rollups(now).await?;
         Ok(me)
     }
 
@@ -576,17 +585,23 @@ impl Correlator {
             touched.insert(key);
         }
         let touched: Vec<(usize, String)> = touched.into_iter().collect();
-        let (instances, breaches) = self.evaluate(touched.clone(), now);
+        let (instances, breaches, moves) = self.evaluate(touched.clone(), now);
         report.instances_written = instances.len();
         report.breaches_written = breaches.len();
-        if let Err(e) = self.write_evaluations(&instances, &breaches).await {
+        if let Err(e) = self
+            .write_evaluations(&instances, &breaches, &moves, now)
+            .await
+        {
             // Evaluate these again next cycle.
             for (p, root) in touched {
                 self.deadlines.insert((now, p, root));
             }
             return Err(e);
         }
+        self.dirt.note(&instances, &breaches, &moves, now);
         self.remember(instances, breaches);
+        // At once: a reader who saw the breach rows sees them counted.
+        self.publish_open_breaches();
         self.evict_settled(&touched, now);
 
         for r in &records {
@@ -613,7 +628,7 @@ impl Correlator {
             now.saturating_sub(upto),
             std::sync::atomic::Ordering::Relaxed,
         );
-        self.publish_open_breaches();
+        self.refresh_rollups(report.records >= BACKLOG, now).await;
         Ok(report)
     }
 

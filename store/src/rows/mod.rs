@@ -16,7 +16,7 @@ mod records;
 mod state;
 
 pub(crate) use records::{EventRow, KeyIndexRow, KeyLinkRow, LogRow, SpanRow, TraceEventRow};
-pub(crate) use state::{BreachRow, FeedRow, InstanceRow, InstanceSummaryRow, StepRow, WalkRow};
+pub(crate) use state::{status, BreachRow, FeedRow, InstanceRow, StepRow, WalkRow};
 
 use domain::feed::RecordKind;
 use domain::model::{BusinessKey, Event, Outcome, SpanId, TraceId};

@@ -3,7 +3,7 @@
 
 use clickhouse::Row;
 use domain::feed::{FeedRecord, Step};
-use domain::instance::{Breach, BreachState, InstanceRecord, InstanceSummary, StageTimes, Status};
+use domain::instance::{Breach, BreachState, InstanceRecord, StageTimes, Status};
 use serde::{Deserialize, Serialize};
 
 use domain::model::{Event, LogRecord, Span, StatusCode};
@@ -199,7 +199,7 @@ pub(crate) struct InstanceRow {
     updated_ns: u64,
 }
 
-fn status(text: &str) -> Result<Status, StoreError> {
+pub(crate) fn status(text: &str) -> Result<Status, StoreError> {
     Status::parse(text).ok_or_else(|| unknown("process_instances", "status", text))
 }
 
@@ -235,30 +235,6 @@ impl InstanceRow {
             failed: self.failed != 0,
             open_breaches: self.open_breaches,
             updated_ns: self.updated_ns,
-        })
-    }
-}
-
-/// What a process summary reads of an instance.
-#[derive(Debug, Clone, Row, Deserialize, PartialEq)]
-pub(crate) struct InstanceSummaryRow {
-    process_id: String,
-    status: String,
-    start_ns: u64,
-    stage_ids: Vec<String>,
-    stage_times: Vec<u64>,
-}
-
-impl InstanceSummaryRow {
-    pub(crate) fn summary(self) -> Result<InstanceSummary, StoreError> {
-        Ok(InstanceSummary {
-            status: status(&self.status)?,
-            process_id: self.process_id,
-            start_ns: self.start_ns,
-            stages: StageTimes {
-                ids: self.stage_ids,
-                times: self.stage_times,
-            },
         })
     }
 }

@@ -858,11 +858,22 @@ async fn console_metrics_expose_the_business_gauges() {
         "throughline_instances{process=\"order-to-delivery\",status=\"completed\"} 0",
         "throughline_breaches_open{process=\"order-to-delivery\",sla=\"order-entry\"} 1",
         "throughline_breaches_open{process=\"order-to-delivery\",sla=\"production\"} 0",
-        "throughline_stage_duration_seconds{process=\"order-to-delivery\",from=\"captured\",to=\"sales_order\",quantile=\"0.95\"} 300",
         "throughline_stage_duration_seconds_count{process=\"order-to-delivery\",from=\"captured\",to=\"sales_order\"} 1",
     ] {
         assert!(text.lines().any(|l| l == line), "{line}\n{text}");
     }
+    // The quantile comes from the duration histogram: within its bucket
+    // (12.5 %) of the exact 300 s.
+    let p95 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "throughline_stage_duration_seconds{process=\"order-to-delivery\",from=\"captured\",to=\"sales_order\",quantile=\"0.95\"} ",
+            )
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    let p95: f64 = p95.parse().unwrap();
+    assert!((262.5..=337.5).contains(&p95), "{p95}");
     let erp = text
         .lines()
         .find(|l| l.starts_with("throughline_system_last_seen_seconds{system=\"erp\"} "))

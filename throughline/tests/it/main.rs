@@ -15,6 +15,7 @@ mod keys;
 mod logs;
 mod otlp;
 mod pages;
+mod process_rollups;
 mod processes;
 mod retention;
 mod rollups;
