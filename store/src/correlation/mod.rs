@@ -1,0 +1,55 @@
+//! What the correlator reads and writes, and what the API asks of its
+//! results: the feed (`feed`), walking records by key (`walks`), first
+//! sightings of links and steps (`steps`), instances and breaches
+//! (`instances`), and the watermark (here).
+
+mod feed;
+mod instances;
+mod steps;
+mod walks;
+
+pub use instances::{BreachFilter, InstanceFilter};
+pub use steps::StageFirst;
+
+use clickhouse::Row;
+use serde::Deserialize;
+
+use super::{Store, StoreError};
+
+/// Items per `IN` list.
+const CHUNK: usize = 1000;
+
+#[derive(Debug, Row, Deserialize)]
+struct Watermark {
+    watermark_ns: u64,
+}
+
+#[derive(Debug, Row, serde::Serialize)]
+struct WatermarkRow {
+    name: String,
+    watermark_ns: u64,
+    updated_ns: u64,
+}
+
+impl Store {
+    pub async fn load_watermark(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .query("SELECT watermark_ns FROM correlator_state FINAL WHERE name = ?")
+            .bind(name)
+            .fetch_optional::<Watermark>()
+            .await?
+            .map(|w| w.watermark_ns))
+    }
+
+    pub async fn save_watermark(&self, name: &str, watermark_ns: u64) -> Result<(), StoreError> {
+        self.insert_rows(
+            "correlator_state",
+            &[WatermarkRow {
+                name: name.to_string(),
+                watermark_ns,
+                updated_ns: domain::now_ns(),
+            }],
+        )
+        .await
+    }
+}
