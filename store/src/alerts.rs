@@ -289,20 +289,6 @@ impl Store {
         convert(rows, AlertNotificationRow::delivery)
     }
 
-    /// Breaches (open or closed) of a process, or one SLA, due in
-    /// `[from_ns, to_ns]`, newest due first: from `breaches_by_due`, the
-    /// minutes of the window only.
-    pub async fn breaches_due(
-        &self,
-        process_id: &str,
-        sla_id: Option<&str>,
-        from_ns: u64,
-        to_ns: u64,
-    ) -> Result<Vec<Breach>, StoreError> {
-        self.breaches_due_between(process_id, sla_id, from_ns, to_ns)
-            .await
-    }
-
     /// Open breaches now of a process, or one SLA.
     pub async fn open_breaches(
         &self,

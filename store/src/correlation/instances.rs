@@ -4,6 +4,7 @@
 use super::CHUNK;
 use crate::query::key_tuple_placeholders;
 use crate::rows::{convert, BreachRow, InstanceRow};
+use crate::timeout::Statement;
 use crate::{Store, StoreError};
 use domain::instance::{Breach, InstanceRecord};
 
@@ -18,6 +19,32 @@ pub struct InstanceFilter {
     pub limit: usize,
     /// Continue after (start_ns, root_value), newest first.
     pub after: Option<(u64, String)>,
+}
+
+impl InstanceFilter {
+    /// The conditions of a page after the filter's own (`status`, `after`)
+    /// and its order and limit, for the statements that list instances.
+    pub(crate) fn push_page_conditions(&self, sql: &mut String) {
+        if self.status.is_some() {
+            sql.push_str(" AND status = ?");
+        }
+        if self.after.is_some() {
+            sql.push_str(" AND (start_ns < ? OR (start_ns = ? AND root_value < ?))");
+        }
+        sql.push_str(" ORDER BY start_ns DESC, root_value DESC LIMIT ?");
+    }
+
+    /// Binds what [`InstanceFilter::push_page_conditions`] asked for, but
+    /// the limit.
+    pub(crate) fn bind_page_conditions(&self, mut query: Statement) -> Statement {
+        if let Some(status) = &self.status {
+            query = query.bind(status.as_str());
+        }
+        if let Some((start, root)) = &self.after {
+            query = query.bind(*start).bind(*start).bind(root.as_str());
+        }
+        query
+    }
 }
 
 /// Which breaches to list.
@@ -96,27 +123,16 @@ impl Store {
             "SELECT ?fields FROM process_instances FINAL \
              WHERE process_id = ? AND root_value = ? AND start_ns >= ? AND start_ns <= ?",
         );
-        if filter.status.is_some() {
-            sql.push_str(" AND status = ?");
-        }
-        if filter.after.is_some() {
-            sql.push_str(" AND (start_ns < ? OR (start_ns = ? AND root_value < ?))");
-        }
-        sql.push_str(" ORDER BY start_ns DESC, root_value DESC LIMIT ?");
-        let mut query = self
+        filter.push_page_conditions(&mut sql);
+        let query = self
             .query(&sql)
             .bind(filter.process_id.as_str())
             .bind(root.as_str())
             .bind(filter.from_ns)
             .bind(filter.to_ns);
-        if let Some(status) = &filter.status {
-            query = query.bind(status.as_str());
-        }
-        if let Some((start, root)) = &filter.after {
-            query = query.bind(*start).bind(*start).bind(root.as_str());
-        }
         let rows = convert(
-            query
+            filter
+                .bind_page_conditions(query)
                 .bind(filter.limit as u64 + 1)
                 .fetch_all::<InstanceRow>()
                 .await?,

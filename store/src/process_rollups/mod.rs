@@ -77,7 +77,7 @@ impl Store {
     /// Breaches (open or closed) of a process, or one SLA, due in
     /// `[from_ns, to_ns]`, newest due first; reads the window's minutes of
     /// `breaches_by_due`.
-    pub(crate) async fn breaches_due_between(
+    pub async fn breaches_due(
         &self,
         process_id: &str,
         sla_id: Option<&str>,

@@ -44,27 +44,16 @@ impl Store {
                    AND start_minute <= toDateTime(?) \
                    AND deleted = 0 AND start_ns >= ? AND start_ns <= ?",
             );
-            if filter.status.is_some() {
-                sql.push_str(" AND status = ?");
-            }
-            if filter.after.is_some() {
-                sql.push_str(" AND (start_ns < ? OR (start_ns = ? AND root_value < ?))");
-            }
-            sql.push_str(" ORDER BY start_ns DESC, root_value DESC LIMIT ?");
-            let mut query = self
+            filter.push_page_conditions(&mut sql);
+            let query = self
                 .query(&sql)
                 .bind(filter.process_id.as_str())
                 .bind(bottom)
                 .bind(top)
                 .bind(filter.from_ns)
                 .bind(filter.to_ns);
-            if let Some(status) = &filter.status {
-                query = query.bind(status.as_str());
-            }
-            if let Some((start, root)) = &filter.after {
-                query = query.bind(*start).bind(*start).bind(root.as_str());
-            }
-            let rows = query
+            let rows = filter
+                .bind_page_conditions(query)
                 .bind((want - out.len()) as u64)
                 .fetch_all::<ByStartRow>()
                 .await?;

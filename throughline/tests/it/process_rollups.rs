@@ -367,4 +367,3 @@ async fn the_backfill_of_0015_gives_the_rollups_of_instances_stored_before_it() 
     assert_eq!(got.started, 60);
     assert_eq!(list(&app, "").await.len(), 60);
 }
-
