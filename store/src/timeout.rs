@@ -168,6 +168,7 @@ mod tests {
                 connect: Duration::from_secs(1),
                 query: Duration::from_millis(300),
             },
+            compression: Default::default(),
         });
         let started = std::time::Instant::now();
         let error = store.ping().await.unwrap_err();
