@@ -41,4 +41,6 @@ echo "current ClickHouse (chDB $("$python" -c 'import chdb; print(chdb.__version
 
 export THROUGHLINE_TEST_CLICKHOUSE_URL="$url"
 export THROUGHLINE_TEST_CLICKHOUSE_COMPRESSION=none
+# The same for a `throughline` binary that a test starts on this URL.
+export THROUGHLINE_CLICKHOUSE_COMPRESSION=none
 "$@"
