@@ -14,6 +14,13 @@ suite runs the store's SQL on the current engine too (`scripts/with-chdb.sh`):
 - an insert's rows are written to a temporary file and inserted with
   `INSERT INTO t (cols) SELECT * FROM file(path, 'RowBinary', structure)`,
   the structure being the listed columns' types from `DESCRIBE TABLE`;
+- a RowBinary answer (`default_format=RowBinary`, what the crate's fetches
+  ask for) is refused if a column is `Nullable`: the store reads no
+  `Nullable` column, and RowBinary read without validation (as the store
+  reads it) takes the null flag for data, so a type that is `Nullable` on
+  current releases only (a scalar subquery's) would be read a byte off
+  instead of failing. chDB answers in `RowBinaryWithNamesAndTypes`; the front
+  checks the types and sends the rows;
 - an error is HTTP 500 with ClickHouse's `Code: N. DB::Exception: ...` text
   and the `X-ClickHouse-Exception-Code` header.
 
@@ -83,6 +90,40 @@ def quote(name):
     return "`" + name.replace("`", "``") + "`"
 
 
+def varint(data, at):
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def plain_row_binary(sql, data):
+    """The rows of a `RowBinaryWithNamesAndTypes` answer, refused if a
+    column is `Nullable` (see the module's doc)."""
+    if not data:
+        return data
+    count, at = varint(data, 0)
+    texts = []
+    for _ in range(2 * count):
+        length, at = varint(data, at)
+        texts.append(data[at : at + length].decode())
+        at += length
+    names, types = texts[:count], texts[count:]
+    for name, type_ in zip(names, types):
+        if "Nullable(" in type_:
+            raise ValueError(
+                f"Code: 53. DB::Exception: column `{name}` of this answer is {type_}; "
+                "the store reads no Nullable column, and RowBinary without validation "
+                "would read it a byte off (wrap it in ifNull, or fix the query): "
+                f"{' '.join(sql.split())[:300]}. (TYPE_MISMATCH)"
+            )
+    return data[at:]
+
+
 class Engine:
     """One chDB session; every statement under one lock."""
 
@@ -107,6 +148,10 @@ class Engine:
                         raise ValueError(f"Code: 115. DB::Exception: Unknown setting {name}")
                     restore.append((name, old.decode().rstrip("\n")))
                     self.session.query(f"SET {name} = '{value}'")
+                if fmt == "RowBinary":
+                    return plain_row_binary(
+                        sql, bytes(self.session.query(sql, "RowBinaryWithNamesAndTypes").bytes())
+                    )
                 return bytes(self.session.query(sql, fmt).bytes())
             finally:
                 for name, old in restore:
@@ -254,6 +299,9 @@ def main():
         server.serve_forever()
     finally:
         server.server_close()
+        # Closed first: chDB writes its data directory out when it closes.
+        with Handler.engine.lock:
+            Handler.engine.session.close()
         shutil.rmtree(WORK, ignore_errors=True)
 
 
