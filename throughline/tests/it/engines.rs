@@ -7,7 +7,7 @@
 use domain::model::{Batch, BusinessKey, TraceId};
 use store::testing::TypedAnswer;
 
-use crate::harness::{bare_span, store};
+use crate::harness::{bare_span, store, unmigrated_store};
 
 fn count(n: u64) -> TypedAnswer {
     TypedAnswer {
@@ -44,5 +44,45 @@ async fn key_seen_and_trace_seen_count_in_a_plain_uint64() {
     assert!(store.trace_seen(trace_id).await.unwrap());
     assert!(store.key_seen(&key).await.unwrap());
     assert!(!store.key_seen(&nowhere).await.unwrap());
+    store.drop_database().await.unwrap();
+}
+
+/// Migration 0014 drops columns from tables that hold rows: 18.16 removes
+/// their files from each part, current releases run a mutation. Either way
+/// the rows an earlier release wrote stay, and read alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_key_columns_keeps_an_earlier_releases_rows() {
+    let store = unmigrated_store();
+    store.migrate_through(13).await.unwrap();
+    let trace = "5b8efff798038103d269b633813fc60e";
+    let now = domain::now_ns();
+    let mut order = bare_span(trace, "eee19b7ec3c1b201", "erp", "order.book", now);
+    order.keys = vec![
+        BusinessKey::new("customer", "C-ENGINES-2"),
+        BusinessKey::new("order", "O-ENGINES-2"),
+    ];
+    let mut alone = bare_span(trace, "eee19b7ec3c1b202", "mes", "wo.start", now + 1);
+    alone.keys = vec![BusinessKey::new("work_order", "WO-ENGINES-2")];
+    store
+        .write_batch(&Batch {
+            spans: vec![order, alone],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    store.migrate().await.unwrap();
+    assert!(store.migrations_current().await.unwrap());
+
+    let work_order = BusinessKey::new("work_order", "WO-ENGINES-2");
+    assert_eq!(store.key_seen_typed(&work_order).await.unwrap(), count(1));
+    let customer = BusinessKey::new("customer", "C-ENGINES-2");
+    let order = BusinessKey::new("order", "O-ENGINES-2");
+    let summaries = store.key_summaries(&[&customer, &order]).await.unwrap();
+    assert_eq!(summaries.len(), 2, "{summaries:?}");
+    for (key, counts) in &summaries {
+        assert_eq!((counts.spans, counts.events), (1, 0), "{key:?}");
+    }
+    assert_eq!(store.journey_counts(&[&order]).await.unwrap().spans, 1);
     store.drop_database().await.unwrap();
 }
