@@ -26,7 +26,9 @@ lint: deps
 # run, then the integration tests again on the current engine (ClickHouse
 # 26.x as chDB behind scripts/chdb-server.py, about two minutes): the
 # store's reads and writes, migrations from an empty database and from
-# earlier releases' databases, pages, API, correlator and alerts end to end.
+# earlier releases' databases, pages, API, correlator and alerts end to end
+# (in process, and `up::a_throughline_up_on_the_runs_clickhouse_...`: the
+# binary).
 # Left to 18.16 alone: the faults that stop, freeze or start a
 # clickhouse-server of their own (`a_clickhouse_outage`, `a_frozen_clickhouse`,
 # `a_collector_started_while_clickhouse_is_down`: chDB cannot be stopped
