@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing Throughline needs and the machine lacks:
 # ClickHouse (server and client) and Chromium with chromedriver (for the
-# console's browser tests) from the system's packages, and a Rust
-# toolchain check. Safe to run again: it only installs what is missing.
+# console's browser tests) from the system's packages, chDB (the current
+# ClickHouse engine in process, for the tests' second run) from PyPI into
+# target/chdb-venv, and a Rust toolchain check. Safe to run again: it only
+# installs what is missing.
 set -euo pipefail
 
 as_root() {
@@ -37,6 +39,11 @@ command -v curl >/dev/null 2>&1 || apt_install curl
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   apt_install chromium chromium-driver
 fi
+
+# `make test` runs part of the suite on the current engine too
+# (scripts/with-chdb.sh); a pinned chDB where python3 lacks it.
+command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+"$(dirname "$0")/chdb-python.sh" --install >/dev/null
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo not found; install a Rust toolchain (rustup) first" >&2

@@ -172,6 +172,7 @@ async fn main() {
         user: None,
         password: None,
         timeouts: Default::default(),
+        compression: Default::default(),
     });
     store.migrate().await.unwrap();
     let keys = Arc::new(KeyTypes::default());

@@ -61,6 +61,44 @@ pub struct StoreConfig {
     pub user: Option<String>,
     pub password: Option<String>,
     pub timeouts: Timeouts,
+    /// How inserts travel: LZ4-compressed blocks (the default) or plain.
+    pub compression: Compression,
+}
+
+/// How the client compresses what it sends (ClickHouse's compressed block
+/// format on inserts) and asks for answers. `None` for a front that speaks
+/// plain HTTP only (a proxy, or the test suite's chDB front,
+/// `scripts/chdb-server.py`); Vector's ClickHouse sink has the same knob.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    #[default]
+    Lz4,
+    None,
+}
+
+impl Compression {
+    /// `lz4` or `none`, as configured.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "lz4" => Some(Compression::Lz4),
+            "none" => Some(Compression::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Lz4 => "lz4",
+            Compression::None => "none",
+        }
+    }
+
+    fn client(self) -> clickhouse::Compression {
+        match self {
+            Compression::Lz4 => clickhouse::Compression::Lz4,
+            Compression::None => clickhouse::Compression::None,
+        }
+    }
 }
 
 /// A failure talking to ClickHouse, classified once, here: a data error
@@ -193,6 +231,7 @@ impl std::fmt::Debug for Store {
 fn base_client(config: &StoreConfig) -> Client {
     let mut client = timeout::http_client(config.timeouts.connect)
         .with_url(&config.url)
+        .with_compression(config.compression.client())
         .with_validation(false);
     if let Some(user) = &config.user {
         client = client.with_user(user);
@@ -320,6 +359,7 @@ mod tests {
             user: None,
             password: None,
             timeouts: Timeouts::default(),
+            compression: Compression::default(),
         });
         let debug = format!("{store:?}");
         assert!(!debug.contains("s3cret"), "{debug}");

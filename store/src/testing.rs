@@ -3,13 +3,50 @@
 //! `testing` feature, which only dev-dependencies turn on; nothing a
 //! deployment runs can reach it.
 
-use domain::model::{Event, Span};
+use domain::model::{BusinessKey, Event, Span, TraceId};
 
 use crate::migrate::{checksum, MIGRATIONS};
 use crate::rows::{EventRow, SpanRow};
+use crate::timeout::Statement;
 use crate::{Store, StoreError};
 
+/// A statement's answer as ClickHouse typed it: the column types and each
+/// row as tab-separated text (names are left out: engines spell an
+/// expression's name differently).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedAnswer {
+    pub types: Vec<String>,
+    pub rows: Vec<String>,
+}
+
+impl TypedAnswer {
+    async fn of(statement: Statement) -> Result<Self, StoreError> {
+        let text = statement.fetch_typed_text().await?;
+        let mut lines = text.lines().skip(1);
+        let types = lines
+            .next()
+            .unwrap_or_default()
+            .split('\t')
+            .map(str::to_string)
+            .collect();
+        Ok(TypedAnswer {
+            types,
+            rows: lines.map(str::to_string).collect(),
+        })
+    }
+}
+
 impl Store {
+    /// What [`Store::key_seen`] reads, as typed (it reads a `UInt64`).
+    pub async fn key_seen_typed(&self, key: &BusinessKey) -> Result<TypedAnswer, StoreError> {
+        TypedAnswer::of(self.key_seen_count(key)).await
+    }
+
+    /// What [`Store::trace_seen`] reads, as typed (it reads a `UInt64`).
+    pub async fn trace_seen_typed(&self, trace_id: TraceId) -> Result<TypedAnswer, StoreError> {
+        TypedAnswer::of(self.trace_seen_count(trace_id)).await
+    }
+
     /// Creates the database with the statements of migrations up to
     /// `version` applied and recorded, as a release of that time left it;
     /// their copies and fills are not run (there is nothing to copy yet).

@@ -124,6 +124,20 @@ impl Statement {
         bounded(self.limit, self.query.fetch_one::<T>()).await
     }
 
+    /// The statement's answer as text with its column names and types
+    /// (`TabSeparatedWithNamesAndTypes`), for tests that check that both
+    /// engines give the same types: with validation off, a RowBinary reader
+    /// reads whatever bytes come, so a wider type goes unnoticed there.
+    #[cfg(feature = "testing")]
+    pub(crate) async fn fetch_typed_text(self) -> Result<String, StoreError> {
+        let read = async move {
+            let mut cursor = self.query.fetch_bytes("TabSeparatedWithNamesAndTypes")?;
+            let bytes = cursor.collect().await?;
+            Ok::<_, clickhouse::error::Error>(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        bounded(self.limit, read).await
+    }
+
     pub(crate) async fn fetch_optional<T: RowOwned + RowRead>(
         self,
     ) -> Result<Option<T>, StoreError> {
@@ -168,6 +182,7 @@ mod tests {
                 connect: Duration::from_secs(1),
                 query: Duration::from_millis(300),
             },
+            compression: Default::default(),
         });
         let started = std::time::Instant::now();
         let error = store.ping().await.unwrap_err();

@@ -206,6 +206,7 @@ async fn main() {
         user: None,
         password: None,
         timeouts: Default::default(),
+        compression: Default::default(),
     });
     store.migrate().await.unwrap();
     let loaded = kept.is_some()

@@ -7,6 +7,7 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use super::{bind_keys, key_tuple_placeholders};
+use crate::timeout::Statement;
 use crate::{Store, StoreError};
 use domain::keys::KeyTypes;
 use domain::model::BusinessKey;
@@ -90,18 +91,22 @@ fn link_map(rows: Vec<LinkRow>) -> BTreeMap<BusinessKey, BTreeSet<BusinessKey>> 
 impl Store {
     /// Has this key been seen on any record or link?
     pub async fn key_seen(&self, key: &BusinessKey) -> Result<bool, StoreError> {
-        let count = self
-            .query(
-                "SELECT ifNull((SELECT count() FROM key_index_v2 WHERE key_type = ? AND key_value = ?), 0) \
-                 + ifNull((SELECT count() FROM key_links_v2 WHERE key_type = ? AND key_value = ?), 0)",
-            )
-            .bind(key.key_type.as_str())
-            .bind(key.value.as_str())
-            .bind(key.key_type.as_str())
-            .bind(key.value.as_str())
-            .fetch_one::<u64>()
-            .await?;
+        let count = self.key_seen_count(key).fetch_one::<u64>().await?;
         Ok(count > 0)
+    }
+
+    /// The records and links of this key, counted: a `UInt64` on every
+    /// release. Current ones make a scalar subquery `Nullable`, which the
+    /// RowBinary reader would read a byte off (`ifNull` keeps it plain).
+    pub(crate) fn key_seen_count(&self, key: &BusinessKey) -> Statement {
+        self.query(
+            "SELECT ifNull((SELECT count() FROM key_index_v2 WHERE key_type = ? AND key_value = ?), 0) \
+             + ifNull((SELECT count() FROM key_links_v2 WHERE key_type = ? AND key_value = ?), 0)",
+        )
+        .bind(key.key_type.as_str())
+        .bind(key.value.as_str())
+        .bind(key.key_type.as_str())
+        .bind(key.value.as_str())
     }
 
     /// Which of `types` have a key with this exact value (for search).

@@ -1,6 +1,7 @@
 //! One trace: its spans by the span table's sort key and the events tied
 //! to it through `trace_events`.
 use crate::rows::{EventRow, SpanRow};
+use crate::timeout::Statement;
 use crate::{Store, StoreError};
 use domain::model::{Event, Span, TraceId};
 
@@ -28,16 +29,19 @@ impl Store {
 
     /// Is any span or event of this trace stored?
     pub async fn trace_seen(&self, trace_id: TraceId) -> Result<bool, StoreError> {
-        let count = self
-            .query(
-                "SELECT ifNull((SELECT count() FROM spans_v2 WHERE trace_id = unhex(?)), 0) \
-                 + ifNull((SELECT count() FROM trace_events WHERE trace_id = unhex(?)), 0)",
-            )
-            .bind(trace_id.to_hex())
-            .bind(trace_id.to_hex())
-            .fetch_one::<u64>()
-            .await?;
+        let count = self.trace_seen_count(trace_id).fetch_one::<u64>().await?;
         Ok(count > 0)
+    }
+
+    /// The spans and events of this trace, counted: a `UInt64` on every
+    /// release (see [`Store::key_seen_count`]).
+    pub(crate) fn trace_seen_count(&self, trace_id: TraceId) -> Statement {
+        self.query(
+            "SELECT ifNull((SELECT count() FROM spans_v2 WHERE trace_id = unhex(?)), 0) \
+             + ifNull((SELECT count() FROM trace_events WHERE trace_id = unhex(?)), 0)",
+        )
+        .bind(trace_id.to_hex())
+        .bind(trace_id.to_hex())
     }
 
     /// The events tied to a trace (by their `traceparent` or log record trace

@@ -142,6 +142,7 @@ pub fn store(url: &str, database: &str) -> store::Store {
         user: None,
         password: None,
         timeouts: Default::default(),
+        compression: Default::default(),
     })
 }
 

@@ -38,6 +38,13 @@ component_args! {
             hide_env_values = true
         )]
         pub clickhouse_password: Option<String>,
+        /// How inserts travel to ClickHouse: `lz4` (compressed blocks) or `none` (plain, for a proxy or front that speaks no compressed block format) [default: lz4]
+        #[arg(
+            long,
+            env = "THROUGHLINE_CLICKHOUSE_COMPRESSION",
+            value_name = "lz4|none"
+        )]
+        pub clickhouse_compression: Option<String>,
     }
 }
 
@@ -51,6 +58,7 @@ pub struct ClickHouseSettings {
     pub password: Option<String>,
     /// Connect and statement timeouts of every ClickHouse call.
     pub timeouts: store::Timeouts,
+    pub compression: store::Compression,
 }
 
 impl Default for ClickHouseSettings {
@@ -61,6 +69,7 @@ impl Default for ClickHouseSettings {
             user: None,
             password: None,
             timeouts: store::Timeouts::default(),
+            compression: store::Compression::default(),
         }
     }
 }
@@ -82,6 +91,14 @@ impl ClickHouseArgs {
                 .unwrap_or(default.timeouts.connect),
                 query: duration_of("clickhouse_query_timeout", self.clickhouse_query_timeout)?
                     .unwrap_or(default.timeouts.query),
+            },
+            compression: match self.clickhouse_compression {
+                None => default.compression,
+                Some(text) => store::Compression::parse(&text).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "clickhouse_compression `{text}` is not known; write lz4 or none"
+                    ))
+                })?,
             },
         };
         settings.validate()?;
@@ -132,6 +149,7 @@ impl ClickHouseSettings {
             user: self.user.clone(),
             password: self.password.clone(),
             timeouts: self.timeouts,
+            compression: self.compression,
         }
     }
 }

@@ -570,6 +570,16 @@ fn clickhouse_timeouts_default_safe_and_are_checked() {
         .clickhouse;
     assert_eq!(c.timeouts.connect, Duration::from_secs(2));
     assert_eq!(c.timeouts.query, Duration::from_millis(1500));
+    assert_eq!(c.compression, store::Compression::Lz4);
+    let plain = up("clickhouse_compression = \"none\"\n").unwrap();
+    let plain = plain.collector.clickhouse.store_config("http://x");
+    assert_eq!(plain.compression, store::Compression::None);
+    let err = up("clickhouse_compression = \"gzip\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("clickhouse_compression `gzip` is not known; write lz4 or none"),
+        "{err}"
+    );
     let err = up("clickhouse_connect_timeout = \"0s\"\n").unwrap_err();
     assert!(
         err.to_string().contains(

@@ -277,6 +277,7 @@ fn unreachable_store() -> Store {
         user: None,
         password: None,
         timeouts: Default::default(),
+        compression: Default::default(),
     })
 }
 
@@ -295,6 +296,7 @@ async fn a_clickhouse_outage_of_30_s_loses_nothing_and_stores_nothing_twice() {
         user: None,
         password: None,
         timeouts: Default::default(),
+        compression: Default::default(),
     });
     store.migrate().await.unwrap();
     let app = TestApp::with(TestConfig {
@@ -448,6 +450,7 @@ async fn a_frozen_clickhouse_hangs_nothing_and_loses_nothing() {
         user: None,
         password: None,
         timeouts,
+        compression: Default::default(),
     });
     store.migrate().await.unwrap();
     let app = TestApp::with(TestConfig {
@@ -881,6 +884,7 @@ async fn a_collector_started_while_clickhouse_is_down_stores_everything_once_it_
         user: None,
         password: None,
         timeouts: Default::default(),
+        compression: Default::default(),
     });
     let data_dir = tempfile::tempdir().unwrap();
     let http = format!("http://127.0.0.1:{http_port}");

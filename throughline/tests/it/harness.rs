@@ -56,6 +56,18 @@ pub fn clickhouse_url() -> String {
     .clone()
 }
 
+/// How the tests' store talks to ClickHouse: `none` where the server is the
+/// chDB front (`scripts/with-chdb.sh` sets
+/// `THROUGHLINE_TEST_CLICKHOUSE_COMPRESSION`), else the default, LZ4.
+pub fn clickhouse_compression() -> store::Compression {
+    match std::env::var("THROUGHLINE_TEST_CLICKHOUSE_COMPRESSION") {
+        Ok(text) => store::Compression::parse(&text).unwrap_or_else(|| {
+            panic!("THROUGHLINE_TEST_CLICKHOUSE_COMPRESSION `{text}`: write lz4 or none")
+        }),
+        Err(_) => store::Compression::default(),
+    }
+}
+
 pub fn unique_database() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -78,6 +90,7 @@ pub fn unmigrated_store() -> Store {
         user: None,
         password: None,
         timeouts: Default::default(),
+        compression: clickhouse_compression(),
     })
 }
 

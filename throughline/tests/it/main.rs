@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod dashboards;
 mod demo;
+mod engines;
 mod events;
 mod faults;
 mod hostile;

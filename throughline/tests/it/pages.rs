@@ -348,6 +348,7 @@ async fn with_clickhouse_down_pages_say_so_and_the_console_keeps_serving() {
         user: None,
         password: None,
         timeouts: Default::default(),
+        compression: Default::default(),
     });
     let keys = Arc::new(KeyTypes::default());
     let processes = Arc::new(Processes {

@@ -950,6 +950,7 @@ async fn readyz_keeps_clickhouse_credentials_address_and_errors_to_itself() {
         user: None,
         password: None,
         timeouts: Default::default(),
+        compression: Default::default(),
     });
     let (key_id, key) = secret::generate(console::auth::API_KEY_PREFIX);
     let app = TestApp::with(TestConfig {

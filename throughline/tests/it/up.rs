@@ -23,10 +23,16 @@ struct Up {
 
 impl Up {
     fn start(data_dir: &std::path::Path) -> Up {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// With `args` added to those every `up` here gets.
+    fn start_with(data_dir: &std::path::Path, args: &[&str]) -> Up {
         let (grpc, http, console) = free_ports();
         let log = data_dir.join("up-stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_throughline"))
             .arg("up")
+            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc}")])
@@ -187,6 +193,135 @@ async fn up_starts_its_own_clickhouse_and_a_second_up_finds_the_data() {
         .unwrap();
     assert_eq!(trace["span_count"], 2, "{trace}");
     second.stop();
+}
+
+/// GET `path` on `base`: the status and the body.
+async fn get(client: &reqwest::Client, base: &str, path: &str) -> (u16, String) {
+    let r = client.get(format!("{base}{path}")).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The end-to-end smoke run on the run's ClickHouse, whichever engine it is
+/// (`make test` runs it on 18.16 and on the current engine, chDB): `up`
+/// with the sample processes and alert rules migrates a new database, names
+/// the server's release, stores spans and events, correlates them, and
+/// every page and the API answer over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throughline_up_on_the_runs_clickhouse_serves_every_page_over_what_it_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let url = crate::harness::clickhouse_url();
+    let database = crate::harness::unique_database();
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../sample-data");
+    let processes = format!("{samples}/processes");
+    let alerts = format!("{samples}/alerts");
+    let mut up = Up::start_with(
+        dir.path(),
+        &[
+            "--clickhouse-url",
+            &url,
+            "--clickhouse-database",
+            &database,
+            "--processes-dir",
+            &processes,
+            "--alerts-dir",
+            &alerts,
+            "--correlator-interval",
+            "1s",
+            "--alerts-interval",
+            "1s",
+        ],
+    );
+    up.wait_ready(&client).await;
+    let (_, ready) = get(&client, &up.console, "/readyz").await;
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let version = ready["clickhouse_version"].as_str().unwrap_or_default();
+    assert!(
+        store::version::ServerVersion::parse(version).is_some(),
+        "{ready}"
+    );
+
+    let traces = include_bytes!("../../../sample-data/fixtures/otlp-traces.json").to_vec();
+    let events = include_bytes!("../../../sample-data/fixtures/cloudevents-batch.json").to_vec();
+    for (path, content_type, body) in [
+        ("/v1/traces", "application/json", traces),
+        ("/v1/events", "application/cloudevents-batch+json", events),
+    ] {
+        let r = client
+            .post(format!("{}{path}", up.http))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    // Stored, and the correlator has read what was stored.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, metrics) = get(&client, &up.console, "/metrics").await;
+        if metrics.contains("throughline_written_total{signal=\"spans\"} 2")
+            && metrics.contains("throughline_spool_records 0")
+            && metrics.lines().any(|l| {
+                l.starts_with("throughline_correlator_records_total") && !l.ends_with(" 0")
+            })
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not stored and correlated within 60 s:\n{metrics}\n{}",
+            std::fs::read_to_string(&up.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let trace = "5b8efff798038103d269b633813fc60c";
+    for path in [
+        "/",
+        "/systems?from=now-30d",
+        "/processes/order-to-delivery?from=now-30d",
+        "/breaches?from=now-30d",
+        "/alerts",
+        "/admin",
+        "/keys/order/SO-4711?from=now-30d",
+        &format!("/traces/{trace}"),
+        "/search?q=SO-4711",
+        "/api/v1/systems?from=now-30d",
+        "/api/v1/systems/map?from=now-30d",
+        "/api/v1/systems/operations?from=now-30d",
+        "/api/v1/processes",
+        "/api/v1/processes/order-to-delivery?from=now-30d",
+        "/api/v1/breaches?from=now-30d",
+        "/api/v1/events?from=now-30d",
+        "/api/v1/keys/order/SO-4711",
+        "/api/v1/alerts",
+        "/api/v1/storage",
+    ] {
+        let (status, body) = get(&client, &up.console, path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (_, body) = get(&client, &up.console, &format!("/api/v1/traces/{trace}")).await;
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["span_count"], 2, "{body}");
+    let (_, body) = get(&client, &up.console, "/api/v1/events?from=now-30d").await;
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        !body["events"].as_array().unwrap().is_empty(),
+        "the fixture's events: {body}"
+    );
+    up.stop();
+    store::Store::new(store::StoreConfig {
+        url,
+        database,
+        user: None,
+        password: None,
+        timeouts: Default::default(),
+        compression: crate::harness::clickhouse_compression(),
+    })
+    .drop_database()
+    .await
+    .unwrap();
 }
 
 #[test]
