@@ -369,6 +369,12 @@ const GOVERNED: &[Governed] = &[
     table("key_links", Class::Keys, Unit::Month),
     table("correlator_walks", Class::Keys, Unit::Month),
     table("process_steps", Class::Instances, Unit::Month),
+    // The process rollups summarize instances: they live as long.
+    table("instances_by_start", Class::Instances, Unit::Month),
+    table("breaches_by_due", Class::Instances, Unit::Month),
+    table("process_minutes", Class::Instances, Unit::Month),
+    table("process_hours", Class::Instances, Unit::Month),
+    table("breach_minutes", Class::Instances, Unit::Month),
     table("alert_history", Class::Alerts, Unit::Month),
     table("alert_notifications", Class::Alerts, Unit::Month),
     table("span_minutes", Class::Rollups, Unit::Day),
