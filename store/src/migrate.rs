@@ -7,10 +7,16 @@
 //! `ReplacingMergeTree` table where a second process's copy collapses into
 //! the same rows. It may also fill a table from others once ([`DayFill`]:
 //! the rollups of `0013` and the instance and breach rows of `0015` from the
-//! rows stored before them).
+//! rows stored before them), or give a table a partition ([`Repartition`]:
+//! `process_instances` and `breaches` in `0016`).
+//!
+//! A statement may hold version gates (`{{if FEATURE: ...}}`,
+//! `store::template`): it is rendered for the server's version, asked once
+//! ([`Store::server_version`]), and one that renders to nothing is not sent.
 
 use std::time::Duration;
 
+use clickhouse::sql::Identifier;
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +34,27 @@ pub struct Migration {
     pub copy: Option<DayCopy>,
     /// Tables to fill once the statements have run, in order.
     pub fills: &'static [DayFill],
+    /// Tables to put in place of their unpartitioned predecessors, once the
+    /// statements (which make them) have run.
+    pub repartitions: &'static [Repartition],
+}
+
+/// Gives `table` a partition: the migration's statements make `next`
+/// (`table`'s columns in the same order, with `PARTITION BY partition`);
+/// then every row of `table` is copied into `next`, one partition at a
+/// time, `table` is renamed `old` and `next` `table`, and `old` is dropped.
+/// Each step is decided by what exists, so a run cut short anywhere
+/// finishes on the next: a partition whose rows `next` holds in the same
+/// number is not copied again, one copied in part is dropped from `next`
+/// and copied whole. Run while no collector writes (see [`DayFill`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Repartition {
+    pub table: &'static str,
+    pub next: &'static str,
+    pub old: &'static str,
+    /// `next`'s partition expression, of `table`'s columns (a `UInt32`:
+    /// `toYYYYMM(...)`).
+    pub partition: &'static str,
 }
 
 /// Copies every row of `from` into `to` (same columns), one day at a time.
@@ -67,12 +94,16 @@ macro_rules! migration {
         migration!($version, $name, $copy, &[])
     };
     ($version:expr, $name:literal, $copy:expr, $fills:expr) => {
+        migration!($version, $name, $copy, $fills, &[])
+    };
+    ($version:expr, $name:literal, $copy:expr, $fills:expr, $repartitions:expr) => {
         Migration {
             version: $version,
             name: $name,
             sql: include_str!(concat!("../../sql/", $name)),
             copy: $copy,
             fills: $fills,
+            repartitions: $repartitions,
         }
     };
 }
@@ -131,6 +162,26 @@ pub const MIGRATIONS: &[Migration] = &[
         None,
         super::process_rollups::PROCESS_ROLLUP_FILLS
     ),
+    migration!(
+        16,
+        "0016_codecs_indexes_and_instance_months.sql",
+        None,
+        &[],
+        &[
+            Repartition {
+                table: "process_instances",
+                next: "process_instances_by_month",
+                old: "process_instances_unpartitioned",
+                partition: "toYYYYMM(toDateTime(intDiv(start_ns, 1000000000)))",
+            },
+            Repartition {
+                table: "breaches",
+                next: "breaches_by_month",
+                old: "breaches_unpartitioned",
+                partition: "toYYYYMM(toDateTime(intDiv(due_ns, 1000000000)))",
+            },
+        ]
+    ),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (
@@ -155,7 +206,7 @@ pub(crate) fn checksum(sql: &str) -> String {
 }
 
 /// Splits a migration into statements at `;` ending a line, dropping comments.
-fn statements(sql: &str) -> Vec<String> {
+pub(crate) fn statements(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for line in sql.lines() {
@@ -196,9 +247,19 @@ impl Store {
             .await
     }
 
-    async fn execute_template(&self, sql: &str, context: &str) -> Result<(), StoreError> {
-        let rendered =
-            render_single(sql).map_err(|e| StoreError::Migration(format!("{context}: {e}")))?;
+    /// Renders `sql` for the server's version and runs it (nothing if it
+    /// renders to nothing).
+    pub(crate) async fn execute_template(
+        &self,
+        sql: &str,
+        context: &str,
+    ) -> Result<(), StoreError> {
+        let version = self.server_version().await?.version;
+        let rendered = render_single(sql, version)
+            .map_err(|e| StoreError::Migration(format!("{context}: {e}")))?;
+        if rendered.trim().is_empty() {
+            return Ok(());
+        }
         self.query(&rendered).execute().await.map_err(|e| match e {
             // No answer in time is worth retrying, not a broken migration.
             StoreError::Timeout(_) => e,
@@ -263,6 +324,16 @@ impl Store {
                     ))
                 })?;
             }
+        }
+        // The table's shape, not its data: done with or without data (an
+        // empty table moves in no time).
+        for repartition in migration.repartitions {
+            self.repartition(repartition).await.map_err(|e| {
+                StoreError::Migration(format!(
+                    "sql/{}: partitioning {}: {e}",
+                    migration.name, repartition.table
+                ))
+            })?;
         }
         self.record_applied(migration, sum).await
     }
@@ -359,6 +430,125 @@ impl Store {
         Ok(())
     }
 
+    /// Puts `r.next` in place of `r.table` (see [`Repartition`]).
+    async fn repartition(&self, r: &Repartition) -> Result<(), StoreError> {
+        #[derive(Debug, Row, Deserialize)]
+        struct Table {
+            name: String,
+            partition_key: String,
+        }
+        let tables = self
+            .query(
+                "SELECT name, partition_key FROM system.tables \
+                 WHERE database = currentDatabase() AND name IN (?, ?, ?)",
+            )
+            .bind(r.table)
+            .bind(r.next)
+            .bind(r.old)
+            .fetch_all::<Table>()
+            .await?;
+        let key = |name: &str| {
+            tables
+                .iter()
+                .find(|t| t.name == name)
+                .map(|t| t.partition_key.as_str())
+        };
+        match (key(r.table), key(r.next).is_some(), key(r.old).is_some()) {
+            // Done: what a run cut short (or a second process) left goes.
+            (Some(key), next, old) if !key.is_empty() => {
+                if next {
+                    self.drop_table(r.next).await?;
+                }
+                if old {
+                    self.drop_table(r.old).await?;
+                }
+                Ok(())
+            }
+            // Cut short between the two renames.
+            (None, true, true) => {
+                self.query("RENAME TABLE ? TO ?")
+                    .bind(Identifier(r.next))
+                    .bind(Identifier(r.table))
+                    .execute()
+                    .await?;
+                self.drop_table(r.old).await
+            }
+            (Some(_), true, _) => {
+                self.copy_by_partition(r).await?;
+                self.query("RENAME TABLE ? TO ?, ? TO ?")
+                    .bind(Identifier(r.table))
+                    .bind(Identifier(r.old))
+                    .bind(Identifier(r.next))
+                    .bind(Identifier(r.table))
+                    .execute()
+                    .await?;
+                self.drop_table(r.old).await
+            }
+            (table, next, old) => Err(StoreError::Migration(format!(
+                "unexpected tables: {} {}, {} {}, {} {}",
+                r.table,
+                if table.is_some() { "exists" } else { "missing" },
+                r.next,
+                if next { "exists" } else { "missing" },
+                r.old,
+                if old { "exists" } else { "missing" },
+            ))),
+        }
+    }
+
+    /// Copies `r.table` into `r.next` one partition of `r.next` at a time,
+    /// but those `r.next` holds whole already.
+    async fn copy_by_partition(&self, r: &Repartition) -> Result<(), StoreError> {
+        #[derive(Debug, Row, Deserialize)]
+        struct Partition {
+            partition: u32,
+            rows: u64,
+        }
+        let count = |table: &str| {
+            self.query(&format!(
+                "SELECT toUInt32({}) AS partition, count() AS rows FROM ? \
+                 GROUP BY partition ORDER BY partition",
+                r.partition
+            ))
+            .bind(Identifier(table))
+            .within(COPY_TIMEOUT)
+            .fetch_all::<Partition>()
+        };
+        let copied = count(r.next).await?;
+        for Partition { partition, rows } in count(r.table).await? {
+            match copied.iter().find(|c| c.partition == partition) {
+                Some(c) if c.rows == rows => continue,
+                Some(_) => {
+                    self.query("ALTER TABLE ? DROP PARTITION ID ?")
+                        .bind(Identifier(r.next))
+                        .bind(partition.to_string())
+                        .execute()
+                        .await?;
+                }
+                None => {}
+            }
+            self.query(&format!(
+                "INSERT INTO ? SELECT * FROM ? WHERE {} = ?",
+                r.partition
+            ))
+            .bind(Identifier(r.next))
+            .bind(Identifier(r.table))
+            .bind(partition)
+            // A partition of a large install may rightly take long.
+            .within(COPY_TIMEOUT)
+            .execute()
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn drop_table(&self, table: &str) -> Result<(), StoreError> {
+        self.query("DROP TABLE IF EXISTS ?")
+            .bind(Identifier(table))
+            .execute()
+            .await
+    }
+
     /// Are all migrations this binary knows applied? (`/readyz`, `/admin`;
     /// a health check: within `Timeouts::health`.)
     pub async fn migrations_current(&self) -> Result<bool, StoreError> {
@@ -372,6 +562,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::version::ServerVersion;
+
+    const CURRENT: ServerVersion = ServerVersion {
+        major: 26,
+        minor: 9,
+    };
 
     #[test]
     fn every_sql_file_is_registered_in_order() {
@@ -393,9 +589,66 @@ mod tests {
     fn every_migration_renders_for_a_single_server() {
         for m in MIGRATIONS {
             for statement in statements(m.sql) {
-                render_single(&statement).unwrap_or_else(|e| panic!("{}: {e}", m.name));
+                for version in [ServerVersion::OLDEST, CURRENT] {
+                    render_single(&statement, version)
+                        .unwrap_or_else(|e| panic!("{} for {version}: {e}", m.name));
+                }
             }
         }
+    }
+
+    /// The statements of `m` rendered for `version`, those that render to
+    /// nothing left out (as the migrator sends them).
+    fn rendered(m: &Migration, version: ServerVersion) -> Vec<String> {
+        statements(m.sql)
+            .iter()
+            .map(|s| render_single(s, version).unwrap())
+            .filter(|s| !s.trim().is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn migration_16_uses_codecs_and_a_skip_index_on_current_releases_only() {
+        let m = &MIGRATIONS[15];
+        assert_eq!(m.version, 16);
+        let old = rendered(m, ServerVersion::OLDEST);
+        let current = rendered(m, CURRENT);
+        // 18.16: the two tables with a month partition, nothing else.
+        assert_eq!(old.len(), 2, "{old:#?}");
+        assert!(old[0].starts_with("CREATE TABLE IF NOT EXISTS process_instances_by_month"));
+        assert!(old[1].starts_with("CREATE TABLE IF NOT EXISTS breaches_by_month"));
+        assert!(!old
+            .iter()
+            .any(|s| s.contains("CODEC") || s.contains("INDEX")));
+        // Current: the codecs and the index first, then the same tables.
+        assert_eq!(current.len(), 7, "{current:#?}");
+        assert_eq!(
+            current[0],
+            "ALTER TABLE spans_v2 \n    \
+             MODIFY COLUMN start_time DateTime CODEC(T64, ZSTD(1)),\n    \
+             MODIFY COLUMN start_ns UInt64 CODEC(T64, ZSTD(1)),\n    \
+             MODIFY COLUMN duration_ns UInt64 CODEC(T64, ZSTD(1))"
+        );
+        assert!(current[1].starts_with("ALTER TABLE key_index_v2"));
+        assert!(
+            current[1].contains("MODIFY COLUMN duration_ns UInt64 DEFAULT 0 CODEC(T64, ZSTD(1))")
+        );
+        assert!(current[2].starts_with("ALTER TABLE events"));
+        assert_eq!(
+            current[3],
+            "ALTER TABLE events \n    \
+             ADD INDEX IF NOT EXISTS events_system system TYPE set(100) GRANULARITY 1"
+        );
+        assert_eq!(
+            current[4],
+            "ALTER TABLE events  MATERIALIZE INDEX events_system"
+        );
+        assert_eq!(current[5..], old[..]);
+        // 19.11 has codecs, not yet skip indexes.
+        let v19_11 = ServerVersion::parse("19.11").unwrap();
+        let between = rendered(m, v19_11);
+        assert_eq!(between.len(), 5, "{between:#?}");
+        assert!(!between.iter().any(|s| s.contains("INDEX")));
     }
 
     #[test]

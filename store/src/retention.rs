@@ -20,9 +20,12 @@
 //! the key-index partitions of its day and before with it). A partition
 //! that still holds the present (today's, this month's) is never dropped.
 //!
-//! `process_instances`, `breaches`, `correlator_state` and `alert_state` have
-//! no time partition and are not governed (see [`Policy`]); the correlator
-//! prunes `correlation_feed_v2` itself.
+//! `correlator_state` and `alert_state` have no time partition and are not
+//! governed (see [`Policy`]); the correlator prunes `correlation_feed_v2`
+//! itself. `process_instances` and `breaches` are partitioned by the month
+//! of the instance's start and of the breach's due time since migration
+//! 0016; the unpartitioned tables it replaces leave no partition of a
+//! month (their one partition, `all`, is never dropped).
 
 use std::time::Duration;
 
@@ -40,7 +43,7 @@ pub enum Class {
     Events,
     /// The key index, key links and the correlator's walking records.
     Keys,
-    /// Process steps (instances and breaches are unpartitioned).
+    /// Process steps, instances, breaches and their rollups.
     Instances,
     /// Alert history and notification attempts.
     Alerts,
@@ -162,7 +165,6 @@ impl Retention {
         }
         match table {
             "correlation_feed_v2" => Policy::PrunedByCorrelator,
-            "process_instances" | "breaches" => Policy::NotEnforced,
             "correlator_state" | "alert_state" | "schema_migrations" => Policy::State,
             _ => Policy::Other,
         }
@@ -275,8 +277,6 @@ pub enum Policy {
     },
     /// The correlator drops what it has read (five-minute partitions).
     PrunedByCorrelator,
-    /// Unpartitioned (instances, breaches): retention is not enforced yet.
-    NotEnforced,
     /// One row per rule, worker or migration: it does not grow with data.
     State,
     /// Not a table retention knows (a view's inner table, a table of a
@@ -369,6 +369,9 @@ const GOVERNED: &[Governed] = &[
     table("key_links", Class::Keys, Unit::Month),
     table("correlator_walks", Class::Keys, Unit::Month),
     table("process_steps", Class::Instances, Unit::Month),
+    // By the month of the instance's start, of the breach's due time (0016).
+    table("process_instances", Class::Instances, Unit::Month),
+    table("breaches", Class::Instances, Unit::Month),
     // The process rollups summarize instances: they live as long.
     table("instances_by_start", Class::Instances, Unit::Month),
     table("breaches_by_due", Class::Instances, Unit::Month),

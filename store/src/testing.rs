@@ -5,7 +5,11 @@
 
 use domain::model::{BusinessKey, Event, Span, TraceId};
 
-use crate::migrate::{checksum, MIGRATIONS};
+use clickhouse::sql::Identifier;
+use clickhouse::Row;
+use serde::Deserialize;
+
+use crate::migrate::{checksum, statements, MIGRATIONS};
 use crate::rows::{EventRow, SpanRow};
 use crate::timeout::Statement;
 use crate::{Store, StoreError};
@@ -104,6 +108,108 @@ impl Store {
             .bind(name)
             .execute()
             .await
+    }
+}
+
+/// Where a run of migration 0016 stops short (a crash, a kill), for
+/// [`Store::migrate_16_cut_short`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutShort {
+    /// The tables with a partition are made and hold one row of their
+    /// predecessors: a month copied in part.
+    MidCopy,
+    /// Every row is copied and the old tables renamed, but the new ones
+    /// not yet (where the two renames are not one step).
+    BetweenRenames,
+}
+
+impl Store {
+    /// Runs migration 0016 (on a database migrated through 15) as far as
+    /// `at`, without recording it.
+    pub async fn migrate_16_cut_short(&self, at: CutShort) -> Result<(), StoreError> {
+        let m = MIGRATIONS
+            .iter()
+            .find(|m| m.version == 16)
+            .expect("migration 16");
+        for statement in statements(m.sql) {
+            self.execute_template(&statement, "0016 cut short").await?;
+        }
+        for r in m.repartitions {
+            let copy = match at {
+                CutShort::MidCopy => "INSERT INTO ? SELECT * FROM ? LIMIT 1",
+                CutShort::BetweenRenames => "INSERT INTO ? SELECT * FROM ?",
+            };
+            self.query(copy)
+                .bind(Identifier(r.next))
+                .bind(Identifier(r.table))
+                .execute()
+                .await?;
+            if at == CutShort::BetweenRenames {
+                self.query("RENAME TABLE ? TO ?")
+                    .bind(Identifier(r.table))
+                    .bind(Identifier(r.old))
+                    .execute()
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tables of the database, by name.
+    pub async fn table_names(&self) -> Result<Vec<String>, StoreError> {
+        self.query(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name",
+        )
+        .fetch_all::<String>()
+        .await
+    }
+
+    /// `table` as the server would create it (`system.tables`), what the
+    /// migrations made of it.
+    pub async fn create_table_query(&self, table: &str) -> Result<String, StoreError> {
+        self.query(
+            "SELECT create_table_query FROM system.tables \
+             WHERE database = currentDatabase() AND name = ?",
+        )
+        .bind(table)
+        .fetch_one::<String>()
+        .await
+    }
+
+    /// `table`'s data-skipping indexes as `name type expr granularity`
+    /// (`system.data_skipping_indices`: current releases only).
+    pub async fn skip_indexes(&self, table: &str) -> Result<Vec<String>, StoreError> {
+        self.query(
+            "SELECT concat(name, ' ', type, ' ', expr, ' ', toString(granularity)) \
+             FROM system.data_skipping_indices \
+             WHERE database = currentDatabase() AND table = ? ORDER BY name",
+        )
+        .bind(table)
+        .fetch_all::<String>()
+        .await
+    }
+
+    /// `table`'s columns that have a codec, with it (`system.columns`'
+    /// `compression_codec`: releases with codecs only).
+    pub async fn column_codecs(&self, table: &str) -> Result<Vec<(String, String)>, StoreError> {
+        #[derive(Debug, Row, Deserialize)]
+        struct Codec {
+            name: String,
+            compression_codec: String,
+        }
+        let rows = self
+            .query(
+                "SELECT name, compression_codec FROM system.columns \
+                 WHERE database = currentDatabase() AND table = ? AND compression_codec != '' \
+                 ORDER BY name",
+            )
+            .bind(table)
+            .fetch_all::<Codec>()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|c| (c.name, c.compression_codec))
+            .collect())
     }
 }
 

@@ -1,7 +1,8 @@
 //! The server's version, asked once (`SELECT version()`) and remembered, so
 //! later code can choose a feature where it exists (`supports`) and keep the
-//! 18.16 path where it does not. Nothing chooses by it yet: every statement
-//! runs on 18.16 and on current releases alike. Operators see it on `/admin`,
+//! 18.16 path where it does not: migrations do, through `{{if FEATURE: ...}}`
+//! (`store::template`); every query runs on 18.16 and on current releases
+//! alike. Operators see it on `/admin`,
 //! `/readyz` and `/api/v1/storage`, and `throughline` logs it at start.
 
 use std::fmt;
@@ -22,7 +23,7 @@ pub struct ServerVersion {
 pub enum Feature {
     /// `DateTime64` columns.
     DateTime64,
-    /// Column `CODEC(...)`: `Delta`, `ZSTD`.
+    /// Column `CODEC(...)`: `Delta`, `T64`, `ZSTD`.
     Codecs,
     /// Data-skipping indexes (`bloom_filter`, `tokenbf_v1`).
     SkipIndexes,
@@ -33,6 +34,30 @@ pub enum Feature {
 }
 
 impl Feature {
+    pub const ALL: [Feature; 5] = [
+        Feature::DateTime64,
+        Feature::Codecs,
+        Feature::SkipIndexes,
+        Feature::TtlDropParts,
+        Feature::LowCardinality,
+    ];
+
+    /// Its name in a migration's `{{if NAME: ...}}` (`store::template`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Feature::DateTime64 => "datetime64",
+            Feature::Codecs => "codecs",
+            Feature::SkipIndexes => "skip_indexes",
+            Feature::TtlDropParts => "ttl_drop_parts",
+            Feature::LowCardinality => "low_cardinality",
+        }
+    }
+
+    /// The feature called `name` ([`Feature::name`]).
+    pub fn parse(name: &str) -> Option<Feature> {
+        Feature::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     /// The first release that has it (as documented in ClickHouse's
     /// changelog; generally available there, not experimental).
     pub const fn since(self) -> ServerVersion {
@@ -134,13 +159,7 @@ mod tests {
     #[test]
     fn the_oldest_release_has_none_of_the_new_features_and_current_ones_all() {
         let current = ServerVersion::parse("26.9.2.1").unwrap();
-        for feature in [
-            Feature::DateTime64,
-            Feature::Codecs,
-            Feature::SkipIndexes,
-            Feature::TtlDropParts,
-            Feature::LowCardinality,
-        ] {
+        for feature in Feature::ALL {
             assert!(!ServerVersion::OLDEST.supports(feature), "{feature:?}");
             assert!(current.supports(feature), "{feature:?}");
         }

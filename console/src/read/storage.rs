@@ -49,7 +49,7 @@ pub struct TableStorage {
 pub struct RetentionInForce {
     /// Its `[retention]` class, if one governs it.
     pub class: Option<&'static str>,
-    /// `14d`; `None`: kept forever (or not enforced).
+    /// `14d`; `None`: kept forever.
     pub limit: Option<String>,
     /// What governs it, in a sentence.
     pub note: String,
@@ -116,9 +116,6 @@ pub fn in_force(retention: &Retention, table: &str) -> RetentionInForce {
             note: match other {
                 Policy::PrunedByCorrelator => {
                     "dropped by the correlator once read (five-minute partitions)".into()
-                }
-                Policy::NotEnforced => {
-                    "not partitioned by time: retention is not enforced yet (kept forever)".into()
                 }
                 Policy::State => "state (a row per rule, worker or migration): kept".into(),
                 _ => "not governed by retention: kept".into(),

@@ -89,7 +89,14 @@ fn the_key_index_never_outlives_the_spans_and_forever_drops_nothing() {
             capped_by: None
         }
     );
-    assert_eq!(retention.policy("breaches"), Policy::NotEnforced);
+    assert_eq!(
+        retention.policy("breaches"),
+        Policy::Class {
+            class: Class::Instances,
+            limit: Some(400 * DAY),
+            capped_by: None
+        }
+    );
     let parts = [
         part("spans_v2", "20200101", 1),
         part("key_index_v2", "20200101", 1),

@@ -4,8 +4,10 @@
 //! a type that is wider on one engine is read a few bytes off instead of
 //! failing: these tests look at the types themselves.
 
+use domain::instance::{Breach, BreachState, InstanceRecord, StageTimes, Status};
 use domain::model::{Batch, BusinessKey, TraceId};
-use store::testing::TypedAnswer;
+use store::testing::{CutShort, TypedAnswer};
+use store::version::{Feature, ServerVersion};
 
 use crate::harness::{bare_span, store, unmigrated_store};
 
@@ -85,4 +87,226 @@ async fn dropping_the_key_columns_keeps_an_earlier_releases_rows() {
     }
     assert_eq!(store.journey_counts(&[&order]).await.unwrap().spans, 1);
     store.drop_database().await.unwrap();
+}
+
+/// Migration 0016 uses codecs and a skip index where the server has them
+/// (`{{if codecs: ...}}`, `{{if skip_indexes: ...}}`) and renders nothing
+/// of them on 18.16; the reads answer alike either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_16_puts_codecs_and_a_skip_index_in_place_where_the_server_has_them() {
+    let store = store().await;
+    let version = store.server_version().await.unwrap().version;
+    let spans = store.create_table_query("spans_v2").await.unwrap();
+    let events = store.create_table_query("events").await.unwrap();
+    if version.supports(Feature::SkipIndexes) {
+        let codec = "CODEC(T64, ZSTD(1))".to_string();
+        assert_eq!(
+            store.column_codecs("spans_v2").await.unwrap(),
+            vec![
+                ("duration_ns".to_string(), codec.clone()),
+                ("start_ns".to_string(), codec.clone()),
+                ("start_time".to_string(), codec.clone()),
+            ]
+        );
+        assert_eq!(
+            store.column_codecs("key_index_v2").await.unwrap(),
+            vec![
+                ("duration_ns".to_string(), codec.clone()),
+                ("time".to_string(), codec.clone()),
+                ("time_ns".to_string(), codec.clone()),
+            ]
+        );
+        assert_eq!(
+            store.column_codecs("events").await.unwrap(),
+            vec![
+                ("received_ns".to_string(), codec.clone()),
+                ("time".to_string(), codec.clone()),
+                ("time_ns".to_string(), codec),
+            ]
+        );
+        assert_eq!(
+            store.skip_indexes("events").await.unwrap(),
+            vec!["events_system set system 1".to_string()]
+        );
+        assert!(
+            events.contains("INDEX events_system system TYPE set(100)"),
+            "{events}"
+        );
+        // The column kept its default through the codec change.
+        let index = store.create_table_query("key_index_v2").await.unwrap();
+        assert!(
+            index.contains("`duration_ns` UInt64 DEFAULT 0 CODEC(T64, ZSTD(1))"),
+            "{index}"
+        );
+    } else {
+        assert_eq!(version, ServerVersion::OLDEST);
+        for query in [&spans, &events] {
+            assert!(!query.contains("CODEC"), "{query}");
+            assert!(!query.contains("INDEX"), "{query}");
+        }
+    }
+
+    // Events filtered by system read alike with the index or without it.
+    let now = domain::now_ns();
+    let mut batch = Batch::default();
+    for (i, system) in ["mes", "erp", "mes"].iter().enumerate() {
+        batch
+            .events
+            .push(event(&format!("e-{i}"), system, now + i as u64));
+    }
+    store.write_batch(&batch).await.unwrap();
+    let filter = store::query::EventFilter {
+        system: Some("mes".into()),
+        from_ns: now - 60_000_000_000,
+        to_ns: now + 60_000_000_000,
+        limit: 10,
+        ..Default::default()
+    };
+    let (events, _) = store.list_events(&filter).await.unwrap();
+    let mut ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec!["e-0", "e-2"]);
+    store.drop_database().await.unwrap();
+}
+
+/// Migration 0016 gives `process_instances` and `breaches` a month
+/// partition, keeping every row an earlier release wrote, also when a run
+/// of it was cut short midway (the next run finishes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_16_partitions_instances_and_breaches_and_finishes_a_run_cut_short() {
+    for cut in [
+        None,
+        Some(CutShort::MidCopy),
+        Some(CutShort::BetweenRenames),
+    ] {
+        let store = unmigrated_store();
+        store.migrate_through(15).await.unwrap();
+        let now = domain::now_ns();
+        let day = 86_400 * 1_000_000_000;
+        let instances: Vec<InstanceRecord> = [
+            ("O-1", now),
+            ("O-2", now - 60 * day),
+            ("O-3", now - 90 * day),
+        ]
+        .iter()
+        .map(|(root, start)| instance(root, *start))
+        .collect();
+        store.write_instances(&instances).await.unwrap();
+        store
+            .write_breaches(&[breach("O-1", now), breach("O-2", now - 60 * day)])
+            .await
+            .unwrap();
+        for table in ["process_instances", "breaches"] {
+            let query = store.create_table_query(table).await.unwrap();
+            assert!(!query.contains("PARTITION BY"), "{query}");
+        }
+        if let Some(cut) = cut {
+            store.migrate_16_cut_short(cut).await.unwrap();
+        }
+
+        store.migrate().await.unwrap();
+        assert!(store.migrations_current().await.unwrap());
+        let tables = store.table_names().await.unwrap();
+        for gone in [
+            "process_instances_by_month",
+            "process_instances_unpartitioned",
+            "breaches_by_month",
+            "breaches_unpartitioned",
+        ] {
+            assert!(!tables.iter().any(|t| t == gone), "{cut:?}: {gone} left");
+        }
+        let query = store.create_table_query("process_instances").await.unwrap();
+        assert!(
+            query.contains("PARTITION BY toYYYYMM(toDateTime(intDiv(start_ns, 1000000000)))"),
+            "{cut:?}: {query}"
+        );
+        let query = store.create_table_query("breaches").await.unwrap();
+        assert!(
+            query.contains("PARTITION BY toYYYYMM(toDateTime(intDiv(due_ns, 1000000000)))"),
+            "{cut:?}: {query}"
+        );
+        let roots: Vec<(String, String)> = ["O-1", "O-2", "O-3"]
+            .iter()
+            .map(|r| ("p".to_string(), r.to_string()))
+            .collect();
+        let mut read = store.instances_of(&roots).await.unwrap();
+        read.sort_by(|a, b| a.root_value.cmp(&b.root_value));
+        assert_eq!(read, instances, "{cut:?}");
+        assert_eq!(store.breaches_of(&roots).await.unwrap().len(), 2, "{cut:?}");
+        let months: std::collections::BTreeSet<String> = store
+            .partitions()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.table == "process_instances")
+            .map(|p| p.partition_id)
+            .collect();
+        assert_eq!(months.len(), 3, "{cut:?}: {months:?}");
+        // Each row once, on disk too.
+        assert_eq!(
+            store
+                .row_count("process_instances", store::inspect::Rows::AsWritten)
+                .await
+                .unwrap(),
+            3,
+            "{cut:?}"
+        );
+        store.drop_database().await.unwrap();
+    }
+}
+
+fn instance(root: &str, start_ns: u64) -> InstanceRecord {
+    InstanceRecord {
+        process_id: "p".into(),
+        root_value: root.into(),
+        start_ns,
+        last_ns: start_ns,
+        status: Status::InFlight,
+        current_stage: "s".into(),
+        stages: StageTimes {
+            ids: vec!["s".into()],
+            times: vec![start_ns],
+        },
+        failed: false,
+        open_breaches: 0,
+        updated_ns: start_ns,
+    }
+}
+
+fn breach(root: &str, due_ns: u64) -> Breach {
+    Breach {
+        process_id: "p".into(),
+        sla_id: "sla".into(),
+        root_value: root.into(),
+        from_ns: due_ns - 1,
+        due_ns,
+        to_ns: 0,
+        late_ns: 0,
+        state: BreachState::Open,
+        updated_ns: due_ns,
+    }
+}
+
+fn event(id: &str, system: &str, time_ns: u64) -> domain::model::Event {
+    domain::model::Event {
+        source: format!("urn:{system}"),
+        id: id.into(),
+        system: system.into(),
+        event_type: format!("{system}.done"),
+        subject: String::new(),
+        time_ns,
+        time_missing: false,
+        received_ns: time_ns,
+        outcome: domain::model::Outcome::Ok,
+        attempt: 0,
+        trace_id: None,
+        span_id: None,
+        correlation_id: String::new(),
+        causation_id: String::new(),
+        data: String::new(),
+        data_content_type: String::new(),
+        attributes: Vec::new(),
+        keys: Vec::new(),
+        origin: domain::model::EventOrigin::CloudEvent,
+    }
 }

@@ -82,6 +82,20 @@ fn step(root: &str, time_ns: u64) -> domain::feed::Step {
     }
 }
 
+fn breach(root: &str, due_ns: u64) -> domain::instance::Breach {
+    domain::instance::Breach {
+        process_id: "order-to-delivery".into(),
+        sla_id: "ship-in-a-day".into(),
+        root_value: root.into(),
+        from_ns: due_ns - DAY_NS,
+        due_ns,
+        to_ns: 0,
+        late_ns: 0,
+        state: domain::instance::BreachState::Open,
+        updated_ns: due_ns,
+    }
+}
+
 /// Spans, events (with their key index) and instances with their steps,
 /// dated 20 days back and now.
 async fn twenty_days_and_today(store: &Store, now_ns: u64) -> u64 {
@@ -207,6 +221,94 @@ async fn one_pass_drops_old_spans_with_their_key_index_and_keeps_younger_classes
     store.drop_database().await.unwrap();
 }
 
+/// Instances (by their start) and breaches (by their due time) are kept
+/// for the instances class: those of a month wholly past it go in one pass
+/// with their steps, the recent stay. An instance whose start moved to
+/// another month reads once, as last written.
+#[tokio::test]
+async fn one_pass_drops_instances_and_breaches_past_the_instances_class() {
+    let store = store().await;
+    let now_ns = domain::now_ns();
+    let long_ago = now_ns - 500 * DAY_NS;
+    let mut moved = instance("O-MOVED", now_ns);
+    moved.updated_ns = now_ns;
+    store
+        .write_instances(&[
+            instance("O-ANCIENT", long_ago),
+            instance("O-RECENT", now_ns),
+            moved.clone(),
+        ])
+        .await
+        .unwrap();
+    // A stage that arrived late moves O-MOVED's start 40 days back.
+    moved.start_ns = now_ns - 40 * DAY_NS;
+    moved.updated_ns = now_ns + 1;
+    store.write_instances(&[moved.clone()]).await.unwrap();
+    store
+        .write_breaches(&[breach("O-ANCIENT", long_ago), breach("O-RECENT", now_ns)])
+        .await
+        .unwrap();
+    store
+        .write_steps(&[step("O-ANCIENT", long_ago), step("O-RECENT", now_ns)])
+        .await
+        .unwrap();
+    let roots: Vec<(String, String)> = ["O-ANCIENT", "O-RECENT", "O-MOVED"]
+        .iter()
+        .map(|r| ("order-to-delivery".to_string(), r.to_string()))
+        .collect();
+    let instances = store.instances_of(&roots).await.unwrap();
+    assert_eq!(instances.len(), 3, "{instances:?}");
+    let read_moved = instances
+        .iter()
+        .find(|i| i.root_value == "O-MOVED")
+        .unwrap();
+    assert_eq!(read_moved.start_ns, moved.start_ns, "the row written last");
+    assert_eq!(store.breaches_of(&roots).await.unwrap().len(), 2);
+    let month = |ns: u64| day_of(ns)[..6].to_string();
+    assert!(
+        partitions_of(&store, "process_instances")
+            .await
+            .contains(&month(long_ago)),
+        "instances are partitioned by the month of their start"
+    );
+    assert_eq!(
+        partitions_of(&store, "breaches").await,
+        vec![month(long_ago), month(now_ns)]
+    );
+
+    let metrics = RetentionMetrics::default();
+    let plan = pass(
+        &store,
+        &Retention::default(),
+        &metrics,
+        now_ns / 1_000_000_000,
+    )
+    .await
+    .unwrap();
+    assert!(
+        plan.drops.iter().all(|d| d.reason == Reason::Age),
+        "{plan:?}"
+    );
+    let instances = store.instances_of(&roots).await.unwrap();
+    let mut left: Vec<&str> = instances.iter().map(|i| i.root_value.as_str()).collect();
+    left.sort_unstable();
+    assert_eq!(left, vec!["O-MOVED", "O-RECENT"]);
+    let breaches = store.breaches_of(&roots).await.unwrap();
+    assert_eq!(breaches.len(), 1, "{breaches:?}");
+    assert_eq!(breaches[0].root_value, "O-RECENT");
+    assert_eq!(partitions_of(&store, "breaches").await, vec![month(now_ns)]);
+    assert!(!partitions_of(&store, "process_instances")
+        .await
+        .contains(&month(long_ago)));
+    assert!(!partitions_of(&store, "process_steps")
+        .await
+        .contains(&month(long_ago)));
+    assert_eq!(metrics.dropped("process_instances"), 1);
+    assert_eq!(metrics.dropped("breaches"), 1);
+    assert_eq!(metrics.dropped("process_steps"), 1);
+    store.drop_database().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_disk_guard_drops_the_oldest_partitions_first_and_never_today() {
     let store = store().await;
@@ -321,7 +423,8 @@ async fn the_storage_api_and_admin_page_show_what_system_parts_holds() {
         .iter()
         .find(|t| t["table"] == "process_instances")
         .unwrap();
-    assert_eq!(instances["retention"]["limit"], serde_json::Value::Null);
+    assert_eq!(instances["retention"]["class"], "instances");
+    assert_eq!(instances["retention"]["limit"], "400d");
 
     let html = app.page("/admin").await;
     assert!(html.contains("id=\"admin-storage\""), "{html}");
