@@ -453,47 +453,86 @@ impl Store {
                 .find(|t| t.name == name)
                 .map(|t| t.partition_key.as_str())
         };
-        match (key(r.table), key(r.next).is_some(), key(r.old).is_some()) {
+        // A table with a partition key is of the new shape.
+        let partitioned = |name: &str| key(name).is_some_and(|k| !k.is_empty());
+        let exists = |name: &str| key(name).is_some();
+        if partitioned(r.table) {
             // Done: what a run cut short (or a second process) left goes.
-            (Some(key), next, old) if !key.is_empty() => {
-                if next {
-                    self.drop_table(r.next).await?;
+            for leftover in [r.next, r.old] {
+                if exists(leftover) {
+                    self.drop_table(leftover).await?;
                 }
-                if old {
-                    self.drop_table(r.old).await?;
-                }
-                Ok(())
             }
-            // Cut short between the two renames.
-            (None, true, true) => {
-                self.query("RENAME TABLE ? TO ?")
-                    .bind(Identifier(r.next))
-                    .bind(Identifier(r.table))
-                    .execute()
-                    .await?;
-                self.drop_table(r.old).await
-            }
-            (Some(_), true, _) => {
-                self.copy_by_partition(r).await?;
-                self.query("RENAME TABLE ? TO ?, ? TO ?")
-                    .bind(Identifier(r.table))
-                    .bind(Identifier(r.old))
-                    .bind(Identifier(r.next))
-                    .bind(Identifier(r.table))
-                    .execute()
-                    .await?;
-                self.drop_table(r.old).await
-            }
-            (table, next, old) => Err(StoreError::Migration(format!(
-                "unexpected tables: {} {}, {} {}, {} {}",
-                r.table,
-                if table.is_some() { "exists" } else { "missing" },
-                r.next,
-                if next { "exists" } else { "missing" },
-                r.old,
-                if old { "exists" } else { "missing" },
-            ))),
+            return Ok(());
         }
+        if !exists(r.table) {
+            // Cut short between the two renames: the copied table takes
+            // the name. That is `old` if partitioned (a second process,
+            // which had seen the old shape, got half through its renames
+            // after ours; this run's statements made `next` again, empty),
+            // else `next` (and `old`, the predecessor copied whole, goes).
+            let (copied, other) = if partitioned(r.old) {
+                (r.old, r.next)
+            } else if partitioned(r.next) {
+                (r.next, r.old)
+            } else {
+                return Err(self.unexpected_tables(r, &key));
+            };
+            self.rename_table(copied, r.table).await?;
+            if partitioned(other) {
+                // Of the new shape too: whatever it holds joins the rest
+                // (a `ReplacingMergeTree`: a row there twice reads once).
+                self.query("INSERT INTO ? SELECT * FROM ?")
+                    .bind(Identifier(r.table))
+                    .bind(Identifier(other))
+                    .within(COPY_TIMEOUT)
+                    .execute()
+                    .await?;
+            }
+            if exists(other) {
+                self.drop_table(other).await?;
+            }
+            return Ok(());
+        }
+        if !partitioned(r.next) {
+            return Err(self.unexpected_tables(r, &key));
+        }
+        self.copy_by_partition(r).await?;
+        self.query("RENAME TABLE ? TO ?, ? TO ?")
+            .bind(Identifier(r.table))
+            .bind(Identifier(r.old))
+            .bind(Identifier(r.next))
+            .bind(Identifier(r.table))
+            .execute()
+            .await?;
+        self.drop_table(r.old).await
+    }
+
+    /// What [`Store::repartition`] found and cannot go on from.
+    fn unexpected_tables<'a>(
+        &self,
+        r: &Repartition,
+        key: &impl Fn(&str) -> Option<&'a str>,
+    ) -> StoreError {
+        let state = |name: &str| match key(name) {
+            None => format!("{name} missing"),
+            Some("") => format!("{name} without partition"),
+            Some(k) => format!("{name} partitioned by {k}"),
+        };
+        StoreError::Migration(format!(
+            "unexpected tables: {}, {}, {}; repair by hand",
+            state(r.table),
+            state(r.next),
+            state(r.old)
+        ))
+    }
+
+    async fn rename_table(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        self.query("RENAME TABLE ? TO ?")
+            .bind(Identifier(from))
+            .bind(Identifier(to))
+            .execute()
+            .await
     }
 
     /// Copies `r.table` into `r.next` one partition of `r.next` at a time,

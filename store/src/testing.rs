@@ -121,6 +121,10 @@ pub enum CutShort {
     /// Every row is copied and the old tables renamed, but the new ones
     /// not yet (where the two renames are not one step).
     BetweenRenames,
+    /// One run finished, and a second process, which had seen the old
+    /// tables, got half through its own renames: the new tables (every
+    /// row) are under the old tables' backup names, nothing under theirs.
+    RenamedAway,
 }
 
 impl Store {
@@ -137,19 +141,29 @@ impl Store {
         for r in m.repartitions {
             let copy = match at {
                 CutShort::MidCopy => "INSERT INTO ? SELECT * FROM ? LIMIT 1",
-                CutShort::BetweenRenames => "INSERT INTO ? SELECT * FROM ?",
+                CutShort::BetweenRenames | CutShort::RenamedAway => "INSERT INTO ? SELECT * FROM ?",
             };
             self.query(copy)
                 .bind(Identifier(r.next))
                 .bind(Identifier(r.table))
                 .execute()
                 .await?;
-            if at == CutShort::BetweenRenames {
+            let rename = |from: &'static str, to: &'static str| {
                 self.query("RENAME TABLE ? TO ?")
-                    .bind(Identifier(r.table))
-                    .bind(Identifier(r.old))
+                    .bind(Identifier(from))
+                    .bind(Identifier(to))
                     .execute()
-                    .await?;
+            };
+            match at {
+                CutShort::MidCopy => {}
+                CutShort::BetweenRenames => rename(r.table, r.old).await?,
+                CutShort::RenamedAway => {
+                    self.query("DROP TABLE ?")
+                        .bind(Identifier(r.table))
+                        .execute()
+                        .await?;
+                    rename(r.next, r.old).await?;
+                }
             }
         }
         Ok(())

@@ -178,6 +178,7 @@ async fn migration_16_partitions_instances_and_breaches_and_finishes_a_run_cut_s
         None,
         Some(CutShort::MidCopy),
         Some(CutShort::BetweenRenames),
+        Some(CutShort::RenamedAway),
     ] {
         let store = unmigrated_store();
         store.migrate_through(15).await.unwrap();
