@@ -28,12 +28,14 @@
 
 -- skip_indexes (20.3 on): events are sorted by (source, event_id) and a
 -- source speaks for one system, so a granule holds one system or a few; a
--- `set` index on `system` lets the event list filtered by system, and the
--- correlator's walks of a system's events, skip the granules of the other
--- systems instead of reading the whole day. (The trace id and the key value
--- lead the sort keys of spans_v2 and key_index_v2: a bloom filter on them
--- would skip nothing the primary index does not.) Existing parts are
--- indexed by a background mutation that writes the index files only.
+-- `set` index on `system` lets the event list filtered by system and the
+-- alert rules on one system's events (`system = ?`) skip the granules of
+-- the other systems instead of reading the whole day: on 2 M events of 8
+-- systems on chDB 26.x, 37 granules of 245 read instead of all (a
+-- `(system, type) IN` tuple alone does not use it). The trace id and the
+-- key value lead the sort keys of spans_v2 and key_index_v2: a bloom filter
+-- on them would skip nothing the primary index does not. Existing parts
+-- are indexed by a background mutation that writes the index files only.
 {{if skip_indexes: ALTER TABLE events {{on_cluster}}
     ADD INDEX IF NOT EXISTS events_system system TYPE set(100) GRANULARITY 1}};
 
