@@ -23,7 +23,7 @@ pub struct ServerVersion {
 pub enum Feature {
     /// `DateTime64` columns.
     DateTime64,
-    /// Column `CODEC(...)`: `Delta`, `T64`, `ZSTD`.
+    /// Column `CODEC(...)`: `Delta`, `ZSTD`, `T64` (19.10 on).
     Codecs,
     /// Data-skipping indexes (`bloom_filter`, `tokenbf_v1`).
     SkipIndexes,
