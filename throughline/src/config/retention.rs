@@ -46,7 +46,7 @@ pub struct RetentionKeys {
         value_name = "DURATION"
     )]
     pub keys: Option<String>,
-    /// How long process steps are kept (instances and breaches are not partitioned and kept forever) (`off`: forever) [default: 400d]
+    /// How long process instances (by month of start), breaches (by month due), their steps and rollups are kept (`off`: forever) [default: 400d]
     #[arg(
         long = "retention-instances",
         env = "THROUGHLINE_RETENTION_INSTANCES",
