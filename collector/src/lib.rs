@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod connections;
+pub mod forward;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
@@ -66,6 +67,15 @@ pub struct CollectorSettings {
     pub connections: connections::ConnectionLimits,
 }
 
+/// Where the collector's records go.
+pub enum Sink {
+    /// ClickHouse, through the pipeline's writer.
+    Store(Store),
+    /// A central collector, through the forwarder (an edge collector: no
+    /// ClickHouse).
+    Forward(forward::ForwardSettings),
+}
+
 /// A started collector: where it listens, and its tasks.
 pub struct Collector {
     pub grpc_addr: SocketAddr,
@@ -89,6 +99,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Spool(#[from] spool::OpenError),
+    #[error("forward_to: {0}")]
+    Forward(String),
     #[error("cannot open the dead-letter file in {dir}: {source}")]
     DeadLetters {
         dir: String,
@@ -122,6 +134,26 @@ impl Collector {
         settings: CollectorSettings,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
+        Self::start_with(Sink::Store(store), settings, shutdown).await
+    }
+
+    /// [`Collector::start`] for an edge collector: the same listeners and
+    /// spool, drained by the forwarder to the central collector of
+    /// `forward` instead of ClickHouse.
+    pub async fn forwarding(
+        forward: forward::ForwardSettings,
+        settings: CollectorSettings,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartError> {
+        Self::start_with(Sink::Forward(forward), settings, shutdown).await
+    }
+
+    /// Starts with records going to `sink`.
+    pub async fn start_with(
+        sink: Sink,
+        settings: CollectorSettings,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartError> {
         let grpc_listener = bind(settings.grpc_addr, "OTLP/gRPC", "--otlp-grpc-addr").await?;
         let http_listener = bind(settings.http_addr, "OTLP/HTTP", "--otlp-http-addr").await?;
         let grpc_addr = grpc_listener.local_addr().unwrap_or(settings.grpc_addr);
@@ -137,15 +169,36 @@ impl Collector {
                 dir: spool.dir().display().to_string(),
                 source,
             })?;
-        let (pipeline, writer) = Pipeline::start(
-            store.clone(),
-            spool.clone(),
-            reader,
-            dead_letters,
-            settings.pipeline,
-            settings.metrics.clone(),
-            shutdown.clone(),
-        );
+        let (pipeline, writer, ops) = match sink {
+            Sink::Store(store) => {
+                let (pipeline, writer) = Pipeline::start(
+                    store.clone(),
+                    spool.clone(),
+                    reader,
+                    dead_letters,
+                    settings.pipeline,
+                    settings.metrics.clone(),
+                    shutdown.clone(),
+                );
+                let ops = ops::collector_router(store, settings.metrics.clone(), spool.clone());
+                (pipeline, writer, ops)
+            }
+            Sink::Forward(forward) => {
+                let url = forward.url.clone();
+                let writer = forward::Forwarder::start(
+                    forward,
+                    spool.clone(),
+                    reader,
+                    dead_letters,
+                    settings.metrics.clone(),
+                    shutdown.clone(),
+                )
+                .map_err(StartError::Forward)?;
+                tracing::info!(upstream = %domain::redact::url(&url), "forwarding to a central collector");
+                let ops = ops::forward_router(settings.metrics.clone(), spool.clone());
+                (Pipeline::spool_only(spool.clone()), writer, ops)
+            }
+        };
         let state = ReceiverState {
             pipeline,
             keys: settings.keys.clone(),
@@ -180,11 +233,7 @@ impl Collector {
 
         let app = http::router(state.clone())
             .merge(receivers::cloudevents::router(state))
-            .merge(ops::collector_router(
-                store,
-                settings.metrics.clone(),
-                spool.clone(),
-            ))
+            .merge(ops)
             .layer(axum::extract::DefaultBodyLimit::disable());
         let http_shutdown = shutdown.clone();
         let http_tls = settings.tls.clone();

@@ -35,7 +35,7 @@ pub enum Command {
         #[command(flatten)]
         args: UpCommand,
     },
-    /// The OTLP receivers (gRPC and HTTP) writing to ClickHouse
+    /// The OTLP receivers (gRPC and HTTP) writing to ClickHouse, or with --forward-to forwarding to a central collector
     Collector {
         #[command(flatten)]
         args: CollectorCommand,

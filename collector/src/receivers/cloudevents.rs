@@ -33,6 +33,8 @@ use domain::limits::{Limits, Truncated};
 use domain::model::{Attributes, Batch, Event, EventOrigin, Outcome, SpanId, TraceId};
 use domain::text::{check_printable, percent_decode};
 
+pub mod encode;
+
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
 

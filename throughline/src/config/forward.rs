@@ -1,0 +1,70 @@
+//! Forwarding: an edge collector (one per plant) that sends what it accepts
+//! to a central collector instead of ClickHouse. Only `throughline
+//! collector` reads these keys.
+
+use collector::forward::ForwardSettings;
+
+use super::{component_args, ConfigError};
+
+/// The edge collector's spool limit when `spool_max_bytes` is not set: a
+/// plant's WAN may be down for days.
+pub const EDGE_SPOOL_MAX_BYTES: u64 = 10 << 30;
+
+component_args! {
+    /// Where an edge collector forwards, with which token, for which plant.
+    pub struct ForwardArgs {
+        /// Forward to this central collector's OTLP/HTTP address (https://central:4318) instead of writing to ClickHouse; no ClickHouse is needed then, and spool_max_bytes defaults to 10 GiB
+        #[arg(long, env = "THROUGHLINE_FORWARD_TO", value_name = "URL")]
+        pub forward_to: Option<String>,
+        /// The central collector's connector token, sent as `Authorization: Bearer`
+        #[arg(
+            long,
+            env = "THROUGHLINE_FORWARD_TOKEN",
+            value_name = "TOKEN",
+            hide_env_values = true
+        )]
+        pub forward_token: Option<String>,
+        /// This plant's name: the resource attribute `plant.id` and the CloudEvents extension `plant` of every forwarded record that names none
+        #[arg(long, env = "THROUGHLINE_PLANT", value_name = "NAME")]
+        pub plant: Option<String>,
+    }
+}
+
+impl ForwardArgs {
+    /// `None` without `forward_to`; else the forwarder's settings, checked.
+    pub fn settings(self) -> Result<Option<ForwardSettings>, ConfigError> {
+        let Some(url) = self.forward_to else {
+            for (key, set) in [
+                ("forward_token", self.forward_token.is_some()),
+                ("plant", self.plant.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::Invalid(format!(
+                        "{key} is set but forward_to is not; {key} is for an edge collector that forwards to a central one (forward_to = \"https://central:4318\")"
+                    )));
+                }
+            }
+            return Ok(None);
+        };
+        let url = url.trim().to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!(
+                "forward_to {:?} is not an http:// or https:// address; write the central collector's OTLP/HTTP address, like https://central:4318",
+                domain::redact::url(&url)
+            )));
+        }
+        if let Some(plant) = &self.plant {
+            if plant.trim().is_empty() {
+                return Err(ConfigError::Invalid(
+                    "plant is empty; name the plant, like plant = \"hamburg\"".into(),
+                ));
+            }
+            domain::text::check_printable(plant)
+                .map_err(|e| ConfigError::Invalid(format!("plant {e}")))?;
+        }
+        let mut settings = ForwardSettings::new(url);
+        settings.token = self.forward_token.filter(|t| !t.is_empty());
+        settings.plant = self.plant;
+        Ok(Some(settings))
+    }
+}
