@@ -134,6 +134,9 @@ pub enum TokenCommand {
         /// Who holds it [default: the systems]
         #[arg(long)]
         name: Option<String>,
+        /// The plant it writes for (an edge collector's token): records must carry `plant.id` (events: the `plant` extension) with this name
+        #[arg(long)]
+        plant: Option<String>,
     },
 }
 

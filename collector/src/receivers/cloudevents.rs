@@ -446,6 +446,15 @@ pub fn parse(
         .collect())
 }
 
+/// The plant an event names (the `plant` extension), if any.
+fn plant_of(event: &Event) -> Option<&str> {
+    event
+        .attributes
+        .iter()
+        .find(|(k, _)| k == crate::auth::PLANT_EXTENSION)
+        .map(|(_, v)| v.as_str())
+}
+
 async fn handle(
     state: &ReceiverState,
     headers: &HeaderMap,
@@ -462,10 +471,12 @@ async fn handle(
     let total = events.len();
     for (index, event) in events.into_iter().enumerate() {
         match event {
-            Ok(event) if !access.allows(&event.system) => forbidden.push(Rejected {
-                index,
-                error: access.refusal(&event.system),
-            }),
+            Ok(event) if access.check(&event.system, plant_of(&event)).is_err() => {
+                forbidden.push(Rejected {
+                    index,
+                    error: access.check(&event.system, plant_of(&event)).unwrap_err(),
+                })
+            }
             Ok(event) => match state.events.owner_of(&event.source) {
                 Some(owner) if !access.allows(owner) => forbidden.push(Rejected {
                     index,

@@ -116,7 +116,7 @@ pub(crate) fn authorization(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-/// Takes out of `batch` the records of systems `access` may not write for,
+/// Takes out of `batch` the records of systems (or plants) `access` may not write for,
 /// counts them, and returns each one's `(what, why)`. When nothing else is
 /// left the whole request is refused: `Forbidden`.
 pub(crate) fn enforce(
@@ -141,7 +141,7 @@ pub(crate) fn enforce(
     }
     let reasons: Vec<(String, String)> = refused
         .iter()
-        .map(|r| (r.what.clone(), access.refusal(&r.system)))
+        .map(|r| (r.what.clone(), r.reason.clone()))
         .collect();
     if batch.spans.is_empty() && batch.logs.is_empty() && batch.events.is_empty() {
         return Err(ReceiveError::Forbidden(format!(

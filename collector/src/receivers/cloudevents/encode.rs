@@ -18,8 +18,9 @@ use serde_json::{Map, Value};
 
 use domain::model::Event;
 
-/// The CloudEvents extension naming the plant an edge collector serves.
-pub const PLANT_EXTENSION: &str = "plant";
+/// The CloudEvents extension naming the plant an edge collector serves
+/// (central's plant tokens check it).
+pub use crate::auth::PLANT_EXTENSION;
 
 /// The content type of a batch.
 pub const BATCH_CONTENT_TYPE: &str = super::BATCH;

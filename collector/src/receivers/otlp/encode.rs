@@ -23,8 +23,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as P
 use domain::model::{Attributes, LogRecord, Span};
 
 /// The resource attribute naming the plant an edge collector serves
-/// (`plant = "..."` in its config).
-pub const PLANT_ATTRIBUTE: &str = "plant.id";
+/// (`plant = "..."` in its config; central's plant tokens check it).
+pub use crate::auth::PLANT_ATTRIBUTE;
 
 fn key_value(key: &str, value: &str) -> KeyValue {
     KeyValue {
