@@ -70,7 +70,7 @@ pub struct CollectorSettings {
 /// Where the collector's records go.
 pub enum Sink {
     /// ClickHouse, through the pipeline's writer.
-    Store(Store),
+    Store(Box<Store>),
     /// A central collector, through the forwarder (an edge collector: no
     /// ClickHouse).
     Forward(forward::ForwardSettings),
@@ -134,7 +134,7 @@ impl Collector {
         settings: CollectorSettings,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
-        Self::start_with(Sink::Store(store), settings, shutdown).await
+        Self::start_with(Sink::Store(Box::new(store)), settings, shutdown).await
     }
 
     /// [`Collector::start`] for an edge collector: the same listeners and
@@ -171,6 +171,7 @@ impl Collector {
             })?;
         let (pipeline, writer, ops) = match sink {
             Sink::Store(store) => {
+                let store = *store;
                 let (pipeline, writer) = Pipeline::start(
                     store.clone(),
                     spool.clone(),

@@ -608,7 +608,9 @@ fn an_edge_collector_forwards_with_its_token_and_plant_and_a_larger_spool() {
     assert!(central.forward.is_none());
     assert_eq!(central.ingest.spool_max_bytes, 1 << 30);
 
-    let err = collector("forward_to = \"central:4318\"\n").unwrap_err().to_string();
+    let err = collector("forward_to = \"central:4318\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("https://central:4318"), "{err}");
     let err = collector("plant = \"hamburg\"\n").unwrap_err().to_string();
     assert!(err.contains("forward_to is not"), "{err}");
