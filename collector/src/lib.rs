@@ -159,7 +159,10 @@ impl Collector {
         let grpc_addr = grpc_listener.local_addr().unwrap_or(settings.grpc_addr);
         let http_addr = http_listener.local_addr().unwrap_or(settings.http_addr);
 
-        let options = settings.spool.clone();
+        let mut options = settings.spool.clone();
+        if let Sink::Forward(forward) = &sink {
+            options.when_full = forward.when_full;
+        }
         let metrics = settings.metrics.clone();
         let (spool, reader) = tokio::task::spawn_blocking(move || Spool::open(&options, metrics))
             .await

@@ -112,6 +112,8 @@ pub struct ForwardCounters {
     pub refused: [AtomicU64; 3],
     /// Requests sent again after a retryable failure.
     pub retries: AtomicU64,
+    /// Records dropped unsent from a full spool (`drop_oldest`).
+    pub dropped: AtomicU64,
     /// 1 while the last request reached central and was answered, else 0.
     pub upstream_up: AtomicU64,
     /// Why central cannot be reached, in detail; `None` while it can.
@@ -249,6 +251,11 @@ impl Metrics {
             out,
             "# HELP throughline_forward_retries_total Requests to the central collector sent again after a retryable failure.\n# TYPE throughline_forward_retries_total counter\nthroughline_forward_retries_total {}",
             get(&f.retries)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP throughline_forward_dropped_total Records dropped unsent because the spool was full and the central collector could not be reached (spool_when_full = drop_oldest).\n# TYPE throughline_forward_dropped_total counter\nthroughline_forward_dropped_total {}",
+            get(&f.dropped)
         );
         let _ = writeln!(
             out,

@@ -10,7 +10,9 @@
 //!   acknowledged it (a 2xx), or refused it as data and it was written to
 //!   the dead-letter file. A link that is down is retried with jittered
 //!   exponential backoff for as long as it is down; the spool keeps
-//!   accepting (up to its limit) meanwhile.
+//!   accepting (up to its limit) meanwhile. Under `spool_when_full =
+//!   "drop_oldest"` a spool past its limit makes a failed attempt drop
+//!   the batch in hand instead (acknowledged unsent, logged, counted).
 //! - One batch is in flight at a time and the spool is read in order, so
 //!   each connector's records reach central in the order they were
 //!   acknowledged.
@@ -59,6 +61,8 @@ pub struct ForwardSettings {
     pub max_request_bytes: usize,
     /// Each request's deadline.
     pub timeout: Duration,
+    /// What the edge's spool does when full (`spool_when_full`).
+    pub when_full: crate::spool::WhenFull,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
 }
@@ -72,14 +76,21 @@ impl ForwardSettings {
             max_batch_records: 2_000,
             max_request_bytes: 4 << 20,
             timeout: Duration::from_secs(30),
+            when_full: crate::spool::WhenFull::Refuse,
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
         }
     }
 }
 
-/// Why forwarding stopped before the batch was done.
-struct Stopped;
+/// Why forwarding a batch ended before central acknowledged it.
+enum Halt {
+    /// Shutting down: the batch stays spooled.
+    Stopped,
+    /// The spool is past its limit under `drop_oldest` and central cannot
+    /// be reached: these many records of the part in hand are dropped.
+    Dropped(usize),
+}
 
 pub struct Forwarder {
     upstream: Upstream,
@@ -167,9 +178,20 @@ impl Forwarder {
             for record in read.records {
                 merged.append(record.batch);
             }
-            for part in Part::split(merged) {
-                if self.send(part).await.is_err() {
-                    return;
+            let mut parts = Part::split(merged).into_iter();
+            while let Some(part) = parts.next() {
+                match self.send(part).await {
+                    Ok(()) => {}
+                    Err(Halt::Stopped) => return,
+                    Err(Halt::Dropped(n)) => {
+                        let n = n + parts.by_ref().map(|p| p.len()).sum::<usize>();
+                        metrics::add(&self.metrics.forward.dropped, n);
+                        tracing::error!(
+                            dropped = n,
+                            spool_bytes = self.metrics.spool.bytes.load(Ordering::Relaxed),
+                            "the spool is past spool_max_bytes and the central collector cannot be reached: dropped the oldest records (spool_when_full = \"drop_oldest\"); they are lost"
+                        );
+                    }
                 }
             }
             if let Err(e) = self.spool.ack(end, count, bytes) {
@@ -188,7 +210,7 @@ impl Forwarder {
 
     /// Sends `part` until central acknowledged it or refused its records
     /// one by one; `Err` only when stopping first.
-    async fn send(&self, part: Part) -> Result<(), Stopped> {
+    async fn send(&self, part: Part) -> Result<(), Halt> {
         let plant = self.settings.plant.as_deref();
         let mut todo = vec![part];
         while let Some(part) = todo.pop() {
@@ -199,7 +221,15 @@ impl Forwarder {
                 todo.push(a);
                 continue;
             }
-            match self.post_with_retry(&request).await? {
+            let answer = match self.post_with_retry(&request).await {
+                Ok(answer) => answer,
+                Err(Halt::Dropped(_)) => {
+                    let rest = part.len() + todo.iter().map(Part::len).sum::<usize>();
+                    return Err(Halt::Dropped(rest));
+                }
+                Err(halt) => return Err(halt),
+            };
+            match answer {
                 Answer::Accepted(answer) => self.accepted(&part, &answer).await?,
                 Answer::TooLarge | Answer::Refused(_) if part.len() > 1 => {
                     let (a, b) = part.halves();
@@ -222,7 +252,7 @@ impl Forwarder {
 
     /// Counts what central acknowledged, and dead-letters what its answer
     /// names as refused.
-    async fn accepted(&self, part: &Part, answer: &[u8]) -> Result<(), Stopped> {
+    async fn accepted(&self, part: &Part, answer: &[u8]) -> Result<(), Halt> {
         let f = &self.metrics.forward;
         let refused = part.refused_in(answer);
         metrics::add(
@@ -240,7 +270,8 @@ impl Forwarder {
     }
 
     /// POSTs `request` until it is answered with anything but "retry".
-    async fn post_with_retry(&self, request: &part::Request) -> Result<Answer, Stopped> {
+    /// Gives up with `Dropped` when the spool must drop its oldest records.
+    async fn post_with_retry(&self, request: &part::Request) -> Result<Answer, Halt> {
         let f = &self.metrics.forward;
         let mut delay = self.settings.min_backoff;
         loop {
@@ -267,8 +298,11 @@ impl Forwarder {
             } else {
                 tracing::debug!(%problem, "forwarding failed again");
             }
+            if self.spool.must_drop_oldest() {
+                return Err(Halt::Dropped(0));
+            }
             if self.pause(jitter(delay)).await {
-                return Err(Stopped);
+                return Err(Halt::Stopped);
             }
             metrics::add(&f.retries, 1);
             delay = (delay * 2).min(self.settings.max_backoff);
@@ -277,7 +311,7 @@ impl Forwarder {
 
     /// Writes records central refused to the dead-letter file, loudly; the
     /// spool keeps them until that write succeeds.
-    async fn dead_letter(&self, part: Part, reason: &str) -> Result<(), Stopped> {
+    async fn dead_letter(&self, part: Part, reason: &str) -> Result<(), Halt> {
         let signal = part.signal();
         let batch = part.into_batch();
         let mut delay = self.settings.min_backoff;
@@ -292,7 +326,7 @@ impl Forwarder {
                 Err(e) => {
                     tracing::error!(%reason, error = %e, "the central collector refused records and the dead-letter file cannot be written; they stay in the spool and are tried again");
                     if self.pause(delay).await {
-                        return Err(Stopped);
+                        return Err(Halt::Stopped);
                     }
                     delay = (delay * 2).min(self.settings.max_backoff);
                 }

@@ -3,6 +3,7 @@
 //! collector` reads these keys.
 
 use collector::forward::ForwardSettings;
+use collector::spool::WhenFull;
 
 use super::{component_args, ConfigError};
 
@@ -27,6 +28,9 @@ component_args! {
         /// This plant's name: the resource attribute `plant.id` and the CloudEvents extension `plant` of every forwarded record that names none
         #[arg(long, env = "THROUGHLINE_PLANT", value_name = "NAME")]
         pub plant: Option<String>,
+        /// What the edge does when its spool is full: `refuse` new requests (429 / RESOURCE_EXHAUSTED; nothing acknowledged is dropped), or `drop_oldest` records while central cannot be reached (counted in throughline_forward_dropped_total) [default: refuse]
+        #[arg(long, env = "THROUGHLINE_SPOOL_WHEN_FULL", value_name = "refuse|drop_oldest")]
+        pub spool_when_full: Option<String>,
     }
 }
 
@@ -37,6 +41,7 @@ impl ForwardArgs {
             for (key, set) in [
                 ("forward_token", self.forward_token.is_some()),
                 ("plant", self.plant.is_some()),
+                ("spool_when_full", self.spool_when_full.is_some()),
             ] {
                 if set {
                     return Err(ConfigError::Invalid(format!(
@@ -62,7 +67,17 @@ impl ForwardArgs {
             domain::text::check_printable(plant)
                 .map_err(|e| ConfigError::Invalid(format!("plant {e}")))?;
         }
+        let when_full = match self.spool_when_full.as_deref().map(str::trim) {
+            None | Some("refuse") => WhenFull::Refuse,
+            Some("drop_oldest") => WhenFull::DropOldest,
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "spool_when_full {other:?} is not a policy; write \"refuse\" (the default: 429 while full, nothing dropped) or \"drop_oldest\""
+                )))
+            }
+        };
         let mut settings = ForwardSettings::new(url);
+        settings.when_full = when_full;
         settings.token = self.forward_token.filter(|t| !t.is_empty());
         settings.plant = self.plant;
         Ok(Some(settings))

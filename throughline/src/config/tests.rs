@@ -614,6 +614,16 @@ fn an_edge_collector_forwards_with_its_token_and_plant_and_a_larger_spool() {
     assert!(err.contains("https://central:4318"), "{err}");
     let err = collector("plant = \"hamburg\"\n").unwrap_err().to_string();
     assert!(err.contains("forward_to is not"), "{err}");
+    let edge =
+        collector("forward_to = \"http://c:4318\"\nspool_when_full = \"drop_oldest\"\n").unwrap();
+    assert_eq!(
+        edge.forward.unwrap().when_full,
+        ::collector::spool::WhenFull::DropOldest
+    );
+    let err = collector("forward_to = \"http://c:4318\"\nspool_when_full = \"drop\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("drop_oldest"), "{err}");
     // The flags: --forward-to, --forward-token, --plant.
     let cli = Cli::try_parse_from([
         "throughline",

@@ -12,7 +12,7 @@ use collector::auth::secret;
 use collector::auth::TokenConfig;
 use collector::forward::ForwardSettings;
 use collector::metrics::Metrics;
-use collector::spool::{Spool, SpoolOptions};
+use collector::spool::{Spool, SpoolOptions, WhenFull};
 use collector::{Collector, CollectorSettings};
 use domain::events::{EventConfig, EventRules};
 use domain::keys::{KeyConfig, KeyTypes};
@@ -147,6 +147,17 @@ impl Drop for Edge {
 
 impl Edge {
     async fn start(url: String, token: &str) -> Self {
+        Self::with_spool(
+            url,
+            token,
+            collector::spool::DEFAULT_MAX_BYTES,
+            WhenFull::Refuse,
+        )
+        .await
+    }
+
+    /// An edge whose spool holds `max_bytes`, full by `when_full`.
+    async fn with_spool(url: String, token: &str, max_bytes: u64, when_full: WhenFull) -> Self {
         let keys = Arc::new(KeyTypes::new(&KeyConfig::default()).unwrap());
         let events = Arc::new(EventRules::new(&EventConfig::default(), &keys).unwrap());
         let dir = tempfile::tempdir().unwrap();
@@ -157,6 +168,7 @@ impl Edge {
         forward.min_backoff = Duration::from_millis(50);
         forward.max_backoff = Duration::from_millis(400);
         forward.timeout = Duration::from_secs(5);
+        forward.when_full = when_full;
         let collector = Collector::forwarding(
             forward,
             CollectorSettings {
@@ -167,7 +179,7 @@ impl Edge {
                 keys,
                 events,
                 pipeline: Default::default(),
-                spool: SpoolOptions::new(dir.path(), collector::spool::DEFAULT_MAX_BYTES),
+                spool: SpoolOptions::new(dir.path(), max_bytes),
                 metrics: Arc::new(Metrics::new()),
                 auth: Arc::new(collector::auth::IngestAuth::open()),
                 tls: None,
@@ -469,4 +481,48 @@ async fn a_plant_token_cannot_write_another_plants_records() {
         text.contains("plant `bremen` only") && text.contains("plant `hamburg`"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_edge_spool_drops_the_oldest_records_when_told_and_counts_them() {
+    let (central, token) = central(PLANT).await;
+    let proxy = Proxy::start(central.http).await;
+    proxy.cut.store(true, Ordering::SeqCst);
+    let edge = Edge::with_spool(proxy.url(), &token, 64 * 1024, WhenFull::DropOldest).await;
+
+    // Far more than 64 KiB while the link is down: every request is
+    // acknowledged (no 429), the oldest are dropped.
+    for round in ["old-a", "old-b", "old-c", "old-d"] {
+        connectors_send(&edge, round, 300).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let dropped = loop {
+        let m = edge.metrics().await;
+        let dropped = figure(&m, "throughline_forward_dropped_total");
+        if dropped > 0.0 {
+            break dropped;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing dropped:\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(dropped > 0.0);
+
+    proxy.cut.store(false, Ordering::SeqCst);
+    edge.drained().await;
+    connectors_send(&edge, "new", 5).await;
+    edge.drained().await;
+    let (names, bodies, _) = stored(&central).await;
+    assert!(names.contains(&"mes.new.4".to_string()), "{names:?}");
+    let m = edge.metrics().await;
+    let forwarded = figure(&m, "throughline_forwarded_total{signal=\"spans\"}")
+        + figure(&m, "throughline_forwarded_total{signal=\"logs\"}");
+    let dropped = figure(&m, "throughline_forward_dropped_total");
+    // Every acknowledged record is either at central (once) or counted as
+    // dropped.
+    assert_eq!(forwarded + dropped, 2.0 * (4.0 * 300.0 + 5.0), "{m}");
+    assert_eq!((names.len() + bodies.len()) as f64, forwarded);
+    assert!(names.len() < 1205, "the oldest were dropped");
 }
