@@ -99,7 +99,7 @@ pub enum StartError {
     },
     #[error(transparent)]
     Spool(#[from] spool::OpenError),
-    #[error("forward_to: {0}")]
+    #[error("cannot forward to the central collector: {0}")]
     Forward(String),
     #[error("cannot open the dead-letter file in {dir}: {source}")]
     DeadLetters {

@@ -53,6 +53,9 @@ pub struct ForwardSettings {
     pub url: String,
     /// Sent as `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// PEM certificates to trust for central's TLS besides the public
+    /// roots (a private CA, or central's self-signed certificate).
+    pub ca_pem: Option<Vec<u8>>,
     /// This collector's plant (`plant.id`, the `plant` extension).
     pub plant: Option<String>,
     /// Records read from the spool and sent together at most.
@@ -72,6 +75,7 @@ impl ForwardSettings {
         Self {
             url: url.into(),
             token: None,
+            ca_pem: None,
             plant: None,
             max_batch_records: 2_000,
             max_request_bytes: 4 << 20,
@@ -112,7 +116,12 @@ impl Forwarder {
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Result<tokio::task::JoinHandle<()>, String> {
-        let upstream = Upstream::new(&settings.url, settings.token.clone(), settings.timeout)?;
+        let upstream = Upstream::new(
+            &settings.url,
+            settings.token.clone(),
+            settings.ca_pem.as_deref(),
+            settings.timeout,
+        )?;
         metrics.forward.enabled.store(true, Ordering::Relaxed);
         let forwarder = Forwarder {
             upstream,

@@ -36,10 +36,29 @@ pub struct Upstream {
 
 impl Upstream {
     /// `base` is central's OTLP/HTTP address (`https://central:4318`).
-    pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+    /// `ca_pem`: certificates to trust besides the public roots.
+    pub fn new(
+        base: &str,
+        token: Option<String>,
+        ca_pem: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .connect_timeout(timeout.min(Duration::from_secs(10)));
+        if let Some(pem) = ca_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("forward_ca holds no usable PEM certificate: {e}"))?;
+            if certificates.is_empty() {
+                return Err(
+                    "forward_ca holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+                );
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder
             .build()
             .map_err(|e| format!("cannot make an HTTP client for {base}: {e}"))?;
         Ok(Self {

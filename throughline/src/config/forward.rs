@@ -25,6 +25,9 @@ component_args! {
             hide_env_values = true
         )]
         pub forward_token: Option<String>,
+        /// A PEM file of certificates to trust for the central collector's TLS besides the public roots (its private CA, or its self-signed certificate)
+        #[arg(long, env = "THROUGHLINE_FORWARD_CA", value_name = "FILE")]
+        pub forward_ca: Option<std::path::PathBuf>,
         /// This plant's name: the resource attribute `plant.id` and the CloudEvents extension `plant` of every forwarded record that names none
         #[arg(long, env = "THROUGHLINE_PLANT", value_name = "NAME")]
         pub plant: Option<String>,
@@ -40,6 +43,7 @@ impl ForwardArgs {
         let Some(url) = self.forward_to else {
             for (key, set) in [
                 ("forward_token", self.forward_token.is_some()),
+                ("forward_ca", self.forward_ca.is_some()),
                 ("plant", self.plant.is_some()),
                 ("spool_when_full", self.spool_when_full.is_some()),
             ] {
@@ -78,6 +82,15 @@ impl ForwardArgs {
         };
         let mut settings = ForwardSettings::new(url);
         settings.when_full = when_full;
+        if let Some(path) = &self.forward_ca {
+            let pem = std::fs::read(path).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "forward_ca {}: {e}; name the PEM file of the certificate central's TLS certificate chains to",
+                    path.display()
+                ))
+            })?;
+            settings.ca_pem = Some(pem);
+        }
         settings.token = self.forward_token.filter(|t| !t.is_empty());
         settings.plant = self.plant;
         Ok(Some(settings))

@@ -624,6 +624,10 @@ fn an_edge_collector_forwards_with_its_token_and_plant_and_a_larger_spool() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("drop_oldest"), "{err}");
+    let err = collector("forward_to = \"https://c:4318\"\nforward_ca = \"/no/such/ca.pem\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("forward_ca /no/such/ca.pem"), "{err}");
     // The flags: --forward-to, --forward-token, --plant.
     let cli = Cli::try_parse_from([
         "throughline",

@@ -158,6 +158,17 @@ impl Edge {
 
     /// An edge whose spool holds `max_bytes`, full by `when_full`.
     async fn with_spool(url: String, token: &str, max_bytes: u64, when_full: WhenFull) -> Self {
+        Self::with(url, token, max_bytes, when_full, None).await
+    }
+
+    /// An edge trusting `ca_pem` for central's TLS.
+    async fn with(
+        url: String,
+        token: &str,
+        max_bytes: u64,
+        when_full: WhenFull,
+        ca_pem: Option<Vec<u8>>,
+    ) -> Self {
         let keys = Arc::new(KeyTypes::new(&KeyConfig::default()).unwrap());
         let events = Arc::new(EventRules::new(&EventConfig::default(), &keys).unwrap());
         let dir = tempfile::tempdir().unwrap();
@@ -169,6 +180,7 @@ impl Edge {
         forward.max_backoff = Duration::from_millis(400);
         forward.timeout = Duration::from_secs(5);
         forward.when_full = when_full;
+        forward.ca_pem = ca_pem;
         let collector = Collector::forwarding(
             forward,
             CollectorSettings {
@@ -525,4 +537,52 @@ async fn a_full_edge_spool_drops_the_oldest_records_when_told_and_counts_them() 
     assert_eq!(forwarded + dropped, 2.0 * (4.0 * 300.0 + 5.0), "{m}");
     assert_eq!((names.len() + bodies.len()) as f64, forwarded);
     assert!(names.len() < 1205, "the oldest were dropped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_forwards_over_tls_to_a_central_it_trusts_by_forward_ca() {
+    let (_dir, cert, key, ca_pem) = crate::tls::certificate();
+    let (id, token) = secret::generate(collector::auth::TOKEN_PREFIX);
+    let central = TestApp::with(TestConfig {
+        tokens: vec![TokenConfig {
+            id,
+            name: "hamburg-edge".into(),
+            systems: vec!["*".into()],
+            hash: secret::hash(&token),
+            plant: Some(PLANT.into()),
+        }],
+        tls: Some(crate::harness::TestTls {
+            server: collector::tls::Tls::load(&cert, &key).unwrap(),
+            ca_pem: ca_pem.clone(),
+        }),
+        ..Default::default()
+    })
+    .await;
+    let url = central.otlp_url("");
+    assert!(url.starts_with("https://"), "{url}");
+
+    // Without the CA the edge does not trust central: it keeps the records.
+    let untrusting = Edge::start(url.clone(), &token).await;
+    events_send(&untrusting, "untrusted", 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let m = untrusting.metrics().await;
+    assert_eq!(figure(&m, "throughline_forward_upstream_up"), 0.0, "{m}");
+    assert_eq!(figure(&m, "throughline_spool_records"), 1.0, "{m}");
+
+    let edge = Edge::with(
+        url,
+        &token,
+        collector::spool::DEFAULT_MAX_BYTES,
+        WhenFull::Refuse,
+        Some(ca_pem),
+    )
+    .await;
+    connectors_send(&edge, "tls", 3).await;
+    events_send(&edge, "tls", 2).await;
+    edge.drained().await;
+    let (names, bodies, ids) = stored(&central).await;
+    assert_eq!(
+        (names.len(), bodies.len(), ids),
+        (3, 3, vec!["tls-0".to_string(), "tls-1".to_string()])
+    );
 }
