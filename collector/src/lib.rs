@@ -7,7 +7,9 @@
 //!
 //! Data flows one way: `receivers` (the only code that knows a wire format)
 //! -> domain records -> `pipeline` -> `spool` (durable on disk: the
-//! acknowledgement) -> the pipeline's writer -> `store`.
+//! acknowledgement) -> the pipeline's writer -> `store`; on an edge
+//! collector (`Collector::forwarding`) the spool is drained by `forward`
+//! to a central collector instead, with no ClickHouse at all.
 //!
 //! It never correlates, evaluates alert rules, renders a page or writes
 //! SQL: it stores records and reports on itself. The console reuses its

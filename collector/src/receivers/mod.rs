@@ -1,7 +1,9 @@
 //! Receivers: the only code that knows wire formats. Each decodes a request,
 //! converts it by hand into canonical records ([`domain::model`]), hands the
 //! valid ones to the [`crate::pipeline::Pipeline`] and answers the sender in
-//! its protocol's terms.
+//! its protocol's terms. Their `encode` modules are the way back (canonical
+//! records as OTLP protobuf and CloudEvents JSON), for an edge collector's
+//! forwarder ([`crate::forward`]), so the formats stay known here alone.
 //!
 //! Whole-request failures are classified once ([`ReceiveError`]) and mapped
 //! to the wire in one place per transport.
