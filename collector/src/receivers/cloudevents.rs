@@ -471,22 +471,19 @@ async fn handle(
     let total = events.len();
     for (index, event) in events.into_iter().enumerate() {
         match event {
-            Ok(event) if access.check(&event.system, plant_of(&event)).is_err() => {
-                forbidden.push(Rejected {
-                    index,
-                    error: access.check(&event.system, plant_of(&event)).unwrap_err(),
-                })
-            }
-            Ok(event) => match state.events.owner_of(&event.source) {
-                Some(owner) if !access.allows(owner) => forbidden.push(Rejected {
-                    index,
-                    error: format!(
-                        "the source {:?} belongs to system `{owner}` ([events.systems]): {}",
-                        event.source,
-                        access.refusal(owner)
-                    ),
-                }),
-                _ => batch.events.push(event),
+            Ok(event) => match access.check(&event.system, plant_of(&event)) {
+                Err(error) => forbidden.push(Rejected { index, error }),
+                Ok(()) => match state.events.owner_of(&event.source) {
+                    Some(owner) if !access.allows(owner) => forbidden.push(Rejected {
+                        index,
+                        error: format!(
+                            "the source {:?} belongs to system `{owner}` ([events.systems]): {}",
+                            event.source,
+                            access.refusal(owner)
+                        ),
+                    }),
+                    _ => batch.events.push(event),
+                },
             },
             Err(error) => outcomes.rejected.push(Rejected { index, error }),
         }
