@@ -493,6 +493,9 @@ async fn a_plant_token_cannot_write_another_plants_records() {
         text.contains("plant `bremen` only") && text.contains("plant `hamburg`"),
         "{text}"
     );
+    // The admin page lists the token with its plant.
+    let admin = central.page("/admin").await;
+    assert!(admin.contains("plant <code>bremen</code> only"), "{admin}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
