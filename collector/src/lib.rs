@@ -7,7 +7,9 @@
 //!
 //! Data flows one way: `receivers` (the only code that knows a wire format)
 //! -> domain records -> `pipeline` -> `spool` (durable on disk: the
-//! acknowledgement) -> the pipeline's writer -> `store`.
+//! acknowledgement) -> the pipeline's writer -> `store`; on an edge
+//! collector (`Collector::forwarding`) the spool is drained by `forward`
+//! to a central collector instead, with no ClickHouse at all.
 //!
 //! It never correlates, evaluates alert rules, renders a page or writes
 //! SQL: it stores records and reports on itself. The console reuses its
@@ -16,6 +18,7 @@
 
 pub mod auth;
 pub mod connections;
+pub mod forward;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
@@ -66,6 +69,15 @@ pub struct CollectorSettings {
     pub connections: connections::ConnectionLimits,
 }
 
+/// Where the collector's records go.
+pub enum Sink {
+    /// ClickHouse, through the pipeline's writer.
+    Store(Box<Store>),
+    /// A central collector, through the forwarder (an edge collector: no
+    /// ClickHouse).
+    Forward(forward::ForwardSettings),
+}
+
 /// A started collector: where it listens, and its tasks.
 pub struct Collector {
     pub grpc_addr: SocketAddr,
@@ -89,6 +101,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Spool(#[from] spool::OpenError),
+    #[error("cannot forward to the central collector: {0}")]
+    Forward(String),
     #[error("cannot open the dead-letter file in {dir}: {source}")]
     DeadLetters {
         dir: String,
@@ -122,12 +136,35 @@ impl Collector {
         settings: CollectorSettings,
         shutdown: CancellationToken,
     ) -> Result<Self, StartError> {
+        Self::start_with(Sink::Store(Box::new(store)), settings, shutdown).await
+    }
+
+    /// [`Collector::start`] for an edge collector: the same listeners and
+    /// spool, drained by the forwarder to the central collector of
+    /// `forward` instead of ClickHouse.
+    pub async fn forwarding(
+        forward: forward::ForwardSettings,
+        settings: CollectorSettings,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartError> {
+        Self::start_with(Sink::Forward(forward), settings, shutdown).await
+    }
+
+    /// Starts with records going to `sink`.
+    pub async fn start_with(
+        sink: Sink,
+        settings: CollectorSettings,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartError> {
         let grpc_listener = bind(settings.grpc_addr, "OTLP/gRPC", "--otlp-grpc-addr").await?;
         let http_listener = bind(settings.http_addr, "OTLP/HTTP", "--otlp-http-addr").await?;
         let grpc_addr = grpc_listener.local_addr().unwrap_or(settings.grpc_addr);
         let http_addr = http_listener.local_addr().unwrap_or(settings.http_addr);
 
-        let options = settings.spool.clone();
+        let mut options = settings.spool.clone();
+        if let Sink::Forward(forward) = &sink {
+            options.when_full = forward.when_full;
+        }
         let metrics = settings.metrics.clone();
         let (spool, reader) = tokio::task::spawn_blocking(move || Spool::open(&options, metrics))
             .await
@@ -137,15 +174,37 @@ impl Collector {
                 dir: spool.dir().display().to_string(),
                 source,
             })?;
-        let (pipeline, writer) = Pipeline::start(
-            store.clone(),
-            spool.clone(),
-            reader,
-            dead_letters,
-            settings.pipeline,
-            settings.metrics.clone(),
-            shutdown.clone(),
-        );
+        let (pipeline, writer, ops) = match sink {
+            Sink::Store(store) => {
+                let store = *store;
+                let (pipeline, writer) = Pipeline::start(
+                    store.clone(),
+                    spool.clone(),
+                    reader,
+                    dead_letters,
+                    settings.pipeline,
+                    settings.metrics.clone(),
+                    shutdown.clone(),
+                );
+                let ops = ops::collector_router(store, settings.metrics.clone(), spool.clone());
+                (pipeline, writer, ops)
+            }
+            Sink::Forward(forward) => {
+                let url = forward.url.clone();
+                let writer = forward::Forwarder::start(
+                    forward,
+                    spool.clone(),
+                    reader,
+                    dead_letters,
+                    settings.metrics.clone(),
+                    shutdown.clone(),
+                )
+                .map_err(StartError::Forward)?;
+                tracing::info!(upstream = %domain::redact::url(&url), "forwarding to a central collector");
+                let ops = ops::forward_router(settings.metrics.clone(), spool.clone());
+                (Pipeline::spool_only(spool.clone()), writer, ops)
+            }
+        };
         let state = ReceiverState {
             pipeline,
             keys: settings.keys.clone(),
@@ -180,11 +239,7 @@ impl Collector {
 
         let app = http::router(state.clone())
             .merge(receivers::cloudevents::router(state))
-            .merge(ops::collector_router(
-                store,
-                settings.metrics.clone(),
-                spool.clone(),
-            ))
+            .merge(ops)
             .layer(axum::extract::DefaultBodyLimit::disable());
         let http_shutdown = shutdown.clone();
         let http_tls = settings.tls.clone();

@@ -99,6 +99,27 @@ pub struct SpoolGauges {
     pub commits: AtomicU64,
 }
 
+/// The forwarder's figures (an edge collector, `crate::forward`); shown
+/// only once `enabled`.
+#[derive(Debug, Default)]
+pub struct ForwardCounters {
+    /// This collector forwards to a central one.
+    pub enabled: std::sync::atomic::AtomicBool,
+    /// Records central acknowledged, by signal (spans, logs, events).
+    pub forwarded: [AtomicU64; 3],
+    /// Records central refused as data (written to the dead-letter file, or
+    /// dropped from a partial success), by signal.
+    pub refused: [AtomicU64; 3],
+    /// Requests sent again after a retryable failure.
+    pub retries: AtomicU64,
+    /// Records dropped unsent from a full spool (`drop_oldest`).
+    pub dropped: AtomicU64,
+    /// 1 while the last request reached central and was answered, else 0.
+    pub upstream_up: AtomicU64,
+    /// Why central cannot be reached, in detail; `None` while it can.
+    pub problem: Mutex<Option<String>>,
+}
+
 /// One listener's connections (see [`crate::connections`]).
 #[derive(Debug, Default)]
 pub struct ListenerCounters {
@@ -119,6 +140,7 @@ pub struct ListenerCounters {
 
 pub struct Metrics {
     pub spool: SpoolGauges,
+    pub forward: ForwardCounters,
     /// Inserts of a batch into ClickHouse that succeeded, and their records.
     pub insert_batches: AtomicU64,
     pub insert_records: AtomicU64,
@@ -165,6 +187,7 @@ impl Metrics {
     pub fn new() -> Self {
         Self {
             spool: SpoolGauges::default(),
+            forward: ForwardCounters::default(),
             insert_batches: AtomicU64::new(0),
             insert_records: AtomicU64::new(0),
             insert_retries: AtomicU64::new(0),
@@ -198,6 +221,47 @@ impl Metrics {
             .lock()
             .expect("metrics lock")
             .push(Box::new(render));
+    }
+
+    /// The forwarder's families, on an edge collector only.
+    fn render_forward(&self, out: &mut String) {
+        let f = &self.forward;
+        if !f.enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        for (name, help, values) in [
+            (
+                "throughline_forwarded_total",
+                "Records the central collector acknowledged.",
+                &f.forwarded,
+            ),
+            (
+                "throughline_forward_refused_total",
+                "Records the central collector refused as data (in the dead-letter file or named in a partial success).",
+                &f.refused,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (signal, value) in ["spans", "logs", "events"].iter().zip(values) {
+                let _ = writeln!(out, "{name}{{signal=\"{signal}\"}} {}", get(value));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP throughline_forward_retries_total Requests to the central collector sent again after a retryable failure.\n# TYPE throughline_forward_retries_total counter\nthroughline_forward_retries_total {}",
+            get(&f.retries)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP throughline_forward_dropped_total Records dropped unsent because the spool was full and the central collector could not be reached (spool_when_full = drop_oldest).\n# TYPE throughline_forward_dropped_total counter\nthroughline_forward_dropped_total {}",
+            get(&f.dropped)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP throughline_forward_upstream_up 1 while the central collector answers, 0 while it cannot be reached or refuses this collector.\n# TYPE throughline_forward_upstream_up gauge\nthroughline_forward_upstream_up {}",
+            get(&f.upstream_up)
+        );
     }
 
     /// The connection counters of the listener `name` (made on first use).
@@ -384,6 +448,7 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
+        self.render_forward(&mut out);
         counter(
             &mut out,
             "throughline_spool_commits_total",

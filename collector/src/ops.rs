@@ -224,6 +224,67 @@ pub fn collector_router(store: Store, metrics: Arc<Metrics>, spool: Spool) -> Ro
     })
 }
 
+/// An edge collector's operator endpoints: ready while it can accept,
+/// "degraded" (still 200) while the central collector cannot be reached
+/// (it keeps accepting into the spool), not ready while the spool is full.
+pub fn forward_router(metrics: Arc<Metrics>, spool: Spool) -> Router {
+    #[derive(Clone)]
+    struct Edge {
+        metrics: Arc<Metrics>,
+        spool: Spool,
+        logged: Arc<Mutex<Option<String>>>,
+    }
+    async fn edge_readyz(State(edge): State<Edge>) -> (StatusCode, Json<serde_json::Value>) {
+        if edge.spool.is_full() {
+            let reason = "the spool is full; requests are refused until the central collector takes the backlog";
+            log_change(&edge.logged, Some(reason));
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "not ready", "reason": reason })),
+            );
+        }
+        let problem = edge
+            .metrics
+            .forward
+            .problem
+            .lock()
+            .expect("metrics lock")
+            .clone();
+        log_change(&edge.logged, problem.as_deref());
+        match problem {
+            None => (
+                StatusCode::OK,
+                Json(serde_json::json!({ "status": "ready" })),
+            ),
+            Some(_) => (
+                StatusCode::OK,
+                Json(serde_json::json!({
+                    "status": "degraded",
+                    "reason": "the central collector cannot be reached; requests are kept in the spool",
+                })),
+            ),
+        }
+    }
+    async fn edge_metrics(State(edge): State<Edge>) -> impl IntoResponse {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            edge.metrics.render(),
+        )
+    }
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(edge_readyz))
+        .route("/metrics", get(edge_metrics))
+        .with_state(Edge {
+            metrics,
+            spool,
+            logged: Default::default(),
+        })
+}
+
 fn routes(state: OpsState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))

@@ -112,6 +112,12 @@ impl Pipeline {
         (Self { spool }, task)
     }
 
+    /// The receivers' handle alone, for a collector whose spool another
+    /// task drains (the edge collector's forwarder).
+    pub(crate) fn spool_only(spool: Spool) -> Self {
+        Self { spool }
+    }
+
     /// Makes `batch` durable in the spool; returns once it is synced.
     pub async fn submit(&self, batch: Batch) -> Result<(), SubmitError> {
         if batch.is_empty() {
@@ -149,7 +155,7 @@ struct Writer {
 
 /// A delay around `base`: between half and all of it, from the clock's
 /// nanoseconds (good enough to keep many collectors from retrying in step).
-fn jitter(base: Duration) -> Duration {
+pub(crate) fn jitter(base: Duration) -> Duration {
     let nanos = domain::now_ns();
     let spread = (nanos ^ (nanos >> 17)).wrapping_mul(0x9e37_79b9_7f4a_7c15) % 1000;
     base / 2 + base / 2 * spread as u32 / 1000

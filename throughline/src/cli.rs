@@ -35,7 +35,7 @@ pub enum Command {
         #[command(flatten)]
         args: UpCommand,
     },
-    /// The OTLP receivers (gRPC and HTTP) writing to ClickHouse
+    /// The OTLP receivers (gRPC and HTTP) writing to ClickHouse, or with --forward-to forwarding to a central collector
     Collector {
         #[command(flatten)]
         args: CollectorCommand,
@@ -134,6 +134,9 @@ pub enum TokenCommand {
         /// Who holds it [default: the systems]
         #[arg(long)]
         name: Option<String>,
+        /// The plant it writes for (an edge collector's token): records must carry `plant.id` (events: the `plant` extension) with this name
+        #[arg(long)]
+        plant: Option<String>,
     },
 }
 

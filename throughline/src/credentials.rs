@@ -26,7 +26,11 @@ fn toml_lines(lines: &Lines) -> String {
 }
 
 /// A new connector token for `systems`: `(what to print, the token)`.
-pub fn token_create(systems: &[String], name: Option<&str>) -> Result<(String, String), String> {
+pub fn token_create(
+    systems: &[String],
+    name: Option<&str>,
+    plant: Option<&str>,
+) -> Result<(String, String), String> {
     if systems.is_empty() || systems.iter().any(|s| s.trim().is_empty()) {
         return Err("give the systems the token may write for: --system crm (repeat it for more; `erp-*` for a prefix, `*` for all)".into());
     }
@@ -38,6 +42,7 @@ pub fn token_create(systems: &[String], name: Option<&str>) -> Result<(String, S
             .unwrap_or_else(|| systems.join("+")),
         systems: systems.to_vec(),
         hash: secret::hash(&token),
+        plant: plant.map(str::to_string),
     };
     let text = format!(
         "New connector token for {systems} (shown only now: it cannot be recovered, only replaced):\n\n  {token}\n\n\
@@ -123,7 +128,7 @@ mod tests {
     /// the secret it printed is the one that verifies.
     #[test]
     fn printed_lines_load_and_verify() {
-        let (text, token) = token_create(&["crm".into()], None).unwrap();
+        let (text, token) = token_create(&["crm".into()], None, None).unwrap();
         let (key_text, key) = api_key_create("grafana", Role::Viewer).unwrap();
         let user_text = user_add("ana", Role::Admin, "correct horse battery").unwrap();
         let toml_of = |t: &str| t[t.find("[[").unwrap()..].to_string();
@@ -149,6 +154,6 @@ mod tests {
         assert!(user_add("ana", Role::Admin, "short").is_err());
         assert!(user_add("ana", Role::Admin, &"p".repeat(1025)).is_err());
         assert!(user_add("a b", Role::Admin, "long enough password").is_err());
-        assert!(token_create(&[], None).is_err());
+        assert!(token_create(&[], None, None).is_err());
     }
 }

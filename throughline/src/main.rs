@@ -257,8 +257,15 @@ fn main() -> ExitCode {
         }
         Command::Demo(args) => demo(&args),
         Command::Token {
-            action: TokenCommand::Create { systems, name },
-        } => credential(credentials::token_create(&systems, name.as_deref()).map(|m| m.0)),
+            action:
+                TokenCommand::Create {
+                    systems,
+                    name,
+                    plant,
+                },
+        } => credential(
+            credentials::token_create(&systems, name.as_deref(), plant.as_deref()).map(|m| m.0),
+        ),
         Command::ApiKey {
             action: ApiKeyCommand::Create { name, role: r },
         } => credential(credentials::api_key_create(&name, role(&r)).map(|m| m.0)),

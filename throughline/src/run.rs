@@ -410,6 +410,9 @@ async fn migrate_when_reachable(store: Store, shutdown: CancellationToken) {
 /// requests are accepted into the spool, and migrations are applied (and
 /// the spool drained) once ClickHouse answers.
 pub async fn collector(config: CollectorConfig) -> anyhow::Result<()> {
+    if let Some(forward) = config.forward.clone() {
+        return edge_collector(config, forward).await;
+    }
     let url = config.clickhouse.url_or_default();
     let store = Store::new(config.clickhouse.store_config(&url));
     let shutdown = CancellationToken::new();
@@ -439,6 +442,27 @@ pub async fn collector(config: CollectorConfig) -> anyhow::Result<()> {
     let connections = config.connections.for_listeners(2);
     let collector = Collector::start(
         store,
+        collector_settings(&config, metrics, connections),
+        shutdown,
+    )
+    .await?;
+    collector.wait().await;
+    Ok(())
+}
+
+/// `throughline collector --forward-to URL`: an edge collector. It needs
+/// no ClickHouse: what it accepts waits in its spool until the central
+/// collector acknowledged it.
+async fn edge_collector(
+    config: CollectorConfig,
+    forward: collector::forward::ForwardSettings,
+) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let metrics = Arc::new(Metrics::new());
+    let connections = config.connections.for_listeners(2);
+    let collector = Collector::forwarding(
+        forward,
         collector_settings(&config, metrics, connections),
         shutdown,
     )

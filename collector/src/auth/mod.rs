@@ -1,8 +1,11 @@
 //! Who may write: connector tokens (`[[tokens]]` in the config), each bound
-//! to the systems it writes for. With no token configured the collector is
-//! open, as it was before tokens existed; with one or more, every request
-//! needs `Authorization: Bearer tlc_...` (gRPC: the same metadata), and a
-//! record of a system its token is not bound to is refused on its own.
+//! to the systems it writes for, and optionally to a plant. With no token
+//! configured the collector is open, as it was before tokens existed; with
+//! one or more, every request needs `Authorization: Bearer tlc_...` (gRPC:
+//! the same metadata), and a record of a system its token is not bound to
+//! is refused on its own. A token bound to a plant (an edge collector's)
+//! writes only records of that plant: `plant.id` on the resource of a span
+//! or log record, the `plant` extension of an event.
 
 pub mod secret;
 
@@ -31,6 +34,11 @@ pub struct TokenConfig {
     pub systems: Vec<String>,
     /// The argon2 hash of the whole token.
     pub hash: String,
+    /// The plant it may write for (an edge collector's token): only records
+    /// whose `plant.id` resource attribute (events: `plant` extension) is
+    /// this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plant: Option<String>,
 }
 
 /// What a verified token may do.
@@ -39,6 +47,22 @@ pub struct Grant {
     /// The token's name (its id when it has none).
     pub name: String,
     pub systems: Arc<[String]>,
+    /// The plant it is bound to, if any.
+    pub plant: Option<Arc<str>>,
+}
+
+/// The resource attribute and the event extension naming a record's plant
+/// (what an edge collector adds; `receivers::otlp::encode`,
+/// `receivers::cloudevents::encode`).
+pub const PLANT_ATTRIBUTE: &str = "plant.id";
+pub const PLANT_EXTENSION: &str = "plant";
+
+/// The value of `name` in `attributes`.
+fn attribute<'a>(attributes: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    attributes
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 impl Grant {
@@ -82,12 +106,13 @@ pub enum Access {
     Granted(Grant),
 }
 
-/// One record refused because its system is not its token's.
+/// One record refused because its system or plant is not its token's.
 #[derive(Debug, Clone)]
 pub struct Refused {
     /// `span`, `log record` or `event`, with its index in its kind.
     pub what: String,
-    pub system: String,
+    /// Why, for the sender.
+    pub reason: String,
 }
 
 impl IngestAuth {
@@ -103,6 +128,9 @@ impl IngestAuth {
             {
                 return Err(format!("{which}: id must be the letters and digits after `tlc_` in the token, as `throughline token create` prints it"));
             }
+            if t.plant.as_deref().is_some_and(|p| p.trim().is_empty()) {
+                return Err(format!("{which}: plant is empty; name the plant the token writes for, as the edge collector's `plant` names it"));
+            }
             if t.systems.is_empty() || t.systems.iter().any(|s| s.trim().is_empty()) {
                 return Err(format!("{which}: systems is empty; list the systems it may write for, like systems = [\"crm\"] (or [\"*\"] for all)"));
             }
@@ -116,6 +144,7 @@ impl IngestAuth {
                     t.name.clone()
                 },
                 systems: t.systems.clone().into(),
+                plant: t.plant.as_deref().map(Arc::from),
             };
             let entry = Entry {
                 hash: t.hash.clone(),
@@ -159,39 +188,74 @@ impl IngestAuth {
 }
 
 impl Access {
-    /// Takes out of `batch` the records of systems this access may not
-    /// write for, and says which they were.
+    /// Takes out of `batch` the records of systems (or plants) this access
+    /// may not write for, and says which they were and why.
     pub fn retain(&self, batch: &mut Batch) -> Vec<Refused> {
-        let Access::Granted(grant) = self else {
+        let Access::Granted(_) = self else {
             return Vec::new();
         };
         let mut refused = Vec::new();
-        let mut keep = |what: &str, i: usize, system: &str| {
-            let ok = grant.allows(system);
-            if !ok {
+        let mut keep = |what: &str, i: usize, check: Result<(), String>| match check {
+            Ok(()) => true,
+            Err(reason) => {
                 refused.push(Refused {
                     what: format!("{what} {i}"),
-                    system: system.to_string(),
+                    reason,
                 });
+                false
             }
-            ok
         };
         let mut i = 0;
         batch.spans.retain(|s| {
             i += 1;
-            keep("span", i - 1, &s.service)
+            keep(
+                "span",
+                i - 1,
+                self.check(&s.service, attribute(&s.resource, PLANT_ATTRIBUTE)),
+            )
         });
         i = 0;
         batch.logs.retain(|l| {
             i += 1;
-            keep("log record", i - 1, &l.service)
+            keep(
+                "log record",
+                i - 1,
+                self.check(&l.service, attribute(&l.resource, PLANT_ATTRIBUTE)),
+            )
         });
         i = 0;
         batch.events.retain(|e| {
             i += 1;
-            keep("event", i - 1, &e.system)
+            keep(
+                "event",
+                i - 1,
+                self.check(&e.system, attribute(&e.attributes, PLANT_EXTENSION)),
+            )
         });
         refused
+    }
+
+    /// Whether a record of `system` that names `plant` may be written, and
+    /// if not, why (for the sender).
+    pub fn check(&self, system: &str, plant: Option<&str>) -> Result<(), String> {
+        let Access::Granted(g) = self else {
+            return Ok(());
+        };
+        if !g.allows(system) {
+            return Err(self.refusal(system));
+        }
+        match (&g.plant, plant) {
+            (Some(own), Some(p)) if **own == *p => Ok(()),
+            (Some(own), other) => Err(format!(
+                "the token `{}` writes for plant `{own}` only, and this record {}; an edge collector adds its own plant (`plant` in its config), so give each plant's collector its own token",
+                g.name,
+                match other {
+                    Some(p) => format!("is of plant `{p}`"),
+                    None => "names no plant (`plant.id` on its resource, the `plant` extension of an event)".to_string(),
+                }
+            )),
+            (None, _) => Ok(()),
+        }
     }
 
     /// Whether records of `system` may be written.
@@ -223,6 +287,7 @@ mod tests {
         Access::Granted(Grant {
             name: "t".into(),
             systems: systems.iter().map(|s| s.to_string()).collect(),
+            plant: None,
         })
     }
 
@@ -252,17 +317,55 @@ mod tests {
         assert!(batch.logs.is_empty() && batch.events.is_empty());
         let what: Vec<_> = refused
             .iter()
-            .map(|r| (r.what.as_str(), r.system.as_str()))
+            .map(|r| (r.what.as_str(), r.reason.contains("system `mes`")))
             .collect();
         assert_eq!(
             what,
-            [
-                ("span 0", "mes"),
-                ("log record 0", "mes"),
-                ("event 0", "mes")
-            ]
+            [("span 0", true), ("log record 0", true), ("event 0", true)]
         );
         assert!(Access::Open.retain(&mut batch).is_empty());
+    }
+
+    #[test]
+    fn a_plant_token_writes_only_its_plants_records() {
+        let access = Access::Granted(Grant {
+            name: "hamburg-edge".into(),
+            systems: vec!["*".to_string()].into(),
+            plant: Some("hamburg".into()),
+        });
+        let mut batch = crate::spool::tests::sample_batch();
+        batch.spans.push(batch.spans[0].clone());
+        batch.spans[0]
+            .resource
+            .push((PLANT_ATTRIBUTE.into(), "hamburg".into()));
+        batch.spans[1]
+            .resource
+            .push((PLANT_ATTRIBUTE.into(), "bremen".into()));
+        batch.events[0]
+            .attributes
+            .push((PLANT_EXTENSION.into(), "hamburg".into()));
+        let refused = access.retain(&mut batch);
+        assert_eq!(
+            (batch.spans.len(), batch.logs.len(), batch.events.len()),
+            (1, 0, 1)
+        );
+        let what: Vec<_> = refused.iter().map(|r| r.what.as_str()).collect();
+        assert_eq!(what, ["span 1", "log record 0"]);
+        assert!(
+            refused[0].reason.contains("plant `hamburg` only"),
+            "{}",
+            refused[0].reason
+        );
+        assert!(
+            refused[0].reason.contains("is of plant `bremen`"),
+            "{}",
+            refused[0].reason
+        );
+        assert!(
+            refused[1].reason.contains("names no plant"),
+            "{}",
+            refused[1].reason
+        );
     }
 
     #[test]
@@ -272,6 +375,7 @@ mod tests {
             name: String::new(),
             systems: vec!["crm".into()],
             hash: secret::hash("x"),
+            plant: None,
         };
         IngestAuth::new(std::slice::from_ref(&good)).unwrap();
         let err = IngestAuth::new(&[TokenConfig {

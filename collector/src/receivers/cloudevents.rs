@@ -33,6 +33,8 @@ use domain::limits::{Limits, Truncated};
 use domain::model::{Attributes, Batch, Event, EventOrigin, Outcome, SpanId, TraceId};
 use domain::text::{check_printable, percent_decode};
 
+pub mod encode;
+
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
 
@@ -444,6 +446,15 @@ pub fn parse(
         .collect())
 }
 
+/// The plant an event names (the `plant` extension), if any.
+fn plant_of(event: &Event) -> Option<&str> {
+    event
+        .attributes
+        .iter()
+        .find(|(k, _)| k == crate::auth::PLANT_EXTENSION)
+        .map(|(_, v)| v.as_str())
+}
+
 async fn handle(
     state: &ReceiverState,
     headers: &HeaderMap,
@@ -460,20 +471,19 @@ async fn handle(
     let total = events.len();
     for (index, event) in events.into_iter().enumerate() {
         match event {
-            Ok(event) if !access.allows(&event.system) => forbidden.push(Rejected {
-                index,
-                error: access.refusal(&event.system),
-            }),
-            Ok(event) => match state.events.owner_of(&event.source) {
-                Some(owner) if !access.allows(owner) => forbidden.push(Rejected {
-                    index,
-                    error: format!(
-                        "the source {:?} belongs to system `{owner}` ([events.systems]): {}",
-                        event.source,
-                        access.refusal(owner)
-                    ),
-                }),
-                _ => batch.events.push(event),
+            Ok(event) => match access.check(&event.system, plant_of(&event)) {
+                Err(error) => forbidden.push(Rejected { index, error }),
+                Ok(()) => match state.events.owner_of(&event.source) {
+                    Some(owner) if !access.allows(owner) => forbidden.push(Rejected {
+                        index,
+                        error: format!(
+                            "the source {:?} belongs to system `{owner}` ([events.systems]): {}",
+                            event.source,
+                            access.refusal(owner)
+                        ),
+                    }),
+                    _ => batch.events.push(event),
+                },
             },
             Err(error) => outcomes.rejected.push(Rejected { index, error }),
         }

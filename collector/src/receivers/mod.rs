@@ -1,7 +1,9 @@
 //! Receivers: the only code that knows wire formats. Each decodes a request,
 //! converts it by hand into canonical records ([`domain::model`]), hands the
 //! valid ones to the [`crate::pipeline::Pipeline`] and answers the sender in
-//! its protocol's terms.
+//! its protocol's terms. Their `encode` modules are the way back (canonical
+//! records as OTLP protobuf and CloudEvents JSON), for an edge collector's
+//! forwarder ([`crate::forward`]), so the formats stay known here alone.
 //!
 //! Whole-request failures are classified once ([`ReceiveError`]) and mapped
 //! to the wire in one place per transport.
@@ -116,7 +118,7 @@ pub(crate) fn authorization(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-/// Takes out of `batch` the records of systems `access` may not write for,
+/// Takes out of `batch` the records of systems (or plants) `access` may not write for,
 /// counts them, and returns each one's `(what, why)`. When nothing else is
 /// left the whole request is refused: `Forbidden`.
 pub(crate) fn enforce(
@@ -141,7 +143,7 @@ pub(crate) fn enforce(
     }
     let reasons: Vec<(String, String)> = refused
         .iter()
-        .map(|r| (r.what.clone(), access.refusal(&r.system)))
+        .map(|r| (r.what.clone(), r.reason.clone()))
         .collect();
     if batch.spans.is_empty() && batch.logs.is_empty() && batch.events.is_empty() {
         return Err(ReceiveError::Forbidden(format!(

@@ -18,7 +18,11 @@
 //! - Size: appended but not yet acknowledged-by-ClickHouse bytes count
 //!   against `max_bytes`; an append beyond it is [`SpoolError::Full`] at once
 //!   (the receivers answer 429 / `RESOURCE_EXHAUSTED`). Nothing else buffers
-//!   records, so memory does not grow with the backlog.
+//!   records, so memory does not grow with the backlog. An edge collector
+//!   may choose [`WhenFull::DropOldest`] instead: appends are taken past the
+//!   limit and its forwarder drops (acknowledges unsent, counted and
+//!   logged) the oldest records while it cannot deliver them, so the spool
+//!   exceeds `max_bytes` by at most what arrives during one attempt.
 //! - Draining: exactly one [`SpoolReader`] (`reader`) reads committed
 //!   records in order (never past what the committer has synced). Once the
 //!   writer has stored (or dead-lettered) them it calls [`Spool::ack`] with
@@ -54,6 +58,19 @@ pub use reader::{Read, Record, SpoolReader};
 /// Default size limit of the spool: 1 GiB.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
+/// What a full spool does with a new request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Refuse it (429 / `RESOURCE_EXHAUSTED`): nothing acknowledged is
+    /// ever dropped; senders keep their data and retry.
+    #[default]
+    Refuse,
+    /// Take it, and let the drain drop the oldest records while it cannot
+    /// deliver them (an edge collector's `spool_when_full = "drop_oldest"`;
+    /// see [`Spool::must_drop_oldest`]).
+    DropOldest,
+}
+
 /// Where the spool lives and how large it may grow.
 #[derive(Debug, Clone)]
 pub struct SpoolOptions {
@@ -62,6 +79,8 @@ pub struct SpoolOptions {
     pub max_bytes: u64,
     /// A segment is closed and a new one begun past this size.
     pub segment_bytes: u64,
+    /// Past `max_bytes`: refuse, or drop the oldest.
+    pub when_full: WhenFull,
 }
 
 impl SpoolOptions {
@@ -73,6 +92,7 @@ impl SpoolOptions {
             dir: dir.into(),
             max_bytes,
             segment_bytes: (max_bytes / 8).clamp(64 * 1024, 64 << 20),
+            when_full: WhenFull::Refuse,
         }
     }
 }
@@ -114,6 +134,7 @@ struct Pending {
 struct Shared {
     dir: PathBuf,
     max_bytes: u64,
+    when_full: WhenFull,
     metrics: Arc<Metrics>,
     committed: watch::Sender<Position>,
     acked: watch::Sender<Position>,
@@ -256,6 +277,7 @@ impl Spool {
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             max_bytes: options.max_bytes,
+            when_full: options.when_full,
             metrics,
             committed: watch::Sender::new(committed),
             acked: watch::Sender::new(start),
@@ -308,7 +330,8 @@ impl Spool {
         let before = gauge.fetch_add(size, Ordering::Relaxed);
         // An empty spool takes any one record, so a request larger than the
         // limit cannot be refused forever.
-        if before > 0 && before + size > self.shared.max_bytes {
+        let refuse = self.shared.when_full == WhenFull::Refuse;
+        if refuse && before > 0 && before + size > self.shared.max_bytes {
             gauge.fetch_sub(size, Ordering::Relaxed);
             self.shared.refused_bytes.store(size, Ordering::Relaxed);
             return Err(SpoolError::Full {
@@ -329,6 +352,13 @@ impl Spool {
         let bytes = self.shared.metrics.spool.bytes.load(Ordering::Relaxed);
         let refused = self.shared.refused_bytes.load(Ordering::Relaxed);
         refused > 0 && bytes + refused > self.shared.max_bytes
+    }
+
+    /// Whether the drain should drop the records it cannot deliver: the
+    /// spool is past its limit under [`WhenFull::DropOldest`].
+    pub fn must_drop_oldest(&self) -> bool {
+        self.shared.when_full == WhenFull::DropOldest
+            && self.shared.metrics.spool.bytes.load(Ordering::Relaxed) > self.shared.max_bytes
     }
 
     /// Changes whenever more records are committed.

@@ -177,6 +177,30 @@ async fn a_torn_last_record_is_skipped_and_the_rest_replays() {
 }
 
 #[tokio::test]
+async fn a_drop_oldest_spool_takes_appends_past_its_limit_and_asks_for_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = {
+        let mut framed = Vec::new();
+        codec::encode(0, &span_named("x"), &mut framed);
+        (framed.len() + segment::HEADER) as u64
+    };
+    let options = SpoolOptions {
+        when_full: WhenFull::DropOldest,
+        ..SpoolOptions::new(dir.path(), one * 2)
+    };
+    let (spool, mut reader) = Spool::open(&options, Arc::new(Metrics::new())).unwrap();
+    for _ in 0..2 {
+        spool.append(&span_named("x")).await.unwrap();
+    }
+    assert!(!spool.must_drop_oldest());
+    spool.append(&span_named("x")).await.unwrap();
+    assert!(spool.must_drop_oldest() && !spool.is_full());
+    let read = reader.read(1).unwrap();
+    spool.ack(read.end, read.count(), read.bytes()).unwrap();
+    assert!(!spool.must_drop_oldest());
+}
+
+#[tokio::test]
 async fn a_full_spool_refuses_until_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let one = {

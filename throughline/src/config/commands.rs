@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::Args;
 use collector::auth::IngestAuth;
 use collector::connections::ConnectionLimits;
+use collector::forward::ForwardSettings;
 use collector::tls::Tls;
 use domain::keys::KeyTypes;
 use engine::alerts::AlertSettings;
@@ -23,6 +24,7 @@ use super::clickhouse::{ClickHouseArgs, ClickHouseSettings};
 use super::collector::{CollectorArgs, IngestSettings, TokensArgs};
 use super::console::{ConsoleArgs, ConsoleSettings, ExternalUrlArgs};
 use super::correlator::{CorrelatorArgs, ProcessSet, ProcessesArgs};
+use super::forward::{ForwardArgs, EDGE_SPOOL_MAX_BYTES};
 use super::listeners::ListenerArgs;
 use super::retention::RetentionArgs;
 use super::tls::TlsArgs;
@@ -167,6 +169,8 @@ pub struct CollectorCommand {
     #[command(flatten)]
     pub collector: CollectorArgs,
     #[command(flatten)]
+    pub forward: ForwardArgs,
+    #[command(flatten)]
     pub clickhouse: ClickHouseArgs,
     #[command(flatten)]
     pub data: DataArgs,
@@ -193,16 +197,25 @@ pub struct CollectorConfig {
     pub tls: Option<Tls>,
     /// Timeouts and the connection cap of its listeners.
     pub connections: ConnectionLimits,
+    /// Forward to a central collector instead of writing to ClickHouse
+    /// (an edge collector; `throughline collector` only).
+    pub forward: Option<ForwardSettings>,
 }
 
 impl CollectorCommand {
     pub fn load(self, file: &ConfigFile) -> Result<CollectorConfig, ConfigError> {
         let base = Base::load(file, self.clickhouse, self.data, self.keys)?;
-        let ingest = file
-            .merged(self.collector)?
-            .settings(&base.data_dir, &base.keys)?;
+        let forward = file.merged(self.forward)?.settings()?;
+        let mut collector = file.merged(self.collector)?;
+        if forward.is_some() && collector.spool_max_bytes.is_none() {
+            collector.spool_max_bytes = Some(EDGE_SPOOL_MAX_BYTES);
+        }
+        let ingest = collector.settings(&base.data_dir, &base.keys)?;
         let served = base.serving(file, self.tokens, self.tls, self.listeners)?;
-        Ok(CollectorConfig::new(&served, ingest))
+        Ok(CollectorConfig {
+            forward,
+            ..CollectorConfig::new(&served, ingest)
+        })
     }
 }
 
@@ -215,6 +228,7 @@ impl CollectorConfig {
             auth: served.auth.clone(),
             tls: served.tls.clone(),
             connections: served.connections,
+            forward: None,
         }
     }
 }

@@ -19,6 +19,8 @@
 //! - `alerts.rs`: alert rules; the evaluator's timing and receivers.
 //! - `retention.rs`: `[retention]`, how long each class of data is kept, the
 //!   disk guard and the pass's interval (a section with flags too).
+//! - `forward.rs`: an edge collector's `forward_to`, `forward_token` and
+//!   `plant` (`throughline collector` only).
 //! - `tls.rs`: the certificate every listener serves.
 //! - here: `data_dir` and `[keys]`, which several components share, and
 //!   `log_format`.
@@ -43,6 +45,7 @@ mod collector;
 mod commands;
 mod console;
 mod correlator;
+mod forward;
 mod listeners;
 mod retention;
 #[cfg(test)]
@@ -67,6 +70,7 @@ pub use commands::{
 };
 pub use console::{ConsoleArgs, ConsoleSettings, ExternalUrlArgs};
 pub use correlator::{CorrelatorArgs, ProcessSet, ProcessesArgs};
+pub use forward::ForwardArgs;
 pub use retention::RetentionArgs;
 pub use tls::TlsArgs;
 
@@ -196,6 +200,7 @@ fn known_keys() -> &'static [&'static str] {
         [
             collector::CollectorArgs::KEYS,
             collector::TokensArgs::KEYS,
+            forward::ForwardArgs::KEYS,
             console::ConsoleArgs::KEYS,
             console::ExternalUrlArgs::KEYS,
             clickhouse::ClickHouseArgs::KEYS,

@@ -588,3 +588,59 @@ fn clickhouse_timeouts_default_safe_and_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn an_edge_collector_forwards_with_its_token_and_plant_and_a_larger_spool() {
+    let collector = |text: &str| CollectorCommand::default().load(&file(text));
+    let edge = collector(
+        "forward_to = \"https://central.example:4318\"\nforward_token = \"tlc_a_b\"\nplant = \"hamburg\"\n",
+    )
+    .unwrap();
+    let forward = edge.forward.expect("forwarding");
+    assert_eq!(forward.url, "https://central.example:4318");
+    assert_eq!(forward.token.as_deref(), Some("tlc_a_b"));
+    assert_eq!(forward.plant.as_deref(), Some("hamburg"));
+    assert_eq!(edge.ingest.spool_max_bytes, 10 << 30);
+    // A limit of its own stays; a central collector keeps 1 GiB.
+    let edge = collector("forward_to = \"http://c:4318\"\nspool_max_bytes = 2097152\n").unwrap();
+    assert_eq!(edge.ingest.spool_max_bytes, 2 << 20);
+    let central = collector("").unwrap();
+    assert!(central.forward.is_none());
+    assert_eq!(central.ingest.spool_max_bytes, 1 << 30);
+
+    let err = collector("forward_to = \"central:4318\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("https://central:4318"), "{err}");
+    let err = collector("plant = \"hamburg\"\n").unwrap_err().to_string();
+    assert!(err.contains("forward_to is not"), "{err}");
+    let edge =
+        collector("forward_to = \"http://c:4318\"\nspool_when_full = \"drop_oldest\"\n").unwrap();
+    assert_eq!(
+        edge.forward.unwrap().when_full,
+        ::collector::spool::WhenFull::DropOldest
+    );
+    let err = collector("forward_to = \"http://c:4318\"\nspool_when_full = \"drop\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("drop_oldest"), "{err}");
+    let err = collector("forward_to = \"https://c:4318\"\nforward_ca = \"/no/such/ca.pem\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("forward_ca /no/such/ca.pem"), "{err}");
+    // The flags: --forward-to, --forward-token, --plant.
+    let cli = Cli::try_parse_from([
+        "throughline",
+        "collector",
+        "--forward-to",
+        "http://c:4318",
+        "--plant",
+        "p1",
+    ])
+    .unwrap();
+    let Command::Collector { args } = cli.command else {
+        panic!("collector")
+    };
+    let edge = args.load(&ConfigFile::default()).unwrap();
+    assert_eq!(edge.forward.unwrap().plant.as_deref(), Some("p1"));
+}

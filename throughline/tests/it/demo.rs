@@ -42,6 +42,7 @@ async fn plant() -> TestApp {
             name: "demo plant".into(),
             systems: vec!["*".into()],
             hash: collector::auth::secret::hash(&token),
+            plant: None,
         }],
         token: Some(token),
         ..Default::default()

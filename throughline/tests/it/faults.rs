@@ -668,6 +668,78 @@ async fn a_collector_killed_mid_stream_delivers_every_acknowledged_record_once_a
     store.drop_database().await.unwrap();
 }
 
+/// `kill -9` of an edge collector (`collector --forward-to`) while it
+/// forwards to a central collector, then a restart on the same data
+/// directory: every request the edge acknowledged reaches central once,
+/// with the edge's plant (issue 19).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_collector_killed_mid_forward_delivers_every_acknowledged_record_once() {
+    let central = TestApp::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let [http_port, grpc_port] = free_ports();
+    let http = format!("http://127.0.0.1:{http_port}");
+    let spawn_edge = || {
+        Command::new(env!("CARGO_BIN_EXE_throughline"))
+            .arg("collector")
+            .args(["--forward-to", &central.otlp_url("")])
+            .args(["--plant", "hamburg"])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(["--otlp-http-addr", &format!("127.0.0.1:{http_port}")])
+            .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc_port}")])
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(data_dir.path().join("edge-stderr.log"))
+                    .unwrap(),
+            )
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn_edge();
+    wait_listening(&http, &mut child).await;
+
+    let acked = Arc::new(Acked::default());
+    let stop = CancellationToken::new();
+    let senders: Vec<_> = (0..4)
+        .map(|c| {
+            tokio::spawn(keep_sending(
+                http.clone(),
+                stop.clone(),
+                acked.clone(),
+                c,
+                4,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    stop.cancel();
+    for s in senders {
+        s.await.unwrap();
+    }
+
+    let mut child = spawn_edge();
+    wait_listening(&http, &mut child).await;
+    wait_spool_empty(&http).await;
+    central.settled().await;
+    assert_all_stored_once(&central.store, &acked).await;
+    assert_rollups_count_once(&central.store).await;
+    let until = domain::now_ns() + 86_400_000_000_000;
+    for span in central.store.spans_between(0, until).await.unwrap() {
+        assert!(
+            span.resource
+                .contains(&("plant.id".to_string(), "hamburg".to_string())),
+            "{span:?}"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// A spool segment cut in the middle of its last record (a power cut
 /// mid-append): the collector logs and skips it, and replays the records
 /// before it.

@@ -11,6 +11,7 @@ mod demo;
 mod engines;
 mod events;
 mod faults;
+mod forward;
 mod hostile;
 mod keys;
 mod logs;

@@ -32,6 +32,7 @@ fn token(name: &str, systems: &[&str]) -> (TokenConfig, String) {
             name: name.into(),
             systems: systems.iter().map(|s| s.to_string()).collect(),
             hash: secret::hash(&token),
+            plant: None,
         },
         token,
     )

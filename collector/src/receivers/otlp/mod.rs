@@ -5,6 +5,7 @@
 //! gRPC `INVALID_ARGUMENT` / `OUT_OF_RANGE` / `UNAVAILABLE`.
 
 pub mod convert;
+pub mod encode;
 pub mod grpc;
 pub mod http;
 pub mod json;

@@ -1,0 +1,591 @@
+//! Edge collectors (issue 19): connectors send to an edge collector started
+//! with `forward_to` a central collector, through a TCP proxy the test can
+//! cut or make lose answers. Whatever the edge acknowledged reaches central
+//! exactly once, with its plant.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use collector::auth::secret;
+use collector::auth::TokenConfig;
+use collector::forward::ForwardSettings;
+use collector::metrics::Metrics;
+use collector::spool::{Spool, SpoolOptions, WhenFull};
+use collector::{Collector, CollectorSettings};
+use domain::events::{EventConfig, EventRules};
+use domain::keys::{KeyConfig, KeyTypes};
+use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
+use opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::{TestApp, TestConfig};
+
+const PLANT: &str = "hamburg";
+
+/// A TCP proxy between the edge and central: `cut` closes every connection
+/// and refuses new ones; `lose` answers drops that many answers of central
+/// (the request reached it, its answer never reaches the edge).
+struct Proxy {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    lose: Arc<AtomicUsize>,
+    /// Answers lost so far.
+    lost: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let lose = Arc::new(AtomicUsize::new(0));
+        let lost = Arc::new(AtomicUsize::new(0));
+        let (c, l, n) = (cut.clone(), lose.clone(), lost.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                if c.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                tokio::spawn(pipe(client, server, c.clone(), l.clone(), n.clone()));
+            }
+        });
+        Proxy {
+            addr,
+            cut,
+            lose,
+            lost,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Copies both ways until either side closes, the proxy is cut, or an
+/// answer is to be lost (then both connections are closed).
+async fn pipe(
+    client: TcpStream,
+    server: TcpStream,
+    cut: Arc<AtomicBool>,
+    lose: Arc<AtomicUsize>,
+    lost: Arc<AtomicUsize>,
+) {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let up_cut = cut.clone();
+    let up = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) if up_cut.load(Ordering::SeqCst) => return,
+                Ok(n) => {
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match sr.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) if cut.load(Ordering::SeqCst) => return,
+                Ok(_)
+                    if lose
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok() =>
+                {
+                    lost.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                Ok(n) => {
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    // Either direction ending ends the connection (both halves dropped).
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}
+
+/// An edge collector forwarding to `url`, on ephemeral ports.
+struct Edge {
+    grpc: SocketAddr,
+    http: SocketAddr,
+    spool: Spool,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Edge {
+    async fn start(url: String, token: &str) -> Self {
+        Self::with_spool(
+            url,
+            token,
+            collector::spool::DEFAULT_MAX_BYTES,
+            WhenFull::Refuse,
+        )
+        .await
+    }
+
+    /// An edge whose spool holds `max_bytes`, full by `when_full`.
+    async fn with_spool(url: String, token: &str, max_bytes: u64, when_full: WhenFull) -> Self {
+        Self::with(url, token, max_bytes, when_full, None).await
+    }
+
+    /// An edge trusting `ca_pem` for central's TLS.
+    async fn with(
+        url: String,
+        token: &str,
+        max_bytes: u64,
+        when_full: WhenFull,
+        ca_pem: Option<Vec<u8>>,
+    ) -> Self {
+        let keys = Arc::new(KeyTypes::new(&KeyConfig::default()).unwrap());
+        let events = Arc::new(EventRules::new(&EventConfig::default(), &keys).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = CancellationToken::new();
+        let mut forward = ForwardSettings::new(url);
+        forward.token = Some(token.to_string());
+        forward.plant = Some(PLANT.into());
+        forward.min_backoff = Duration::from_millis(50);
+        forward.max_backoff = Duration::from_millis(400);
+        forward.timeout = Duration::from_secs(5);
+        forward.when_full = when_full;
+        forward.ca_pem = ca_pem;
+        let collector = Collector::forwarding(
+            forward,
+            CollectorSettings {
+                grpc_addr: "127.0.0.1:0".parse().unwrap(),
+                http_addr: "127.0.0.1:0".parse().unwrap(),
+                max_request_bytes: collector::DEFAULT_MAX_REQUEST_BYTES,
+                limits: Default::default(),
+                keys,
+                events,
+                pipeline: Default::default(),
+                spool: SpoolOptions::new(dir.path(), max_bytes),
+                metrics: Arc::new(Metrics::new()),
+                auth: Arc::new(collector::auth::IngestAuth::open()),
+                tls: None,
+                connections: Default::default(),
+            },
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        Edge {
+            grpc: collector.grpc_addr,
+            http: collector.http_addr,
+            spool: collector.spool.clone(),
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until central acknowledged everything the edge acknowledged.
+    async fn drained(&self) {
+        tokio::time::timeout(Duration::from_secs(60), self.spool.drained())
+            .await
+            .expect("the edge forwards its spool within 60 s of the link coming back");
+    }
+}
+
+/// A figure of a Prometheus text, by its full series name.
+fn figure(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+}
+
+/// A central collector whose only token is bound to `plant`.
+async fn central(plant: &str) -> (TestApp, String) {
+    let (id, token) = secret::generate(collector::auth::TOKEN_PREFIX);
+    let app = TestApp::with(TestConfig {
+        tokens: vec![TokenConfig {
+            id,
+            name: format!("{plant}-edge"),
+            systems: vec!["*".into()],
+            hash: secret::hash(&token),
+            plant: Some(plant.into()),
+        }],
+        token: Some(token.clone()),
+        ..Default::default()
+    })
+    .await;
+    (app, token)
+}
+
+/// `n` spans from the OTel SDK (gRPC) and `n` log records from its logs
+/// SDK (OTLP/HTTP protobuf) to the edge, as connectors send them; returns
+/// once both SDKs flushed (the edge acknowledged everything).
+async fn connectors_send(edge: &Edge, tag: &'static str, n: usize) {
+    let grpc = format!("http://{}", edge.grpc);
+    let logs_url = format!("http://{}/v1/logs", edge.http);
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
+            let resource = opentelemetry_sdk::Resource::builder()
+                .with_service_name("mes")
+                .build();
+            let exporter = {
+                let _guard = runtime.enter();
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(grpc)
+                    .build()
+                    .unwrap()
+            };
+            let traces = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(resource.clone())
+                .build();
+            let tracer = traces.tracer("mes-connector");
+            for i in 0..n {
+                tracer
+                    .span_builder(format!("mes.{tag}.{i}"))
+                    .with_attributes(vec![KeyValue::new(
+                        "work_order.id",
+                        format!("WO-{tag}-{i}"),
+                    )])
+                    .start(&tracer)
+                    .end();
+            }
+            traces.force_flush().expect("the edge takes spans");
+            traces.shutdown().unwrap();
+
+            let exporter = opentelemetry_otlp::LogExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(logs_url)
+                .build()
+                .unwrap();
+            let logs = opentelemetry_sdk::logs::SdkLoggerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(resource)
+                .build();
+            let logger = logs.logger("mes-connector");
+            for i in 0..n {
+                let mut record = logger.create_log_record();
+                record.set_body(format!("{tag} line {i}").into());
+                record.set_timestamp(std::time::SystemTime::now());
+                record.add_attribute("work_order.id", format!("WO-{tag}-{i}"));
+                logger.emit(record);
+            }
+            logs.force_flush().expect("the edge takes log records");
+            logs.shutdown().unwrap();
+        })
+        .join()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+}
+
+/// `n` CloudEvents in one batch to the edge; asserts it acknowledged them.
+async fn events_send(edge: &Edge, tag: &str, n: usize) {
+    let events: Vec<_> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "specversion": "1.0",
+                "id": format!("{tag}-{i}"),
+                "source": "urn:mes:line-1",
+                "type": "mes.work_order.completed",
+                "time": domain::time::rfc3339(domain::now_ns()),
+                "workorderid": format!("WO-{tag}-{i}"),
+                "data": {"quantity": i},
+            })
+        })
+        .collect();
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/events", edge.http))
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(serde_json::to_vec(&events).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// What central stored: spans, log records and events, each with its plant.
+async fn stored(central: &TestApp) -> (Vec<String>, Vec<String>, Vec<String>) {
+    central.settled().await;
+    let day = 86_400_000_000_000;
+    let (from, to) = (domain::now_ns() - day, domain::now_ns() + day);
+    let plant_of = |attrs: &[(String, String)], name: &str| {
+        attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let spans = central.store.spans_between(from, to).await.unwrap();
+    let logs = central.store.log_records_between(from, to).await.unwrap();
+    let events = central.store.events_in(from, to).await.unwrap();
+    for s in &spans {
+        assert_eq!(plant_of(&s.resource, "plant.id"), PLANT, "{s:?}");
+    }
+    for l in &logs {
+        assert_eq!(plant_of(&l.resource, "plant.id"), PLANT, "{l:?}");
+    }
+    for e in &events {
+        assert_eq!(plant_of(&e.attributes, "plant"), PLANT, "{e:?}");
+    }
+    let mut names: Vec<String> = spans.into_iter().map(|s| s.name).collect();
+    let mut bodies: Vec<String> = logs.into_iter().map(|l| l.body).collect();
+    let mut ids: Vec<String> = events.into_iter().map(|e| e.id).collect();
+    names.sort();
+    bodies.sort();
+    ids.sort();
+    (names, bodies, ids)
+}
+
+/// What central inserted, per signal, from its `/metrics`: a redelivery
+/// it did not drop would count twice here.
+async fn written(central: &TestApp) -> [f64; 3] {
+    let m = central.metrics().await;
+    ["spans", "logs", "events"]
+        .map(|s| figure(&m, &format!("throughline_written_total{{signal=\"{s}\"}}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_of_the_link_loses_nothing_and_duplicates_nothing() {
+    let (central, token) = central(PLANT).await;
+    let proxy = Proxy::start(central.http).await;
+    let edge = Edge::start(proxy.url(), &token).await;
+
+    connectors_send(&edge, "before", 10).await;
+    events_send(&edge, "before", 5).await;
+    edge.drained().await;
+
+    // The link goes down; connectors keep sending and the edge keeps
+    // acknowledging.
+    proxy.cut.store(true, Ordering::SeqCst);
+    connectors_send(&edge, "during", 10).await;
+    events_send(&edge, "during", 5).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let m = edge.metrics().await;
+    assert_eq!(figure(&m, "throughline_forward_upstream_up"), 0.0, "{m}");
+    assert!(figure(&m, "throughline_spool_records") > 0.0, "{m}");
+    assert!(figure(&m, "throughline_forward_retries_total") > 0.0, "{m}");
+    let ready: serde_json::Value = reqwest::get(format!("http://{}/readyz", edge.http))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+
+    proxy.cut.store(false, Ordering::SeqCst);
+    edge.drained().await;
+    let (names, bodies, ids) = stored(&central).await;
+    assert_eq!(names.len(), 20, "{names:?}");
+    assert_eq!(bodies.len(), 20, "{bodies:?}");
+    assert_eq!(ids.len(), 10, "{ids:?}");
+    assert!(names.contains(&"mes.during.9".to_string()));
+    assert!(ids.contains(&"during-4".to_string()));
+    assert_eq!(written(&central).await, [20.0, 20.0, 10.0]);
+    let m = edge.metrics().await;
+    assert_eq!(figure(&m, "throughline_forward_upstream_up"), 1.0);
+    assert_eq!(
+        figure(&m, "throughline_forwarded_total{signal=\"spans\"}"),
+        20.0
+    );
+    assert_eq!(figure(&m, "throughline_spool_records"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_lost_after_central_stored_the_batch_is_not_stored_twice() {
+    let (central, token) = central(PLANT).await;
+    let proxy = Proxy::start(central.http).await;
+    // Central's answers to the first three requests (spans, logs, events)
+    // never reach the edge, which sends each again.
+    proxy.lose.store(3, Ordering::SeqCst);
+    let edge = Edge::start(proxy.url(), &token).await;
+    connectors_send(&edge, "lost", 8).await;
+    events_send(&edge, "lost", 4).await;
+    edge.drained().await;
+    assert!(proxy.lost.load(Ordering::SeqCst) >= 1);
+
+    let (names, bodies, ids) = stored(&central).await;
+    assert_eq!((names.len(), bodies.len(), ids.len()), (8, 8, 4));
+    assert_eq!(written(&central).await, [8.0, 8.0, 4.0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plant_token_cannot_write_another_plants_records() {
+    // Central's token is Bremen's; the edge says it is Hamburg.
+    let (central, token) = central("bremen").await;
+    let edge = Edge::start(format!("http://{}", central.http), &token).await;
+    events_send(&edge, "wrong-plant", 2).await;
+    edge.drained().await;
+    let m = edge.metrics().await;
+    assert_eq!(
+        figure(&m, "throughline_forward_refused_total{signal=\"events\"}"),
+        2.0
+    );
+    assert!(central
+        .store
+        .events_in(
+            domain::now_ns() - 3_600_000_000_000,
+            domain::now_ns() + 3_600_000_000_000
+        )
+        .await
+        .unwrap()
+        .is_empty());
+
+    // What a connector sending straight to central with that token hears.
+    let response = central
+        .client
+        .post(central.otlp_url("/v1/events"))
+        .header("content-type", "application/cloudevents+json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(
+            serde_json::json!({
+                "specversion": "1.0", "id": "x", "source": "urn:mes", "type": "t",
+                "plant": "hamburg",
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("plant `bremen` only") && text.contains("plant `hamburg`"),
+        "{text}"
+    );
+    // The admin page lists the token with its plant.
+    let admin = central.page("/admin").await;
+    assert!(admin.contains("plant <code>bremen</code> only"), "{admin}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_edge_spool_drops_the_oldest_records_when_told_and_counts_them() {
+    let (central, token) = central(PLANT).await;
+    let proxy = Proxy::start(central.http).await;
+    proxy.cut.store(true, Ordering::SeqCst);
+    let edge = Edge::with_spool(proxy.url(), &token, 64 * 1024, WhenFull::DropOldest).await;
+
+    // Far more than 64 KiB while the link is down: every request is
+    // acknowledged (no 429), the oldest are dropped.
+    for round in ["old-a", "old-b", "old-c", "old-d"] {
+        connectors_send(&edge, round, 300).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let dropped = loop {
+        let m = edge.metrics().await;
+        let dropped = figure(&m, "throughline_forward_dropped_total");
+        if dropped > 0.0 {
+            break dropped;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing dropped:\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(dropped > 0.0);
+
+    proxy.cut.store(false, Ordering::SeqCst);
+    edge.drained().await;
+    connectors_send(&edge, "new", 5).await;
+    edge.drained().await;
+    let (names, bodies, _) = stored(&central).await;
+    assert!(names.contains(&"mes.new.4".to_string()), "{names:?}");
+    let m = edge.metrics().await;
+    let forwarded = figure(&m, "throughline_forwarded_total{signal=\"spans\"}")
+        + figure(&m, "throughline_forwarded_total{signal=\"logs\"}");
+    let dropped = figure(&m, "throughline_forward_dropped_total");
+    // Every acknowledged record is either at central (once) or counted as
+    // dropped.
+    assert_eq!(forwarded + dropped, 2.0 * (4.0 * 300.0 + 5.0), "{m}");
+    assert_eq!((names.len() + bodies.len()) as f64, forwarded);
+    assert!(names.len() < 1205, "the oldest were dropped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_forwards_over_tls_to_a_central_it_trusts_by_forward_ca() {
+    let (_dir, cert, key, ca_pem) = crate::tls::certificate();
+    let (id, token) = secret::generate(collector::auth::TOKEN_PREFIX);
+    let central = TestApp::with(TestConfig {
+        tokens: vec![TokenConfig {
+            id,
+            name: "hamburg-edge".into(),
+            systems: vec!["*".into()],
+            hash: secret::hash(&token),
+            plant: Some(PLANT.into()),
+        }],
+        tls: Some(crate::harness::TestTls {
+            server: collector::tls::Tls::load(&cert, &key).unwrap(),
+            ca_pem: ca_pem.clone(),
+        }),
+        ..Default::default()
+    })
+    .await;
+    let url = central.otlp_url("");
+    assert!(url.starts_with("https://"), "{url}");
+
+    // Without the CA the edge does not trust central: it keeps the records.
+    let untrusting = Edge::start(url.clone(), &token).await;
+    events_send(&untrusting, "untrusted", 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let m = untrusting.metrics().await;
+    assert_eq!(figure(&m, "throughline_forward_upstream_up"), 0.0, "{m}");
+    assert_eq!(figure(&m, "throughline_spool_records"), 1.0, "{m}");
+
+    let edge = Edge::with(
+        url,
+        &token,
+        collector::spool::DEFAULT_MAX_BYTES,
+        WhenFull::Refuse,
+        Some(ca_pem),
+    )
+    .await;
+    connectors_send(&edge, "tls", 3).await;
+    events_send(&edge, "tls", 2).await;
+    edge.drained().await;
+    let (names, bodies, ids) = stored(&central).await;
+    assert_eq!(
+        (names.len(), bodies.len(), ids),
+        (3, 3, vec!["tls-0".to_string(), "tls-1".to_string()])
+    );
+}
