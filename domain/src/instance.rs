@@ -11,32 +11,60 @@ pub struct StageHit {
 }
 
 /// What is known of one instance: per stage of its process, the first hit.
+///
+/// Packed, 8 bytes a stage (0: not reached; else the time plus one, shifted
+/// left once, and whether a failed record reached it in the low bit): the
+/// correlator holds hundreds of thousands of instances in flight at a
+/// plant's day, where `Option<StageHit>` took 16.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Instance {
-    pub hits: Vec<Option<StageHit>>,
+    hits: Box<[u64]>,
+}
+
+/// The latest time a hit can hold (the packing's top bit): year 2116.
+const MAX_HIT_NS: u64 = (u64::MAX >> 1) - 1;
+
+fn pack(hit: StageHit) -> u64 {
+    ((hit.time_ns.min(MAX_HIT_NS) + 1) << 1) | u64::from(hit.failed)
+}
+
+fn unpack(packed: u64) -> Option<StageHit> {
+    (packed != 0).then(|| StageHit {
+        time_ns: (packed >> 1) - 1,
+        failed: packed & 1 == 1,
+    })
 }
 
 impl Instance {
     pub fn new(stages: usize) -> Self {
         Self {
-            hits: vec![None; stages],
+            hits: vec![0; stages].into_boxed_slice(),
         }
+    }
+
+    /// The first hit of `stage`, if reached.
+    pub fn hit_of(&self, stage: usize) -> Option<StageHit> {
+        unpack(self.hits[stage])
+    }
+
+    /// Per stage, its first hit.
+    pub fn hits(&self) -> impl Iterator<Item = Option<StageHit>> + '_ {
+        self.hits.iter().map(|&h| unpack(h))
     }
 
     /// Records a hit; `true` when it changed what is known.
     pub fn hit(&mut self, stage: usize, time_ns: u64, failed: bool) -> bool {
-        match &mut self.hits[stage] {
-            slot @ None => {
-                *slot = Some(StageHit { time_ns, failed });
-                true
-            }
-            Some(h) => {
-                let before = *h;
-                h.time_ns = h.time_ns.min(time_ns);
-                h.failed |= failed;
-                *h != before
-            }
-        }
+        let slot = &mut self.hits[stage];
+        let next = match unpack(*slot) {
+            None => StageHit { time_ns, failed },
+            Some(h) => StageHit {
+                time_ns: h.time_ns.min(time_ns),
+                failed: h.failed | failed,
+            },
+        };
+        let before = *slot;
+        *slot = pack(next);
+        *slot != before
     }
 }
 
@@ -159,7 +187,7 @@ impl StageTimes {
         let (ids, times) = def
             .stages
             .iter()
-            .zip(&instance.hits)
+            .zip(instance.hits())
             .filter_map(|(stage, hit)| hit.map(|h| (stage.id.clone(), h.time_ns)))
             .unzip();
         StageTimes { ids, times }
@@ -312,21 +340,20 @@ pub fn evaluate(def: &ProcessDef, instance: &Instance, now_ns: u64) -> Evaluatio
         .iter()
         .map(|sla| {
             sla_state(
-                instance.hits[sla.from],
-                instance.hits[sla.to],
+                instance.hit_of(sla.from),
+                instance.hit_of(sla.to),
                 sla.within_ns,
                 now_ns,
             )
         })
         .collect();
     let reached: Vec<(usize, StageHit)> = instance
-        .hits
-        .iter()
+        .hits()
         .enumerate()
         .filter_map(|(i, h)| h.map(|h| (i, h)))
         .collect();
     let failed = reached.iter().any(|(_, h)| h.failed);
-    let completed = instance.hits.last().is_some_and(Option::is_some);
+    let completed = instance.hits().last().is_some_and(|h| h.is_some());
     let open = slas.iter().any(|s| matches!(s, SlaState::Open { .. }));
     let status = if completed {
         Status::Completed
@@ -436,6 +463,17 @@ within = "15m""#,
         assert!(!i.hit(0, 10, false));
         assert!(!i.hit(0, 20, false));
         assert!(i.hit(0, 5, false));
-        assert_eq!(i.hits[0].unwrap().time_ns, 5);
+        assert_eq!(i.hit_of(0).unwrap().time_ns, 5);
+        assert!(i.hit(0, 7, true), "a failed record changes the hit");
+        assert_eq!(
+            i.hit_of(0),
+            Some(StageHit {
+                time_ns: 5,
+                failed: true
+            })
+        );
+        assert_eq!(i.hit_of(1), None);
+        assert!(i.hit(1, 0, false), "time 0 is a hit, not an empty slot");
+        assert_eq!(i.hit_of(1).unwrap().time_ns, 0);
     }
 }

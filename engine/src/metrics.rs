@@ -15,6 +15,9 @@ pub struct CorrelatorMetrics {
     pub steps_written: AtomicU64,
     /// Feed records read.
     pub records: AtomicU64,
+    /// Instances held in memory (in flight: a deadline to wait for, or an
+    /// open breach) after the last cycle.
+    pub instances_held: AtomicU64,
     /// Open breaches by (process, SLA).
     pub open_breaches: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -29,6 +32,13 @@ impl CorrelatorMetrics {
              # TYPE throughline_correlator_lag_seconds gauge\n\
              throughline_correlator_lag_seconds {}",
             get(&self.lag_ns) as f64 / 1e9
+        );
+        let _ = writeln!(
+            out,
+            "# HELP throughline_correlator_instances_held Process instances the correlator holds in memory (in flight or with an open breach).\n\
+             # TYPE throughline_correlator_instances_held gauge\n\
+             throughline_correlator_instances_held {}",
+            get(&self.instances_held)
         );
         for (name, help, value) in [
             (

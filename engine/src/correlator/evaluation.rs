@@ -9,6 +9,7 @@ use domain::instance::{evaluate, Breach, BreachState, InstanceRecord, SlaState, 
 use store::process_rollups::{minute_of, MovedDue, MovedStart};
 use store::StoreError;
 
+use super::held::{Written, WrittenBreach};
 use super::rollups::Moves;
 use super::Correlator;
 
@@ -27,7 +28,7 @@ impl Correlator {
         let mut breach_rows = Vec::new();
         let mut moves = Moves::default();
         for (p, root) in which {
-            let Some(held) = self.instances.get(&(p, root.clone())) else {
+            let Some(held) = self.instances.get(p, &root) else {
                 continue;
             };
             let instance = &held.instance;
@@ -82,9 +83,8 @@ impl Correlator {
                     SlaState::Running { .. } => None,
                     SlaState::Met | SlaState::NotStarted => None,
                 };
-                let key = (p, s, root.clone());
-                let stored = self.written_breaches.get(&key);
-                let next = match (wanted, stored) {
+                let stored = held.breach(s).map(|b| b.row(&def.id, &sla.id, &root));
+                let next = match (wanted, stored.as_ref()) {
                     (Some(w), Some(old)) if w.same_as(old) => None,
                     (Some(w), Some(old)) => {
                         if minute_of(old.due_ns) != minute_of(w.due_ns) {
@@ -124,29 +124,28 @@ impl Correlator {
                 open_breaches: open,
                 updated_ns: now,
             };
-            let key = (p, root.clone());
-            let written = self.written_instances.get(&key);
-            if written.map(|w| w.0) != Some(row.fingerprint()) {
-                if let Some(&(_, old_start_ns)) = written {
-                    if minute_of(old_start_ns) != minute_of(row.start_ns) {
+            let written = held.written;
+            if written.map(|w| w.fingerprint) != Some(row.fingerprint()) {
+                if let Some(w) = written {
+                    if minute_of(w.start_ns) != minute_of(row.start_ns) {
                         moves.starts.push(MovedStart {
                             process_id: def.id.clone(),
                             root_value: root.clone(),
-                            old_start_ns,
+                            old_start_ns: w.start_ns,
                         });
                     }
                 }
                 instance_rows.push(row);
             }
-            let held = self.instances.get_mut(&key).expect("read above");
             if held.due != due {
+                let shared = self.instances.root(p, &root).expect("held");
                 if let Some(old) = held.due {
-                    self.deadlines.remove(&(old, p, root.clone()));
+                    self.deadlines.remove(&(old, p, shared.clone()));
                 }
                 if let Some(next) = due {
-                    self.deadlines.insert((next, p, root.clone()));
+                    self.deadlines.insert((next, p, shared));
                 }
-                held.due = due;
+                self.instances.get_mut(p, &root).expect("held").due = due;
             }
         }
         (instance_rows, breach_rows, moves)
@@ -174,11 +173,17 @@ impl Correlator {
     /// What is stored now, once a write succeeded: later evaluations compare
     /// against it.
     pub(super) fn remember(&mut self, instances: Vec<InstanceRecord>, breaches: Vec<Breach>) {
+        // Rows of instances not held (evicted meanwhile, or stored without
+        // steps) are not kept: an instance is diffed only while held, and
+        // read back with its rows when a record brings it back.
         for row in instances {
             if let Some(p) = self.process_index(&row.process_id) {
-                let fingerprint = row.fingerprint();
-                self.written_instances
-                    .insert((p, row.root_value), (fingerprint, row.start_ns));
+                if let Some(held) = self.instances.get_mut(p, &row.root_value) {
+                    held.written = Some(Written {
+                        fingerprint: row.fingerprint(),
+                        start_ns: row.start_ns,
+                    });
+                }
             }
         }
         for row in breaches {
@@ -192,8 +197,10 @@ impl Correlator {
             else {
                 continue;
             };
-            self.written_breaches
-                .insert((p, s, row.root_value.clone()), row);
+            let slas = self.processes.list[p].slas.len();
+            if let Some(held) = self.instances.get_mut(p, &row.root_value) {
+                held.set_breach(s, slas, WrittenBreach::of(&row));
+            }
         }
     }
 

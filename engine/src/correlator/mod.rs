@@ -22,6 +22,7 @@
 //! per-process minutes those rows touched.
 
 mod evaluation;
+mod held;
 mod rollups;
 mod roots;
 mod start;
@@ -33,10 +34,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use self::held::{Instances, Root};
 use self::walkers::WalkingKeys;
 use crate::metrics::CorrelatorMetrics;
 use domain::feed::{FeedRecord, RecordKind, Step};
-use domain::instance::{evaluate, Breach, Instance, SlaState};
+use domain::instance::{evaluate, SlaState};
 use domain::keys::KeyTypes;
 use domain::model::{key_links, BusinessKey};
 use domain::now_ns;
@@ -114,24 +116,6 @@ struct Candidate {
     record: Arc<FeedRecord>,
 }
 
-/// An instance held in memory, with the deadline it waits for.
-#[derive(Debug)]
-struct Held {
-    instance: Instance,
-    /// Its entry in `deadlines`: the earliest running SLA's (one per
-    /// instance; a later one is scheduled when this one has passed).
-    due: Option<u64>,
-}
-
-impl Held {
-    fn new(stages: usize) -> Self {
-        Held {
-            instance: Instance::new(stages),
-            due: None,
-        }
-    }
-}
-
 pub struct Correlator {
     store: Store,
     processes: Arc<Processes>,
@@ -146,15 +130,11 @@ pub struct Correlator {
     recent: HashMap<u64, u64>,
     /// (kind, system, name) -> (process, stage) it reaches.
     matchers: HashMap<(RecordKind, String, String), Vec<(usize, usize)>>,
-    instances: HashMap<(usize, String), Held>,
-    /// What was last written of each instance in memory, as
-    /// [`InstanceRecord::fingerprint`] and its start (to see it move to
-    /// another minute): 16 bytes, not the row.
-    written_instances: HashMap<(usize, String), (u64, u64)>,
-    written_breaches: HashMap<(usize, usize, String), Breach>,
+    /// The instances in flight, with what was last written of each.
+    instances: Instances,
     /// Running SLAs' due times, earliest first; a set, so evaluating an
     /// instance again does not add its deadline twice.
-    deadlines: BTreeSet<(u64, usize, String)>,
+    deadlines: BTreeSet<(u64, usize, Root)>,
     /// The keys of records that reach a root only through links.
     walking: WalkingKeys,
     /// How much ingestion time the next feed read covers.
@@ -193,8 +173,7 @@ impl Correlator {
             };
             let stages = self.processes.list[p].stages.len();
             self.instances
-                .entry((p, f.root_value))
-                .or_insert_with(|| Held::new(stages))
+                .hold(p, &f.root_value, stages)
                 .instance
                 .hit(s, f.time_ns, f.failed != 0);
         }
@@ -405,7 +384,7 @@ impl Correlator {
                 .process_index(&s.process_id)
                 .expect("steps name known processes");
             let key = (p, s.root_value.clone());
-            if !self.instances.contains_key(&key) && !touched.contains(&key) {
+            if !self.instances.contains(p, &s.root_value) && !touched.contains(&key) {
                 missing.push((s.process_id.clone(), s.root_value.clone()));
             }
             touched.insert(key);
@@ -453,8 +432,7 @@ impl Correlator {
             let def = &self.processes.list[p];
             let stage = def.stage_index(&s.stage_id).expect("known stage");
             self.instances
-                .entry((p, s.root_value.clone()))
-                .or_insert_with(|| Held::new(def.stages.len()))
+                .hold(p, &s.root_value, def.stages.len())
                 .instance
                 .hit(stage, s.time_ns, s.failed);
         }
@@ -464,13 +442,12 @@ impl Correlator {
                 break;
             }
             let (due, p, root) = self.deadlines.pop_first().expect("looked at");
-            let key = (p, root);
-            if let Some(held) = self.instances.get_mut(&key) {
+            if let Some(held) = self.instances.get_mut(p, &root) {
                 if held.due == Some(due) {
                     held.due = None;
                 }
             }
-            touched.insert(key);
+            touched.insert((p, root.to_string()));
         }
         let touched: Vec<(usize, String)> = touched.into_iter().collect();
         let (instances, breaches, moves) = self.evaluate(touched.clone(), now);
@@ -482,7 +459,9 @@ impl Correlator {
         {
             // Evaluate these again next cycle.
             for (p, root) in touched {
-                self.deadlines.insert((now, p, root));
+                if let Some(root) = self.instances.root(p, &root) {
+                    self.deadlines.insert((now, p, root));
+                }
             }
             return Err(e);
         }
@@ -491,6 +470,10 @@ impl Correlator {
         // At once: a reader who saw the breach rows sees them counted.
         self.publish_open_breaches();
         self.evict_settled(&touched, now);
+        self.metrics.instances_held.store(
+            self.instances.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
 
         for r in &records {
             self.recent.insert(ref_hash(&r.record_ref), r.ingested_ns);
@@ -526,21 +509,17 @@ impl Correlator {
     /// one later reads it back from the store. So memory holds the
     /// instances in flight, not every instance of the horizon.
     fn evict_settled(&mut self, which: &[(usize, String)], now: u64) {
-        for key in which {
-            let Some(held) = self.instances.get(key) else {
+        for (p, root) in which {
+            let Some(held) = self.instances.get(*p, root) else {
                 continue;
             };
-            let def = &self.processes.list[key.0];
+            let def = &self.processes.list[*p];
             let settled = evaluate(def, &held.instance, now)
                 .slas
                 .iter()
                 .all(|s| !matches!(s, SlaState::Running { .. } | SlaState::Open { .. }));
             if settled {
-                self.instances.remove(key);
-                self.written_instances.remove(key);
-                for s in 0..def.slas.len() {
-                    self.written_breaches.remove(&(key.0, s, key.1.clone()));
-                }
+                self.instances.remove(*p, root);
             }
         }
     }

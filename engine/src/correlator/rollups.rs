@@ -243,11 +243,12 @@ impl Correlator {
                 open.insert((def.id.clone(), sla.id.clone()), 0);
             }
         }
-        for row in self.written_breaches.values() {
-            if row.state == BreachState::Open {
-                *open
-                    .entry((row.process_id.clone(), row.sla_id.clone()))
-                    .or_default() += 1;
+        for (p, _, held) in self.instances.iter() {
+            let def = &self.processes.list[p];
+            for (s, sla) in def.slas.iter().enumerate() {
+                if held.breach(s).is_some_and(|b| b.state == BreachState::Open) {
+                    *open.entry((def.id.clone(), sla.id.clone())).or_default() += 1;
+                }
             }
         }
         open.into_iter().map(|((p, s), n)| (p, s, n)).collect()

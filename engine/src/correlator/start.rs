@@ -81,6 +81,7 @@ impl Correlator {
             }
             after = page.last().map(|(k, _)| k.clone());
         }
+        let process_count = processes.list.len();
         let mut me = Self {
             store,
             processes,
@@ -90,9 +91,7 @@ impl Correlator {
             watermark,
             recent: HashMap::new(),
             matchers,
-            instances: HashMap::new(),
-            written_instances: HashMap::new(),
-            written_breaches: HashMap::new(),
+            instances: Instances::new(process_count),
             deadlines: BTreeSet::new(),
             walking,
             window_ns: 10_000_000_000,
@@ -108,7 +107,11 @@ impl Correlator {
         me.remember(rows, breaches);
         // Evaluate everything once: deadlines come back, and anything that
         // changed while we were away is written.
-        let all: Vec<(usize, String)> = me.instances.keys().cloned().collect();
+        let all: Vec<(usize, String)> = me
+            .instances
+            .iter()
+            .map(|(p, root, _)| (p, root.to_string()))
+            .collect();
         let now = now_ns();
         let (instances, breaches, moves) = me.evaluate(all.clone(), now);
         me.write_evaluations(&instances, &breaches, &moves, now)

@@ -28,7 +28,9 @@
 //! directory. Knobs: `SCALE_SPANS`, `SCALE_EVENTS`, `SCALE_CLIENTS` (8),
 //! `SCALE_LOAD_SECS` (3600, phase 1), `SCALE_CATCHUP_SECS` (1800),
 //! `SCALE_LIVE_SECS` (1800, phase 3), `SCALE_LIVE_SPANS` (5000/s),
-//! `SCALE_LIVE_EVENTS` (500/s), `SCALE_SAMPLES` (30).
+//! `SCALE_LIVE_EVENTS` (500/s), `SCALE_SAMPLES` (30), `SCALE_KEEP` (set
+//! to keep the data directory, and so the private ClickHouse's data, for
+//! looking into the queries afterwards).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -365,4 +367,7 @@ async fn main() {
     let stopped = up.stop(Duration::from_secs(60));
     report.stop(stopped);
     report.finish();
+    if std::env::var_os("SCALE_KEEP").is_some() {
+        eprintln!("scale: kept {}", data_dir.keep().display());
+    }
 }
