@@ -59,8 +59,13 @@ component_args! {
             value_name = "DURATION"
         )]
         pub alerts_repeat_interval: Option<String>,
+        /// An Alertmanager gets a firing alert again at most this often; its
+        /// `endsAt` lies 4 x max(alerts_interval, this) ahead [default: 1m]
+        #[arg(long, env = "THROUGHLINE_ALERTS_RESEND_DELAY", value_name = "DURATION")]
+        pub alerts_resend_delay: Option<String>,
         /// `[[receivers]]` (file only): where alert notifications go (name,
-        /// kind = "webhook" | "slack", url).
+        /// kind = "alertmanager" | "webhook" | "slack_webhook", url, and
+        /// optionally basic_auth = { username, password } or bearer_token).
         #[arg(skip)]
         pub receivers: Option<Vec<Destination>>,
     }
@@ -76,6 +81,8 @@ impl AlertArgs {
                 .unwrap_or(default.interval),
             repeat_interval: duration_of("alerts_repeat_interval", self.alerts_repeat_interval)?
                 .unwrap_or(default.repeat_interval),
+            resend_delay: duration_of("alerts_resend_delay", self.alerts_resend_delay)?
+                .unwrap_or(default.resend_delay),
             destinations: self.receivers.unwrap_or_default(),
             external_url,
             ..default
@@ -85,7 +92,7 @@ impl AlertArgs {
     }
 }
 
-/// Each receiver has a name of its own and an http(s) URL.
+/// Each receiver has a name of its own and http(s) URLs.
 pub fn validate_destinations(destinations: &[Destination]) -> Result<(), ConfigError> {
     let mut names = std::collections::BTreeSet::new();
     for r in destinations {
@@ -95,12 +102,14 @@ pub fn validate_destinations(destinations: &[Destination]) -> Result<(), ConfigE
                 r.name
             )));
         }
-        if !r.url.starts_with("http://") && !r.url.starts_with("https://") {
-            return Err(ConfigError::Invalid(format!(
-                "receiver `{}`: url `{}` must be an http:// or https:// URL",
-                r.name,
-                domain::redact::url(&r.url)
-            )));
+        for url in &r.urls {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(ConfigError::Invalid(format!(
+                    "receiver `{}`: url `{}` must be an http:// or https:// URL",
+                    r.name,
+                    domain::redact::url(url)
+                )));
+            }
         }
     }
     Ok(())

@@ -105,15 +105,12 @@ fn settings(destinations: Vec<Destination>) -> AlertSettings {
             backoff: Duration::from_millis(10),
             timeout: Duration::from_secs(5),
         },
+        ..AlertSettings::default()
     }
 }
 
 fn webhook(hook: &Hook) -> Destination {
-    Destination {
-        name: "oncall".into(),
-        kind: DestinationKind::Webhook,
-        url: hook.url(),
-    }
+    Destination::new("oncall", DestinationKind::Webhook, &hook.url())
 }
 
 async fn evaluator(app: &TestApp, rules: &str, destinations: Vec<Destination>) -> Evaluator {
@@ -691,11 +688,7 @@ async fn slack_gets_text_with_a_link() {
     let app = app().await;
     let hook = Hook::start(0).await;
     one_dead_letter(&app).await;
-    let slack = Destination {
-        name: "slack".into(),
-        kind: DestinationKind::Slack,
-        url: hook.url(),
-    };
+    let slack = Destination::new("slack", DestinationKind::SlackWebhook, &hook.url());
     let mut alerts = evaluator(&app, DEAD_LETTERS, vec![slack]).await;
     alerts.cycle(domain::now_ns()).await.unwrap();
     let bodies = hook.bodies();

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod alertmanager;
 mod alerts;
 mod bad_input;
 mod browser;
