@@ -51,6 +51,9 @@ pub struct ProcessPage {
     pub id: String,
     pub name: String,
     pub description: String,
+    /// The owning team and its contacts, as shown; empty when unowned.
+    pub owner: String,
+    pub contacts: String,
     pub key_type: String,
     pub started: String,
     pub in_flight: String,
@@ -224,6 +227,8 @@ pub async fn page(
         id: def.id.clone(),
         name: def.name.clone(),
         description: def.description.clone(),
+        owner: h.owner.clone().unwrap_or_default(),
+        contacts: h.contacts.join(", "),
         key_type: def.key_type.clone(),
         started: fmt::count(h.instances.started as u64),
         in_flight: fmt::count(h.instances.in_flight as u64),

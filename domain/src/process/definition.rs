@@ -25,6 +25,9 @@ struct RawProcess {
     name: Option<String>,
     description: Option<String>,
     key: Spanned<String>,
+    owner: Option<Spanned<String>>,
+    #[serde(default)]
+    contacts: Vec<String>,
     #[serde(default)]
     stages: Vec<RawStage>,
     #[serde(default)]
@@ -96,6 +99,10 @@ pub struct ProcessDef {
     pub key_type: String,
     pub stages: Vec<StageDef>,
     pub slas: Vec<SlaDef>,
+    /// The team that owns the process (`owner` in its file).
+    pub owner: Option<String>,
+    /// How to reach the owner.
+    pub contacts: Vec<String>,
     /// Where it was defined, for messages.
     pub file: String,
 }
@@ -106,10 +113,14 @@ impl ProcessDef {
     }
 }
 
-/// Every process of a deployment, in file name order.
+/// Every process of a deployment, in file name order, and who owns the
+/// systems they touch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Processes {
     pub list: Vec<ProcessDef>,
+    /// The config's `[systems.<name>]`: each system's owner and contacts
+    /// (see `owners`).
+    pub systems: BTreeMap<String, super::owners::SystemDef>,
 }
 
 /// The 1-based line of a byte offset in a definition file.
@@ -189,7 +200,10 @@ impl Processes {
             }
             list.push(def);
         }
-        Ok(Self { list })
+        Ok(Self {
+            list,
+            systems: BTreeMap::new(),
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<&ProcessDef> {
@@ -230,6 +244,19 @@ impl Processes {
                     raw.key.get_ref(),
                     keys.names().join(", ")
                 ),
+            ));
+        }
+        if let Some(owner) = &raw.owner {
+            if let Some(e) = super::owners::check_team(
+                &format!("process `{}`", raw.id.get_ref()),
+                owner.get_ref(),
+            ) {
+                return Err(error(owner.span().start, e));
+            }
+        } else if !raw.contacts.is_empty() {
+            return Err(error(
+                0,
+                "`contacts` without `owner`: name the team that owns the process with owner = \"<team>\"".into(),
             ));
         }
         if raw.stages.is_empty() {
@@ -353,6 +380,8 @@ impl Processes {
             key_type: raw.key.into_inner(),
             stages,
             slas,
+            owner: raw.owner.map(Spanned::into_inner),
+            contacts: raw.contacts,
             file: file.to_string(),
         })
     }

@@ -6,5 +6,7 @@
 
 pub mod definition;
 pub mod duration;
+pub mod owners;
 
 pub use definition::{DefinitionError, ProcessDef, Processes, SlaDef, StageDef};
+pub use owners::{Holdings, SystemDef, UNOWNED};

@@ -633,3 +633,25 @@ fn clickhouse_timeouts_default_safe_and_are_checked() {
         "{err}"
     );
 }
+
+/// `[systems.<name>]` names each system's owning team; a team name that is
+/// not one is refused with the section.
+#[test]
+fn systems_have_owners() {
+    let s = up("[systems.mes]\nowner = \"plant-it\"\ncontacts = [\"#plant-it\"]\n[systems.erp]\nowner = \"finance\"\n")
+        .unwrap();
+    let systems = &s.correlator.processes.processes.systems;
+    assert_eq!(systems["mes"].owner, "plant-it");
+    assert_eq!(systems["mes"].contacts, ["#plant-it"]);
+    assert_eq!(
+        s.console.processes.processes.system_owner("erp"),
+        Some("finance")
+    );
+    let err = up("[systems.mes]\nowner = \"Plant IT\"\n").unwrap_err();
+    assert!(
+        err.to_string().contains("[systems.mes]: owner `Plant IT`"),
+        "{err}"
+    );
+    let err = up("[systems.mes]\nteam = \"x\"\n").unwrap_err();
+    assert!(err.to_string().contains("unknown field `team`"), "{err}");
+}

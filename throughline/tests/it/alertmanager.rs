@@ -178,6 +178,7 @@ async fn alerts_reach_a_real_alertmanager_stay_while_firing_and_expire_when_stop
         list: vec![
             Processes::parse(ORDER_TO_DELIVERY, "order.toml", &KeyTypes::default()).unwrap(),
         ],
+        ..Default::default()
     });
     let rules = Rules::parse_all([("am.toml", RULES)], &processes).unwrap();
     let mut receiver =

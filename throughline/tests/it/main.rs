@@ -16,6 +16,7 @@ mod hostile;
 mod keys;
 mod logs;
 mod otlp;
+mod owners;
 mod pages;
 mod process_rollups;
 mod processes;

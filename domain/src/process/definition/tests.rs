@@ -110,3 +110,26 @@ fn a_processes_directory_that_does_not_exist_is_an_error() {
         "{err}"
     );
 }
+
+/// `owner` is a team name; `contacts` need an owner.
+#[test]
+fn a_process_names_its_owning_team() {
+    let owned = GOOD.replacen(
+        "\n",
+        "\nowner = \"sales-ops\"\ncontacts = [\"#sales-ops\"]\n",
+        1,
+    );
+    let def = parse(&owned).unwrap();
+    assert_eq!(def.owner.as_deref(), Some("sales-ops"));
+    assert_eq!(def.contacts, ["#sales-ops"]);
+    assert_eq!(parse(GOOD).unwrap().owner, None);
+    let err = parse(&GOOD.replacen("\n", "\nowner = \"Sales Ops\"\n", 1)).unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+    assert!(
+        err.message
+            .contains("owner `Sales Ops` must be a team name"),
+        "{err}"
+    );
+    let err = parse(&GOOD.replacen("\n", "\ncontacts = [\"#x\"]\n", 1)).unwrap_err();
+    assert!(err.message.contains("`contacts` without `owner`"), "{err}");
+}
