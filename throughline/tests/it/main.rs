@@ -20,6 +20,7 @@ mod owners;
 mod pages;
 mod process_rollups;
 mod processes;
+mod promtool;
 mod retention;
 mod rollups;
 mod security;
