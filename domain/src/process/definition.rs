@@ -32,6 +32,8 @@ struct RawProcess {
     stages: Vec<RawStage>,
     #[serde(default)]
     slas: Vec<RawSla>,
+    #[serde(default)]
+    slos: Vec<super::slo::RawSlo>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,7 +92,7 @@ pub struct SlaDef {
     pub within_ns: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProcessDef {
     pub id: String,
     pub name: String,
@@ -99,6 +101,8 @@ pub struct ProcessDef {
     pub key_type: String,
     pub stages: Vec<StageDef>,
     pub slas: Vec<SlaDef>,
+    /// Objectives on its SLAs (`[[slos]]`, see `slo`).
+    pub slos: Vec<super::slo::SloDef>,
     /// The team that owns the process (`owner` in its file).
     pub owner: Option<String>,
     /// How to reach the owner.
@@ -115,7 +119,7 @@ impl ProcessDef {
 
 /// Every process of a deployment, in file name order, and who owns the
 /// systems they touch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Processes {
     pub list: Vec<ProcessDef>,
     /// The config's `[systems.<name>]`: each system's owner and contacts
@@ -373,7 +377,24 @@ impl Processes {
                 within_ns,
             });
         }
+        let sla_ids: Vec<&str> = slas.iter().map(|s| s.id.as_str()).collect();
+        let mut slos: Vec<super::slo::SloDef> = Vec::new();
+        for raw_slo in raw.slos {
+            let at = raw_slo.id.span().start;
+            let slo = super::slo::parse(raw_slo, &sla_ids).map_err(|(o, m)| error(o, m))?;
+            if slos.iter().any(|s| s.id == slo.id) {
+                return Err(error(
+                    at,
+                    format!(
+                        "SLO id `{}` is defined twice; give each SLO its own id",
+                        slo.id
+                    ),
+                ));
+            }
+            slos.push(slo);
+        }
         Ok(ProcessDef {
+            slos,
             name: raw.name.unwrap_or_else(|| raw.id.get_ref().clone()),
             id: raw.id.into_inner(),
             description: raw.description.unwrap_or_default(),

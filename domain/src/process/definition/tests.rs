@@ -133,3 +133,25 @@ fn a_process_names_its_owning_team() {
     let err = parse(&GOOD.replacen("\n", "\ncontacts = [\"#x\"]\n", 1)).unwrap_err();
     assert!(err.message.contains("`contacts` without `owner`"), "{err}");
 }
+
+/// `[[slos]]`: an objective on one of the process's SLAs over a window.
+#[test]
+fn slos_name_an_sla_an_objective_and_a_window() {
+    let with = |slo: &str| format!("{GOOD}\n[[slos]]\n{slo}\n");
+    let def = parse(&with(
+        "id = \"entry-99\"\nsla = \"order-entry\"\nobjective = 99.5\nwindow = \"7d\"",
+    ))
+    .unwrap();
+    assert_eq!(def.slos.len(), 1);
+    assert_eq!(def.slos[0].objective, 99.5);
+    assert_eq!(def.slos[0].window_ns, 7 * 86_400_000_000_000);
+    let def = parse(&with("id = \"e\"\nsla = \"order-entry\"\nobjective = 99")).unwrap();
+    assert_eq!(def.slos[0].window_ns, 28 * 86_400_000_000_000);
+    let err = parse(&with("id = \"e\"\nsla = \"entry\"\nobjective = 99")).unwrap_err();
+    assert!(
+        err.message.contains("SLA `entry`, which is not defined"),
+        "{err}"
+    );
+    let err = parse(&with("id = \"e\"\nsla = \"order-entry\"\nobjective = 100")).unwrap_err();
+    assert!(err.message.contains("above 0 and below 100"), "{err}");
+}
