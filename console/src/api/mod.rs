@@ -35,7 +35,7 @@ async fn not_found() -> AppError {
     AppError::NotFound(
         "no such API endpoint; see /api/v1/traces/{trace_id}, /api/v1/keys/{type}/{value}, \
          /api/v1/events, /api/v1/processes, /api/v1/processes/{id}, \
-         /api/v1/processes/{id}/instances, /api/v1/breaches, /api/v1/systems, \
+         /api/v1/processes/{id}/instances, /api/v1/processes/{id}/slos, /api/v1/breaches, /api/v1/systems, \
          /api/v1/systems/operations, /api/v1/systems/map, /api/v1/search?q=, \
          /api/v1/alerts, /api/v1/alerts/{id}, /api/v1/owners, /api/v1/export/ocel and (admins) /api/v1/storage"
             .into(),
@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/processes/{id}/instances",
             get(processes::list_instances),
         )
+        .route("/api/v1/processes/{id}/slos", get(processes::get_slos))
         .route("/api/v1/breaches", get(breaches::list_breaches))
         .route("/api/v1/export/ocel", get(ocel::export))
         .route("/api/v1/systems", get(systems::list_systems))

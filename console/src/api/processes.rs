@@ -42,3 +42,11 @@ pub async fn list_instances(
     let Query(params) = super::query(params, "status, key, from, to, limit, cursor")?;
     Ok(Json(instances(&state, &id, params).await?))
 }
+
+/// `GET /api/v1/processes/{id}/slos`: its objectives judged now.
+pub async fn get_slos(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::read::slos::Slos>, AppError> {
+    Ok(Json(crate::read::slos::slos(&state, &id, now_ns()).await?))
+}

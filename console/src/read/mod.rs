@@ -12,6 +12,7 @@ pub mod keys;
 pub mod owners;
 pub mod processes;
 pub mod search;
+pub mod slos;
 pub mod storage;
 pub mod systems;
 pub mod time_range;

@@ -1,0 +1,152 @@
+//! `GET /api/v1/processes/{id}/slos`: each objective of a process (its
+//! `[[slos]]`) judged now: the SLI and the error budget left over its
+//! window, and the burn rate over each window of the SRE workbook's
+//! multi-window alerts, with whether each alert's two windows both burn
+//! faster than its rate. Read from the process rollups only
+//! (`Store::process_rollups`, one read per distinct window: hours and
+//! minutes x processes), computed by `domain::process::slo`.
+//!
+//! The rollups count instances by minute of start, so a window holds the
+//! instances started in it, each judged as of the correlator's last look
+//! (one still running counts for neither good nor bad).
+
+use std::collections::BTreeMap;
+
+use domain::process::duration;
+use domain::process::slo::{Budget, Judged, BURN_ALERTS};
+use futures_util::future::try_join_all;
+use serde::Serialize;
+
+use super::Reads;
+use crate::error::AppError;
+
+/// The burn rate over one window.
+#[derive(Debug, Clone, Serialize)]
+pub struct BurnRate {
+    pub window: String,
+    pub good: u64,
+    pub bad: u64,
+    /// Bad share over the share the objective allows.
+    pub burn_rate: f64,
+}
+
+/// One multi-window burn-rate alert: it holds when both windows burn
+/// faster than `burn_rate`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BurnAlert {
+    /// `page` or `ticket`.
+    pub severity: String,
+    pub burn_rate: f64,
+    pub long_window: String,
+    pub short_window: String,
+    pub holds: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SloView {
+    pub id: String,
+    pub name: String,
+    pub sla: String,
+    /// Percent.
+    pub objective: f64,
+    pub window: String,
+    pub good: u64,
+    pub bad: u64,
+    /// Good of judged, percent; `None` before any was judged.
+    pub sli_percent: Option<f64>,
+    /// Bad instances the objective allows among those judged.
+    pub allowed_bad: f64,
+    /// The budget left, percent: 100 untouched, 0 spent, below 0 overspent.
+    pub budget_remaining_percent: f64,
+    pub burn_rates: Vec<BurnRate>,
+    pub alerts: Vec<BurnAlert>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Slos {
+    pub process: String,
+    pub at: String,
+    pub slos: Vec<SloView>,
+}
+
+/// Every objective of process `id`, judged at `now_ns`.
+pub async fn slos(state: &Reads, id: &str, now_ns: u64) -> Result<Slos, AppError> {
+    let def = super::processes::process(state, id)?;
+    // Each distinct window once: the objectives' and the alerts'.
+    let mut windows: Vec<u64> = def.slos.iter().map(|s| s.window_ns).collect();
+    for (_, _, long, short) in BURN_ALERTS {
+        windows.extend([long, short]);
+    }
+    windows.sort_unstable();
+    windows.dedup();
+    let reads = windows.iter().map(|w| {
+        state
+            .store
+            .process_rollups(now_ns.saturating_sub(*w), now_ns)
+    });
+    let rollups: BTreeMap<u64, _> = windows
+        .iter()
+        .copied()
+        .zip(
+            try_join_all(reads)
+                .await?
+                .into_iter()
+                .map(|mut by_process| by_process.remove(&def.id).unwrap_or_default()),
+        )
+        .collect();
+    let slos = def
+        .slos
+        .iter()
+        .map(|slo| {
+            let judged = |w: u64| Judged::of(slo, &rollups[&w]);
+            let whole = judged(slo.window_ns);
+            let budget = Budget::of(slo, whole);
+            let mut burn_windows: Vec<u64> = BURN_ALERTS
+                .iter()
+                .flat_map(|(_, _, long, short)| [*short, *long])
+                .collect();
+            burn_windows.sort_unstable();
+            burn_windows.dedup();
+            SloView {
+                id: slo.id.clone(),
+                name: slo.name.clone(),
+                sla: slo.sla.clone(),
+                objective: slo.objective,
+                window: duration::format_ns(slo.window_ns),
+                good: whole.good,
+                bad: whole.bad,
+                sli_percent: whole.sli_percent(),
+                allowed_bad: budget.allowed_bad,
+                budget_remaining_percent: budget.remaining * 100.0,
+                burn_rates: burn_windows
+                    .iter()
+                    .map(|w| {
+                        let j = judged(*w);
+                        BurnRate {
+                            window: duration::format_ns(*w),
+                            good: j.good,
+                            bad: j.bad,
+                            burn_rate: j.burn_rate(slo.objective),
+                        }
+                    })
+                    .collect(),
+                alerts: BURN_ALERTS
+                    .iter()
+                    .map(|(severity, rate, long, short)| BurnAlert {
+                        severity: severity.to_string(),
+                        burn_rate: *rate,
+                        long_window: duration::format_ns(*long),
+                        short_window: duration::format_ns(*short),
+                        holds: judged(*long).burn_rate(slo.objective) > *rate
+                            && judged(*short).burn_rate(slo.objective) > *rate,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(Slos {
+        process: def.id.clone(),
+        at: domain::time::rfc3339(now_ns),
+        slos,
+    })
+}
