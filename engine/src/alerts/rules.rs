@@ -104,6 +104,10 @@ impl Rule {
                 put("sla", sla);
             }
             Condition::StageLatency { process, .. } => put("process", &Some(process.clone())),
+            Condition::SloBurn { process, slo, .. } => {
+                put("process", &Some(process.clone()));
+                put("slo", &Some(slo.clone()));
+            }
             Condition::SystemSilence { system, .. } => put("system", system),
             Condition::ErrorRate {
                 system, event_type, ..
@@ -163,7 +167,71 @@ impl Rules {
                 list.push(rule);
             }
         }
+        for rule in Self::slo_rules(processes)? {
+            if let Some((other, other_line)) = seen.get(&rule.id) {
+                return Err(DefinitionError {
+                    file: other.clone(),
+                    line: *other_line,
+                    message: format!(
+                        "alert rule id `{}` is taken by the burn-rate alert of an SLO of {}; give the rule another id",
+                        rule.id, rule.file
+                    ),
+                });
+            }
+            list.push(rule);
+        }
         Ok(Self { list })
+    }
+
+    /// Each SLO's multi-window burn-rate alerts (`slo::BURN_ALERTS`): a
+    /// `page` rule (critical) and a `ticket` rule (warning), ids
+    /// `<process>-<slo>-page` and `-ticket`.
+    pub fn slo_rules(processes: &Processes) -> Result<Vec<Rule>, DefinitionError> {
+        let mut out = Vec::new();
+        for def in &processes.list {
+            for slo in &def.slos {
+                for (class, severity) in [("page", "critical"), ("ticket", "warning")] {
+                    let id = format!("{}-{}-{class}", def.id, slo.id);
+                    if !valid_id(&id) {
+                        return Err(DefinitionError {
+                            file: def.file.clone(),
+                            line: 0,
+                            message: format!(
+                                "SLO `{}`: its burn-rate alert's id `{id}` is longer than 64 bytes; shorten the SLO or process id",
+                                slo.id
+                            ),
+                        });
+                    }
+                    let condition = Condition::SloBurn {
+                        process: def.id.clone(),
+                        slo: slo.id.clone(),
+                        windows: domain::process::slo::BURN_ALERTS
+                            .iter()
+                            .filter(|(c, ..)| *c == class)
+                            .map(|(_, rate, long, short)| (*rate, *long, *short))
+                            .collect(),
+                    };
+                    let mut annotations = BTreeMap::new();
+                    annotations.insert("summary".to_string(), default_summary(&condition));
+                    let mut labels = BTreeMap::new();
+                    labels.insert("burn".to_string(), class.to_string());
+                    out.push(Rule {
+                        alertname: id.clone(),
+                        name: format!("{} ({class})", slo.name),
+                        team: None,
+                        owner: def.owner.clone(),
+                        condition,
+                        for_ns: 0,
+                        severity: severity.to_string(),
+                        labels,
+                        annotations,
+                        file: def.file.clone(),
+                        id,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub fn get(&self, id: &str) -> Option<&Rule> {
@@ -528,7 +596,8 @@ impl Rules {
             let owner = match &condition {
                 Condition::SlaBreaches { process, .. }
                 | Condition::OpenBreaches { process, .. }
-                | Condition::StageLatency { process, .. } => processes.process_owner(process),
+                | Condition::StageLatency { process, .. }
+                | Condition::SloBurn { process, .. } => processes.process_owner(process),
                 Condition::SystemSilence { system, .. }
                 | Condition::ErrorRate { system, .. }
                 | Condition::DeadLetters { system, .. } => {

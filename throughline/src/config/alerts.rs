@@ -29,15 +29,17 @@ pub struct RuleSet {
 
 impl RulesArgs {
     /// Loads and validates every rule of the directory, if one is given,
-    /// against the processes they name; a mistake is said with its file,
-    /// line and fix.
+    /// against the processes they name, and adds each SLO's burn-rate
+    /// rules; a mistake is said with its file, line and fix.
     pub fn load(self, processes: &Processes) -> Result<RuleSet, ConfigError> {
-        let rules = match &self.alerts_dir {
-            Some(dir) => {
-                Rules::load_dir(dir, processes).map_err(|e| ConfigError::Invalid(e.to_string()))?
-            }
-            None => Rules::default(),
-        };
+        let rules =
+            match &self.alerts_dir {
+                Some(dir) => Rules::load_dir(dir, processes)
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+                // No rule files: the SLOs' burn-rate alerts alone.
+                None => Rules::parse_all([], processes)
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            };
         Ok(RuleSet {
             dir: self.alerts_dir,
             rules,
