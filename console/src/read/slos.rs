@@ -58,6 +58,8 @@ pub struct SloView {
     pub allowed_bad: f64,
     /// The budget left, percent: 100 untouched, 0 spent, below 0 overspent.
     pub budget_remaining_percent: f64,
+    /// The same as a ratio (1 untouched).
+    pub budget_remaining: f64,
     pub burn_rates: Vec<BurnRate>,
     pub alerts: Vec<BurnAlert>,
 }
@@ -118,6 +120,7 @@ pub async fn slos(state: &Reads, id: &str, now_ns: u64) -> Result<Slos, AppError
                 sli_percent: whole.sli_percent(),
                 allowed_bad: budget.allowed_bad,
                 budget_remaining_percent: budget.remaining * 100.0,
+                budget_remaining: budget.remaining,
                 burn_rates: burn_windows
                     .iter()
                     .map(|w| {

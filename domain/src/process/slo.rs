@@ -87,8 +87,8 @@ impl Judged {
         if self.total() == 0 {
             return 0.0;
         }
-        let bad_share = self.bad as f64 / self.total() as f64;
-        bad_share / (1.0 - objective / 100.0)
+        // In whole percents where it can be, so 90 % gives round figures.
+        self.bad as f64 * 100.0 / (self.total() as f64 * (100.0 - objective))
     }
 }
 
@@ -105,11 +105,11 @@ pub struct Budget {
 
 impl Budget {
     pub fn of(slo: &SloDef, judged: Judged) -> Budget {
-        let allowed_bad = judged.total() as f64 * (1.0 - slo.objective / 100.0);
+        let allowed_bad = judged.total() as f64 * (100.0 - slo.objective) / 100.0;
         let remaining = if judged.total() == 0 {
             1.0
         } else {
-            1.0 - judged.bad as f64 / allowed_bad
+            1.0 - judged.bad as f64 * 100.0 / (judged.total() as f64 * (100.0 - slo.objective))
         };
         Budget {
             judged,

@@ -12,7 +12,7 @@ use engine::alerts::metrics::AlertMetrics;
 use crate::processes::{app, correlator, send, MIN};
 
 /// `promtool check metrics` on `text`: its output when it fails.
-fn promtool_check(what: &str, text: &str) {
+pub fn promtool_check(what: &str, text: &str) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -280,6 +280,19 @@ async fn an_slo_shows_its_budget_and_burn_rates_as_computed_by_hand() {
         ]
     );
 
+    // The same figures as gauges on the console's /metrics, which pass
+    // promtool.
+    let text = app.console_metrics().await;
+    for line in [
+        "throughline_slo_objective_ratio{process=\"order-to-delivery\",slo=\"entry-90\"} 0.9",
+        "throughline_slo_sli_ratio{process=\"order-to-delivery\",slo=\"entry-90\"} 0.6",
+        "throughline_slo_error_budget_remaining_ratio{process=\"order-to-delivery\",slo=\"entry-90\"} -3",
+        "throughline_slo_burn_rate{process=\"order-to-delivery\",slo=\"entry-90\",window=\"1h\"} 10",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+    }
+    crate::promtool::promtool_check("console", &text);
+
     let (status, body) = app.get("/api/v1/processes/nope/slos").await;
     assert_eq!(status, 404, "{body}");
 }
