@@ -196,7 +196,7 @@ pub async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
             }
             render_business(&mut out, &health, &systems, state.correlator.is_none());
             let with_slos = state.processes.list.iter().filter(|p| !p.slos.is_empty());
-            let reads = with_slos.map(|p| slos::slos(&state, &p.id, now));
+            let reads = with_slos.map(|p| slos::slos(&state, &p.id, now, false));
             match futures_util::future::try_join_all(reads).await {
                 Ok(all) if !all.is_empty() => render_slos(&mut out, &all),
                 Ok(_) => {}

@@ -42,6 +42,17 @@ pub struct BurnAlert {
     pub holds: bool,
 }
 
+/// The budget left at the end of one step of the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetPoint {
+    pub at: String,
+    pub remaining_percent: f64,
+}
+
+/// Steps of a burn-down: one rollup read each, the window's rows in all.
+const BURN_DOWN_STEPS: u64 = 14;
+const MINUTE_NS: u64 = 60_000_000_000;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SloView {
     pub id: String,
@@ -62,6 +73,47 @@ pub struct SloView {
     pub budget_remaining: f64,
     pub burn_rates: Vec<BurnRate>,
     pub alerts: Vec<BurnAlert>,
+    /// The budget left after each of 14 steps of the window, oldest first
+    /// (only when asked for: `burn_down=true`, and on the SLO page).
+    pub burn_down: Vec<BudgetPoint>,
+}
+
+/// The budget left after each step of `slo`'s window: the instances started
+/// in each step (disjoint whole minutes, one read each), added up.
+async fn burn_down(
+    state: &Reads,
+    process: &str,
+    slo: &domain::process::SloDef,
+    now_ns: u64,
+) -> Result<Vec<BudgetPoint>, AppError> {
+    let step = (slo.window_ns / BURN_DOWN_STEPS / MINUTE_NS).max(1) * MINUTE_NS;
+    let start = now_ns.saturating_sub(step * BURN_DOWN_STEPS) / MINUTE_NS * MINUTE_NS;
+    let ends: Vec<u64> = (1..=BURN_DOWN_STEPS)
+        .map(|k| {
+            if k == BURN_DOWN_STEPS {
+                now_ns
+            } else {
+                start + k * step - 1
+            }
+        })
+        .collect();
+    let reads = (0..BURN_DOWN_STEPS as usize).map(|k| {
+        state
+            .store
+            .process_rollups(start + k as u64 * step, ends[k])
+    });
+    let mut total = Judged::default();
+    let mut points = Vec::new();
+    for (k, mut by_process) in try_join_all(reads).await?.into_iter().enumerate() {
+        let j = Judged::of(slo, &by_process.remove(process).unwrap_or_default());
+        total.good += j.good;
+        total.bad += j.bad;
+        points.push(BudgetPoint {
+            at: domain::time::rfc3339(ends[k]),
+            remaining_percent: Budget::of(slo, total).remaining * 100.0,
+        });
+    }
+    Ok(points)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,8 +123,14 @@ pub struct Slos {
     pub slos: Vec<SloView>,
 }
 
-/// Every objective of process `id`, judged at `now_ns`.
-pub async fn slos(state: &Reads, id: &str, now_ns: u64) -> Result<Slos, AppError> {
+/// Every objective of process `id`, judged at `now_ns`; with
+/// `with_burn_down`, each one's burn-down too (14 more reads per SLO).
+pub async fn slos(
+    state: &Reads,
+    id: &str,
+    now_ns: u64,
+    with_burn_down: bool,
+) -> Result<Slos, AppError> {
     let def = super::processes::process(state, id)?;
     // Each distinct window once: the objectives' and the alerts'.
     let mut windows: Vec<u64> = def.slos.iter().map(|s| s.window_ns).collect();
@@ -96,10 +154,19 @@ pub async fn slos(state: &Reads, id: &str, now_ns: u64) -> Result<Slos, AppError
                 .map(|mut by_process| by_process.remove(&def.id).unwrap_or_default()),
         )
         .collect();
+    let mut downs = Vec::new();
+    for slo in &def.slos {
+        downs.push(if with_burn_down {
+            burn_down(state, &def.id, slo, now_ns).await?
+        } else {
+            Vec::new()
+        });
+    }
     let slos = def
         .slos
         .iter()
-        .map(|slo| {
+        .zip(downs)
+        .map(|(slo, burn_down)| {
             let judged = |w: u64| Judged::of(slo, &rollups[&w]);
             let whole = judged(slo.window_ns);
             let budget = Budget::of(slo, whole);
@@ -144,6 +211,7 @@ pub async fn slos(state: &Reads, id: &str, now_ns: u64) -> Result<Slos, AppError
                             && judged(*short).burn_rate(slo.objective) > *rate,
                     })
                     .collect(),
+                burn_down,
             }
         })
         .collect();

@@ -54,6 +54,8 @@ pub struct ProcessPage {
     /// The owning team and its contacts, as shown; empty when unowned.
     pub owner: String,
     pub contacts: String,
+    pub has_slos: bool,
+    pub slos_href: String,
     pub key_type: String,
     pub started: String,
     pub in_flight: String,
@@ -229,6 +231,8 @@ pub async fn page(
         description: def.description.clone(),
         owner: h.owner.clone().unwrap_or_default(),
         contacts: h.contacts.join(", "),
+        has_slos: !def.slos.is_empty(),
+        slos_href: chrome.keep_range(&format!("{}/slos", links::process(&def.id))),
         key_type: def.key_type.clone(),
         started: fmt::count(h.instances.started as u64),
         in_flight: fmt::count(h.instances.in_flight as u64),

@@ -293,6 +293,36 @@ async fn an_slo_shows_its_budget_and_burn_rates_as_computed_by_hand() {
     }
     crate::promtool::promtool_check("console", &text);
 
+    // The burn-down ends where the window's figures are; the page shows
+    // the API's figures, its chart and the link to the breaches.
+    let (status, body) = app
+        .get("/api/v1/processes/order-to-delivery/slos?burn_down=true")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let points = body["slos"][0]["burn_down"].as_array().unwrap().clone();
+    assert_eq!(points.len(), 14, "{body}");
+    close(&points[0]["remaining_percent"], 100.0);
+    close(&points[13]["remaining_percent"], -300.0);
+    let page = app.page("/processes/order-to-delivery/slos").await;
+    for part in [
+        r#"<dd data-figure="sli">60.0%</dd>"#,
+        r#"<dd data-figure="budget" class="bad">-300.0%</dd>"#,
+        r#"<td class="num" data-window="1h">10.00</td>"#,
+        r#"<svg class="burn-down""#,
+        "/breaches?process=order-to-delivery&#38;sla=order-entry&#38;from=now-1d",
+    ] {
+        assert!(page.contains(part), "{part}\n{page}");
+    }
+    let process = app.page("/processes/order-to-delivery").await;
+    assert!(
+        process.contains("/processes/order-to-delivery/slos"),
+        "{process}"
+    );
+    let (status, body) = app
+        .get("/api/v1/processes/order-to-delivery/slos?burndown=1")
+        .await;
+    assert_eq!(status, 400, "{body}");
+
     let (status, body) = app.get("/api/v1/processes/nope/slos").await;
     assert_eq!(status, 404, "{body}");
 }
