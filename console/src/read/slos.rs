@@ -13,7 +13,8 @@
 use std::collections::BTreeMap;
 
 use domain::process::duration;
-use domain::process::slo::{Budget, Judged, BURN_ALERTS};
+use domain::process::slo::{Budget, Judged, SloTarget, BURN_ALERTS};
+use domain::process::SloDef;
 use futures_util::future::try_join_all;
 use serde::Serialize;
 
@@ -57,7 +58,11 @@ const MINUTE_NS: u64 = 60_000_000_000;
 pub struct SloView {
     pub id: String,
     pub name: String,
-    pub sla: String,
+    /// The SLA it judges instances by, if it is on an SLA.
+    pub sla: Option<String>,
+    /// The system (and event type) whose events it counts, if on events.
+    pub system: Option<String>,
+    pub event_type: Option<String>,
     /// Percent.
     pub objective: f64,
     pub window: String,
@@ -97,15 +102,11 @@ async fn burn_down(
             }
         })
         .collect();
-    let reads = (0..BURN_DOWN_STEPS as usize).map(|k| {
-        state
-            .store
-            .process_rollups(start + k as u64 * step, ends[k])
-    });
+    let reads = (0..BURN_DOWN_STEPS as usize)
+        .map(|k| judge(state, process, slo, start + k as u64 * step, ends[k]));
     let mut total = Judged::default();
     let mut points = Vec::new();
-    for (k, mut by_process) in try_join_all(reads).await?.into_iter().enumerate() {
-        let j = Judged::of(slo, &by_process.remove(process).unwrap_or_default());
+    for (k, j) in try_join_all(reads).await?.into_iter().enumerate() {
         total.good += j.good;
         total.bad += j.bad;
         points.push(BudgetPoint {
@@ -114,6 +115,30 @@ async fn burn_down(
         });
     }
     Ok(points)
+}
+
+/// `slo`'s good and bad over `[from_ns, to_ns]`: its process's rollups for
+/// an SLO on an SLA, the event rollups for one on events.
+async fn judge(
+    state: &Reads,
+    process: &str,
+    slo: &SloDef,
+    from_ns: u64,
+    to_ns: u64,
+) -> Result<Judged, AppError> {
+    Ok(match &slo.target {
+        SloTarget::Sla(_) => {
+            let mut by_process = state.store.process_rollups(from_ns, to_ns).await?;
+            Judged::of(slo, &by_process.remove(process).unwrap_or_default())
+        }
+        SloTarget::Events { system, event_type } => {
+            let (events, bad) = state
+                .store
+                .event_outcome_counts(system, event_type.as_deref(), from_ns, to_ns)
+                .await?;
+            Judged::events(events, bad)
+        }
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +179,18 @@ pub async fn slos(
                 .map(|mut by_process| by_process.remove(&def.id).unwrap_or_default()),
         )
         .collect();
+    // SLOs on events: each window from the event rollups.
+    let mut event_counts: BTreeMap<(usize, u64), Judged> = BTreeMap::new();
+    for (i, slo) in def.slos.iter().enumerate() {
+        if matches!(slo.target, SloTarget::Events { .. }) {
+            let reads = windows
+                .iter()
+                .map(|w| judge(state, &def.id, slo, now_ns.saturating_sub(*w), now_ns));
+            for (w, j) in windows.iter().zip(try_join_all(reads).await?) {
+                event_counts.insert((i, *w), j);
+            }
+        }
+    }
     let mut downs = Vec::new();
     for slo in &def.slos {
         downs.push(if with_burn_down {
@@ -166,8 +203,12 @@ pub async fn slos(
         .slos
         .iter()
         .zip(downs)
-        .map(|(slo, burn_down)| {
-            let judged = |w: u64| Judged::of(slo, &rollups[&w]);
+        .enumerate()
+        .map(|(i, (slo, burn_down))| {
+            let judged = |w: u64| match event_counts.get(&(i, w)) {
+                Some(j) => *j,
+                None => Judged::of(slo, &rollups[&w]),
+            };
             let whole = judged(slo.window_ns);
             let budget = Budget::of(slo, whole);
             let mut burn_windows: Vec<u64> = BURN_ALERTS
@@ -179,7 +220,18 @@ pub async fn slos(
             SloView {
                 id: slo.id.clone(),
                 name: slo.name.clone(),
-                sla: slo.sla.clone(),
+                sla: match &slo.target {
+                    SloTarget::Sla(sla) => Some(sla.clone()),
+                    SloTarget::Events { .. } => None,
+                },
+                system: match &slo.target {
+                    SloTarget::Events { system, .. } => Some(system.clone()),
+                    SloTarget::Sla(_) => None,
+                },
+                event_type: match &slo.target {
+                    SloTarget::Events { event_type, .. } => event_type.clone(),
+                    SloTarget::Sla(_) => None,
+                },
                 objective: slo.objective,
                 window: duration::format_ns(slo.window_ns),
                 good: whole.good,

@@ -66,15 +66,35 @@ pub async fn page(
                     &points,
                     &format!("error budget left of {} over {}", s.name, s.window),
                 ),
-                breaches_href: chrome.href(
-                    "/breaches",
-                    &[
-                        ("process", &id),
-                        ("sla", &s.sla),
-                        ("from", &format!("now-{}", duration::format_ns(window_ns))),
-                        ("to", "now"),
-                    ],
-                ),
+                breaches_href: match (&s.sla, &s.system) {
+                    (Some(sla), _) => chrome.href(
+                        "/breaches",
+                        &[
+                            ("process", &id),
+                            ("sla", sla),
+                            ("from", &format!("now-{}", duration::format_ns(window_ns))),
+                            ("to", "now"),
+                        ],
+                    ),
+                    // The failed and dead-lettered events of the window.
+                    (None, Some(system)) => {
+                        let from = format!("now-{}", duration::format_ns(window_ns));
+                        let mut q = vec![
+                            ("system", system.as_str()),
+                            ("outcome", "failed"),
+                            ("from", from.as_str()),
+                        ];
+                        if let Some(t) = &s.event_type {
+                            q.push(("type", t.as_str()));
+                        }
+                        let query: Vec<String> = q
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", links::urlencode(v)))
+                            .collect();
+                        format!("/api/v1/events?{}", query.join("&"))
+                    }
+                    (None, None) => String::new(),
+                },
                 rates: s
                     .burn_rates
                     .iter()

@@ -11,4 +11,4 @@ pub mod slo;
 
 pub use definition::{DefinitionError, ProcessDef, Processes, SlaDef, StageDef};
 pub use owners::{Holdings, SystemDef, UNOWNED};
-pub use slo::SloDef;
+pub use slo::{SloDef, SloTarget};

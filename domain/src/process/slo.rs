@@ -1,12 +1,16 @@
 //! Service level objectives on a process: `[[slos]]` in its definition, an
-//! objective (a percentage of good instances) over a window, on one of its
-//! SLAs ("99 % of orders entered in ERP within 15 min, over 28 days"). The
-//! SLI, the error budget and the burn rates are computed here from a
-//! [`ProcessRollup`] of the instances started in a window, so every figure
-//! costs the rollups' minutes and hours, never the instances.
+//! objective (a percentage of good ones) over a window, on one of its SLAs
+//! ("99 % of orders entered in ERP within 15 min, over 28 days") or on the
+//! events of a system ("99.5 % of the ERP's `erp.sales_order.created`
+//! events not failed or dead-lettered"). The SLI, the error budget and the
+//! burn rates are computed here from [`Judged`] counts that the callers
+//! read from rollups (a [`ProcessRollup`] of the instances started in a
+//! window, or the event rollups), so every figure costs the rollups'
+//! minutes and hours, never the instances or events.
 //!
 //! An instance counts once its SLA is judged: met is good, breached (open
-//! or closed) is bad; one still running counts for neither.
+//! or closed) is bad; one still running counts for neither. An event is
+//! bad when its outcome is failed or dead-lettered.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -20,9 +24,23 @@ use crate::process_rollup::ProcessRollup;
 pub(super) struct RawSlo {
     pub id: Spanned<String>,
     pub name: Option<String>,
-    pub sla: Spanned<String>,
+    pub sla: Option<Spanned<String>>,
+    pub system: Option<Spanned<String>>,
+    pub event_type: Option<String>,
     pub objective: Spanned<f64>,
     pub window: Option<Spanned<String>>,
+}
+
+/// What an SLO counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SloTarget {
+    /// Instances of the process judged against this SLA.
+    Sla(String),
+    /// Events of a system (of one type, or all), by outcome.
+    Events {
+        system: String,
+        event_type: Option<String>,
+    },
 }
 
 /// One objective of a process.
@@ -30,8 +48,7 @@ pub(super) struct RawSlo {
 pub struct SloDef {
     pub id: String,
     pub name: String,
-    /// The SLA whose met instances are the good ones.
-    pub sla: String,
+    pub target: SloTarget,
     /// Percent of judged instances that must be good, above 0 and below 100.
     pub objective: f64,
     /// The window the objective is judged over (default 28 days).
@@ -62,12 +79,24 @@ pub struct Judged {
 }
 
 impl Judged {
-    /// The instances of `rollup` judged against `slo`'s SLA.
+    /// The instances of `rollup` judged against `slo`'s SLA; nothing for
+    /// an SLO on events.
     pub fn of(slo: &SloDef, rollup: &ProcessRollup) -> Judged {
-        let c = rollup.slas.get(&slo.sla).copied().unwrap_or_default();
+        let SloTarget::Sla(sla) = &slo.target else {
+            return Judged::default();
+        };
+        let c = rollup.slas.get(sla).copied().unwrap_or_default();
         Judged {
             good: c.met,
             bad: c.breached,
+        }
+    }
+
+    /// `events` events of which `bad` failed or were dead-lettered.
+    pub fn events(events: u64, bad: u64) -> Judged {
+        Judged {
+            good: events.saturating_sub(bad),
+            bad,
         }
     }
 
@@ -129,20 +158,31 @@ pub(super) fn parse(raw: RawSlo, slas: &[&str]) -> Result<SloDef, (usize, String
             format!("SLO id `{id}` must be lowercase letters, digits, `-` and `_`"),
         ));
     }
-    if !slas.contains(&raw.sla.get_ref().as_str()) {
-        return Err((
-            raw.sla.span().start,
-            format!(
-                "SLO `{id}` names SLA `{}`, which is not defined; defined SLAs: {}",
-                raw.sla.get_ref(),
-                if slas.is_empty() {
-                    "none".to_string()
-                } else {
-                    slas.join(", ")
-                }
-            ),
-        ));
-    }
+    let target = match (raw.sla, raw.system) {
+        (Some(sla), None) if raw.event_type.is_none() => {
+            if !slas.contains(&sla.get_ref().as_str()) {
+                return Err((
+                    sla.span().start,
+                    format!(
+                        "SLO `{id}` names SLA `{}`, which is not defined; defined SLAs: {}",
+                        sla.get_ref(),
+                        if slas.is_empty() { "none".to_string() } else { slas.join(", ") }
+                    ),
+                ));
+            }
+            SloTarget::Sla(sla.into_inner())
+        }
+        (None, Some(system)) => SloTarget::Events {
+            system: system.into_inner(),
+            event_type: raw.event_type,
+        },
+        _ => {
+            return Err((
+                raw.id.span().start,
+                format!("SLO `{id}` needs `sla` (an SLA of the process) or `system` (and optionally `event_type`), not both"),
+            ))
+        }
+    };
     let objective = *raw.objective.get_ref();
     if !(objective > 0.0 && objective < 100.0) {
         return Err((
@@ -167,7 +207,7 @@ pub(super) fn parse(raw: RawSlo, slas: &[&str]) -> Result<SloDef, (usize, String
     Ok(SloDef {
         name: raw.name.unwrap_or_else(|| id.clone()),
         id,
-        sla: raw.sla.into_inner(),
+        target,
         objective,
         window_ns,
     })
@@ -182,7 +222,7 @@ mod tests {
         SloDef {
             id: "entry".into(),
             name: "entry".into(),
-            sla: "order-entry".into(),
+            target: SloTarget::Sla("order-entry".into()),
             objective,
             window_ns: 28 * 86_400_000_000_000,
         }

@@ -356,10 +356,22 @@ async fn slo_burn(
     else {
         return Ok(Finding::default());
     };
+    use domain::process::slo::{Judged, SloTarget};
     let rate = |w: u64| async move {
-        let mut rollups = store.process_rollups(now.saturating_sub(w), now).await?;
-        let r = rollups.remove(process).unwrap_or_default();
-        Ok::<f64, StoreError>(domain::process::slo::Judged::of(def, &r).burn_rate(def.objective))
+        let from = now.saturating_sub(w);
+        let judged = match &def.target {
+            SloTarget::Sla(_) => {
+                let mut rollups = store.process_rollups(from, now).await?;
+                Judged::of(def, &rollups.remove(process).unwrap_or_default())
+            }
+            SloTarget::Events { system, event_type } => {
+                let (events, bad) = store
+                    .event_outcome_counts(system, event_type.as_deref(), from, now)
+                    .await?;
+                Judged::events(events, bad)
+            }
+        };
+        Ok::<f64, StoreError>(judged.burn_rate(def.objective))
     };
     let mut value = 0.0f64;
     let mut holds = false;

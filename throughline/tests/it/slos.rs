@@ -326,3 +326,91 @@ async fn an_slo_shows_its_budget_and_burn_rates_as_computed_by_hand() {
     let (status, body) = app.get("/api/v1/processes/nope/slos").await;
     assert_eq!(status, 404, "{body}");
 }
+
+/// An SLO on a system's events of one type, from the event rollups: ten
+/// `erp.sales_order.created` events of the ERP, one failed and one
+/// dead-lettered (a failed event of another type and one of another system
+/// do not count). By hand, at 90 %: SLI 80 %, 1 bad allowed, budget
+/// 1 - 2 / 1 = -100 %, burn rate (2/10) / 0.1 = 2 over the day; nothing
+/// in the last 5 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_slo_on_events_counts_failed_and_dead_lettered_ones() {
+    let process: &'static str = Box::leak(
+        format!(
+            "{ORDER_TO_DELIVERY}\n[[slos]]\nid = \"erp-ok\"\nsystem = \"erp\"\n\
+             event_type = \"erp.sales_order.created\"\nobjective = 90\nwindow = \"1d\"\n"
+        )
+        .into_boxed_str(),
+    );
+    let app = TestApp::with(TestConfig {
+        processes: vec![process],
+        ..Default::default()
+    })
+    .await;
+    let now = domain::now_ns();
+    for i in 0..10u64 {
+        let outcome = match i {
+            3 => "failed",
+            7 => "dead_lettered",
+            _ => "ok",
+        };
+        let order = format!("O-{i}");
+        send(
+            &app,
+            &format!("e-{i}"),
+            "erp",
+            "erp.sales_order.created",
+            now - 90 * MIN + i * MIN,
+            &[("orderid", &order), ("outcome", outcome)],
+        )
+        .await;
+    }
+    send(
+        &app,
+        "x-1",
+        "erp",
+        "erp.invoice.created",
+        now - 30 * MIN,
+        &[("outcome", "failed")],
+    )
+    .await;
+    send(
+        &app,
+        "x-2",
+        "mes",
+        "erp.sales_order.created",
+        now - 30 * MIN,
+        &[("outcome", "failed")],
+    )
+    .await;
+
+    let (status, body) = app.get("/api/v1/processes/order-to-delivery/slos").await;
+    assert_eq!(status, 200, "{body}");
+    let slo = &body["slos"][0];
+    assert_eq!(slo["system"], "erp", "{slo}");
+    assert_eq!(slo["good"], 8, "{slo}");
+    assert_eq!(slo["bad"], 2, "{slo}");
+    close(&slo["sli_percent"], 80.0);
+    close(&slo["allowed_bad"], 1.0);
+    close(&slo["budget_remaining_percent"], -100.0);
+    let rate = |window: &str| {
+        slo["burn_rates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["window"] == window)
+            .unwrap()["burn_rate"]
+            .clone()
+    };
+    close(&rate("1d"), 2.0);
+    close(&rate("5m"), 0.0);
+    let page = app.page("/processes/order-to-delivery/slos").await;
+    assert!(
+        page.contains(r#"<dd data-figure="sli">80.0%</dd>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains("/api/v1/events?system=erp&#38;outcome=failed"),
+        "{page}"
+    );
+}

@@ -155,3 +155,25 @@ fn slos_name_an_sla_an_objective_and_a_window() {
     let err = parse(&with("id = \"e\"\nsla = \"order-entry\"\nobjective = 100")).unwrap_err();
     assert!(err.message.contains("above 0 and below 100"), "{err}");
 }
+
+/// An SLO on a system's events, and one that names both kinds of target.
+#[test]
+fn an_slo_on_events_of_a_system() {
+    let with = |slo: &str| format!("{GOOD}\n[[slos]]\n{slo}\n");
+    let def = parse(&with(
+        "id = \"erp-ok\"\nsystem = \"erp\"\nevent_type = \"erp.sales_order.created\"\nobjective = 99.5",
+    ))
+    .unwrap();
+    assert_eq!(
+        def.slos[0].target,
+        crate::process::SloTarget::Events {
+            system: "erp".into(),
+            event_type: Some("erp.sales_order.created".into())
+        }
+    );
+    let err = parse(&with(
+        "id = \"x\"\nsystem = \"erp\"\nsla = \"order-entry\"\nobjective = 99",
+    ))
+    .unwrap_err();
+    assert!(err.message.contains("not both"), "{err}");
+}
