@@ -432,6 +432,58 @@ pub async fn deliver_with(
 mod tests {
     use super::*;
 
+    /// Answers 200 to one request on loopback and hands back its head.
+    async fn one_request() -> (String, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v2/alerts", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&head).to_lowercase()
+        });
+        (url, task)
+    }
+
+    /// Basic and bearer authentication go out as `Authorization` headers.
+    #[tokio::test]
+    async fn receivers_send_their_basic_or_bearer_credentials() {
+        let retry = Retry {
+            attempts: 1,
+            backoff: Duration::ZERO,
+            timeout: Duration::from_secs(5),
+        };
+        let client = reqwest::Client::new();
+        let (url, head) = one_request().await;
+        let basic = Auth::Basic(BasicAuth {
+            username: "tl".into(),
+            password: "pw".into(),
+        });
+        let attempts = deliver_with(&client, &url, &basic, &json!([]), retry).await;
+        assert!(attempts[0].ok, "{attempts:?}");
+        // base64("tl:pw")
+        assert!(head
+            .await
+            .unwrap()
+            .contains("authorization: basic dgw6chc="));
+        let (url, head) = one_request().await;
+        let bearer = Auth::Bearer("t0ken".into());
+        let attempts = deliver_with(&client, &url, &bearer, &json!([]), retry).await;
+        assert!(attempts[0].ok, "{attempts:?}");
+        assert!(head.await.unwrap().contains("authorization: bearer t0ken"));
+    }
+
     /// A failed delivery says why, but shows neither the user info nor the
     /// path of the receiver's URL.
     #[tokio::test]
