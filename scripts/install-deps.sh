@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing Throughline needs and the machine lacks:
-# ClickHouse (server and client) and Chromium with chromedriver (for the
-# console's browser tests) from the system's packages, chDB (the current
+# ClickHouse (server and client), Chromium with chromedriver (for the
+# console's browser tests) and Prometheus's Alertmanager and promtool (the
+# alert receiver's test runs a real Alertmanager; promtool checks both
+# /metrics) from the system's packages, chDB (the current
 # ClickHouse engine in process, for the tests' second run) from PyPI into
 # target/chdb-venv, and a Rust toolchain check. Safe to run again: it only
 # installs what is missing.
@@ -39,6 +41,14 @@ command -v curl >/dev/null 2>&1 || apt_install curl
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   apt_install chromium chromium-driver
 fi
+
+# The Alertmanager receiver is tested against a real Alertmanager, and both
+# /metrics outputs against `promtool check metrics`. Debian's packages ship
+# services too; the tests start their own Alertmanager and nothing else.
+if [ ! -x /usr/bin/prometheus-alertmanager ] && ! command -v alertmanager >/dev/null 2>&1; then
+  apt_install prometheus-alertmanager
+fi
+command -v promtool >/dev/null 2>&1 || apt_install prometheus
 
 # `make test` runs part of the suite on the current engine too
 # (scripts/with-chdb.sh); a pinned chDB where python3 lacks it.

@@ -4,7 +4,8 @@
 //! breaches by process and SLA, stage-to-stage duration quantiles, and how
 //! long ago each system was last seen. The gauges are read through the same
 //! functions as the API (over the last 24 hours; systems over 15 minutes),
-//! so they are the console's figures.
+//! so they are the console's figures; and each SLO's objective, SLI, error
+//! budget left and burn rates (`read::slos`, only for processes with SLOs).
 
 use std::fmt::Write;
 
@@ -14,8 +15,9 @@ use axum::response::IntoResponse;
 use domain::now_ns;
 
 use crate::read::processes::Health;
+use crate::read::slos::Slos;
 use crate::read::systems::Systems;
-use crate::read::{processes, systems, time_range};
+use crate::read::{processes, slos, systems, time_range};
 use crate::state::AppState;
 
 /// The range of the process gauges.
@@ -120,6 +122,63 @@ pub fn render_business(out: &mut String, health: &Health, systems: &Systems, wit
     }
 }
 
+/// The `throughline_slo_*` gauges of `all`, appended to `out`.
+pub fn render_slos(out: &mut String, all: &[Slos]) {
+    let families = [
+        ("objective_ratio", "The SLO's objective, as a ratio."),
+        (
+            "sli_ratio",
+            "Good of judged instances over the SLO's window (absent before any was judged).",
+        ),
+        (
+            "error_budget_remaining_ratio",
+            "The error budget left: 1 untouched, 0 spent, below 0 overspent.",
+        ),
+    ];
+    for (name, help) in families {
+        let _ = writeln!(
+            out,
+            "# HELP throughline_slo_{name} {help}\n# TYPE throughline_slo_{name} gauge"
+        );
+        for p in all {
+            for s in &p.slos {
+                let value = match name {
+                    "objective_ratio" => Some(s.objective / 100.0),
+                    "sli_ratio" => s.sli_percent.map(|v| v / 100.0),
+                    _ => Some(s.budget_remaining),
+                };
+                if let Some(v) = value {
+                    let _ = writeln!(
+                        out,
+                        "throughline_slo_{name}{{process=\"{}\",slo=\"{}\"}} {v}",
+                        esc(&p.process),
+                        esc(&s.id)
+                    );
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP throughline_slo_burn_rate How fast the SLO's error budget burns over a window (1 spends it exactly over the SLO's window).\n\
+         # TYPE throughline_slo_burn_rate gauge"
+    );
+    for p in all {
+        for s in &p.slos {
+            for b in &s.burn_rates {
+                let _ = writeln!(
+                    out,
+                    "throughline_slo_burn_rate{{process=\"{}\",slo=\"{}\",window=\"{}\"}} {}",
+                    esc(&p.process),
+                    esc(&s.id),
+                    b.window,
+                    b.burn_rate
+                );
+            }
+        }
+    }
+}
+
 pub async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = state.metrics.render();
     let now = now_ns();
@@ -136,6 +195,13 @@ pub async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
                 correlator.render_open_breaches(&mut out, esc);
             }
             render_business(&mut out, &health, &systems, state.correlator.is_none());
+            let with_slos = state.processes.list.iter().filter(|p| !p.slos.is_empty());
+            let reads = with_slos.map(|p| slos::slos(&state, &p.id, now, false));
+            match futures_util::future::try_join_all(reads).await {
+                Ok(all) if !all.is_empty() => render_slos(&mut out, &all),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "SLO gauges not available"),
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, "business gauges not available");

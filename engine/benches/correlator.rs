@@ -178,6 +178,7 @@ async fn main() {
     let keys = Arc::new(KeyTypes::default());
     let processes = Arc::new(Processes {
         list: vec![Processes::parse(PROCESS, "order-to-delivery.toml", &keys).unwrap()],
+        ..Default::default()
     });
     let base_ns = domain::now_ns() - 3 * 86_400_000_000_000;
 

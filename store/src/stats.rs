@@ -216,6 +216,40 @@ impl Store {
         Ok(out.into_values().collect())
     }
 
+    /// Events of `system` (of `event_type`, or of every type) over
+    /// `[from_ns, to_ns]` (whole minutes), and how many of them failed or
+    /// were dead-lettered: `(events, bad)`. From the event rollups.
+    pub async fn event_outcome_counts(
+        &self,
+        system: &str,
+        event_type: Option<&str>,
+        from_ns: u64,
+        to_ns: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        #[derive(Row, Deserialize)]
+        struct Counts {
+            events: u64,
+            bad: u64,
+        }
+        let range = Rollup::new(from_ns, to_ns);
+        let counts = range
+            .bind(self.query(&format!(
+                "SELECT sum(n) AS events, \
+                        sumIf(n, outcome IN ('failed', 'dead_lettered')) AS bad \
+                 FROM ( \
+                   SELECT outcome, countMerge(events) AS n \
+                   FROM ({}) WHERE system = ? AND (? = 0 OR type = ?) GROUP BY outcome \
+                 )",
+                Rollup::union("system, type, outcome, events", "event")
+            )))
+            .bind(system)
+            .bind(u8::from(event_type.is_some()))
+            .bind(event_type.unwrap_or(""))
+            .fetch_one::<Counts>()
+            .await?;
+        Ok((counts.events, counts.bad))
+    }
+
     /// Rate, errors and latency of every operation over `[from_ns, to_ns]`
     /// (whole minutes); p50 and p95 from the duration histograms.
     pub async fn operation_stats(

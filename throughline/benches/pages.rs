@@ -217,6 +217,7 @@ async fn main() {
     let keys = Arc::new(KeyTypes::default());
     let processes = Arc::new(Processes {
         list: vec![Processes::parse(PROCESS, "order-to-delivery.toml", &keys).unwrap()],
+        ..Default::default()
     });
     let orders = events_total / 3;
     // Orders start over the last 22 hours; their last stage comes 2 h later.

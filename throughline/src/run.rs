@@ -154,6 +154,11 @@ async fn start_alerts(
     store: Store,
     shutdown: CancellationToken,
 ) -> anyhow::Result<JoinHandle<()>> {
+    for d in &settings.destinations {
+        if let Some(warning) = d.deprecation() {
+            tracing::warn!("{warning}");
+        }
+    }
     let evaluator = Evaluator::new(
         store,
         Arc::new(rules.rules.clone()),
@@ -304,6 +309,10 @@ pub async fn up(config: UpConfig) -> anyhow::Result<()> {
     let retention_metrics = Arc::new(RetentionMetrics::default());
     let dropped = retention_metrics.clone();
     metrics.also(move |out| dropped.render(out));
+    if let Some((_, alerts)) = &config.correlator.alerts {
+        let sent = alerts.metrics.clone();
+        metrics.also(move |out| sent.render(out));
+    }
     // Three listeners: OTLP/gRPC, OTLP/HTTP, the console.
     let connections = config.collector.connections.for_listeners(3);
     let started = async {

@@ -9,6 +9,7 @@ mod breaches;
 mod events;
 mod keys;
 mod ocel;
+mod owners;
 mod processes;
 mod search;
 mod storage;
@@ -34,9 +35,9 @@ async fn not_found() -> AppError {
     AppError::NotFound(
         "no such API endpoint; see /api/v1/traces/{trace_id}, /api/v1/keys/{type}/{value}, \
          /api/v1/events, /api/v1/processes, /api/v1/processes/{id}, \
-         /api/v1/processes/{id}/instances, /api/v1/breaches, /api/v1/systems, \
+         /api/v1/processes/{id}/instances, /api/v1/processes/{id}/slos, /api/v1/breaches, /api/v1/systems, \
          /api/v1/systems/operations, /api/v1/systems/map, /api/v1/search?q=, \
-         /api/v1/alerts, /api/v1/alerts/{id}, /api/v1/export/ocel and (admins) /api/v1/storage"
+         /api/v1/alerts, /api/v1/alerts/{id}, /api/v1/owners, /api/v1/export/ocel and (admins) /api/v1/storage"
             .into(),
     )
 }
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/processes/{id}/instances",
             get(processes::list_instances),
         )
+        .route("/api/v1/processes/{id}/slos", get(processes::get_slos))
         .route("/api/v1/breaches", get(breaches::list_breaches))
         .route("/api/v1/export/ocel", get(ocel::export))
         .route("/api/v1/systems", get(systems::list_systems))
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/search", get(search::get_search))
         .route("/api/v1/alerts", get(alerts::list_alerts))
         .route("/api/v1/alerts/{id}", get(alerts::get_alert))
+        .route("/api/v1/owners", get(owners::list_owners))
         .route("/api/{*rest}", get(not_found))
         .with_state(state)
 }

@@ -42,3 +42,22 @@ pub async fn list_instances(
     let Query(params) = super::query(params, "status, key, from, to, limit, cursor")?;
     Ok(Json(instances(&state, &id, params).await?))
 }
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloParams {
+    #[serde(default)]
+    pub burn_down: bool,
+}
+
+/// `GET /api/v1/processes/{id}/slos?burn_down=`: its objectives judged now.
+pub async fn get_slos(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<SloParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<crate::read::slos::Slos>, AppError> {
+    let Query(params) = super::query(params, "burn_down")?;
+    Ok(Json(
+        crate::read::slos::slos(&state, &id, now_ns(), params.burn_down).await?,
+    ))
+}

@@ -34,6 +34,10 @@ pub struct AlertView {
     pub name: String,
     pub kind: String,
     pub severity: String,
+    /// The team that owns what it watches; `None` when nothing names one.
+    pub owner: Option<String>,
+    /// The team whose every process it watches (a `team` rule).
+    pub team: Option<String>,
     pub file: String,
     pub threshold: String,
     #[serde(rename = "for")]
@@ -109,6 +113,8 @@ fn view(rule: &Rule, row: Option<&AlertRecord>) -> AlertView {
         name: rule.name.clone(),
         kind: rule.condition.kind().into(),
         severity: rule.severity.clone(),
+        owner: rule.owner.clone(),
+        team: rule.team.clone(),
         file: rule.file.clone(),
         threshold: rule.condition.threshold_text(),
         for_: duration::format_ns(rule.for_ns),

@@ -138,6 +138,9 @@ pub struct ProcessHealth {
     pub name: String,
     pub description: String,
     pub key: String,
+    /// The team that owns it (`owner` in its definition).
+    pub owner: Option<String>,
+    pub contacts: Vec<String>,
     pub stages: Vec<StageReach>,
     pub instances: InstanceCounts,
     pub open_breaches: u64,
@@ -220,6 +223,8 @@ fn summary(def: &ProcessDef, r: &ProcessRollup, cx: &Context) -> ProcessHealth {
     let first = &def.stages[0].id;
     let last = &def.stages[def.stages.len() - 1].id;
     ProcessHealth {
+        owner: def.owner.clone(),
+        contacts: def.contacts.clone(),
         id: def.id.clone(),
         name: def.name.clone(),
         description: def.description.clone(),

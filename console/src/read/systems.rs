@@ -21,6 +21,9 @@ pub const SILENT_AFTER_NS: u64 = 15 * 60 * 1_000_000_000;
 #[derive(Debug, Clone, Serialize)]
 pub struct SystemView {
     pub system: String,
+    /// The team that owns it (`[systems.<name>]` in the config).
+    pub owner: Option<String>,
+    pub contacts: Vec<String>,
     pub spans: u64,
     pub span_errors: u64,
     pub events: u64,
@@ -78,6 +81,13 @@ pub async fn systems(state: &Reads, w: &Window) -> Result<Systems, AppError> {
                 last_seen: seen.map(domain::time::rfc3339),
                 last_seen_seconds_ago: seen.map(|t| at.saturating_sub(t) / 1_000_000_000),
                 silent: seen.is_none_or(|t| at.saturating_sub(t) > SILENT_AFTER_NS),
+                owner: state.processes.system_owner(&a.system).map(str::to_string),
+                contacts: state
+                    .processes
+                    .systems
+                    .get(&a.system)
+                    .map(|s| s.contacts.clone())
+                    .unwrap_or_default(),
                 system: a.system,
                 spans: a.spans,
                 span_errors: a.span_errors,

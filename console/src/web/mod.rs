@@ -18,6 +18,7 @@ mod overview;
 mod process;
 mod search;
 mod signin;
+mod slos;
 pub mod svg;
 mod systems;
 mod trace;
@@ -120,6 +121,7 @@ pub fn pages(state: AppState) -> Router {
     Router::new()
         .route("/", get(overview::page))
         .route("/processes/{id}", get(process::page))
+        .route("/processes/{id}/slos", get(slos::page))
         .route("/breaches", get(breaches::page))
         .route("/search", get(search::page))
         .route("/keys/{key_type}/{value}", get(key::page))

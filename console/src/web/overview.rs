@@ -40,6 +40,9 @@ pub struct SystemLine {
     pub last_seen: String,
     pub last_seen_ago: String,
     pub silent: bool,
+    /// The owning team; empty when `[systems.<name>]` names none.
+    pub owner: String,
+    pub contacts: String,
 }
 
 impl From<&SystemView> for SystemLine {
@@ -58,6 +61,8 @@ impl From<&SystemView> for SystemLine {
                 .map(|secs| fmt::duration(secs * 1_000_000_000))
                 .unwrap_or_else(|| "never".into()),
             silent: s.silent,
+            owner: s.owner.clone().unwrap_or_default(),
+            contacts: s.contacts.join(", "),
         }
     }
 }

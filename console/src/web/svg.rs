@@ -74,6 +74,40 @@ pub fn sparkline(a: &[u64], b: &[u64], title: &str) -> String {
     out
 }
 
+/// An error budget's burn-down: the percent left after each step as a
+/// line, from 100 % down (below 0 when overspent), with the 0 % line.
+pub fn burn_down(points: &[f64], title: &str) -> String {
+    let (w, h) = (480.0, 120.0);
+    let top = points.iter().copied().fold(100.0f64, f64::max);
+    let bottom = points.iter().copied().fold(0.0f64, f64::min);
+    let span = (top - bottom).max(1.0);
+    let y = |v: f64| 6.0 + (top - v) / span * (h - 12.0);
+    let n = points.len().max(2) - 1;
+    let x = |i: usize| 4.0 + i as f64 * (w - 8.0) / n as f64;
+    let mut out = format!(
+        r#"<svg class="burn-down" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{}"><title>{}</title>"#,
+        esc(title),
+        esc(title)
+    );
+    let _ = write!(
+        out,
+        r#"<line class="burn-zero" x1="0" x2="{w}" y1="{:.1}" y2="{:.1}" />"#,
+        y(0.0),
+        y(0.0)
+    );
+    let line: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
+        .collect();
+    let _ = write!(
+        out,
+        r#"<polyline class="burn-line" points="{}" /></svg>"#,
+        line.join(" ")
+    );
+    out
+}
+
 /// One labelled horizontal bar per row, scaled to the largest value.
 pub fn hbars(rows: &[(String, u64, String)], class: &str) -> String {
     let row_h = 30.0;

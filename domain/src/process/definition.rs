@@ -25,10 +25,15 @@ struct RawProcess {
     name: Option<String>,
     description: Option<String>,
     key: Spanned<String>,
+    owner: Option<Spanned<String>>,
+    #[serde(default)]
+    contacts: Vec<String>,
     #[serde(default)]
     stages: Vec<RawStage>,
     #[serde(default)]
     slas: Vec<RawSla>,
+    #[serde(default)]
+    slos: Vec<super::slo::RawSlo>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,7 +92,7 @@ pub struct SlaDef {
     pub within_ns: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProcessDef {
     pub id: String,
     pub name: String,
@@ -96,6 +101,12 @@ pub struct ProcessDef {
     pub key_type: String,
     pub stages: Vec<StageDef>,
     pub slas: Vec<SlaDef>,
+    /// Objectives on its SLAs (`[[slos]]`, see `slo`).
+    pub slos: Vec<super::slo::SloDef>,
+    /// The team that owns the process (`owner` in its file).
+    pub owner: Option<String>,
+    /// How to reach the owner.
+    pub contacts: Vec<String>,
     /// Where it was defined, for messages.
     pub file: String,
 }
@@ -106,10 +117,14 @@ impl ProcessDef {
     }
 }
 
-/// Every process of a deployment, in file name order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Every process of a deployment, in file name order, and who owns the
+/// systems they touch.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Processes {
     pub list: Vec<ProcessDef>,
+    /// The config's `[systems.<name>]`: each system's owner and contacts
+    /// (see `owners`).
+    pub systems: BTreeMap<String, super::owners::SystemDef>,
 }
 
 /// The 1-based line of a byte offset in a definition file.
@@ -189,7 +204,10 @@ impl Processes {
             }
             list.push(def);
         }
-        Ok(Self { list })
+        Ok(Self {
+            list,
+            systems: BTreeMap::new(),
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<&ProcessDef> {
@@ -230,6 +248,19 @@ impl Processes {
                     raw.key.get_ref(),
                     keys.names().join(", ")
                 ),
+            ));
+        }
+        if let Some(owner) = &raw.owner {
+            if let Some(e) = super::owners::check_team(
+                &format!("process `{}`", raw.id.get_ref()),
+                owner.get_ref(),
+            ) {
+                return Err(error(owner.span().start, e));
+            }
+        } else if !raw.contacts.is_empty() {
+            return Err(error(
+                0,
+                "`contacts` without `owner`: name the team that owns the process with owner = \"<team>\"".into(),
             ));
         }
         if raw.stages.is_empty() {
@@ -346,13 +377,32 @@ impl Processes {
                 within_ns,
             });
         }
+        let sla_ids: Vec<&str> = slas.iter().map(|s| s.id.as_str()).collect();
+        let mut slos: Vec<super::slo::SloDef> = Vec::new();
+        for raw_slo in raw.slos {
+            let at = raw_slo.id.span().start;
+            let slo = super::slo::parse(raw_slo, &sla_ids).map_err(|(o, m)| error(o, m))?;
+            if slos.iter().any(|s| s.id == slo.id) {
+                return Err(error(
+                    at,
+                    format!(
+                        "SLO id `{}` is defined twice; give each SLO its own id",
+                        slo.id
+                    ),
+                ));
+            }
+            slos.push(slo);
+        }
         Ok(ProcessDef {
+            slos,
             name: raw.name.unwrap_or_else(|| raw.id.get_ref().clone()),
             id: raw.id.into_inner(),
             description: raw.description.unwrap_or_default(),
             key_type: raw.key.into_inner(),
             stages,
             slas,
+            owner: raw.owner.map(Spanned::into_inner),
+            contacts: raw.contacts,
             file: file.to_string(),
         })
     }

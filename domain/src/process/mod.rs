@@ -6,5 +6,9 @@
 
 pub mod definition;
 pub mod duration;
+pub mod owners;
+pub mod slo;
 
 pub use definition::{DefinitionError, ProcessDef, Processes, SlaDef, StageDef};
+pub use owners::{Holdings, SystemDef, UNOWNED};
+pub use slo::{SloDef, SloTarget};

@@ -78,6 +78,11 @@ pub async fn evaluate(
             .unwrap_or_else(|| "order".into())
     };
     match &rule.condition {
+        Condition::SloBurn {
+            process,
+            slo,
+            windows,
+        } => slo_burn(store, processes, process, slo, windows, now).await,
         Condition::SlaBreaches {
             process,
             sla,
@@ -332,4 +337,56 @@ fn subject(system: &Option<String>, event_type: &Option<String>) -> Vec<String> 
         out.push(format!("event_type:{t}"));
     }
     out
+}
+
+/// An SLO's burn: for each (rate, long, short), both windows' burn rates
+/// from the process rollups. The value is the highest of the lower of each
+/// pair's two (what must exceed the pair's rate).
+async fn slo_burn(
+    store: &Store,
+    processes: &Processes,
+    process: &str,
+    slo: &str,
+    windows: &[(f64, u64, u64)],
+    now: u64,
+) -> Result<Finding, StoreError> {
+    let Some(def) = processes
+        .get(process)
+        .and_then(|p| p.slos.iter().find(|s| s.id == slo))
+    else {
+        return Ok(Finding::default());
+    };
+    use domain::process::slo::{Judged, SloTarget};
+    let rate = |w: u64| async move {
+        let from = now.saturating_sub(w);
+        let judged = match &def.target {
+            SloTarget::Sla(_) => {
+                let mut rollups = store.process_rollups(from, now).await?;
+                Judged::of(def, &rollups.remove(process).unwrap_or_default())
+            }
+            SloTarget::Events { system, event_type } => {
+                let (events, bad) = store
+                    .event_outcome_counts(system, event_type.as_deref(), from, now)
+                    .await?;
+                Judged::events(events, bad)
+            }
+        };
+        Ok::<f64, StoreError>(judged.burn_rate(def.objective))
+    };
+    let mut value = 0.0f64;
+    let mut holds = false;
+    for (threshold, long, short) in windows {
+        let (l, s) = tokio::try_join!(rate(*long), rate(*short))?;
+        let both = l.min(s);
+        value = value.max(both);
+        holds |= both > *threshold;
+    }
+    Ok(Finding {
+        holds,
+        value,
+        value_text: format!("{}x", number(value)),
+        affected: Vec::new(),
+        orders: 0,
+        customers: 0,
+    })
 }

@@ -1,6 +1,9 @@
 //! Alerts: rules kept as files (`rules`), evaluated every interval against
 //! what ClickHouse holds (`evaluate`), moved through inactive -> pending ->
-//! firing -> resolved (`state`), and sent to webhooks (`notify`).
+//! firing -> resolved (`state`), and sent to receivers (`notify`):
+//! Alertmanagers, which get every firing alert again while it fires (with
+//! an `endsAt` ahead, so an alert expires if the evaluator stops), and
+//! webhooks, which get each notice once.
 //!
 //! One evaluator runs per deployment. Its state lives in ClickHouse
 //! (`alert_state`): it is loaded at start, and written each cycle before
@@ -10,6 +13,7 @@
 //! between a delivery and its record (milliseconds) repeats it.
 
 pub mod evaluate;
+pub mod metrics;
 pub mod notify;
 pub mod rules;
 pub mod state;
@@ -24,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 use domain::alert::{AlertRecord, Delivery, Notice, PhaseChange};
 use evaluate::Finding;
-use notify::{Destination, Message, Retry};
+use metrics::AlertMetrics;
+use notify::{Auth, Destination, DestinationKind, Message, Retry};
 use rules::{Rule, Rules};
 use state::{Lifecycle, RuleState};
 
@@ -34,11 +39,25 @@ pub struct AlertSettings {
     pub interval: Duration,
     /// While firing, the firing notice is sent again this often.
     pub repeat_interval: Duration,
+    /// An Alertmanager gets a firing alert again at most this often (as
+    /// Prometheus's `--rules.alert.resend-delay`).
+    pub resend_delay: Duration,
     /// Where notices go (the config's `[[receivers]]`).
     pub destinations: Vec<Destination>,
     /// The console's address as on-call reaches it, for links.
     pub external_url: String,
     pub retry: Retry,
+    /// Posts to receivers, for `/metrics`.
+    pub metrics: Arc<AlertMetrics>,
+}
+
+impl AlertSettings {
+    /// How far ahead of a send a firing alert's `endsAt` lies, as
+    /// Prometheus sets it: 4 x max(interval, resend delay). An alert
+    /// Alertmanager stops hearing about resolves that long after.
+    pub fn alertmanager_hold(&self) -> Duration {
+        4 * self.interval.max(self.resend_delay)
+    }
 }
 
 impl Default for AlertSettings {
@@ -46,9 +65,11 @@ impl Default for AlertSettings {
         AlertSettings {
             interval: Duration::from_secs(30),
             repeat_interval: Duration::from_secs(4 * 3600),
+            resend_delay: Duration::from_secs(60),
             destinations: Vec::new(),
             external_url: "http://127.0.0.1:8080".into(),
             retry: Retry::default(),
+            metrics: Arc::default(),
         }
     }
 }
@@ -72,7 +93,20 @@ pub struct Evaluator {
     /// The newest state version written or loaded: versions only grow, so
     /// `FINAL` keeps the newest row even if the clock steps back.
     last_version: u64,
+    /// When each (rule, Alertmanager receiver) last had a firing alert
+    /// accepted: re-sent once `resend_delay` has passed. In memory only: a
+    /// restart sends every firing alert again at once, which is harmless.
+    resent: HashMap<(String, String), u64>,
     client: reqwest::Client,
+}
+
+/// One alert in an Alertmanager batch: the rule's index among this cycle's
+/// evaluated rules, and whether it is a re-send of a notice the receiver
+/// has (logged only in the metrics, not as delivery rows).
+struct Queued {
+    index: usize,
+    resend: bool,
+    alert: serde_json::Value,
 }
 
 fn to_record(
@@ -115,6 +149,38 @@ fn affected_text(affected: &[String]) -> String {
 }
 
 impl Evaluator {
+    /// Logs one delivery attempt, counts it, and keeps it for
+    /// `alert_notifications`. `which`: the Alertmanager, when there are several.
+    fn record(
+        &self,
+        log: &mut Vec<Delivery>,
+        rule: &Rule,
+        receiver: &Destination,
+        notice: Notice,
+        a: &notify::Attempt,
+        which: &str,
+    ) {
+        if a.ok {
+            tracing::info!(rule = %rule.id, receiver = %receiver.name, notice = notice.as_str(), attempt = a.number, "notification sent");
+        } else {
+            tracing::warn!(rule = %rule.id, receiver = %receiver.name, notice = notice.as_str(), attempt = a.number, detail = %a.detail, "notification failed");
+        }
+        if receiver.kind != DestinationKind::Alertmanager {
+            self.settings
+                .metrics
+                .count(&receiver.name, receiver.kind.as_str(), a.ok);
+        }
+        log.push(Delivery {
+            rule_id: rule.id.clone(),
+            destination: receiver.name.clone(),
+            notice,
+            attempt: a.number,
+            at_ns: domain::now_ns(),
+            ok: a.ok,
+            detail: format!("{which}{}", a.detail),
+        });
+    }
+
     /// An evaluator resuming from the state stored in ClickHouse.
     pub async fn new(
         store: Store,
@@ -135,6 +201,7 @@ impl Evaluator {
             settings,
             states,
             last_version,
+            resent: HashMap::new(),
             client: reqwest::Client::new(),
         })
     }
@@ -230,26 +297,21 @@ impl Evaluator {
         }
 
         let mut log = Vec::new();
-        let mut delivered = Vec::new();
+        let mut changed = vec![false; evaluated.len()];
         // A receiver that failed every attempt is not tried again this
         // cycle, so one that is down costs one rule's retries, not all.
         let mut down: std::collections::HashSet<String> = Default::default();
-        for (rule, mut next, finding, annotations) in evaluated {
+        // Alertmanagers get one post per cycle with every alert due.
+        let mut batches: BTreeMap<String, Vec<Queued>> = BTreeMap::new();
+        let hold_ns = self.settings.alertmanager_hold().as_nanos() as u64;
+        let resend_ns = self.settings.resend_delay.as_nanos() as u64;
+        for (index, (rule, next, _, annotations)) in evaluated.iter_mut().enumerate() {
             let Some(notice) = next.notice else { continue };
-            let due: Vec<Destination> = next
-                .due(&names)
-                .into_iter()
-                .filter_map(|name| self.settings.destinations.iter().find(|r| &r.name == name))
-                .cloned()
-                .collect();
-            if due.is_empty() {
-                continue;
-            }
-            let summary = annotations.get("summary").cloned().unwrap_or_default();
+            let due: Vec<&String> = next.due(&names);
             let message = Message {
                 notice,
                 labels: rule.alert_labels(),
-                annotations,
+                annotations: annotations.clone(),
                 starts_ns: if next.fired_ns > 0 {
                     next.fired_ns
                 } else {
@@ -267,44 +329,136 @@ impl Evaluator {
                 ),
                 external_url: self.settings.external_url.clone(),
             };
-            let mut changed = false;
-            for receiver in &due {
+            for receiver in &self.settings.destinations {
+                let is_due = due.contains(&&receiver.name);
+                if receiver.kind == DestinationKind::Alertmanager {
+                    // A firing alert goes again every resend delay, with
+                    // its end ahead; a resolved one once, ending then.
+                    let firing = notice == Notice::Firing;
+                    let last = self
+                        .resent
+                        .get(&(rule.id.clone(), receiver.name.clone()))
+                        .copied()
+                        .unwrap_or(0);
+                    let resend = firing && !is_due && now.saturating_sub(last) >= resend_ns;
+                    if is_due || resend {
+                        let ends = if firing {
+                            now + hold_ns
+                        } else {
+                            message.ends_ns
+                        };
+                        batches
+                            .entry(receiver.name.clone())
+                            .or_default()
+                            .push(Queued {
+                                index,
+                                resend,
+                                alert: notify::alertmanager_alert(&message, ends),
+                            });
+                    }
+                    continue;
+                }
+                if !is_due {
+                    continue;
+                }
                 if down.contains(&receiver.name) {
                     report.undelivered += 1;
                     continue;
                 }
                 let body = notify::body(receiver, &message);
-                let attempts =
-                    notify::deliver(&self.client, &receiver.url, &body, self.settings.retry).await;
                 let mut ok = false;
-                for a in &attempts {
-                    let at_ns = domain::now_ns();
-                    if a.ok {
-                        tracing::info!(rule = %rule.id, receiver = %receiver.name, notice = notice.as_str(), attempt = a.number, "notification sent");
-                    } else {
-                        tracing::warn!(rule = %rule.id, receiver = %receiver.name, notice = notice.as_str(), attempt = a.number, detail = %a.detail, "notification failed");
+                for target in receiver.targets() {
+                    let attempts = notify::deliver_with(
+                        &self.client,
+                        &target,
+                        &Auth::of(receiver),
+                        &body,
+                        self.settings.retry,
+                    )
+                    .await;
+                    for a in &attempts {
+                        self.record(&mut log, rule, receiver, notice, a, "");
                     }
-                    ok |= a.ok;
-                    log.push(Delivery {
-                        rule_id: rule.id.clone(),
-                        destination: receiver.name.clone(),
-                        notice,
-                        attempt: a.number,
-                        at_ns,
-                        ok: a.ok,
-                        detail: a.detail.clone(),
-                    });
+                    ok |= attempts.iter().any(|a| a.ok);
                 }
                 if ok {
                     next.delivered_to(&receiver.name, now);
-                    changed = true;
+                    changed[index] = true;
                     report.sent += 1;
                 } else {
                     report.undelivered += 1;
                     down.insert(receiver.name.clone());
                 }
             }
-            if changed {
+        }
+        for (name, queued) in batches {
+            let Some(receiver) = self.settings.destinations.iter().find(|r| r.name == name) else {
+                continue;
+            };
+            let body = serde_json::Value::Array(queued.iter().map(|q| q.alert.clone()).collect());
+            let targets = receiver.targets();
+            // Each Alertmanager at once, one attempt each: what fails now
+            // goes again next cycle, and a dead one delays nobody long.
+            let once = Retry {
+                attempts: 1,
+                ..self.settings.retry
+            };
+            let auth = Auth::of(receiver);
+            let posts = targets.iter().map(|target| {
+                let (client, body, auth) = (self.client.clone(), body.clone(), auth.clone());
+                let target = target.clone();
+                tokio::spawn(async move {
+                    notify::deliver_with(&client, &target, &auth, &body, once).await
+                })
+            });
+            let mut answers = Vec::new();
+            for post in posts.collect::<Vec<_>>() {
+                answers.push(post.await.unwrap_or_default());
+            }
+            let mut ok = false;
+            for (i, attempts) in answers.iter().enumerate() {
+                let good = attempts.iter().any(|a| a.ok);
+                ok |= good;
+                self.settings
+                    .metrics
+                    .count(&receiver.name, "alertmanager", good);
+                if !good {
+                    let detail = attempts.last().map(|a| a.detail.as_str()).unwrap_or("");
+                    tracing::warn!(receiver = %receiver.name, alertmanager = %domain::redact::url(&receiver.urls[i]), alerts = queued.len(), %detail, "alerts not accepted by an Alertmanager; sent again next cycle");
+                }
+            }
+            for q in &queued {
+                let (rule, next, _, _) = &mut evaluated[q.index];
+                let notice = next.notice.expect("queued with a notice");
+                if !q.resend {
+                    for (i, attempts) in answers.iter().enumerate() {
+                        let which = if targets.len() > 1 {
+                            format!("{}: ", domain::redact::url(&receiver.urls[i]))
+                        } else {
+                            String::new()
+                        };
+                        for a in attempts {
+                            self.record(&mut log, rule, receiver, notice, a, &which);
+                        }
+                    }
+                }
+                if ok {
+                    self.resent
+                        .insert((rule.id.clone(), receiver.name.clone()), now);
+                    if !q.resend {
+                        next.delivered_to(&receiver.name, now);
+                        changed[q.index] = true;
+                        report.sent += 1;
+                    }
+                } else if !q.resend {
+                    report.undelivered += 1;
+                }
+            }
+        }
+        let mut delivered = Vec::new();
+        for (index, (rule, next, finding, annotations)) in evaluated.into_iter().enumerate() {
+            if changed[index] {
+                let summary = annotations.get("summary").cloned().unwrap_or_default();
                 delivered.push(to_record(rule, &next, &finding, &summary, now, version + 1));
                 self.states.insert(rule.id.clone(), next);
             }

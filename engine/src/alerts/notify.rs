@@ -1,6 +1,7 @@
-//! Notifications: the bodies receivers expect (Alertmanager's webhook
-//! format, version 4; a Slack incoming webhook's `text`) and delivery with
-//! retries and exponential backoff, every attempt reported to the caller.
+//! Notifications: the bodies receivers expect (Alertmanager's API v2
+//! alerts; Alertmanager's webhook format, version 4; a Slack incoming
+//! webhook's `text`) and delivery with retries and exponential backoff,
+//! every attempt reported to the caller.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,23 +13,182 @@ use super::rules::Rule;
 use domain::alert::Notice;
 use domain::time::rfc3339;
 
-/// Which body a receiver takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Which body a receiver takes, and how it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DestinationKind {
-    /// Alertmanager's webhook format, version 4.
+    /// An Alertmanager's API: `POST <url>/api/v2/alerts`, re-sent while
+    /// firing with an `endsAt` ahead, as Prometheus sends alerts.
+    Alertmanager,
+    /// A webhook that takes what Alertmanager sends its webhook receivers
+    /// (version 4), once per notice.
     Webhook,
-    /// A Slack incoming webhook.
-    Slack,
+    /// A Slack incoming webhook (`{"text": ...}`), once per notice.
+    SlackWebhook,
+}
+
+impl DestinationKind {
+    /// The kinds a config may name.
+    pub const NAMES: &'static [&'static str] = &["alertmanager", "webhook", "slack_webhook"];
+
+    /// The kind named `text` and, for an old name, the new one.
+    pub fn parse(text: &str) -> Option<(DestinationKind, Option<&'static str>)> {
+        match text {
+            "alertmanager" => Some((DestinationKind::Alertmanager, None)),
+            "webhook" => Some((DestinationKind::Webhook, None)),
+            "slack_webhook" => Some((DestinationKind::SlackWebhook, None)),
+            "slack" => Some((DestinationKind::SlackWebhook, Some("slack_webhook"))),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationKind::Alertmanager => "alertmanager",
+            DestinationKind::Webhook => "webhook",
+            DestinationKind::SlackWebhook => "slack_webhook",
+        }
+    }
+}
+
+/// HTTP basic authentication of a receiver.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BasicAuth({}, ***)", self.username)
+    }
+}
+
+/// One URL or several (Alertmanagers that all get the same alerts).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+enum Urls {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDestination {
+    name: String,
+    kind: String,
+    url: Urls,
+    basic_auth: Option<BasicAuth>,
+    bearer_token: Option<String>,
 }
 
 /// A `[[receivers]]` entry of the config.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawDestination")]
 pub struct Destination {
     pub name: String,
     pub kind: DestinationKind,
-    pub url: String,
+    /// One URL; for `alertmanager`, the base URL of each Alertmanager.
+    pub urls: Vec<String>,
+    pub basic_auth: Option<BasicAuth>,
+    pub bearer_token: Option<String>,
+    /// The kind's old name when the config used it (said at start).
+    pub deprecated_kind: Option<String>,
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| domain::redact::url(u)).collect();
+        f.debug_struct("Destination")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("urls", &urls)
+            .field("basic_auth", &self.basic_auth)
+            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl TryFrom<RawDestination> for Destination {
+    type Error = String;
+
+    fn try_from(raw: RawDestination) -> Result<Self, String> {
+        let (kind, new_name) = DestinationKind::parse(&raw.kind).ok_or_else(|| {
+            format!(
+                "receiver `{}`: kind `{}` is not known; use one of {}",
+                raw.name,
+                raw.kind,
+                DestinationKind::NAMES.join(", ")
+            )
+        })?;
+        let urls = match raw.url {
+            Urls::One(u) => vec![u],
+            Urls::Many(list) if kind == DestinationKind::Alertmanager && !list.is_empty() => list,
+            Urls::Many(_) if kind == DestinationKind::Alertmanager => {
+                return Err(format!(
+                    "receiver `{}`: url is an empty list; give the base URL of at least one Alertmanager",
+                    raw.name
+                ))
+            }
+            Urls::Many(_) => {
+                return Err(format!(
+                    "receiver `{}`: a list of URLs is for kind alertmanager only; give {} one url",
+                    raw.name, raw.kind
+                ))
+            }
+        };
+        if raw.basic_auth.is_some() && raw.bearer_token.is_some() {
+            return Err(format!(
+                "receiver `{}`: give basic_auth or bearer_token, not both",
+                raw.name
+            ));
+        }
+        Ok(Destination {
+            name: raw.name,
+            kind,
+            urls,
+            basic_auth: raw.basic_auth,
+            bearer_token: raw.bearer_token,
+            deprecated_kind: new_name.map(|_| raw.kind),
+        })
+    }
+}
+
+impl Destination {
+    /// A receiver at one URL, without authentication.
+    pub fn new(name: &str, kind: DestinationKind, url: &str) -> Destination {
+        Destination {
+            name: name.to_string(),
+            kind,
+            urls: vec![url.to_string()],
+            basic_auth: None,
+            bearer_token: None,
+            deprecated_kind: None,
+        }
+    }
+
+    /// Where the body goes: the URL, or each Alertmanager's alerts API.
+    pub fn targets(&self) -> Vec<String> {
+        match self.kind {
+            DestinationKind::Alertmanager => self
+                .urls
+                .iter()
+                .map(|u| format!("{}/api/v2/alerts", u.trim_end_matches('/')))
+                .collect(),
+            _ => self.urls.clone(),
+        }
+    }
+
+    /// What to say at start about an old kind name, if the config used one.
+    pub fn deprecation(&self) -> Option<String> {
+        self.deprecated_kind.as_ref().map(|old| {
+            format!(
+                "receiver `{}`: kind `{old}` is deprecated; write kind = \"{}\" (it means the same)",
+                self.name,
+                self.kind.as_str()
+            )
+        })
+    }
 }
 
 /// One alert, ready to be sent.
@@ -125,11 +285,27 @@ pub fn slack_body(m: &Message) -> Value {
     })
 }
 
-/// The body `receiver` takes.
+/// One alert as Alertmanager's API v2 takes it (`POST /api/v2/alerts`
+/// takes a list of them). `ends_ns`: when Alertmanager is to consider it
+/// resolved if it hears nothing more (ahead while firing; the resolve time
+/// once resolved).
+pub fn alertmanager_alert(m: &Message, ends_ns: u64) -> Value {
+    json!({
+        "labels": m.labels,
+        "annotations": m.annotations,
+        "startsAt": rfc3339(m.starts_ns),
+        "endsAt": rfc3339(ends_ns),
+        "generatorURL": m.generator_url,
+    })
+}
+
+/// The body a once-per-notice receiver takes (an Alertmanager gets
+/// [`alertmanager_alert`]s in a batch instead).
 pub fn body(receiver: &Destination, m: &Message) -> Value {
     match receiver.kind {
         DestinationKind::Webhook => webhook_body(&receiver.name, m),
-        DestinationKind::Slack => slack_body(m),
+        DestinationKind::SlackWebhook => slack_body(m),
+        DestinationKind::Alertmanager => json!([alertmanager_alert(m, m.ends_ns)]),
     }
 }
 
@@ -175,10 +351,40 @@ fn failure(error: reqwest::Error) -> String {
     domain::redact::urls_in(&text)
 }
 
+/// How a receiver proves who is sending.
+#[derive(Debug, Clone, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    Basic(BasicAuth),
+    Bearer(String),
+}
+
+impl Auth {
+    pub fn of(d: &Destination) -> Auth {
+        match (&d.basic_auth, &d.bearer_token) {
+            (Some(b), _) => Auth::Basic(b.clone()),
+            (None, Some(t)) => Auth::Bearer(t.clone()),
+            (None, None) => Auth::None,
+        }
+    }
+}
+
 /// Posts `body` to `url` until a 2xx answer or `retry.attempts` tries.
 pub async fn deliver(
     client: &reqwest::Client,
     url: &str,
+    body: &Value,
+    retry: Retry,
+) -> Vec<Attempt> {
+    deliver_with(client, url, &Auth::None, body, retry).await
+}
+
+/// [`deliver`] with the receiver's authentication.
+pub async fn deliver_with(
+    client: &reqwest::Client,
+    url: &str,
+    auth: &Auth,
     body: &Value,
     retry: Retry,
 ) -> Vec<Attempt> {
@@ -189,12 +395,13 @@ pub async fn deliver(
             tokio::time::sleep(pause).await;
             pause = pause.saturating_mul(2);
         }
-        let result = client
-            .post(url)
-            .timeout(retry.timeout)
-            .json(body)
-            .send()
-            .await;
+        let request = client.post(url).timeout(retry.timeout).json(body);
+        let request = match auth {
+            Auth::None => request,
+            Auth::Basic(b) => request.basic_auth(&b.username, Some(&b.password)),
+            Auth::Bearer(t) => request.bearer_auth(t),
+        };
+        let result = request.send().await;
         let attempt = match result {
             Ok(r) if r.status().is_success() => Attempt {
                 number,
@@ -224,6 +431,58 @@ pub async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Answers 200 to one request on loopback and hands back its head.
+    async fn one_request() -> (String, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v2/alerts", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&head).to_lowercase()
+        });
+        (url, task)
+    }
+
+    /// Basic and bearer authentication go out as `Authorization` headers.
+    #[tokio::test]
+    async fn receivers_send_their_basic_or_bearer_credentials() {
+        let retry = Retry {
+            attempts: 1,
+            backoff: Duration::ZERO,
+            timeout: Duration::from_secs(5),
+        };
+        let client = reqwest::Client::new();
+        let (url, head) = one_request().await;
+        let basic = Auth::Basic(BasicAuth {
+            username: "tl".into(),
+            password: "pw".into(),
+        });
+        let attempts = deliver_with(&client, &url, &basic, &json!([]), retry).await;
+        assert!(attempts[0].ok, "{attempts:?}");
+        // base64("tl:pw")
+        assert!(head
+            .await
+            .unwrap()
+            .contains("authorization: basic dgw6chc="));
+        let (url, head) = one_request().await;
+        let bearer = Auth::Bearer("t0ken".into());
+        let attempts = deliver_with(&client, &url, &bearer, &json!([]), retry).await;
+        assert!(attempts[0].ok, "{attempts:?}");
+        assert!(head.await.unwrap().contains("authorization: bearer t0ken"));
+    }
 
     /// A failed delivery says why, but shows neither the user info nor the
     /// path of the receiver's URL.

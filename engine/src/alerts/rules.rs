@@ -25,13 +25,15 @@ struct RawFile {
     rules: Vec<RawRule>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
     id: Spanned<String>,
     name: Option<String>,
     kind: Spanned<String>,
     process: Option<Spanned<String>>,
+    /// Every process this team owns: one rule per process.
+    team: Option<Spanned<String>>,
     sla: Option<Spanned<String>>,
     from: Option<Spanned<String>>,
     to: Option<Spanned<String>>,
@@ -56,6 +58,15 @@ struct RawRule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     pub id: String,
+    /// Its `alertname` label: the id, or for a rule made from a `team`
+    /// rule (`<id>-<process>`), that rule's id, so Alertmanager groups
+    /// them and the `process` label tells them apart.
+    pub alertname: String,
+    /// The team whose processes a `team` rule covers.
+    pub team: Option<String>,
+    /// The team that owns what the rule watches (its process, or its
+    /// system in `[systems.<name>]`); `None` when nothing names one.
+    pub owner: Option<String>,
     pub name: String,
     pub condition: Condition,
     /// How long the condition must hold before the rule fires.
@@ -71,11 +82,15 @@ pub struct Rule {
 
 impl Rule {
     /// The labels an alert of this rule carries: `alertname`, `severity`,
-    /// what it watches, then the rule's own (which win).
+    /// what it watches, `owner` and `team` (the owner of what it watches,
+    /// or `unowned`), then the rule's own (which win).
     pub fn alert_labels(&self) -> BTreeMap<String, String> {
         let mut labels = BTreeMap::new();
-        labels.insert("alertname".to_string(), self.id.clone());
+        labels.insert("alertname".to_string(), self.alertname.clone());
         labels.insert("severity".to_string(), self.severity.clone());
+        let owner = self.owner.as_deref().unwrap_or(domain::process::UNOWNED);
+        labels.insert("owner".to_string(), owner.to_string());
+        labels.insert("team".to_string(), owner.to_string());
         labels.insert("kind".to_string(), self.condition.kind().to_string());
         let mut put = |k: &str, v: &Option<String>| {
             if let Some(v) = v {
@@ -89,6 +104,10 @@ impl Rule {
                 put("sla", sla);
             }
             Condition::StageLatency { process, .. } => put("process", &Some(process.clone())),
+            Condition::SloBurn { process, slo, .. } => {
+                put("process", &Some(process.clone()));
+                put("slo", &Some(slo.clone()));
+            }
             Condition::SystemSilence { system, .. } => put("system", system),
             Condition::ErrorRate {
                 system, event_type, ..
@@ -148,7 +167,71 @@ impl Rules {
                 list.push(rule);
             }
         }
+        for rule in Self::slo_rules(processes)? {
+            if let Some((other, other_line)) = seen.get(&rule.id) {
+                return Err(DefinitionError {
+                    file: other.clone(),
+                    line: *other_line,
+                    message: format!(
+                        "alert rule id `{}` is taken by the burn-rate alert of an SLO of {}; give the rule another id",
+                        rule.id, rule.file
+                    ),
+                });
+            }
+            list.push(rule);
+        }
         Ok(Self { list })
+    }
+
+    /// Each SLO's multi-window burn-rate alerts (`slo::BURN_ALERTS`): a
+    /// `page` rule (critical) and a `ticket` rule (warning), ids
+    /// `<process>-<slo>-page` and `-ticket`.
+    pub fn slo_rules(processes: &Processes) -> Result<Vec<Rule>, DefinitionError> {
+        let mut out = Vec::new();
+        for def in &processes.list {
+            for slo in &def.slos {
+                for (class, severity) in [("page", "critical"), ("ticket", "warning")] {
+                    let id = format!("{}-{}-{class}", def.id, slo.id);
+                    if !valid_id(&id) {
+                        return Err(DefinitionError {
+                            file: def.file.clone(),
+                            line: 0,
+                            message: format!(
+                                "SLO `{}`: its burn-rate alert's id `{id}` is longer than 64 bytes; shorten the SLO or process id",
+                                slo.id
+                            ),
+                        });
+                    }
+                    let condition = Condition::SloBurn {
+                        process: def.id.clone(),
+                        slo: slo.id.clone(),
+                        windows: domain::process::slo::BURN_ALERTS
+                            .iter()
+                            .filter(|(c, ..)| *c == class)
+                            .map(|(_, rate, long, short)| (*rate, *long, *short))
+                            .collect(),
+                    };
+                    let mut annotations = BTreeMap::new();
+                    annotations.insert("summary".to_string(), default_summary(&condition));
+                    let mut labels = BTreeMap::new();
+                    labels.insert("burn".to_string(), class.to_string());
+                    out.push(Rule {
+                        alertname: id.clone(),
+                        name: format!("{} ({class})", slo.name),
+                        team: None,
+                        owner: def.owner.clone(),
+                        condition,
+                        for_ns: 0,
+                        severity: severity.to_string(),
+                        labels,
+                        annotations,
+                        file: def.file.clone(),
+                        id,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub fn get(&self, id: &str) -> Option<&Rule> {
@@ -172,7 +255,51 @@ impl Rules {
         })?;
         let mut out = Vec::new();
         let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+        // A `team` rule is one rule per process of the team.
+        let mut expanded: Vec<(RawRule, Option<String>)> = Vec::new();
         for r in raw.rules {
+            let Some(team) = r.team.clone() else {
+                expanded.push((r, None));
+                continue;
+            };
+            let base = r.id.get_ref().clone();
+            if r.process.is_some() {
+                return Err(error(
+                    team.span().start,
+                    format!("rule `{base}`: give `team` or `process`, not both"),
+                ));
+            }
+            if !matches!(r.kind.get_ref().as_str(), "sla_breaches" | "open_breaches") {
+                return Err(error(
+                    team.span().start,
+                    format!("rule `{base}`: `team` is for the kinds sla_breaches and open_breaches, which watch a process"),
+                ));
+            }
+            let owned = processes.processes_of(team.get_ref());
+            if owned.is_empty() {
+                let teams: Vec<String> = processes
+                    .teams()
+                    .into_iter()
+                    .filter(|(_, h)| !h.processes.is_empty())
+                    .map(|(t, _)| t)
+                    .collect();
+                return Err(error(
+                    team.span().start,
+                    format!(
+                        "rule `{base}`: team `{}` owns no process (a process names its team with owner = \"<team>\"); teams that own processes: {}",
+                        team.get_ref(),
+                        if teams.is_empty() { "none".to_string() } else { teams.join(", ") }
+                    ),
+                ));
+            }
+            for process in owned {
+                let mut one = r.clone();
+                one.id = Spanned::new(r.id.span(), format!("{base}-{process}"));
+                one.process = Some(Spanned::new(team.span(), process.to_string()));
+                expanded.push((one, Some(base.clone())));
+            }
+        }
+        for (r, alertname) in expanded {
             let id = r.id.get_ref().clone();
             let at = r.id.span().start;
             if !valid_id(&id) {
@@ -466,9 +593,24 @@ impl Rules {
             annotations
                 .entry("summary".to_string())
                 .or_insert_with(|| default_summary(&condition));
+            let owner = match &condition {
+                Condition::SlaBreaches { process, .. }
+                | Condition::OpenBreaches { process, .. }
+                | Condition::StageLatency { process, .. }
+                | Condition::SloBurn { process, .. } => processes.process_owner(process),
+                Condition::SystemSilence { system, .. }
+                | Condition::ErrorRate { system, .. }
+                | Condition::DeadLetters { system, .. } => {
+                    system.as_deref().and_then(|s| processes.system_owner(s))
+                }
+            }
+            .map(str::to_string);
             out.push((
                 Rule {
                     name: r.name.unwrap_or_else(|| id.clone()),
+                    alertname: alertname.unwrap_or_else(|| id.clone()),
+                    team: r.team.map(Spanned::into_inner),
+                    owner,
                     id,
                     condition,
                     for_ns,

@@ -29,15 +29,17 @@ pub struct RuleSet {
 
 impl RulesArgs {
     /// Loads and validates every rule of the directory, if one is given,
-    /// against the processes they name; a mistake is said with its file,
-    /// line and fix.
+    /// against the processes they name, and adds each SLO's burn-rate
+    /// rules; a mistake is said with its file, line and fix.
     pub fn load(self, processes: &Processes) -> Result<RuleSet, ConfigError> {
-        let rules = match &self.alerts_dir {
-            Some(dir) => {
-                Rules::load_dir(dir, processes).map_err(|e| ConfigError::Invalid(e.to_string()))?
-            }
-            None => Rules::default(),
-        };
+        let rules =
+            match &self.alerts_dir {
+                Some(dir) => Rules::load_dir(dir, processes)
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+                // No rule files: the SLOs' burn-rate alerts alone.
+                None => Rules::parse_all([], processes)
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            };
         Ok(RuleSet {
             dir: self.alerts_dir,
             rules,
@@ -59,8 +61,13 @@ component_args! {
             value_name = "DURATION"
         )]
         pub alerts_repeat_interval: Option<String>,
+        /// An Alertmanager gets a firing alert again at most this often; its
+        /// `endsAt` lies 4 x max(alerts_interval, this) ahead [default: 1m]
+        #[arg(long, env = "THROUGHLINE_ALERTS_RESEND_DELAY", value_name = "DURATION")]
+        pub alerts_resend_delay: Option<String>,
         /// `[[receivers]]` (file only): where alert notifications go (name,
-        /// kind = "webhook" | "slack", url).
+        /// kind = "alertmanager" | "webhook" | "slack_webhook", url, and
+        /// optionally basic_auth = { username, password } or bearer_token).
         #[arg(skip)]
         pub receivers: Option<Vec<Destination>>,
     }
@@ -76,6 +83,8 @@ impl AlertArgs {
                 .unwrap_or(default.interval),
             repeat_interval: duration_of("alerts_repeat_interval", self.alerts_repeat_interval)?
                 .unwrap_or(default.repeat_interval),
+            resend_delay: duration_of("alerts_resend_delay", self.alerts_resend_delay)?
+                .unwrap_or(default.resend_delay),
             destinations: self.receivers.unwrap_or_default(),
             external_url,
             ..default
@@ -85,7 +94,7 @@ impl AlertArgs {
     }
 }
 
-/// Each receiver has a name of its own and an http(s) URL.
+/// Each receiver has a name of its own and http(s) URLs.
 pub fn validate_destinations(destinations: &[Destination]) -> Result<(), ConfigError> {
     let mut names = std::collections::BTreeSet::new();
     for r in destinations {
@@ -95,12 +104,14 @@ pub fn validate_destinations(destinations: &[Destination]) -> Result<(), ConfigE
                 r.name
             )));
         }
-        if !r.url.starts_with("http://") && !r.url.starts_with("https://") {
-            return Err(ConfigError::Invalid(format!(
-                "receiver `{}`: url `{}` must be an http:// or https:// URL",
-                r.name,
-                domain::redact::url(&r.url)
-            )));
+        for url in &r.urls {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(ConfigError::Invalid(format!(
+                    "receiver `{}`: url `{}` must be an http:// or https:// URL",
+                    r.name,
+                    domain::redact::url(url)
+                )));
+            }
         }
     }
     Ok(())

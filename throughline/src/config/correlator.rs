@@ -1,10 +1,11 @@
 //! Process definitions (which the correlator, the alert rules and the
 //! console read) and the correlator's timing.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use domain::keys::KeyTypes;
-use domain::process::Processes;
+use domain::process::{Processes, SystemDef};
 use engine::correlator::CorrelatorSettings;
 
 use super::{component_args, duration_of, ConfigError};
@@ -15,6 +16,10 @@ component_args! {
         /// Directory of process definitions (*.toml) [default: none, no processes]
         #[arg(long, env = "THROUGHLINE_PROCESSES_DIR", value_name = "DIR")]
         pub processes_dir: Option<PathBuf>,
+        /// `[systems.<name>]` (file only): who owns each system (owner, a
+        /// team name, and optional contacts).
+        #[arg(skip)]
+        pub systems: Option<BTreeMap<String, SystemDef>>,
     }
 }
 
@@ -28,14 +33,18 @@ pub struct ProcessSet {
 
 impl ProcessesArgs {
     /// Loads and validates every definition of the directory, if one is
-    /// given; a mistake is said with its file, line and fix.
+    /// given, and the systems' owners; a mistake is said with its file,
+    /// line and fix.
     pub fn load(self, keys: &KeyTypes) -> Result<ProcessSet, ConfigError> {
-        let processes = match &self.processes_dir {
+        let systems = self.systems.unwrap_or_default();
+        domain::process::owners::check_systems(&systems).map_err(ConfigError::Invalid)?;
+        let mut processes = match &self.processes_dir {
             Some(dir) => {
                 Processes::load_dir(dir, keys).map_err(|e| ConfigError::Invalid(e.to_string()))?
             }
             None => Processes::default(),
         };
+        processes.systems = systems;
         Ok(ProcessSet {
             dir: self.processes_dir,
             processes,

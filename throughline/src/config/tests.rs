@@ -7,6 +7,7 @@ use domain::limits::Limits;
 
 use super::*;
 use crate::cli::{Cli, Command};
+use engine::alerts::notify::DestinationKind;
 
 fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()
@@ -142,6 +143,50 @@ fn receivers_and_alert_settings() {
     let err =
         up("[[receivers]]\nname = \"x\"\nkind = \"webhook\"\nurl = \"ftp://a\"\n").unwrap_err();
     assert!(err.to_string().contains("http:// or https://"), "{err}");
+}
+
+/// `alertmanager` takes a list of base URLs and basic or bearer auth; the
+/// old kind `slack` still works, with a deprecation said at start.
+#[test]
+fn alertmanager_receivers_and_the_old_kind_names() {
+    let s = up(
+        "alerts_resend_delay = \"10s\"\n\
+         [[receivers]]\nname = \"am\"\nkind = \"alertmanager\"\n\
+         url = [\"http://am1:9093\", \"https://am2:9093/\"]\nbasic_auth = { username = \"tl\", password = \"pw\" }\n\
+         [[receivers]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/X\"\n\
+         [[receivers]]\nname = \"chat2\"\nkind = \"slack_webhook\"\nurl = \"https://hooks.slack.com/services/T/B/Y\"\nbearer_token = \"t\"\n",
+    )
+    .unwrap();
+    let (_, alerts) = s.correlator.alerts.unwrap();
+    assert_eq!(alerts.resend_delay, Duration::from_secs(10));
+    let am = &alerts.destinations[0];
+    assert_eq!(am.kind, DestinationKind::Alertmanager);
+    assert_eq!(
+        am.targets(),
+        [
+            "http://am1:9093/api/v2/alerts",
+            "https://am2:9093/api/v2/alerts"
+        ]
+    );
+    assert_eq!(am.basic_auth.as_ref().unwrap().username, "tl");
+    assert!(!format!("{am:?}").contains("pw"), "{am:?}");
+    assert_eq!(am.deprecation(), None);
+    let chat = &alerts.destinations[1];
+    assert_eq!(chat.kind, DestinationKind::SlackWebhook);
+    assert!(chat
+        .deprecation()
+        .unwrap()
+        .contains("kind `slack` is deprecated; write kind = \"slack_webhook\""));
+    assert_eq!(alerts.destinations[2].deprecation(), None);
+    let err =
+        up("[[receivers]]\nname = \"x\"\nkind = \"webhook\"\nurl = [\"http://a\"]\n").unwrap_err();
+    assert!(err.to_string().contains("alertmanager only"), "{err}");
+    let err = up(
+        "[[receivers]]\nname = \"x\"\nkind = \"alertmanager\"\nurl = \"http://a\"\n\
+                  bearer_token = \"t\"\nbasic_auth = { username = \"u\", password = \"p\" }\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not both"), "{err}");
 }
 
 /// A rule file with a mistake stops the start, with its file and line.
@@ -643,4 +688,26 @@ fn an_edge_collector_forwards_with_its_token_and_plant_and_a_larger_spool() {
     };
     let edge = args.load(&ConfigFile::default()).unwrap();
     assert_eq!(edge.forward.unwrap().plant.as_deref(), Some("p1"));
+}
+
+/// `[systems.<name>]` names each system's owning team; a team name that is
+/// not one is refused with the section.
+#[test]
+fn systems_have_owners() {
+    let s = up("[systems.mes]\nowner = \"plant-it\"\ncontacts = [\"#plant-it\"]\n[systems.erp]\nowner = \"finance\"\n")
+        .unwrap();
+    let systems = &s.correlator.processes.processes.systems;
+    assert_eq!(systems["mes"].owner, "plant-it");
+    assert_eq!(systems["mes"].contacts, ["#plant-it"]);
+    assert_eq!(
+        s.console.processes.processes.system_owner("erp"),
+        Some("finance")
+    );
+    let err = up("[systems.mes]\nowner = \"Plant IT\"\n").unwrap_err();
+    assert!(
+        err.to_string().contains("[systems.mes]: owner `Plant IT`"),
+        "{err}"
+    );
+    let err = up("[systems.mes]\nteam = \"x\"\n").unwrap_err();
+    assert!(err.to_string().contains("unknown field `team`"), "{err}");
 }

@@ -26,7 +26,7 @@ use crate::processes::{app, correlator, send, MIN, ORDER_TO_DELIVERY};
 /// A webhook receiver on 127.0.0.1: records every body it accepts, and
 /// answers 500 to the first `fail_first` requests.
 #[derive(Clone)]
-struct Hook {
+pub struct Hook {
     addr: SocketAddr,
     bodies: Arc<Mutex<Vec<Value>>>,
     requests: Arc<AtomicUsize>,
@@ -49,7 +49,7 @@ async fn hook_handler(State(s): State<HookState>, Json(body): Json<Value>) -> St
 }
 
 impl Hook {
-    async fn start(fail_first: usize) -> Hook {
+    pub async fn start(fail_first: usize) -> Hook {
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(AtomicUsize::new(0));
         let app = Router::new()
@@ -71,7 +71,7 @@ impl Hook {
         }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
@@ -79,7 +79,7 @@ impl Hook {
         self.bodies.lock().unwrap().clone()
     }
 
-    fn take(&self) -> Vec<Value> {
+    pub fn take(&self) -> Vec<Value> {
         std::mem::take(&mut *self.bodies.lock().unwrap())
     }
 }
@@ -91,6 +91,7 @@ fn processes() -> Arc<Processes> {
         list: vec![
             Processes::parse(ORDER_TO_DELIVERY, "order.toml", &KeyTypes::default()).unwrap(),
         ],
+        ..Default::default()
     })
 }
 
@@ -105,15 +106,12 @@ fn settings(destinations: Vec<Destination>) -> AlertSettings {
             backoff: Duration::from_millis(10),
             timeout: Duration::from_secs(5),
         },
+        ..AlertSettings::default()
     }
 }
 
 fn webhook(hook: &Hook) -> Destination {
-    Destination {
-        name: "oncall".into(),
-        kind: DestinationKind::Webhook,
-        url: hook.url(),
-    }
+    Destination::new("oncall", DestinationKind::Webhook, &hook.url())
 }
 
 async fn evaluator(app: &TestApp, rules: &str, destinations: Vec<Destination>) -> Evaluator {
@@ -256,7 +254,7 @@ async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
         &named("entry-open"),
         "firing",
         json!({"alertname": "entry-open", "severity": "critical", "kind": "open_breaches",
-               "process": "order-to-delivery", "sla": "order-entry", "team": "sales-ops"}),
+               "process": "order-to-delivery", "sla": "order-entry", "team": "sales-ops", "owner": "unowned"}),
         "3 open order-entry breaches (threshold 0): 3 orders of 2 customers affected",
         now,
         None,
@@ -265,7 +263,7 @@ async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
         &named("entry-breaches"),
         "firing",
         json!({"alertname": "entry-breaches", "severity": "warning", "kind": "sla_breaches",
-               "process": "order-to-delivery"}),
+               "process": "order-to-delivery", "owner": "unowned", "team": "unowned"}),
         "75% of orders breached an SLA: 3 orders of 2 customers",
         now,
         None,
@@ -276,7 +274,7 @@ async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
         &named("entry-latency"),
         "firing",
         json!({"alertname": "entry-latency", "severity": "warning", "kind": "stage_latency",
-               "process": "order-to-delivery"}),
+               "process": "order-to-delivery", "owner": "unowned", "team": "unowned"}),
         &format!(
             "p95 captured -> sales_order {} over 10m: order:O-1, order:O-2, order:O-3",
             domain::process::duration::format_ns((now - t) / 1_000_000_000 * 1_000_000_000)
@@ -323,7 +321,7 @@ async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
         &bodies[0],
         "resolved",
         json!({"alertname": "entry-open", "severity": "critical", "kind": "open_breaches",
-               "process": "order-to-delivery", "sla": "order-entry", "team": "sales-ops"}),
+               "process": "order-to-delivery", "sla": "order-entry", "team": "sales-ops", "owner": "unowned"}),
         "0 open order-entry breaches (threshold 0): 0 orders of 0 customers affected",
         now,
         Some(now3),
@@ -339,7 +337,7 @@ async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
         &bodies[0],
         "resolved",
         json!({"alertname": "entry-breaches", "severity": "warning", "kind": "sla_breaches",
-               "process": "order-to-delivery"}),
+               "process": "order-to-delivery", "owner": "unowned", "team": "unowned"}),
         "0% of orders breached an SLA: 0 orders of 0 customers",
         now,
         Some(later),
@@ -348,7 +346,7 @@ async fn breach_rules_fire_and_resolve_with_orders_and_customers() {
         &bodies[1],
         "resolved",
         json!({"alertname": "entry-latency", "severity": "warning", "kind": "stage_latency",
-               "process": "order-to-delivery"}),
+               "process": "order-to-delivery", "owner": "unowned", "team": "unowned"}),
         "p95 captured -> sales_order no data over 10m: none",
         now,
         Some(later),
@@ -433,7 +431,7 @@ async fn system_rules_fire_and_resolve() {
         &bodies[0],
         "firing",
         json!({"alertname": "dead-letters", "severity": "warning", "kind": "dead_letters",
-               "event_type": "crm.order.update"}),
+               "event_type": "crm.order.update", "owner": "unowned", "team": "unowned"}),
         "1 dead letters: 1 orders of 1 customers",
         t,
         None,
@@ -441,7 +439,7 @@ async fn system_rules_fire_and_resolve() {
     check_webhook(
         &bodies[1],
         "firing",
-        json!({"alertname": "erp-errors", "severity": "warning", "kind": "error_rate", "system": "erp"}),
+        json!({"alertname": "erp-errors", "severity": "warning", "kind": "error_rate", "system": "erp", "owner": "unowned", "team": "unowned"}),
         "ERP error rate 50% over 25%: 1 orders of 1 customers",
         t,
         None,
@@ -457,7 +455,7 @@ async fn system_rules_fire_and_resolve() {
     check_webhook(
         &bodies[2],
         "firing",
-        json!({"alertname": "mes-silent", "severity": "critical", "kind": "system_silence", "system": "mes"}),
+        json!({"alertname": "mes-silent", "severity": "critical", "kind": "system_silence", "system": "mes", "owner": "unowned", "team": "unowned"}),
         silent.as_str().unwrap(),
         t,
         None,
@@ -474,7 +472,7 @@ async fn system_rules_fire_and_resolve() {
     check_webhook(
         &bodies[0],
         "resolved",
-        json!({"alertname": "mes-silent", "severity": "critical", "kind": "system_silence", "system": "mes"}),
+        json!({"alertname": "mes-silent", "severity": "critical", "kind": "system_silence", "system": "mes", "owner": "unowned", "team": "unowned"}),
         summary,
         t,
         Some(t2),
@@ -491,7 +489,7 @@ async fn system_rules_fire_and_resolve() {
         &bodies[0],
         "resolved",
         json!({"alertname": "dead-letters", "severity": "warning", "kind": "dead_letters",
-               "event_type": "crm.order.update"}),
+               "event_type": "crm.order.update", "owner": "unowned", "team": "unowned"}),
         "0 dead letters: 0 orders of 0 customers",
         t,
         Some(later),
@@ -499,7 +497,7 @@ async fn system_rules_fire_and_resolve() {
     check_webhook(
         &bodies[1],
         "resolved",
-        json!({"alertname": "erp-errors", "severity": "warning", "kind": "error_rate", "system": "erp"}),
+        json!({"alertname": "erp-errors", "severity": "warning", "kind": "error_rate", "system": "erp", "owner": "unowned", "team": "unowned"}),
         "ERP error rate 0% over 25%: 0 orders of 0 customers",
         t,
         Some(later),
@@ -691,11 +689,7 @@ async fn slack_gets_text_with_a_link() {
     let app = app().await;
     let hook = Hook::start(0).await;
     one_dead_letter(&app).await;
-    let slack = Destination {
-        name: "slack".into(),
-        kind: DestinationKind::Slack,
-        url: hook.url(),
-    };
+    let slack = Destination::new("slack", DestinationKind::SlackWebhook, &hook.url());
     let mut alerts = evaluator(&app, DEAD_LETTERS, vec![slack]).await;
     alerts.cycle(domain::now_ns()).await.unwrap();
     let bodies = hook.bodies();

@@ -438,6 +438,42 @@ async fn a_manager_follows_an_order_from_the_overview_to_a_trace_in_chromium() {
     b.find("svg.funnel").await;
     b.screenshot("process").await;
 
+    // Its SLO page: the demo's objective with the API's figures, the
+    // burn-down chart and the burn-rate alerts. (Deadlines may pass
+    // between the page and the API: read again a few times.)
+    b.click("a[href^='/processes/order-to-delivery/slos']")
+        .await;
+    b.wait_url("/processes/order-to-delivery/slos").await;
+    let mut mismatch = String::new();
+    for _ in 0..5 {
+        let slos = api("/api/v1/processes/order-to-delivery/slos").await;
+        let slo = &slos["slos"][0];
+        assert_eq!(slo["id"], "order-entry-99", "{slos}");
+        mismatch.clear();
+        for figure in ["good", "bad"] {
+            let shown = b
+                .text(&format!(
+                    "[data-slo='order-entry-99'] [data-figure='{figure}']"
+                ))
+                .await;
+            let want = slo[figure].as_u64().unwrap().to_string();
+            if shown != want {
+                mismatch += &format!("{figure}: page {shown}, API {want}; ");
+            }
+        }
+        if mismatch.is_empty() {
+            break;
+        }
+        b.goto(&format!("{site}/processes/order-to-delivery/slos"))
+            .await;
+    }
+    assert!(mismatch.is_empty(), "{mismatch}");
+    b.find("[data-slo='order-entry-99'] svg.burn-down polyline")
+        .await;
+    b.find("[data-slo='order-entry-99'] table.burn-alerts")
+        .await;
+    b.screenshot("slos").await;
+
     b.goto(&format!("{site}/breaches?{range}")).await;
     b.find("table#breaches").await;
     b.screenshot("breaches").await;

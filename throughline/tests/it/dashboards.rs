@@ -1,5 +1,6 @@
 //! What ships with the repository is valid: the demo's process definitions
-//! and alert rules (sample-data/) and the Grafana dashboards (dashboards/).
+//! and alert rules (sample-data/), the Grafana dashboards and the
+//! Prometheus alerting rules (dashboards/).
 
 use domain::keys::KeyTypes;
 use domain::process::Processes;
@@ -73,6 +74,50 @@ fn shipped_alert_rules_load() {
         assert!(
             rules.list.iter().any(|r| r.condition.kind() == *kind),
             "no example of {kind}"
+        );
+    }
+}
+
+/// The ready-made Prometheus alerting rules pass `promtool check rules`,
+/// and every metric they read is one the console or the evaluator writes.
+#[test]
+fn prometheus_rules_pass_promtool_and_read_our_metrics() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../dashboards/prometheus/throughline-rules.yml"
+    );
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules", file])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run promtool ({e}); run `make deps` (Debian's prometheus package)")
+        });
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sources = [
+        include_str!("../../../console/src/metrics.rs"),
+        include_str!("../../../engine/src/alerts/metrics.rs"),
+    ]
+    .concat();
+    let rules = std::fs::read_to_string(file).unwrap();
+    let mut names: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("throughline_"))
+        .collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        // Families written with a `{name}` placeholder are found by their stem.
+        let stem = name.trim_start_matches("throughline_slo_");
+        assert!(
+            sources.contains(name)
+                || (name.starts_with("throughline_slo_") && sources.contains(stem)),
+            "{name} is written by neither the console nor the evaluator"
         );
     }
 }

@@ -84,6 +84,7 @@ async fn correlate(app: &TestApp) {
             .iter()
             .map(|p| Processes::parse(p, "p.toml", &keys).unwrap())
             .collect(),
+        ..Default::default()
     });
     let settings = CorrelatorSettings {
         settle: Duration::ZERO,

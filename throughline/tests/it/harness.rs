@@ -142,6 +142,8 @@ pub struct TestConfig {
     pub limits: domain::limits::Limits,
     /// Process definitions (TOML texts) for the console and correlator.
     pub processes: Vec<&'static str>,
+    /// `[systems.<name>]`: each system's owner.
+    pub systems: Vec<(&'static str, domain::process::SystemDef)>,
     /// Run the correlator in the background with these settings.
     pub correlator: Option<CorrelatorSettings>,
     pub spool_max_bytes: u64,
@@ -182,6 +184,7 @@ impl Default for TestConfig {
             max_request_bytes: collector::DEFAULT_MAX_REQUEST_BYTES,
             limits: Default::default(),
             processes: Vec::new(),
+            systems: Vec::new(),
             correlator: None,
             spool_max_bytes: collector::spool::DEFAULT_MAX_BYTES,
             pipeline: PipelineOptions::default(),
@@ -255,6 +258,11 @@ impl TestApp {
                 .map(|(i, text)| {
                     Processes::parse(text, &format!("test-{i}.toml"), &keys).expect("valid process")
                 })
+                .collect(),
+            systems: config
+                .systems
+                .iter()
+                .map(|(name, def)| (name.to_string(), def.clone()))
                 .collect(),
         });
         let shutdown = CancellationToken::new();

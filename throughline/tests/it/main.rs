@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod alertmanager;
 mod alerts;
 mod bad_input;
 mod browser;
@@ -16,12 +17,15 @@ mod hostile;
 mod keys;
 mod logs;
 mod otlp;
+mod owners;
 mod pages;
 mod process_rollups;
 mod processes;
+mod promtool;
 mod retention;
 mod rollups;
 mod security;
+mod slos;
 mod slow_clients;
 mod systems;
 mod tls;

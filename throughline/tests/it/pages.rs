@@ -353,6 +353,7 @@ async fn with_clickhouse_down_pages_say_so_and_the_console_keeps_serving() {
     let keys = Arc::new(KeyTypes::default());
     let processes = Arc::new(Processes {
         list: vec![Processes::parse(crate::processes::ORDER_TO_DELIVERY, "o.toml", &keys).unwrap()],
+        ..Default::default()
     });
     let shutdown = CancellationToken::new();
     let console = Console::start(

@@ -86,6 +86,7 @@ fn processes() -> Arc<Processes> {
         list: vec![
             Processes::parse(ORDER_TO_DELIVERY, "order.toml", &KeyTypes::default()).unwrap(),
         ],
+        ..Default::default()
     })
 }
 

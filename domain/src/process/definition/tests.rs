@@ -110,3 +110,70 @@ fn a_processes_directory_that_does_not_exist_is_an_error() {
         "{err}"
     );
 }
+
+/// `owner` is a team name; `contacts` need an owner.
+#[test]
+fn a_process_names_its_owning_team() {
+    let owned = GOOD.replacen(
+        "\n",
+        "\nowner = \"sales-ops\"\ncontacts = [\"#sales-ops\"]\n",
+        1,
+    );
+    let def = parse(&owned).unwrap();
+    assert_eq!(def.owner.as_deref(), Some("sales-ops"));
+    assert_eq!(def.contacts, ["#sales-ops"]);
+    assert_eq!(parse(GOOD).unwrap().owner, None);
+    let err = parse(&GOOD.replacen("\n", "\nowner = \"Sales Ops\"\n", 1)).unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+    assert!(
+        err.message
+            .contains("owner `Sales Ops` must be a team name"),
+        "{err}"
+    );
+    let err = parse(&GOOD.replacen("\n", "\ncontacts = [\"#x\"]\n", 1)).unwrap_err();
+    assert!(err.message.contains("`contacts` without `owner`"), "{err}");
+}
+
+/// `[[slos]]`: an objective on one of the process's SLAs over a window.
+#[test]
+fn slos_name_an_sla_an_objective_and_a_window() {
+    let with = |slo: &str| format!("{GOOD}\n[[slos]]\n{slo}\n");
+    let def = parse(&with(
+        "id = \"entry-99\"\nsla = \"order-entry\"\nobjective = 99.5\nwindow = \"7d\"",
+    ))
+    .unwrap();
+    assert_eq!(def.slos.len(), 1);
+    assert_eq!(def.slos[0].objective, 99.5);
+    assert_eq!(def.slos[0].window_ns, 7 * 86_400_000_000_000);
+    let def = parse(&with("id = \"e\"\nsla = \"order-entry\"\nobjective = 99")).unwrap();
+    assert_eq!(def.slos[0].window_ns, 28 * 86_400_000_000_000);
+    let err = parse(&with("id = \"e\"\nsla = \"entry\"\nobjective = 99")).unwrap_err();
+    assert!(
+        err.message.contains("SLA `entry`, which is not defined"),
+        "{err}"
+    );
+    let err = parse(&with("id = \"e\"\nsla = \"order-entry\"\nobjective = 100")).unwrap_err();
+    assert!(err.message.contains("above 0 and below 100"), "{err}");
+}
+
+/// An SLO on a system's events, and one that names both kinds of target.
+#[test]
+fn an_slo_on_events_of_a_system() {
+    let with = |slo: &str| format!("{GOOD}\n[[slos]]\n{slo}\n");
+    let def = parse(&with(
+        "id = \"erp-ok\"\nsystem = \"erp\"\nevent_type = \"erp.sales_order.created\"\nobjective = 99.5",
+    ))
+    .unwrap();
+    assert_eq!(
+        def.slos[0].target,
+        crate::process::SloTarget::Events {
+            system: "erp".into(),
+            event_type: Some("erp.sales_order.created".into())
+        }
+    );
+    let err = parse(&with(
+        "id = \"x\"\nsystem = \"erp\"\nsla = \"order-entry\"\nobjective = 99",
+    ))
+    .unwrap_err();
+    assert!(err.message.contains("not both"), "{err}");
+}

@@ -66,6 +66,15 @@ pub enum Condition {
         window_ns: u64,
         threshold: f64,
     },
+    /// An SLO's error budget burning: holds when, for one of `windows`
+    /// (burn rate, long window, short window), both windows burn faster
+    /// than the rate. Made from each `[[slos]]` of a process (`Rules::slo_rules`),
+    /// never written in a rule file.
+    SloBurn {
+        process: String,
+        slo: String,
+        windows: Vec<(f64, u64, u64)>,
+    },
 }
 
 impl Condition {
@@ -77,6 +86,7 @@ impl Condition {
             Condition::SystemSilence { .. } => "system_silence",
             Condition::ErrorRate { .. } => "error_rate",
             Condition::DeadLetters { .. } => "dead_letters",
+            Condition::SloBurn { .. } => "slo_burn",
         }
     }
 
@@ -94,6 +104,18 @@ impl Condition {
             | Condition::DeadLetters { threshold, .. } => number(*threshold),
             Condition::StageLatency { limit_ns, .. } => duration::format_ns(*limit_ns),
             Condition::SystemSilence { silent_for_ns, .. } => duration::format_ns(*silent_for_ns),
+            Condition::SloBurn { windows, .. } => windows
+                .iter()
+                .map(|(rate, long, short)| {
+                    format!(
+                        "{}x over {} and {}",
+                        number(*rate),
+                        duration::format_ns(*long),
+                        duration::format_ns(*short)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", or "),
         }
     }
 }
@@ -135,6 +157,9 @@ pub(super) fn default_summary(c: &Condition) -> String {
         }
         Condition::DeadLetters { .. } => {
             "{value} dead-lettered events (threshold {threshold}): {orders} orders of {customers} customers affected".into()
+        }
+        Condition::SloBurn { .. } => {
+            "{name}: the error budget burns at {value} (alert at {threshold})".into()
         }
     }
 }

@@ -22,6 +22,7 @@ within = "15m"
 fn processes() -> Processes {
     Processes {
         list: vec![Processes::parse(ORDER, "order.toml", &KeyTypes::default()).unwrap()],
+        ..Default::default()
     }
 }
 
@@ -128,4 +129,80 @@ fn ids_are_unique_across_files() {
         err.to_string(),
         "b.toml:2: alert rule id `dl` is already defined at a.toml:2; give each rule its own id"
     );
+}
+
+/// Owners of two processes and a system: every alert carries its owner as
+/// `owner` and `team`; a `team` rule becomes one rule per process of the
+/// team, grouped under one alertname.
+#[test]
+fn alerts_carry_their_owner_and_a_team_rule_covers_the_teams_processes() {
+    let keys = KeyTypes::default();
+    let owned = |id: &str, team: &str| {
+        let text = ORDER.replace(
+            "id = \"order-to-delivery\"",
+            &format!("id = \"{id}\"\nowner = \"{team}\"\ncontacts = [\"#{team}\"]"),
+        );
+        Processes::parse(&text, "p.toml", &keys).unwrap()
+    };
+    let mut processes = Processes {
+        list: vec![
+            owned("order-to-delivery", "sales-ops"),
+            owned("returns", "sales-ops"),
+            owned("maintenance", "plant"),
+        ],
+        ..Default::default()
+    };
+    processes.systems.insert(
+        "mes".into(),
+        domain::process::SystemDef {
+            owner: "plant-it".into(),
+            contacts: vec![],
+        },
+    );
+    let text = "[[rules]]\nid = \"stuck\"\nkind = \"open_breaches\"\nteam = \"sales-ops\"\nsla = \"order-entry\"\n\
+                [[rules]]\nid = \"mes-quiet\"\nkind = \"system_silence\"\nsystem = \"mes\"\nsilent_for = \"10m\"\n\
+                [[rules]]\nid = \"any-quiet\"\nkind = \"system_silence\"\nsilent_for = \"10m\"\n";
+    let rules: Vec<Rule> = Rules::parse(text, "t.toml", &processes)
+        .unwrap()
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    let ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "stuck-order-to-delivery",
+            "stuck-returns",
+            "mes-quiet",
+            "any-quiet"
+        ]
+    );
+    let labels = rules[1].alert_labels();
+    assert_eq!(labels["alertname"], "stuck");
+    assert_eq!(labels["process"], "returns");
+    assert_eq!(labels["owner"], "sales-ops");
+    assert_eq!(labels["team"], "sales-ops");
+    assert_eq!(rules[1].team.as_deref(), Some("sales-ops"));
+    assert_eq!(rules[2].alert_labels()["owner"], "plant-it");
+    assert_eq!(rules[3].alert_labels()["owner"], "unowned");
+
+    let err = Rules::parse(
+        "[[rules]]\nid = \"x\"\nkind = \"open_breaches\"\nteam = \"nobody\"\n",
+        "t.toml",
+        &processes,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("team `nobody` owns no process") && err.contains("plant, sales-ops"),
+        "{err}"
+    );
+    let err = Rules::parse(
+        "[[rules]]\nid = \"x\"\nkind = \"system_silence\"\nteam = \"plant\"\nsilent_for = \"1m\"\n",
+        "t.toml",
+        &processes,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`team` is for the kinds"), "{err}");
 }

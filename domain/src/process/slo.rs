@@ -1,0 +1,261 @@
+//! Service level objectives on a process: `[[slos]]` in its definition, an
+//! objective (a percentage of good ones) over a window, on one of its SLAs
+//! ("99 % of orders entered in ERP within 15 min, over 28 days") or on the
+//! events of a system ("99.5 % of the ERP's `erp.sales_order.created`
+//! events not failed or dead-lettered"). The SLI, the error budget and the
+//! burn rates are computed here from [`Judged`] counts that the callers
+//! read from rollups (a [`ProcessRollup`] of the instances started in a
+//! window, or the event rollups), so every figure costs the rollups'
+//! minutes and hours, never the instances or events.
+//!
+//! An instance counts once its SLA is judged: met is good, breached (open
+//! or closed) is bad; one still running counts for neither. An event is
+//! bad when its outcome is failed or dead-lettered.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::process::duration;
+use crate::process_rollup::ProcessRollup;
+
+/// `[[slos]]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSlo {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub sla: Option<Spanned<String>>,
+    pub system: Option<Spanned<String>>,
+    pub event_type: Option<String>,
+    pub objective: Spanned<f64>,
+    pub window: Option<Spanned<String>>,
+}
+
+/// What an SLO counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SloTarget {
+    /// Instances of the process judged against this SLA.
+    Sla(String),
+    /// Events of a system (of one type, or all), by outcome.
+    Events {
+        system: String,
+        event_type: Option<String>,
+    },
+}
+
+/// One objective of a process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloDef {
+    pub id: String,
+    pub name: String,
+    pub target: SloTarget,
+    /// Percent of judged instances that must be good, above 0 and below 100.
+    pub objective: f64,
+    /// The window the objective is judged over (default 28 days).
+    pub window_ns: u64,
+}
+
+/// The window an objective is judged over when its definition gives none.
+pub const DEFAULT_WINDOW: &str = "28d";
+
+/// The multi-window, multi-burn-rate alerts of the Google SRE workbook
+/// (Sloth's defaults): `(severity, burn rate, long window, short window)`;
+/// each fires when both windows burn faster than the rate.
+pub const BURN_ALERTS: [(&str, f64, u64, u64); 4] = {
+    const M: u64 = 60_000_000_000;
+    [
+        ("page", 14.4, 60 * M, 5 * M),
+        ("page", 6.0, 6 * 60 * M, 30 * M),
+        ("ticket", 3.0, 24 * 60 * M, 2 * 60 * M),
+        ("ticket", 1.0, 3 * 24 * 60 * M, 6 * 60 * M),
+    ]
+};
+
+/// Good and judged instances of an SLO's SLA in a rollup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Judged {
+    pub good: u64,
+    pub bad: u64,
+}
+
+impl Judged {
+    /// The instances of `rollup` judged against `slo`'s SLA; nothing for
+    /// an SLO on events.
+    pub fn of(slo: &SloDef, rollup: &ProcessRollup) -> Judged {
+        let SloTarget::Sla(sla) = &slo.target else {
+            return Judged::default();
+        };
+        let c = rollup.slas.get(sla).copied().unwrap_or_default();
+        Judged {
+            good: c.met,
+            bad: c.breached,
+        }
+    }
+
+    /// `events` events of which `bad` failed or were dead-lettered.
+    pub fn events(events: u64, bad: u64) -> Judged {
+        Judged {
+            good: events.saturating_sub(bad),
+            bad,
+        }
+    }
+
+    pub fn total(self) -> u64 {
+        self.good + self.bad
+    }
+
+    /// Good of judged, in percent; `None` before any was judged.
+    pub fn sli_percent(self) -> Option<f64> {
+        (self.total() > 0).then(|| self.good as f64 * 100.0 / self.total() as f64)
+    }
+
+    /// How fast the budget burns: the bad share over the share the
+    /// objective allows (1 spends it exactly over the window); 0 before any
+    /// was judged.
+    pub fn burn_rate(self, objective: f64) -> f64 {
+        if self.total() == 0 {
+            return 0.0;
+        }
+        // In whole percents where it can be, so 90 % gives round figures.
+        self.bad as f64 * 100.0 / (self.total() as f64 * (100.0 - objective))
+    }
+}
+
+/// An SLO over its window: the SLI and what is left of the error budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    pub judged: Judged,
+    /// Bad instances the objective allows among those judged.
+    pub allowed_bad: f64,
+    /// Of the budget, the fraction left: 1 untouched, 0 spent, below 0
+    /// overspent.
+    pub remaining: f64,
+}
+
+impl Budget {
+    pub fn of(slo: &SloDef, judged: Judged) -> Budget {
+        let allowed_bad = judged.total() as f64 * (100.0 - slo.objective) / 100.0;
+        let remaining = if judged.total() == 0 {
+            1.0
+        } else {
+            1.0 - judged.bad as f64 * 100.0 / (judged.total() as f64 * (100.0 - slo.objective))
+        };
+        Budget {
+            judged,
+            allowed_bad,
+            remaining,
+        }
+    }
+}
+
+/// Parses and checks one `[[slos]]` entry of a process with `slas` (its SLA
+/// ids); `Err((offset, message))` for the definition's error.
+pub(super) fn parse(raw: RawSlo, slas: &[&str]) -> Result<SloDef, (usize, String)> {
+    let id = raw.id.get_ref().clone();
+    if !super::definition::valid_id(&id) {
+        return Err((
+            raw.id.span().start,
+            format!("SLO id `{id}` must be lowercase letters, digits, `-` and `_`"),
+        ));
+    }
+    let target = match (raw.sla, raw.system) {
+        (Some(sla), None) if raw.event_type.is_none() => {
+            if !slas.contains(&sla.get_ref().as_str()) {
+                return Err((
+                    sla.span().start,
+                    format!(
+                        "SLO `{id}` names SLA `{}`, which is not defined; defined SLAs: {}",
+                        sla.get_ref(),
+                        if slas.is_empty() { "none".to_string() } else { slas.join(", ") }
+                    ),
+                ));
+            }
+            SloTarget::Sla(sla.into_inner())
+        }
+        (None, Some(system)) => SloTarget::Events {
+            system: system.into_inner(),
+            event_type: raw.event_type,
+        },
+        _ => {
+            return Err((
+                raw.id.span().start,
+                format!("SLO `{id}` needs `sla` (an SLA of the process) or `system` (and optionally `event_type`), not both"),
+            ))
+        }
+    };
+    let objective = *raw.objective.get_ref();
+    if !(objective > 0.0 && objective < 100.0) {
+        return Err((
+            raw.objective.span().start,
+            format!("SLO `{id}`: objective is a percentage above 0 and below 100, like 99 or 99.5"),
+        ));
+    }
+    let window_ns = match &raw.window {
+        Some(w) => duration::parse_ns(w.get_ref())
+            .filter(|ns| *ns > 0)
+            .ok_or_else(|| {
+                (
+                    w.span().start,
+                    format!(
+                        "SLO `{id}`: window `{}` is not a duration; write it like 7d or 28d",
+                        w.get_ref()
+                    ),
+                )
+            })?,
+        None => duration::parse_ns(DEFAULT_WINDOW).expect("valid default"),
+    };
+    Ok(SloDef {
+        name: raw.name.unwrap_or_else(|| id.clone()),
+        id,
+        target,
+        objective,
+        window_ns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process_rollup::SlaCounts;
+
+    fn slo(objective: f64) -> SloDef {
+        SloDef {
+            id: "entry".into(),
+            name: "entry".into(),
+            target: SloTarget::Sla("order-entry".into()),
+            objective,
+            window_ns: 28 * 86_400_000_000_000,
+        }
+    }
+
+    /// By hand: 200 judged, 197 met, 3 breached, objective 99 %. The SLI
+    /// is 98.5 %; the budget allows 2 bad of 200, 3 spent it 1.5 times
+    /// (-50 % left); the bad share 1.5 % is 1.5x the allowed 1 %.
+    #[test]
+    fn sli_budget_and_burn_rate_by_hand() {
+        let mut rollup = ProcessRollup::default();
+        rollup.slas.insert(
+            "order-entry".into(),
+            SlaCounts {
+                met: 197,
+                breached: 3,
+            },
+        );
+        let judged = Judged::of(&slo(99.0), &rollup);
+        assert_eq!(judged, Judged { good: 197, bad: 3 });
+        assert_eq!(judged.sli_percent(), Some(98.5));
+        let budget = Budget::of(&slo(99.0), judged);
+        assert!((budget.allowed_bad - 2.0).abs() < 1e-9, "{budget:?}");
+        assert!((budget.remaining - -0.5).abs() < 1e-9, "{budget:?}");
+        assert!((judged.burn_rate(99.0) - 1.5).abs() < 1e-9);
+        // One bad of 200 at 99 %: half the budget left, burning at 0.5.
+        let half = Judged { good: 199, bad: 1 };
+        assert!((Budget::of(&slo(99.0), half).remaining - 0.5).abs() < 1e-9);
+        assert!((half.burn_rate(99.0) - 0.5).abs() < 1e-9);
+        // Nothing judged: the whole budget, nothing burning.
+        let none = Judged::default();
+        assert_eq!(none.sli_percent(), None);
+        assert_eq!(Budget::of(&slo(99.0), none).remaining, 1.0);
+        assert_eq!(none.burn_rate(99.0), 0.0);
+    }
+}
