@@ -157,6 +157,6 @@ impl Store {
             share = RootShare::SQL
         );
         let query = share.bind(self.query(&sql)).bind(since_ns / 1_000_000_000);
-        Ok(share.bind(query).fetch_all::<StageFirst>().await?)
+        share.bind(query).fetch_all::<StageFirst>().await
     }
 }
