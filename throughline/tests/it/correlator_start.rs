@@ -62,7 +62,7 @@ async fn a_start_in_shares_holds_the_same_instances_and_writes_nothing() {
             &keys,
         )
         .await;
-        if i < 4 || i >= 8 {
+        if !(4..8).contains(&i) {
             send(
                 &app,
                 &format!("e-{i}"),
