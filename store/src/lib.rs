@@ -242,44 +242,7 @@ fn base_client(config: &StoreConfig) -> Client {
     client
 }
 
-/// Who waits for whom on a busy server: ClickHouse's `priority` setting
-/// (1 the highest; a query pauses between blocks while one of a higher
-/// priority runs). The console's reads are answered first; the correlator,
-/// the alert evaluator and retention read in bulk and can wait for them.
-/// Inserts carry none (an acknowledged batch is never held back).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    /// A person or a dashboard waits for the answer.
-    Interactive,
-    /// Batch work: catching up, evaluating, dropping old partitions.
-    Background,
-}
-
-impl Priority {
-    fn setting(self) -> &'static str {
-        match self {
-            Priority::Interactive => "1",
-            Priority::Background => "8",
-        }
-    }
-}
-
 impl Store {
-    /// The same store, its statements at `priority` (see [`Priority`]).
-    pub fn with_priority(&self, priority: Priority) -> Store {
-        Store {
-            client: self
-                .client
-                .clone()
-                .with_setting("priority", priority.setting()),
-            server: self
-                .server
-                .clone()
-                .with_setting("priority", priority.setting()),
-            ..self.clone()
-        }
-    }
-
     /// A store on `config.database`; nothing is contacted yet.
     pub fn new(config: StoreConfig) -> Self {
         let server = base_client(&config);

@@ -128,7 +128,7 @@ fn app_state(
 ) -> AppState {
     AppState {
         reads: Reads {
-            store: store.with_priority(store::Priority::Interactive),
+            store,
             keys: Arc::new(config.keys.clone()),
             processes: Arc::new(config.processes.processes.clone()),
             caches: Default::default(),
@@ -264,8 +264,6 @@ async fn start_workers(
     retention: Arc<RetentionMetrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(JoinHandle<()>, Option<JoinHandle<()>>)> {
-    // Bulk readers wait for the console's reads on a busy server.
-    let store = store.with_priority(store::Priority::Background);
     let evaluator = match &config.alerts {
         Some((rules, settings)) => Some(
             start_alerts(

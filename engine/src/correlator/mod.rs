@@ -87,6 +87,10 @@ pub struct CorrelatorSettings {
     /// Feed rows younger than this are left for the next cycle, so that a
     /// write in flight is read whole.
     pub settle: Duration,
+    /// Instance rows a start reads and evaluates at once: the horizon's
+    /// instances come back one share of the roots at a time, so a start
+    /// after a plant's day holds one share's rows, not the day's.
+    pub start_share_rows: u64,
 }
 
 impl Default for CorrelatorSettings {
@@ -95,6 +99,7 @@ impl Default for CorrelatorSettings {
             interval: Duration::from_secs(15),
             horizon: Duration::from_secs(7 * 86_400),
             settle: Duration::from_secs(2),
+            start_share_rows: 100_000,
         }
     }
 }

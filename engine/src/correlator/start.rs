@@ -3,6 +3,7 @@
 //! the instances of the horizon.
 
 use super::*;
+use store::correlation::RootShare;
 
 /// Fills `correlator_walks` from the key index for the records of the
 /// horizon, once, on an installation that stored records before the table
@@ -98,28 +99,46 @@ impl Correlator {
             pruned_to: 0,
             dirt: rollups::Dirt::default(),
         };
-        let firsts = me.store.stage_firsts(since, None).await?;
-        me.apply_firsts(firsts);
-        let (rows, breaches) = tokio::try_join!(
-            me.store.instances_since(since),
-            me.store.breaches_since(since),
-        )?;
-        me.remember(rows, breaches);
-        // Evaluate everything once: deadlines come back, and anything that
-        // changed while we were away is written.
-        let all: Vec<(usize, String)> = me
-            .instances
-            .iter()
-            .map(|(p, root, _)| (p, root.to_string()))
-            .collect();
-        let now = now_ns();
-        let (instances, breaches, moves) = me.evaluate(all.clone(), now);
-        me.write_evaluations(&instances, &breaches, &moves, now)
-            .await?;
-        me.dirt.note(&instances, &breaches, &moves, now);
-        me.remember(instances, breaches);
-        me.evict_settled(&all, now);
-        me.recover_rollups(now).await?;
+        me.resume(since).await?;
+        me.recover_rollups(now_ns()).await?;
         Ok(me)
+    }
+
+    /// The instances of the horizon, read back and evaluated once
+    /// (deadlines come back, and anything that changed while the correlator
+    /// was away is written), one share of the roots at a time: a share's
+    /// stage firsts, rows and breaches are held only while it is evaluated,
+    /// and what is settled is evicted before the next share is read. So a
+    /// start after a plant's day holds about
+    /// [`CorrelatorSettings::start_share_rows`] instances' rows at once, not a
+    /// million.
+    async fn resume(&mut self, since: u64) -> Result<(), StoreError> {
+        let rows = self.store.instance_rows_since(since).await?;
+        let count = rows.div_ceil(self.settings.start_share_rows.max(1)).max(1);
+        for index in 0..count {
+            let share = RootShare { index, count };
+            let firsts = self.store.stage_firsts_of_share(since, share).await?;
+            let mut these: BTreeSet<(usize, String)> = BTreeSet::new();
+            for f in &firsts {
+                if let Some(p) = self.process_index(&f.process_id) {
+                    these.insert((p, f.root_value.clone()));
+                }
+            }
+            self.apply_firsts(firsts);
+            let (rows, breaches) = tokio::try_join!(
+                self.store.instances_of_share(since, share),
+                self.store.breaches_of_share(since, share),
+            )?;
+            self.remember(rows, breaches);
+            let these: Vec<(usize, String)> = these.into_iter().collect();
+            let now = now_ns();
+            let (instances, breaches, moves) = self.evaluate(these.clone(), now);
+            self.write_evaluations(&instances, &breaches, &moves, now)
+                .await?;
+            self.dirt.note(&instances, &breaches, &moves, now);
+            self.remember(instances, breaches);
+            self.evict_settled(&these, now);
+        }
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Instances and breaches: written by the correlator, read back by it and
 //! by the API a page at a time.
 
-use super::CHUNK;
+use super::{RootShare, CHUNK};
 use crate::query::key_tuple_placeholders;
 use crate::rows::{convert, BreachRow, InstanceRow};
 use crate::timeout::Statement;
@@ -96,6 +96,49 @@ impl Store {
             .fetch_all::<InstanceRow>()
             .await?;
         convert(rows, InstanceRow::record)
+    }
+
+    /// About how many instances were last seen at or after `since_ns` (rows
+    /// as stored, not collapsed: enough to size the shares of a start).
+    pub async fn instance_rows_since(&self, since_ns: u64) -> Result<u64, StoreError> {
+        self.query("SELECT count() FROM process_instances WHERE last_ns >= ?")
+            .bind(since_ns)
+            .fetch_one::<u64>()
+            .await
+    }
+
+    /// [`Store::instances_since`] of one share of the roots.
+    pub async fn instances_of_share(
+        &self,
+        since_ns: u64,
+        share: RootShare,
+    ) -> Result<Vec<InstanceRecord>, StoreError> {
+        let sql = format!(
+            "SELECT ?fields FROM process_instances FINAL WHERE last_ns >= ? AND {}",
+            RootShare::SQL
+        );
+        let rows = share
+            .bind(self.query(&sql).bind(since_ns))
+            .fetch_all::<InstanceRow>()
+            .await?;
+        convert(rows, InstanceRow::record)
+    }
+
+    /// [`Store::breaches_since`] of one share of the roots.
+    pub async fn breaches_of_share(
+        &self,
+        since_ns: u64,
+        share: RootShare,
+    ) -> Result<Vec<Breach>, StoreError> {
+        let sql = format!(
+            "SELECT ?fields FROM breaches FINAL WHERE from_ns >= ? AND {}",
+            RootShare::SQL
+        );
+        let rows = share
+            .bind(self.query(&sql).bind(since_ns))
+            .fetch_all::<BreachRow>()
+            .await?;
+        convert(rows, BreachRow::breach)
     }
 
     /// Stored breaches (latest) whose start is at or after `since_ns`.

@@ -19,6 +19,24 @@ use super::{Store, StoreError};
 /// Items per `IN` list.
 const CHUNK: usize = 1000;
 
+/// One of `count` shares of the root values, by `cityHash64(root_value)`:
+/// what a correlator reads at start one share at a time, so that a start
+/// after a plant's day holds one share's rows at once, not the day's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootShare {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl RootShare {
+    /// The condition on `root_value` (binds: count, index).
+    const SQL: &'static str = "cityHash64(root_value) % ? = ?";
+
+    fn bind(self, statement: crate::timeout::Statement) -> crate::timeout::Statement {
+        statement.bind(self.count.max(1)).bind(self.index)
+    }
+}
+
 #[derive(Debug, Row, Deserialize)]
 struct Watermark {
     watermark_ns: u64,

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::CHUNK;
+use super::{RootShare, CHUNK};
 use crate::query::key_tuple_placeholders;
 use crate::rows::StepRow;
 use crate::{Store, StoreError};
@@ -140,5 +140,23 @@ impl Store {
                 Ok(out)
             }
         }
+    }
+
+    /// [`Store::stage_firsts`] since `since_ns` of one share of the roots.
+    pub async fn stage_firsts_of_share(
+        &self,
+        since_ns: u64,
+        share: RootShare,
+    ) -> Result<Vec<StageFirst>, StoreError> {
+        let sql = format!(
+            "SELECT process_id, root_value, stage_id, min(time_ns) AS time_ns, max(failed) AS failed \
+             FROM process_steps WHERE {share} AND (process_id, root_value) IN ( \
+               SELECT process_id, root_value FROM process_steps \
+               WHERE time >= toDateTime(?) AND {share}) \
+             GROUP BY process_id, root_value, stage_id",
+            share = RootShare::SQL
+        );
+        let query = share.bind(self.query(&sql)).bind(since_ns / 1_000_000_000);
+        share.bind(query).fetch_all::<StageFirst>().await
     }
 }

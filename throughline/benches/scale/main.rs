@@ -30,7 +30,11 @@
 //! `SCALE_LIVE_SECS` (1800, phase 3), `SCALE_LIVE_SPANS` (5000/s),
 //! `SCALE_LIVE_EVENTS` (500/s), `SCALE_SAMPLES` (30), `SCALE_KEEP` (set
 //! to keep the data directory, and so the private ClickHouse's data, for
-//! looking into the queries afterwards).
+//! looking into the queries afterwards), `SCALE_REUSE` (a kept data
+//! directory: phases 1 and 2 are skipped and phase 3 reads the data a
+//! former run left, a few minutes instead of half an hour to measure the
+//! reads again; `SCALE_SPANS` must be the size that run loaded),
+//! `SCALE_BIN` (another `throughline` binary to run, for an A/B).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,15 +76,16 @@ async fn main() {
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let loadavg: Vec<&str> = loadavg.split_whitespace().take(3).collect();
 
+    let reuse = std::env::var_os("SCALE_REUSE").map(std::path::PathBuf::from);
     let data_dir = tempfile::Builder::new()
         .prefix("throughline-scale-")
         .tempdir()
         .unwrap();
-    eprintln!(
-        "scale: starting throughline up in {}",
-        data_dir.path().display()
-    );
-    let up = Up::start(data_dir.path()).await;
+    let dir = reuse
+        .clone()
+        .unwrap_or_else(|| data_dir.path().to_path_buf());
+    eprintln!("scale: starting throughline up in {}", dir.display());
+    let up = Up::start(&dir).await;
     let up_pid = up.pid();
     let clickhouse_pid = up.clickhouse_pid();
     eprintln!(
@@ -119,129 +124,140 @@ async fn main() {
         &loadavg.join(" "),
     );
     let load_start = Instant::now();
-    let load_deadline = load_start + Duration::from_secs(load_secs);
-    let span_requests = shape.orders.div_ceil(TRACES_PER_REQUEST) as usize;
-    eprintln!(
-        "scale: phase 1: {} spans ({} orders, {} customers) in {span_requests} requests",
-        shape.orders * plant::SPANS_PER_TRACE,
-        shape.orders,
-        shape.customers
-    );
-    let spans = load(
-        &up,
-        "/v1/traces",
-        PROTOBUF,
-        span_requests,
-        clients,
-        load_deadline,
-        Arc::new(move |n| {
-            let first = n as u64 * TRACES_PER_REQUEST;
-            let last = (first + TRACES_PER_REQUEST).min(shape.orders);
-            let body = plant::spans_request(&shape, first..last, |o| shape.order_start(o));
-            (body, (last - first) * plant::SPANS_PER_TRACE)
-        }),
-    )
-    .await;
-    let spans_acked_at = Instant::now();
-    let (spans_stored, spans_all_at) = up.stored("spans_v2", spans.records, load_deadline).await;
-    eprintln!(
-        "scale: {} spans acknowledged in {:.0} s, {spans_stored} stored in {:.0} s",
-        spans.records,
-        since(load_start, spans_acked_at),
-        since(load_start, spans_all_at.unwrap_or_else(Instant::now))
-    );
-    report.ingest(
-        "spans",
-        &spans,
-        load_start,
-        spans_acked_at,
-        spans_stored,
-        spans_all_at,
-    );
-
-    let planned = Arc::new(plant::bulk_events(&shape, events_total, now_ns));
-    let event_requests = planned.len().div_ceil(EVENTS_PER_REQUEST);
-    let events_start = Instant::now();
-    let events = load(
-        &up,
-        "/v1/events",
-        CLOUDEVENTS_BATCH,
-        event_requests,
-        clients,
-        load_deadline,
-        {
-            let planned = planned.clone();
+    if reuse.is_none() {
+        let load_deadline = load_start + Duration::from_secs(load_secs);
+        let span_requests = shape.orders.div_ceil(TRACES_PER_REQUEST) as usize;
+        eprintln!(
+            "scale: phase 1: {} spans ({} orders, {} customers) in {span_requests} requests",
+            shape.orders * plant::SPANS_PER_TRACE,
+            shape.orders,
+            shape.customers
+        );
+        let spans = load(
+            &up,
+            "/v1/traces",
+            PROTOBUF,
+            span_requests,
+            clients,
+            load_deadline,
             Arc::new(move |n| {
-                let chunk = &planned
-                    [n * EVENTS_PER_REQUEST..((n + 1) * EVENTS_PER_REQUEST).min(planned.len())];
-                (plant::events_batch(&shape, chunk), chunk.len() as u64)
-            })
-        },
-    )
-    .await;
-    drop(planned);
-    let events_acked_at = Instant::now();
-    let (events_stored, events_all_at) = up.stored("events", events.records, load_deadline).await;
-    eprintln!(
-        "scale: {} events acknowledged, {events_stored} stored in {:.0} s",
-        events.records,
-        since(events_start, events_all_at.unwrap_or_else(Instant::now))
-    );
-    report.ingest(
-        "events",
-        &events,
-        events_start,
-        events_acked_at,
-        events_stored,
-        events_all_at,
-    );
+                let first = n as u64 * TRACES_PER_REQUEST;
+                let last = (first + TRACES_PER_REQUEST).min(shape.orders);
+                let body = plant::spans_request(&shape, first..last, |o| shape.order_start(o));
+                (body, (last - first) * plant::SPANS_PER_TRACE)
+            }),
+        )
+        .await;
+        let spans_acked_at = Instant::now();
+        let (spans_stored, spans_all_at) =
+            up.stored("spans_v2", spans.records, load_deadline).await;
+        eprintln!(
+            "scale: {} spans acknowledged in {:.0} s, {spans_stored} stored in {:.0} s",
+            spans.records,
+            since(load_start, spans_acked_at),
+            since(load_start, spans_all_at.unwrap_or_else(Instant::now))
+        );
+        report.ingest(
+            "spans",
+            &spans,
+            load_start,
+            spans_acked_at,
+            spans_stored,
+            spans_all_at,
+        );
 
-    // 2. Correlator catch-up: until a cycle that ended after the load did
-    // reports a lag under 60 s. The gauge is set at the end of each cycle,
-    // so a cycle's end is a sample whose figures moved.
-    let backlog_start = Instant::now();
-    let catchup_deadline = backlog_start + Duration::from_secs(catchup_secs);
-    let records_at = |t: Instant| {
-        let s = series.lock().unwrap();
-        s.iter()
-            .rev()
-            .find(|x| x.at <= t)
-            .or(s.first())
-            .map_or(0.0, |x| x.records)
-    };
-    let caught_up = loop {
-        let caught = cycle_ends(&series.lock().unwrap())
-            .find(|s| s.at >= backlog_start && s.lag_s < 60.0)
-            .map(|s| s.at);
-        if caught.is_some() {
-            break caught;
-        }
-        if Instant::now() >= catchup_deadline {
-            break None;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
-    let end = caught_up.unwrap_or_else(Instant::now);
-    let read_total = records_at(end);
-    let read_backlog = read_total - records_at(backlog_start);
-    eprintln!(
-        "scale: phase 2: correlator read {read_total} records, caught up: {:?}",
-        caught_up.map(|t| since(load_start, t))
-    );
-    report.catch_up(
-        read_total,
-        since(load_start, end),
-        read_backlog,
-        since(backlog_start, end),
-        caught_up.is_some(),
-        spans_stored + events_stored,
-    );
+        let planned = Arc::new(plant::bulk_events(&shape, events_total, now_ns));
+        let event_requests = planned.len().div_ceil(EVENTS_PER_REQUEST);
+        let events_start = Instant::now();
+        let events = load(
+            &up,
+            "/v1/events",
+            CLOUDEVENTS_BATCH,
+            event_requests,
+            clients,
+            load_deadline,
+            {
+                let planned = planned.clone();
+                Arc::new(move |n| {
+                    let chunk = &planned
+                        [n * EVENTS_PER_REQUEST..((n + 1) * EVENTS_PER_REQUEST).min(planned.len())];
+                    (plant::events_batch(&shape, chunk), chunk.len() as u64)
+                })
+            },
+        )
+        .await;
+        drop(planned);
+        let events_acked_at = Instant::now();
+        let (events_stored, events_all_at) =
+            up.stored("events", events.records, load_deadline).await;
+        eprintln!(
+            "scale: {} events acknowledged, {events_stored} stored in {:.0} s",
+            events.records,
+            since(events_start, events_all_at.unwrap_or_else(Instant::now))
+        );
+        report.ingest(
+            "events",
+            &events,
+            events_start,
+            events_acked_at,
+            events_stored,
+            events_all_at,
+        );
+
+        // 2. Correlator catch-up: until a cycle that ended after the load did
+        // reports a lag under 60 s. The gauge is set at the end of each cycle,
+        // so a cycle's end is a sample whose figures moved.
+        let backlog_start = Instant::now();
+        let catchup_deadline = backlog_start + Duration::from_secs(catchup_secs);
+        let records_at = |t: Instant| {
+            let s = series.lock().unwrap();
+            s.iter()
+                .rev()
+                .find(|x| x.at <= t)
+                .or(s.first())
+                .map_or(0.0, |x| x.records)
+        };
+        let caught_up = loop {
+            let caught = cycle_ends(&series.lock().unwrap())
+                .find(|s| s.at >= backlog_start && s.lag_s < 60.0)
+                .map(|s| s.at);
+            if caught.is_some() {
+                break caught;
+            }
+            if Instant::now() >= catchup_deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        let end = caught_up.unwrap_or_else(Instant::now);
+        let read_total = records_at(end);
+        let read_backlog = read_total - records_at(backlog_start);
+        eprintln!(
+            "scale: phase 2: correlator read {read_total} records, caught up: {:?}",
+            caught_up.map(|t| since(load_start, t))
+        );
+        report.catch_up(
+            read_total,
+            since(load_start, end),
+            read_backlog,
+            since(backlog_start, end),
+            caught_up.is_some(),
+            spans_stored + events_stored,
+        );
+    }
 
     // 3. Live load, and the reads meanwhile.
     eprintln!("scale: phase 3: live load {live_spans} spans/s + {live_events} events/s, reads");
     let stop = Arc::new(AtomicBool::new(false));
     let live_start = Instant::now();
-    let live_orders = Arc::new(AtomicU64::new(shape.orders));
+    // Orders of their own, also when the data of a former run is reused
+    // (its live orders started at `shape.orders`).
+    let first_live = if reuse.is_some() {
+        shape.orders * 2 + (now_ns / 1_000_000_000 % 1000) * 1_000_000
+    } else {
+        shape.orders
+    };
+    let live_orders = Arc::new(AtomicU64::new(first_live));
     let live_span_task = paced(
         &up,
         "/v1/traces",
@@ -268,7 +284,7 @@ async fn main() {
         batch,
         stop.clone(),
         {
-            let pending = Mutex::new((shape.orders, std::collections::VecDeque::new()));
+            let pending = Mutex::new((first_live, std::collections::VecDeque::new()));
             move |_| {
                 let mut guard = pending.lock().unwrap();
                 let (next, queue) = &mut *guard;
@@ -367,7 +383,7 @@ async fn main() {
     let stopped = up.stop(Duration::from_secs(60));
     report.stop(stopped);
     report.finish();
-    if std::env::var_os("SCALE_KEEP").is_some() {
+    if std::env::var_os("SCALE_KEEP").is_some() && reuse.is_none() {
         eprintln!("scale: kept {}", data_dir.keep().display());
     }
 }

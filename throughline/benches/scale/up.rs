@@ -73,7 +73,10 @@ impl Up {
         let ports = free_ports(3);
         let log = data_dir.join("up.log");
         let database = "throughline".to_string();
-        let child = Command::new(env!("CARGO_BIN_EXE_throughline"))
+        // `SCALE_BIN`: another build of `throughline` to compare with.
+        let bin = std::env::var_os("SCALE_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_throughline").into());
+        let child = Command::new(bin)
             .arg("up")
             .arg("--data-dir")
             .arg(data_dir)

@@ -7,6 +7,7 @@ mod alertmanager;
 mod alerts;
 mod bad_input;
 mod browser;
+mod correlator_start;
 mod dashboards;
 mod demo;
 mod engines;
