@@ -55,6 +55,10 @@ pub struct Repartition {
     /// `next`'s partition expression, of `table`'s columns (a `UInt32`:
     /// `toYYYYMM(...)`).
     pub partition: &'static str,
+    /// The sort key (what a `ReplacingMergeTree` collapses on): a partition
+    /// is copied whole when `next` holds as many distinct keys of it as
+    /// `table`.
+    pub key: &'static str,
 }
 
 /// Copies every row of `from` into `to` (same columns), one day at a time.
@@ -173,12 +177,14 @@ pub const MIGRATIONS: &[Migration] = &[
                 next: "process_instances_by_month",
                 old: "process_instances_unpartitioned",
                 partition: "toYYYYMM(toDateTime(intDiv(start_ns, 1000000000)))",
+                key: "process_id, root_value",
             },
             Repartition {
                 table: "breaches",
                 next: "breaches_by_month",
                 old: "breaches_unpartitioned",
                 partition: "toYYYYMM(toDateTime(intDiv(due_ns, 1000000000)))",
+                key: "process_id, sla_id, root_value",
             },
         ]
     ),
@@ -536,35 +542,37 @@ impl Store {
     }
 
     /// Copies `r.table` into `r.next` one partition of `r.next` at a time,
-    /// but those `r.next` holds whole already.
+    /// but those `r.next` holds whole already (as many distinct keys as
+    /// `r.table` has in it: duplicates of a row, not yet merged on either
+    /// side, count once).
+    ///
+    /// A partition copied in part is copied again over what is there, never
+    /// dropped first: the tables collapse a row copied twice, and a second
+    /// process migrating at the same time may have just finished that
+    /// partition and be about to rename `r.next` into place.
     async fn copy_by_partition(&self, r: &Repartition) -> Result<(), StoreError> {
         #[derive(Debug, Row, Deserialize)]
         struct Partition {
             partition: u32,
-            rows: u64,
+            keys: u64,
         }
         let count = |table: &str| {
             self.query(&format!(
-                "SELECT toUInt32({}) AS partition, count() AS rows FROM ? \
+                "SELECT toUInt32({}) AS partition, uniqExact({}) AS keys FROM ? \
                  GROUP BY partition ORDER BY partition",
-                r.partition
+                r.partition, r.key
             ))
             .bind(Identifier(table))
             .within(COPY_TIMEOUT)
             .fetch_all::<Partition>()
         };
         let copied = count(r.next).await?;
-        for Partition { partition, rows } in count(r.table).await? {
-            match copied.iter().find(|c| c.partition == partition) {
-                Some(c) if c.rows == rows => continue,
-                Some(_) => {
-                    self.query("ALTER TABLE ? DROP PARTITION ID ?")
-                        .bind(Identifier(r.next))
-                        .bind(partition.to_string())
-                        .execute()
-                        .await?;
-                }
-                None => {}
+        for Partition { partition, keys } in count(r.table).await? {
+            if copied
+                .iter()
+                .any(|c| c.partition == partition && c.keys == keys)
+            {
+                continue;
             }
             self.query(&format!(
                 "INSERT INTO ? SELECT * FROM ? WHERE {} = ?",
