@@ -8,7 +8,9 @@
 //!
 //! The rollups count instances by minute of start, so a window holds the
 //! instances started in it, each judged as of the correlator's last look
-//! (one still running counts for neither good nor bad).
+//! (one still running counts for neither good nor bad). A stage latency
+//! is judged from the rollups' duration cells, a cell the threshold cuts
+//! counting as bad (`domain::process::slo`).
 
 use std::collections::BTreeMap;
 
@@ -60,6 +62,11 @@ pub struct SloView {
     pub name: String,
     /// The SLA it judges instances by, if it is on an SLA.
     pub sla: Option<String>,
+    /// The stage latency it judges instances by, if on one: from and to
+    /// stage ids and the threshold (`15m`).
+    pub from_stage: Option<String>,
+    pub to_stage: Option<String>,
+    pub within: Option<String>,
     /// The system (and event type) whose events it counts, if on events.
     pub system: Option<String>,
     pub event_type: Option<String>,
@@ -127,7 +134,7 @@ async fn judge(
     to_ns: u64,
 ) -> Result<Judged, AppError> {
     Ok(match &slo.target {
-        SloTarget::Sla(_) => {
+        SloTarget::Sla(_) | SloTarget::Latency { .. } => {
             let mut by_process = state.store.process_rollups(from_ns, to_ns).await?;
             Judged::of(slo, &by_process.remove(process).unwrap_or_default())
         }
@@ -222,15 +229,27 @@ pub async fn slos(
                 name: slo.name.clone(),
                 sla: match &slo.target {
                     SloTarget::Sla(sla) => Some(sla.clone()),
-                    SloTarget::Events { .. } => None,
+                    _ => None,
+                },
+                from_stage: match &slo.target {
+                    SloTarget::Latency { from, .. } => Some(from.clone()),
+                    _ => None,
+                },
+                to_stage: match &slo.target {
+                    SloTarget::Latency { to, .. } => Some(to.clone()),
+                    _ => None,
+                },
+                within: match &slo.target {
+                    SloTarget::Latency { within_ns, .. } => Some(duration::format_ns(*within_ns)),
+                    _ => None,
                 },
                 system: match &slo.target {
                     SloTarget::Events { system, .. } => Some(system.clone()),
-                    SloTarget::Sla(_) => None,
+                    _ => None,
                 },
                 event_type: match &slo.target {
                     SloTarget::Events { event_type, .. } => event_type.clone(),
-                    SloTarget::Sla(_) => None,
+                    _ => None,
                 },
                 objective: slo.objective,
                 window: duration::format_ns(slo.window_ns),
