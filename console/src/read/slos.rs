@@ -34,11 +34,15 @@ pub struct BurnRate {
 }
 
 /// One multi-window burn-rate alert: it holds when both windows burn
-/// faster than `burn_rate`.
+/// faster than `burn_rate`, the rate that spends `budget_percent` of the
+/// error budget within the long window (`budget_percent / 100 x the SLO's
+/// window / long window`).
 #[derive(Debug, Clone, Serialize)]
 pub struct BurnAlert {
     /// `page` or `ticket`.
     pub severity: String,
+    /// Of the error budget, the percent spent within the long window.
+    pub budget_percent: f64,
     pub burn_rate: f64,
     pub long_window: String,
     pub short_window: String,
@@ -73,6 +77,9 @@ pub struct SloView {
     /// Percent.
     pub objective: f64,
     pub window: String,
+    /// The window in seconds, for `/metrics`.
+    #[serde(skip)]
+    pub window_seconds: u64,
     pub good: u64,
     pub bad: u64,
     /// Good of judged, percent; `None` before any was judged.
@@ -253,6 +260,7 @@ pub async fn slos(
                 },
                 objective: slo.objective,
                 window: duration::format_ns(slo.window_ns),
+                window_seconds: slo.window_ns / 1_000_000_000,
                 good: whole.good,
                 bad: whole.bad,
                 sli_percent: whole.sli_percent(),
@@ -271,15 +279,17 @@ pub async fn slos(
                         }
                     })
                     .collect(),
-                alerts: BURN_ALERTS
-                    .iter()
-                    .map(|(severity, rate, long, short)| BurnAlert {
+                alerts: slo
+                    .burn_alerts()
+                    .into_iter()
+                    .map(|(severity, budget_percent, rate, long, short)| BurnAlert {
                         severity: severity.to_string(),
-                        burn_rate: *rate,
-                        long_window: duration::format_ns(*long),
-                        short_window: duration::format_ns(*short),
-                        holds: judged(*long).burn_rate(slo.objective) > *rate
-                            && judged(*short).burn_rate(slo.objective) > *rate,
+                        budget_percent,
+                        burn_rate: rate,
+                        long_window: duration::format_ns(long),
+                        short_window: duration::format_ns(short),
+                        holds: judged(long).burn_rate(slo.objective) > rate
+                            && judged(short).burn_rate(slo.objective) > rate,
                     })
                     .collect(),
                 burn_down,

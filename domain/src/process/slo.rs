@@ -84,17 +84,45 @@ pub struct SloDef {
 pub const DEFAULT_WINDOW: &str = "28d";
 
 /// The multi-window, multi-burn-rate alerts of the Google SRE workbook
-/// (Sloth's defaults): `(severity, burn rate, long window, short window)`;
-/// each fires when both windows burn faster than the rate.
+/// (Sloth's defaults): `(severity, budget percent, long window, short
+/// window)`. Each fires when both windows burn faster than the rate that
+/// spends `budget percent` of the error budget within the long window;
+/// that rate depends on the SLO's window ([`burn_threshold`], see
+/// [`SloDef::burn_alerts`]): over 30 days 14.4, 6, 3 and 1, over 28 days
+/// 13.44, 5.6, 2.8 and 0.93.
 pub const BURN_ALERTS: [(&str, f64, u64, u64); 4] = {
     const M: u64 = 60_000_000_000;
     [
-        ("page", 14.4, 60 * M, 5 * M),
-        ("page", 6.0, 6 * 60 * M, 30 * M),
-        ("ticket", 3.0, 24 * 60 * M, 2 * 60 * M),
-        ("ticket", 1.0, 3 * 24 * 60 * M, 6 * 60 * M),
+        ("page", 2.0, 60 * M, 5 * M),
+        ("page", 5.0, 6 * 60 * M, 30 * M),
+        ("ticket", 10.0, 24 * 60 * M, 2 * 60 * M),
+        ("ticket", 10.0, 3 * 24 * 60 * M, 6 * 60 * M),
     ]
 };
+
+/// The burn rate that spends `budget_percent` of an SLO's error budget
+/// (over `window_ns`) within `long_ns`: `budget_percent / 100 * window /
+/// long` (2 % in 1h of 30 days: 14.4).
+pub fn burn_threshold(budget_percent: f64, window_ns: u64, long_ns: u64) -> f64 {
+    // One division of exact products, so round figures stay round.
+    budget_percent * window_ns as f64 / (100.0 * long_ns as f64)
+}
+
+impl SloDef {
+    /// [`BURN_ALERTS`] for this SLO's window: `(severity, budget percent,
+    /// burn rate, long window, short window)`.
+    pub fn burn_alerts(&self) -> [(&'static str, f64, f64, u64, u64); 4] {
+        BURN_ALERTS.map(|(severity, percent, long, short)| {
+            (
+                severity,
+                percent,
+                burn_threshold(percent, self.window_ns, long),
+                long,
+                short,
+            )
+        })
+    }
+}
 
 /// Good and judged instances of an SLO's SLA in a rollup.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -338,6 +366,46 @@ mod tests {
             objective,
             window_ns: 28 * 86_400_000_000_000,
         }
+    }
+
+    /// The thresholds spend the same share of the budget whatever the
+    /// window: over 30 days exactly the SRE workbook's 14.4, 6, 3 and 1;
+    /// over 28 days (the default) 13.44, 5.6, 2.8 and 0.93; over 7 days a
+    /// quarter of those.
+    #[test]
+    fn burn_thresholds_follow_the_window() {
+        const DAY: u64 = 86_400_000_000_000;
+        let rates = |days: u64| {
+            let mut s = slo(99.0);
+            s.window_ns = days * DAY;
+            s.burn_alerts().map(|(_, _, rate, _, _)| rate)
+        };
+        assert_eq!(rates(30), [14.4, 6.0, 3.0, 1.0]);
+        let close = |got: [f64; 4], want: [f64; 4]| {
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-9, "{got:?} against {want:?}");
+            }
+        };
+        close(rates(28), [13.44, 5.6, 2.8, 28.0 / 30.0]);
+        close(rates(7), [3.36, 1.4, 0.7, 7.0 / 30.0]);
+        let alerts = slo(99.0).burn_alerts();
+        assert_eq!(
+            alerts.map(|(severity, percent, _, long, short)| (
+                severity,
+                percent,
+                long / 60_000_000_000,
+                short / 60_000_000_000
+            )),
+            [
+                ("page", 2.0, 60, 5),
+                ("page", 5.0, 360, 30),
+                ("ticket", 10.0, 1440, 120),
+                ("ticket", 10.0, 4320, 360),
+            ]
+        );
+        // Spending a long window's share in it: 2 % of a 28 day budget in
+        // one hour is 13.44 times the even pace.
+        assert!((burn_threshold(2.0, 28 * DAY, DAY / 24) - 13.44).abs() < 1e-9);
     }
 
     /// By hand: 200 judged, 197 met, 3 breached, objective 99 %. The SLI
