@@ -127,6 +127,10 @@ pub fn render_slos(out: &mut String, all: &[Slos]) {
     let families = [
         ("objective_ratio", "The SLO's objective, as a ratio."),
         (
+            "window_seconds",
+            "The window the SLO is judged over; a burn-rate alert's rate is its share of the budget times this over its long window.",
+        ),
+        (
             "sli_ratio",
             "Good of judged instances over the SLO's window (absent before any was judged).",
         ),
@@ -144,6 +148,7 @@ pub fn render_slos(out: &mut String, all: &[Slos]) {
             for s in &p.slos {
                 let value = match name {
                     "objective_ratio" => Some(s.objective / 100.0),
+                    "window_seconds" => Some(s.window_seconds as f64),
                     "sli_ratio" => s.sli_percent.map(|v| v / 100.0),
                     _ => Some(s.budget_remaining),
                 };

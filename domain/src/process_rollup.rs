@@ -10,13 +10,15 @@
 //! buckets (`crate::histogram`, for p50/p95/p99 within 12.5 %) crossed
 //! with the bins of [`HISTOGRAM_BOUNDS_NS`] (so the process page's
 //! histogram stays exact). Counts add up exactly: the rollup of a range is
-//! the [`ProcessRollup::merge`] of its minutes'.
+//! the [`ProcessRollup::merge`] of its minutes'. A stage-latency SLO's
+//! pair is kept from the moment its definition is loaded: minutes computed
+//! before then lack it until they are recomputed.
 
 use std::collections::BTreeMap;
 
 use crate::histogram;
 use crate::instance::{SlaState, StageTimes, Status};
-use crate::process::ProcessDef;
+use crate::process::{ProcessDef, SloTarget};
 
 /// Upper bounds of the process page's duration histogram bins; a last bin
 /// takes the rest. Steps a planner thinks in, from seconds to a week.
@@ -75,12 +77,18 @@ pub struct ProcessRollup {
     pub durations: BTreeMap<(String, String), BTreeMap<(u16, u8), u64>>,
 }
 
-/// The stage pairs (by index) whose durations a page shows: adjacent
-/// stages, each SLA's from and to, and first to last; each once.
+/// The stage pairs (by index) whose durations a page shows or an SLO
+/// judges: adjacent stages, each SLA's from and to, first to last, and
+/// each stage-latency SLO's from and to; each once.
 pub fn duration_pairs(def: &ProcessDef) -> Vec<(usize, usize)> {
     let n = def.stages.len();
     let mut pairs: Vec<(usize, usize)> = (1..n).map(|i| (i - 1, i)).collect();
     pairs.extend(def.slas.iter().map(|s| (s.from, s.to)));
+    let index = |id: &str| def.stages.iter().position(|s| s.id == id);
+    pairs.extend(def.slos.iter().filter_map(|slo| match &slo.target {
+        SloTarget::Latency { from, to, .. } => Some((index(from)?, index(to)?)),
+        _ => None,
+    }));
     if n > 0 {
         pairs.push((0, n - 1));
     }

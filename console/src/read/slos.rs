@@ -8,7 +8,9 @@
 //!
 //! The rollups count instances by minute of start, so a window holds the
 //! instances started in it, each judged as of the correlator's last look
-//! (one still running counts for neither good nor bad).
+//! (one still running counts for neither good nor bad). A stage latency
+//! is judged from the rollups' duration cells, a cell the threshold cuts
+//! counting as bad (`domain::process::slo`).
 
 use std::collections::BTreeMap;
 
@@ -32,11 +34,15 @@ pub struct BurnRate {
 }
 
 /// One multi-window burn-rate alert: it holds when both windows burn
-/// faster than `burn_rate`.
+/// faster than `burn_rate`, the rate that spends `budget_percent` of the
+/// error budget within the long window (`budget_percent / 100 x the SLO's
+/// window / long window`).
 #[derive(Debug, Clone, Serialize)]
 pub struct BurnAlert {
     /// `page` or `ticket`.
     pub severity: String,
+    /// Of the error budget, the percent spent within the long window.
+    pub budget_percent: f64,
     pub burn_rate: f64,
     pub long_window: String,
     pub short_window: String,
@@ -60,12 +66,20 @@ pub struct SloView {
     pub name: String,
     /// The SLA it judges instances by, if it is on an SLA.
     pub sla: Option<String>,
+    /// The stage latency it judges instances by, if on one: from and to
+    /// stage ids and the threshold (`15m`).
+    pub from_stage: Option<String>,
+    pub to_stage: Option<String>,
+    pub within: Option<String>,
     /// The system (and event type) whose events it counts, if on events.
     pub system: Option<String>,
     pub event_type: Option<String>,
     /// Percent.
     pub objective: f64,
     pub window: String,
+    /// The window in seconds, for `/metrics`.
+    #[serde(skip)]
+    pub window_seconds: u64,
     pub good: u64,
     pub bad: u64,
     /// Good of judged, percent; `None` before any was judged.
@@ -127,7 +141,7 @@ async fn judge(
     to_ns: u64,
 ) -> Result<Judged, AppError> {
     Ok(match &slo.target {
-        SloTarget::Sla(_) => {
+        SloTarget::Sla(_) | SloTarget::Latency { .. } => {
             let mut by_process = state.store.process_rollups(from_ns, to_ns).await?;
             Judged::of(slo, &by_process.remove(process).unwrap_or_default())
         }
@@ -222,18 +236,31 @@ pub async fn slos(
                 name: slo.name.clone(),
                 sla: match &slo.target {
                     SloTarget::Sla(sla) => Some(sla.clone()),
-                    SloTarget::Events { .. } => None,
+                    _ => None,
+                },
+                from_stage: match &slo.target {
+                    SloTarget::Latency { from, .. } => Some(from.clone()),
+                    _ => None,
+                },
+                to_stage: match &slo.target {
+                    SloTarget::Latency { to, .. } => Some(to.clone()),
+                    _ => None,
+                },
+                within: match &slo.target {
+                    SloTarget::Latency { within_ns, .. } => Some(duration::format_ns(*within_ns)),
+                    _ => None,
                 },
                 system: match &slo.target {
                     SloTarget::Events { system, .. } => Some(system.clone()),
-                    SloTarget::Sla(_) => None,
+                    _ => None,
                 },
                 event_type: match &slo.target {
                     SloTarget::Events { event_type, .. } => event_type.clone(),
-                    SloTarget::Sla(_) => None,
+                    _ => None,
                 },
                 objective: slo.objective,
                 window: duration::format_ns(slo.window_ns),
+                window_seconds: slo.window_ns / 1_000_000_000,
                 good: whole.good,
                 bad: whole.bad,
                 sli_percent: whole.sli_percent(),
@@ -252,15 +279,17 @@ pub async fn slos(
                         }
                     })
                     .collect(),
-                alerts: BURN_ALERTS
-                    .iter()
-                    .map(|(severity, rate, long, short)| BurnAlert {
+                alerts: slo
+                    .burn_alerts()
+                    .into_iter()
+                    .map(|(severity, budget_percent, rate, long, short)| BurnAlert {
                         severity: severity.to_string(),
-                        burn_rate: *rate,
-                        long_window: duration::format_ns(*long),
-                        short_window: duration::format_ns(*short),
-                        holds: judged(*long).burn_rate(slo.objective) > *rate
-                            && judged(*short).burn_rate(slo.objective) > *rate,
+                        budget_percent,
+                        burn_rate: rate,
+                        long_window: duration::format_ns(long),
+                        short_window: duration::format_ns(short),
+                        holds: judged(long).burn_rate(slo.objective) > rate
+                            && judged(short).burn_rate(slo.objective) > rate,
                     })
                     .collect(),
                 burn_down,

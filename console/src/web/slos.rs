@@ -1,6 +1,7 @@
 //! `/processes/{id}/slos`: each objective of a process with its SLI, the
 //! error budget left and its burn-down, the burn rates and the burn-rate
-//! alerts, and a link to the breaches that spent the budget. The figures
+//! alerts, and a link to what spent the budget (breaches, failed events,
+//! or the process page's stage durations for a stage latency). The figures
 //! are `GET /api/v1/processes/{id}/slos?burn_down=true`'s.
 
 use askama::Template;
@@ -20,7 +21,8 @@ pub struct SloBlock {
     pub overspent: bool,
     pub allowed_bad: String,
     pub chart: String,
-    /// The breaches of its SLA in its window.
+    /// What spent its budget: the breaches of its SLA in its window, the
+    /// failed events, or the process page (stage durations) over it.
     pub breaches_href: String,
     /// `(window, burn rate)` as shown.
     pub rates: Vec<(String, String)>,
@@ -67,6 +69,15 @@ pub async fn page(
                     &format!("error budget left of {} over {}", s.name, s.window),
                 ),
                 breaches_href: match (&s.sla, &s.system) {
+                    // The process page over the window: its duration
+                    // histogram between the stages shows the slow ones.
+                    (None, None) if s.from_stage.is_some() => chrome.href(
+                        &links::process(&id),
+                        &[
+                            ("from", &format!("now-{}", duration::format_ns(window_ns))),
+                            ("to", "now"),
+                        ],
+                    ),
                     (Some(sla), _) => chrome.href(
                         "/breaches",
                         &[

@@ -378,10 +378,12 @@ impl Processes {
             });
         }
         let sla_ids: Vec<&str> = slas.iter().map(|s| s.id.as_str()).collect();
+        let stage_ids: Vec<&str> = stages.iter().map(|s| s.id.as_str()).collect();
         let mut slos: Vec<super::slo::SloDef> = Vec::new();
         for raw_slo in raw.slos {
             let at = raw_slo.id.span().start;
-            let slo = super::slo::parse(raw_slo, &sla_ids).map_err(|(o, m)| error(o, m))?;
+            let slo =
+                super::slo::parse(raw_slo, &sla_ids, &stage_ids).map_err(|(o, m)| error(o, m))?;
             if slos.iter().any(|s| s.id == slo.id) {
                 return Err(error(
                     at,

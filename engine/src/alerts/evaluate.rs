@@ -360,7 +360,7 @@ async fn slo_burn(
     let rate = |w: u64| async move {
         let from = now.saturating_sub(w);
         let judged = match &def.target {
-            SloTarget::Sla(_) => {
+            SloTarget::Sla(_) | SloTarget::Latency { .. } => {
                 let mut rollups = store.process_rollups(from, now).await?;
                 Judged::of(def, &rollups.remove(process).unwrap_or_default())
             }

@@ -3,7 +3,10 @@
 //! firing -> resolved (`state`), and sent to receivers (`notify`):
 //! Alertmanagers, which get every firing alert again while it fires (with
 //! an `endsAt` ahead, so an alert expires if the evaluator stops), and
-//! webhooks, which get each notice once.
+//! webhooks, which get each notice once. A rule that fails to evaluate
+//! (ClickHouse down) keeps its last state, as Prometheus does: it is logged
+//! and counted, and if it was firing Alertmanagers still get it, so an
+//! outage longer than the `endsAt` hold does not resolve it there.
 //!
 //! One evaluator runs per deployment. Its state lives in ClickHouse
 //! (`alert_state`): it is loaded at start, and written each cycle before
@@ -26,7 +29,7 @@ use domain::process::Processes;
 use store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use domain::alert::{AlertRecord, Delivery, Notice, PhaseChange};
+use domain::alert::{AlertRecord, Delivery, Notice, Phase, PhaseChange};
 use evaluate::Finding;
 use metrics::AlertMetrics;
 use notify::{Auth, Destination, DestinationKind, Message, Retry};
@@ -97,15 +100,19 @@ pub struct Evaluator {
     /// accepted: re-sent once `resend_delay` has passed. In memory only: a
     /// restart sends every firing alert again at once, which is harmless.
     resent: HashMap<(String, String), u64>,
+    /// Each rule's annotations as last rendered: a firing alert whose rule
+    /// fails to evaluate is re-sent with them.
+    annotations: HashMap<String, BTreeMap<String, String>>,
     client: reqwest::Client,
 }
 
-/// One alert in an Alertmanager batch: the rule's index among this cycle's
-/// evaluated rules, and whether it is a re-send of a notice the receiver
-/// has (logged only in the metrics, not as delivery rows).
+/// One alert in an Alertmanager batch: its rule, and for a notice due the
+/// rule's index among this cycle's evaluated rules; `None` for a re-send
+/// of a notice the receiver has (logged only in the metrics, not as
+/// delivery rows), also of a rule that failed to evaluate.
 struct Queued {
-    index: usize,
-    resend: bool,
+    rule: String,
+    due: Option<usize>,
     alert: serde_json::Value,
 }
 
@@ -202,6 +209,7 @@ impl Evaluator {
             states,
             last_version,
             resent: HashMap::new(),
+            annotations: HashMap::new(),
             client: reqwest::Client::new(),
         })
     }
@@ -244,12 +252,23 @@ impl Evaluator {
         let mut evaluated: Vec<(&Rule, RuleState, Finding, BTreeMap<String, String>)> = Vec::new();
         let mut history = Vec::new();
         let mut states = Vec::new();
+        // Firing rules that failed to evaluate: they keep their last state,
+        // and Alertmanagers keep getting them.
+        let mut unevaluated: Vec<(&Rule, RuleState)> = Vec::new();
         for rule in &rules.list {
             let finding = match evaluate::evaluate(&self.store, &self.processes, rule, now).await {
                 Ok(f) => f,
                 Err(e) => {
-                    tracing::warn!(rule = %rule.id, error = %e, "alert rule not evaluated");
                     report.failed += 1;
+                    self.settings.metrics.count_failure(&rule.id);
+                    let last = self.states.get(&rule.id);
+                    let firing = last.is_some_and(|s| {
+                        s.phase == Phase::Firing && s.notice == Some(Notice::Firing)
+                    });
+                    tracing::warn!(rule = %rule.id, error = %e, firing, "alert rule not evaluated; it keeps its last state");
+                    if let Some(last) = last.filter(|_| firing) {
+                        unevaluated.push((rule, last.clone()));
+                    }
                     continue;
                 }
             };
@@ -273,6 +292,8 @@ impl Evaluator {
             .into_iter()
             .collect();
             let annotations = notify::render(rule, &vars);
+            self.annotations
+                .insert(rule.id.clone(), annotations.clone());
             let summary = annotations.get("summary").cloned().unwrap_or_default();
             if let Some(t) = transition {
                 report.transitions += 1;
@@ -351,8 +372,8 @@ impl Evaluator {
                             .entry(receiver.name.clone())
                             .or_default()
                             .push(Queued {
-                                index,
-                                resend,
+                                rule: rule.id.clone(),
+                                due: (!resend).then_some(index),
                                 alert: notify::alertmanager_alert(&message, ends),
                             });
                     }
@@ -388,6 +409,58 @@ impl Evaluator {
                 } else {
                     report.undelivered += 1;
                     down.insert(receiver.name.clone());
+                }
+            }
+        }
+        // The firing alerts of rules that failed to evaluate, as last known,
+        // with their end ahead again.
+        for (rule, last) in &unevaluated {
+            let annotations = self.annotations.get(&rule.id).cloned().unwrap_or_else(|| {
+                // Not evaluated since the start: no value to show.
+                let vars: BTreeMap<&str, String> = [
+                    ("value", "unknown".to_string()),
+                    ("threshold", rule.condition.threshold_text()),
+                    ("orders", "unknown".to_string()),
+                    ("customers", "unknown".to_string()),
+                    ("affected", "unknown".to_string()),
+                    ("rule", rule.id.clone()),
+                    ("name", rule.name.clone()),
+                ]
+                .into_iter()
+                .collect();
+                notify::render(rule, &vars)
+            });
+            let message = Message {
+                notice: Notice::Firing,
+                labels: rule.alert_labels(),
+                annotations,
+                starts_ns: last.fired_ns,
+                ends_ns: 0,
+                generator_url: format!(
+                    "{}/alerts/{}",
+                    self.settings.external_url.trim_end_matches('/'),
+                    rule.id
+                ),
+                external_url: self.settings.external_url.clone(),
+            };
+            for receiver in &self.settings.destinations {
+                if receiver.kind != DestinationKind::Alertmanager {
+                    continue;
+                }
+                let last_sent = self
+                    .resent
+                    .get(&(rule.id.clone(), receiver.name.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                if now.saturating_sub(last_sent) >= resend_ns {
+                    batches
+                        .entry(receiver.name.clone())
+                        .or_default()
+                        .push(Queued {
+                            rule: rule.id.clone(),
+                            due: None,
+                            alert: notify::alertmanager_alert(&message, now + hold_ns),
+                        });
                 }
             }
         }
@@ -428,29 +501,28 @@ impl Evaluator {
                 }
             }
             for q in &queued {
-                let (rule, next, _, _) = &mut evaluated[q.index];
+                if ok {
+                    self.resent
+                        .insert((q.rule.clone(), receiver.name.clone()), now);
+                }
+                let Some(index) = q.due else { continue };
+                let (rule, next, _, _) = &mut evaluated[index];
                 let notice = next.notice.expect("queued with a notice");
-                if !q.resend {
-                    for (i, attempts) in answers.iter().enumerate() {
-                        let which = if targets.len() > 1 {
-                            format!("{}: ", domain::redact::url(&receiver.urls[i]))
-                        } else {
-                            String::new()
-                        };
-                        for a in attempts {
-                            self.record(&mut log, rule, receiver, notice, a, &which);
-                        }
+                for (i, attempts) in answers.iter().enumerate() {
+                    let which = if targets.len() > 1 {
+                        format!("{}: ", domain::redact::url(&receiver.urls[i]))
+                    } else {
+                        String::new()
+                    };
+                    for a in attempts {
+                        self.record(&mut log, rule, receiver, notice, a, &which);
                     }
                 }
                 if ok {
-                    self.resent
-                        .insert((rule.id.clone(), receiver.name.clone()), now);
-                    if !q.resend {
-                        next.delivered_to(&receiver.name, now);
-                        changed[q.index] = true;
-                        report.sent += 1;
-                    }
-                } else if !q.resend {
+                    next.delivered_to(&receiver.name, now);
+                    changed[index] = true;
+                    report.sent += 1;
+                } else {
                     report.undelivered += 1;
                 }
             }

@@ -183,7 +183,8 @@ impl Rules {
         Ok(Self { list })
     }
 
-    /// Each SLO's multi-window burn-rate alerts (`slo::BURN_ALERTS`): a
+    /// Each SLO's multi-window burn-rate alerts (`SloDef::burn_alerts`,
+    /// the rates for the SLO's window): a
     /// `page` rule (critical) and a `ticket` rule (warning), ids
     /// `<process>-<slo>-page` and `-ticket`.
     pub fn slo_rules(processes: &Processes) -> Result<Vec<Rule>, DefinitionError> {
@@ -205,10 +206,11 @@ impl Rules {
                     let condition = Condition::SloBurn {
                         process: def.id.clone(),
                         slo: slo.id.clone(),
-                        windows: domain::process::slo::BURN_ALERTS
-                            .iter()
+                        windows: slo
+                            .burn_alerts()
+                            .into_iter()
                             .filter(|(c, ..)| *c == class)
-                            .map(|(_, rate, long, short)| (*rate, *long, *short))
+                            .map(|(_, _, rate, long, short)| (rate, long, short))
                             .collect(),
                     };
                     let mut annotations = BTreeMap::new();

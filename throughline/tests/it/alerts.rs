@@ -54,6 +54,7 @@ impl Hook {
         let requests = Arc::new(AtomicUsize::new(0));
         let app = Router::new()
             .route("/hook", post(hook_handler))
+            .route("/api/v2/alerts", post(hook_handler))
             .with_state(HookState {
                 bodies: bodies.clone(),
                 requests: requests.clone(),
@@ -73,6 +74,11 @@ impl Hook {
 
     pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
+    }
+
+    /// As an Alertmanager: it takes `POST /api/v2/alerts` too.
+    fn alertmanager_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     fn bodies(&self) -> Vec<Value> {
@@ -610,6 +616,103 @@ async fn a_restart_while_firing_sends_no_second_firing() {
         .map(|h| (h.from.as_str(), h.to.as_str()))
         .collect();
     assert_eq!(phases, [("inactive", "firing"), ("firing", "resolved")]);
+}
+
+/// Runs `sql` on the test's database, as ClickHouse's HTTP interface takes it.
+async fn clickhouse(app: &TestApp, sql: &str) {
+    let config = app.store.config();
+    let mut request = reqwest::Client::new()
+        .post(&config.url)
+        .query(&[("database", config.database.as_str())])
+        .body(sql.to_string());
+    if let Some(user) = &config.user {
+        request = request.basic_auth(user, config.password.as_ref());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    assert!(status.is_success(), "{sql}: {status} {text}");
+}
+
+/// A firing rule whose evaluation fails (its table gone, as when ClickHouse
+/// is down) keeps its state, as in Prometheus: the failure is counted, and
+/// the Alertmanager still gets the firing alert every resend delay, as last
+/// known, with its `endsAt` ahead again, so an outage longer than the hold
+/// does not resolve it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_rule_that_fails_to_evaluate_is_still_sent_to_alertmanagers() {
+    let app = app().await;
+    let hook = Hook::start(0).await;
+    one_dead_letter(&app).await;
+    let rules = Rules::parse_all([("test.toml", DEAD_LETTERS)], &processes()).unwrap();
+    let am = Destination::new(
+        "am",
+        DestinationKind::Alertmanager,
+        &hook.alertmanager_url(),
+    );
+    let mut s = settings(vec![am]);
+    // Resent hourly, held 4 hours: a few cycles outlast the hold.
+    s.resend_delay = Duration::from_secs(3600);
+    let (metrics, hold) = (s.metrics.clone(), s.alertmanager_hold().as_nanos() as u64);
+    let resend = s.resend_delay.as_nanos() as u64;
+    let mut alerts = Evaluator::new(app.store.clone(), Arc::new(rules), processes(), s)
+        .await
+        .unwrap();
+    let t = domain::now_ns();
+    let report = alerts.cycle(t).await.unwrap();
+    assert_eq!((report.evaluated, report.failed), (1, 0), "{report:?}");
+    let first = hook.take();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let fired = first[0][0].clone();
+    assert_eq!(fired["labels"]["alertname"], "dl", "{fired}");
+    assert_eq!(fired["endsAt"], rfc3339(t + hold));
+
+    clickhouse(&app, "RENAME TABLE events TO events_gone").await;
+    let mut at = t;
+    // Longer than the hold, one resend delay at a time.
+    for _ in 0..(hold / resend + 2) {
+        at += resend;
+        let report = alerts.cycle(at).await.unwrap();
+        assert_eq!((report.evaluated, report.failed), (0, 1), "{report:?}");
+        let sent = hook.take();
+        assert_eq!(sent.len(), 1, "at {at}: {sent:?}");
+        let alert = &sent[0][0];
+        assert_eq!(alert["labels"], fired["labels"], "{alert}");
+        assert_eq!(alert["annotations"], fired["annotations"], "{alert}");
+        assert_eq!(alert["startsAt"], rfc3339(t), "{alert}");
+        assert_eq!(alert["endsAt"], rfc3339(at + hold), "{alert}");
+    }
+    // Within the resend delay, nothing goes again.
+    alerts.cycle(at + resend / 2).await.unwrap();
+    assert!(hook.take().is_empty());
+    let failures = hold / resend + 3;
+    assert_eq!(metrics.failures("dl"), failures);
+    let mut text = String::new();
+    metrics.render(&mut text);
+    assert!(
+        text.contains(&format!(
+            "throughline_alert_evaluation_failures_total{{rule=\"dl\"}} {failures}"
+        )),
+        "{text}"
+    );
+
+    // Back, hours later: the dead letter has left the rule's hour, so the
+    // rule resolves the alert that fired before the outage.
+    clickhouse(&app, "RENAME TABLE events_gone TO events").await;
+    let back = at + resend;
+    let report = alerts.cycle(back).await.unwrap();
+    assert_eq!(
+        (report.evaluated, report.failed, report.transitions),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    let sent = hook.take();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0][0]["startsAt"], rfc3339(t));
+    assert_eq!(sent[0][0]["endsAt"], rfc3339(back));
+    // Only the notices are logged as deliveries, not the re-sends.
+    let notifications = app.store.alert_notifications("dl", 10).await.unwrap();
+    assert_eq!(notifications.len(), 2, "{notifications:?}");
 }
 
 /// A firing notice that no receiver took before a restart is sent after it.

@@ -26,6 +26,7 @@ mod promtool;
 mod retention;
 mod rollups;
 mod security;
+mod slo_latency;
 mod slos;
 mod slow_clients;
 mod systems;

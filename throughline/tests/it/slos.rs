@@ -111,8 +111,9 @@ async fn firing(app: &TestApp) -> Vec<String> {
 /// A trickle (two late of five over the last hours) fires only the ticket
 /// alert; a burst (five orders stuck, started 21 to 25 minutes ago) also
 /// the page alert: 5 bad of 8 over 6h burns at 6.25, all bad over 30m at
-/// 10, both above the page's 6. (The 14.4x pair's 5 minute window judges
-/// nothing of a 15 minute SLA: instances count by minute of start.)
+/// 10, both above the page's 0.2 (5 % of a 1 day window's budget in 6h);
+/// the trickle's 30 minutes judge nothing. (The 1h pair's 5 minute window
+/// judges nothing of a 15 minute SLA: instances count by minute of start.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burn_rate_alerts_page_on_a_burst_and_ticket_on_a_trickle() {
     let trickle = app().await;
@@ -184,8 +185,10 @@ fn close(a: &Value, b: f64) {
 /// over the day 3 good and 2 bad: SLI 60 %, 0.5 bad allowed, budget
 /// 1 - 2 / 0.5 = -300 %, burn rate (2/5) / 0.1 = 4; over the last hour
 /// only the two bad ones: burn rate 10; over 30 and 5 minutes nothing
-/// judged: 0. So neither page alert holds (its short window burns 0) and
-/// both ticket alerts do (4 > 3 over 1d and 2h; 4 > 1 over 3d and 6h).
+/// judged: 0. Over a 1 day window the alerts' rates are 0.48 (2 % of the
+/// budget in 1h), 0.2 (5 % in 6h), 0.1 (10 % in 1d) and 1/30 (10 % in
+/// 3d). So neither page alert holds (its short window burns 0) and both
+/// ticket alerts do (4 > 0.1 over 1d and 2h; 4 > 1/30 over 3d and 6h).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_slo_shows_its_budget_and_burn_rates_as_computed_by_hand() {
     let app = app().await;
@@ -273,10 +276,10 @@ async fn an_slo_shows_its_budget_and_burn_rates_as_computed_by_hand() {
     assert_eq!(
         holds,
         [
-            ("page".to_string(), 14.4, false),
-            ("page".to_string(), 6.0, false),
-            ("ticket".to_string(), 3.0, true),
-            ("ticket".to_string(), 1.0, true),
+            ("page".to_string(), 0.48, false),
+            ("page".to_string(), 0.2, false),
+            ("ticket".to_string(), 0.1, true),
+            ("ticket".to_string(), 1.0 / 30.0, true),
         ]
     );
 
@@ -285,6 +288,7 @@ async fn an_slo_shows_its_budget_and_burn_rates_as_computed_by_hand() {
     let text = app.console_metrics().await;
     for line in [
         "throughline_slo_objective_ratio{process=\"order-to-delivery\",slo=\"entry-90\"} 0.9",
+        "throughline_slo_window_seconds{process=\"order-to-delivery\",slo=\"entry-90\"} 86400",
         "throughline_slo_sli_ratio{process=\"order-to-delivery\",slo=\"entry-90\"} 0.6",
         "throughline_slo_error_budget_remaining_ratio{process=\"order-to-delivery\",slo=\"entry-90\"} -3",
         "throughline_slo_burn_rate{process=\"order-to-delivery\",slo=\"entry-90\",window=\"1h\"} 10",
@@ -308,6 +312,8 @@ async fn an_slo_shows_its_budget_and_burn_rates_as_computed_by_hand() {
         r#"<dd data-figure="sli">60.0%</dd>"#,
         r#"<dd data-figure="budget" class="bad">-300.0%</dd>"#,
         r#"<td class="num" data-window="1h">10.00</td>"#,
+        r#"<td class="num">2% in 1h</td><td class="num" data-rate="page-1h">0.48x</td>"#,
+        r#"<td class="num" data-rate="ticket-3d">0.03x</td>"#,
         r#"<svg class="burn-down""#,
         "/breaches?process=order-to-delivery&#38;sla=order-entry&#38;from=now-1d",
     ] {

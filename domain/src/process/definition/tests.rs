@@ -175,5 +175,64 @@ fn an_slo_on_events_of_a_system() {
         "id = \"x\"\nsystem = \"erp\"\nsla = \"order-entry\"\nobjective = 99",
     ))
     .unwrap_err();
-    assert!(err.message.contains("not both"), "{err}");
+    assert!(err.message.contains("needs one target"), "{err}");
+}
+
+/// An SLO on a stage latency: both stages defined and different, a
+/// positive threshold; its pair's durations are kept by the rollups even
+/// when no page shows them.
+#[test]
+fn an_slo_on_a_stage_latency() {
+    let four = GOOD.replacen(
+        "\n[[slas]]",
+        "\n[[stages]]\nid = \"shipped\"\nsystem = \"wms\"\nevent = \"wms.shipped\"\n\n[[slas]]",
+        1,
+    );
+    let with = |slo: &str| format!("{four}\n[[slos]]\n{slo}\n");
+    let def = parse(&with(
+        "id = \"fast\"\nfrom = \"sales_order\"\nto = \"shipped\"\nwithin = \"15m\"\nobjective = 99",
+    ))
+    .unwrap();
+    assert_eq!(
+        def.slos[0].target,
+        crate::process::SloTarget::Latency {
+            from: "sales_order".into(),
+            to: "shipped".into(),
+            within_ns: 900_000_000_000
+        }
+    );
+    let pairs = crate::process_rollup::duration_pairs(&def);
+    assert!(pairs.contains(&(1, 3)), "{pairs:?}");
+    let without = parse(&four).unwrap();
+    assert!(!crate::process_rollup::duration_pairs(&without).contains(&(1, 3)));
+
+    for (slo, message) in [
+        (
+            "id = \"x\"\nfrom = \"sales_order\"\nto = \"shiped\"\nwithin = \"15m\"\nobjective = 99",
+            "SLO `x` names stage `shiped`, which is not defined; defined stages: captured, sales_order, produced, shipped",
+        ),
+        (
+            "id = \"x\"\nfrom = \"shipped\"\nto = \"shipped\"\nwithin = \"15m\"\nobjective = 99",
+            "goes from stage `shipped` to itself",
+        ),
+        (
+            "id = \"x\"\nfrom = \"captured\"\nto = \"shipped\"\nwithin = \"0s\"\nobjective = 99",
+            "within `0s` is not a positive duration",
+        ),
+        (
+            "id = \"x\"\nfrom = \"captured\"\nto = \"shipped\"\nwithin = \"-5m\"\nobjective = 99",
+            "within `-5m` is not a positive duration",
+        ),
+        (
+            "id = \"x\"\nfrom = \"captured\"\nwithin = \"5m\"\nobjective = 99",
+            "needs `from`, `to` and `within`",
+        ),
+        (
+            "id = \"x\"\nsla = \"order-entry\"\nfrom = \"captured\"\nto = \"shipped\"\nwithin = \"5m\"\nobjective = 99",
+            "needs one target",
+        ),
+    ] {
+        let err = parse(&with(slo)).unwrap_err();
+        assert!(err.message.contains(message), "{slo}: {err}");
+    }
 }
