@@ -29,6 +29,7 @@
 //! format. A part larger than `max_request_bytes` is sent in halves; a
 //! part central refuses is halved until the refused records stand alone.
 
+pub mod heartbeat;
 mod part;
 pub mod upstream;
 
@@ -68,6 +69,9 @@ pub struct ForwardSettings {
     pub when_full: crate::spool::WhenFull,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Time between reports of the backlog to central (`forward_heartbeat`;
+    /// only with a `plant`): see [`heartbeat`].
+    pub heartbeat: Duration,
 }
 
 impl ForwardSettings {
@@ -83,6 +87,7 @@ impl ForwardSettings {
             when_full: crate::spool::WhenFull::Refuse,
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(10),
         }
     }
 }
@@ -123,6 +128,15 @@ impl Forwarder {
             settings.timeout,
         )?;
         metrics.forward.enabled.store(true, Ordering::Relaxed);
+        if let Some(plant) = settings.plant.clone() {
+            tokio::spawn(heartbeat::run(
+                upstream.clone(),
+                plant,
+                settings.heartbeat,
+                metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
         let forwarder = Forwarder {
             upstream,
             settings,

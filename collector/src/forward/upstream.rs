@@ -28,6 +28,7 @@ pub enum Answer {
 }
 
 /// The central collector's address and credentials.
+#[derive(Clone)]
 pub struct Upstream {
     client: reqwest::Client,
     base: String,

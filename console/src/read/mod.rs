@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod breaches;
 pub mod cursor;
 pub mod keys;
+pub mod plants;
 pub mod processes;
 pub mod search;
 pub mod storage;

@@ -111,6 +111,9 @@ impl Rule {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rules {
     pub list: Vec<Rule>,
+    /// When a plant's link counts as down (`plant_link_timeout`): for the
+    /// `plant_backlog` rules, the open-breach annotations and the console.
+    pub plant_link_timeout: domain::plant::LinkTimeout,
 }
 
 const SEVERITIES: &[&str] = &["critical", "warning", "info"];
@@ -148,7 +151,10 @@ impl Rules {
                 list.push(rule);
             }
         }
-        Ok(Self { list })
+        Ok(Self {
+            list,
+            plant_link_timeout: Default::default(),
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<&Rule> {

@@ -26,21 +26,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::harness::{TestApp, TestConfig};
 
-const PLANT: &str = "hamburg";
+pub(crate) const PLANT: &str = "hamburg";
 
 /// A TCP proxy between the edge and central: `cut` closes every connection
 /// and refuses new ones; `lose` answers drops that many answers of central
 /// (the request reached it, its answer never reaches the edge).
-struct Proxy {
+pub(crate) struct Proxy {
     addr: SocketAddr,
-    cut: Arc<AtomicBool>,
+    pub(crate) cut: Arc<AtomicBool>,
     lose: Arc<AtomicUsize>,
     /// Answers lost so far.
     lost: Arc<AtomicUsize>,
 }
 
 impl Proxy {
-    async fn start(upstream: SocketAddr) -> Self {
+    pub(crate) async fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(AtomicBool::new(false));
@@ -70,7 +70,7 @@ impl Proxy {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
@@ -131,7 +131,7 @@ async fn pipe(
 }
 
 /// An edge collector forwarding to `url`, on ephemeral ports.
-struct Edge {
+pub(crate) struct Edge {
     grpc: SocketAddr,
     http: SocketAddr,
     spool: Spool,
@@ -169,6 +169,26 @@ impl Edge {
         when_full: WhenFull,
         ca_pem: Option<Vec<u8>>,
     ) -> Self {
+        Self::reporting(
+            url,
+            token,
+            max_bytes,
+            when_full,
+            ca_pem,
+            Duration::from_secs(3600),
+        )
+        .await
+    }
+
+    /// An edge that reports its backlog to central every `heartbeat`.
+    pub(crate) async fn reporting(
+        url: String,
+        token: &str,
+        max_bytes: u64,
+        when_full: WhenFull,
+        ca_pem: Option<Vec<u8>>,
+        heartbeat: Duration,
+    ) -> Self {
         let keys = Arc::new(KeyTypes::new(&KeyConfig::default()).unwrap());
         let events = Arc::new(EventRules::new(&EventConfig::default(), &keys).unwrap());
         let dir = tempfile::tempdir().unwrap();
@@ -181,6 +201,7 @@ impl Edge {
         forward.timeout = Duration::from_secs(5);
         forward.when_full = when_full;
         forward.ca_pem = ca_pem;
+        forward.heartbeat = heartbeat;
         let collector = Collector::forwarding(
             forward,
             CollectorSettings {
@@ -220,7 +241,7 @@ impl Edge {
     }
 
     /// Waits until central acknowledged everything the edge acknowledged.
-    async fn drained(&self) {
+    pub(crate) async fn drained(&self) {
         tokio::time::timeout(Duration::from_secs(60), self.spool.drained())
             .await
             .expect("the edge forwards its spool within 60 s of the link coming back");
@@ -236,7 +257,7 @@ fn figure(metrics: &str, series: &str) -> f64 {
 }
 
 /// A central collector whose only token is bound to `plant`.
-async fn central(plant: &str) -> (TestApp, String) {
+pub(crate) async fn central(plant: &str) -> (TestApp, String) {
     let (id, token) = secret::generate(collector::auth::TOKEN_PREFIX);
     let app = TestApp::with(TestConfig {
         tokens: vec![TokenConfig {
@@ -256,7 +277,7 @@ async fn central(plant: &str) -> (TestApp, String) {
 /// `n` spans from the OTel SDK (gRPC) and `n` log records from its logs
 /// SDK (OTLP/HTTP protobuf) to the edge, as connectors send them; returns
 /// once both SDKs flushed (the edge acknowledged everything).
-async fn connectors_send(edge: &Edge, tag: &'static str, n: usize) {
+pub(crate) async fn connectors_send(edge: &Edge, tag: &'static str, n: usize) {
     let grpc = format!("http://{}", edge.grpc);
     let logs_url = format!("http://{}/v1/logs", edge.http);
     let runtime = tokio::runtime::Handle::current();
@@ -320,7 +341,7 @@ async fn connectors_send(edge: &Edge, tag: &'static str, n: usize) {
 }
 
 /// `n` CloudEvents in one batch to the edge; asserts it acknowledged them.
-async fn events_send(edge: &Edge, tag: &str, n: usize) {
+pub(crate) async fn events_send(edge: &Edge, tag: &str, n: usize) {
     let events: Vec<_> = (0..n)
         .map(|i| {
             serde_json::json!({
