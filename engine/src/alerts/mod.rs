@@ -178,14 +178,18 @@ impl Evaluator {
         let mut history = Vec::new();
         let mut states = Vec::new();
         for rule in &rules.list {
-            let finding = match evaluate::evaluate(&self.store, &self.processes, rule, now).await {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(rule = %rule.id, error = %e, "alert rule not evaluated");
-                    report.failed += 1;
-                    continue;
-                }
-            };
+            let link_timeout = rules.plant_link_timeout.0;
+            let finding =
+                match evaluate::evaluate(&self.store, &self.processes, rule, now, link_timeout)
+                    .await
+                {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::warn!(rule = %rule.id, error = %e, "alert rule not evaluated");
+                        report.failed += 1;
+                        continue;
+                    }
+                };
             report.evaluated += 1;
             let before = self.states.get(&rule.id).cloned().unwrap_or_default();
             let (next, transition) = before.step(
@@ -205,7 +209,15 @@ impl Evaluator {
             ]
             .into_iter()
             .collect();
-            let annotations = notify::render(rule, &vars);
+            let mut annotations = notify::render(rule, &vars);
+            if let Some(note) = &finding.note {
+                // Said where on-call reads first, and on its own for
+                // receivers that template annotations.
+                annotations.insert("plant_links".into(), note.clone());
+                if let Some(summary) = annotations.get_mut("summary") {
+                    summary.push_str(&format!(" ({note})"));
+                }
+            }
             let summary = annotations.get("summary").cloned().unwrap_or_default();
             if let Some(t) = transition {
                 report.transitions += 1;

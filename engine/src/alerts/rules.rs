@@ -41,6 +41,7 @@ struct RawRule {
     event_type: Option<Spanned<String>>,
     window: Option<Spanned<String>>,
     silent_for: Option<Spanned<String>>,
+    plant: Option<Spanned<String>>,
     measure: Option<Spanned<String>>,
     threshold: Option<Spanned<f64>>,
     #[serde(rename = "for")]
@@ -90,6 +91,7 @@ impl Rule {
             }
             Condition::StageLatency { process, .. } => put("process", &Some(process.clone())),
             Condition::SystemSilence { system, .. } => put("system", system),
+            Condition::PlantBacklog { plant, .. } => put("plant", plant),
             Condition::ErrorRate {
                 system, event_type, ..
             }
@@ -366,6 +368,10 @@ impl Rules {
                     system: string(&r.system),
                     silent_for_ns: dur("silent_for", &r.silent_for, None)?,
                 },
+                "plant_backlog" => Condition::PlantBacklog {
+                    plant: string(&r.plant),
+                    limit_ns: dur("limit", &r.limit, None)?,
+                },
                 "error_rate" | "dead_letters" => {
                     let system = string(&r.system);
                     let event_type = string(&r.event_type);
@@ -420,6 +426,7 @@ impl Rules {
                 ("event_type", r.event_type.as_ref().map(|s| s.span().start)),
                 ("window", r.window.as_ref().map(|s| s.span().start)),
                 ("silent_for", r.silent_for.as_ref().map(|s| s.span().start)),
+                ("plant", r.plant.as_ref().map(|s| s.span().start)),
                 ("measure", r.measure.as_ref().map(|s| s.span().start)),
                 ("threshold", r.threshold.as_ref().map(|s| s.span().start)),
             ];
@@ -428,6 +435,7 @@ impl Rules {
                 "open_breaches" => &["process", "sla", "threshold"],
                 "stage_latency" => &["process", "from", "to", "percentile", "window", "limit"],
                 "system_silence" => &["system", "silent_for"],
+                "plant_backlog" => &["plant", "limit"],
                 _ => &["system", "event_type", "window", "threshold"],
             };
             if let Some((key, Some(offset))) = unused

@@ -241,6 +241,11 @@ impl Edge {
     }
 
     /// Waits until central acknowledged everything the edge acknowledged.
+    /// Its OTLP/HTTP and events address.
+    pub(crate) fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
     pub(crate) async fn drained(&self) {
         tokio::time::timeout(Duration::from_secs(60), self.spool.drained())
             .await

@@ -17,6 +17,7 @@ mod keys;
 mod logs;
 mod otlp;
 mod pages;
+mod plant_late;
 mod plants;
 mod process_rollups;
 mod processes;

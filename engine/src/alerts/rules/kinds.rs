@@ -66,6 +66,14 @@ pub enum Condition {
         window_ns: u64,
         threshold: f64,
     },
+    /// A plant (any plant whose edge collector reports, when `None`) more
+    /// than `limit_ns` behind: the age of the oldest record in its edge's
+    /// spool as last reported (growing since), or the time since its last
+    /// report, whichever is longer.
+    PlantBacklog {
+        plant: Option<String>,
+        limit_ns: u64,
+    },
 }
 
 impl Condition {
@@ -77,6 +85,7 @@ impl Condition {
             Condition::SystemSilence { .. } => "system_silence",
             Condition::ErrorRate { .. } => "error_rate",
             Condition::DeadLetters { .. } => "dead_letters",
+            Condition::PlantBacklog { .. } => "plant_backlog",
         }
     }
 
@@ -94,6 +103,7 @@ impl Condition {
             | Condition::DeadLetters { threshold, .. } => number(*threshold),
             Condition::StageLatency { limit_ns, .. } => duration::format_ns(*limit_ns),
             Condition::SystemSilence { silent_for_ns, .. } => duration::format_ns(*silent_for_ns),
+            Condition::PlantBacklog { limit_ns, .. } => duration::format_ns(*limit_ns),
         }
     }
 }
@@ -115,6 +125,7 @@ pub const KINDS: &[&str] = &[
     "system_silence",
     "error_rate",
     "dead_letters",
+    "plant_backlog",
 ];
 
 /// The summary of a rule that gives none.
@@ -136,5 +147,6 @@ pub(super) fn default_summary(c: &Condition) -> String {
         Condition::DeadLetters { .. } => {
             "{value} dead-lettered events (threshold {threshold}): {orders} orders of {customers} customers affected".into()
         }
+        Condition::PlantBacklog { .. } => "{value} behind (limit {threshold}): {affected}".into(),
     }
 }
