@@ -113,6 +113,20 @@ async fn plant_backlog_fires_for_a_plant_behind_and_breach_alerts_name_links_dow
         "{note}"
     );
 
+    // The breaches page and API say so too, while they show an open breach.
+    let (_, page) = app.get("/api/v1/breaches?open=true&from=now-2h").await;
+    assert_eq!(page["links_down"], json!(["bremen"]), "{page}");
+    let html = app.page("/breaches?from=now-2h").await;
+    assert!(
+        html.contains(r#"id="links-down""#) && html.contains("plant bremen"),
+        "{html}"
+    );
+    let (_, closed) = app.get("/api/v1/breaches?open=false&from=now-2h").await;
+    assert!(
+        closed.get("links_down").is_none(),
+        "no open breach, no mark: {closed}"
+    );
+
     // hamburg catches up: the rule resolves.
     report(&app, "hamburg", 0, 0, 0).await;
     alerts.cycle(domain::now_ns()).await.unwrap();
