@@ -331,3 +331,70 @@ async fn an_edge_reports_its_backlog_and_falls_silent_while_the_link_is_cut() {
     );
     central.stop().await;
 }
+
+/// The plant chooser and the link state in Chromium: choosing a plant
+/// filters the systems page, the choice follows to the overview, and a
+/// plant whose edge went silent shows its link down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plant_filter_and_link_state_in_chromium() {
+    let app = TestApp::start().await;
+    send(
+        &app,
+        vec![
+            span("mes", Some("hamburg"), 11, false),
+            span("erp", Some("bremen"), 12, false),
+        ],
+        vec![],
+    )
+    .await;
+    app.store
+        .write_plant_report(&PlantReport {
+            plant: "bremen".into(),
+            received_ns: domain::now_ns() - 600 * S,
+            backlog_bytes: 3 << 20,
+            backlog_records: 12,
+            oldest_age_ns: 90 * S,
+        })
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.console);
+    let b = crate::browser::Browser::start().await;
+    b.goto(&format!("{base}/systems?from=now-1h")).await;
+    b.wait_text("#plant-filter").await;
+    assert!(b
+        .text("#plants tr[data-plant=bremen]")
+        .await
+        .contains("link down"));
+    assert!(b
+        .text("#plants tr[data-plant=hamburg]")
+        .await
+        .contains("no reports"));
+    b.click("#plant-filter a[data-plant=hamburg]").await;
+    let url = b.wait_url("plant=hamburg").await;
+    assert!(url.contains("from=now-1h"), "the range stays: {url}");
+    assert_eq!(b.wait_text("main h1").await, "Systems of plant hamburg");
+    assert!(b.text("#plant-filter a.on").await.contains("hamburg"));
+    b.screenshot("systems-plant").await;
+    let shown = b
+        .script("return [...document.querySelectorAll('[data-system]')].map(e => e.dataset.system).join(',')")
+        .await;
+    assert_eq!(shown, "mes", "only hamburg's systems");
+    // The choice follows to the overview.
+    b.click("header nav a[href^='/?']").await;
+    b.wait_url("plant=hamburg").await;
+    assert!(b
+        .wait_text("main")
+        .await
+        .contains("Systems of plant hamburg"));
+    b.click("#plant-filter a:first-of-type").await;
+    let mut all = false;
+    for _ in 0..100 {
+        if !b.url().await.contains("plant=") {
+            all = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(all, "all plants again");
+    app.stop().await;
+}
