@@ -169,6 +169,9 @@ async fn the_plant_filter_counts_only_that_plants_records() {
     assert!(!page.contains(r#"data-system="crm""#), "crm names no plant");
     let overview = app.page("/?plant=bremen").await;
     assert!(overview.contains("Systems of plant bremen"), "{overview}");
+    // Pages not split by plant say so rather than ignore it silently.
+    let breaches = app.page("/breaches?plant=bremen").await;
+    assert!(breaches.contains(r#"id="plant-not-applied""#), "{breaches}");
     app.stop().await;
 }
 
