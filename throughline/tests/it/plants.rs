@@ -401,3 +401,46 @@ async fn the_plant_filter_and_link_state_in_chromium() {
     assert!(all, "all plants again");
     app.stop().await;
 }
+
+/// A log record that is an event names its plant as a CloudEvent does,
+/// from its resource: the plant's token lets it through and the plant's
+/// figures count it. (The bug: the event made from an edge's log record
+/// named no plant, so central's plant token refused the record.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_from_a_log_record_keeps_its_resources_plant() {
+    let (central, token) = central(PLANT).await;
+    let body = json!({"resourceLogs": [{
+        "resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "mes"}},
+            {"key": "plant.id", "value": {"stringValue": PLANT}},
+        ]},
+        "scopeLogs": [{"logRecords": [{
+            "timeUnixNano": (domain::now_ns() - 20 * S).to_string(),
+            "eventName": "mes.work_order.completed",
+            "body": {"stringValue": "done"},
+            "attributes": [{"key": "work_order.id", "value": {"stringValue": "WO-L1"}}],
+        }]}],
+    }]});
+    let auth = format!("Bearer {token}");
+    let r = central
+        .post(
+            "/v1/logs",
+            "application/json",
+            &[("authorization", &auth)],
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.contains("names no plant"), "{text}");
+    let (_, systems) = central
+        .get(&format!("/api/v1/systems?from=now-1h&plant={PLANT}"))
+        .await;
+    assert_eq!(
+        system(&systems, "mes").expect("counted")["events"],
+        1,
+        "{systems}"
+    );
+    central.stop().await;
+}
