@@ -485,17 +485,19 @@ pub fn logs(
                         now_ns,
                     );
                     // The event names its plant as a CloudEvent does (the
-                    // `plant` extension), from the record's resource: plant
-                    // tokens check it, the plant rollups count it.
+                    // `plant` extension), and it is its record's: the
+                    // resource's `plant.id`, never a log attribute `plant`
+                    // (which would let an event of another plant, or of
+                    // none, through a plant token that refuses its record).
+                    // Plant tokens check it, the plant rollups count it.
                     let plant = crate::auth::attribute(&resource, crate::auth::PLANT_ATTRIBUTE);
+                    event
+                        .attributes
+                        .retain(|(k, _)| k != crate::auth::PLANT_EXTENSION);
                     if let Some(plant) = plant {
-                        if crate::auth::attribute(&event.attributes, crate::auth::PLANT_EXTENSION)
-                            .is_none()
-                        {
-                            event
-                                .attributes
-                                .push((crate::auth::PLANT_EXTENSION.into(), plant.to_string()));
-                        }
+                        event
+                            .attributes
+                            .push((crate::auth::PLANT_EXTENSION.into(), plant.to_string()));
                     }
                     out.batch.events.push(event);
                 }
