@@ -59,7 +59,7 @@ pub(super) async fn run(
                 }
                 failing = false;
             }
-            Answer::Refused(e) | Answer::Retry(e) => {
+            Answer::Refused(e) | Answer::Forbidden(e) | Answer::Retry(e) => {
                 if !failing {
                     tracing::warn!(plant = %plant, error = %e, "a plant status report did not reach central; retrying every heartbeat");
                 }
