@@ -174,9 +174,10 @@ impl Collector {
                 dir: spool.dir().display().to_string(),
                 source,
             })?;
-        let (pipeline, writer, ops) = match sink {
+        let (pipeline, writer, ops, central) = match sink {
             Sink::Store(store) => {
                 let store = *store;
+                let central = Some(store.clone());
                 let (pipeline, writer) = Pipeline::start(
                     store.clone(),
                     spool.clone(),
@@ -187,7 +188,7 @@ impl Collector {
                     shutdown.clone(),
                 );
                 let ops = ops::collector_router(store, settings.metrics.clone(), spool.clone());
-                (pipeline, writer, ops)
+                (pipeline, writer, ops, central)
             }
             Sink::Forward(forward) => {
                 let url = forward.url.clone();
@@ -202,7 +203,7 @@ impl Collector {
                 .map_err(StartError::Forward)?;
                 tracing::info!(upstream = %domain::redact::url(&url), "forwarding to a central collector");
                 let ops = ops::forward_router(settings.metrics.clone(), spool.clone());
-                (Pipeline::spool_only(spool.clone()), writer, ops)
+                (Pipeline::spool_only(spool.clone()), writer, ops, None)
             }
         };
         let state = ReceiverState {
@@ -237,7 +238,12 @@ impl Collector {
             }
         });
 
-        let app = http::router(state.clone())
+        let mut app = http::router(state.clone());
+        if let Some(store) = central {
+            // Edge collectors' reports of their backlog: central only.
+            app = app.merge(receivers::plant_status::router(state.clone(), store));
+        }
+        let app = app
             .merge(receivers::cloudevents::router(state))
             .merge(ops)
             .layer(axum::extract::DefaultBodyLimit::disable());

@@ -19,6 +19,7 @@ pub mod instance;
 pub mod keys;
 pub mod limits;
 pub mod model;
+pub mod plant;
 pub mod process;
 pub mod process_rollup;
 pub mod quantile;

@@ -28,6 +28,7 @@ pub mod alerts;
 pub mod correlation;
 pub mod inspect;
 pub mod migrate;
+pub mod plants;
 pub mod process_rollups;
 pub mod query;
 mod recent;

@@ -188,6 +188,7 @@ pub const MIGRATIONS: &[Migration] = &[
             },
         ]
     ),
+    migration!(17, "0017_plants.sql"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (
@@ -628,7 +629,14 @@ mod tests {
         let registered: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
         assert_eq!(files, registered, "register new sql/ files in MIGRATIONS");
         for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version as usize, i + 1, "{} is out of order", m.name);
+            let number: u32 = m.name[..4].parse().unwrap();
+            assert_eq!(m.version, number, "{} has another version", m.name);
+            assert_eq!(
+                m.version,
+                i as u32 + 1,
+                "{} is out of order or leaves a gap",
+                m.name
+            );
         }
     }
 

@@ -387,6 +387,12 @@ const GOVERNED: &[Governed] = &[
     table("event_minutes", Class::Rollups, Unit::Day),
     table("event_hours", Class::Rollups, Unit::Day),
     table("edge_minutes", Class::Rollups, Unit::Day),
+    table("plant_span_minutes", Class::Rollups, Unit::Day),
+    table("plant_span_hours", Class::Rollups, Unit::Day),
+    table("plant_span_duration_minutes", Class::Rollups, Unit::Day),
+    table("plant_span_duration_hours", Class::Rollups, Unit::Day),
+    table("plant_event_minutes", Class::Rollups, Unit::Day),
+    table("plant_event_hours", Class::Rollups, Unit::Day),
 ];
 
 fn governed(table: &str) -> Option<&'static Governed> {

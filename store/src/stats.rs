@@ -78,14 +78,17 @@ fn seconds(from_ns: u64, to_ns: u64) -> (u32, u32) {
 /// matching `*_minutes` table. So a range of any length reads at most two
 /// hours of minutes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Rollup {
+pub(crate) struct Rollup<'a> {
     pub(crate) first_minute: u32,
     pub(crate) last_minute: u32,
     pub(crate) hours_from: u32,
     pub(crate) hours_to: u32,
+    /// One plant's rollups (`sql/0017_plants.sql`, `plant_*`) instead of
+    /// every record's.
+    plant: Option<&'a str>,
 }
 
-impl Rollup {
+impl<'a> Rollup<'a> {
     pub(crate) fn new(from_ns: u64, to_ns: u64) -> Self {
         let (from_s, to_s) = seconds(from_ns, to_ns);
         let (first_minute, last_minute) = (from_s - from_s % 60, to_s - to_s % 60);
@@ -96,27 +99,40 @@ impl Rollup {
             last_minute,
             hours_from,
             hours_to: hours_to.max(hours_from),
+            plant: None,
         }
     }
 
+    /// The same range in one plant's rollups (all records' when `None`).
+    pub(crate) fn of_plant(self, plant: Option<&'a str>) -> Self {
+        Self { plant, ..self }
+    }
+
     /// `SELECT {columns} FROM {table}_hours` over the whole hours `UNION
-    /// ALL` the same from `{table}_minutes` over the other minutes; bind
-    /// with [`Rollup::bind`].
-    fn union(columns: &str, table: &str) -> String {
+    /// ALL` the same from `{table}_minutes` over the other minutes (from
+    /// `plant_{table}_*`, that plant's rows only, for a plant); bind with
+    /// [`Rollup::bind`].
+    fn union(&self, columns: &str, table: &str) -> String {
+        let (prefix, only) = match self.plant {
+            Some(_) => ("plant_", "plant = ? AND "),
+            None => ("", ""),
+        };
         format!(
-            "SELECT {columns} FROM {table}_hours \
-             WHERE hour >= toDateTime(?) AND hour < toDateTime(?) \
+            "SELECT {columns} FROM {prefix}{table}_hours \
+             WHERE {only}hour >= toDateTime(?) AND hour < toDateTime(?) \
              UNION ALL \
-             SELECT {columns} FROM {table}_minutes \
-             WHERE minute >= toDateTime(?) AND minute <= toDateTime(?) \
+             SELECT {columns} FROM {prefix}{table}_minutes \
+             WHERE {only}minute >= toDateTime(?) AND minute <= toDateTime(?) \
                AND (minute < toDateTime(?) OR minute >= toDateTime(?))"
         )
     }
 
     fn bind(&self, query: Statement) -> Statement {
-        query
-            .bind(self.hours_from)
-            .bind(self.hours_to)
+        let plant = |q: Statement| match self.plant {
+            Some(p) => q.bind(p),
+            None => q,
+        };
+        plant(plant(query).bind(self.hours_from).bind(self.hours_to))
             .bind(self.first_minute)
             .bind(self.last_minute)
             .bind(self.hours_from)
@@ -131,6 +147,17 @@ impl Store {
         &self,
         from_ns: u64,
         to_ns: u64,
+    ) -> Result<Vec<SystemActivity>, StoreError> {
+        self.system_activity_in(from_ns, to_ns, None).await
+    }
+
+    /// [`Store::system_activity`] of one plant's records (those naming it
+    /// in `plant.id`, events in their `plant` extension), or of all.
+    pub async fn system_activity_in(
+        &self,
+        from_ns: u64,
+        to_ns: u64,
+        plant: Option<&str>,
     ) -> Result<Vec<SystemActivity>, StoreError> {
         #[derive(Row, Deserialize)]
         struct SpanCounts {
@@ -152,13 +179,13 @@ impl Store {
             system: String,
             last_ns: u64,
         }
-        let range = Rollup::new(from_ns, to_ns);
+        let range = Rollup::new(from_ns, to_ns).of_plant(plant);
         let spans = range
             .bind(self.query(&format!(
                 "SELECT service, countMerge(spans) AS spans, sumMerge(errors) AS errors, \
                         maxMerge(newest_ns) AS last_ns \
                  FROM ({}) GROUP BY service",
-                Rollup::union("service, spans, errors, newest_ns", "span")
+                range.union("service, spans, errors, newest_ns", "span")
             )))
             .fetch_all::<SpanCounts>();
         let events = range
@@ -171,13 +198,14 @@ impl Store {
                    SELECT system, outcome, countMerge(events) AS n, maxMerge(newest_ns) AS last \
                    FROM ({}) GROUP BY system, outcome \
                  ) GROUP BY system",
-                Rollup::union("system, outcome, events, newest_ns", "event")
+                range.union("system, outcome, events, newest_ns", "event")
             )))
             .fetch_all::<EventCounts>();
         // A system silent over the whole range still has a row: that is
         // when its silence matters most. Hours x systems, so looking a
         // week back costs little.
-        let look = Rollup::new(from_ns.saturating_sub(LAST_SEEN_LOOKBACK_NS), to_ns);
+        let look =
+            Rollup::new(from_ns.saturating_sub(LAST_SEEN_LOOKBACK_NS), to_ns).of_plant(plant);
         let last_seen = look
             .bind(look.bind(self.query(&format!(
                 "SELECT system, max(last_ns) AS last_ns FROM ( \
@@ -187,8 +215,8 @@ impl Store {
                    SELECT system, maxMerge(newest_ns) AS last_ns \
                    FROM ({}) GROUP BY system \
                  ) GROUP BY system",
-                Rollup::union("service, newest_ns", "span"),
-                Rollup::union("system, newest_ns", "event"),
+                look.union("service, newest_ns", "span"),
+                look.union("system, newest_ns", "event"),
             ))))
             .fetch_all::<LastSeen>();
         let (spans, events, last_seen) = tokio::try_join!(spans, events, last_seen)?;
@@ -240,7 +268,7 @@ impl Store {
                    SELECT outcome, countMerge(events) AS n \
                    FROM ({}) WHERE system = ? AND (? = 0 OR type = ?) GROUP BY outcome \
                  )",
-                Rollup::union("system, type, outcome, events", "event")
+                range.union("system, type, outcome, events", "event")
             )))
             .bind(system)
             .bind(u8::from(event_type.is_some()))
@@ -257,6 +285,16 @@ impl Store {
         from_ns: u64,
         to_ns: u64,
     ) -> Result<Vec<OperationStats>, StoreError> {
+        self.operation_stats_in(from_ns, to_ns, None).await
+    }
+
+    /// [`Store::operation_stats`] of one plant's spans, or of all.
+    pub async fn operation_stats_in(
+        &self,
+        from_ns: u64,
+        to_ns: u64,
+        plant: Option<&str>,
+    ) -> Result<Vec<OperationStats>, StoreError> {
         #[derive(Row, Deserialize)]
         struct Counts {
             service: String,
@@ -271,19 +309,19 @@ impl Store {
             bucket: u16,
             spans: u64,
         }
-        let range = Rollup::new(from_ns, to_ns);
+        let range = Rollup::new(from_ns, to_ns).of_plant(plant);
         let counts = range
             .bind(self.query(&format!(
                 "SELECT service, name, countMerge(spans) AS count, sumMerge(errors) AS errors \
                  FROM ({}) GROUP BY service, name ORDER BY service, count DESC, name",
-                Rollup::union("service, name, spans, errors", "span")
+                range.union("service, name, spans, errors", "span")
             )))
             .fetch_all::<Counts>();
         let buckets = range
             .bind(self.query(&format!(
                 "SELECT service, name, bucket, sum(spans) AS spans \
                  FROM ({}) GROUP BY service, name, bucket",
-                Rollup::union("service, name, bucket, spans", "span_duration")
+                range.union("service, name, bucket, spans", "span_duration")
             )))
             .fetch_all::<Bucket>();
         let (counts, buckets) = tokio::try_join!(counts, buckets)?;

@@ -57,8 +57,8 @@ pub struct Grant {
 pub const PLANT_ATTRIBUTE: &str = "plant.id";
 pub const PLANT_EXTENSION: &str = "plant";
 
-/// The value of `name` in `attributes`.
-fn attribute<'a>(attributes: &'a [(String, String)], name: &str) -> Option<&'a str> {
+/// The value of `name` in `attributes` (the first, as stored).
+pub(crate) fn attribute<'a>(attributes: &'a [(String, String)], name: &str) -> Option<&'a str> {
     attributes
         .iter()
         .find(|(k, _)| k == name)

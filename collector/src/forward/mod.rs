@@ -27,8 +27,12 @@
 //! The encoding is the receivers' (`receivers::otlp::encode`,
 //! `receivers::cloudevents::encode`): this module knows HTTP, not a wire
 //! format. A part larger than `max_request_bytes` is sent in halves; a
-//! part central refuses is halved until the refused records stand alone.
+//! part central refuses (a 4xx, or a 2xx whose OTLP partial success counts
+//! rejected records without naming them) is halved until the refused
+//! records stand alone. A 403 for records all of this plant is the token's
+//! (bound to another plant or to other systems): retried, like a 401.
 
+pub mod heartbeat;
 mod part;
 pub mod upstream;
 
@@ -68,6 +72,9 @@ pub struct ForwardSettings {
     pub when_full: crate::spool::WhenFull,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Time between reports of the backlog to central (`forward_heartbeat`;
+    /// only with a `plant`): see [`heartbeat`].
+    pub heartbeat: Duration,
 }
 
 impl ForwardSettings {
@@ -83,6 +90,7 @@ impl ForwardSettings {
             when_full: crate::spool::WhenFull::Refuse,
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(10),
         }
     }
 }
@@ -123,6 +131,15 @@ impl Forwarder {
             settings.timeout,
         )?;
         metrics.forward.enabled.store(true, Ordering::Relaxed);
+        if let Some(plant) = settings.plant.clone() {
+            tokio::spawn(heartbeat::run(
+                upstream.clone(),
+                plant,
+                settings.heartbeat,
+                metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
         let forwarder = Forwarder {
             upstream,
             settings,
@@ -219,6 +236,12 @@ impl Forwarder {
 
     /// Sends `part` until central acknowledged it or refused its records
     /// one by one; `Err` only when stopping first.
+    ///
+    /// A part central refuses (a 4xx, or an OTLP partial success with
+    /// rejected records, which names none of them) is halved and the halves
+    /// sent again until the refused records stand alone, and those are
+    /// dead-lettered with central's reason. Records of the part central
+    /// stored already are sent again then; it keeps them once.
     async fn send(&self, part: Part) -> Result<(), Halt> {
         let plant = self.settings.plant.as_deref();
         let mut todo = vec![part];
@@ -230,7 +253,10 @@ impl Forwarder {
                 todo.push(a);
                 continue;
             }
-            let answer = match self.post_with_retry(&request).await {
+            // A 403 for records that are all this plant's is the token's:
+            // a setup mistake, retried like a 401 until it is fixed.
+            let own = part.all_of_plant(plant);
+            let answer = match self.post_with_retry(&request, own).await {
                 Ok(answer) => answer,
                 Err(Halt::Dropped(_)) => {
                     let rest = part.len() + todo.iter().map(Part::len).sum::<usize>();
@@ -239,8 +265,18 @@ impl Forwarder {
                 Err(halt) => return Err(halt),
             };
             match answer {
-                Answer::Accepted(answer) => self.accepted(&part, &answer).await?,
-                Answer::TooLarge | Answer::Refused(_) if part.len() > 1 => {
+                Answer::Accepted(answer) => {
+                    let refused = part.refused_in(&answer);
+                    if refused.named.is_empty() && refused.count > 0 && part.len() > 1 {
+                        tracing::debug!(records = part.len(), refused = refused.count, reason = %refused.message, "the central collector refused some records of a forwarded part; sending it in halves to find them");
+                        let (a, b) = part.halves();
+                        todo.push(b);
+                        todo.push(a);
+                    } else {
+                        self.accepted(part, refused, request.path).await?
+                    }
+                }
+                Answer::TooLarge | Answer::Refused(_) | Answer::Forbidden(_) if part.len() > 1 => {
                     let (a, b) = part.halves();
                     todo.push(b);
                     todo.push(a);
@@ -252,7 +288,9 @@ impl Forwarder {
                     );
                     self.dead_letter(part, &reason).await?
                 }
-                Answer::Refused(reason) => self.dead_letter(part, &reason).await?,
+                Answer::Refused(reason) | Answer::Forbidden(reason) => {
+                    self.dead_letter(part, &reason).await?
+                }
                 Answer::Retry(_) => unreachable!("post_with_retry retries these"),
             }
         }
@@ -260,17 +298,19 @@ impl Forwarder {
     }
 
     /// Counts what central acknowledged, and dead-letters what its answer
-    /// names as refused.
-    async fn accepted(&self, part: &Part, answer: &[u8]) -> Result<(), Halt> {
+    /// refused: the events it names, or the part's one record that an OTLP
+    /// partial success counts (a larger part was halved first).
+    async fn accepted(&self, part: Part, refused: part::Refusals, path: &str) -> Result<(), Halt> {
         let f = &self.metrics.forward;
-        let refused = part.refused_in(answer);
-        metrics::add(
-            &f.forwarded[part.signal()],
-            part.len().saturating_sub(refused.count),
-        );
-        if refused.named.is_empty() && refused.count > 0 {
-            metrics::add(&f.refused[part.signal()], refused.count);
-            tracing::error!(records = refused.count, reason = %refused.message, "the central collector refused records of a forwarded batch as invalid; they are not stored centrally");
+        let count = refused.count.min(part.len());
+        metrics::add(&f.forwarded[part.signal()], part.len() - count);
+        if refused.named.is_empty() && count > 0 {
+            let reason = format!(
+                "{} refused the record in its partial success: {}",
+                self.upstream.url(path),
+                refused.message
+            );
+            return self.dead_letter(part, &reason).await;
         }
         for (event, reason) in refused.named {
             self.dead_letter(Part::Events(vec![event]), &reason).await?;
@@ -280,7 +320,9 @@ impl Forwarder {
 
     /// POSTs `request` until it is answered with anything but "retry".
     /// Gives up with `Dropped` when the spool must drop its oldest records.
-    async fn post_with_retry(&self, request: &part::Request) -> Result<Answer, Halt> {
+    /// `own`: the records are all this plant's, so a 403 is the token's
+    /// (bound to another plant or other systems) and retried.
+    async fn post_with_retry(&self, request: &part::Request, own: bool) -> Result<Answer, Halt> {
         let f = &self.metrics.forward;
         let mut delay = self.settings.min_backoff;
         loop {
@@ -288,6 +330,14 @@ impl Forwarder {
                 .upstream
                 .post(request.path, request.content_type, &request.body)
                 .await;
+            let setup = own && matches!(answer, Answer::Forbidden(_));
+            let answer = match answer {
+                Answer::Forbidden(said) if own => Answer::Retry(format!(
+                    "{said}; check forward_token: it must be a token of the central collector's [[tokens]] whose `plant` is this collector's `plant` ({}) and whose systems are this plant's",
+                    self.settings.plant.as_deref().unwrap_or("none set")
+                )),
+                answer => answer,
+            };
             let Answer::Retry(problem) = answer else {
                 f.upstream_up.store(1, Ordering::Relaxed);
                 if f.problem.lock().expect("metrics lock").take().is_some() {
@@ -302,7 +352,9 @@ impl Forwarder {
                 .expect("metrics lock")
                 .replace(problem.clone())
                 .is_none();
-            if first {
+            if first && setup {
+                tracing::error!(%problem, "the central collector refuses this collector's token for its plant's records (403), a setup mistake; records stay in the spool and are sent again with backoff until the token is fixed");
+            } else if first {
                 tracing::warn!(%problem, "forwarding failed; records stay in the spool and are sent again with backoff");
             } else {
                 tracing::debug!(%problem, "forwarding failed again");

@@ -103,6 +103,20 @@ impl Part {
         }
     }
 
+    /// Whether every record names `plant` as sent: its own `plant.id`
+    /// (`plant` extension), or none, which the encoders fill with `plant`.
+    pub fn all_of_plant(&self, plant: Option<&str>) -> bool {
+        use crate::auth::{attribute, PLANT_ATTRIBUTE, PLANT_EXTENSION};
+        let of = |attributes: &[(String, String)], key: &str| {
+            attribute(attributes, key).or(plant) == plant
+        };
+        match self {
+            Part::Spans(v) => v.iter().all(|s| of(&s.resource, PLANT_ATTRIBUTE)),
+            Part::Logs(v) => v.iter().all(|l| of(&l.resource, PLANT_ATTRIBUTE)),
+            Part::Events(v) => v.iter().all(|e| of(&e.attributes, PLANT_EXTENSION)),
+        }
+    }
+
     /// As a batch, for the dead-letter file.
     pub fn into_batch(self) -> Batch {
         let mut batch = Batch::default();

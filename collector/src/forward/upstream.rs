@@ -18,9 +18,14 @@ use reqwest::StatusCode;
 pub enum Answer {
     /// Central acknowledged the body; its answer's bytes.
     Accepted(bytes::Bytes),
-    /// Central refused the data (a 4xx other than 401, 404, 408, 413 and
-    /// 429); its status and message.
+    /// Central refused the data (a 4xx other than 401, 403, 404, 408, 413
+    /// and 429); its status and message.
     Refused(String),
+    /// Central refused every record of the request for its token (403):
+    /// a token bound to another plant or to other systems, a setup mistake
+    /// like 401 when the records are this edge's plant's (the forwarder
+    /// retries them), else the records' own (refused as data).
+    Forbidden(String),
     /// Central's request size limit: send it in halves.
     TooLarge,
     /// Central could not be reached or asked to try later.
@@ -28,6 +33,7 @@ pub enum Answer {
 }
 
 /// The central collector's address and credentials.
+#[derive(Clone)]
 pub struct Upstream {
     client: reqwest::Client,
     base: String,
@@ -116,17 +122,40 @@ impl Upstream {
     }
 }
 
+/// The message of an error body: its text, or the `message` of the
+/// `google.rpc.Status` an OTLP/HTTP protobuf error carries; 512 bytes at most.
+fn message(body: &[u8]) -> String {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RpcStatus {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "2")]
+        message: String,
+    }
+    let text = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(512)]).into_owned();
+    let binary = match std::str::from_utf8(body) {
+        Ok(s) => s.chars().any(|c| c.is_control() && !c.is_whitespace()),
+        Err(_) => true,
+    };
+    if binary {
+        if let Ok(status) = <RpcStatus as prost::Message>::decode(body) {
+            return text(status.message.as_bytes());
+        }
+    }
+    text(body)
+}
+
 fn classify(status: StatusCode, body: bytes::Bytes, url: &str) -> Answer {
     if status.is_success() {
         return Answer::Accepted(body);
     }
-    let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
-    let said = format!("{url} answered {status}: {text}");
+    let said = format!("{url} answered {status}: {}", message(&body));
     match status.as_u16() {
         413 => Answer::TooLarge,
         401 => Answer::Retry(format!(
             "{said}; check forward_token (a token of the central collector's [[tokens]])"
         )),
+        403 => Answer::Forbidden(said),
         404 => Answer::Retry(format!(
             "{said}; check forward_to (the central collector's OTLP/HTTP address)"
         )),
@@ -151,6 +180,7 @@ mod tests {
             Answer::Refused(_) => "refused",
             Answer::TooLarge => "split",
             Answer::Retry(_) => "retry",
+            Answer::Forbidden(_) => "forbidden",
         };
         let got: Vec<_> = [200, 400, 401, 403, 404, 408, 413, 415, 429, 500, 503]
             .into_iter()
@@ -159,9 +189,39 @@ mod tests {
         assert_eq!(
             got,
             [
-                "ok", "refused", "retry", "refused", "retry", "retry", "split", "refused", "retry",
-                "retry", "retry"
+                "ok",
+                "refused",
+                "retry",
+                "forbidden",
+                "retry",
+                "retry",
+                "split",
+                "refused",
+                "retry",
+                "retry",
+                "retry"
             ]
         );
+    }
+
+    #[test]
+    fn an_otlp_protobuf_error_is_read_for_its_message() {
+        // google.rpc.Status { code: 7, message: "nothing was stored" }
+        let mut body = vec![0x08, 0x07, 0x12, 18];
+        body.extend_from_slice(b"nothing was stored");
+        let Answer::Forbidden(said) =
+            classify(StatusCode::FORBIDDEN, bytes::Bytes::from(body), "u")
+        else {
+            panic!("a 403 is forbidden")
+        };
+        assert_eq!(said, "u answered 403 Forbidden: nothing was stored");
+        let Answer::Refused(said) = classify(
+            StatusCode::BAD_REQUEST,
+            bytes::Bytes::from_static(b"{\"message\":\"bad\"}"),
+            "u",
+        ) else {
+            panic!("a 400 is refused")
+        };
+        assert_eq!(said, "u answered 400 Bad Request: {\"message\":\"bad\"}");
     }
 }

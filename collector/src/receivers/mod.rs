@@ -10,6 +10,7 @@
 
 pub mod cloudevents;
 pub mod otlp;
+pub mod plant_status;
 
 use std::io::Read;
 use std::sync::Arc;

@@ -36,7 +36,7 @@ async fn not_found() -> AppError {
         "no such API endpoint; see /api/v1/traces/{trace_id}, /api/v1/keys/{type}/{value}, \
          /api/v1/events, /api/v1/processes, /api/v1/processes/{id}, \
          /api/v1/processes/{id}/instances, /api/v1/processes/{id}/slos, /api/v1/breaches, /api/v1/systems, \
-         /api/v1/systems/operations, /api/v1/systems/map, /api/v1/search?q=, \
+         /api/v1/systems/operations, /api/v1/systems/map, /api/v1/plants, /api/v1/search?q=, \
          /api/v1/alerts, /api/v1/alerts/{id}, /api/v1/owners, /api/v1/export/ocel and (admins) /api/v1/storage"
             .into(),
     )
@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/systems", get(systems::list_systems))
         .route("/api/v1/systems/operations", get(systems::list_operations))
         .route("/api/v1/systems/map", get(systems::get_service_map))
+        .route("/api/v1/plants", get(systems::list_plants))
         .route("/api/v1/search", get(search::get_search))
         .route("/api/v1/alerts", get(alerts::list_alerts))
         .route("/api/v1/alerts/{id}", get(alerts::get_alert))

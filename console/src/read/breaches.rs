@@ -27,6 +27,11 @@ pub struct Params {
 pub struct BreachPage {
     pub breaches: Vec<BreachView>,
     pub next_cursor: Option<String>,
+    /// Plants whose link is down now (no report for `plant_link_timeout`),
+    /// when the page holds an open breach: a stage it waits for may be in
+    /// their edge collector's spool, so it may be stale. Absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links_down: Vec<String>,
 }
 
 /// The page of breaches `params` selects, newest due time first.
@@ -69,7 +74,24 @@ pub async fn breaches(state: &Reads, params: Params) -> Result<BreachPage, AppEr
         after: params.cursor.as_deref().map(cursor::decode).transpose()?,
     };
     let (rows, next) = state.store.list_breaches(&filter).await?;
+    let links_down = if rows
+        .iter()
+        .any(|r| r.state == domain::instance::BreachState::Open)
+    {
+        let timeout = state.alerts.plant_link_timeout.0;
+        state
+            .store
+            .plant_states(now)
+            .await?
+            .into_iter()
+            .filter(|p| p.last_report.is_some() && p.link_down(now, timeout))
+            .map(|p| p.plant)
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(BreachPage {
+        links_down,
         breaches: rows
             .iter()
             .map(|r| view::breach(state.processes.get(&r.process_id), r, now))

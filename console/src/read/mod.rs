@@ -10,6 +10,7 @@ pub mod breaches;
 pub mod cursor;
 pub mod keys;
 pub mod owners;
+pub mod plants;
 pub mod processes;
 pub mod search;
 pub mod slos;

@@ -46,6 +46,9 @@ pub struct SystemView {
 pub struct Systems {
     pub from: String,
     pub to: String,
+    /// The plant the figures are of (`plant=`); absent: every record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plant: Option<String>,
     pub silent_after: String,
     pub systems: Vec<SystemView>,
 }
@@ -61,7 +64,10 @@ pub async fn systems(state: &Reads, w: &Window) -> Result<Systems, AppError> {
     let rows = match state.caches.activity.get(&w.key) {
         Some(rows) => rows,
         None => {
-            let rows = state.store.system_activity(from_ns, to_ns).await?;
+            let rows = state
+                .store
+                .system_activity_in(from_ns, to_ns, w.plant.as_deref())
+                .await?;
             state.caches.activity.put(&w.key, rows.clone());
             rows
         }
@@ -100,6 +106,7 @@ pub async fn systems(state: &Reads, w: &Window) -> Result<Systems, AppError> {
     Ok(Systems {
         from: domain::time::rfc3339(from_ns),
         to: domain::time::rfc3339(to_ns),
+        plant: w.plant.clone(),
         silent_after: duration::format_ns(SILENT_AFTER_NS),
         systems,
     })
@@ -123,6 +130,8 @@ pub struct OperationView {
 pub struct Operations {
     pub from: String,
     pub to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plant: Option<String>,
     pub operations: Vec<OperationView>,
 }
 
@@ -132,7 +141,10 @@ pub async fn operations(state: &Reads, w: &Window) -> Result<Operations, AppErro
     let rows: Vec<OperationStats> = match state.caches.operations.get(&w.key) {
         Some(rows) => rows,
         None => {
-            let rows = state.store.operation_stats(from_ns, to_ns).await?;
+            let rows = state
+                .store
+                .operation_stats_in(from_ns, to_ns, w.plant.as_deref())
+                .await?;
             state.caches.operations.put(&w.key, rows.clone());
             rows
         }
@@ -141,6 +153,7 @@ pub async fn operations(state: &Reads, w: &Window) -> Result<Operations, AppErro
     Ok(Operations {
         from: domain::time::rfc3339(from_ns),
         to: domain::time::rfc3339(to_ns),
+        plant: w.plant.clone(),
         operations: rows
             .into_iter()
             .map(|o| OperationView {

@@ -35,6 +35,8 @@ pub struct BreachesPage {
     pub open: String,
     pub lines: Vec<Line>,
     pub next_href: Option<String>,
+    /// Plants whose link is down, while open breaches are shown.
+    pub links_down: Vec<String>,
 }
 
 pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResult {
@@ -104,7 +106,9 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         .next_cursor
         .as_ref()
         .map(|c| chrome.link(&[("cursor", c)]));
+    let links_down = page.links_down.clone();
     Ok(render(&BreachesPage {
+        links_down,
         chrome,
         processes,
         slas,

@@ -40,6 +40,9 @@ pub struct Chrome {
     pub window: time_range::Window,
     /// Seconds between reloads; 0 for none.
     pub refresh: u32,
+    /// The plants to choose from, on the pages that filter by plant (the
+    /// overview and systems pages fill it); empty: no plant chooser.
+    pub plants: Vec<String>,
     /// What the search box shows.
     pub search: String,
     pub version: &'static str,
@@ -56,6 +59,16 @@ impl Chrome {
             .rev()
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The plant chosen (`plant=`), or "" for all.
+    pub fn plant(&self) -> &str {
+        self.window.plant.as_deref().unwrap_or("")
+    }
+
+    /// This page for another plant ("" for all).
+    pub fn plant_link(&self, plant: &str) -> String {
+        self.link(&[("plant", plant)])
     }
 
     /// The signed-in user's name and role, for the header.
@@ -92,7 +105,7 @@ impl Chrome {
     /// Forgets the range and refresh of the request (they were invalid).
     fn drop_range(&mut self) {
         self.query
-            .retain(|(k, _)| !matches!(k.as_str(), "from" | "to" | "refresh"));
+            .retain(|(k, _)| !matches!(k.as_str(), "from" | "to" | "refresh" | "plant"));
         self.from = time_range::DEFAULT_FROM.into();
         self.to = time_range::DEFAULT_TO.into();
         self.refresh = 0;
@@ -177,7 +190,9 @@ impl Chrome {
     pub fn range_hidden(&self) -> Vec<(String, String)> {
         self.query
             .iter()
-            .filter(|(k, v)| matches!(k.as_str(), "from" | "to" | "refresh") && !v.is_empty())
+            .filter(|(k, v)| {
+                matches!(k.as_str(), "from" | "to" | "refresh" | "plant") && !v.is_empty()
+            })
             .cloned()
             .collect()
     }
@@ -235,8 +250,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
                 from_ns: 0,
                 to_ns: 0,
                 key: String::new(),
+                plant: None,
             },
             refresh: 0,
+            plants: Vec::new(),
             search: String::new(),
             version: env!("CARGO_PKG_VERSION"),
             identity: parts
@@ -266,7 +283,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Chrome {
                 ));
             }
         }
-        match time_range::window(Some(&chrome.from), Some(&chrome.to), now_ns()) {
+        let plant = chrome.param("plant").map(str::to_string);
+        let window = time_range::window(Some(&chrome.from), Some(&chrome.to), now_ns())
+            .and_then(|w| w.with_plant(plant.as_deref()));
+        match window {
             Ok(w) => {
                 chrome.from_ns = w.from_ns;
                 chrome.to_ns = w.to_ns;

@@ -7,6 +7,7 @@ use axum::extract::State;
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
 use crate::links;
 use crate::read::breaches::{breaches, Params};
+use crate::read::plants::plants;
 use crate::read::processes::health;
 use crate::read::systems::{systems, SystemView};
 use crate::state::AppState;
@@ -113,11 +114,13 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         health(&state, chrome.from_ns, chrome.to_ns, None, false),
         systems(&state, &chrome.window),
         breaches(&state, open),
+        plants(&state),
     );
-    let (health, systems, open) = match loaded {
+    let (health, systems, open, plants) = match loaded {
         Ok(x) => x,
         Err(e) => return Err(ErrorPage::new(chrome, e)),
     };
+    chrome.plants = plants.plants.into_iter().map(|p| p.plant).collect();
     let tiles = health
         .processes
         .iter()

@@ -6,6 +6,7 @@ use axum::extract::State;
 
 use super::overview::SystemLine;
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
+use crate::read::plants::{plants, PlantView};
 use crate::read::systems::{operations, service_map, systems};
 use crate::state::AppState;
 
@@ -33,6 +34,25 @@ pub struct SystemsPage {
     pub map_computed_at: String,
     pub edges: usize,
     pub silent_after: String,
+    /// Each plant's link state (all plants, whatever the filter).
+    pub plants: Vec<PlantView>,
+    pub link_timeout: String,
+}
+
+/// Bytes as KiB, MiB, GiB.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResult {
@@ -41,8 +61,9 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         systems(&state, &chrome.window),
         operations(&state, &chrome.window),
         service_map(&state, &chrome.window),
+        plants(&state),
     );
-    let (systems, ops, map) = match loaded {
+    let (systems, ops, map, plants) = match loaded {
         Ok(x) => x,
         Err(e) => return Err(ErrorPage::new(chrome, e)),
     };
@@ -81,7 +102,10 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         .iter()
         .map(|e| (e.parent.clone(), e.child.clone(), e.calls, e.errors))
         .collect();
+    chrome.plants = plants.plants.iter().map(|p| p.plant.clone()).collect();
     Ok(render(&SystemsPage {
+        plants: plants.plants,
+        link_timeout: plants.link_timeout,
         map: if edges.is_empty() {
             String::new()
         } else {

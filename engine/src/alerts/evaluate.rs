@@ -25,6 +25,9 @@ pub struct Finding {
     pub affected: Vec<String>,
     pub orders: u64,
     pub customers: u64,
+    /// What the reader must know besides: for breach rules, the plants
+    /// whose link is down (their stages may be waiting in an edge spool).
+    pub note: Option<String>,
 }
 
 /// Orders and customers behind instances of a process rooted at `key_type`.
@@ -64,12 +67,59 @@ fn distinct_roots(rows: &[Breach]) -> Vec<String> {
     set.into_iter().map(str::to_string).collect()
 }
 
-/// Evaluates `rule` at `now`.
+/// The plants whose link is down at `now` (unheard for `timeout_ns`), said
+/// for a breach alert: a stage that seems missing may be waiting in their
+/// edge spool. `None` when every plant's link is up.
+async fn links_down(
+    store: &Store,
+    now: u64,
+    timeout_ns: u64,
+) -> Result<Option<String>, StoreError> {
+    let down: Vec<String> = store
+        .plant_states(now)
+        .await?
+        .iter()
+        .filter(|p| p.last_report.is_some() && p.link_down(now, timeout_ns))
+        .map(|p| {
+            let heard = p.last_report.as_ref().map_or(0, |r| r.received_ns);
+            format!(
+                "{} (last heard {} ago)",
+                p.plant,
+                duration::format_ns(now.saturating_sub(heard) / 1_000_000_000 * 1_000_000_000)
+            )
+        })
+        .collect();
+    Ok((!down.is_empty()).then(|| {
+        format!(
+            "link down: plant {}; stages from it may be waiting in its edge collector's spool, so these breaches may be stale",
+            down.join(", plant ")
+        )
+    }))
+}
+
+/// `note` of a breach rule's finding: the plants whose link is down, while
+/// it holds.
+async fn breach_note(
+    store: &Store,
+    holds: bool,
+    now: u64,
+    timeout_ns: u64,
+) -> Result<Option<String>, StoreError> {
+    if holds {
+        links_down(store, now, timeout_ns).await
+    } else {
+        Ok(None)
+    }
+}
+
+/// Evaluates `rule` at `now`; a plant unheard for `link_timeout_ns` has
+/// its link down.
 pub async fn evaluate(
     store: &Store,
     processes: &Processes,
     rule: &Rule,
     now: u64,
+    link_timeout_ns: u64,
 ) -> Result<Finding, StoreError> {
     let key_type = |process: &str| {
         processes
@@ -112,13 +162,15 @@ pub async fn evaluate(
                     (share, format!("{}%", number(share)))
                 }
             };
+            let holds = value > *threshold;
             Ok(Finding {
-                holds: value > *threshold,
+                holds,
                 value,
                 value_text,
                 affected: subjects(&kt, &roots),
                 orders,
                 customers,
+                note: breach_note(store, holds, now, link_timeout_ns).await?,
             })
         }
         Condition::OpenBreaches {
@@ -131,13 +183,68 @@ pub async fn evaluate(
             let kt = key_type(process);
             let (orders, customers) = people(store, &kt, &roots).await?;
             let value = rows.len() as f64;
+            let holds = value > *threshold;
             Ok(Finding {
-                holds: value > *threshold,
+                holds,
                 value,
                 value_text: rows.len().to_string(),
                 affected: subjects(&kt, &roots),
                 orders,
                 customers,
+                note: breach_note(store, holds, now, link_timeout_ns).await?,
+            })
+        }
+        Condition::PlantBacklog { plant, limit_ns } => {
+            let states = store.plant_states(now).await?;
+            // Behind: the backlog's age, or the silence since the last
+            // report, whichever is longer; never heard: over the lookback.
+            let behind = |s: &domain::plant::PlantState| match &s.last_report {
+                Some(r) => s
+                    .backlog_age_ns(now)
+                    .unwrap_or(0)
+                    .max(now.saturating_sub(r.received_ns)),
+                None => LAST_SEEN_LOOKBACK_NS,
+            };
+            let watched: Vec<(String, u64)> = match plant {
+                Some(name) => vec![(
+                    name.clone(),
+                    states
+                        .iter()
+                        .find(|s| &s.plant == name)
+                        .map_or(LAST_SEEN_LOOKBACK_NS, behind),
+                )],
+                // Every plant with an edge collector that reports.
+                None => states
+                    .iter()
+                    .filter(|s| s.last_report.is_some())
+                    .map(|s| (s.plant.clone(), behind(s)))
+                    .collect(),
+            };
+            let late: Vec<&(String, u64)> = watched.iter().filter(|(_, b)| b > limit_ns).collect();
+            let pool: Vec<&(String, u64)> = if late.is_empty() {
+                watched.iter().collect()
+            } else {
+                late.clone()
+            };
+            let value_ns = pool.iter().map(|(_, b)| *b).max().unwrap_or(0);
+            // Whole seconds: a figure people read, and stable between cycles.
+            let value_ns = value_ns / 1_000_000_000 * 1_000_000_000;
+            let value_text = if value_ns >= LAST_SEEN_LOOKBACK_NS {
+                format!("over {}", duration::format_ns(LAST_SEEN_LOOKBACK_NS))
+            } else {
+                duration::format_ns(value_ns)
+            };
+            Ok(Finding {
+                holds: !late.is_empty(),
+                value: value_ns as f64 / 1e9,
+                value_text,
+                affected: late
+                    .iter()
+                    .map(|(name, _)| format!("plant:{name}"))
+                    .collect(),
+                orders: 0,
+                customers: 0,
+                note: None,
             })
         }
         Condition::StageLatency {
@@ -192,6 +299,7 @@ pub async fn evaluate(
                 },
                 orders,
                 customers,
+                note: None,
             })
         }
         Condition::SystemSilence {
@@ -245,6 +353,7 @@ pub async fn evaluate(
                     .collect(),
                 orders: 0,
                 customers: 0,
+                note: None,
             })
         }
         Condition::ErrorRate {
@@ -325,6 +434,7 @@ fn event_finding(
         },
         orders: outcomes.orders,
         customers: outcomes.customers,
+        note: None,
     }
 }
 
@@ -388,5 +498,6 @@ async fn slo_burn(
         affected: Vec::new(),
         orders: 0,
         customers: 0,
+        note: None,
     })
 }

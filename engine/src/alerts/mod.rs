@@ -256,7 +256,16 @@ impl Evaluator {
         // and Alertmanagers keep getting them.
         let mut unevaluated: Vec<(&Rule, RuleState)> = Vec::new();
         for rule in &rules.list {
-            let finding = match evaluate::evaluate(&self.store, &self.processes, rule, now).await {
+            let link_timeout = rules.plant_link_timeout.0;
+            let finding = match evaluate::evaluate(
+                &self.store,
+                &self.processes,
+                rule,
+                now,
+                link_timeout,
+            )
+            .await
+            {
                 Ok(f) => f,
                 Err(e) => {
                     report.failed += 1;
@@ -291,7 +300,15 @@ impl Evaluator {
             ]
             .into_iter()
             .collect();
-            let annotations = notify::render(rule, &vars);
+            let mut annotations = notify::render(rule, &vars);
+            if let Some(note) = &finding.note {
+                // Said where on-call reads first, and on its own for
+                // receivers that template annotations.
+                annotations.insert("plant_links".into(), note.clone());
+                if let Some(summary) = annotations.get_mut("summary") {
+                    summary.push_str(&format!(" ({note})"));
+                }
+            }
             self.annotations
                 .insert(rule.id.clone(), annotations.clone());
             let summary = annotations.get("summary").cloned().unwrap_or_default();

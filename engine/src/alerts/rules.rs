@@ -43,6 +43,7 @@ struct RawRule {
     event_type: Option<Spanned<String>>,
     window: Option<Spanned<String>>,
     silent_for: Option<Spanned<String>>,
+    plant: Option<Spanned<String>>,
     measure: Option<Spanned<String>>,
     threshold: Option<Spanned<f64>>,
     #[serde(rename = "for")]
@@ -109,6 +110,7 @@ impl Rule {
                 put("slo", &Some(slo.clone()));
             }
             Condition::SystemSilence { system, .. } => put("system", system),
+            Condition::PlantBacklog { plant, .. } => put("plant", plant),
             Condition::ErrorRate {
                 system, event_type, ..
             }
@@ -130,6 +132,9 @@ impl Rule {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rules {
     pub list: Vec<Rule>,
+    /// When a plant's link counts as down (`plant_link_timeout`): for the
+    /// `plant_backlog` rules, the open-breach annotations and the console.
+    pub plant_link_timeout: domain::plant::LinkTimeout,
 }
 
 const SEVERITIES: &[&str] = &["critical", "warning", "info"];
@@ -180,7 +185,10 @@ impl Rules {
             }
             list.push(rule);
         }
-        Ok(Self { list })
+        Ok(Self {
+            list,
+            plant_link_timeout: Default::default(),
+        })
     }
 
     /// Each SLO's multi-window burn-rate alerts (`SloDef::burn_alerts`,
@@ -489,6 +497,10 @@ impl Rules {
                     system: string(&r.system),
                     silent_for_ns: dur("silent_for", &r.silent_for, None)?,
                 },
+                "plant_backlog" => Condition::PlantBacklog {
+                    plant: string(&r.plant),
+                    limit_ns: dur("limit", &r.limit, None)?,
+                },
                 "error_rate" | "dead_letters" => {
                     let system = string(&r.system);
                     let event_type = string(&r.event_type);
@@ -543,6 +555,7 @@ impl Rules {
                 ("event_type", r.event_type.as_ref().map(|s| s.span().start)),
                 ("window", r.window.as_ref().map(|s| s.span().start)),
                 ("silent_for", r.silent_for.as_ref().map(|s| s.span().start)),
+                ("plant", r.plant.as_ref().map(|s| s.span().start)),
                 ("measure", r.measure.as_ref().map(|s| s.span().start)),
                 ("threshold", r.threshold.as_ref().map(|s| s.span().start)),
             ];
@@ -551,6 +564,7 @@ impl Rules {
                 "open_breaches" => &["process", "sla", "threshold"],
                 "stage_latency" => &["process", "from", "to", "percentile", "window", "limit"],
                 "system_silence" => &["system", "silent_for"],
+                "plant_backlog" => &["plant", "limit"],
                 _ => &["system", "event_type", "window", "threshold"],
             };
             if let Some((key, Some(offset))) = unused
@@ -605,6 +619,9 @@ impl Rules {
                 | Condition::DeadLetters { system, .. } => {
                     system.as_deref().and_then(|s| processes.system_owner(s))
                 }
+                // A plant's link is its site's, which no process or system
+                // names: `unowned` unless the rule's labels say.
+                Condition::PlantBacklog { .. } => None,
             }
             .map(str::to_string);
             out.push((

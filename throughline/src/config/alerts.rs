@@ -16,6 +16,9 @@ component_args! {
         /// Directory of alert rules (*.toml) [default: none, no rules]
         #[arg(long, env = "THROUGHLINE_ALERTS_DIR", value_name = "DIR")]
         pub alerts_dir: Option<PathBuf>,
+        /// A plant whose edge collector has not reported for this long shows its link down (console, `plant_backlog` rules, open-breach alerts) [default: 1m]
+        #[arg(long, env = "THROUGHLINE_PLANT_LINK_TIMEOUT", value_name = "DURATION")]
+        pub plant_link_timeout: Option<String>,
     }
 }
 
@@ -32,7 +35,7 @@ impl RulesArgs {
     /// against the processes they name, and adds each SLO's burn-rate
     /// rules; a mistake is said with its file, line and fix.
     pub fn load(self, processes: &Processes) -> Result<RuleSet, ConfigError> {
-        let rules =
+        let mut rules =
             match &self.alerts_dir {
                 Some(dir) => Rules::load_dir(dir, processes)
                     .map_err(|e| ConfigError::Invalid(e.to_string()))?,
@@ -40,6 +43,9 @@ impl RulesArgs {
                 None => Rules::parse_all([], processes)
                     .map_err(|e| ConfigError::Invalid(e.to_string()))?,
             };
+        if let Some(t) = duration_of("plant_link_timeout", self.plant_link_timeout)? {
+            rules.plant_link_timeout = domain::plant::LinkTimeout(t.as_nanos() as u64);
+        }
         Ok(RuleSet {
             dir: self.alerts_dir,
             rules,

@@ -34,6 +34,9 @@ component_args! {
         /// What the edge does when its spool is full: `refuse` new requests (429 / RESOURCE_EXHAUSTED; nothing acknowledged is dropped), or `drop_oldest` records while central cannot be reached (counted in throughline_forward_dropped_total) [default: refuse]
         #[arg(long, env = "THROUGHLINE_SPOOL_WHEN_FULL", value_name = "refuse|drop_oldest")]
         pub spool_when_full: Option<String>,
+        /// Time between the edge's reports of its backlog to central (with `plant`); central shows the link down after plant_link_timeout without one [default: 10s]
+        #[arg(long, env = "THROUGHLINE_FORWARD_HEARTBEAT", value_name = "DURATION")]
+        pub forward_heartbeat: Option<String>,
     }
 }
 
@@ -46,6 +49,7 @@ impl ForwardArgs {
                 ("forward_ca", self.forward_ca.is_some()),
                 ("plant", self.plant.is_some()),
                 ("spool_when_full", self.spool_when_full.is_some()),
+                ("forward_heartbeat", self.forward_heartbeat.is_some()),
             ] {
                 if set {
                     return Err(ConfigError::Invalid(format!(
@@ -82,6 +86,9 @@ impl ForwardArgs {
         };
         let mut settings = ForwardSettings::new(url);
         settings.when_full = when_full;
+        if let Some(every) = super::duration_of("forward_heartbeat", self.forward_heartbeat)? {
+            settings.heartbeat = every;
+        }
         if let Some(path) = &self.forward_ca {
             let pem = std::fs::read(path).map_err(|e| {
                 ConfigError::Invalid(format!(

@@ -196,6 +196,7 @@ fn a_bad_alert_rule_file_is_refused_at_start() {
     let flags = UpCommand {
         rules: RulesArgs {
             alerts_dir: Some(dir.path().to_path_buf()),
+            plant_link_timeout: None,
         },
         ..Default::default()
     };

@@ -26,7 +26,7 @@ use crate::processes::{app, correlator, send, MIN, ORDER_TO_DELIVERY};
 /// A webhook receiver on 127.0.0.1: records every body it accepts, and
 /// answers 500 to the first `fail_first` requests.
 #[derive(Clone)]
-pub struct Hook {
+pub(crate) struct Hook {
     addr: SocketAddr,
     bodies: Arc<Mutex<Vec<Value>>>,
     requests: Arc<AtomicUsize>,
@@ -49,7 +49,7 @@ async fn hook_handler(State(s): State<HookState>, Json(body): Json<Value>) -> St
 }
 
 impl Hook {
-    pub async fn start(fail_first: usize) -> Hook {
+    pub(crate) async fn start(fail_first: usize) -> Hook {
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(AtomicUsize::new(0));
         let app = Router::new()
@@ -85,7 +85,7 @@ impl Hook {
         self.bodies.lock().unwrap().clone()
     }
 
-    pub fn take(&self) -> Vec<Value> {
+    pub(crate) fn take(&self) -> Vec<Value> {
         std::mem::take(&mut *self.bodies.lock().unwrap())
     }
 }
@@ -116,11 +116,15 @@ fn settings(destinations: Vec<Destination>) -> AlertSettings {
     }
 }
 
-fn webhook(hook: &Hook) -> Destination {
+pub(crate) fn webhook(hook: &Hook) -> Destination {
     Destination::new("oncall", DestinationKind::Webhook, &hook.url())
 }
 
-async fn evaluator(app: &TestApp, rules: &str, destinations: Vec<Destination>) -> Evaluator {
+pub(crate) async fn evaluator(
+    app: &TestApp,
+    rules: &str,
+    destinations: Vec<Destination>,
+) -> Evaluator {
     let rules = Rules::parse_all([("test.toml", rules)], &processes()).expect("valid rules");
     Evaluator::new(
         app.store.clone(),

@@ -36,7 +36,7 @@ impl Drop for Proc {
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A WebDriver session: the few W3C WebDriver commands the tests use.
-struct Browser {
+pub(crate) struct Browser {
     _driver: Proc,
     session: String,
     client: reqwest::Client,
@@ -44,7 +44,7 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start() -> Browser {
+    pub(crate) async fn start() -> Browser {
         let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
@@ -103,7 +103,12 @@ impl Browser {
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.session));
@@ -117,12 +122,12 @@ impl Browser {
         r["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
             .await;
     }
 
-    async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", None)
             .await
             .as_str()
@@ -130,7 +135,7 @@ impl Browser {
             .to_string()
     }
 
-    async fn find(&self, css: &str) -> String {
+    pub(crate) async fn find(&self, css: &str) -> String {
         let v = self
             .call(
                 reqwest::Method::POST,
@@ -141,7 +146,7 @@ impl Browser {
         v[ELEMENT].as_str().unwrap().to_string()
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let id = self.find(css).await;
         self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
             .await
@@ -150,7 +155,7 @@ impl Browser {
             .to_string()
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let id = self.find(css).await;
         self.call(
             reqwest::Method::POST,
@@ -160,7 +165,7 @@ impl Browser {
         .await;
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css).await;
         self.call(
             reqwest::Method::POST,
@@ -170,7 +175,7 @@ impl Browser {
         .await;
     }
 
-    async fn script(&self, script: &str) -> Value {
+    pub(crate) async fn script(&self, script: &str) -> Value {
         self.call(
             reqwest::Method::POST,
             "/execute/sync",
@@ -180,7 +185,7 @@ impl Browser {
     }
 
     /// Saves a screenshot of the page as `name.png`.
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(v.as_str().unwrap())
@@ -191,7 +196,7 @@ impl Browser {
 
     /// Waits until an element matching `css` is on the page (a form posted
     /// by a click may still be loading), and returns its text.
-    async fn wait_text(&self, css: &str) -> String {
+    pub(crate) async fn wait_text(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         let script = format!(
             "const e = document.querySelector({}); return e ? e.textContent : null;",
@@ -207,7 +212,7 @@ impl Browser {
     }
 
     /// Waits until the page's URL contains `part`.
-    async fn wait_url(&self, part: &str) -> String {
+    pub(crate) async fn wait_url(&self, part: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let url = self.url().await;

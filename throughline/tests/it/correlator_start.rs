@@ -21,6 +21,7 @@ async fn correlator(app: &TestApp, share: u64, metrics: Arc<CorrelatorMetrics>) 
             list: vec![
                 Processes::parse(ORDER_TO_DELIVERY, "order.toml", &KeyTypes::default()).unwrap(),
             ],
+            ..Default::default()
         }),
         Arc::new(KeyTypes::default()),
         CorrelatorSettings {

