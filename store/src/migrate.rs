@@ -36,7 +36,7 @@ pub struct Migration {
     pub fills: &'static [DayFill],
     /// Tables to put in place of their unpartitioned predecessors, once the
     /// statements (which make them) have run.
-    pub repartitions: &'static [Repartition],
+    pub repartitions: &'static [Repartition<'static>],
 }
 
 /// Gives `table` a partition: the migration's statements make `next`
@@ -48,13 +48,13 @@ pub struct Migration {
 /// number is not copied again, one copied in part is dropped from `next`
 /// and copied whole. Run while no collector writes (see [`DayFill`]).
 #[derive(Debug, Clone, Copy)]
-pub struct Repartition {
-    pub table: &'static str,
-    pub next: &'static str,
-    pub old: &'static str,
+pub struct Repartition<'a> {
+    pub table: &'a str,
+    pub next: &'a str,
+    pub old: &'a str,
     /// `next`'s partition expression, of `table`'s columns (a `UInt32`:
     /// `toYYYYMM(...)`).
-    pub partition: &'static str,
+    pub partition: &'a str,
 }
 
 /// Copies every row of `from` into `to` (same columns), one day at a time.
@@ -193,10 +193,10 @@ const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_clu
 ORDER BY version";
 
 #[derive(Debug, Row, Serialize, Deserialize)]
-struct AppliedRow {
-    version: u32,
+pub(crate) struct AppliedRow {
+    pub(crate) version: u32,
     name: String,
-    checksum: String,
+    pub(crate) checksum: String,
     applied_at: u32,
 }
 
@@ -240,7 +240,7 @@ pub struct MigrationReport {
 
 impl Store {
     /// The applied migrations, read within `limit`.
-    async fn applied(&self, limit: Duration) -> Result<Vec<AppliedRow>, StoreError> {
+    pub(crate) async fn applied(&self, limit: Duration) -> Result<Vec<AppliedRow>, StoreError> {
         self.query("SELECT ?fields FROM schema_migrations FINAL ORDER BY version")
             .within(limit)
             .fetch_all::<AppliedRow>()
@@ -269,6 +269,9 @@ impl Store {
 
     /// Creates the database and applies every migration not yet applied.
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        if let Some(cluster) = self.cluster() {
+            return self.migrate_cluster(cluster).await;
+        }
         self.create_database().await?;
         self.create_bookkeeping().await?;
         let applied = self.applied(self.config().timeouts.query).await?;
@@ -308,6 +311,24 @@ impl Store {
             self.execute_template(statement, &context).await?;
         }
         if with_data {
+            self.migrate_data(migration).await?;
+        }
+        // The table's shape, not its data: done with or without data (an
+        // empty table moves in no time).
+        for repartition in migration.repartitions {
+            self.repartition(repartition).await.map_err(|e| {
+                StoreError::Migration(format!(
+                    "sql/{}: partitioning {}: {e}",
+                    migration.name, repartition.table
+                ))
+            })?;
+        }
+        self.record_applied(migration, sum).await
+    }
+
+    /// `migration`'s copy and fills, once its statements have run.
+    pub(crate) async fn migrate_data(&self, migration: &Migration) -> Result<(), StoreError> {
+        {
             if let Some(copy) = &migration.copy {
                 self.copy_by_day(copy).await.map_err(|e| {
                     StoreError::Migration(format!(
@@ -325,17 +346,7 @@ impl Store {
                 })?;
             }
         }
-        // The table's shape, not its data: done with or without data (an
-        // empty table moves in no time).
-        for repartition in migration.repartitions {
-            self.repartition(repartition).await.map_err(|e| {
-                StoreError::Migration(format!(
-                    "sql/{}: partitioning {}: {e}",
-                    migration.name, repartition.table
-                ))
-            })?;
-        }
-        self.record_applied(migration, sum).await
+        Ok(())
     }
 
     /// Records `migration` as applied, with checksum `sum`.
@@ -431,7 +442,7 @@ impl Store {
     }
 
     /// Puts `r.next` in place of `r.table` (see [`Repartition`]).
-    async fn repartition(&self, r: &Repartition) -> Result<(), StoreError> {
+    pub(crate) async fn repartition(&self, r: &Repartition<'_>) -> Result<(), StoreError> {
         #[derive(Debug, Row, Deserialize)]
         struct Table {
             name: String,
@@ -511,7 +522,7 @@ impl Store {
     /// What [`Store::repartition`] found and cannot go on from.
     fn unexpected_tables<'a>(
         &self,
-        r: &Repartition,
+        r: &Repartition<'_>,
         key: &impl Fn(&str) -> Option<&'a str>,
     ) -> StoreError {
         let state = |name: &str| match key(name) {
@@ -537,7 +548,7 @@ impl Store {
 
     /// Copies `r.table` into `r.next` one partition of `r.next` at a time,
     /// but those `r.next` holds whole already.
-    async fn copy_by_partition(&self, r: &Repartition) -> Result<(), StoreError> {
+    async fn copy_by_partition(&self, r: &Repartition<'_>) -> Result<(), StoreError> {
         #[derive(Debug, Row, Deserialize)]
         struct Partition {
             partition: u32,
@@ -581,7 +592,7 @@ impl Store {
         Ok(())
     }
 
-    async fn drop_table(&self, table: &str) -> Result<(), StoreError> {
+    pub(crate) async fn drop_table(&self, table: &str) -> Result<(), StoreError> {
         self.query("DROP TABLE IF EXISTS ?")
             .bind(Identifier(table))
             .execute()

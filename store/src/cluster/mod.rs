@@ -1,0 +1,13 @@
+//! Throughline on a ClickHouse cluster (`clickhouse_cluster`): every table
+//! of the migrations is a local table on each node plus a `Distributed`
+//! table over them (`render`, which documents the naming), the migrator
+//! runs each statement on every node (`nodes`, `migrate`), and writes go
+//! through the `Distributed` tables with `insert_distributed_sync = 1`, so
+//! that an acknowledged insert is on its shard ([`Store::on_cluster`]).
+
+mod migrate;
+pub mod nodes;
+pub mod render;
+
+pub use nodes::Node;
+pub use render::{render_cluster, ClusterStatement, LOCAL};
