@@ -52,6 +52,12 @@ async fn open_store(
         (Some(url), _) => (url.clone(), None),
         (None, None) => (clickhouse.url_or_default(), None),
         (None, Some(dir)) => {
+            if let Some(cluster) = &clickhouse.cluster {
+                anyhow::bail!(
+                    "clickhouse_cluster `{cluster}` needs clickhouse_url, a node of the cluster; \
+                     `up` without it runs a private single server"
+                );
+            }
             let server = PrivateServer::start(dir)
                 .await
                 .with_context(|| format!("starting a private ClickHouse in {}", dir.display()))?;
@@ -59,7 +65,7 @@ async fn open_store(
             (server.url().to_string(), Some(server))
         }
     };
-    let store = Store::new(clickhouse.store_config(&url));
+    let store = clickhouse.store(&url);
     let migrated = store.migrate().await;
     match migrated {
         Ok(report) => {
@@ -411,7 +417,7 @@ async fn migrate_when_reachable(store: Store, shutdown: CancellationToken) {
 /// the spool drained) once ClickHouse answers.
 pub async fn collector(config: CollectorConfig) -> anyhow::Result<()> {
     let url = config.clickhouse.url_or_default();
-    let store = Store::new(config.clickhouse.store_config(&url));
+    let store = config.clickhouse.store(&url);
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     match store.migrate().await {
@@ -489,7 +495,7 @@ pub async fn correlator(config: CorrelatorConfig) -> anyhow::Result<()> {
 /// file, only ClickHouse's settings.
 pub async fn migrate(clickhouse: ClickHouseSettings) -> anyhow::Result<()> {
     let url = clickhouse.url_or_default();
-    let store = Store::new(clickhouse.store_config(&url));
+    let store = clickhouse.store(&url);
     let shown = domain::redact::url(&url);
     let report = store
         .migrate()

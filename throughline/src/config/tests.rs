@@ -572,8 +572,23 @@ fn clickhouse_timeouts_default_safe_and_are_checked() {
     assert_eq!(c.timeouts.query, Duration::from_millis(1500));
     assert_eq!(c.compression, store::Compression::Lz4);
     let plain = up("clickhouse_compression = \"none\"\n").unwrap();
-    let plain = plain.collector.clickhouse.store_config("http://x");
-    assert_eq!(plain.compression, store::Compression::None);
+    assert_eq!(
+        plain
+            .collector
+            .clickhouse
+            .store_config("http://x")
+            .compression,
+        store::Compression::None
+    );
+    assert_eq!(plain.collector.clickhouse.cluster, None);
+    let on = up("clickhouse_cluster = \"plant\"\n").unwrap();
+    assert_eq!(on.collector.clickhouse.cluster.as_deref(), Some("plant"));
+    let err = up("clickhouse_cluster = \"a b\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("clickhouse_cluster `a b` is not a plain name"),
+        "{err}"
+    );
     let err = up("clickhouse_compression = \"gzip\"\n").unwrap_err();
     assert!(
         err.to_string()
