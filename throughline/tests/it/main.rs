@@ -6,6 +6,7 @@ mod harness;
 mod alerts;
 mod bad_input;
 mod browser;
+mod cluster;
 mod dashboards;
 mod demo;
 mod engines;
