@@ -101,6 +101,17 @@ impl Store {
         node_urls(&self.config().url, cluster, rows)
     }
 
+    /// A store on each node of this store's cluster (`None` on a single
+    /// server): for what acts on the local tables (migrations, retention,
+    /// the feed's pruning, storage figures).
+    pub(crate) async fn node_stores(&self) -> Result<Option<Vec<Store>>, StoreError> {
+        let Some(cluster) = self.cluster() else {
+            return Ok(None);
+        };
+        let nodes = self.cluster_nodes(cluster).await?;
+        Ok(Some(nodes.iter().map(|n| self.on_node(n)).collect()))
+    }
+
     /// A store on the same database of `node`, that writes no
     /// `Distributed` table (for the migrator's statements on each node).
     pub(crate) fn on_node(&self, node: &Node) -> Store {

@@ -251,6 +251,109 @@ async fn two_shards_answer_as_one_server_with_data_on_both() {
     }
 }
 
+/// Why: retention and the feed's pruning read `system.parts` for the
+/// tables' names, which on a cluster are `Distributed` tables with no
+/// parts, so they dropped nothing; they now act on every node's local
+/// tables, and the storage figures sum the nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_and_feed_pruning_drop_on_every_node() {
+    let Some((name, urls)) = cluster() else {
+        eprintln!("no cluster (run under scripts/with-cluster.sh); skipped");
+        return;
+    };
+    let database = unique_database();
+    let store = Store::new(StoreConfig {
+        url: urls[0].clone(),
+        database: database.clone(),
+        user: None,
+        password: None,
+        timeouts: Default::default(),
+        compression: clickhouse_compression(),
+    })
+    .on_cluster(&name);
+    store.migrate().await.unwrap();
+    let now = domain::now_ns();
+    let old = now - 20 * 24 * 60 * MIN;
+    let spans = (0..32u64)
+        .map(|i| {
+            let at = if i % 2 == 0 { old } else { now };
+            let mut span = crate::harness::bare_span(
+                &format!("{:032x}", i + 1),
+                "00000000000000aa",
+                "crm",
+                "op",
+                at,
+            );
+            // A keyed span: it has a feed row.
+            span.keys = vec![domain::model::BusinessKey {
+                key_type: "order".into(),
+                value: format!("O-{i}"),
+            }];
+            span
+        })
+        .collect();
+    store
+        .write_batch(&domain::model::Batch {
+            spans,
+            logs: Vec::new(),
+            events: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let local_rows = |url: &str, sql: &str| {
+        let (url, sql, database) = (url.to_string(), sql.to_string(), database.clone());
+        async move { on_node(&url, &database, &sql).await.parse::<u64>().unwrap() }
+    };
+    let old_day = "toDate(start_time) < today() - 1";
+    for url in &urls {
+        let sql = format!("SELECT count() FROM spans_v2_local WHERE {old_day}");
+        assert!(local_rows(url, &sql).await > 0, "old spans on {url}");
+    }
+    let spans_rows: u64 = store
+        .partitions()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|p| p.table == "spans_v2")
+        .map(|p| p.rows)
+        .sum();
+    assert_eq!(
+        spans_rows, 32,
+        "summed over the nodes, named as the Distributed table"
+    );
+
+    let retention = store::retention::Retention {
+        spans: Some(std::time::Duration::from_secs(7 * 86_400)),
+        ..store::retention::Retention::FOREVER
+    };
+    let plan = store
+        .retention_pass(&retention, now / 1_000_000_000, |_| {})
+        .await
+        .unwrap();
+    assert!(plan.drops.iter().any(|d| d.table == "spans_v2"), "{plan:?}");
+    for url in &urls {
+        let sql = format!("SELECT count() FROM spans_v2_local WHERE {old_day}");
+        assert_eq!(local_rows(url, &sql).await, 0, "old spans left on {url}");
+    }
+    let left = local_rows(&urls[0], "SELECT count() FROM spans_v2").await;
+    assert_eq!(left, 16, "today's spans stay");
+
+    // Every feed row is read for good an hour from now.
+    let dropped = store.prune_feed(now + 60 * MIN).await.unwrap();
+    assert!(dropped > 0);
+    for url in &urls {
+        let rows = local_rows(url, "SELECT count() FROM correlation_feed_v2_local").await;
+        assert_eq!(rows, 0, "feed rows left on {url}");
+    }
+    store.drop_database().await.unwrap();
+    on_node(
+        &urls[1],
+        "default",
+        &format!("DROP DATABASE IF EXISTS {database}"),
+    )
+    .await;
+}
+
 /// `value` without the figures that count from now (how late an open
 /// breach is, how long a running SLA has left, when it was computed) or
 /// from when a collector received an event: the reads are moments apart,
