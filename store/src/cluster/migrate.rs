@@ -27,7 +27,17 @@ impl Store {
         for node in &nodes {
             node.create_database().await?;
             node.create_bookkeeping().await?;
-            applied.push(node.applied(self.config().timeouts.query).await?);
+            let done = node.applied(self.config().timeouts.query).await?;
+            if !done.is_empty() && !node.has_local_tables().await? {
+                return Err(StoreError::Migration(format!(
+                    "database `{}` on {} was made for a single server (its tables are not \
+                     `<table>{LOCAL}` under `Distributed` ones); a cluster needs a database \
+                     of its own: set another clickhouse_database, or drop clickhouse_cluster",
+                    self.config().database,
+                    domain::redact::url(&node.config().url)
+                )));
+            }
+            applied.push(done);
         }
         let version = self.server_version().await?.version;
         let database = self.config().database.clone();
@@ -107,6 +117,19 @@ impl Store {
             report.applied.push(migration.name.to_string());
         }
         Ok(report)
+    }
+
+    /// Does this node's database hold tables made for a cluster?
+    async fn has_local_tables(&self) -> Result<bool, StoreError> {
+        let count = self
+            .query(
+                "SELECT count() FROM system.tables \
+                 WHERE database = currentDatabase() AND endsWith(name, ?)",
+            )
+            .bind(LOCAL)
+            .fetch_one::<u64>()
+            .await?;
+        Ok(count > 0)
     }
 
     /// Runs one rendered statement on this node.

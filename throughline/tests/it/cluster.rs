@@ -119,6 +119,19 @@ async fn two_shards_answer_as_one_server_with_data_on_both() {
         assert_eq!(migrations, MIGRATION_COUNT.to_string(), "{url}");
     }
 
+    // A database made for a single server is refused, not half converted.
+    let single = store().await;
+    let err = Store::new(single.config().clone())
+        .on_cluster(&name)
+        .migrate()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("was made for a single server"),
+        "{err}"
+    );
+    single.drop_database().await.unwrap();
+
     // Two collectors (one per node) on the cluster, two on a single server.
     let a = TestApp::with(app_on(first)).await;
     let b = TestApp::with(app_on(second)).await;
