@@ -197,6 +197,8 @@ async fn two_shards_answer_as_one_server_with_data_on_both() {
         "/api/v1/keys/order/SO-2".to_string(),
         format!("/api/v1/traces/{:032x}", 0xab03),
         "/api/v1/search?q=SO-4".to_string(),
+        format!("/api/v1/export/ocel?{range}"),
+        "/api/v1/alerts".to_string(),
     ];
     let pages = [
         format!("/?{range}"),
@@ -206,6 +208,8 @@ async fn two_shards_answer_as_one_server_with_data_on_both() {
         "/keys/customer/HUB".to_string(),
         "/keys/order/SO-1".to_string(),
         format!("/traces/{:032x}", 0xab01),
+        "/search?q=HUB".to_string(),
+        "/alerts".to_string(),
     ];
     let mut differ = Vec::new();
     for path in &api {
