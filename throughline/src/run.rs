@@ -201,6 +201,7 @@ async fn start_correlator(
     tracing::info!(
         processes = config.processes.processes.list.len(),
         dir = %shown(config.processes.dir.as_deref()),
+        partition = %config.correlator.partition,
         "correlator running"
     );
     Ok(tokio::spawn(correlator.run(shutdown)))
@@ -278,10 +279,22 @@ async fn start_workers(
         ),
         None => None,
     };
-    let retention = start_retention(config, store.clone(), retention, shutdown.clone());
+    // Retention, like the alert evaluator, runs once: with partition 0.
+    let retention = config
+        .correlator
+        .partition
+        .is_first()
+        .then(|| start_retention(config, store.clone(), retention, shutdown.clone()));
     let correlator = start_correlator(config, store, metrics, shutdown).await?;
     let both = tokio::spawn(async move {
-        let _ = tokio::join!(correlator, retention);
+        match retention {
+            Some(retention) => {
+                let _ = tokio::join!(correlator, retention);
+            }
+            None => {
+                let _ = correlator.await;
+            }
+        }
     });
     Ok((both, evaluator))
 }
