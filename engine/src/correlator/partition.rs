@@ -63,7 +63,8 @@ impl Partition {
 
     /// Whether this correlator owns the instances of `root_value`.
     pub fn owns(&self, root_value: &str) -> bool {
-        self.count == 1 || fnv1a64(root_value.as_bytes()) % u64::from(self.count) == u64::from(self.index)
+        self.count == 1
+            || fnv1a64(root_value.as_bytes()) % u64::from(self.count) == u64::from(self.index)
     }
 
     /// Partition 0 also runs what must run once per deployment: the alert

@@ -375,7 +375,7 @@ async fn retention_and_feed_pruning_drop_on_every_node() {
 /// breach is, how long a running SLA has left, when it was computed) or
 /// from when a collector received an event: the reads are moments apart,
 /// and each app received the events itself.
-fn without_now(value: Value) -> Value {
+pub(crate) fn without_now(value: Value) -> Value {
     const NOW: [&str; 6] = [
         "late",
         "late_ns",
@@ -398,7 +398,7 @@ fn without_now(value: Value) -> Value {
 
 /// `html` with every duration (`1h38m7s583ms`, `5m`) read as `D`: the
 /// pages show how late open breaches are, counted from now.
-fn page_without_now(html: &str) -> String {
+pub(crate) fn page_without_now(html: &str) -> String {
     let digits_at =
         |text: &str| text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
     let mut out = String::with_capacity(html.len());

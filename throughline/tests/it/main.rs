@@ -17,6 +17,7 @@ mod keys;
 mod logs;
 mod otlp;
 mod pages;
+mod partitions;
 mod process_rollups;
 mod processes;
 mod retention;
