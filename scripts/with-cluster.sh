@@ -8,7 +8,8 @@
 # them in THROUGHLINE_TEST_CLUSTER (the cluster's name),
 # THROUGHLINE_TEST_CLUSTER_URLS (the nodes' HTTP URLs, space-separated) and
 # THROUGHLINE_TEST_CLICKHOUSE_URL (the first node, also a single server for
-# tests that compare).
+# tests that compare). A second cluster, `<name>_stopped`, pairs the first
+# node with one that never runs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +37,10 @@ free_pair() {
 tcp1=$(free_pair)
 tcp2=$(free_pair)
 while [ $((tcp2 - tcp1)) -ge -1 ] && [ $((tcp2 - tcp1)) -le 1 ]; do tcp2=$(free_pair); done
+# A node that never runs: the cluster `<name>_stopped` has it as its second
+# shard, for the test of a node that does not answer.
+tcp3=$(free_pair)
+while [ "$tcp3" = "$tcp1" ] || [ "$tcp3" = "$tcp2" ] || [ $((tcp3 - tcp1)) = 1 ] || [ $((tcp3 - tcp2)) = 1 ] || [ $((tcp1 - tcp3)) = 1 ] || [ $((tcp2 - tcp3)) = 1 ]; do tcp3=$(free_pair); done
 
 dirs=()
 pids=()
@@ -54,6 +59,10 @@ remote_servers="    <remote_servers>
             <shard><replica><host>127.0.0.1</host><port>$tcp1</port></replica></shard>
             <shard><replica><host>127.0.0.1</host><port>$tcp2</port></replica></shard>
         </$cluster>
+        <${cluster}_stopped>
+            <shard><replica><host>127.0.0.1</host><port>$tcp1</port></replica></shard>
+            <shard><replica><host>127.0.0.1</host><port>$tcp3</port></replica></shard>
+        </${cluster}_stopped>
     </remote_servers>"
 
 urls=()

@@ -434,3 +434,68 @@ pub(crate) fn page_without_now(html: &str) -> String {
 }
 
 const MIGRATION_COUNT: usize = store::migrate::MIGRATIONS.len();
+
+/// `/readyz` and `/admin` list the cluster's nodes; one that does not
+/// answer (the second shard of `<name>_stopped`, which never runs) makes
+/// `/readyz` "degraded", still 200, and `/admin` names it and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_and_admin_show_each_node_and_a_stopped_one_degrades() {
+    let Some((name, urls)) = cluster() else {
+        eprintln!("no cluster (run under scripts/with-cluster.sh); skipped");
+        return;
+    };
+    let database = unique_database();
+    let on = |cluster: &str| {
+        Store::new(StoreConfig {
+            url: urls[0].clone(),
+            database: database.clone(),
+            user: None,
+            password: None,
+            timeouts: Default::default(),
+            compression: clickhouse_compression(),
+        })
+        .on_cluster(cluster)
+    };
+    on(&name).migrate().await.unwrap();
+
+    let up = TestApp::with(app_on(on(&name))).await;
+    let (status, body) = up.get("/readyz").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("ready")),
+        "{body}"
+    );
+    let statuses: Vec<&str> = body["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["up", "up"], "{body}");
+    let admin = up.page("/admin").await;
+    assert!(
+        admin.contains("id=\"admin-nodes\"") && !admin.contains("Down:"),
+        "{admin}"
+    );
+
+    let stopped = TestApp::with(app_on(on(&format!("{name}_stopped")))).await;
+    let (status, body) = stopped.get("/readyz").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("degraded")),
+        "{body}"
+    );
+    assert_eq!(body["nodes"][1]["status"], "down", "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("shard 2 replica 1"),
+        "{body}"
+    );
+    let admin = stopped.page("/admin").await;
+    assert!(admin.contains("<strong>Down:</strong>"), "{admin}");
+    for app in [up, stopped] {
+        app.stop().await;
+    }
+}
