@@ -603,3 +603,39 @@ fn clickhouse_timeouts_default_safe_and_are_checked() {
         "{err}"
     );
 }
+
+/// `correlator_partition`: K/N or a sentence with an example; only 0/N
+/// runs the alert evaluator (`up` leaves it out elsewhere, `correlator
+/// --alerts` is refused).
+#[test]
+fn a_correlator_partition_is_k_of_n_and_only_partition_0_runs_alerts() {
+    let s = up("").unwrap();
+    assert_eq!(s.correlator.correlator.partition.to_string(), "0/1");
+    let s = up("correlator_partition = \"1/3\"\n").unwrap();
+    assert_eq!(s.correlator.correlator.partition.to_string(), "1/3");
+    assert!(s.correlator.alerts.is_none());
+    assert!(up("correlator_partition = \"0/3\"\n")
+        .unwrap()
+        .correlator
+        .alerts
+        .is_some());
+    let err = up("correlator_partition = \"3/3\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`3/3` is not K/N with 0 <= K < N (e.g. `0/2` and `1/2`"),
+        "{err}"
+    );
+    let with_alerts = CorrelatorCommand {
+        evaluate_alerts: true,
+        ..Default::default()
+    };
+    let err = with_alerts
+        .load(&file("correlator_partition = \"1/2\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("runs once, with partition 0 of 2; drop --alerts here"),
+        "{err}"
+    );
+}
