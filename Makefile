@@ -35,11 +35,15 @@ lint: deps
 # apart from its front, and those tests start 18.16 whatever the URL), `up`
 # starting its own clickhouse-server (`up::up_`), and `browser::` (the
 # console's HTML in Chromium: the same pages `pages::` reads on both).
+# Last, `cluster::` on two 18.16 servers forming a cluster of two shards
+# without ZooKeeper (scripts/with-cluster.sh, about ten seconds); the runs
+# before it have no cluster and skip it.
 CHDB_SKIP := --skip faults::a_clickhouse_outage --skip faults::a_frozen_clickhouse \
 	--skip faults::a_collector_started_while_clickhouse_is_down --skip up::up_ --skip browser::
 test: lint
 	CARGO=$(CARGO) scripts/with-clickhouse.sh scripts/cargo-test.sh
 	CARGO=$(CARGO) scripts/with-chdb.sh scripts/cargo-test.sh -p throughline --test it -- $(CHDB_SKIP)
+	CARGO=$(CARGO) scripts/with-cluster.sh scripts/cargo-test.sh -p throughline --test it -- cluster::
 
 # Ingest end to end through the spool vs ClickHouse alone (spans/s, p99, peak
 # RSS, bytes per span), correlator catch-up and lag, and console page times,

@@ -5,7 +5,10 @@
 //! not reachable"); the detail (ClickHouse's address without user info, its
 //! error) goes to the log, once per change, and to the console's `/admin`.
 //! A ready answer names the server's release (`clickhouse_version`, asked
-//! once) so an operator sees which ClickHouse is behind it.
+//! once) so an operator sees which ClickHouse is behind it. On a cluster
+//! it lists the nodes (shard, replica, `up` or `down`; no address) and a
+//! node that does not answer makes it "degraded", not failed: the other
+//! shards still serve (`/admin` names the node and its error).
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -17,7 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::metrics::Metrics;
 use crate::spool::Spool;
-use store::Store;
+use store::cluster::NodeHealth;
+use store::{Store, StoreError};
 
 async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
@@ -107,7 +111,65 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
             Json(serde_json::json!({ "status": "not ready", "reason": problem.reason })),
         ),
     };
-    with_version(answer, &store).await
+    with_nodes(with_version(answer, &store).await, &store).await
+}
+
+/// On a cluster, a ready or degraded answer with its nodes' health
+/// (`cluster_answer`).
+async fn with_nodes(
+    answer: (StatusCode, Json<serde_json::Value>),
+    store: &Store,
+) -> (StatusCode, Json<serde_json::Value>) {
+    if store.cluster().is_none() || answer.1["status"] == "not ready" {
+        return answer;
+    }
+    cluster_answer(answer, store.cluster_health().await)
+}
+
+/// `answer` with `nodes`: each node's shard, replica and status (`up`,
+/// `down`); a node down makes a ready answer "degraded" (still 200), with
+/// a reason that names its shard and replica, never its address.
+fn cluster_answer(
+    (status, Json(mut body)): (StatusCode, Json<serde_json::Value>),
+    health: Result<Option<Vec<NodeHealth>>, StoreError>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let nodes = match health {
+        Ok(Some(nodes)) => nodes,
+        Ok(None) => return (status, Json(body)),
+        Err(_) => {
+            if body["status"] == "ready" {
+                body["status"] = "degraded".into();
+                body["reason"] = "the cluster's nodes could not be listed".into();
+            }
+            return (status, Json(body));
+        }
+    };
+    let down: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.problem.is_some())
+        .map(|n| format!("shard {} replica {}", n.node.shard, n.node.replica))
+        .collect();
+    body["nodes"] = nodes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "shard": n.node.shard,
+                "replica": n.node.replica,
+                "status": if n.problem.is_some() { "down" } else { "up" },
+            })
+        })
+        .collect();
+    if !down.is_empty() && body["status"] == "ready" {
+        body["status"] = "degraded".into();
+        body["reason"] = format!(
+            "{} of {} ClickHouse nodes do not answer ({}); what their shards hold is not read or written meanwhile",
+            down.len(),
+            nodes.len(),
+            down.join(", ")
+        )
+        .into();
+    }
+    (status, Json(body))
 }
 
 /// A ready answer with `clickhouse_version`, the server's release (asked
@@ -176,7 +238,7 @@ async fn collector_readiness(
             Json(serde_json::json!({ "status": "degraded", "reason": problem.reason })),
         ),
     };
-    with_version(answer, store).await
+    with_nodes(with_version(answer, store).await, store).await
 }
 
 async fn metrics_text(State(OpsState { metrics, .. }): State<OpsState>) -> impl IntoResponse {
@@ -291,4 +353,61 @@ fn routes(state: OpsState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::cluster::Node;
+
+    fn node(shard: u32, up: bool) -> NodeHealth {
+        NodeHealth {
+            node: Node {
+                shard,
+                replica: 1,
+                host: format!("ch{shard}"),
+                tcp_port: 9000,
+                url: format!("http://ch{shard}:8123"),
+                local: shard == 1,
+            },
+            problem: (!up).then(|| format!("http://ch{shard}:8123 does not answer")),
+        }
+    }
+
+    fn ready() -> (StatusCode, Json<serde_json::Value>) {
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        )
+    }
+
+    #[test]
+    fn a_node_down_makes_readiness_degraded_and_names_no_address() {
+        let (status, Json(body)) =
+            cluster_answer(ready(), Ok(Some(vec![node(1, true), node(2, false)])));
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "degraded");
+        assert_eq!(
+            body["nodes"],
+            serde_json::json!([
+                { "shard": 1, "replica": 1, "status": "up" },
+                { "shard": 2, "replica": 1, "status": "down" },
+            ])
+        );
+        let reason = body["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("1 of 2") && reason.contains("shard 2 replica 1"),
+            "{reason}"
+        );
+        assert!(!body.to_string().contains("ch2"), "{body}");
+    }
+
+    #[test]
+    fn every_node_up_stays_ready_and_one_server_lists_none() {
+        let (_, Json(body)) = cluster_answer(ready(), Ok(Some(vec![node(1, true), node(2, true)])));
+        assert_eq!(body["status"], "ready");
+        assert_eq!(body["nodes"].as_array().unwrap().len(), 2);
+        let (_, Json(body)) = cluster_answer(ready(), Ok(None));
+        assert_eq!(body, serde_json::json!({ "status": "ready" }));
+    }
 }

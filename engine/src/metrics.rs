@@ -18,6 +18,9 @@ pub struct CorrelatorMetrics {
     /// Instances held in memory (in flight: a deadline to wait for, or an
     /// open breach) after the last cycle.
     pub instances_held: AtomicU64,
+    /// With several correlator partitions: each one's lag (now minus its
+    /// stored watermark) by `K/N`, as this one last read them.
+    pub partition_lags: Mutex<BTreeMap<String, u64>>,
     /// Open breaches by (process, SLA).
     pub open_breaches: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -28,11 +31,25 @@ impl CorrelatorMetrics {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
-            "# HELP throughline_correlator_lag_seconds Now minus the correlator's watermark after its last cycle.\n\
-             # TYPE throughline_correlator_lag_seconds gauge\n\
-             throughline_correlator_lag_seconds {}",
-            get(&self.lag_ns) as f64 / 1e9
+            "# HELP throughline_correlator_lag_seconds Now minus the correlator's watermark after its last cycle (per partition K/N when several share the work).\n\
+             # TYPE throughline_correlator_lag_seconds gauge"
         );
+        let lags = self.partition_lags.lock().expect("metrics lock");
+        if lags.is_empty() {
+            let _ = writeln!(
+                out,
+                "throughline_correlator_lag_seconds {}",
+                get(&self.lag_ns) as f64 / 1e9
+            );
+        }
+        for (partition, lag) in lags.iter() {
+            let _ = writeln!(
+                out,
+                "throughline_correlator_lag_seconds{{partition=\"{partition}\"}} {}",
+                *lag as f64 / 1e9
+            );
+        }
+        drop(lags);
         let _ = writeln!(
             out,
             "# HELP throughline_correlator_instances_held Process instances the correlator holds in memory (in flight or with an open breach).\n\

@@ -89,7 +89,40 @@ impl Store {
     /// Every partition with active parts of every table of the database,
     /// by table and partition id: one row a partition (a year of day
     /// partitions is a few thousand rows over all tables).
+    /// On a cluster: of every node's local tables, named as their
+    /// `Distributed` tables, each partition summed over the nodes.
     pub async fn partitions(&self) -> Result<Vec<PartitionSize>, StoreError> {
+        let Some(nodes) = self.node_stores().await? else {
+            return self.partitions_here().await;
+        };
+        let mut all: Vec<PartitionSize> = Vec::new();
+        for node in nodes {
+            for mut p in node.partitions_here().await? {
+                let Some(table) = p.table.strip_suffix(crate::cluster::LOCAL) else {
+                    continue;
+                };
+                p.table = table.to_string();
+                match all
+                    .iter_mut()
+                    .find(|a| a.table == p.table && a.partition_id == p.partition_id)
+                {
+                    Some(a) => {
+                        a.bytes += p.bytes;
+                        a.rows += p.rows;
+                        a.parts += p.parts;
+                        a.compressed += p.compressed;
+                        a.uncompressed += p.uncompressed;
+                    }
+                    None => all.push(p),
+                }
+            }
+        }
+        all.sort_by(|a, b| (&a.table, &a.partition_id).cmp(&(&b.table, &b.partition_id)));
+        Ok(all)
+    }
+
+    /// [`Store::partitions`] of this server alone.
+    async fn partitions_here(&self) -> Result<Vec<PartitionSize>, StoreError> {
         self.query(
             "SELECT table, partition_id, sum(bytes) AS bytes, sum(rows) AS rows, \
              count() AS parts, sum(data_compressed_bytes) AS compressed, \

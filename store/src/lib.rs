@@ -25,6 +25,7 @@
 //! Values from users reach SQL only through the client's `bind`.
 
 pub mod alerts;
+pub mod cluster;
 pub mod correlation;
 pub mod inspect;
 pub mod migrate;
@@ -218,6 +219,9 @@ pub struct Store {
     links_written: std::sync::Arc<recent::RecentSet>,
     /// The server's version once asked (`version`).
     version: std::sync::Arc<std::sync::OnceLock<version::Detected>>,
+    /// The cluster whose `Distributed` tables this store reads and writes
+    /// (`cluster`); `None` on a single server.
+    cluster: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -254,7 +258,37 @@ impl Store {
             config,
             links_written: std::sync::Arc::new(recent::RecentSet::new(LINKS_REMEMBERED)),
             version: Default::default(),
+            cluster: None,
         }
+    }
+
+    /// This store on ClickHouse cluster `cluster` (a name of its
+    /// `remote_servers`): migrations make local and `Distributed` tables on
+    /// every node (`cluster`), and every statement runs with
+    /// `insert_distributed_sync = 1` (an insert is acknowledged once it is
+    /// on its shard, so nothing acknowledged waits in a node's queue) and
+    /// `distributed_product_mode = 'global'` (a subquery over a
+    /// `Distributed` table inside a query over another runs once, on the
+    /// whole cluster, as on one server).
+    pub fn on_cluster(mut self, cluster: &str) -> Self {
+        let cluster_client = |c: Client| {
+            c.with_setting("insert_distributed_sync", "1")
+                .with_setting("distributed_product_mode", "global")
+        };
+        self.client = cluster_client(self.client);
+        self.server = cluster_client(self.server);
+        self.cluster = Some(cluster.to_string());
+        self
+    }
+
+    /// The cluster this store works on, if any.
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
+    }
+
+    /// A statement outside the database, within the query timeout.
+    pub(crate) fn server_query(&self, sql: &str) -> Statement {
+        Statement::new(self.server.query(sql), self.config.timeouts.query)
     }
 
     pub fn config(&self) -> &StoreConfig {

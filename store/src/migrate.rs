@@ -36,7 +36,7 @@ pub struct Migration {
     pub fills: &'static [DayFill],
     /// Tables to put in place of their unpartitioned predecessors, once the
     /// statements (which make them) have run.
-    pub repartitions: &'static [Repartition],
+    pub repartitions: &'static [Repartition<'static>],
 }
 
 /// Gives `table` a partition: the migration's statements make `next`
@@ -48,17 +48,17 @@ pub struct Migration {
 /// number is not copied again, one copied in part is dropped from `next`
 /// and copied whole. Run while no collector writes (see [`DayFill`]).
 #[derive(Debug, Clone, Copy)]
-pub struct Repartition {
-    pub table: &'static str,
-    pub next: &'static str,
-    pub old: &'static str,
+pub struct Repartition<'a> {
+    pub table: &'a str,
+    pub next: &'a str,
+    pub old: &'a str,
     /// `next`'s partition expression, of `table`'s columns (a `UInt32`:
     /// `toYYYYMM(...)`).
-    pub partition: &'static str,
+    pub partition: &'a str,
     /// The sort key (what a `ReplacingMergeTree` collapses on): a partition
     /// is copied whole when `next` holds as many distinct keys of it as
     /// `table`.
-    pub key: &'static str,
+    pub key: &'a str,
 }
 
 /// Copies every row of `from` into `to` (same columns), one day at a time.
@@ -200,10 +200,10 @@ const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_clu
 ORDER BY version";
 
 #[derive(Debug, Row, Serialize, Deserialize)]
-struct AppliedRow {
-    version: u32,
+pub(crate) struct AppliedRow {
+    pub(crate) version: u32,
     name: String,
-    checksum: String,
+    pub(crate) checksum: String,
     applied_at: u32,
 }
 
@@ -247,7 +247,7 @@ pub struct MigrationReport {
 
 impl Store {
     /// The applied migrations, read within `limit`.
-    async fn applied(&self, limit: Duration) -> Result<Vec<AppliedRow>, StoreError> {
+    pub(crate) async fn applied(&self, limit: Duration) -> Result<Vec<AppliedRow>, StoreError> {
         self.query("SELECT ?fields FROM schema_migrations FINAL ORDER BY version")
             .within(limit)
             .fetch_all::<AppliedRow>()
@@ -276,6 +276,9 @@ impl Store {
 
     /// Creates the database and applies every migration not yet applied.
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        if let Some(cluster) = self.cluster() {
+            return self.migrate_cluster(cluster).await;
+        }
         self.create_database().await?;
         self.create_bookkeeping().await?;
         let applied = self.applied(self.config().timeouts.query).await?;
@@ -315,6 +318,24 @@ impl Store {
             self.execute_template(statement, &context).await?;
         }
         if with_data {
+            self.migrate_data(migration).await?;
+        }
+        // The table's shape, not its data: done with or without data (an
+        // empty table moves in no time).
+        for repartition in migration.repartitions {
+            self.repartition(repartition).await.map_err(|e| {
+                StoreError::Migration(format!(
+                    "sql/{}: partitioning {}: {e}",
+                    migration.name, repartition.table
+                ))
+            })?;
+        }
+        self.record_applied(migration, sum).await
+    }
+
+    /// `migration`'s copy and fills, once its statements have run.
+    pub(crate) async fn migrate_data(&self, migration: &Migration) -> Result<(), StoreError> {
+        {
             if let Some(copy) = &migration.copy {
                 self.copy_by_day(copy).await.map_err(|e| {
                     StoreError::Migration(format!(
@@ -332,17 +353,7 @@ impl Store {
                 })?;
             }
         }
-        // The table's shape, not its data: done with or without data (an
-        // empty table moves in no time).
-        for repartition in migration.repartitions {
-            self.repartition(repartition).await.map_err(|e| {
-                StoreError::Migration(format!(
-                    "sql/{}: partitioning {}: {e}",
-                    migration.name, repartition.table
-                ))
-            })?;
-        }
-        self.record_applied(migration, sum).await
+        Ok(())
     }
 
     /// Records `migration` as applied, with checksum `sum`.
@@ -438,7 +449,7 @@ impl Store {
     }
 
     /// Puts `r.next` in place of `r.table` (see [`Repartition`]).
-    async fn repartition(&self, r: &Repartition) -> Result<(), StoreError> {
+    pub(crate) async fn repartition(&self, r: &Repartition<'_>) -> Result<(), StoreError> {
         #[derive(Debug, Row, Deserialize)]
         struct Table {
             name: String,
@@ -518,7 +529,7 @@ impl Store {
     /// What [`Store::repartition`] found and cannot go on from.
     fn unexpected_tables<'a>(
         &self,
-        r: &Repartition,
+        r: &Repartition<'_>,
         key: &impl Fn(&str) -> Option<&'a str>,
     ) -> StoreError {
         let state = |name: &str| match key(name) {
@@ -551,7 +562,7 @@ impl Store {
     /// dropped first: the tables collapse a row copied twice, and a second
     /// process migrating at the same time may have just finished that
     /// partition and be about to rename `r.next` into place.
-    async fn copy_by_partition(&self, r: &Repartition) -> Result<(), StoreError> {
+    async fn copy_by_partition(&self, r: &Repartition<'_>) -> Result<(), StoreError> {
         #[derive(Debug, Row, Deserialize)]
         struct Partition {
             partition: u32,
@@ -590,7 +601,7 @@ impl Store {
         Ok(())
     }
 
-    async fn drop_table(&self, table: &str) -> Result<(), StoreError> {
+    pub(crate) async fn drop_table(&self, table: &str) -> Result<(), StoreError> {
         self.query("DROP TABLE IF EXISTS ?")
             .bind(Identifier(table))
             .execute()
@@ -608,113 +619,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::version::ServerVersion;
-
-    const CURRENT: ServerVersion = ServerVersion {
-        major: 26,
-        minor: 9,
-    };
-
-    #[test]
-    fn every_sql_file_is_registered_in_order() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../sql");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".sql"))
-            .collect();
-        files.sort();
-        let registered: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
-        assert_eq!(files, registered, "register new sql/ files in MIGRATIONS");
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            let number: u32 = m.name[..4].parse().unwrap();
-            assert_eq!(m.version, number, "{} has another version", m.name);
-            assert_eq!(
-                m.version,
-                i as u32 + 1,
-                "{} is out of order or leaves a gap",
-                m.name
-            );
-        }
-    }
-
-    #[test]
-    fn every_migration_renders_for_a_single_server() {
-        for m in MIGRATIONS {
-            for statement in statements(m.sql) {
-                for version in [ServerVersion::OLDEST, CURRENT] {
-                    render_single(&statement, version)
-                        .unwrap_or_else(|e| panic!("{} for {version}: {e}", m.name));
-                }
-            }
-        }
-    }
-
-    /// The statements of `m` rendered for `version`, those that render to
-    /// nothing left out (as the migrator sends them).
-    fn rendered(m: &Migration, version: ServerVersion) -> Vec<String> {
-        statements(m.sql)
-            .iter()
-            .map(|s| render_single(s, version).unwrap())
-            .filter(|s| !s.trim().is_empty())
-            .collect()
-    }
-
-    #[test]
-    fn migration_16_uses_codecs_and_a_skip_index_on_current_releases_only() {
-        let m = &MIGRATIONS[15];
-        assert_eq!(m.version, 16);
-        let old = rendered(m, ServerVersion::OLDEST);
-        let current = rendered(m, CURRENT);
-        // 18.16: the two tables with a month partition, nothing else.
-        assert_eq!(old.len(), 2, "{old:#?}");
-        assert!(old[0].starts_with("CREATE TABLE IF NOT EXISTS process_instances_by_month"));
-        assert!(old[1].starts_with("CREATE TABLE IF NOT EXISTS breaches_by_month"));
-        assert!(!old
-            .iter()
-            .any(|s| s.contains("CODEC") || s.contains("INDEX")));
-        // Current: the codecs and the index first, then the same tables.
-        assert_eq!(current.len(), 7, "{current:#?}");
-        assert_eq!(
-            current[0],
-            "ALTER TABLE spans_v2 \n    \
-             MODIFY COLUMN start_time DateTime CODEC(T64, ZSTD(1)),\n    \
-             MODIFY COLUMN start_ns UInt64 CODEC(T64, ZSTD(1)),\n    \
-             MODIFY COLUMN duration_ns UInt64 CODEC(T64, ZSTD(1))"
-        );
-        assert!(current[1].starts_with("ALTER TABLE key_index_v2"));
-        assert!(
-            current[1].contains("MODIFY COLUMN duration_ns UInt64 DEFAULT 0 CODEC(T64, ZSTD(1))")
-        );
-        assert!(current[2].starts_with("ALTER TABLE events"));
-        assert_eq!(
-            current[3],
-            "ALTER TABLE events \n    \
-             ADD INDEX IF NOT EXISTS events_system system TYPE set(100) GRANULARITY 1"
-        );
-        assert_eq!(
-            current[4],
-            "ALTER TABLE events  MATERIALIZE INDEX events_system"
-        );
-        assert_eq!(current[5..], old[..]);
-        // 19.11 has codecs, not yet skip indexes.
-        let v19_11 = ServerVersion::parse("19.11").unwrap();
-        let between = rendered(m, v19_11);
-        assert_eq!(between.len(), 5, "{between:#?}");
-        assert!(!between.iter().any(|s| s.contains("INDEX")));
-    }
-
-    #[test]
-    fn statements_split_at_line_ending_semicolons_and_skip_comments() {
-        let sql = "-- a comment; with a semicolon\nCREATE TABLE a (x String DEFAULT ';')\nENGINE = Memory;\n\nCREATE TABLE b (y UInt8) ENGINE = Memory;\n";
-        assert_eq!(
-            statements(sql),
-            vec![
-                "CREATE TABLE a (x String DEFAULT ';')\nENGINE = Memory",
-                "CREATE TABLE b (y UInt8) ENGINE = Memory"
-            ]
-        );
-    }
-}
+mod tests;

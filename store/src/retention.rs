@@ -20,6 +20,10 @@
 //! the key-index partitions of its day and before with it). A partition
 //! that still holds the present (today's, this month's) is never dropped.
 //!
+//! On a cluster the partitions are those of every node's local tables,
+//! summed by the name of their `Distributed` table (so `max_disk` is the
+//! whole cluster's), and a partition is dropped on every node.
+//!
 //! `correlator_state` and `alert_state` have no time partition and are not
 //! governed (see [`Policy`]); the correlator prunes `correlation_feed_v2`
 //! itself. `process_instances` and `breaches` are partitioned by the month
@@ -455,12 +459,24 @@ impl Store {
     ) -> Result<Plan, StoreError> {
         let partitions = self.partitions().await?;
         let plan = retention.plan(&partitions, now_s);
+        // On a cluster the partition goes from every node's local table
+        // (a node without it drops nothing).
+        let targets: Vec<(Store, String)> = match self.node_stores().await? {
+            None => vec![(self.clone(), String::new())],
+            Some(nodes) => nodes
+                .into_iter()
+                .map(|n| (n, crate::cluster::LOCAL.to_string()))
+                .collect(),
+        };
         for drop in &plan.drops {
-            self.query("ALTER TABLE ? DROP PARTITION ID ?")
-                .bind(Identifier(&drop.table))
-                .bind(drop.partition_id.as_str())
-                .execute()
-                .await?;
+            for (store, suffix) in &targets {
+                store
+                    .query("ALTER TABLE ? DROP PARTITION ID ?")
+                    .bind(Identifier(&format!("{}{suffix}", drop.table)))
+                    .bind(drop.partition_id.as_str())
+                    .execute()
+                    .await?;
+            }
             dropped(drop);
         }
         Ok(plan)

@@ -3,10 +3,14 @@
 //! single server and a cluster. Version gates let one migration use a
 //! feature of current releases and keep the 18.16 path.
 //!
-//! - `{{on_cluster}}` is empty on a single server.
+//! - `{{on_cluster}}` is empty on a single server, and on a cluster without
+//!   distributed DDL (the only cluster rendering so far: the migrator runs
+//!   each statement on every node, `store::cluster`).
 //! - `{{engine E | shard S}}` is the engine `E` on a single server; `S` is the
 //!   sharding key a cluster deployment puts behind its `Distributed` table
-//!   (one trace's spans, one key's index rows on one shard).
+//!   (one trace's spans, one key's index rows on one shard); on a cluster
+//!   the table becomes `<table>_local` of engine `E` on every node plus
+//!   `<table>`, `Distributed` over them by `S` (`store::cluster::render`).
 //! - `{{if F: NEW}}` is `NEW` on a server that has feature `F`
 //!   ([`Feature::name`]: `codecs`, `skip_indexes`, ...; the release it
 //!   came in is [`Feature::since`]) and nothing on one that lacks it;
@@ -21,11 +25,28 @@ use crate::version::{Feature, ServerVersion};
 #[error("{0}")]
 pub struct TemplateError(String);
 
+impl TemplateError {
+    pub(crate) fn new(text: String) -> Self {
+        Self(text)
+    }
+}
+
 /// The separator of a gate's two renderings.
 const ELSE: &str = "| else:";
 
 /// Renders a migration for a single ClickHouse server of `version`.
 pub fn render_single(sql: &str, version: ServerVersion) -> Result<String, TemplateError> {
+    render_with_shard(sql, version, &mut None)
+}
+
+/// Renders `sql` as [`render_single`] does, and puts the sharding key of
+/// its `{{engine E | shard S}}` (the last, if several) in `shard`: what a
+/// cluster deployment needs besides (`store::cluster`).
+pub(crate) fn render_with_shard(
+    sql: &str,
+    version: ServerVersion,
+    shard: &mut Option<String>,
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
     while let Some(start) = rest.find("{{") {
@@ -37,19 +58,20 @@ pub fn render_single(sql: &str, version: ServerVersion) -> Result<String, Templa
         if inner == "on_cluster" {
             // Nothing on a single server.
         } else if let Some(gate) = inner.strip_prefix("if ") {
-            out.push_str(&render_gate(gate, version)?);
+            out.push_str(&render_gate(gate, version, shard)?);
         } else if let Some(spec) = inner.strip_prefix("engine ") {
-            let (engine, shard) = spec.split_once(" | shard ").ok_or_else(|| {
+            let (engine, shard_key) = spec.split_once(" | shard ").ok_or_else(|| {
                 TemplateError(format!(
                     "`{{{{{inner}}}}}` must name a sharding key: `{{{{engine E | shard S}}}}`"
                 ))
             })?;
-            if shard.trim().is_empty() {
+            if shard_key.trim().is_empty() {
                 return Err(TemplateError(format!(
                     "`{{{{{inner}}}}}` has an empty sharding key"
                 )));
             }
             out.push_str(engine.trim());
+            *shard = Some(shard_key.trim().to_string());
         } else {
             return Err(TemplateError(format!(
                 "unknown placeholder `{{{{{inner}}}}}`; known: on_cluster, \
@@ -63,7 +85,11 @@ pub fn render_single(sql: &str, version: ServerVersion) -> Result<String, Templa
 }
 
 /// `F: NEW` or `F: NEW | else: OLD` (the text after `{{if `), rendered.
-fn render_gate(gate: &str, version: ServerVersion) -> Result<String, TemplateError> {
+fn render_gate(
+    gate: &str,
+    version: ServerVersion,
+    shard: &mut Option<String>,
+) -> Result<String, TemplateError> {
     let (name, body) = gate.split_once(':').ok_or_else(|| {
         TemplateError(format!(
             "`{{{{if {gate}}}}}` names no feature: `{{{{if FEATURE: NEW | else: OLD}}}}`"
@@ -81,7 +107,7 @@ fn render_gate(gate: &str, version: ServerVersion) -> Result<String, TemplateErr
         None => (body, ""),
     };
     let chosen = if version.supports(feature) { new } else { old };
-    render_single(chosen.trim(), version)
+    render_with_shard(chosen.trim(), version, shard)
 }
 
 /// Where the `}}` closing a placeholder whose `{{` came just before `text`

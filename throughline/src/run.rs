@@ -52,6 +52,12 @@ async fn open_store(
         (Some(url), _) => (url.clone(), None),
         (None, None) => (clickhouse.url_or_default(), None),
         (None, Some(dir)) => {
+            if let Some(cluster) = &clickhouse.cluster {
+                anyhow::bail!(
+                    "clickhouse_cluster `{cluster}` needs clickhouse_url, a node of the cluster; \
+                     `up` without it runs a private single server"
+                );
+            }
             let server = PrivateServer::start(dir)
                 .await
                 .with_context(|| format!("starting a private ClickHouse in {}", dir.display()))?;
@@ -59,7 +65,7 @@ async fn open_store(
             (server.url().to_string(), Some(server))
         }
     };
-    let store = Store::new(clickhouse.store_config(&url));
+    let store = clickhouse.store(&url);
     let migrated = store.migrate().await;
     match migrated {
         Ok(report) => {
@@ -200,6 +206,7 @@ async fn start_correlator(
     tracing::info!(
         processes = config.processes.processes.list.len(),
         dir = %shown(config.processes.dir.as_deref()),
+        partition = %config.correlator.partition,
         "correlator running"
     );
     Ok(tokio::spawn(correlator.run(shutdown)))
@@ -277,10 +284,22 @@ async fn start_workers(
         ),
         None => None,
     };
-    let retention = start_retention(config, store.clone(), retention, shutdown.clone());
+    // Retention, like the alert evaluator, runs once: with partition 0.
+    let retention = config
+        .correlator
+        .partition
+        .is_first()
+        .then(|| start_retention(config, store.clone(), retention, shutdown.clone()));
     let correlator = start_correlator(config, store, metrics, shutdown).await?;
     let both = tokio::spawn(async move {
-        let _ = tokio::join!(correlator, retention);
+        match retention {
+            Some(retention) => {
+                let _ = tokio::join!(correlator, retention);
+            }
+            None => {
+                let _ = correlator.await;
+            }
+        }
     });
     Ok((both, evaluator))
 }
@@ -423,7 +442,7 @@ pub async fn collector(config: CollectorConfig) -> anyhow::Result<()> {
         return edge_collector(config, forward).await;
     }
     let url = config.clickhouse.url_or_default();
-    let store = Store::new(config.clickhouse.store_config(&url));
+    let store = config.clickhouse.store(&url);
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     match store.migrate().await {
@@ -522,7 +541,7 @@ pub async fn correlator(config: CorrelatorConfig) -> anyhow::Result<()> {
 /// file, only ClickHouse's settings.
 pub async fn migrate(clickhouse: ClickHouseSettings) -> anyhow::Result<()> {
     let url = clickhouse.url_or_default();
-    let store = Store::new(clickhouse.store_config(&url));
+    let store = clickhouse.store(&url);
     let shown = domain::redact::url(&url);
     let report = store
         .migrate()

@@ -52,6 +52,44 @@ pub struct ClickHouseLine {
     /// Why this process's collector cannot insert, when one runs here and
     /// cannot.
     pub writer: Option<String>,
+    /// On a cluster: its name and every node's health (empty on one
+    /// server, or when the configured node does not answer).
+    pub cluster: Option<String>,
+    pub nodes: Vec<NodeLine>,
+}
+
+/// A node of the cluster and whether it answers.
+pub struct NodeLine {
+    pub shard: u32,
+    pub replica: u32,
+    /// host:port (native), as `system.clusters` names it.
+    pub address: String,
+    /// `Up`, or why it does not answer (its URL without user info).
+    pub status: String,
+}
+
+/// The nodes of `health`, or one line saying why they could not be listed.
+fn node_lines(
+    health: Result<Option<Vec<store::cluster::NodeHealth>>, store::StoreError>,
+) -> Vec<NodeLine> {
+    match health {
+        Ok(nodes) => nodes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| NodeLine {
+                shard: n.node.shard,
+                replica: n.node.replica,
+                address: format!("{}:{}", n.node.host, n.node.tcp_port),
+                status: n.problem.unwrap_or_else(|| "Up".into()),
+            })
+            .collect(),
+        Err(e) => vec![NodeLine {
+            shard: 0,
+            replica: 0,
+            address: "?".into(),
+            status: format!("the nodes could not be listed: {e}"),
+        }],
+    }
 }
 
 /// A table of the storage section, formatted (`read::storage`).
@@ -187,7 +225,13 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
         None => state.store.server_version().await.ok(),
         Some(_) => state.store.known_server_version(),
     };
+    let nodes = match (&problem, state.store.cluster()) {
+        (None, Some(_)) => node_lines(state.store.cluster_health().await),
+        _ => Vec::new(),
+    };
     let clickhouse = ClickHouseLine {
+        cluster: state.store.cluster().map(str::to_string),
+        nodes,
         url: domain::redact::url(&config.url),
         database: config.database.clone(),
         timeouts: format!(

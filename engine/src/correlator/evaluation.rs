@@ -172,7 +172,12 @@ impl Correlator {
 
     /// What is stored now, once a write succeeded: later evaluations compare
     /// against it.
+    /// Remembers written (or stored) rows; another partition's are skipped
+    /// (the start reads every stored instance of the horizon).
     pub(super) fn remember(&mut self, instances: Vec<InstanceRecord>, breaches: Vec<Breach>) {
+        let part = self.settings.partition;
+        let instances = instances.into_iter().filter(|r| part.owns(&r.root_value));
+        let breaches = breaches.into_iter().filter(|r| part.owns(&r.root_value));
         // Rows of instances not held (evicted meanwhile, or stored without
         // steps) are not kept: an instance is diffed only while held, and
         // read back with its rows when a record brings it back.
@@ -204,11 +209,19 @@ impl Correlator {
         }
     }
 
+    /// Publishes this correlator's open breaches; with several
+    /// partitions memory holds one share only, and partition 0 publishes
+    /// the stored counts when it writes them (`rollups`).
     pub(super) fn publish_open_breaches(&self) {
-        let open: BTreeMap<(String, String), u64> = self
-            .open_breach_counts()
-            .into_iter()
-            .map(|(p, s, n)| ((p, s), n))
+        if !self.settings.partition.is_shared() {
+            self.publish(&self.open_breach_counts());
+        }
+    }
+
+    pub(super) fn publish(&self, counts: &[(String, String, u64)]) {
+        let open: BTreeMap<(String, String), u64> = counts
+            .iter()
+            .map(|(p, s, n)| ((p.clone(), s.clone()), *n))
             .collect();
         *self.metrics.open_breaches.lock().expect("metrics lock") = open;
     }

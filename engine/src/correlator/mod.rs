@@ -1,5 +1,6 @@
 //! The correlator: turns stored spans and events into process steps,
-//! instances and SLA breaches. One runs per deployment.
+//! instances and SLA breaches. One runs per deployment, or N share the
+//! instances by root key (`partition`: `--correlator-partition K/N`).
 //!
 //! Each cycle it reads the feed (`correlation_feed_v2`) from its watermark to
 //! `now - settle`, matches records to stages, resolves each record's keys to
@@ -23,6 +24,7 @@
 
 mod evaluation;
 mod held;
+mod partition;
 mod rollups;
 mod roots;
 mod start;
@@ -35,6 +37,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use self::held::{Instances, Root};
+pub use self::partition::{Partition, PartitionError};
 use self::walkers::WalkingKeys;
 use crate::metrics::CorrelatorMetrics;
 use domain::feed::{FeedRecord, RecordKind, Step};
@@ -45,7 +48,8 @@ use domain::now_ns;
 use domain::process::Processes;
 use store::{Store, StoreError};
 
-/// The watermark's name in `correlator_state`.
+/// The watermark's name in `correlator_state` (suffixed with the
+/// partition when there are several: [`Partition::state_name`]).
 const STATE_NAME: &str = "correlator";
 /// The row in `correlator_state` that says `correlator_walks` was filled
 /// from the key index (once, for records stored before it existed).
@@ -91,6 +95,9 @@ pub struct CorrelatorSettings {
     /// instances come back one share of the roots at a time, so a start
     /// after a plant's day holds one share's rows, not the day's.
     pub start_share_rows: u64,
+    /// Which instances this correlator owns: all (`0/1`) or those whose
+    /// root key hashes to K of N.
+    pub partition: Partition,
 }
 
 impl Default for CorrelatorSettings {
@@ -100,6 +107,7 @@ impl Default for CorrelatorSettings {
             horizon: Duration::from_secs(7 * 86_400),
             settle: Duration::from_secs(2),
             start_share_rows: 100_000,
+            partition: Partition::WHOLE,
         }
     }
 }
@@ -148,6 +156,8 @@ pub struct Correlator {
     pruned_to: u64,
     /// Minutes of the process rollups to recompute.
     dirt: rollups::Dirt,
+    /// This partition's watermark name in `correlator_state`.
+    state_name: String,
 }
 
 /// A record reference's hash, for `recent`. Within one process only; a
@@ -168,8 +178,13 @@ impl Correlator {
         self.processes.list.iter().position(|p| p.id == id)
     }
 
+    /// Applies stored first stage times; another partition's roots are
+    /// skipped.
     fn apply_firsts(&mut self, firsts: Vec<store::correlation::StageFirst>) {
         for f in firsts {
+            if !self.settings.partition.owns(&f.root_value) {
+                continue;
+            }
             let Some(p) = self.process_index(&f.process_id) else {
                 continue;
             };
@@ -353,7 +368,10 @@ impl Correlator {
             }
         }
 
-        let steps = self.steps_for(candidates, now).await?;
+        let mut steps = self.steps_for(candidates, now).await?;
+        // Another partition's roots are its own: their steps, instances and
+        // breaches are written there.
+        steps.retain(|s| self.settings.partition.owns(&s.root_value));
         let existing = self.store.existing_steps(&steps).await?;
         let new_steps: Vec<Step> = steps
             .iter()
@@ -488,9 +506,12 @@ impl Correlator {
         self.walking
             .forget_before(horizon_start(now, self.settings.horizon));
         self.watermark = upto;
-        self.store.save_watermark(STATE_NAME, upto).await?;
-        // What is read for good goes: the feed keeps only the last minutes.
-        let read_for_good = upto.saturating_sub(LOOKBACK_NS + FEED_KEEP_NS);
+        self.store.save_watermark(&self.state_name, upto).await?;
+        // What is read for good goes: the feed keeps only the last minutes,
+        // and with several partitions only what the slowest one (or one
+        // that stopped) has read.
+        let slowest = self.partitions_read(now).await?.unwrap_or(upto);
+        let read_for_good = slowest.saturating_sub(LOOKBACK_NS + FEED_KEEP_NS);
         if read_for_good > self.pruned_to + FEED_KEEP_NS {
             match self.store.prune_feed(read_for_good).await {
                 Ok(_) => self.pruned_to = read_for_good,
@@ -506,6 +527,34 @@ impl Correlator {
         );
         self.refresh_rollups(report.records >= BACKLOG, now).await;
         Ok(report)
+    }
+
+    /// With several partitions: every partition's stored watermark, its
+    /// lag published (`throughline_correlator_lag_seconds{partition}`,
+    /// so a partition that stopped shows from the others' `/metrics`),
+    /// and the lowest (0 while one has never saved one). `None` for the
+    /// single correlator.
+    async fn partitions_read(&self, now: u64) -> Result<Option<u64>, StoreError> {
+        let me = self.settings.partition;
+        if !me.is_shared() {
+            return Ok(None);
+        }
+        let mut lowest = u64::MAX;
+        let mut lags = BTreeMap::new();
+        for p in me.siblings() {
+            let wm = if p == me {
+                Some(self.watermark)
+            } else {
+                self.store.load_watermark(&p.state_name(STATE_NAME)).await?
+            };
+            lowest = lowest.min(wm.unwrap_or(0));
+            // One never started has no lag to show: it is absent.
+            if let Some(wm) = wm {
+                lags.insert(p.to_string(), now.saturating_sub(wm));
+            }
+        }
+        *self.metrics.partition_lags.lock().expect("metrics lock") = lags;
+        Ok(Some(lowest))
     }
 
     /// Forgets the instances among `which` that nothing but a new record

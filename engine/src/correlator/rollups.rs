@@ -23,6 +23,20 @@
 //! first cycle, so a crash between a write and its recompute loses
 //! nothing, and a first start after migration 0015 (no mark) recomputes
 //! every minute its backfill filled.
+//!
+//! Several partitions (`partition.rs`) write instances of the same
+//! minutes, and each recomputes the minutes it dirtied from the truth of
+//! all partitions. Their rows replace each other by `computed_ns`, so with
+//! several partitions a recompute is stamped (and its SLAs judged) with the
+//! wall clock read just before it reads the truth, never with an older
+//! cycle time: every write to a minute is followed by its writer's
+//! recompute, so the recompute that started last, which wins, read every
+//! write, and two partitions recomputing one minute leave the rows one
+//! correlator would. (Across hosts this needs clocks kept in step, as NTP
+//! does; a skew of s can leave a minute written within s of another
+//! partition's recompute stale until it is written again.) The open breach
+//! counts are each partition's memory only, so with several partitions
+//! partition 0 alone writes them, counted from the stored breaches.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -123,7 +137,10 @@ impl Correlator {
     /// 0015). The first cycle recomputes them (with what this start's
     /// evaluation wrote), where a shutdown can cut it short.
     pub(super) async fn recover_rollups(&mut self, now: u64) -> Result<(), StoreError> {
-        let mark = self.store.load_watermark(MARK_NAME).await?;
+        let mark = self
+            .store
+            .load_watermark(&self.settings.partition.state_name(MARK_NAME))
+            .await?;
         let (starts, dues) = self
             .store
             .rollup_minutes_written_since(mark.unwrap_or(0))
@@ -160,6 +177,13 @@ impl Correlator {
     /// writes the open breach counts if they changed; then saves the mark.
     /// On failure the dirt stays for the next try.
     async fn flush_rollups(&mut self, now: u64) -> Result<usize, StoreError> {
+        let part = self.settings.partition;
+        // Shared: the wall clock, so the last recompute wins (module doc).
+        let now = if part.is_shared() {
+            now.max(domain::now_ns())
+        } else {
+            now
+        };
         let starts: Vec<ProcessMinute> = self.dirt.starts.iter().cloned().collect();
         let dues: Vec<ProcessMinute> = self.dirt.dues.iter().cloned().collect();
         for chunk in starts.chunks(BATCH) {
@@ -192,10 +216,20 @@ impl Correlator {
                 .collect();
             self.store.write_breach_minutes(&rows, now).await?;
         }
-        let open = self.open_breach_counts();
-        if self.dirt.open_written.as_ref() != Some(&open) {
-            self.store.write_open_breaches_now(&open, now).await?;
-            self.dirt.open_written = Some(open);
+        let open = if !part.is_shared() {
+            Some(self.open_breach_counts())
+        } else if part.is_first() {
+            let open = self.stored_open_breach_counts().await?;
+            self.publish(&open);
+            Some(open)
+        } else {
+            None
+        };
+        if let Some(open) = open {
+            if self.dirt.open_written.as_ref() != Some(&open) {
+                self.store.write_open_breaches_now(&open, now).await?;
+                self.dirt.open_written = Some(open);
+            }
         }
         let flushed = starts.len() + dues.len();
         let was_dirty = self.dirt.since_ns.is_some();
@@ -205,7 +239,7 @@ impl Correlator {
         if was_dirty {
             // Every row written so far has `updated_ns` <= `now`.
             self.store
-                .save_watermark(MARK_NAME, now.saturating_add(1))
+                .save_watermark(&part.state_name(MARK_NAME), now.saturating_add(1))
                 .await?;
         }
         Ok(flushed)
@@ -232,6 +266,23 @@ impl Correlator {
         }
         let rows: Vec<_> = sums.into_iter().collect();
         self.store.write_process_minutes(&rows, now).await
+    }
+
+    /// Open breaches per (process, SLA), every SLA listed, from the
+    /// stored breaches of every partition.
+    async fn stored_open_breach_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let mut open: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for def in &self.processes.list {
+            for sla in &def.slas {
+                open.insert((def.id.clone(), sla.id.clone()), 0);
+            }
+        }
+        for (p, s, n) in self.store.open_breaches_stored().await? {
+            if let Some(count) = open.get_mut(&(p, s)) {
+                *count = n;
+            }
+        }
+        Ok(open.into_iter().map(|((p, s), n)| (p, s, n)).collect())
     }
 
     /// Open breaches per (process, SLA), every SLA listed, from memory (the

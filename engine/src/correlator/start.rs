@@ -59,7 +59,8 @@ impl Correlator {
                 }
             }
         }
-        let watermark = store.load_watermark(STATE_NAME).await?;
+        let state_name = settings.partition.state_name(STATE_NAME);
+        let watermark = store.load_watermark(&state_name).await?;
         let since = horizon_start(now_ns(), settings.horizon);
         if store.load_watermark(WALKS_FILLED).await?.is_none() {
             if watermark.is_some() {
@@ -98,6 +99,7 @@ impl Correlator {
             window_ns: 10_000_000_000,
             pruned_to: 0,
             dirt: rollups::Dirt::default(),
+            state_name,
         };
         me.resume(since).await?;
         me.recover_rollups(now_ns()).await?;

@@ -1,6 +1,8 @@
 //! The correlation feed: what was stored, in order of storing, read a
 //! window at a time; its five-minute partitions dropped once read for good.
 
+use clickhouse::sql::Identifier;
+
 use crate::rows::{convert, FeedRow};
 use crate::{Store, StoreError};
 use domain::feed::FeedRecord;
@@ -68,12 +70,28 @@ impl Store {
     /// Drops the feed's five-minute partitions that end at or before
     /// `before_ns`: the correlator has read them and never reads them again.
     /// Returns how many were dropped.
+    /// On a cluster, from every node's local table (the count is of
+    /// partitions dropped on any node).
     pub async fn prune_feed(&self, before_ns: u64) -> Result<usize, StoreError> {
+        let Some(nodes) = self.node_stores().await? else {
+            return self.prune_feed_of("correlation_feed_v2", before_ns).await;
+        };
+        let table = format!("correlation_feed_v2{}", crate::cluster::LOCAL);
+        let mut dropped = 0;
+        for node in nodes {
+            dropped = dropped.max(node.prune_feed_of(&table, before_ns).await?);
+        }
+        Ok(dropped)
+    }
+
+    /// [`Store::prune_feed`] of `table` on this server alone.
+    async fn prune_feed_of(&self, table: &str, before_ns: u64) -> Result<usize, StoreError> {
         let partitions = self
             .query(
                 "SELECT DISTINCT partition FROM system.parts \
-                 WHERE database = currentDatabase() AND table = 'correlation_feed_v2' AND active",
+                 WHERE database = currentDatabase() AND table = ? AND active",
             )
+            .bind(table)
             .fetch_all::<String>()
             .await?;
         let before_s = before_ns / 1_000_000_000;
@@ -84,11 +102,10 @@ impl Store {
                 continue;
             };
             if (slot + 1) * FEED_PARTITION_S <= before_s {
-                self.query(&format!(
-                    "ALTER TABLE correlation_feed_v2 DROP PARTITION {slot}"
-                ))
-                .execute()
-                .await?;
+                self.query(&format!("ALTER TABLE ? DROP PARTITION {slot}"))
+                    .bind(Identifier(table))
+                    .execute()
+                    .await?;
                 dropped += 1;
             }
         }

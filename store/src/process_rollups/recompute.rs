@@ -209,6 +209,28 @@ impl Store {
         self.insert_rows("breach_minutes", &rows).await
     }
 
+    /// Open breaches per (process, SLA) as stored (the latest row of
+    /// each breach): what several correlator partitions, each holding its
+    /// share in memory, count together. Reads the breaches whole.
+    pub async fn open_breaches_stored(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        #[derive(Row, Deserialize)]
+        struct Count {
+            process_id: String,
+            sla_id: String,
+            open: u64,
+        }
+        Ok(self
+            .query(
+                "SELECT process_id, sla_id, count() AS open FROM breaches FINAL \
+                 WHERE state = 'open' GROUP BY process_id, sla_id",
+            )
+            .fetch_all::<Count>()
+            .await?
+            .into_iter()
+            .map(|c| (c.process_id, c.sla_id, c.open))
+            .collect())
+    }
+
     /// Replaces the open breach counts per (process, SLA).
     pub async fn write_open_breaches_now(
         &self,

@@ -45,6 +45,9 @@ component_args! {
             value_name = "lz4|none"
         )]
         pub clickhouse_compression: Option<String>,
+        /// A ClickHouse cluster (a name in the `remote_servers` of clickhouse_url's server) to work on: every table is a local `<table>_local` on each node plus `<table>`, `Distributed` over them, and migrations run on every node of the cluster [default: none, one server]
+        #[arg(long, env = "THROUGHLINE_CLICKHOUSE_CLUSTER", value_name = "NAME")]
+        pub clickhouse_cluster: Option<String>,
     }
 }
 
@@ -59,6 +62,8 @@ pub struct ClickHouseSettings {
     /// Connect and statement timeouts of every ClickHouse call.
     pub timeouts: store::Timeouts,
     pub compression: store::Compression,
+    /// `Some`: the cluster of `remote_servers` to work on.
+    pub cluster: Option<String>,
 }
 
 impl Default for ClickHouseSettings {
@@ -70,6 +75,7 @@ impl Default for ClickHouseSettings {
             password: None,
             timeouts: store::Timeouts::default(),
             compression: store::Compression::default(),
+            cluster: None,
         }
     }
 }
@@ -100,6 +106,7 @@ impl ClickHouseArgs {
                     ))
                 })?,
             },
+            cluster: self.clickhouse_cluster.or(default.cluster),
         };
         settings.validate()?;
         Ok(settings)
@@ -123,6 +130,17 @@ impl ClickHouseSettings {
                 "clickhouse_database `{database}` is not a plain name; use letters, digits and `_`"
             )));
         }
+        if let Some(cluster) = &self.cluster {
+            let plain = !cluster.is_empty()
+                && cluster
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !plain {
+                return Err(ConfigError::Invalid(format!(
+                    "clickhouse_cluster `{cluster}` is not a plain name; use letters, digits, `_` and `-`"
+                )));
+            }
+        }
         if let Some(url) = &self.url {
             if !url.starts_with("http://") && !url.starts_with("https://") {
                 return Err(ConfigError::Invalid(format!(
@@ -139,6 +157,15 @@ impl ClickHouseSettings {
         self.url
             .clone()
             .unwrap_or_else(|| Self::DEFAULT_URL.to_string())
+    }
+
+    /// The store on ClickHouse at `url`, on the configured cluster if any.
+    pub fn store(&self, url: &str) -> store::Store {
+        let store = store::Store::new(self.store_config(url));
+        match &self.cluster {
+            Some(cluster) => store.on_cluster(cluster),
+            None => store,
+        }
     }
 
     /// The store's settings for ClickHouse at `url`.

@@ -103,7 +103,11 @@ impl UpCommand {
                 keys: served.keys.clone(),
                 processes: processes.clone(),
                 correlator,
-                alerts: Some((rules.clone(), alerts)),
+                // The alert evaluator runs once: with partition 0.
+                alerts: correlator
+                    .partition
+                    .is_first()
+                    .then(|| (rules.clone(), alerts)),
                 retention,
             },
             console: ConsoleConfig::new(served, console, processes, rules, retention.policy),
@@ -372,6 +376,14 @@ impl CorrelatorCommand {
         let processes = file.merged(self.processes)?.load(&keys)?;
         let correlator = file.merged(self.correlator)?.settings()?;
         let retention = file.merged(self.retention)?.settings()?;
+        if self.evaluate_alerts && !correlator.partition.is_first() {
+            return Err(ConfigError::Invalid(format!(
+                "--alerts with correlator_partition {}: the alert evaluator runs once, \
+                 with partition 0 of {}; drop --alerts here",
+                correlator.partition,
+                correlator.partition.count()
+            )));
+        }
         let alerts = if self.evaluate_alerts {
             let rules = file.merged(self.rules)?.load(&processes.processes)?;
             // No console runs here: links go to external_url, else to a

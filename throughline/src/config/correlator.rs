@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use domain::keys::KeyTypes;
 use domain::process::{Processes, SystemDef};
-use engine::correlator::CorrelatorSettings;
+use engine::correlator::{CorrelatorSettings, PartitionError};
 
 use super::{component_args, duration_of, ConfigError};
 
@@ -61,6 +61,9 @@ component_args! {
         /// How late a key link may arrive and still connect records to instances [default: 7d]
         #[arg(long, env = "THROUGHLINE_CORRELATION_HORIZON", value_name = "DURATION")]
         pub correlation_horizon: Option<String>,
+        /// This correlator's share when N correlators run: K/N owns the instances whose root key's FNV-1a 64 hash is K mod N; only 0/N may run the alerts and retention [default: 0/1, all]
+        #[arg(long, env = "THROUGHLINE_CORRELATOR_PARTITION", value_name = "K/N")]
+        pub correlator_partition: Option<String>,
     }
 }
 
@@ -74,6 +77,12 @@ impl CorrelatorArgs {
                 .unwrap_or(default.interval),
             horizon: duration_of("correlation_horizon", self.correlation_horizon)?
                 .unwrap_or(default.horizon),
+            partition: match self.correlator_partition {
+                Some(p) => p
+                    .parse()
+                    .map_err(|e: PartitionError| ConfigError::Invalid(e.to_string()))?,
+                None => default.partition,
+            },
             ..default
         })
     }

@@ -618,8 +618,23 @@ fn clickhouse_timeouts_default_safe_and_are_checked() {
     assert_eq!(c.timeouts.query, Duration::from_millis(1500));
     assert_eq!(c.compression, store::Compression::Lz4);
     let plain = up("clickhouse_compression = \"none\"\n").unwrap();
-    let plain = plain.collector.clickhouse.store_config("http://x");
-    assert_eq!(plain.compression, store::Compression::None);
+    assert_eq!(
+        plain
+            .collector
+            .clickhouse
+            .store_config("http://x")
+            .compression,
+        store::Compression::None
+    );
+    assert_eq!(plain.collector.clickhouse.cluster, None);
+    let on = up("clickhouse_cluster = \"plant\"\n").unwrap();
+    assert_eq!(on.collector.clickhouse.cluster.as_deref(), Some("plant"));
+    let err = up("clickhouse_cluster = \"a b\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("clickhouse_cluster `a b` is not a plain name"),
+        "{err}"
+    );
     let err = up("clickhouse_compression = \"gzip\"\n").unwrap_err();
     assert!(
         err.to_string()
@@ -711,4 +726,40 @@ fn systems_have_owners() {
     );
     let err = up("[systems.mes]\nteam = \"x\"\n").unwrap_err();
     assert!(err.to_string().contains("unknown field `team`"), "{err}");
+}
+
+/// `correlator_partition`: K/N or a sentence with an example; only 0/N
+/// runs the alert evaluator (`up` leaves it out elsewhere, `correlator
+/// --alerts` is refused).
+#[test]
+fn a_correlator_partition_is_k_of_n_and_only_partition_0_runs_alerts() {
+    let s = up("").unwrap();
+    assert_eq!(s.correlator.correlator.partition.to_string(), "0/1");
+    let s = up("correlator_partition = \"1/3\"\n").unwrap();
+    assert_eq!(s.correlator.correlator.partition.to_string(), "1/3");
+    assert!(s.correlator.alerts.is_none());
+    assert!(up("correlator_partition = \"0/3\"\n")
+        .unwrap()
+        .correlator
+        .alerts
+        .is_some());
+    let err = up("correlator_partition = \"3/3\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`3/3` is not K/N with 0 <= K < N (e.g. `0/2` and `1/2`"),
+        "{err}"
+    );
+    let with_alerts = CorrelatorCommand {
+        evaluate_alerts: true,
+        ..Default::default()
+    };
+    let err = with_alerts
+        .load(&file("correlator_partition = \"1/2\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("runs once, with partition 0 of 2; drop --alerts here"),
+        "{err}"
+    );
 }

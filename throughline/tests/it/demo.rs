@@ -14,14 +14,14 @@ use throughline::config::{CollectorArgs, ConfigFile, KeysArgs};
 
 use crate::harness::{TestApp, TestConfig};
 
-const PROCESSES: &[&str] = &[
+pub(crate) const PROCESSES: &[&str] = &[
     include_str!("../../../sample-data/processes/order-to-delivery.toml"),
     include_str!("../../../sample-data/processes/quality-hold.toml"),
     include_str!("../../../sample-data/processes/production-delay.toml"),
 ];
 
 /// The demo's config file, as `make demo` gives it.
-fn demo_config() -> ConfigFile {
+pub(crate) fn demo_config() -> ConfigFile {
     ConfigFile::parse(
         include_str!("../../../sample-data/demo.toml"),
         "sample-data/demo.toml",
@@ -31,6 +31,11 @@ fn demo_config() -> ConfigFile {
 
 /// The plant's collector takes only its token, bound to every system.
 async fn plant() -> TestApp {
+    plant_on(None).await
+}
+
+/// [`plant`] on `store` (a fresh database when `None`).
+pub(crate) async fn plant_on(store: Option<store::Store>) -> TestApp {
     let (id, token) = collector::auth::secret::generate(collector::auth::TOKEN_PREFIX);
     let file = demo_config();
     TestApp::with(TestConfig {
@@ -45,13 +50,14 @@ async fn plant() -> TestApp {
             plant: None,
         }],
         token: Some(token),
+        store,
         ..Default::default()
     })
     .await
 }
 
 /// A day of history at one order every two minutes, then stop.
-async fn run_demo(app: &TestApp, seed: u64) -> Summary {
+pub(crate) async fn run_demo(app: &TestApp, seed: u64) -> Summary {
     let options = DemoOptions {
         target: app.otlp_url(""),
         grpc: None,

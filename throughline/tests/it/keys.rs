@@ -213,7 +213,7 @@ fn attr(key: &str, value: &str) -> serde_json::Value {
 /// A customer with four orders, each with a CRM, an ERP and an MES span in
 /// a trace of its own (the MES span of the last one failed), and an event
 /// on each of two orders: 14 records, some at the same time.
-fn hub_batch(now: u64) -> (serde_json::Value, serde_json::Value) {
+pub fn hub_batch(now: u64) -> (serde_json::Value, serde_json::Value) {
     let mut resource_spans = Vec::new();
     for (i, service) in ["crm", "erp", "mes"].iter().enumerate() {
         let spans: Vec<serde_json::Value> = (0..4u64)
@@ -267,7 +267,7 @@ fn hub_batch(now: u64) -> (serde_json::Value, serde_json::Value) {
     )
 }
 
-async fn post(app: &TestApp, path: &str, content_type: &str, body: &serde_json::Value) {
+pub async fn post(app: &TestApp, path: &str, content_type: &str, body: &serde_json::Value) {
     let response = app
         .post(path, content_type, &[], serde_json::to_vec(body).unwrap())
         .await;

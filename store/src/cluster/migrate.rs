@@ -1,0 +1,151 @@
+//! Migrations on a cluster without ZooKeeper: no `ON CLUSTER`, so the
+//! migrator runs each statement on every node of `system.clusters` itself,
+//! every node's local tables before any node's `Distributed` tables, and
+//! records each migration in the `schema_migrations` of each node (a plain
+//! local table there). A node that joins later lacks every migration, so
+//! the next run brings it up to date; the data steps of a migration (its
+//! copies and fills, through the `Distributed` tables) run only when no
+//! node had it yet, and a repartition acts on each node's local tables.
+
+use super::render::{render_cluster, LOCAL};
+use crate::migrate::{checksum, statements, MigrationReport, Repartition, MIGRATIONS};
+use crate::{Store, StoreError};
+
+impl Store {
+    /// [`Store::migrate`] on `cluster`.
+    pub(crate) async fn migrate_cluster(
+        &self,
+        cluster: &str,
+    ) -> Result<MigrationReport, StoreError> {
+        let nodes: Vec<Store> = self
+            .cluster_nodes(cluster)
+            .await?
+            .iter()
+            .map(|n| self.on_node(n))
+            .collect();
+        let mut applied = Vec::with_capacity(nodes.len());
+        for node in &nodes {
+            node.create_database().await?;
+            node.create_bookkeeping().await?;
+            let done = node.applied(self.config().timeouts.query).await?;
+            if !done.is_empty() && !node.has_local_tables().await? {
+                return Err(StoreError::Migration(format!(
+                    "database `{}` on {} was made for a single server (its tables are not \
+                     `<table>{LOCAL}` under `Distributed` ones); a cluster needs a database \
+                     of its own: set another clickhouse_database, or drop clickhouse_cluster",
+                    self.config().database,
+                    domain::redact::url(&node.config().url)
+                )));
+            }
+            applied.push(done);
+        }
+        let version = self.server_version().await?.version;
+        let database = self.config().database.clone();
+        let mut report = MigrationReport::default();
+        for migration in MIGRATIONS {
+            let sum = checksum(migration.sql);
+            let mut missing = Vec::new();
+            for (node, done) in nodes.iter().zip(&applied) {
+                match done.iter().find(|a| a.version == migration.version) {
+                    Some(a) if a.checksum != sum => {
+                        return Err(StoreError::Migration(format!(
+                            "sql/{} was changed after it was applied to database `{database}` \
+                             on {}; restore the file and put the change in a new migration",
+                            migration.name,
+                            domain::redact::url(&node.config().url)
+                        )))
+                    }
+                    Some(_) => {}
+                    None => missing.push(node),
+                }
+            }
+            if missing.is_empty() {
+                report.already += 1;
+                continue;
+            }
+            let rendered = statements(migration.sql)
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    render_cluster(s, version, cluster, &database).map_err(|e| {
+                        StoreError::Migration(format!(
+                            "sql/{} statement {}: {e}",
+                            migration.name,
+                            i + 1
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            for distributed in [false, true] {
+                for node in &missing {
+                    for (i, statement) in rendered.iter().enumerate() {
+                        let part = if distributed {
+                            &statement.distributed
+                        } else {
+                            &statement.local
+                        };
+                        if let Some(sql) = part {
+                            node.execute_on_node(sql, migration.name, i + 1).await?;
+                        }
+                    }
+                }
+            }
+            if missing.len() == nodes.len() {
+                self.migrate_data(migration).await?;
+            }
+            for node in &missing {
+                for r in migration.repartitions {
+                    let local = |t: &str| format!("{t}{LOCAL}");
+                    let (table, next, old) = (local(r.table), local(r.next), local(r.old));
+                    let on_local = Repartition {
+                        table: &table,
+                        next: &next,
+                        old: &old,
+                        partition: r.partition,
+                        key: r.key,
+                    };
+                    node.repartition(&on_local).await.map_err(|e| {
+                        StoreError::Migration(format!(
+                            "sql/{}: partitioning {table}: {e}",
+                            migration.name
+                        ))
+                    })?;
+                    // `next` served only to make `next_local`.
+                    node.drop_table(r.next).await?;
+                }
+                node.record_applied(migration, &sum).await?;
+            }
+            report.applied.push(migration.name.to_string());
+        }
+        Ok(report)
+    }
+
+    /// Does this node's database hold tables made for a cluster?
+    async fn has_local_tables(&self) -> Result<bool, StoreError> {
+        let count = self
+            .query(
+                "SELECT count() FROM system.tables \
+                 WHERE database = currentDatabase() AND endsWith(name, ?)",
+            )
+            .bind(LOCAL)
+            .fetch_one::<u64>()
+            .await?;
+        Ok(count > 0)
+    }
+
+    /// Runs one rendered statement on this node.
+    async fn execute_on_node(
+        &self,
+        sql: &str,
+        migration: &str,
+        statement: usize,
+    ) -> Result<(), StoreError> {
+        self.query(sql).execute().await.map_err(|e| match e {
+            StoreError::Timeout(_) => e,
+            e => StoreError::Migration(format!(
+                "sql/{migration} statement {statement} on {}: {e}",
+                domain::redact::url(&self.config().url)
+            )),
+        })
+    }
+}
