@@ -6,9 +6,11 @@
 //! (`Store::process_rollups`, one read per distinct window: hours and
 //! minutes x processes), computed by `domain::process::slo`.
 //!
-//! The rollups count instances by minute of start, so a window holds the
-//! instances started in it, each judged as of the correlator's last look
-//! (one still running counts for neither good nor bad). A stage latency
+//! The rollups count instances by minute of start, so every window is
+//! shifted back by the SLO's lag (`SloDef::starts`: the SLA's or stage
+//! latency's `within`, none for events): the window `[now - w, now]` holds
+//! the instances started in `[now - w - within, now - within]`, all judged
+//! by now (met or breached), as of the correlator's last look. A stage latency
 //! is judged from the rollups' duration cells, a cell the threshold cuts
 //! counting as bad (`domain::process::slo`).
 
@@ -77,6 +79,10 @@ pub struct SloView {
     /// Percent.
     pub objective: f64,
     pub window: String,
+    /// How far back every window ends (`15m`): the SLA's or stage
+    /// latency's `within`, by when each instance started in it is judged;
+    /// `None` for events, judged at once.
+    pub lag: Option<String>,
     /// The window in seconds, for `/metrics`.
     #[serde(skip)]
     pub window_seconds: u64,
@@ -97,14 +103,17 @@ pub struct SloView {
     pub burn_down: Vec<BudgetPoint>,
 }
 
-/// The budget left after each step of `slo`'s window: the instances started
-/// in each step (disjoint whole minutes, one read each), added up.
+/// The budget left after each step of `slo`'s window (shifted back by its
+/// lag, so each point is at the end of the starts it counts): the instances
+/// started in each step (disjoint whole minutes, one read each), added up.
 async fn burn_down(
     state: &Reads,
     process: &str,
     slo: &domain::process::SloDef,
     now_ns: u64,
 ) -> Result<Vec<BudgetPoint>, AppError> {
+    // Starts up to now - lag: all of them judged by now.
+    let (_, now_ns) = slo.starts(0, now_ns);
     let step = (slo.window_ns / BURN_DOWN_STEPS / MINUTE_NS).max(1) * MINUTE_NS;
     let start = now_ns.saturating_sub(step * BURN_DOWN_STEPS) / MINUTE_NS * MINUTE_NS;
     let ends: Vec<u64> = (1..=BURN_DOWN_STEPS)
@@ -178,12 +187,20 @@ pub async fn slos(
     }
     windows.sort_unstable();
     windows.dedup();
-    let reads = windows.iter().map(|w| {
-        state
-            .store
-            .process_rollups(now_ns.saturating_sub(*w), now_ns)
-    });
-    let rollups: BTreeMap<u64, _> = windows
+    // The process rollups of each distinct range of starts (a window
+    // shifted back by an SLO's lag), once for all its SLOs.
+    let mut ranges: Vec<(u64, u64)> = def
+        .slos
+        .iter()
+        .filter(|s| !matches!(s.target, SloTarget::Events { .. }))
+        .flat_map(|s| windows.iter().map(|w| s.starts(*w, now_ns)))
+        .collect();
+    ranges.sort_unstable();
+    ranges.dedup();
+    let reads = ranges
+        .iter()
+        .map(|(from, to)| state.store.process_rollups(*from, *to));
+    let rollups: BTreeMap<(u64, u64), _> = ranges
         .iter()
         .copied()
         .zip(
@@ -197,9 +214,10 @@ pub async fn slos(
     let mut event_counts: BTreeMap<(usize, u64), Judged> = BTreeMap::new();
     for (i, slo) in def.slos.iter().enumerate() {
         if matches!(slo.target, SloTarget::Events { .. }) {
-            let reads = windows
-                .iter()
-                .map(|w| judge(state, &def.id, slo, now_ns.saturating_sub(*w), now_ns));
+            let reads = windows.iter().map(|w| {
+                let (from, to) = slo.starts(*w, now_ns);
+                judge(state, &def.id, slo, from, to)
+            });
             for (w, j) in windows.iter().zip(try_join_all(reads).await?) {
                 event_counts.insert((i, *w), j);
             }
@@ -221,7 +239,7 @@ pub async fn slos(
         .map(|(i, (slo, burn_down))| {
             let judged = |w: u64| match event_counts.get(&(i, w)) {
                 Some(j) => *j,
-                None => Judged::of(slo, &rollups[&w]),
+                None => Judged::of(slo, &rollups[&slo.starts(w, now_ns)]),
             };
             let whole = judged(slo.window_ns);
             let budget = Budget::of(slo, whole);
@@ -260,6 +278,7 @@ pub async fn slos(
                 },
                 objective: slo.objective,
                 window: duration::format_ns(slo.window_ns),
+                lag: (slo.lag_ns > 0).then(|| duration::format_ns(slo.lag_ns)),
                 window_seconds: slo.window_ns / 1_000_000_000,
                 good: whole.good,
                 bad: whole.bad,

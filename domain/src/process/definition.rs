@@ -377,7 +377,7 @@ impl Processes {
                 within_ns,
             });
         }
-        let sla_ids: Vec<&str> = slas.iter().map(|s| s.id.as_str()).collect();
+        let sla_ids: Vec<(&str, u64)> = slas.iter().map(|s| (s.id.as_str(), s.within_ns)).collect();
         let stage_ids: Vec<&str> = stages.iter().map(|s| s.id.as_str()).collect();
         let mut slos: Vec<super::slo::SloDef> = Vec::new();
         for raw_slo in raw.slos {

@@ -78,6 +78,11 @@ pub struct SloDef {
     pub objective: f64,
     /// The window the objective is judged over (default 28 days).
     pub window_ns: u64,
+    /// How long after its start an instance is surely judged: the SLA's
+    /// `within` (met or breached by its deadline), the stage latency's
+    /// `within` (good by then, or bad); 0 for events, judged at once.
+    /// Every window is read this far back ([`SloDef::starts`]).
+    pub lag_ns: u64,
 }
 
 /// The window an objective is judged over when its definition gives none.
@@ -109,6 +114,16 @@ pub fn burn_threshold(budget_percent: f64, window_ns: u64, long_ns: u64) -> f64 
 }
 
 impl SloDef {
+    /// The starts (or event times) a window of `window_ns` judged at
+    /// `now_ns` counts: `[now - lag - window, now - lag]`, shifted back by
+    /// [`SloDef::lag_ns`] so that every instance in it is judged by now
+    /// (the rollups count instances by minute of start; a window ending
+    /// now would hold only the early finishers, none of the breaches).
+    pub fn starts(&self, window_ns: u64, now_ns: u64) -> (u64, u64) {
+        let to = now_ns.saturating_sub(self.lag_ns);
+        (to.saturating_sub(window_ns), to)
+    }
+
     /// [`BURN_ALERTS`] for this SLO's window: `(severity, budget percent,
     /// burn rate, long window, short window)`.
     pub fn burn_alerts(&self) -> [(&'static str, f64, f64, u64, u64); 4] {
@@ -225,11 +240,11 @@ impl Budget {
 }
 
 /// Parses and checks one `[[slos]]` entry of a process with `slas` (its SLA
-/// ids) and `stages` (its stage ids); `Err((offset, message))` for the
+/// ids and `within`s) and `stages` (its stage ids); `Err((offset, message))` for the
 /// definition's error.
 pub(super) fn parse(
     raw: RawSlo,
-    slas: &[&str],
+    slas: &[(&str, u64)],
     stages: &[&str],
 ) -> Result<SloDef, (usize, String)> {
     let id = raw.id.get_ref().clone();
@@ -245,13 +260,13 @@ pub(super) fn parse(
             latency_target(&id, raw.id.span().start, raw.from, raw.to, raw.within, stages)?
         }
         (Some(sla), None) if raw.event_type.is_none() && !latency => {
-            if !slas.contains(&sla.get_ref().as_str()) {
+            if !slas.iter().any(|(s, _)| *s == sla.get_ref().as_str()) {
                 return Err((
                     sla.span().start,
                     format!(
                         "SLO `{id}` names SLA `{}`, which is not defined; defined SLAs: {}",
                         sla.get_ref(),
-                        if slas.is_empty() { "none".to_string() } else { slas.join(", ") }
+                        if slas.is_empty() { "none".to_string() } else { slas.iter().map(|(s, _)| *s).collect::<Vec<_>>().join(", ") }
                     ),
                 ));
             }
@@ -289,12 +304,21 @@ pub(super) fn parse(
             })?,
         None => duration::parse_ns(DEFAULT_WINDOW).expect("valid default"),
     };
+    let lag_ns = match &target {
+        SloTarget::Sla(sla) => slas
+            .iter()
+            .find(|(s, _)| s == sla)
+            .map_or(0, |(_, within)| *within),
+        SloTarget::Latency { within_ns, .. } => *within_ns,
+        SloTarget::Events { .. } => 0,
+    };
     Ok(SloDef {
         name: raw.name.unwrap_or_else(|| id.clone()),
         id,
         target,
         objective,
         window_ns,
+        lag_ns,
     })
 }
 
@@ -365,7 +389,22 @@ mod tests {
             target: SloTarget::Sla("order-entry".into()),
             objective,
             window_ns: 28 * 86_400_000_000_000,
+            lag_ns: 15 * 60_000_000_000,
         }
+    }
+
+    /// A window is read back by the lag (an SLA's or a stage latency's
+    /// `within`): what started in it is judged by now.
+    #[test]
+    fn windows_are_shifted_back_by_the_lag() {
+        const M: u64 = 60_000_000_000;
+        let now = 1_000 * M;
+        assert_eq!(slo(99.0).starts(30 * M, now), (955 * M, 985 * M));
+        let events = SloDef {
+            lag_ns: 0,
+            ..slo(99.0)
+        };
+        assert_eq!(events.starts(30 * M, now), (970 * M, now));
     }
 
     /// The thresholds spend the same share of the budget whatever the

@@ -450,7 +450,8 @@ fn subject(system: &Option<String>, event_type: &Option<String>) -> Vec<String> 
 }
 
 /// An SLO's burn: for each (rate, long, short), both windows' burn rates
-/// from the process rollups. The value is the highest of the lower of each
+/// from the process rollups, each window shifted back by the SLO's lag
+/// (`SloDef::starts`). The value is the highest of the lower of each
 /// pair's two (what must exceed the pair's rate).
 async fn slo_burn(
     store: &Store,
@@ -468,15 +469,17 @@ async fn slo_burn(
     };
     use domain::process::slo::{Judged, SloTarget};
     let rate = |w: u64| async move {
-        let from = now.saturating_sub(w);
+        // Shifted back by the SLA's (or stage latency's) `within`: every
+        // instance started in it is judged by now.
+        let (from, to) = def.starts(w, now);
         let judged = match &def.target {
             SloTarget::Sla(_) | SloTarget::Latency { .. } => {
-                let mut rollups = store.process_rollups(from, now).await?;
+                let mut rollups = store.process_rollups(from, to).await?;
                 Judged::of(def, &rollups.remove(process).unwrap_or_default())
             }
             SloTarget::Events { system, event_type } => {
                 let (events, bad) = store
-                    .event_outcome_counts(system, event_type.as_deref(), from, now)
+                    .event_outcome_counts(system, event_type.as_deref(), from, to)
                     .await?;
                 Judged::events(events, bad)
             }

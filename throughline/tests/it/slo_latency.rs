@@ -64,8 +64,10 @@ async fn order(app: &TestApp, id: &str, captured: u64, entered_after: Option<u64
 /// to 618.5 s, which 600 s cuts, so it counts as bad (rounded
 /// conservatively); the order not entered counts for neither. Over the
 /// day 3 good, 2 bad: SLI 60 %, 1 bad allowed, budget 1 - 2 / 1 = -100 %,
-/// burn rate (2/5) / 0.2 = 2; over the last hour both bad: 5; over 30 and
-/// 5 minutes nothing judged: 0. Over a 1 day window the ticket's rates
+/// burn rate (2/5) / 0.2 = 2. Every window ends 10 minutes ago (`within`:
+/// by then each order started in it is good or bad): over the hour (starts
+/// 70 to 10 minutes ago) both bad: 5; over 30 and 5 minutes nothing
+/// judged: 0. Over a 1 day window the ticket's rates
 /// are 0.1 (10 % of the budget in 1d) and 0.03 (10 % in 3d): both its pairs
 /// (1d and 2h, 3d and 6h, all at 2) hold, so the ticket alert fires; the
 /// page's short windows burn 0, so it does not.
@@ -102,6 +104,7 @@ async fn a_stage_latency_slo_matches_a_hand_computation() {
     assert_eq!(slo["from_stage"], "captured", "{slo}");
     assert_eq!(slo["to_stage"], "sales_order", "{slo}");
     assert_eq!(slo["within"], "10m", "{slo}");
+    assert_eq!(slo["lag"], "10m", "{slo}");
     assert_eq!(slo["sla"], Value::Null, "{slo}");
     assert_eq!(slo["good"], 3, "{slo}");
     assert_eq!(slo["bad"], 2, "{slo}");

@@ -145,6 +145,8 @@ fn slos_name_an_sla_an_objective_and_a_window() {
     assert_eq!(def.slos.len(), 1);
     assert_eq!(def.slos[0].objective, 99.5);
     assert_eq!(def.slos[0].window_ns, 7 * 86_400_000_000_000);
+    // Judged by the SLA's deadline: its windows lag by its `within`.
+    assert_eq!(def.slos[0].lag_ns, 900_000_000_000);
     let def = parse(&with("id = \"e\"\nsla = \"order-entry\"\nobjective = 99")).unwrap();
     assert_eq!(def.slos[0].window_ns, 28 * 86_400_000_000_000);
     let err = parse(&with("id = \"e\"\nsla = \"entry\"\nobjective = 99")).unwrap_err();
@@ -171,6 +173,7 @@ fn an_slo_on_events_of_a_system() {
             event_type: Some("erp.sales_order.created".into())
         }
     );
+    assert_eq!(def.slos[0].lag_ns, 0);
     let err = parse(&with(
         "id = \"x\"\nsystem = \"erp\"\nsla = \"order-entry\"\nobjective = 99",
     ))
@@ -201,6 +204,7 @@ fn an_slo_on_a_stage_latency() {
             within_ns: 900_000_000_000
         }
     );
+    assert_eq!(def.slos[0].lag_ns, 900_000_000_000);
     let pairs = crate::process_rollup::duration_pairs(&def);
     assert!(pairs.contains(&(1, 3)), "{pairs:?}");
     let without = parse(&four).unwrap();
