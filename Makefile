@@ -58,6 +58,9 @@ bench: deps
 # correlator catch-up, reads under live load, peak RSS, bytes per span; the
 # table goes to $(TARGET_DIR)/bench-scale.md. Takes long at full size; try
 # `make bench-scale SCALE_SPANS=200000 SCALE_EVENTS=40000` first.
+# SCALE_KEEP=1 keeps the run's data directory; SCALE_REUSE=<that dir>
+# re-measures the live load and the reads on it in minutes; SCALE_BIN=<a
+# throughline binary> runs another build under the same bench (an A/B).
 SCALE_SPANS ?= 10000000
 SCALE_EVENTS ?= 2000000
 bench-scale: deps
