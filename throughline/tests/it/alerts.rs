@@ -21,7 +21,7 @@ use engine::alerts::{AlertSettings, Evaluator};
 use serde_json::{json, Value};
 
 use crate::harness::{TestApp, TestConfig};
-use crate::processes::{app, correlator, send, MIN, ORDER_TO_DELIVERY};
+use crate::processes::{app, correlator, send, two_orders_one_entered, MIN, ORDER_TO_DELIVERY};
 
 /// A webhook receiver on 127.0.0.1: records every body it accepts, and
 /// answers 500 to the first `fail_first` requests.
@@ -911,39 +911,7 @@ async fn the_api_shows_state_value_history_and_deliveries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_metrics_expose_the_business_gauges() {
     let app = app().await;
-    let t = domain::now_ns() - 30 * MIN;
-    send(
-        &app,
-        "c-1",
-        "crm",
-        "crm.order.created",
-        t,
-        &[("orderid", "O-1")],
-    )
-    .await;
-    send(
-        &app,
-        "c-2",
-        "crm",
-        "crm.order.created",
-        t,
-        &[("orderid", "O-2")],
-    )
-    .await;
-    send(
-        &app,
-        "e-2",
-        "erp",
-        "erp.sales_order.created",
-        t + 5 * MIN,
-        &[("orderid", "O-2")],
-    )
-    .await;
-    correlator(&app)
-        .await
-        .cycle(domain::now_ns())
-        .await
-        .unwrap();
+    two_orders_one_entered(&app).await;
     let text = app
         .client
         .get(format!("http://{}/metrics", app.console))

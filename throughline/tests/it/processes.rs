@@ -107,6 +107,40 @@ pub async fn correlator(app: &TestApp) -> Correlator {
     .unwrap()
 }
 
+/// Two orders created half an hour ago, one of them entered in the ERP 5
+/// minutes later, correlated: an order-entry breach open and one met.
+pub async fn two_orders_one_entered(app: &TestApp) {
+    let t = domain::now_ns() - 30 * MIN;
+    send(
+        app,
+        "c-1",
+        "crm",
+        "crm.order.created",
+        t,
+        &[("orderid", "O-1")],
+    )
+    .await;
+    send(
+        app,
+        "c-2",
+        "crm",
+        "crm.order.created",
+        t,
+        &[("orderid", "O-2")],
+    )
+    .await;
+    send(
+        app,
+        "e-2",
+        "erp",
+        "erp.sales_order.created",
+        t + 5 * MIN,
+        &[("orderid", "O-2")],
+    )
+    .await;
+    correlator(app).await.cycle(domain::now_ns()).await.unwrap();
+}
+
 pub async fn app() -> TestApp {
     TestApp::with(TestConfig {
         processes: vec![ORDER_TO_DELIVERY],

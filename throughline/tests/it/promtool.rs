@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use engine::alerts::metrics::AlertMetrics;
 
-use crate::processes::{app, correlator, send, MIN};
+use crate::processes::{app, two_orders_one_entered};
 
 /// `promtool check metrics` on `text`: its output when it fails.
 pub fn promtool_check(what: &str, text: &str) {
@@ -40,39 +40,7 @@ pub fn promtool_check(what: &str, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_metrics_pass_promtool_check_metrics() {
     let app = app().await;
-    let t = domain::now_ns() - 30 * MIN;
-    send(
-        &app,
-        "c-1",
-        "crm",
-        "crm.order.created",
-        t,
-        &[("orderid", "O-1")],
-    )
-    .await;
-    send(
-        &app,
-        "c-2",
-        "crm",
-        "crm.order.created",
-        t,
-        &[("orderid", "O-2")],
-    )
-    .await;
-    send(
-        &app,
-        "e-2",
-        "erp",
-        "erp.sales_order.created",
-        t + 5 * MIN,
-        &[("orderid", "O-2")],
-    )
-    .await;
-    correlator(&app)
-        .await
-        .cycle(domain::now_ns())
-        .await
-        .unwrap();
+    two_orders_one_entered(&app).await;
 
     let collector = app.metrics().await;
     assert!(collector.contains("# TYPE"), "{collector}");
