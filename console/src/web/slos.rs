@@ -54,11 +54,11 @@ pub async fn page(
         .into_iter()
         .map(|s| {
             let points: Vec<f64> = s.burn_down.iter().map(|p| p.remaining_percent).collect();
-            let window_ns = state
+            let (window_ns, lag_ns) = state
                 .processes
                 .get(&id)
                 .and_then(|p| p.slos.iter().find(|x| x.id == s.id))
-                .map_or(0, |x| x.window_ns);
+                .map_or((0, 0), |x| (x.window_ns, x.lag_ns));
             SloBlock {
                 sli: fmt::percent(s.sli_percent),
                 budget: format!("{:.1}%", s.budget_remaining_percent),
@@ -69,13 +69,18 @@ pub async fn page(
                     &format!("error budget left of {} over {}", s.name, s.window),
                 ),
                 breaches_href: match (&s.sla, &s.system) {
-                    // The process page over the window: its duration
+                    // The process page over the starts the window counts
+                    // (shifted back by the SLO's lag): its duration
                     // histogram between the stages shows the slow ones.
                     (None, None) if s.from_stage.is_some() => chrome.href(
                         &links::process(&id),
                         &[
-                            ("from", &format!("now-{}", duration::format_ns(window_ns))),
-                            ("to", "now"),
+                            // In seconds: `now-` takes one unit.
+                            (
+                                "from",
+                                &format!("now-{}s", (window_ns + lag_ns) / 1_000_000_000),
+                            ),
+                            ("to", &format!("now-{}s", lag_ns / 1_000_000_000)),
                         ],
                     ),
                     (Some(sla), _) => chrome.href(

@@ -149,7 +149,10 @@ async fn a_stage_latency_slo_matches_a_hand_computation() {
         r#"<dd data-figure="sli">60.0%</dd>"#,
         r#"<dd data-figure="budget" class="bad">-100.0%</dd>"#,
         r#"<td class="num" data-window="1h">5.00</td>"#,
-        "/processes/order-to-delivery?from=now-1d",
+        // What spent it: the starts the window counts, 1 d ending 10 min
+        // (the lag) ago, in seconds.
+        "/processes/order-to-delivery?from=now-87000s",
+        "to=now-600s",
     ] {
         assert!(page.contains(part), "{part}\n{page}");
     }
