@@ -12,7 +12,7 @@ use engine::correlator::{Correlator, CorrelatorSettings};
 use engine::metrics::CorrelatorMetrics;
 
 use crate::harness::TestApp;
-use crate::processes::{app, figures, send, MIN, ORDER_TO_DELIVERY};
+use crate::processes::{app, figures, rows, send, MIN, ORDER_TO_DELIVERY};
 
 async fn correlator(app: &TestApp, share: u64, metrics: Arc<CorrelatorMetrics>) -> Correlator {
     Correlator::new(
@@ -34,14 +34,6 @@ async fn correlator(app: &TestApp, share: u64, metrics: Arc<CorrelatorMetrics>) 
     )
     .await
     .unwrap()
-}
-
-async fn rows(app: &TestApp, table: &str) -> u64 {
-    app.settled().await;
-    app.store
-        .row_count(table, store::inspect::Rows::AsWritten)
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -436,7 +436,7 @@ pub async fn figures(app: &TestApp) -> (Value, Value, Value) {
 }
 
 /// Raw row counts, without FINAL: what was written, duplicates included.
-async fn rows(app: &TestApp, table: &str) -> u64 {
+pub async fn rows(app: &TestApp, table: &str) -> u64 {
     app.settled().await;
     app.store
         .row_count(table, store::inspect::Rows::AsWritten)
