@@ -33,13 +33,16 @@ lint: deps
 # clickhouse-server of their own (`a_clickhouse_outage`, `a_frozen_clickhouse`,
 # `a_collector_started_while_clickhouse_is_down`: chDB cannot be stopped
 # apart from its front, and those tests start 18.16 whatever the URL), `up`
-# starting its own clickhouse-server (`up::up_`), and `browser::` (the
-# console's HTML in Chromium: the same pages `pages::` reads on both).
+# starting its own clickhouse-server (`up::up_`), `browser::` (the
+# console's HTML in Chromium: the same pages `pages::` reads on both), and
+# `faults::a_two_minute_cut` (two minutes of an edge's link cut: it tests
+# forwarding, not SQL, and the SQL it runs is the other tests').
 # Last, `cluster::` on two 18.16 servers forming a cluster of two shards
 # without ZooKeeper (scripts/with-cluster.sh, about ten seconds); the runs
 # before it have no cluster and skip it.
 CHDB_SKIP := --skip faults::a_clickhouse_outage --skip faults::a_frozen_clickhouse \
-	--skip faults::a_collector_started_while_clickhouse_is_down --skip up::up_ --skip browser::
+	--skip faults::a_collector_started_while_clickhouse_is_down --skip up::up_ --skip browser:: \
+	--skip faults::a_two_minute_cut
 test: lint
 	CARGO=$(CARGO) scripts/with-clickhouse.sh scripts/cargo-test.sh
 	CARGO=$(CARGO) scripts/with-chdb.sh scripts/cargo-test.sh -p throughline --test it -- $(CHDB_SKIP)

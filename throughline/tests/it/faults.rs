@@ -7,12 +7,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use collector::pipeline::PipelineOptions;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
@@ -99,6 +102,8 @@ fn events_body(n: u64) -> Vec<u8> {
 struct Acked {
     traces: Mutex<Vec<u64>>,
     events: Mutex<Vec<u64>>,
+    /// Requests of log records that are events ([`log_events_request`]).
+    logs: Mutex<Vec<u64>>,
 }
 
 /// Sends spans and events requests `first, first + step, ...` to `http`
@@ -111,6 +116,18 @@ async fn keep_sending(
     acked: Arc<Acked>,
     first: u64,
     step: u64,
+) {
+    keep_sending_every(http, stop, acked, first, step, Duration::from_millis(20)).await
+}
+
+/// [`keep_sending`] with `pause` between requests.
+async fn keep_sending_every(
+    http: String,
+    stop: CancellationToken,
+    acked: Arc<Acked>,
+    first: u64,
+    step: u64,
+    pause: Duration,
 ) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -140,7 +157,71 @@ async fn keep_sending(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         n += step;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Log records per [`log_events_request`].
+const LOG_EVENTS: usize = 5;
+
+/// Request `n` of OTLP log records that are events (`event_name`), bodies
+/// `fl-{n}-{i}`: central stores each as a log record and as an event.
+fn log_events_request(n: u64) -> ExportLogsServiceRequest {
+    let records = (0..LOG_EVENTS)
+        .map(|i| LogRecord {
+            time_unix_nano: 1_764_161_400_000_000_000u64 + n * 1_000_000 + i as u64,
+            event_name: "mes.work_order.completed".into(),
+            body: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(format!("fl-{n}-{i}"))),
+            }),
+            attributes: vec![text("work_order.id", format!("FL-{n}-{i}"))],
+            ..Default::default()
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "mes".into())],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Sends [`log_events_request`]s `first, first + step, ...` over OTLP/HTTP
+/// protobuf until `stop`, noting the acknowledged ones in `acked.logs`.
+async fn keep_sending_log_events(
+    http: String,
+    stop: CancellationToken,
+    acked: Arc<Acked>,
+    first: u64,
+    step: u64,
+    pause: Duration,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut n = first;
+    while !stop.is_cancelled() {
+        let sent = client
+            .post(format!("{http}/v1/logs"))
+            .header("content-type", "application/x-protobuf")
+            .body(log_events_request(n).encode_to_vec())
+            .send()
+            .await;
+        if matches!(&sent, Ok(r) if r.status() == 200) {
+            acked.logs.lock().unwrap().push(n);
+        } else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        n += step;
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -678,27 +759,9 @@ async fn an_edge_collector_killed_mid_forward_delivers_every_acknowledged_record
     let data_dir = tempfile::tempdir().unwrap();
     let [http_port, grpc_port] = free_ports();
     let http = format!("http://127.0.0.1:{http_port}");
-    let spawn_edge = || {
-        Command::new(env!("CARGO_BIN_EXE_throughline"))
-            .arg("collector")
-            .args(["--forward-to", &central.otlp_url("")])
-            .args(["--plant", "hamburg"])
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--otlp-http-addr", &format!("127.0.0.1:{http_port}")])
-            .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc_port}")])
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(data_dir.path().join("edge-stderr.log"))
-                    .unwrap(),
-            )
-            .spawn()
-            .unwrap()
-    };
-    let mut child = spawn_edge();
+    let url = central.otlp_url("");
+    let edge = || spawn_edge(&url, None, data_dir.path(), http_port, grpc_port);
+    let mut child = edge();
     wait_listening(&http, &mut child).await;
 
     let acked = Arc::new(Acked::default());
@@ -722,7 +785,7 @@ async fn an_edge_collector_killed_mid_forward_delivers_every_acknowledged_record
         s.await.unwrap();
     }
 
-    let mut child = spawn_edge();
+    let mut child = edge();
     wait_listening(&http, &mut child).await;
     wait_spool_empty(&http).await;
     central.settled().await;
@@ -735,6 +798,186 @@ async fn an_edge_collector_killed_mid_forward_delivers_every_acknowledged_record
                 .contains(&("plant.id".to_string(), "hamburg".to_string())),
             "{span:?}"
         );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The real binary as an edge collector (`collector --forward-to`) of
+/// plant `hamburg`, forwarding to `to` with `token` if any.
+fn spawn_edge(to: &str, token: Option<&str>, data_dir: &Path, http: u16, grpc: u16) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_throughline"));
+    command
+        .arg("collector")
+        .args(["--forward-to", to])
+        .args(["--plant", crate::forward::PLANT])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--otlp-http-addr", &format!("127.0.0.1:{http}")])
+        .args(["--otlp-grpc-addr", &format!("127.0.0.1:{grpc}")]);
+    if let Some(token) = token {
+        command.args(["--forward-token", token]);
+    }
+    command
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(data_dir.join("edge-stderr.log"))
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
+async fn metrics_of(http: &str) -> String {
+    reqwest::get(format!("{http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Issue 19's acceptance: connectors send spans, log records that are
+/// events, and CloudEvents to an edge collector (the real binary) while a
+/// proxy between it and central drops every connection for two minutes;
+/// when the link is back the edge is `kill -9`ed while it forwards its
+/// backlog, and restarted on the same spool. Every request the edge
+/// acknowledged is stored centrally exactly once, with its plant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_minute_cut_and_an_edge_killed_mid_forward_lose_and_duplicate_nothing() {
+    const CUT: Duration = Duration::from_secs(120);
+    let plant = crate::forward::PLANT;
+    let (central, token) = crate::forward::central(plant).await;
+    let proxy = crate::forward::Proxy::start(central.http).await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let [http_port, grpc_port] = free_ports();
+    let http = format!("http://127.0.0.1:{http_port}");
+    let edge = || {
+        spawn_edge(
+            &proxy.url(),
+            Some(&token),
+            data_dir.path(),
+            http_port,
+            grpc_port,
+        )
+    };
+    let mut child = edge();
+    wait_listening(&http, &mut child).await;
+
+    // Three connectors, paced so that the cut spreads over a few thousand
+    // requests: two send spans and CloudEvents, one log records that are
+    // events.
+    let acked = Arc::new(Acked::default());
+    let stop = CancellationToken::new();
+    let pause = Duration::from_millis(250);
+    let mut senders: Vec<_> = (0..2)
+        .map(|c| {
+            tokio::spawn(keep_sending_every(
+                http.clone(),
+                stop.clone(),
+                acked.clone(),
+                c,
+                2,
+                pause,
+            ))
+        })
+        .collect();
+    senders.push(tokio::spawn(keep_sending_log_events(
+        http.clone(),
+        stop.clone(),
+        acked.clone(),
+        0,
+        1,
+        pause,
+    )));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    proxy.cut.store(true, Ordering::SeqCst);
+    let acked_before_cut = acked.traces.lock().unwrap().len();
+    tokio::time::sleep(CUT).await;
+    let m = metrics_of(&http).await;
+    assert_eq!(metric(&m, "throughline_forward_upstream_up"), 0.0, "{m}");
+    assert!(metric(&m, "throughline_spool_records") > 0.0, "{m}");
+    // The edge kept acknowledging through the cut.
+    assert!(
+        acked.traces.lock().unwrap().len() > acked_before_cut + 100,
+        "the edge acknowledged spans during the cut"
+    );
+    let forwarded_in_cut = metric(&m, "throughline_forwarded_total{signal=\"spans\"}");
+
+    // The link is back: kill -9 the edge as soon as it forwards again (its
+    // backlog is several batches), restart it on the same spool.
+    proxy.cut.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = metrics_of(&http).await;
+        if metric(&m, "throughline_forwarded_total{signal=\"spans\"}") > forwarded_in_cut {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edge never forwarded again:\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut child = edge();
+    wait_listening(&http, &mut child).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.cancel();
+    for s in senders {
+        s.await.unwrap();
+    }
+    wait_spool_empty(&http).await;
+    central.settled().await;
+
+    assert!(!acked.logs.lock().unwrap().is_empty());
+    assert_all_stored_once(&central.store, &acked).await;
+    assert_rollups_count_once(&central.store).await;
+    let until = domain::now_ns() + 86_400_000_000_000;
+    let plant_of = |attrs: &[(String, String)], name: &str| {
+        attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    for span in central.store.spans_between(0, until).await.unwrap() {
+        assert_eq!(
+            plant_of(&span.resource, "plant.id").as_deref(),
+            Some(plant),
+            "{span:?}"
+        );
+    }
+    let mut logs: HashMap<String, u64> = HashMap::new();
+    for log in central.store.log_records_between(0, until).await.unwrap() {
+        assert_eq!(
+            plant_of(&log.resource, "plant.id").as_deref(),
+            Some(plant),
+            "{log:?}"
+        );
+        *logs.entry(log.body).or_default() += 1;
+    }
+    let mut log_events: HashMap<String, u64> = HashMap::new();
+    for event in central.store.events_in(0, until).await.unwrap() {
+        assert_eq!(
+            plant_of(&event.attributes, "plant").as_deref(),
+            Some(plant),
+            "{event:?}"
+        );
+        if event.data.starts_with("fl-") {
+            *log_events.entry(event.data).or_default() += 1;
+        }
+    }
+    for n in acked.logs.lock().unwrap().iter() {
+        for i in 0..LOG_EVENTS {
+            let body = format!("fl-{n}-{i}");
+            assert_eq!(logs.get(&body).copied(), Some(1), "log record {body}");
+            assert_eq!(log_events.get(&body).copied(), Some(1), "its event {body}");
+        }
     }
     child.kill().unwrap();
     child.wait().unwrap();
