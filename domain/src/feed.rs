@@ -45,6 +45,8 @@ pub struct FeedRecord {
     /// The span failed, or the event failed or was dead-lettered.
     pub failed: bool,
     pub keys: Vec<BusinessKey>,
+    /// The plant the record came from (`crate::plant`), or "".
+    pub plant: String,
 }
 
 /// A record that reached a stage of one process instance.
@@ -59,6 +61,8 @@ pub struct Step {
     /// The key of the record that led to the root.
     pub via: BusinessKey,
     pub written_ns: u64,
+    /// The record's plant, or "".
+    pub plant: String,
 }
 
 /// One record on a business key's journey, as the key index keeps it.

@@ -226,6 +226,9 @@ pub struct InstanceRecord {
     pub failed: bool,
     pub open_breaches: u32,
     pub updated_ns: u64,
+    /// The plant the first of its steps that named a plant came from; ""
+    /// before one did (`crate::plant`).
+    pub plant: String,
 }
 
 impl InstanceRecord {
@@ -244,6 +247,7 @@ impl InstanceRecord {
         self.stages.hash(&mut h);
         self.failed.hash(&mut h);
         self.open_breaches.hash(&mut h);
+        self.plant.hash(&mut h);
         h.finish()
     }
 
@@ -271,6 +275,8 @@ pub struct Breach {
     pub late_ns: u64,
     pub state: BreachState,
     pub updated_ns: u64,
+    /// Its instance's plant, or "".
+    pub plant: String,
 }
 
 impl Breach {
@@ -290,6 +296,7 @@ impl Breach {
             && self.from_ns == other.from_ns
             && self.due_ns == other.due_ns
             && self.to_ns == other.to_ns
+            && self.plant == other.plant
             && (self.state == BreachState::Open || self.late_ns == other.late_ns)
     }
 }

@@ -3,6 +3,21 @@
 //! reports its backlog every few seconds, also while its spool is empty,
 //! so that silence itself says the link is down.
 
+/// The resource attribute naming a span's or log record's plant (an edge
+/// collector adds it to what it forwards).
+pub const RESOURCE_ATTRIBUTE: &str = "plant.id";
+/// The CloudEvents extension (kept among an event's attributes) naming an
+/// event's plant.
+pub const EVENT_ATTRIBUTE: &str = "plant";
+
+/// The value of `name` among `attributes`, or "" when absent.
+pub fn named_in<'a>(attributes: &'a [(String, String)], name: &str) -> &'a str {
+    attributes
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
 /// How long central waits for an edge collector's report before it shows
 /// the plant's link down (`plant_link_timeout`, default 1 minute: six
 /// missed reports at the edge's default `forward_heartbeat` of 10 s).

@@ -189,7 +189,18 @@ pub const MIGRATIONS: &[Migration] = &[
         ]
     ),
     migration!(17, "0017_plants.sql"),
+    migration!(18, "0018_instance_plants.sql"),
 ];
+
+/// `ALTER TABLE ... ADD COLUMN` has no `IF NOT EXISTS` on 18.16: a
+/// statement that adds one column whose column is there already (another
+/// process ran it first, or the migration is run again) is done, not
+/// broken. Every `ADD COLUMN` migration adds one column per statement.
+pub(crate) fn column_added_already(statement: &str, error: &StoreError) -> bool {
+    statement.contains(" ADD COLUMN ")
+        && statement.matches(" ADD COLUMN ").count() == 1
+        && error.to_string().contains("already exists")
+}
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations {{on_cluster}} (
     version UInt32,
@@ -267,11 +278,13 @@ impl Store {
         if rendered.trim().is_empty() {
             return Ok(());
         }
-        self.query(&rendered).execute().await.map_err(|e| match e {
+        match self.query(&rendered).execute().await {
+            Err(e) if column_added_already(&rendered, &e) => Ok(()),
             // No answer in time is worth retrying, not a broken migration.
-            StoreError::Timeout(_) => e,
-            e => StoreError::Migration(format!("{context}: {e}")),
-        })
+            Err(e @ StoreError::Timeout(_)) => Err(e),
+            Err(e) => Err(StoreError::Migration(format!("{context}: {e}"))),
+            Ok(()) => Ok(()),
+        }
     }
 
     /// Creates the database and applies every migration not yet applied.

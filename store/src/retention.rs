@@ -379,6 +379,8 @@ const GOVERNED: &[Governed] = &[
     // The process rollups summarize instances: they live as long.
     table("instances_by_start", Class::Instances, Unit::Month),
     table("breaches_by_due", Class::Instances, Unit::Month),
+    table("plant_instances_by_start", Class::Instances, Unit::Month),
+    table("plant_breaches_by_due", Class::Instances, Unit::Month),
     table("process_minutes", Class::Instances, Unit::Month),
     table("process_hours", Class::Instances, Unit::Month),
     table("breach_minutes", Class::Instances, Unit::Month),

@@ -100,6 +100,63 @@ impl Store {
         self.insert_rows("events", &rows).await
     }
 
+    /// Gives `table` the `plant` column of migration 0018 (which then finds
+    /// it there), so that the current writer, which names it, can write an
+    /// earlier release's rows into an earlier release's table.
+    pub async fn add_plant_column(&self, table: &str) -> Result<(), StoreError> {
+        self.query("ALTER TABLE ? ADD COLUMN plant String DEFAULT ''")
+            .bind(Identifier(table))
+            .execute()
+            .await
+    }
+
+    /// Writes `instances` and `breaches` as a release before migration
+    /// 0018 did: without the `plant` column, which their tables lack then.
+    pub async fn write_instances_before_plants(
+        &self,
+        instances: &[domain::instance::InstanceRecord],
+        breaches: &[domain::instance::Breach],
+    ) -> Result<(), StoreError> {
+        for r in instances {
+            self.query(
+                "INSERT INTO process_instances (process_id, root_value, start_ns, last_ns, \
+                 status, current_stage, stage_ids, stage_times, failed, open_breaches, \
+                 updated_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(r.process_id.as_str())
+            .bind(r.root_value.as_str())
+            .bind(r.start_ns)
+            .bind(r.last_ns)
+            .bind(r.status.as_str())
+            .bind(r.current_stage.as_str())
+            .bind(&r.stages.ids)
+            .bind(&r.stages.times)
+            .bind(u8::from(r.failed))
+            .bind(r.open_breaches)
+            .bind(r.updated_ns)
+            .execute()
+            .await?;
+        }
+        for b in breaches {
+            self.query(
+                "INSERT INTO breaches (process_id, sla_id, root_value, from_ns, due_ns, to_ns, \
+                 late_ns, state, updated_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(b.process_id.as_str())
+            .bind(b.sla_id.as_str())
+            .bind(b.root_value.as_str())
+            .bind(b.from_ns)
+            .bind(b.due_ns)
+            .bind(b.to_ns)
+            .bind(b.late_ns)
+            .bind(b.state.as_str())
+            .bind(b.updated_ns)
+            .execute()
+            .await?;
+        }
+        Ok(())
+    }
+
     /// From now on `spans_v2` refuses, as data, every span named `name`
     /// (ClickHouse's `throwIf` in a column default): a row ClickHouse
     /// will never take, for the dead-letter path.

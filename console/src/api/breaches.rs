@@ -11,6 +11,6 @@ pub async fn list_breaches(
     State(state): State<AppState>,
     params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<BreachPage>, AppError> {
-    let Query(params) = super::query(params, "process, sla, open, from, to, limit, cursor")?;
+    let Query(params) = super::query(params, "process, sla, open, plant, from, to, limit, cursor")?;
     Ok(Json(breaches(&state, params).await?))
 }

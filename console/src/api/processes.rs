@@ -39,7 +39,7 @@ pub async fn list_instances(
     Path(id): Path<String>,
     params: Result<Query<InstanceParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<InstancePage>, AppError> {
-    let Query(params) = super::query(params, "status, key, from, to, limit, cursor")?;
+    let Query(params) = super::query(params, "status, key, plant, from, to, limit, cursor")?;
     Ok(Json(instances(&state, &id, params).await?))
 }
 

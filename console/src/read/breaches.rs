@@ -1,5 +1,6 @@
-//! `GET /api/v1/breaches?process=&sla=&open=&from=&to=&limit=&cursor=`:
-//! SLA breaches, newest due time first.
+//! `GET /api/v1/breaches?process=&sla=&open=&plant=&from=&to=&limit=&cursor=`:
+//! SLA breaches, newest due time first; `plant=`: of the instances of one
+//! plant (an instance's plant is the first one its records named).
 
 use domain::now_ns;
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ pub struct Params {
     pub process: Option<String>,
     pub sla: Option<String>,
     pub open: Option<String>,
+    pub plant: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub limit: Option<usize>,
@@ -72,6 +74,7 @@ pub async fn breaches(state: &Reads, params: Params) -> Result<BreachPage, AppEr
         to_ns,
         limit: super::limit(params.limit)?,
         after: params.cursor.as_deref().map(cursor::decode).transpose()?,
+        plant: time_range::plant(params.plant.as_deref())?,
     };
     let (rows, next) = state.store.list_breaches(&filter).await?;
     let links_down = if rows

@@ -323,6 +323,9 @@ pub async fn health(
 pub struct InstanceParams {
     pub status: Option<String>,
     pub key: Option<String>,
+    /// Of one plant only (an instance's plant is the first one its
+    /// records named).
+    pub plant: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub limit: Option<usize>,
@@ -386,6 +389,7 @@ pub async fn instances(
         to_ns,
         limit: super::limit(params.limit)?,
         after: params.cursor.as_deref().map(cursor::decode).transpose()?,
+        plant: time_range::plant(params.plant.as_deref())?,
     };
     let (rows, next) = state.store.list_instances(&filter).await?;
     Ok(InstancePage {

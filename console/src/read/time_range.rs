@@ -54,20 +54,30 @@ impl Window {
     /// A plant no record names answers empty, as a label filter does in
     /// Grafana or SigNoz; a name that could never be stored is a 400.
     pub fn with_plant(mut self, plant: Option<&str>) -> Result<Self, AppError> {
-        let Some(plant) = plant.map(str::trim).filter(|p| !p.is_empty()) else {
+        let Some(plant) = self::plant(plant)? else {
             return Ok(self);
         };
-        domain::text::check_printable(plant)
-            .map_err(|e| AppError::BadRequest(format!("`plant` {plant:?}: {e}")))?;
-        if plant.len() > 256 {
-            return Err(AppError::BadRequest(
-                "`plant` is longer than 256 bytes; give a plant's name as its edge collector's `plant` sets it".into(),
-            ));
-        }
         self.key = format!("{}|plant={plant}", self.key);
-        self.plant = Some(plant.to_string());
+        self.plant = Some(plant);
         Ok(self)
     }
+}
+
+/// A `plant=` parameter, checked: `None` when absent or empty (all
+/// plants). A plant no record names answers empty, as a label filter does
+/// in Grafana or SigNoz; a name that could never be stored is a 400.
+pub fn plant(plant: Option<&str>) -> Result<Option<String>, AppError> {
+    let Some(plant) = plant.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    domain::text::check_printable(plant)
+        .map_err(|e| AppError::BadRequest(format!("`plant` {plant:?}: {e}")))?;
+    if plant.len() > 256 {
+        return Err(AppError::BadRequest(
+            "`plant` is longer than 256 bytes; give a plant's name as its edge collector's `plant` sets it".into(),
+        ));
+    }
+    Ok(Some(plant.to_string()))
 }
 
 /// The range the console shows when none is given.

@@ -1,5 +1,5 @@
-//! `/breaches`: SLA breaches filtered by process, SLA, state and range;
-//! each row links to its instance.
+//! `/breaches`: SLA breaches filtered by process, SLA, state, plant and
+//! range; each row links to its instance.
 
 use askama::Template;
 use axum::extract::State;
@@ -7,6 +7,7 @@ use axum::extract::State;
 use super::{fmt, render, Chrome, ErrorPage, PageResult};
 use crate::links;
 use crate::read::breaches::{breaches, Params};
+use crate::read::plants::plants;
 use crate::state::AppState;
 
 pub struct Line {
@@ -64,11 +65,13 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         to: Some(chrome.to.clone()),
         limit: Some(100),
         cursor: chrome.param("cursor").map(str::to_string),
+        plant: chrome.window.plant.clone(),
     };
-    let page = match breaches(&state, params).await {
-        Ok(p) => p,
+    let (page, plants) = match tokio::try_join!(breaches(&state, params), plants(&state)) {
+        Ok(x) => x,
         Err(e) => return Err(ErrorPage::new(chrome, e)),
     };
+    chrome.plants = plants.plants.into_iter().map(|p| p.plant).collect();
     let lines = page
         .breaches
         .iter()

@@ -109,6 +109,9 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> PageResu
         to: Some(chrome.to.clone()),
         limit: Some(10),
         cursor: None,
+        // The overview's process figures are of every plant: so are the
+        // open breaches beside them.
+        plant: None,
     };
     let loaded = tokio::try_join!(
         health(&state, chrome.from_ns, chrome.to_ns, None, false),

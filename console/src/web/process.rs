@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use super::overview::compliance_class;
 use super::{fmt, render, svg, Chrome, ErrorPage, PageResult};
 use crate::links;
+use crate::read::plants::plants;
 use crate::read::processes::{health, instances, InstanceParams, HISTOGRAM_BOUNDS_NS};
 use crate::read::view::InstanceView;
 use crate::{error::AppError, state::AppState};
@@ -139,15 +140,18 @@ pub async fn page(
         to: (!by_key).then(|| chrome.to.clone()),
         limit: Some(50),
         cursor: chrome.param("cursor").map(str::to_string),
+        plant: chrome.window.plant.clone(),
     };
     let loaded = tokio::try_join!(
         health(&state, chrome.from_ns, chrome.to_ns, Some(&def.id), true),
         instances(&state, &def.id, params),
+        plants(&state),
     );
-    let (mut health, page) = match loaded {
+    let (mut health, page, plants) = match loaded {
         Ok(x) => x,
         Err(e) => return Err(ErrorPage::new(chrome, e)),
     };
+    chrome.plants = plants.plants.into_iter().map(|p| p.plant).collect();
     let h = health.processes.remove(0);
     let started = h.instances.started.max(1) as f64;
     let funnel_rows: Vec<(String, u64, String)> = h

@@ -32,6 +32,7 @@ impl Correlator {
                 continue;
             };
             let instance = &held.instance;
+            let plant = self.instances.plant_name(held.plant);
             let def = &self.processes.list[p];
             let e = evaluate(def, instance, now);
             let mut open = 0;
@@ -57,6 +58,7 @@ impl Correlator {
                     late_ns,
                     state,
                     updated_ns: now,
+                    plant: plant.to_string(),
                 };
                 let wanted = match *state {
                     SlaState::Open { from_ns, due_ns } => {
@@ -83,7 +85,9 @@ impl Correlator {
                     SlaState::Running { .. } => None,
                     SlaState::Met | SlaState::NotStarted => None,
                 };
-                let stored = held.breach(s).map(|b| b.row(&def.id, &sla.id, &root));
+                let stored = held
+                    .breach(s)
+                    .map(|b| b.row(&def.id, &sla.id, &root, plant));
                 let next = match (wanted, stored.as_ref()) {
                     (Some(w), Some(old)) if w.same_as(old) => None,
                     (Some(w), Some(old)) => {
@@ -93,6 +97,7 @@ impl Correlator {
                                 sla_id: sla.id.clone(),
                                 root_value: root.clone(),
                                 old_due_ns: old.due_ns,
+                                plant: old.plant.clone(),
                             });
                         }
                         Some(w)
@@ -123,6 +128,7 @@ impl Correlator {
                 failed: e.failed,
                 open_breaches: open,
                 updated_ns: now,
+                plant: plant.to_string(),
             };
             let written = held.written;
             if written.map(|w| w.fingerprint) != Some(row.fingerprint()) {
@@ -132,6 +138,7 @@ impl Correlator {
                             process_id: def.id.clone(),
                             root_value: root.clone(),
                             old_start_ns: w.start_ns,
+                            plant: plant.to_string(),
                         });
                     }
                 }
@@ -183,7 +190,12 @@ impl Correlator {
         // read back with its rows when a record brings it back.
         for row in instances {
             if let Some(p) = self.process_index(&row.process_id) {
+                let plant = self.instances.plant_number(&row.plant);
                 if let Some(held) = self.instances.get_mut(p, &row.root_value) {
+                    // What was written names the plant: it stays.
+                    if plant != 0 {
+                        held.plant = plant;
+                    }
                     held.written = Some(Written {
                         fingerprint: row.fingerprint(),
                         start_ns: row.start_ns,

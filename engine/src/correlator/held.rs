@@ -36,6 +36,9 @@ pub(super) struct WrittenBreach {
     pub late_ns: u64,
     pub updated_ns: u64,
     pub state: BreachState,
+    /// Written with its instance's plant (an instance's plant, once set,
+    /// never changes), or before the instance had one.
+    pub with_plant: bool,
 }
 
 impl WrittenBreach {
@@ -47,12 +50,18 @@ impl WrittenBreach {
             late_ns: row.late_ns,
             updated_ns: row.updated_ns,
             state: row.state,
+            with_plant: !row.plant.is_empty(),
         }
     }
 
-    /// The row again, named.
-    pub fn row(&self, process_id: &str, sla_id: &str, root_value: &str) -> Breach {
+    /// The row again, named; `plant` is its instance's now.
+    pub fn row(&self, process_id: &str, sla_id: &str, root_value: &str, plant: &str) -> Breach {
         Breach {
+            plant: if self.with_plant {
+                plant.to_string()
+            } else {
+                String::new()
+            },
             process_id: process_id.to_string(),
             sla_id: sla_id.to_string(),
             root_value: root_value.to_string(),
@@ -77,6 +86,8 @@ pub(super) struct Held {
     /// Per SLA of its process, the breach last written; allocated with the
     /// first one (most instances never breach).
     pub breaches: Option<Box<[Option<WrittenBreach>]>>,
+    /// Its plant ([`Instances::plant_name`]); 0 before a step named one.
+    pub plant: u16,
 }
 
 impl Held {
@@ -86,6 +97,7 @@ impl Held {
             due: None,
             written: None,
             breaches: None,
+            plant: 0,
         }
     }
 
@@ -106,12 +118,53 @@ impl Held {
 #[derive(Debug)]
 pub(super) struct Instances {
     by_process: Vec<HashMap<Root, Held>>,
+    /// The plants instances came from, each name once (a deployment has a
+    /// few): an instance holds its plant's place here plus one.
+    plants: Vec<Arc<str>>,
 }
 
 impl Instances {
     pub fn new(processes: usize) -> Self {
         Instances {
             by_process: (0..processes).map(|_| HashMap::new()).collect(),
+            plants: Vec::new(),
+        }
+    }
+
+    /// The number that stands for `plant` in [`Held::plant`]; 0 for "".
+    pub fn plant_number(&mut self, plant: &str) -> u16 {
+        if plant.is_empty() {
+            return 0;
+        }
+        let at = match self.plants.iter().position(|p| &**p == plant) {
+            Some(at) => at,
+            None => {
+                self.plants.push(Arc::from(plant));
+                self.plants.len() - 1
+            }
+        };
+        u16::try_from(at + 1).unwrap_or(u16::MAX)
+    }
+
+    /// The plant [`Instances::plant_number`] numbered `n`; "" for 0.
+    pub fn plant_name(&self, n: u16) -> &str {
+        match n {
+            0 => "",
+            n => self.plants.get(usize::from(n) - 1).map_or("", |p| p),
+        }
+    }
+
+    /// Gives the instance `plant` unless it has one already (the first
+    /// plant named stays).
+    pub fn name_plant(&mut self, process: usize, root: &str, plant: &str) {
+        if plant.is_empty() {
+            return;
+        }
+        let n = self.plant_number(plant);
+        if let Some(held) = self.get_mut(process, root) {
+            if held.plant == 0 {
+                held.plant = n;
+            }
         }
     }
 
@@ -180,11 +233,15 @@ mod tests {
             late_ns: 5,
             state: BreachState::Open,
             updated_ns: 7,
+            plant: "hamburg".into(),
         };
         held.set_breach(1, 2, WrittenBreach::of(&row));
         let held = all.get(1, "SO-1").unwrap();
         assert!(held.breach(0).is_none());
-        assert_eq!(held.breach(1).unwrap().row("p", "s2", "SO-1"), row);
+        assert_eq!(
+            held.breach(1).unwrap().row("p", "s2", "SO-1", "hamburg"),
+            row
+        );
         assert!(all.get(0, "SO-1").is_none());
         assert_eq!(all.len(), 1);
         all.remove(1, "SO-1");

@@ -196,6 +196,7 @@ impl Correlator {
                 .hold(p, &f.root_value, stages)
                 .instance
                 .hit(s, f.time_ns, f.failed != 0);
+            self.instances.name_plant(p, &f.root_value, &f.plant);
         }
     }
 
@@ -458,6 +459,7 @@ impl Correlator {
                 .hold(p, &s.root_value, def.stages.len())
                 .instance
                 .hit(stage, s.time_ns, s.failed);
+            self.instances.name_plant(p, &s.root_value, &s.plant);
         }
         // Deadlines that passed: their instances are evaluated too.
         while let Some((due, _, _)) = self.deadlines.first() {

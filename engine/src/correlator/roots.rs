@@ -58,6 +58,7 @@ impl Correlator {
                     failed: c.record.failed,
                     via,
                     written_ns: now,
+                    plant: c.record.plant.clone(),
                 });
             }
         }

@@ -140,12 +140,14 @@ impl Store {
         migration: &str,
         statement: usize,
     ) -> Result<(), StoreError> {
-        self.query(sql).execute().await.map_err(|e| match e {
-            StoreError::Timeout(_) => e,
-            e => StoreError::Migration(format!(
+        match self.query(sql).execute().await {
+            Err(e) if crate::migrate::column_added_already(sql, &e) => Ok(()),
+            Err(e @ StoreError::Timeout(_)) => Err(e),
+            Err(e) => Err(StoreError::Migration(format!(
                 "sql/{migration} statement {statement} on {}: {e}",
                 domain::redact::url(&self.config().url)
-            )),
-        })
+            ))),
+            Ok(()) => Ok(()),
+        }
     }
 }

@@ -19,6 +19,8 @@ pub struct InstanceFilter {
     pub limit: usize,
     /// Continue after (start_ns, root_value), newest first.
     pub after: Option<(u64, String)>,
+    /// Of one plant only (`sql/0018_instance_plants.sql`).
+    pub plant: Option<String>,
 }
 
 impl InstanceFilter {
@@ -59,6 +61,9 @@ pub struct BreachFilter {
     pub limit: usize,
     /// Continue after (due_ns, process, sla, root), newest first.
     pub after: Option<(u64, String, String, String)>,
+    /// Of one plant only: read from `plant_breaches_by_due`, that plant's
+    /// minutes of the range.
+    pub plant: Option<String>,
 }
 
 /// The first `limit` of `rows` (read one more than a page), and where the
@@ -166,13 +171,19 @@ impl Store {
             "SELECT ?fields FROM process_instances FINAL \
              WHERE process_id = ? AND root_value = ? AND start_ns >= ? AND start_ns <= ?",
         );
+        if filter.plant.is_some() {
+            sql.push_str(" AND plant = ?");
+        }
         filter.push_page_conditions(&mut sql);
-        let query = self
+        let mut query = self
             .query(&sql)
             .bind(filter.process_id.as_str())
             .bind(root.as_str())
             .bind(filter.from_ns)
             .bind(filter.to_ns);
+        if let Some(plant) = &filter.plant {
+            query = query.bind(plant.as_str());
+        }
         let rows = convert(
             filter
                 .bind_page_conditions(query)
@@ -234,9 +245,14 @@ impl Store {
         &self,
         filter: &BreachFilter,
     ) -> Result<(Vec<Breach>, Option<(u64, String, String, String)>), StoreError> {
-        let mut sql = String::from(
-            "SELECT ?fields FROM breaches FINAL WHERE state != 'cleared' AND due_ns >= ? AND due_ns <= ?",
-        );
+        // One plant's breaches: its rows by minute due, that plant's
+        // minutes of the range only.
+        let mut sql = String::from(match filter.plant {
+            None => "SELECT ?fields FROM breaches FINAL WHERE state != 'cleared' AND due_ns >= ? AND due_ns <= ?",
+            Some(_) => "SELECT ?fields FROM plant_breaches_by_due FINAL WHERE plant = ? \
+                        AND due_minute >= toDateTime(?) AND due_minute <= toDateTime(?) \
+                        AND state != 'cleared' AND due_ns >= ? AND due_ns <= ?",
+        });
         if filter.process_id.is_some() {
             sql.push_str(" AND process_id = ?");
         }
@@ -257,7 +273,14 @@ impl Store {
         sql.push_str(
             " ORDER BY due_ns DESC, process_id DESC, sla_id DESC, root_value DESC LIMIT ?",
         );
-        let mut query = self.query(&sql).bind(filter.from_ns).bind(filter.to_ns);
+        let mut query = self.query(&sql);
+        if let Some(plant) = &filter.plant {
+            query = query
+                .bind(plant.as_str())
+                .bind(crate::process_rollups::minute_of(filter.from_ns))
+                .bind(crate::process_rollups::minute_of(filter.to_ns));
+        }
+        query = query.bind(filter.from_ns).bind(filter.to_ns);
         if let Some(p) = &filter.process_id {
             query = query.bind(p.as_str());
         }

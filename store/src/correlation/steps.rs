@@ -39,6 +39,9 @@ pub struct StageFirst {
     pub stage_id: String,
     pub time_ns: u64,
     pub failed: u8,
+    /// A plant one of its steps named (the greatest, so that every read
+    /// names the same), or "".
+    pub plant: String,
 }
 
 impl Store {
@@ -112,8 +115,8 @@ impl Store {
         since_ns: u64,
         roots: Option<&[(String, String)]>,
     ) -> Result<Vec<StageFirst>, StoreError> {
-        let base = "SELECT process_id, root_value, stage_id, min(time_ns) AS time_ns, max(failed) AS failed \
-                    FROM process_steps WHERE ";
+        let base = "SELECT process_id, root_value, stage_id, min(time_ns) AS time_ns, max(failed) AS failed, \
+                    max(plant) AS plant FROM process_steps WHERE ";
         let tail = " GROUP BY process_id, root_value, stage_id";
         match roots {
             None => Ok(self
@@ -149,7 +152,8 @@ impl Store {
         share: RootShare,
     ) -> Result<Vec<StageFirst>, StoreError> {
         let sql = format!(
-            "SELECT process_id, root_value, stage_id, min(time_ns) AS time_ns, max(failed) AS failed \
+            "SELECT process_id, root_value, stage_id, min(time_ns) AS time_ns, max(failed) AS failed, \
+                    max(plant) AS plant \
              FROM process_steps WHERE {share} AND (process_id, root_value) IN ( \
                SELECT process_id, root_value FROM process_steps \
                WHERE time >= toDateTime(?) AND {share}) \

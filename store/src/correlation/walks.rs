@@ -80,7 +80,8 @@ impl Store {
                 of_kind(RECORD_SPAN),
                 "SELECT key_type, key_value, start_time, ?, \
                         concat('span:', lower(hex(trace_id)), ':', lower(hex(span_id))), \
-                        service, name, start_ns, toUInt8(status_code = 2), key_types, key_values \
+                        service, name, start_ns, toUInt8(status_code = 2), key_types, key_values, \
+                        resource_values[indexOf(resource_keys, 'plant.id')] \
                  FROM spans_v2 ARRAY JOIN key_types AS key_type, key_values AS key_value \
                  WHERE start_time >= toDateTime(?) AND (service, name) IN",
             ),
@@ -89,7 +90,7 @@ impl Store {
                 "SELECT key_type, key_value, time, ?, \
                         concat('event:', source, '\\t', event_id), \
                         system, type, time_ns, toUInt8(outcome IN ('failed', 'dead_lettered')), \
-                        key_types, key_values \
+                        key_types, key_values, attr_values[indexOf(attr_keys, 'plant')] \
                  FROM events ARRAY JOIN key_types AS key_type, key_values AS key_value \
                  WHERE time >= toDateTime(?) AND (system, type) IN",
             ),

@@ -62,6 +62,9 @@ pub struct MovedStart {
     pub process_id: String,
     pub root_value: String,
     pub old_start_ns: u64,
+    /// The instance's plant (its row under the old minute of the plant's
+    /// table is deleted too).
+    pub plant: String,
 }
 
 /// A breach whose due time moved out of the minute it was stored under.
@@ -71,6 +74,7 @@ pub struct MovedDue {
     pub sla_id: String,
     pub root_value: String,
     pub old_due_ns: u64,
+    pub plant: String,
 }
 
 impl Store {

@@ -1,5 +1,6 @@
 //! A page of a process's newest instances in a range, from
-//! `instances_by_start` (sorted by minute of start), read in widening
+//! `instances_by_start` (sorted by minute of start; one plant's from
+//! `plant_instances_by_start`, sorted by plant first), read in widening
 //! windows back from the range's end.
 
 use domain::instance::InstanceRecord;
@@ -38,15 +39,22 @@ impl Store {
         let (mut top, mut width) = (minute_of(to_ns), FIRST_WINDOW_S);
         loop {
             let bottom = top.saturating_sub(width - 60).max(lowest);
-            let mut sql = String::from(
-                "SELECT ?fields FROM instances_by_start FINAL \
-                 WHERE process_id = ? AND start_minute >= toDateTime(?) \
+            // One plant's instances: its rows by minute of start.
+            let mut sql = String::from(match filter.plant {
+                None => "SELECT ?fields FROM instances_by_start FINAL WHERE",
+                Some(_) => "SELECT ?fields FROM plant_instances_by_start FINAL WHERE plant = ? AND",
+            });
+            sql.push_str(
+                " process_id = ? AND start_minute >= toDateTime(?) \
                    AND start_minute <= toDateTime(?) \
                    AND deleted = 0 AND start_ns >= ? AND start_ns <= ?",
             );
             filter.push_page_conditions(&mut sql);
-            let query = self
-                .query(&sql)
+            let mut query = self.query(&sql);
+            if let Some(plant) = &filter.plant {
+                query = query.bind(plant.as_str());
+            }
+            let query = query
                 .bind(filter.process_id.as_str())
                 .bind(bottom)
                 .bind(top)

@@ -43,6 +43,7 @@ impl Store {
             open_breaches: 0,
             deleted: 1,
             updated_ns: now_ns,
+            plant: m.plant.clone(),
         }));
         self.insert_rows("instances_by_start", &rows).await
     }
@@ -69,6 +70,7 @@ impl Store {
             late_ns: 0,
             state: BreachState::Cleared.as_str().to_string(),
             updated_ns: now_ns,
+            plant: m.plant.clone(),
         }));
         self.insert_rows("breaches_by_due", &rows).await
     }

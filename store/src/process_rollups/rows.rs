@@ -28,6 +28,7 @@ pub(super) struct ByStartRow {
     pub(super) open_breaches: u32,
     pub(super) deleted: u8,
     pub(super) updated_ns: u64,
+    pub(super) plant: String,
 }
 
 impl ByStartRow {
@@ -46,6 +47,7 @@ impl ByStartRow {
             open_breaches: r.open_breaches,
             deleted: 0,
             updated_ns: r.updated_ns,
+            plant: r.plant.clone(),
         }
     }
 
@@ -64,6 +66,7 @@ impl ByStartRow {
             failed: self.failed != 0,
             open_breaches: self.open_breaches,
             updated_ns: self.updated_ns,
+            plant: self.plant,
         })
     }
 }
@@ -80,6 +83,7 @@ pub(super) struct ByDueRow {
     pub(super) late_ns: u64,
     pub(super) state: String,
     pub(super) updated_ns: u64,
+    pub(super) plant: String,
 }
 
 impl ByDueRow {
@@ -95,6 +99,7 @@ impl ByDueRow {
             late_ns: b.late_ns,
             state: b.state.as_str().to_string(),
             updated_ns: b.updated_ns,
+            plant: b.plant.clone(),
         }
     }
 
@@ -115,6 +120,7 @@ impl ByDueRow {
             to_ns: self.to_ns,
             late_ns: self.late_ns,
             updated_ns: self.updated_ns,
+            plant: self.plant,
         })
     }
 }

@@ -7,6 +7,7 @@ use domain::instance::{Breach, BreachState, InstanceRecord, StageTimes, Status};
 use serde::{Deserialize, Serialize};
 
 use domain::model::{Event, LogRecord, Span, StatusCode};
+use domain::plant;
 
 use super::{
     event_failed, event_ref, keys_from, record_kind, seconds, span_ref, split_keys, unknown,
@@ -27,6 +28,8 @@ pub(crate) struct FeedRow {
     pub failed: u8,
     pub key_types: Vec<String>,
     pub key_values: Vec<String>,
+    /// `sql/0018_instance_plants.sql`.
+    pub plant: String,
 }
 
 /// A record that walks to its root through links, under one of its keys;
@@ -44,6 +47,7 @@ pub(crate) struct WalkRow {
     pub failed: u8,
     pub key_types: Vec<String>,
     pub key_values: Vec<String>,
+    pub plant: String,
 }
 
 impl WalkRow {
@@ -62,6 +66,7 @@ impl WalkRow {
             failed: record.failed as u8,
             key_types: key_types.clone(),
             key_values: key_values.clone(),
+            plant: record.plant.clone(),
         })
     }
 
@@ -75,6 +80,7 @@ impl WalkRow {
             time_ns: self.time_ns,
             failed: self.failed != 0,
             keys: keys_from(self.key_types, self.key_values),
+            plant: self.plant,
         })
     }
 }
@@ -96,6 +102,7 @@ impl FeedRow {
             failed: (span.status_code == StatusCode::Error) as u8,
             key_types,
             key_values,
+            plant: plant::named_in(&span.resource, plant::RESOURCE_ATTRIBUTE).to_string(),
         })
     }
 
@@ -115,6 +122,7 @@ impl FeedRow {
             failed: event_failed(event) as u8,
             key_types,
             key_values,
+            plant: plant::named_in(&event.attributes, plant::EVENT_ATTRIBUTE).to_string(),
         })
     }
 
@@ -136,6 +144,7 @@ impl FeedRow {
             failed: 0,
             key_types,
             key_values,
+            plant: plant::named_in(&log.resource, plant::RESOURCE_ATTRIBUTE).to_string(),
         })
     }
 
@@ -149,6 +158,7 @@ impl FeedRow {
             time_ns: self.time_ns,
             failed: self.failed != 0,
             keys: keys_from(self.key_types, self.key_values),
+            plant: self.plant,
         })
     }
 }
@@ -165,6 +175,7 @@ pub(crate) struct StepRow {
     via_type: String,
     via_value: String,
     written_ns: u64,
+    plant: String,
 }
 
 impl StepRow {
@@ -180,6 +191,7 @@ impl StepRow {
             via_type: s.via.key_type.clone(),
             via_value: s.via.value.clone(),
             written_ns: s.written_ns,
+            plant: s.plant.clone(),
         }
     }
 }
@@ -197,6 +209,7 @@ pub(crate) struct InstanceRow {
     failed: u8,
     open_breaches: u32,
     updated_ns: u64,
+    plant: String,
 }
 
 pub(crate) fn status(text: &str) -> Result<Status, StoreError> {
@@ -217,6 +230,7 @@ impl InstanceRow {
             failed: r.failed as u8,
             open_breaches: r.open_breaches,
             updated_ns: r.updated_ns,
+            plant: r.plant.clone(),
         }
     }
 
@@ -235,6 +249,7 @@ impl InstanceRow {
             failed: self.failed != 0,
             open_breaches: self.open_breaches,
             updated_ns: self.updated_ns,
+            plant: self.plant,
         })
     }
 }
@@ -250,6 +265,7 @@ pub(crate) struct BreachRow {
     late_ns: u64,
     state: String,
     updated_ns: u64,
+    plant: String,
 }
 
 impl BreachRow {
@@ -264,6 +280,7 @@ impl BreachRow {
             late_ns: b.late_ns,
             state: b.state.as_str().into(),
             updated_ns: b.updated_ns,
+            plant: b.plant.clone(),
         }
     }
 
@@ -279,6 +296,7 @@ impl BreachRow {
             to_ns: self.to_ns,
             late_ns: self.late_ns,
             updated_ns: self.updated_ns,
+            plant: self.plant,
         })
     }
 }

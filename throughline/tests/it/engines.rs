@@ -65,6 +65,8 @@ async fn dropping_the_key_columns_keeps_an_earlier_releases_rows() {
     ];
     let mut alone = bare_span(trace, "eee19b7ec3c1b202", "mes", "wo.start", now + 1);
     alone.keys = vec![BusinessKey::new("work_order", "WO-ENGINES-2")];
+    // The feed's rows name the plant column of a later migration.
+    store.add_plant_column("correlation_feed_v2").await.unwrap();
     store
         .write_batch(&Batch {
             spans: vec![order, alone],
@@ -192,9 +194,11 @@ async fn migration_16_partitions_instances_and_breaches_and_finishes_a_run_cut_s
         .iter()
         .map(|(root, start)| instance(root, *start))
         .collect();
-        store.write_instances(&instances).await.unwrap();
         store
-            .write_breaches(&[breach("O-1", now), breach("O-2", now - 60 * day)])
+            .write_instances_before_plants(
+                &instances,
+                &[breach("O-1", now), breach("O-2", now - 60 * day)],
+            )
             .await
             .unwrap();
         for table in ["process_instances", "breaches"] {
@@ -271,6 +275,7 @@ fn instance(root: &str, start_ns: u64) -> InstanceRecord {
         failed: false,
         open_breaches: 0,
         updated_ns: start_ns,
+        plant: String::new(),
     }
 }
 
@@ -285,6 +290,7 @@ fn breach(root: &str, due_ns: u64) -> Breach {
         late_ns: 0,
         state: BreachState::Open,
         updated_ns: due_ns,
+        plant: String::new(),
     }
 }
 

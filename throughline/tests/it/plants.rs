@@ -169,9 +169,11 @@ async fn the_plant_filter_counts_only_that_plants_records() {
     assert!(!page.contains(r#"data-system="crm""#), "crm names no plant");
     let overview = app.page("/?plant=bremen").await;
     assert!(overview.contains("Systems of plant bremen"), "{overview}");
-    // Pages not split by plant say so rather than ignore it silently.
     let breaches = app.page("/breaches?plant=bremen").await;
-    assert!(breaches.contains(r#"id="plant-not-applied""#), "{breaches}");
+    assert!(
+        breaches.contains("SLA breaches of plant bremen"),
+        "{breaches}"
+    );
     app.stop().await;
 }
 
@@ -443,4 +445,126 @@ async fn an_event_from_a_log_record_keeps_its_resources_plant() {
         "{systems}"
     );
     central.stop().await;
+}
+
+/// The root values of a list of instances or breaches.
+fn roots(list: &Value, field: &str) -> Vec<String> {
+    let mut out: Vec<String> = list[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {field} in {list}"))
+        .iter()
+        .map(|i| i["key"]["value"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// An instance's plant is the first plant its records named; its breaches
+/// take it. The process and breaches pages and their API filter by it,
+/// also when the plant came with a later stage than the breach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_and_breaches_filter_by_the_plant_their_records_came_from() {
+    use crate::processes::{app, correlator, send, MIN};
+    let app = app().await;
+    let t = domain::now_ns() - 40 * MIN;
+    let created = |o: &'static str| (format!("c-{o}"), o);
+    // O-H from hamburg, its ERP stage never came: an open breach. O-B from
+    // bremen, its ERP stage 5 minutes late: a closed one. O-N and O-L name
+    // no plant yet: open breaches of no plant.
+    for (o, plant) in [
+        ("O-H", Some("hamburg")),
+        ("O-B", Some("bremen")),
+        ("O-N", None),
+        ("O-L", None),
+    ] {
+        let (id, o) = created(o);
+        let mut keys = vec![("orderid", o)];
+        keys.extend(plant.map(|p| ("plant", p)));
+        send(&app, &id, "crm", "crm.order.created", t, &keys).await;
+    }
+    send(
+        &app,
+        "e-O-B",
+        "erp",
+        "erp.sales_order.created",
+        t + 20 * MIN,
+        &[("orderid", "O-B"), ("plant", "bremen")],
+    )
+    .await;
+    let mut correlator = correlator(&app).await;
+    correlator.cycle(domain::now_ns()).await.unwrap();
+    let (_, none) = app.get("/api/v1/breaches?from=now-2h&plant=hamburg").await;
+    assert_eq!(roots(&none, "breaches"), ["O-H"], "{none}");
+
+    // O-L's ERP stage comes from hamburg, 15 minutes late: the instance
+    // and its (now closed) breach become hamburg's.
+    send(
+        &app,
+        "e-O-L",
+        "erp",
+        "erp.sales_order.created",
+        t + 30 * MIN,
+        &[("orderid", "O-L"), ("plant", "hamburg")],
+    )
+    .await;
+    correlator.cycle(domain::now_ns()).await.unwrap();
+
+    let instances = |q: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .get(&format!(
+                    "/api/v1/processes/order-to-delivery/instances?from=now-2h{q}"
+                ))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            roots(&body, "instances")
+        }
+    };
+    assert_eq!(instances("&plant=hamburg").await, ["O-H", "O-L"]);
+    assert_eq!(instances("&plant=bremen").await, ["O-B"]);
+    assert_eq!(instances("").await, ["O-B", "O-H", "O-L", "O-N"]);
+    assert!(instances("&plant=nowhere").await.is_empty());
+    assert_eq!(instances("&plant=hamburg&key=O-L").await, ["O-L"]);
+    assert!(instances("&plant=bremen&key=O-L").await.is_empty());
+
+    let breaches = |q: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app.get(&format!("/api/v1/breaches?from=now-2h{q}")).await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let hamburg = breaches("&plant=hamburg").await;
+    assert_eq!(roots(&hamburg, "breaches"), ["O-H", "O-L"], "{hamburg}");
+    let closed = breaches("&plant=hamburg&open=false").await;
+    assert_eq!(roots(&closed, "breaches"), ["O-L"], "{closed}");
+    assert_eq!(closed["breaches"][0]["late_ns"], (15 * MIN).to_string());
+    assert_eq!(roots(&breaches("&plant=bremen").await, "breaches"), ["O-B"]);
+    assert_eq!(
+        roots(&breaches("").await, "breaches"),
+        ["O-B", "O-H", "O-L", "O-N"]
+    );
+    let (status, bad) = app.get("/api/v1/breaches?plant=a%07b").await;
+    assert_eq!(status, 400, "{bad}");
+    let (status, bad) = app
+        .get("/api/v1/processes/order-to-delivery/instances?plant=a%07b")
+        .await;
+    assert_eq!(status, 400, "{bad}");
+
+    // The pages: the plant chooser, and the lists of the plant chosen.
+    let page = app
+        .page("/processes/order-to-delivery?from=now-2h&plant=hamburg")
+        .await;
+    assert!(page.contains(r#"id="plant-filter""#), "{page}");
+    assert!(page.contains(r#"data-plant="bremen""#), "{page}");
+    assert!(page.contains(r#"id="plant-figures""#), "{page}");
+    assert!(page.contains(">O-H<") && page.contains(">O-L<"), "{page}");
+    assert!(!page.contains(">O-B<") && !page.contains(">O-N<"), "{page}");
+    let page = app.page("/breaches?from=now-2h&plant=bremen").await;
+    assert!(page.contains("SLA breaches of plant bremen"), "{page}");
+    assert!(page.contains(r#"id="plant-filter""#), "{page}");
+    assert!(page.contains(">O-B<") && !page.contains(">O-H<"), "{page}");
+    app.stop().await;
 }

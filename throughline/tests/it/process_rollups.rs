@@ -265,6 +265,7 @@ async fn run(orders: u64) {
         failed: false,
         open_breaches: 1,
         updated_ns: domain::now_ns(),
+        plant: String::new(),
     };
     app.store
         .write_instances(std::slice::from_ref(&ghost))
@@ -337,12 +338,15 @@ async fn the_backfill_of_0015_gives_the_rollups_of_instances_stored_before_it() 
     post_events(&app, &late).await;
     c.cycle(domain::now_ns()).await.unwrap();
     drop(c);
-    // Back to before 0015: its tables gone, 1 to 14 recorded as applied,
-    // and no rollup mark (0 reads as none).
+    // Back to before 0015: its tables gone (and 0018's views over them,
+    // which a release before 0015 could not have), 1 to 14 recorded as
+    // applied, and no rollup mark (0 reads as none).
     app.store
         .unapply_after(
             14,
             &[
+                "plant_instances_by_start_mv",
+                "plant_breaches_by_due_mv",
                 "instances_by_start",
                 "breaches_by_due",
                 "process_minutes",

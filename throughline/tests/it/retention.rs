@@ -66,6 +66,7 @@ fn instance(root: &str, start_ns: u64) -> domain::instance::InstanceRecord {
         failed: false,
         open_breaches: 0,
         updated_ns: start_ns,
+        plant: String::new(),
     }
 }
 
@@ -79,6 +80,7 @@ fn step(root: &str, time_ns: u64) -> domain::feed::Step {
         failed: false,
         via: order(root),
         written_ns: time_ns,
+        plant: String::new(),
     }
 }
 
@@ -93,6 +95,7 @@ fn breach(root: &str, due_ns: u64) -> domain::instance::Breach {
         late_ns: 0,
         state: domain::instance::BreachState::Open,
         updated_ns: due_ns,
+        plant: String::new(),
     }
 }
 

@@ -176,7 +176,7 @@ fn every_migration_renders_for_a_cluster_with_duplicates_on_one_shard() {
             }
         }
     }
-    // 41 tables and 12 views (0017's plant rollups among them), each
-    // rendered for two versions.
-    assert_eq!((tables, views), (2 * 41, 2 * 12));
+    // 43 tables and 14 views (0017's plant rollups and 0018's plant
+    // instances among them), each rendered for two versions.
+    assert_eq!((tables, views), (2 * 43, 2 * 14));
 }
