@@ -568,3 +568,68 @@ async fn instances_and_breaches_filter_by_the_plant_their_records_came_from() {
     assert!(page.contains(">O-B<") && !page.contains(">O-H<"), "{page}");
     app.stop().await;
 }
+
+/// The plant chooser on the breaches and process pages, in Chromium: a
+/// plant chosen on the breaches page lists its breaches only, and follows
+/// to the process page, whose instances are that plant's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plant_filter_of_breaches_and_instances_in_chromium() {
+    use crate::processes::{app, correlator, send, MIN};
+    let app = app().await;
+    let t = domain::now_ns() - 40 * MIN;
+    for (o, plant) in [("O-H", "hamburg"), ("O-B", "bremen")] {
+        let id = format!("c-{o}");
+        send(
+            &app,
+            &id,
+            "crm",
+            "crm.order.created",
+            t,
+            &[("orderid", o), ("plant", plant)],
+        )
+        .await;
+    }
+    correlator(&app)
+        .await
+        .cycle(domain::now_ns())
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.console);
+    let b = crate::browser::Browser::start().await;
+    let keys = |table: &'static str| {
+        let b = &b;
+        async move {
+            b.script(&format!(
+                "return [...document.querySelectorAll('#{table} tbody tr')].map(r => r.querySelector('a[href^=\"/keys/\"]').textContent).sort().join(',')"
+            ))
+            .await
+        }
+    };
+    b.goto(&format!("{base}/breaches?from=now-2h")).await;
+    b.wait_text("#plant-filter").await;
+    assert_eq!(keys("breaches").await, "O-B,O-H");
+    b.click("#plant-filter a[data-plant=hamburg]").await;
+    let url = b.wait_url("plant=hamburg").await;
+    assert!(url.contains("from=now-2h"), "the range stays: {url}");
+    assert_eq!(
+        b.wait_text("main h1").await,
+        "SLA breaches of plant hamburg"
+    );
+    assert!(b.text("#plant-filter a.on").await.contains("hamburg"));
+    assert_eq!(keys("breaches").await, "O-H");
+    b.screenshot("breaches-plant").await;
+
+    // The breach's process link keeps the plant: the instances are its.
+    b.click("#breaches tbody tr a[href^='/processes/']").await;
+    b.wait_url("/processes/order-to-delivery").await;
+    assert!(b.url().await.contains("plant=hamburg"));
+    b.wait_text("#plant-figures").await;
+    assert!(b.text("#plant-filter a.on").await.contains("hamburg"));
+    assert_eq!(keys("instances").await, "O-H");
+    b.click("#plant-filter a[data-plant=bremen]").await;
+    b.wait_url("plant=bremen").await;
+    b.wait_text("#plant-figures").await;
+    assert_eq!(keys("instances").await, "O-B");
+    b.screenshot("process-plant").await;
+    app.stop().await;
+}
