@@ -5,7 +5,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build demo test lint bench bench-scale fuzz clean
+.PHONY: deps build demo test lint bench bench-forward bench-scale fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -55,6 +55,13 @@ bench: deps
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench ingest
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-engine --bench correlator
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench pages
+
+# Issue 19's forwarding benchmark: an edge collector forwarding to a
+# central one over loopback (spans/s), and the catch-up after a backlog of
+# BENCH_BACKLOG_BYTES (1 GiB) built while central was stopped; see
+# BENCHMARKS.md. A few minutes; about 3 GB of disk under TMPDIR meanwhile.
+bench-forward: deps
+	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench forward
 
 # Issue 16's scale benchmark: SCALE_SPANS spans and SCALE_EVENTS events
 # through a real `throughline up` (release, its own private ClickHouse),
