@@ -278,5 +278,23 @@ async fn a_plants_backlog_correlates_as_if_it_had_arrived_live() {
     assert_eq!(b["state"], "closed");
     assert_eq!(b["to_time"], rfc3339(t + 20 * MIN));
     assert_eq!(b["late_ns"], (5 * MIN).to_string());
+    // No breach is left open by the delay alone, and the instances and
+    // their breaches are the edge's plant's.
+    let (_, open) = central.get("/api/v1/breaches?open=true&from=now-2h").await;
+    assert_eq!(open["breaches"], json!([]), "{open}");
+    let (_, of_plant) = central
+        .get(&format!("/api/v1/breaches?from=now-2h&plant={PLANT}"))
+        .await;
+    assert_eq!(of_plant["breaches"][0]["key"]["value"], "O-2", "{of_plant}");
+    let (_, instances) = central
+        .get(&format!(
+            "/api/v1/processes/order-to-delivery/instances?from=now-2h&plant={PLANT}"
+        ))
+        .await;
+    assert_eq!(
+        instances["instances"].as_array().unwrap().len(),
+        2,
+        "{instances}"
+    );
     central.stop().await;
 }
