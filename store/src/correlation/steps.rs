@@ -43,7 +43,9 @@ pub struct StageFirst {
 
 impl Store {
     /// When each of these links was first stored (both directions are
-    /// stored; one is enough to ask). Links never stored are absent.
+    /// stored; one is enough to ask). Links never stored are absent. The
+    /// earliest of a link's rows, as `FINAL` would keep it (`keep` is
+    /// `u64::MAX - ingested_ns`), without `FINAL`'s merge of every column.
     pub async fn links_first_ingested(
         &self,
         links: &[(BusinessKey, BusinessKey)],
@@ -51,7 +53,7 @@ impl Store {
         let mut out = HashMap::new();
         for chunk in links.chunks(CHUNK) {
             let sql = format!(
-                "SELECT key_type, key_value, linked_type, linked_value, ingested_ns FROM key_links_v2 FINAL \
+                "SELECT key_type, key_value, linked_type, linked_value, ingested_ns FROM key_links_v2 \
                  WHERE (key_type, key_value, linked_type, linked_value) IN ({})",
                 vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
             );
