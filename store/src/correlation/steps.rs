@@ -1,7 +1,7 @@
 //! Steps (a record that reached a stage of an instance), the first
 //! sightings of links, and each stage's first step.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -20,14 +20,6 @@ struct LinkSeen {
     linked_type: String,
     linked_value: String,
     ingested_ns: u64,
-}
-
-#[derive(Debug, Row, Deserialize)]
-struct StepKey {
-    process_id: String,
-    root_value: String,
-    stage_id: String,
-    record_ref: String,
 }
 
 /// A stage's first time and whether a failed record reached it, per
@@ -70,33 +62,6 @@ impl Store {
                 let b = BusinessKey::new(row.linked_type, row.linked_value);
                 let first = out.entry((a, b)).or_insert(row.ingested_ns);
                 *first = (*first).min(row.ingested_ns);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Which of `steps` are already stored.
-    pub async fn existing_steps(
-        &self,
-        steps: &[Step],
-    ) -> Result<HashSet<(String, String, String, String)>, StoreError> {
-        let mut out = HashSet::new();
-        for chunk in steps.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT process_id, root_value, stage_id, record_ref FROM process_steps \
-                 WHERE (process_id, root_value, stage_id, record_ref) IN ({})",
-                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut query = self.query(&sql);
-            for s in chunk {
-                query = query
-                    .bind(s.process_id.as_str())
-                    .bind(s.root_value.as_str())
-                    .bind(s.stage_id.as_str())
-                    .bind(s.record_ref.as_str());
-            }
-            for row in query.fetch_all::<StepKey>().await? {
-                out.insert((row.process_id, row.root_value, row.stage_id, row.record_ref));
             }
         }
         Ok(out)
