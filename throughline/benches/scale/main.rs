@@ -106,6 +106,7 @@ async fn main() {
                         at: Instant::now(),
                         records: f.records,
                         lag_s: f.lag_s,
+                        rss_kib: rss_kib(up_pid).0,
                     });
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -124,6 +125,7 @@ async fn main() {
         &loadavg.join(" "),
     );
     let load_start = Instant::now();
+    let mut phase2_start = None;
     if reuse.is_none() {
         let load_deadline = load_start + Duration::from_secs(load_secs);
         let span_requests = shape.orders.div_ceil(TRACES_PER_REQUEST) as usize;
@@ -208,6 +210,7 @@ async fn main() {
         // reports a lag under 60 s. The gauge is set at the end of each cycle,
         // so a cycle's end is a sample whose figures moved.
         let backlog_start = Instant::now();
+        phase2_start = Some(backlog_start);
         let catchup_deadline = backlog_start + Duration::from_secs(catchup_secs);
         let records_at = |t: Instant| {
             let s = series.lock().unwrap();
@@ -387,6 +390,16 @@ async fn main() {
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     let (up_rss, up_hwm) = rss_kib(up_pid);
+    {
+        // Where the peak lies: the highest VmRSS sampled in each phase.
+        let series = series.lock().unwrap();
+        let end = Instant::now();
+        report.memory_by_phase([
+            phase2_start.map_or(0, |p2| lag::max_rss(&series, load_start, p2)),
+            phase2_start.map_or(0, |p2| lag::max_rss(&series, p2, live_start)),
+            lag::max_rss(&series, live_start, end),
+        ]);
+    }
     let (ch_rss, ch_hwm) = clickhouse_pid.map_or((0, 0), rss_kib);
     report.memory(up_rss, up_hwm, ch_rss, ch_hwm);
     let spans_now = up.rows("spans_v2").await;
