@@ -345,7 +345,9 @@ impl Store {
     }
 
     /// How many distinct keys of `linked_type` the keys `(type, value)` are
-    /// linked to (the customers of some orders).
+    /// linked to (the customers of some orders). `DISTINCT` needs no
+    /// `FINAL`: a link's unmerged copies name the same value, and without it
+    /// only the sort-key columns of the keys' granules are read.
     pub async fn linked_count(
         &self,
         keys: &[(String, String)],
@@ -354,7 +356,7 @@ impl Store {
         let mut values = std::collections::BTreeSet::new();
         for chunk in keys.chunks(CHUNK) {
             let sql = format!(
-                "SELECT DISTINCT linked_value FROM key_links_v2 FINAL \
+                "SELECT DISTINCT linked_value FROM key_links_v2 \
                  WHERE (key_type, key_value) IN ({}) AND linked_type = ?",
                 key_tuple_placeholders(chunk.len())
             );

@@ -41,7 +41,7 @@ pub use self::partition::{Partition, PartitionError};
 use self::walkers::WalkingKeys;
 use crate::metrics::CorrelatorMetrics;
 use domain::feed::{FeedRecord, RecordKind, Step};
-use domain::instance::{evaluate, SlaState};
+use domain::instance::{evaluate, SlaState, StageHit};
 use domain::keys::KeyTypes;
 use domain::model::{key_links, BusinessKey};
 use domain::now_ns;
@@ -198,6 +198,41 @@ impl Correlator {
                 .hit(s, f.time_ns, f.failed != 0);
             self.instances.name_plant(p, &f.root_value, &f.plant);
         }
+    }
+
+    /// The steps that change a stage's first time or failure beyond what
+    /// the held instances know (what is stored, with the instances loaded),
+    /// each judged after the ones before it.
+    fn changing_steps(&self, steps: &[Step]) -> Vec<Step> {
+        let mut seen: HashMap<(usize, &str, usize), StageHit> = HashMap::new();
+        let mut out = Vec::new();
+        for s in steps {
+            let p = self.process_index(&s.process_id).expect("known process");
+            let stage = self.processes.list[p]
+                .stage_index(&s.stage_id)
+                .expect("known stage");
+            let key = (p, s.root_value.as_str(), stage);
+            let known = seen.get(&key).copied().or_else(|| {
+                self.instances
+                    .get(p, &s.root_value)
+                    .and_then(|h| h.instance.hit_of(stage))
+            });
+            let next = match known {
+                None => StageHit {
+                    time_ns: s.time_ns,
+                    failed: s.failed,
+                },
+                Some(h) => StageHit {
+                    time_ns: h.time_ns.min(s.time_ns),
+                    failed: h.failed | s.failed,
+                },
+            };
+            if known != Some(next) {
+                seen.insert(key, next);
+                out.push(s.clone());
+            }
+        }
+        out
     }
 
     /// Runs a cycle every interval until `shutdown`. Cycles start at a fixed
@@ -373,34 +408,11 @@ impl Correlator {
         // Another partition's roots are its own: their steps, instances and
         // breaches are written there.
         steps.retain(|s| self.settings.partition.owns(&s.root_value));
-        let existing = self.store.existing_steps(&steps).await?;
-        let new_steps: Vec<Step> = steps
-            .iter()
-            .filter(|s| {
-                !existing.contains(&(
-                    s.process_id.clone(),
-                    s.root_value.clone(),
-                    s.stage_id.clone(),
-                    s.record_ref.clone(),
-                ))
-            })
-            .cloned()
-            .collect();
-        self.store.write_steps(&new_steps).await?;
-        let walking: Vec<&FeedRecord> = walking.iter().map(Arc::as_ref).collect();
-        self.store.write_walks(&walking).await?;
-        for r in &walking {
-            for k in &r.keys {
-                self.walking.insert(k, r.time_ns);
-            }
-        }
-        report.steps_written = new_steps.len();
-        CorrelatorMetrics::add(&self.metrics.steps_written, new_steps.len());
-        CorrelatorMetrics::add(&self.metrics.records, records.len());
-
-        // Instances we have not seen since start: load what is stored first.
-        // Every resolved step counts, not only the new ones: a cycle retried
-        // after a failure finds its steps stored but must still apply them.
+        // Instances we have not seen since start: load what is stored of
+        // them first, so that what follows knows every stage's stored first.
+        // Every resolved step counts below, not only the new ones: a cycle
+        // retried after a failure finds its steps stored but must still
+        // apply them.
         let mut touched: BTreeSet<(usize, String)> = BTreeSet::new();
         let mut missing: Vec<(String, String)> = Vec::new();
         for s in &steps {
@@ -416,29 +428,13 @@ impl Correlator {
         if !missing.is_empty() {
             // Older than the horizon, or unseen since start: what is stored
             // of them, so that their rows are diffed against the truth (an
-            // old open breach can still be closed or cleared).
+            // old open breach can still be closed or cleared). A root with
+            // no stored step has never been evaluated: no instance or breach
+            // row to diff against, so none is read (most roots, while the
+            // feed brings new orders).
             let firsts = self.store.stage_firsts(0, Some(&missing)).await?;
-            // A root whose stored steps are all this stretch's new ones has
-            // never been evaluated: no instance or breach row to diff
-            // against, so none is read (most roots, while the feed brings
-            // new orders). Any other step makes it a root to read.
-            let mut fresh: HashMap<(&str, &str, &str), (u64, bool)> = HashMap::new();
-            for s in &new_steps {
-                let first = fresh
-                    .entry((&s.process_id, &s.root_value, &s.stage_id))
-                    .or_insert((s.time_ns, s.failed));
-                first.0 = first.0.min(s.time_ns);
-                first.1 |= s.failed;
-            }
             let older: BTreeSet<(String, String)> = firsts
                 .iter()
-                .filter(|f| {
-                    fresh.get(&(
-                        f.process_id.as_str(),
-                        f.root_value.as_str(),
-                        f.stage_id.as_str(),
-                    )) != Some(&(f.time_ns, f.failed != 0))
-                })
                 .map(|f| (f.process_id.clone(), f.root_value.clone()))
                 .collect();
             let older: Vec<(String, String)> = older.into_iter().collect();
@@ -451,6 +447,25 @@ impl Correlator {
                 self.remember(rows, breaches);
             }
         }
+        // Only a step that moves its stage's first time earlier or marks it
+        // failed is written: readers take each stage's earliest time and
+        // whether any step failed, and every instance a step touches is
+        // held by now with what is stored of it. So a redelivered record, a
+        // cycle read again, or a second record reaching a stage writes
+        // nothing, and no lookup of stored steps is needed.
+        let new_steps = self.changing_steps(&steps);
+        self.store.write_steps(&new_steps).await?;
+        let walking: Vec<&FeedRecord> = walking.iter().map(Arc::as_ref).collect();
+        self.store.write_walks(&walking).await?;
+        for r in &walking {
+            for k in &r.keys {
+                self.walking.insert(k, r.time_ns);
+            }
+        }
+        report.steps_written = new_steps.len();
+        CorrelatorMetrics::add(&self.metrics.steps_written, new_steps.len());
+        CorrelatorMetrics::add(&self.metrics.records, records.len());
+
         for s in &steps {
             let p = self.process_index(&s.process_id).expect("known process");
             let def = &self.processes.list[p];

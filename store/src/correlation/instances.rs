@@ -202,15 +202,13 @@ impl Store {
     ) -> Result<Vec<InstanceRecord>, StoreError> {
         let mut out = Vec::new();
         for chunk in roots.chunks(CHUNK) {
+            let (values, prewhere) = root_values(chunk);
             let sql = format!(
-                "SELECT ?fields FROM process_instances FINAL WHERE (process_id, root_value) IN ({}) \
-                 ORDER BY start_ns",
+                "SELECT ?fields FROM process_instances FINAL {prewhere} \
+                 WHERE (process_id, root_value) IN ({}) ORDER BY start_ns",
                 key_tuple_placeholders(chunk.len())
             );
-            let mut query = self.query(&sql);
-            for (process, root) in chunk {
-                query = query.bind(process.as_str()).bind(root.as_str());
-            }
+            let query = bind_roots(self.query(&sql), &values, chunk);
             out.extend(convert(
                 query.fetch_all::<InstanceRow>().await?,
                 InstanceRow::record,
@@ -223,15 +221,13 @@ impl Store {
     pub async fn breaches_of(&self, roots: &[(String, String)]) -> Result<Vec<Breach>, StoreError> {
         let mut out = Vec::new();
         for chunk in roots.chunks(CHUNK) {
+            let (values, prewhere) = root_values(chunk);
             let sql = format!(
-                "SELECT ?fields FROM breaches FINAL WHERE (process_id, root_value) IN ({}) \
-                 AND state != 'cleared'",
+                "SELECT ?fields FROM breaches FINAL {prewhere} \
+                 WHERE (process_id, root_value) IN ({}) AND state != 'cleared'",
                 key_tuple_placeholders(chunk.len())
             );
-            let mut query = self.query(&sql);
-            for (process, root) in chunk {
-                query = query.bind(process.as_str()).bind(root.as_str());
-            }
+            let query = bind_roots(self.query(&sql), &values, chunk);
             out.extend(convert(
                 query.fetch_all::<BreachRow>().await?,
                 BreachRow::breach,
@@ -319,4 +315,40 @@ impl Store {
         };
         Ok((rows, next))
     }
+}
+
+/// The distinct root values of `roots` and the `PREWHERE` that reads only
+/// their rows' other columns. `FINAL` keeps 18.16 (and current releases by
+/// default) from moving a `WHERE` to `PREWHERE`, so without it a lookup of
+/// a customer's 100 orders read every column of every granule the orders
+/// fall in: the whole table (124 MB at a plant's day of 600 000 instances)
+/// for 60 rows, where the root values alone are 9 MB. A condition on a
+/// sort-key column gives the same rows before `FINAL` as after it.
+fn root_values(roots: &[(String, String)]) -> (Vec<&str>, String) {
+    let values: Vec<&str> = roots
+        .iter()
+        .map(|(_, root)| root.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let prewhere = format!(
+        "PREWHERE root_value IN ({})",
+        vec!["?"; values.len()].join(", ")
+    );
+    (values, prewhere)
+}
+
+/// Binds [`root_values`]' values, then each root's process and value.
+fn bind_roots(
+    mut query: crate::timeout::Statement,
+    values: &[&str],
+    roots: &[(String, String)],
+) -> crate::timeout::Statement {
+    for value in values {
+        query = query.bind(*value);
+    }
+    for (process, root) in roots {
+        query = query.bind(process.as_str()).bind(root.as_str());
+    }
+    query
 }

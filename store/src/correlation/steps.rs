@@ -1,7 +1,7 @@
 //! Steps (a record that reached a stage of an instance), the first
 //! sightings of links, and each stage's first step.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -22,14 +22,6 @@ struct LinkSeen {
     ingested_ns: u64,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct StepKey {
-    process_id: String,
-    root_value: String,
-    stage_id: String,
-    record_ref: String,
-}
-
 /// A stage's first time and whether a failed record reached it, per
 /// instance, as stored.
 #[derive(Debug, Clone, Row, Deserialize)]
@@ -46,7 +38,9 @@ pub struct StageFirst {
 
 impl Store {
     /// When each of these links was first stored (both directions are
-    /// stored; one is enough to ask). Links never stored are absent.
+    /// stored; one is enough to ask). Links never stored are absent. The
+    /// earliest of a link's rows, as `FINAL` would keep it (`keep` is
+    /// `u64::MAX - ingested_ns`), without `FINAL`'s merge of every column.
     pub async fn links_first_ingested(
         &self,
         links: &[(BusinessKey, BusinessKey)],
@@ -54,7 +48,7 @@ impl Store {
         let mut out = HashMap::new();
         for chunk in links.chunks(CHUNK) {
             let sql = format!(
-                "SELECT key_type, key_value, linked_type, linked_value, ingested_ns FROM key_links_v2 FINAL \
+                "SELECT key_type, key_value, linked_type, linked_value, ingested_ns FROM key_links_v2 \
                  WHERE (key_type, key_value, linked_type, linked_value) IN ({})",
                 vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
             );
@@ -71,33 +65,6 @@ impl Store {
                 let b = BusinessKey::new(row.linked_type, row.linked_value);
                 let first = out.entry((a, b)).or_insert(row.ingested_ns);
                 *first = (*first).min(row.ingested_ns);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Which of `steps` are already stored.
-    pub async fn existing_steps(
-        &self,
-        steps: &[Step],
-    ) -> Result<HashSet<(String, String, String, String)>, StoreError> {
-        let mut out = HashSet::new();
-        for chunk in steps.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT process_id, root_value, stage_id, record_ref FROM process_steps \
-                 WHERE (process_id, root_value, stage_id, record_ref) IN ({})",
-                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut query = self.query(&sql);
-            for s in chunk {
-                query = query
-                    .bind(s.process_id.as_str())
-                    .bind(s.root_value.as_str())
-                    .bind(s.stage_id.as_str())
-                    .bind(s.record_ref.as_str());
-            }
-            for row in query.fetch_all::<StepKey>().await? {
-                out.insert((row.process_id, row.root_value, row.stage_id, row.record_ref));
             }
         }
         Ok(out)

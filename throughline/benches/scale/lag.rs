@@ -9,6 +9,18 @@ pub struct Sample {
     pub at: Instant,
     pub records: f64,
     pub lag_s: f64,
+    /// `up`'s resident memory (`VmRSS`) then, in KiB.
+    pub rss_kib: u64,
+}
+
+/// The highest sampled `VmRSS` between `from` and `to`, in KiB.
+pub fn max_rss(series: &[Sample], from: Instant, to: Instant) -> u64 {
+    series
+        .iter()
+        .filter(|s| s.at >= from && s.at <= to)
+        .map(|s| s.rss_kib)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The samples at which a correlator cycle had ended since the sample

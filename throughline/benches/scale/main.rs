@@ -106,6 +106,7 @@ async fn main() {
                         at: Instant::now(),
                         records: f.records,
                         lag_s: f.lag_s,
+                        rss_kib: rss_kib(up_pid).0,
                     });
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -124,6 +125,7 @@ async fn main() {
         &loadavg.join(" "),
     );
     let load_start = Instant::now();
+    let mut phase2_start = None;
     if reuse.is_none() {
         let load_deadline = load_start + Duration::from_secs(load_secs);
         let span_requests = shape.orders.div_ceil(TRACES_PER_REQUEST) as usize;
@@ -208,6 +210,7 @@ async fn main() {
         // reports a lag under 60 s. The gauge is set at the end of each cycle,
         // so a cycle's end is a sample whose figures moved.
         let backlog_start = Instant::now();
+        phase2_start = Some(backlog_start);
         let catchup_deadline = backlog_start + Duration::from_secs(catchup_secs);
         let records_at = |t: Instant| {
             let s = series.lock().unwrap();
@@ -244,6 +247,27 @@ async fn main() {
             caught_up.is_some(),
             spans_stored + events_stored,
         );
+    }
+
+    // A reused day: `up` starts its correlator there (the horizon's
+    // instances read back, and what the former run left in the feed), as a
+    // full run's phase 3 starts with the correlator caught up. Wait for
+    // that (a lag under 5 s, at most 10 minutes) so the reads are measured
+    // beside the live load, not beside a restart.
+    if reuse.is_some() {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            // Until its first cycle has ended (records read) the gauge says 0.
+            let lag = up::correlator(&up.http)
+                .await
+                .filter(|f| f.records > 0.0)
+                .map_or(f64::MAX, |f| f.lag_s);
+            if lag < 5.0 || Instant::now() >= deadline {
+                eprintln!("scale: reused day: correlator lag {lag:.1} s, phase 3 starts");
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     // 3. Live load, and the reads meanwhile.
@@ -366,6 +390,16 @@ async fn main() {
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     let (up_rss, up_hwm) = rss_kib(up_pid);
+    {
+        // Where the peak lies: the highest VmRSS sampled in each phase.
+        let series = series.lock().unwrap();
+        let end = Instant::now();
+        report.memory_by_phase([
+            phase2_start.map_or(0, |p2| lag::max_rss(&series, load_start, p2)),
+            phase2_start.map_or(0, |p2| lag::max_rss(&series, p2, live_start)),
+            lag::max_rss(&series, live_start, end),
+        ]);
+    }
     let (ch_rss, ch_hwm) = clickhouse_pid.map_or((0, 0), rss_kib);
     report.memory(up_rss, up_hwm, ch_rss, ch_hwm);
     let spans_now = up.rows("spans_v2").await;

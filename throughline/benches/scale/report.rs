@@ -307,6 +307,23 @@ impl Report {
         );
     }
 
+    /// The highest `VmRSS` of `up` sampled each second in phases 1, 2 and 3
+    /// (KiB; 0 for a phase not run), beside the peak.
+    pub fn memory_by_phase(&mut self, phases: [u64; 3]) {
+        let text = |kib: u64| if kib == 0 { "-".to_string() } else { mib(kib) };
+        self.row(
+            "highest RSS of `up` sampled each second: load / catch-up / live",
+            format!(
+                "{} / {} / {}",
+                text(phases[0]),
+                text(phases[1]),
+                text(phases[2])
+            ),
+            "",
+            None,
+        );
+    }
+
     /// Phase 4: bytes on disk per table (active parts) per stored span.
     pub fn disk(&mut self, spans: u64, tables: &[(String, u64)]) {
         let total: u64 = tables.iter().map(|t| t.1).sum();
