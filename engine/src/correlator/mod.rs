@@ -200,11 +200,13 @@ impl Correlator {
         }
     }
 
-    /// The steps that change a stage's first time or failure beyond what
-    /// the held instances know (what is stored, with the instances loaded),
-    /// each judged after the ones before it.
+    /// The steps that change a stage's first time or failure, or name the
+    /// first plant of an instance that has none, beyond what the held
+    /// instances know (what is stored, with the instances loaded), each
+    /// judged after the ones before it.
     fn changing_steps(&self, steps: &[Step]) -> Vec<Step> {
         let mut seen: HashMap<(usize, &str, usize), StageHit> = HashMap::new();
+        let mut planted: HashSet<(usize, &str)> = HashSet::new();
         let mut out = Vec::new();
         for s in steps {
             let p = self.process_index(&s.process_id).expect("known process");
@@ -227,8 +229,19 @@ impl Correlator {
                     failed: h.failed | s.failed,
                 },
             };
-            if known != Some(next) {
+            // An instance's plant is read back from its steps (the first
+            // plant one named): the step that brings it is kept.
+            let names_plant = !s.plant.is_empty()
+                && !planted.contains(&(p, s.root_value.as_str()))
+                && self
+                    .instances
+                    .get(p, &s.root_value)
+                    .is_none_or(|h| h.plant == 0);
+            if known != Some(next) || names_plant {
                 seen.insert(key, next);
+                if !s.plant.is_empty() {
+                    planted.insert((p, s.root_value.as_str()));
+                }
                 out.push(s.clone());
             }
         }
