@@ -5,7 +5,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build demo test lint bench bench-scale fuzz clean
+.PHONY: deps build demo test test-cluster lint bench bench-scale fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -44,6 +44,17 @@ test: lint
 	CARGO=$(CARGO) scripts/with-clickhouse.sh scripts/cargo-test.sh
 	CARGO=$(CARGO) scripts/with-chdb.sh scripts/cargo-test.sh -p throughline --test it -- $(CHDB_SKIP)
 	CARGO=$(CARGO) scripts/with-cluster.sh scripts/cargo-test.sh -p throughline --test it -- cluster::
+
+# Not part of `test`: Throughline on a cluster of 2 shards x 2 replicas
+# (ReplicatedMergeTree, `clickhouse_replicated`) with a private ZooKeeper
+# (Debian's `zookeeper` 3.8) and four private 18.16 servers
+# (scripts/with-replicated-cluster.sh): migrate, ingest through two
+# collectors while one replica is killed (SIGKILL) and started again;
+# nothing acknowledged is lost, reads keep working, the replica catches up.
+# About a minute and a half (start-up, the test, and the killed replica's
+# ZooKeeper session running out before it replicates again).
+test-cluster: deps
+	CARGO=$(CARGO) scripts/with-replicated-cluster.sh scripts/cargo-test.sh -p throughline --test it -- cluster_replicated::
 
 # Ingest end to end through the spool vs ClickHouse alone (spans/s, p99, peak
 # RSS, bytes per span), correlator catch-up and lag, and console page times,
