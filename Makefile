@@ -5,7 +5,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build demo test test-cluster lint bench bench-scale fuzz clean
+.PHONY: deps build demo test test-cluster lint bench bench-cluster bench-scale fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -63,6 +63,12 @@ bench: deps
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench ingest
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline-engine --bench correlator
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench pages
+
+# Two collectors into a cluster of two shards (scripts/with-cluster.sh) vs
+# one and two collectors into one server, end to end, with CPU seconds;
+# BENCH_SPANS (500 000) and BENCH_CLIENTS (8); see BENCHMARKS.md.
+bench-cluster: deps
+	scripts/with-cluster.sh $(CARGO) bench -p throughline --bench cluster_ingest
 
 # Issue 16's scale benchmark: SCALE_SPANS spans and SCALE_EVENTS events
 # through a real `throughline up` (release, its own private ClickHouse),
