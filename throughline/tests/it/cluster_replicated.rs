@@ -217,6 +217,13 @@ async fn a_killed_replica_loses_nothing_acknowledged_and_catches_up() {
             assert!(whole.parse::<u64>().unwrap() > 0, "{whole}");
             let (status, body) = a.get("/api/v1/keys/order/O-1").await;
             assert_eq!(status, 200, "{body}");
+            let (status, body) = a.get("/readyz").await;
+            assert_eq!(
+                (status, body["status"].as_str()),
+                (200, Some("degraded")),
+                "{body}"
+            );
+            assert_eq!(body["nodes"][1]["status"], "down", "{body}");
             let err = on(&urls[0]).migrate().await.unwrap_err();
             assert!(err.to_string().contains(victim.as_str()), "{err}");
             let started = std::process::Command::new(dirs[1].join("start.sh"))
