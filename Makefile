@@ -51,7 +51,7 @@ test: lint
 # (scripts/with-replicated-cluster.sh): migrate, ingest through two
 # collectors while one replica is killed (SIGKILL) and started again;
 # nothing acknowledged is lost, reads keep working, the replica catches up.
-# About 45 s once built (start-up, and the test, most of it waiting for the
+# Under a minute once built (start-up, and the test, most of it waiting for the
 # killed replica's ZooKeeper session to run out before it replicates again).
 test-cluster: deps
 	CARGO=$(CARGO) scripts/with-replicated-cluster.sh scripts/cargo-test.sh -p throughline --test it -- cluster_replicated::
