@@ -5,7 +5,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build demo test lint bench bench-forward bench-scale fuzz clean
+.PHONY: deps build demo test test-cluster lint bench bench-cluster bench-forward bench-scale fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -48,6 +48,17 @@ test: lint
 	CARGO=$(CARGO) scripts/with-chdb.sh scripts/cargo-test.sh -p throughline --test it -- $(CHDB_SKIP)
 	CARGO=$(CARGO) scripts/with-cluster.sh scripts/cargo-test.sh -p throughline --test it -- cluster::
 
+# Not part of `test`: Throughline on a cluster of 2 shards x 2 replicas
+# (ReplicatedMergeTree, `clickhouse_replicated`) with a private ZooKeeper
+# (Debian's `zookeeper` 3.8) and four private 18.16 servers
+# (scripts/with-replicated-cluster.sh): migrate, ingest through two
+# collectors while one replica is killed (SIGKILL) and started again;
+# nothing acknowledged is lost, reads keep working, the replica catches up.
+# Under a minute once built (start-up, and the test, most of it waiting for the
+# killed replica's ZooKeeper session to run out before it replicates again).
+test-cluster: deps
+	CARGO=$(CARGO) scripts/with-replicated-cluster.sh scripts/cargo-test.sh -p throughline --test it -- cluster_replicated::
+
 # Ingest end to end through the spool vs ClickHouse alone (spans/s, p99, peak
 # RSS, bytes per span), correlator catch-up and lag, and console page times,
 # each against a private ClickHouse; see BENCHMARKS.md.
@@ -62,6 +73,12 @@ bench: deps
 # BENCHMARKS.md. A few minutes; about 3 GB of disk under TMPDIR meanwhile.
 bench-forward: deps
 	scripts/with-clickhouse.sh $(CARGO) bench -p throughline --bench forward
+
+# Two collectors into a cluster of two shards (scripts/with-cluster.sh) vs
+# one and two collectors into one server, end to end, with CPU seconds;
+# BENCH_SPANS (500 000) and BENCH_CLIENTS (8); see BENCHMARKS.md.
+bench-cluster: deps
+	scripts/with-cluster.sh $(CARGO) bench -p throughline --bench cluster_ingest
 
 # Issue 16's scale benchmark: SCALE_SPANS spans and SCALE_EVENTS events
 # through a real `throughline up` (release, its own private ClickHouse),

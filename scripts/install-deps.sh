@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing Throughline needs and the machine lacks:
 # ClickHouse (server and client), Chromium with chromedriver (for the
-# console's browser tests) and Prometheus's Alertmanager and promtool (the
+# console's browser tests), Prometheus's Alertmanager and promtool (the
 # alert receiver's test runs a real Alertmanager; promtool checks both
-# /metrics) from the system's packages, chDB (the current
-# ClickHouse engine in process, for the tests' second run) from PyPI into
+# /metrics) and ZooKeeper (`make test-cluster`) from the system's packages,
+# chDB (the current ClickHouse engine in process, for the tests' second
+# run) from PyPI into
 # target/chdb-venv, and a Rust toolchain check. Safe to run again: it only
 # installs what is missing.
 set -euo pipefail
@@ -49,6 +50,13 @@ if [ ! -x /usr/bin/prometheus-alertmanager ] && ! command -v alertmanager >/dev/
   apt_install prometheus-alertmanager
 fi
 command -v promtool >/dev/null 2>&1 || apt_install prometheus
+
+# `make test-cluster` replicates through ZooKeeper: Debian's package (3.8,
+# its jars; the tests start their own server with `java`, not its service).
+if [ ! -f /usr/share/java/zookeeper.jar ]; then
+  apt_install zookeeper
+fi
+command -v java >/dev/null 2>&1 || apt_install default-jre-headless
 
 # `make test` runs part of the suite on the current engine too
 # (scripts/with-chdb.sh); a pinned chDB where python3 lacks it.

@@ -6,9 +6,10 @@
 # and serves HTTP on its TCP port + 1, as Throughline's migrator expects
 # of every node of a cluster (store/src/cluster/nodes.rs). The command finds
 # them in THROUGHLINE_TEST_CLUSTER (the cluster's name),
-# THROUGHLINE_TEST_CLUSTER_URLS (the nodes' HTTP URLs, space-separated) and
-# THROUGHLINE_TEST_CLICKHOUSE_URL (the first node, also a single server for
-# tests that compare). A second cluster, `<name>_stopped`, pairs the first
+# THROUGHLINE_TEST_CLUSTER_URLS (the nodes' HTTP URLs, space-separated),
+# THROUGHLINE_TEST_CLUSTER_PIDS (their servers' pids, for a benchmark's CPU
+# figures) and THROUGHLINE_TEST_CLICKHOUSE_URL (the first node, also a
+# single server for tests that compare). A second cluster, `<name>_stopped`, pairs the first
 # node with one that never runs.
 set -euo pipefail
 
@@ -97,5 +98,6 @@ echo "private ClickHouse cluster $cluster for this run: ${urls[*]} (files in ${d
 
 export THROUGHLINE_TEST_CLUSTER=$cluster
 export THROUGHLINE_TEST_CLUSTER_URLS="${urls[*]}"
+export THROUGHLINE_TEST_CLUSTER_PIDS="${pids[*]}"
 export THROUGHLINE_TEST_CLICKHOUSE_URL=${urls[0]}
 "$@"

@@ -8,7 +8,9 @@
 //! once) so an operator sees which ClickHouse is behind it. On a cluster
 //! it lists the nodes (shard, replica, `up` or `down`; no address) and a
 //! node that does not answer makes it "degraded", not failed: the other
-//! shards still serve (`/admin` names the node and its error).
+//! shards still serve (`/admin` names the node and its error). The
+//! console's answer lists the correlator partitions, if several share the
+//! work, and one that stopped makes it "degraded" too.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -21,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use crate::metrics::Metrics;
 use crate::spool::Spool;
 use store::cluster::NodeHealth;
+use store::correlation::partitions::{PartitionHealth, SILENT_AFTER};
 use store::{Store, StoreError};
 
 async fn healthz() -> impl IntoResponse {
@@ -111,7 +114,63 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
             Json(serde_json::json!({ "status": "not ready", "reason": problem.reason })),
         ),
     };
-    with_nodes(with_version(answer, &store).await, &store).await
+    let answer = with_nodes(with_version(answer, &store).await, &store).await;
+    with_partitions(answer, &store).await
+}
+
+/// With correlator partitions (`--correlator-partition K/N`), a ready or
+/// degraded answer with each one's status: one that stopped writing its
+/// watermark (`store::correlation::partitions`) makes it "degraded" (still
+/// 200: collecting and reading go on; that partition's instances wait).
+async fn with_partitions(
+    answer: (StatusCode, Json<serde_json::Value>),
+    store: &Store,
+) -> (StatusCode, Json<serde_json::Value>) {
+    if answer.1["status"] == "not ready" {
+        return answer;
+    }
+    partitions_answer(
+        answer,
+        store.correlator_partitions(domain::now_ns(), None).await,
+    )
+}
+
+fn partitions_answer(
+    (status, Json(mut body)): (StatusCode, Json<serde_json::Value>),
+    partitions: Result<Vec<PartitionHealth>, StoreError>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    // Unreadable: the ClickHouse answer above says why, if anything.
+    let Ok(partitions) = partitions else {
+        return (status, Json(body));
+    };
+    if partitions.is_empty() {
+        return (status, Json(body));
+    }
+    body["correlator_partitions"] = partitions
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "partition": p.partition,
+                "status": if p.down { "down" } else { "up" },
+            })
+        })
+        .collect();
+    let down: Vec<&str> = partitions
+        .iter()
+        .filter(|p| p.down)
+        .map(|p| p.partition.as_str())
+        .collect();
+    if !down.is_empty() && body["status"] == "ready" {
+        body["status"] = "degraded".into();
+        body["reason"] = format!(
+            "correlator partition {} wrote no watermark for over {}s (stopped, or never started); \
+             its instances and breaches are not evaluated meanwhile",
+            down.join(", "),
+            SILENT_AFTER.as_secs()
+        )
+        .into();
+    }
+    (status, Json(body))
 }
 
 /// On a cluster, a ready or degraded answer with its nodes' health
@@ -400,6 +459,36 @@ mod tests {
             "{reason}"
         );
         assert!(!body.to_string().contains("ch2"), "{body}");
+    }
+
+    #[test]
+    fn a_silent_correlator_partition_makes_readiness_degraded() {
+        let partition = |index: u32, down: bool| PartitionHealth {
+            partition: format!("{index}/2"),
+            index,
+            count: 2,
+            watermark_ns: Some(1),
+            heartbeat_ns: Some(1),
+            down,
+        };
+        let (status, Json(body)) =
+            partitions_answer(ready(), Ok(vec![partition(0, false), partition(1, true)]));
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "degraded");
+        assert_eq!(
+            body["correlator_partitions"],
+            serde_json::json!([
+                { "partition": "0/2", "status": "up" },
+                { "partition": "1/2", "status": "down" },
+            ])
+        );
+        assert!(
+            body["reason"].as_str().unwrap().contains("partition 1/2"),
+            "{body}"
+        );
+        // One correlator for all: nothing listed.
+        let (_, Json(body)) = partitions_answer(ready(), Ok(Vec::new()));
+        assert_eq!(body, serde_json::json!({ "status": "ready" }));
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub struct CorrelatorMetrics {
     /// With several correlator partitions: each one's lag (now minus its
     /// stored watermark) by `K/N`, as this one last read them.
     pub partition_lags: Mutex<BTreeMap<String, u64>>,
+    /// With several correlator partitions: whether each wrote its
+    /// watermark lately (never started, or silent past
+    /// `store::correlation::partitions::SILENT_AFTER`: not), by `K/N`.
+    pub partition_up: Mutex<BTreeMap<String, bool>>,
     /// Open breaches by (process, SLA).
     pub open_breaches: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -50,6 +54,22 @@ impl CorrelatorMetrics {
             );
         }
         drop(lags);
+        let up = self.partition_up.lock().expect("metrics lock");
+        if !up.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP throughline_correlator_partition_up Whether correlator partition K/N wrote its watermark within the last two minutes (0: stopped or never started).\n\
+                 # TYPE throughline_correlator_partition_up gauge"
+            );
+        }
+        for (partition, alive) in up.iter() {
+            let _ = writeln!(
+                out,
+                "throughline_correlator_partition_up{{partition=\"{partition}\"}} {}",
+                u8::from(*alive)
+            );
+        }
+        drop(up);
         let _ = writeln!(
             out,
             "# HELP throughline_correlator_instances_held Process instances the correlator holds in memory (in flight or with an open breach).\n\

@@ -222,6 +222,8 @@ pub struct Store {
     /// The cluster whose `Distributed` tables this store reads and writes
     /// (`cluster`); `None` on a single server.
     cluster: Option<String>,
+    /// The cluster's local tables are `Replicated` ([`Store::replicated`]).
+    replicated: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -259,6 +261,7 @@ impl Store {
             links_written: std::sync::Arc::new(recent::RecentSet::new(LINKS_REMEMBERED)),
             version: Default::default(),
             cluster: None,
+            replicated: false,
         }
     }
 
@@ -279,6 +282,21 @@ impl Store {
         self.server = cluster_client(self.server);
         self.cluster = Some(cluster.to_string());
         self
+    }
+
+    /// This store on a cluster whose shards have replicas: the migrator
+    /// makes each local table of the `Replicated` variant of its engine,
+    /// kept in step through ZooKeeper (`cluster::render`), and runs an
+    /// `ALTER` of a local table on one replica per shard (ClickHouse
+    /// replicates it to the others). Only with [`Store::on_cluster`].
+    pub fn replicated(mut self) -> Self {
+        self.replicated = true;
+        self
+    }
+
+    /// Whether the cluster's local tables are `Replicated`.
+    pub fn is_replicated(&self) -> bool {
+        self.replicated
     }
 
     /// The cluster this store works on, if any.

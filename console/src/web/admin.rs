@@ -92,6 +92,38 @@ fn node_lines(
     }
 }
 
+/// One correlator partition on the admin page.
+pub struct PartitionLine {
+    pub partition: String,
+    /// How long ago it last wrote its watermark, or that it never did.
+    pub heartbeat: String,
+    pub down: bool,
+}
+
+fn partition_lines(
+    partitions: Result<Vec<store::correlation::partitions::PartitionHealth>, store::StoreError>,
+    now: u64,
+) -> Vec<PartitionLine> {
+    match partitions {
+        Ok(partitions) => partitions
+            .into_iter()
+            .map(|p| PartitionLine {
+                partition: p.partition,
+                heartbeat: match p.heartbeat_ns {
+                    Some(at) => format!("{} ago", fmt::duration(now.saturating_sub(at))),
+                    None => "never (not started)".into(),
+                },
+                down: p.down,
+            })
+            .collect(),
+        Err(e) => vec![PartitionLine {
+            partition: "?".into(),
+            heartbeat: format!("the partitions could not be read: {e}"),
+            down: true,
+        }],
+    }
+}
+
 /// A table of the storage section, formatted (`read::storage`).
 pub struct StorageLine {
     pub table: String,
@@ -153,6 +185,10 @@ impl StorageSection {
 pub struct AdminPage {
     pub chrome: Chrome,
     pub clickhouse: ClickHouseLine,
+    /// With several correlator partitions: each one's heartbeat.
+    pub partitions: Vec<PartitionLine>,
+    /// When a silent partition counts as down.
+    pub silent_after: String,
     /// `None`: ClickHouse could not say (see the status).
     pub storage: Option<StorageSection>,
     pub processes: Vec<ProcessLine>,
@@ -249,6 +285,13 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
             .expect("metrics lock")
             .clone(),
     };
+    let partitions = match clickhouse.problem {
+        None => {
+            let now = domain::now_ns();
+            partition_lines(state.store.correlator_partitions(now, None).await, now)
+        }
+        Some(_) => Vec::new(),
+    };
     // Only of a server that answers: a page waits for one deadline at most.
     let storage = match clickhouse.problem {
         None => storage(&state).await.ok().map(|s| StorageSection::of(&s)),
@@ -258,6 +301,8 @@ pub async fn page(State(state): State<AppState>, mut chrome: Chrome) -> Response
     render(&AdminPage {
         chrome,
         clickhouse,
+        partitions,
+        silent_after: fmt::duration(store::correlation::partitions::SILENT_AFTER.as_nanos() as u64),
         storage,
         processes,
         rules,

@@ -561,7 +561,9 @@ impl Correlator {
 
     /// With several partitions: every partition's stored watermark, its
     /// lag published (`throughline_correlator_lag_seconds{partition}`,
-    /// so a partition that stopped shows from the others' `/metrics`),
+    /// so a partition that stopped shows from the others' `/metrics`) and
+    /// whether it still writes it (`throughline_correlator_partition_up`,
+    /// `store::correlation::partitions`),
     /// and the lowest (0 while one has never saved one). `None` for the
     /// single correlator.
     async fn partitions_read(&self, now: u64) -> Result<Option<u64>, StoreError> {
@@ -569,21 +571,29 @@ impl Correlator {
         if !me.is_shared() {
             return Ok(None);
         }
+        let stored = self
+            .store
+            .correlator_partitions(now, Some(me.count()))
+            .await?;
         let mut lowest = u64::MAX;
         let mut lags = BTreeMap::new();
-        for p in me.siblings() {
-            let wm = if p == me {
+        let mut up = BTreeMap::new();
+        for p in stored {
+            let mine = p.index == me.index();
+            let wm = if mine {
                 Some(self.watermark)
             } else {
-                self.store.load_watermark(&p.state_name(STATE_NAME)).await?
+                p.watermark_ns
             };
             lowest = lowest.min(wm.unwrap_or(0));
             // One never started has no lag to show: it is absent.
             if let Some(wm) = wm {
-                lags.insert(p.to_string(), now.saturating_sub(wm));
+                lags.insert(p.partition.clone(), now.saturating_sub(wm));
             }
+            up.insert(p.partition, mine || !p.down);
         }
         *self.metrics.partition_lags.lock().expect("metrics lock") = lags;
+        *self.metrics.partition_up.lock().expect("metrics lock") = up;
         Ok(Some(lowest))
     }
 

@@ -1,4 +1,6 @@
-//! Migrations on a cluster without ZooKeeper: no `ON CLUSTER`, so the
+//! Migrations on a cluster: no `ON CLUSTER`, with or without ZooKeeper
+//! (one path for both, state per node, and nothing waits on a distributed
+//! DDL queue that a node that is down would hold up), so the
 //! migrator runs each statement on every node of `system.clusters` itself,
 //! every node's local tables before any node's `Distributed` tables, and
 //! records each migration in the `schema_migrations` of each node (a plain
@@ -6,6 +8,15 @@
 //! the next run brings it up to date; the data steps of a migration (its
 //! copies and fills, through the `Distributed` tables) run only when no
 //! node had it yet, and a repartition acts on each node's local tables.
+//!
+//! With replicas (`replicated`), each node creates its own replica of each
+//! local table (ClickHouse's way: `CREATE TABLE` per replica, named by the
+//! node's `{replica}` macro), but an `ALTER` of a local table runs on one
+//! replica per shard: ClickHouse replicates it to the others, where
+//! running it again would fail (a column added twice). Every node must
+//! answer: one that does not fails the run before any node is changed
+//! (`create_database` on each first), and the next run, once it is back,
+//! goes on where each node stands.
 
 use super::render::{render_cluster, LOCAL};
 use crate::migrate::{checksum, statements, MigrationReport, Repartition, MIGRATIONS};
@@ -17,12 +28,20 @@ impl Store {
         &self,
         cluster: &str,
     ) -> Result<MigrationReport, StoreError> {
-        let nodes: Vec<Store> = self
-            .cluster_nodes(cluster)
-            .await?
-            .iter()
-            .map(|n| self.on_node(n))
-            .collect();
+        let listed = self.cluster_nodes(cluster).await?;
+        let nodes: Vec<Store> = listed.iter().map(|n| self.on_node(n)).collect();
+        // Every node answers, or none is changed.
+        for (node, store) in listed.iter().zip(&nodes) {
+            if let Err(e) = store.ping().await {
+                return Err(StoreError::Migration(format!(
+                    "node {} (shard {} replica {}) of cluster `{cluster}` does not answer, \
+                     so no node was migrated; start it and run again: {e}",
+                    domain::redact::url(&node.url),
+                    node.shard,
+                    node.replica
+                )));
+            }
+        }
         let mut applied = Vec::with_capacity(nodes.len());
         for node in &nodes {
             node.create_database().await?;
@@ -45,7 +64,7 @@ impl Store {
         for migration in MIGRATIONS {
             let sum = checksum(migration.sql);
             let mut missing = Vec::new();
-            for (node, done) in nodes.iter().zip(&applied) {
+            for ((node, listed), done) in nodes.iter().zip(&listed).zip(&applied) {
                 match done.iter().find(|a| a.version == migration.version) {
                     Some(a) if a.checksum != sum => {
                         return Err(StoreError::Migration(format!(
@@ -56,7 +75,7 @@ impl Store {
                         )))
                     }
                     Some(_) => {}
-                    None => missing.push(node),
+                    None => missing.push((node, listed.shard)),
                 }
             }
             if missing.is_empty() {
@@ -67,33 +86,42 @@ impl Store {
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    render_cluster(s, version, cluster, &database).map_err(|e| {
-                        StoreError::Migration(format!(
-                            "sql/{} statement {}: {e}",
-                            migration.name,
-                            i + 1
-                        ))
-                    })
+                    render_cluster(s, version, cluster, &database, self.is_replicated()).map_err(
+                        |e| {
+                            StoreError::Migration(format!(
+                                "sql/{} statement {}: {e}",
+                                migration.name,
+                                i + 1
+                            ))
+                        },
+                    )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             for distributed in [false, true] {
-                for node in &missing {
+                // The shards whose replicated local tables were altered.
+                let mut altered = vec![Vec::new(); rendered.len()];
+                for (node, shard) in &missing {
                     for (i, statement) in rendered.iter().enumerate() {
                         let part = if distributed {
                             &statement.distributed
                         } else {
                             &statement.local
                         };
-                        if let Some(sql) = part {
-                            node.execute_on_node(sql, migration.name, i + 1).await?;
+                        let Some(sql) = part else { continue };
+                        if !distributed && self.is_replicated() && sql.starts_with("ALTER") {
+                            if altered[i].contains(shard) {
+                                continue;
+                            }
+                            altered[i].push(*shard);
                         }
+                        node.execute_on_node(sql, migration.name, i + 1).await?;
                     }
                 }
             }
             if missing.len() == nodes.len() {
                 self.migrate_data(migration).await?;
             }
-            for node in &missing {
+            for (node, _) in &missing {
                 for r in migration.repartitions {
                     let local = |t: &str| format!("{t}{LOCAL}");
                     let (table, next, old) = (local(r.table), local(r.next), local(r.old));

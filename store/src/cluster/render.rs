@@ -34,12 +34,15 @@ pub struct ClusterStatement {
 }
 
 /// Renders one migration statement for `cluster`, the database being
-/// `database` (a plain name, checked by the configuration).
+/// `database` (a plain name, checked by the configuration); `replicated`:
+/// each local table is the `Replicated` variant of its engine (see
+/// [`replicated_engine`]).
 pub fn render_cluster(
     sql: &str,
     version: ServerVersion,
     cluster: &str,
     database: &str,
+    replicated: bool,
 ) -> Result<ClusterStatement, TemplateError> {
     let mut shard = None;
     let text = render_with_shard(sql, version, &mut shard)?;
@@ -63,6 +66,12 @@ pub fn render_cluster(
             "CREATE TABLE IF NOT EXISTS {name} AS {name}{LOCAL} \
              ENGINE = Distributed('{cluster}', '{database}', '{name}{LOCAL}', {shard})"
         );
+        let local = if replicated {
+            replicated_engine(&local, &format!("{name}{LOCAL}"), database)
+                .ok_or_else(|| refuse("no `ENGINE = E(...)` to replicate"))?
+        } else {
+            local
+        };
         Ok(ClusterStatement {
             local: Some(local),
             distributed: Some(distributed),
@@ -87,6 +96,35 @@ pub fn render_cluster(
     } else {
         Err(refuse("an unknown kind of statement"))
     }
+}
+
+/// `create` (a local table's `CREATE TABLE`) with its `ENGINE = E(args)`
+/// made `ReplicatedE('/clickhouse/tables/{shard}/<database>/<table>',
+/// '{replica}', args)`: the replicas of one shard share a path in
+/// ZooKeeper, each named by its `{replica}` macro; every node's `{shard}`
+/// and `{replica}` macros come from its server configuration.
+fn replicated_engine(create: &str, table: &str, database: &str) -> Option<String> {
+    let at = create.find("ENGINE")? + "ENGINE".len();
+    let rest = create[at..].trim_start().strip_prefix('=')?.trim_start();
+    let name_at = create.len() - rest.len();
+    let open = rest.find('(')?;
+    let engine = &rest[..open];
+    if engine.is_empty() || !engine.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let close = open + rest[open..].find(')')?;
+    let args = rest[open + 1..close].trim();
+    let path = format!("'/clickhouse/tables/{{shard}}/{database}/{table}', '{{replica}}'");
+    let args = if args.is_empty() {
+        path
+    } else {
+        format!("{path}, {args}")
+    };
+    Some(format!(
+        "{}Replicated{engine}({args}){}",
+        &create[..name_at],
+        &rest[close + 1..]
+    ))
 }
 
 /// `text` with [`LOCAL`] after the name that follows the first whole word

@@ -1,10 +1,12 @@
 //! What the correlator reads and writes, and what the API asks of its
 //! results: the feed (`feed`), walking records by key (`walks`), first
 //! sightings of links and steps (`steps`), instances and breaches
-//! (`instances`), and the watermark (here).
+//! (`instances`), the watermark (here), and whether each correlator
+//! partition still writes its own (`partitions`).
 
 mod feed;
 mod instances;
+pub mod partitions;
 mod steps;
 mod walks;
 

@@ -48,6 +48,13 @@ component_args! {
         /// A ClickHouse cluster (a name in the `remote_servers` of clickhouse_url's server) to work on: every table is a local `<table>_local` on each node plus `<table>`, `Distributed` over them, and migrations run on every node of the cluster [default: none, one server]
         #[arg(long, env = "THROUGHLINE_CLICKHOUSE_CLUSTER", value_name = "NAME")]
         pub clickhouse_cluster: Option<String>,
+        /// With clickhouse_cluster: the cluster's shards have replicas, so each local table is the `Replicated` variant of its engine (ZooKeeper, `{shard}` and `{replica}` macros on every node) [default: false]
+        #[arg(
+            long,
+            env = "THROUGHLINE_CLICKHOUSE_REPLICATED",
+            value_name = "true|false"
+        )]
+        pub clickhouse_replicated: Option<bool>,
     }
 }
 
@@ -64,6 +71,8 @@ pub struct ClickHouseSettings {
     pub compression: store::Compression,
     /// `Some`: the cluster of `remote_servers` to work on.
     pub cluster: Option<String>,
+    /// The cluster's local tables are `Replicated`.
+    pub replicated: bool,
 }
 
 impl Default for ClickHouseSettings {
@@ -76,6 +85,7 @@ impl Default for ClickHouseSettings {
             timeouts: store::Timeouts::default(),
             compression: store::Compression::default(),
             cluster: None,
+            replicated: false,
         }
     }
 }
@@ -107,6 +117,7 @@ impl ClickHouseArgs {
                 })?,
             },
             cluster: self.clickhouse_cluster.or(default.cluster),
+            replicated: self.clickhouse_replicated.unwrap_or(default.replicated),
         };
         settings.validate()?;
         Ok(settings)
@@ -141,6 +152,11 @@ impl ClickHouseSettings {
                 )));
             }
         }
+        if self.replicated && self.cluster.is_none() {
+            return Err(ConfigError::Invalid(
+                "clickhouse_replicated needs clickhouse_cluster: replicas are a cluster's".into(),
+            ));
+        }
         if let Some(url) = &self.url {
             if !url.starts_with("http://") && !url.starts_with("https://") {
                 return Err(ConfigError::Invalid(format!(
@@ -163,6 +179,7 @@ impl ClickHouseSettings {
     pub fn store(&self, url: &str) -> store::Store {
         let store = store::Store::new(self.store_config(url));
         match &self.cluster {
+            Some(cluster) if self.replicated => store.on_cluster(cluster).replicated(),
             Some(cluster) => store.on_cluster(cluster),
             None => store,
         }

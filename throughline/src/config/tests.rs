@@ -629,6 +629,20 @@ fn clickhouse_timeouts_default_safe_and_are_checked() {
     assert_eq!(plain.collector.clickhouse.cluster, None);
     let on = up("clickhouse_cluster = \"plant\"\n").unwrap();
     assert_eq!(on.collector.clickhouse.cluster.as_deref(), Some("plant"));
+    assert!(!on.collector.clickhouse.replicated);
+    let replicas = up("clickhouse_cluster = \"plant\"\nclickhouse_replicated = true\n").unwrap();
+    assert!(replicas.collector.clickhouse.replicated);
+    assert!(replicas
+        .collector
+        .clickhouse
+        .store("http://x:8123")
+        .is_replicated());
+    let err = up("clickhouse_replicated = true\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("clickhouse_replicated needs clickhouse_cluster"),
+        "{err}"
+    );
     let err = up("clickhouse_cluster = \"a b\"\n").unwrap_err();
     assert!(
         err.to_string()

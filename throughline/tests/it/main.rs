@@ -8,6 +8,7 @@ mod alerts;
 mod bad_input;
 mod browser;
 mod cluster;
+mod cluster_replicated;
 mod correlator_start;
 mod dashboards;
 mod demo;

@@ -205,3 +205,71 @@ async fn two_partitions_correlate_as_one_correlator_each_writing_its_share() {
         );
     }
 }
+
+/// Why: a partition that went away showed only as a growing lag on the
+/// other partitions' `/metrics`; readiness and `/admin` now say it, from
+/// each partition's watermark row (its heartbeat), and the correlators
+/// publish `throughline_correlator_partition_up`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_or_missing_partition_degrades_readiness_and_shows_down() {
+    let app = TestApp::start().await;
+    // One correlator for all (or none yet): no partitions to list.
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("ready")),
+        "{body}"
+    );
+    assert!(body.get("correlator_partitions").is_none(), "{body}");
+
+    // Partition 0 of 2 runs; partition 1 never started.
+    let (first, second) = (Partition::new(0, 2).unwrap(), Partition::new(1, 2).unwrap());
+    let now = domain::now_ns();
+    correlate(&app, first, now).await;
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("degraded")),
+        "{body}"
+    );
+    assert_eq!(
+        body["correlator_partitions"],
+        serde_json::json!([
+            { "partition": "0/2", "status": "up" },
+            { "partition": "1/2", "status": "down" },
+        ])
+    );
+    assert!(
+        body["reason"].as_str().unwrap().contains("partition 1/2"),
+        "{body}"
+    );
+    let admin = app.page("/admin").await;
+    assert!(
+        admin.contains("id=\"admin-partitions\"") && admin.contains("never (not started)"),
+        "{admin}"
+    );
+
+    // Both run: ready, and each one's gauge says so.
+    let metrics = correlate(&app, second, now).await;
+    let (_, body) = app.get("/readyz").await;
+    assert_eq!(body["status"], "ready", "{body}");
+    let mut text = String::new();
+    metrics.render_technical(&mut text);
+    for p in ["0/2", "1/2"] {
+        let line = format!("throughline_correlator_partition_up{{partition=\"{p}\"}} 1");
+        assert!(text.contains(&line), "{text}");
+    }
+
+    // Three minutes on, partition 1 has written nothing since: partition
+    // 0's next cycle publishes it down.
+    let later = now + 180 * 1_000_000_000;
+    let metrics = correlate(&app, first, later).await;
+    let mut text = String::new();
+    metrics.render_technical(&mut text);
+    assert!(
+        text.contains("throughline_correlator_partition_up{partition=\"1/2\"} 0")
+            && text.contains("throughline_correlator_partition_up{partition=\"0/2\"} 1"),
+        "{text}"
+    );
+    app.stop().await;
+}

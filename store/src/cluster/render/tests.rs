@@ -7,7 +7,7 @@ const CURRENT: ServerVersion = ServerVersion {
 };
 
 fn cluster(sql: &str, version: ServerVersion) -> ClusterStatement {
-    render_cluster(sql, version, "plant", "throughline").unwrap()
+    render_cluster(sql, version, "plant", "throughline", false).unwrap()
 }
 
 #[test]
@@ -81,8 +81,45 @@ fn column_changes_alter_both_tables_and_storage_changes_the_local_one() {
 }
 
 #[test]
+fn a_replicated_table_gets_the_replicated_engine_with_a_path_per_shard_and_table() {
+    let sql = "CREATE TABLE IF NOT EXISTS links {{on_cluster}} (a UInt8, keep UInt8)\n\
+               ) ENGINE = {{engine ReplacingMergeTree(keep) | shard cityHash64(a)}}\n\
+               PARTITION BY a ORDER BY a";
+    let out = render_cluster(sql, ServerVersion::OLDEST, "plant", "tl", true).unwrap();
+    assert_eq!(
+        out.local.as_deref(),
+        Some(
+            "CREATE TABLE IF NOT EXISTS links_local  (a UInt8, keep UInt8)\n\
+             ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/tl/links_local', \
+             '{replica}', keep)\nPARTITION BY a ORDER BY a"
+        )
+    );
+    let plain = "CREATE TABLE t (a UInt8) ENGINE = {{engine MergeTree() | shard a}} ORDER BY a";
+    let out = render_cluster(plain, ServerVersion::OLDEST, "plant", "tl", true).unwrap();
+    assert_eq!(
+        out.local.as_deref(),
+        Some(
+            "CREATE TABLE t_local (a UInt8) ENGINE = ReplicatedMergeTree(\
+             '/clickhouse/tables/{shard}/tl/t_local', '{replica}') ORDER BY a"
+        )
+    );
+    // Every migration's tables have an engine to replicate.
+    for m in MIGRATIONS {
+        for statement in statements(m.sql) {
+            for version in [ServerVersion::OLDEST, CURRENT] {
+                let out = render_cluster(&statement, version, "plant", "tl", true)
+                    .unwrap_or_else(|e| panic!("{} for {version}: {e}", m.name));
+                if let Some(local) = out.local.filter(|l| l.starts_with("CREATE TABLE")) {
+                    assert!(local.contains("ENGINE = Replicated"), "{local}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn other_statements_are_refused_with_the_reason() {
-    let err = render_cluster("RENAME TABLE a TO b", CURRENT, "c", "d").unwrap_err();
+    let err = render_cluster("RENAME TABLE a TO b", CURRENT, "c", "d", false).unwrap_err();
     assert!(
         err.to_string().contains("unknown kind of statement"),
         "{err}"
@@ -92,6 +129,7 @@ fn other_statements_are_refused_with_the_reason() {
         CURRENT,
         "c",
         "d",
+        false,
     )
     .unwrap_err();
     assert!(err.to_string().contains("without `{{engine"), "{err}");
@@ -131,7 +169,7 @@ fn every_migration_renders_for_a_cluster_with_duplicates_on_one_shard() {
     for m in MIGRATIONS {
         for statement in statements(m.sql) {
             for version in [ServerVersion::OLDEST, CURRENT] {
-                let out = render_cluster(&statement, version, "plant", "throughline")
+                let out = render_cluster(&statement, version, "plant", "throughline", false)
                     .unwrap_or_else(|e| panic!("{} for {version}: {e}", m.name));
                 let Some(local) = &out.local else {
                     assert_eq!(out.distributed, None);
