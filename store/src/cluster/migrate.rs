@@ -16,11 +16,17 @@
 //! running it again would fail (a column added twice). Every node must
 //! answer: one that does not fails the run before any node is changed
 //! (`create_database` on each first), and the next run, once it is back,
-//! goes on where each node stands.
+//! goes on where each node stands. A migration that alters tables first
+//! waits for each node's `system.distribution_queue` (current releases) to
+//! drain for the database.
 
 use super::render::{render_cluster, LOCAL};
 use crate::migrate::{checksum, statements, MigrationReport, Repartition, MIGRATIONS};
 use crate::{Store, StoreError};
+
+/// How long a migration that alters tables waits for a node's
+/// `system.distribution_queue` to drain.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Store {
     /// [`Store::migrate`] on `cluster`.
@@ -97,6 +103,15 @@ impl Store {
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if rendered.iter().any(|s| {
+                [&s.local, &s.distributed]
+                    .iter()
+                    .any(|p| p.as_deref().is_some_and(|sql| sql.starts_with("ALTER")))
+            }) {
+                for (node, _) in &missing {
+                    node.wait_for_distribution_queue(migration.name).await?;
+                }
+            }
             for distributed in [false, true] {
                 // The shards whose replicated local tables were altered.
                 let mut altered = vec![Vec::new(); rendered.len()];
@@ -159,6 +174,50 @@ impl Store {
             .fetch_one::<u64>()
             .await?;
         Ok(count > 0)
+    }
+
+    /// Before a migration alters a table: waits (at most
+    /// [`QUEUE_WAIT`]) until this node has no insert queued for this
+    /// database in `system.distribution_queue`, so that no block written
+    /// in the old shape is sent after the change. Releases without that
+    /// table (18.16) queue nothing here: Throughline inserts into
+    /// `Distributed` tables synchronously (`insert_distributed_sync`).
+    async fn wait_for_distribution_queue(&self, migration: &str) -> Result<(), StoreError> {
+        let exists = self
+            .query(
+                "SELECT count() FROM system.tables \
+                 WHERE database = 'system' AND name = 'distribution_queue'",
+            )
+            .fetch_one::<u64>()
+            .await?;
+        if exists == 0 {
+            return Ok(());
+        }
+        let deadline = std::time::Instant::now() + QUEUE_WAIT;
+        loop {
+            let files = self
+                .query(
+                    "SELECT toUInt64(ifNull(sum(data_files), 0)) FROM system.distribution_queue \
+                     WHERE database = currentDatabase()",
+                )
+                .fetch_one::<u64>()
+                .await?;
+            if files == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(StoreError::Migration(format!(
+                    "sql/{migration} alters tables, but {files} insert file(s) are still queued \
+                     for database `{}` in system.distribution_queue on {} after {} s; see that \
+                     table's last_exception, let the queue drain (or SYSTEM FLUSH DISTRIBUTED) \
+                     and run the migration again",
+                    self.config().database,
+                    domain::redact::url(&self.config().url),
+                    QUEUE_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
     }
 
     /// Runs one rendered statement on this node.
