@@ -451,14 +451,20 @@ impl Correlator {
                 .map(|f| (f.process_id.clone(), f.root_value.clone()))
                 .collect();
             let older: Vec<(String, String)> = older.into_iter().collect();
-            self.apply_firsts(firsts);
-            if !older.is_empty() {
-                let (rows, breaches) = tokio::try_join!(
+            // All read before any is held: a read that fails leaves these
+            // roots unheld, so the cycle run again reads them whole (held
+            // with their steps but not their rows, a root would never be
+            // read again, and its stored breaches never cleared).
+            let (rows, breaches) = if older.is_empty() {
+                (Vec::new(), Vec::new())
+            } else {
+                tokio::try_join!(
                     self.store.instances_of(&older),
                     self.store.breaches_of(&older),
-                )?;
-                self.remember(rows, breaches);
-            }
+                )?
+            };
+            self.apply_firsts(firsts);
+            self.remember(rows, breaches);
         }
         // Only a step that moves its stage's first time earlier or marks it
         // failed is written: readers take each stage's earliest time and
