@@ -29,8 +29,11 @@ fn usage_error(e: impl std::fmt::Display) -> ExitCode {
 /// large block freed (up to 32 MiB), so the writer's multi-MiB insert
 /// buffers end up inside the arenas, which keep their pages after the
 /// batch; above 256 KiB a block is its own mapping and goes back to the
-/// system when freed. A thread hands the arenas' free pages back every 10 s
-/// (`malloc_trim`).
+/// system when freed. A thread hands the arenas' free pages back every 2 s
+/// (`malloc_trim`): a correlator cycle of 100 000 records frees about as
+/// much as it allocated every few seconds during a catch-up, and every 10 s
+/// left several cycles' freed pages resident (`up` at 520 MiB through a
+/// plant's day of catch-up).
 fn bound_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -43,7 +46,7 @@ fn bound_malloc() {
         let trim = std::thread::Builder::new()
             .name("malloc-trim".into())
             .spawn(|| loop {
-                std::thread::sleep(std::time::Duration::from_secs(10));
+                std::thread::sleep(std::time::Duration::from_secs(2));
                 // SAFETY: malloc_trim only releases free memory.
                 unsafe {
                     libc::malloc_trim(0);
