@@ -528,7 +528,7 @@ async fn duplicates_out_of_order_and_restarts_change_no_figure_and_write_nothing
         rows(&app, "process_instances").await,
         rows(&app, "breaches").await,
     );
-    assert_eq!(written.0, 5, "one step per record and stage");
+    assert_eq!(written.0, 5, "one step per stage each record reached first");
 
     // Everything again, a third time, then a restarted correlator.
     for (id, system, ty, time, keys) in &all {
