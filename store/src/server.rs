@@ -5,6 +5,9 @@
 //!
 //! Ports are picked free at each start, so a system ClickHouse on 8123/9000 or
 //! another private server never clashes; the data directory is what persists.
+//! They come from below the kernel's ephemeral range and are never handed out
+//! twice by one process, so a server restarted on its old ports finds them
+//! free.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -68,18 +71,49 @@ fn find_binary() -> Option<(PathBuf, Vec<&'static str>)> {
     None
 }
 
-/// `n` distinct free ports: all are held until all are chosen, so the kernel
-/// cannot hand out the same one twice.
-fn free_ports<const N: usize>() -> Result<[u16; N], ServerError> {
-    let listeners = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port")))
-        .collect::<Result<Vec<_>, _>>()?;
+/// Where private servers' ports come from: below Linux's default ephemeral
+/// range (32768-60999), so an outgoing connection's local port never takes
+/// one while its server is down for a restart, and no other
+/// `bind(127.0.0.1:0)` listener is handed one.
+const PORT_RANGE: std::ops::Range<u16> = 20000..32000;
+
+/// The next port this process tries; starts at an offset from its pid so
+/// that two processes (a test and the `throughline up` it runs) start apart.
+static NEXT_PORT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
+
+/// `n` distinct free ports. A port is handed out at most once per process
+/// (until the range wraps), so a server stopped for a restart keeps its
+/// ports: no other server this process starts takes them meanwhile. Tests
+/// that restart a process on the same ports take theirs from here too.
+pub fn free_ports<const N: usize>() -> Result<[u16; N], ServerError> {
+    use std::sync::atomic::Ordering;
+    let span = u32::from(PORT_RANGE.end - PORT_RANGE.start);
+    let _ = NEXT_PORT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(7919)) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
     let mut ports = [0u16; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener
-            .local_addr()
-            .map_err(io("finding a free port"))?
-            .port();
+    let mut held = Vec::with_capacity(N);
+    let mut tried = 0;
+    for port in ports.iter_mut() {
+        loop {
+            if tried == span {
+                return Err(ServerError::Io {
+                    context: format!("finding a free port in {PORT_RANGE:?}"),
+                    source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+                });
+            }
+            tried += 1;
+            let candidate =
+                PORT_RANGE.start + (NEXT_PORT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+            if let Ok(listener) = TcpListener::bind(("127.0.0.1", candidate)) {
+                held.push(listener);
+                *port = candidate;
+                break;
+            }
+        }
     }
     Ok(ports)
 }
@@ -237,4 +271,24 @@ async fn ping(addr: &str) -> bool {
     let read =
         tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut response)).await;
     matches!(read, Ok(Ok(_))) && response.ends_with(b"Ok.\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_outside_the_ephemeral_range_and_never_handed_out_twice() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50 {
+            for port in free_ports::<2>().unwrap() {
+                assert!(PORT_RANGE.contains(&port), "{port}");
+                assert!(seen.insert(port), "{port} handed out twice");
+            }
+        }
+        // A port in use is skipped.
+        let next = free_ports::<1>().unwrap()[0];
+        let _busy = TcpListener::bind(("127.0.0.1", next + 1));
+        assert_ne!(free_ports::<1>().unwrap()[0], next + 1);
+    }
 }

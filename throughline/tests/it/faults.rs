@@ -637,12 +637,10 @@ async fn a_frozen_clickhouse_hangs_nothing_and_loses_nothing() {
     server.stop().await;
 }
 
-/// `N` distinct free ports (all held until all are chosen).
+/// `N` distinct free ports that stay ours while a process restarts on them:
+/// outside the kernel's ephemeral range and handed out once per test run.
 fn free_ports<const N: usize>() -> [u16; N] {
-    let held: Vec<_> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
+    store::server::free_ports().unwrap()
 }
 
 /// The real binary as `throughline collector`.
