@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{self, Metrics};
 use crate::rollups::Rollups;
 use crate::spool::dead_letter::DeadLetters;
-use crate::spool::{Spool, SpoolError, SpoolReader};
+use crate::spool::{Read, Spool, SpoolError, SpoolReader};
 use domain::model::Batch;
 use store::write::WriteReport;
 use store::{Store, StoreError};
@@ -58,6 +58,10 @@ impl From<SpoolError> for SubmitError {
 /// few seconds).
 const INSERT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How often inserts start at most while there is no backlog
+/// ([`PipelineOptions::insert_interval`]).
+pub const DEFAULT_INSERT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Tuning of the writer.
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineOptions {
@@ -66,6 +70,13 @@ pub struct PipelineOptions {
     /// First retry delay after a retryable failure; doubles up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Inserts start at most once per this interval while the spool holds
+    /// less than a full batch: what arrives meanwhile joins the next insert.
+    /// Every insert makes a part in each table, and a point lookup reads
+    /// every part; ClickHouse wants about one insert per second per table.
+    /// A backlog is written back to back. Acknowledgements do not wait for
+    /// it (they wait for the spool), only storage does.
+    pub insert_interval: Duration,
 }
 
 impl Default for PipelineOptions {
@@ -74,6 +85,7 @@ impl Default for PipelineOptions {
             max_batch_records: 20_000,
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
+            insert_interval: DEFAULT_INSERT_INTERVAL,
         }
     }
 }
@@ -176,6 +188,7 @@ impl Writer {
         };
         committed.borrow_and_update();
         let mut next = read_next(reader);
+        let mut last_insert: Option<Instant> = None;
         loop {
             let (reader, read) = match next.await {
                 Ok(done) => done,
@@ -214,6 +227,10 @@ impl Writer {
             if self.shutdown.is_cancelled() {
                 return;
             }
+            let Some((reader, read)) = self.gather(reader, read, last_insert).await else {
+                return;
+            };
+            last_insert = Some(Instant::now());
             committed.borrow_and_update();
             next = read_next(reader);
             let (count, bytes, end) = (read.count(), read.bytes(), read.end);
@@ -234,6 +251,58 @@ impl Writer {
             if let Err(e) = self.spool.ack(end, count, bytes) {
                 tracing::error!(error = %e, "saving the spool position failed; the records may be written again after a restart (harmless)");
             }
+        }
+    }
+
+    /// Less than a full batch read within `insert_interval` of the last
+    /// insert's start: waits out the interval and reads what was committed
+    /// meanwhile into the same batch. `None` when shutting down (what was
+    /// read stays in the spool, unacknowledged).
+    async fn gather(
+        &self,
+        reader: SpoolReader,
+        mut read: Read,
+        last_insert: Option<Instant>,
+    ) -> Option<(SpoolReader, Read)> {
+        let max = self.options.max_batch_records;
+        let Some(deadline) = last_insert.map(|at| at + self.options.insert_interval) else {
+            return Some((reader, read));
+        };
+        if read.count() as usize >= max || Instant::now() >= deadline {
+            return Some((reader, read));
+        }
+        if self.pause_until(deadline).await {
+            return None;
+        }
+        let rest = max - read.count() as usize;
+        let (reader, more) = tokio::task::spawn_blocking(move || {
+            let mut reader = reader;
+            let more = reader.read(rest);
+            (reader, more)
+        })
+        .await
+        .ok()?;
+        match more {
+            Ok(more) if more.moved => {
+                read.records.extend(more.records);
+                read.undecodable.extend(more.undecodable);
+                read.end = more.end;
+            }
+            Ok(_) => {}
+            // The reader stands where the first read ended: store that, the
+            // rest is read again next time.
+            Err(e) => {
+                tracing::error!(error = %e, dir = %self.spool.dir().display(), "reading the spool failed; storing what was read before")
+            }
+        }
+        Some((reader, read))
+    }
+
+    /// Sleeps until `deadline` unless shutting down; true when shutting down.
+    async fn pause_until(&self, deadline: Instant) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.into()) => false,
+            _ = self.shutdown.cancelled() => true,
         }
     }
 

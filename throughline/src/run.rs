@@ -117,7 +117,10 @@ fn collector_settings(
         limits: ingest.limits,
         keys: Arc::new(config.keys.clone()),
         events: Arc::new(ingest.events.clone()),
-        pipeline: PipelineOptions::default(),
+        pipeline: PipelineOptions {
+            insert_interval: ingest.insert_interval,
+            ..PipelineOptions::default()
+        },
         spool: SpoolOptions::new(&ingest.spool_dir, ingest.spool_max_bytes),
         metrics,
         auth: config.auth.clone(),

@@ -30,6 +30,9 @@ component_args! {
         /// Largest spool in bytes; while it is full, requests are refused with 429 / RESOURCE_EXHAUSTED [default: 1073741824]
         #[arg(long, env = "THROUGHLINE_SPOOL_MAX_BYTES", value_name = "BYTES")]
         pub spool_max_bytes: Option<u64>,
+        /// Inserts into ClickHouse start at most once per this interval while there is no backlog; what arrives meanwhile joins the next insert (fewer, larger parts for ClickHouse to merge and lookups to read) [default: 1s]
+        #[arg(long, env = "THROUGHLINE_INSERT_INTERVAL", value_name = "DURATION")]
+        pub insert_interval: Option<String>,
         /// `[limits]` (file only): what one record may carry (attributes,
         /// value bytes, span events and links, nesting depth); the excess is
         /// cut and marked.
@@ -67,6 +70,7 @@ pub struct IngestSettings {
     pub max_request_bytes: usize,
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
+    pub insert_interval: std::time::Duration,
     pub limits: Limits,
     pub events: EventRules,
 }
@@ -81,8 +85,14 @@ impl IngestSettings {
         let Self {
             max_request_bytes,
             spool_max_bytes,
+            insert_interval,
             ..
         } = self;
+        if *insert_interval > std::time::Duration::from_secs(60) {
+            return Err(ConfigError::Invalid(format!(
+                "insert_interval {insert_interval:?} holds records back from ClickHouse too long; use at most 60s (1s is the default)"
+            )));
+        }
         if *max_request_bytes < 1024 {
             return Err(ConfigError::Invalid(format!(
                 "max_request_bytes {max_request_bytes} is too small to hold any OTLP batch; use at least 1024"
@@ -119,6 +129,8 @@ impl CollectorArgs {
             spool_max_bytes: self
                 .spool_max_bytes
                 .unwrap_or(collector::spool::DEFAULT_MAX_BYTES),
+            insert_interval: super::duration_of("insert_interval", self.insert_interval)?
+                .unwrap_or(collector::pipeline::DEFAULT_INSERT_INTERVAL),
             limits: self.limits.unwrap_or_default(),
             events,
         };

@@ -57,6 +57,7 @@ fn flags_beat_the_file_and_the_file_beats_defaults() {
     assert_eq!(s.collector.clickhouse.url, None);
     assert_eq!(ingest.spool_dir, PathBuf::from("./data/spool"));
     assert_eq!(ingest.spool_max_bytes, 1 << 30);
+    assert_eq!(ingest.insert_interval, Duration::from_secs(1));
     assert!(s.collector.keys.is_key_attribute("erp", "sap.sales_order"));
 }
 
@@ -78,6 +79,19 @@ fn the_spool_follows_the_data_dir_unless_set() {
     };
     let err = flags.load(&ConfigFile::default()).unwrap_err();
     assert!(err.to_string().contains("spool_max_bytes 10"), "{err}");
+}
+
+#[test]
+fn the_insert_interval_is_a_duration_of_at_most_a_minute() {
+    let s = up("insert_interval = \"250ms\"\n").unwrap();
+    assert_eq!(
+        s.collector.ingest.insert_interval,
+        Duration::from_millis(250)
+    );
+    let err = up("insert_interval = \"5m\"\n").unwrap_err();
+    assert!(err.to_string().contains("at most 60s"), "{err}");
+    let err = up("insert_interval = \"soon\"\n").unwrap_err();
+    assert!(err.to_string().contains("write it like 500ms"), "{err}");
 }
 
 #[test]

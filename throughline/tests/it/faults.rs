@@ -335,7 +335,7 @@ fn quick_retries() -> PipelineOptions {
     PipelineOptions {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(500),
-        ..Default::default()
+        ..TestConfig::default().pipeline
     }
 }
 

@@ -187,7 +187,14 @@ impl Default for TestConfig {
             systems: Vec::new(),
             correlator: None,
             spool_max_bytes: collector::spool::DEFAULT_MAX_BYTES,
-            pipeline: PipelineOptions::default(),
+            // Tests post and wait for the insert, one after another: a
+            // second's interval would make each wait a second.
+            // `otlp::requests_within_an_insert_interval_share_one_insert`
+            // tests the default.
+            pipeline: PipelineOptions {
+                insert_interval: std::time::Duration::from_millis(20),
+                ..PipelineOptions::default()
+            },
             store: None,
             spool_dir: None,
             alerts: None,

@@ -403,3 +403,54 @@ async fn spans_stored_before_the_service_sort_key_are_copied_on_upgrade() {
         ]
     );
 }
+
+/// Requests arriving faster than the insert interval share inserts: each
+/// table gets about one part a second, not one per request; every span is
+/// stored all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_within_an_insert_interval_share_one_insert() {
+    use crate::harness::TestConfig;
+    let app = TestApp::with(TestConfig {
+        pipeline: collector::pipeline::PipelineOptions {
+            insert_interval: std::time::Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let fixture = include_str!("../../../sample-data/fixtures/otlp-traces.json");
+    let traces: Vec<String> = (0..30)
+        .map(|n| format!("5b8efff7980381030000{n:012x}"))
+        .collect();
+    let client = reqwest::Client::new();
+    for trace in &traces {
+        let body = fixture.replace("5b8efff798038103d269b633813fc60c", trace);
+        let response = client
+            .post(app.otlp_url("/v1/traces"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.settled().await;
+    for trace in &traces {
+        assert_eq!(app.trace(trace, 2).await.len(), 2, "trace {trace}");
+    }
+    let metrics = app.metrics().await;
+    let batches: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("throughline_insert_batches_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no insert batch count in\n{metrics}"));
+    // 30 requests over 3 s or more: the first insert, then one a second.
+    assert!(
+        (2..=6).contains(&batches),
+        "{batches} inserts for 30 requests over 3 s"
+    );
+}
