@@ -396,9 +396,29 @@ pub(crate) fn without_now(value: Value) -> Value {
     }
 }
 
-/// `html` with every duration (`1h38m7s583ms`, `5m`) read as `D`: the
-/// pages show how late open breaches are, counted from now.
+/// `html` with every duration (`1h38m7s583ms`, `5m`) read as `D` and the
+/// text of every `<time>` element (`59.0 s ago`, `1 min ago`) as `T`: the
+/// pages show how late open breaches are and how long ago things were,
+/// counted from now.
 pub(crate) fn page_without_now(html: &str) -> String {
+    let mut times = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(open) = rest.find("<time") {
+        let Some(text) = rest[open..].find('>').map(|i| open + i + 1) else {
+            break;
+        };
+        let Some(close) = rest[text..].find("</time>").map(|i| text + i) else {
+            break;
+        };
+        times.push_str(&rest[..text]);
+        times.push('T');
+        rest = &rest[close..];
+    }
+    times.push_str(rest);
+    durations_as_d(&times)
+}
+
+fn durations_as_d(html: &str) -> String {
     let digits_at =
         |text: &str| text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
     let mut out = String::with_capacity(html.len());
