@@ -268,13 +268,16 @@ impl Writer {
         let Some(deadline) = last_insert.map(|at| at + self.options.insert_interval) else {
             return Some((reader, read));
         };
-        if read.count() as usize >= max || Instant::now() >= deadline {
+        // Counted as the reader counts toward its maximum: records of the
+        // batches (spans, logs, events), not requests.
+        let held = read.held();
+        if held >= max || Instant::now() >= deadline {
             return Some((reader, read));
         }
         if self.pause_until(deadline).await {
             return None;
         }
-        let rest = max - read.count() as usize;
+        let rest = max - held;
         let (reader, more) = tokio::task::spawn_blocking(move || {
             let mut reader = reader;
             let more = reader.read(rest);

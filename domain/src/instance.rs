@@ -10,6 +10,20 @@ pub struct StageHit {
     pub failed: bool,
 }
 
+impl StageHit {
+    /// What is known of a stage after `known` (if anything) and a hit at
+    /// `time_ns`: the earliest time, failed if any hit failed.
+    pub fn merged(known: Option<StageHit>, time_ns: u64, failed: bool) -> StageHit {
+        match known {
+            None => StageHit { time_ns, failed },
+            Some(h) => StageHit {
+                time_ns: h.time_ns.min(time_ns),
+                failed: h.failed | failed,
+            },
+        }
+    }
+}
+
 /// What is known of one instance: per stage of its process, the first hit.
 ///
 /// Packed, 8 bytes a stage (0: not reached; else the time plus one, shifted
@@ -55,13 +69,7 @@ impl Instance {
     /// Records a hit; `true` when it changed what is known.
     pub fn hit(&mut self, stage: usize, time_ns: u64, failed: bool) -> bool {
         let slot = &mut self.hits[stage];
-        let next = match unpack(*slot) {
-            None => StageHit { time_ns, failed },
-            Some(h) => StageHit {
-                time_ns: h.time_ns.min(time_ns),
-                failed: h.failed | failed,
-            },
-        };
+        let next = StageHit::merged(unpack(*slot), time_ns, failed);
         let before = *slot;
         *slot = pack(next);
         *slot != before

@@ -40,6 +40,16 @@ impl Read {
     pub fn count(&self) -> u64 {
         (self.records.len() + self.undecodable.len()) as u64
     }
+
+    /// What counts toward [`SpoolReader::read`]'s maximum: the records in
+    /// the batches read (at least one a batch), and each undecodable one.
+    pub fn held(&self) -> usize {
+        self.records
+            .iter()
+            .map(|r| r.batch.len().max(1))
+            .sum::<usize>()
+            + self.undecodable.len()
+    }
 }
 
 /// The writer's reader: committed records in order, from the last

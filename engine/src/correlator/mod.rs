@@ -136,11 +136,15 @@ pub struct Correlator {
     settings: CorrelatorSettings,
     metrics: Arc<CorrelatorMetrics>,
     watermark: u64,
-    /// Feed rows taken in the last `LOOKBACK_NS` before the watermark, by
+    /// Feed rows taken that the next cycle may read again (from
+    /// [`read_from`]: up to `LOOKBACK_NS` before the watermark), by
     /// reference, with their ingestion time.
     /// (A hash of the reference: 16 bytes an entry, where a feed read of a
     /// busy plant's 15 s holds hundreds of thousands.)
     recent: HashMap<u64, u64>,
+    /// When the last cycle that moved the watermark began (its `now`); see
+    /// [`read_from`].
+    last_read_ns: Option<u64>,
     /// (kind, system, name) -> (process, stage) it reaches.
     matchers: HashMap<(RecordKind, String, String), Vec<(usize, usize)>>,
     /// The instances in flight, with what was last written of each.
@@ -167,6 +171,23 @@ fn ref_hash(record_ref: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     record_ref.hash(&mut h);
     h.finish()
+}
+
+/// Where a cycle starts reading the feed, given the watermark and when the
+/// last cycle (which read everything up to the watermark) began: back
+/// `LOOKBACK_NS` from the watermark, for writes that became visible late;
+/// but never before what that cycle could see whole, since a row stamped
+/// more than `LOOKBACK_NS` before it began was visible by then. At the live
+/// edge that is the whole lookback; in a catch-up, whose watermark is far
+/// behind, none: each row is read once, not again in the next seven cycles
+/// (15 s of a plant's day is hundreds of thousands of rows). After a start,
+/// the whole lookback.
+fn read_from(watermark: u64, last_read_ns: Option<u64>) -> u64 {
+    let lookback = watermark.saturating_sub(LOOKBACK_NS);
+    match last_read_ns {
+        Some(read) => lookback.max(watermark.min(read.saturating_sub(LOOKBACK_NS))),
+        None => lookback,
+    }
 }
 
 fn horizon_start(now: u64, horizon: Duration) -> u64 {
@@ -219,16 +240,7 @@ impl Correlator {
                     .get(p, &s.root_value)
                     .and_then(|h| h.instance.hit_of(stage))
             });
-            let next = match known {
-                None => StageHit {
-                    time_ns: s.time_ns,
-                    failed: s.failed,
-                },
-                Some(h) => StageHit {
-                    time_ns: h.time_ns.min(s.time_ns),
-                    failed: h.failed | s.failed,
-                },
-            };
+            let next = StageHit::merged(known, s.time_ns, s.failed);
             // An instance's plant is read back from its steps (the first
             // plant one named): the step that brings it is kept.
             let names_plant = !s.plant.is_empty()
@@ -289,7 +301,7 @@ impl Correlator {
         let mut upto = now.saturating_sub(self.settings.settle.as_nanos() as u64);
         let start_watermark = self.watermark;
         let mut records: Vec<Arc<FeedRecord>> = Vec::new();
-        let mut cursor = (start_watermark.saturating_sub(LOOKBACK_NS), String::new());
+        let mut cursor = (read_from(start_watermark, self.last_read_ns), String::new());
         // Each read covers a window of ingestion time after the cursor, not
         // everything up to `upto`: 18.16 sorts every row a query matches
         // before its LIMIT, so a read's cost must be bounded by its window.
@@ -537,12 +549,15 @@ impl Correlator {
         for r in &records {
             self.recent.insert(ref_hash(&r.record_ref), r.ingested_ns);
         }
-        let keep_from = upto.saturating_sub(LOOKBACK_NS);
+        // What the next cycle may read again: it starts at `read_from`.
+        let next_read_ns = Some(now);
+        let keep_from = read_from(upto, next_read_ns);
         self.recent.retain(|_, ns| *ns >= keep_from);
         self.walking
             .forget_before(horizon_start(now, self.settings.horizon));
         self.watermark = upto;
         self.store.save_watermark(&self.state_name, upto).await?;
+        self.last_read_ns = next_read_ns;
         // What is read for good goes: the feed keeps only the last minutes,
         // and with several partitions only what the slowest one (or one
         // that stopped) has read.
@@ -622,5 +637,32 @@ impl Correlator {
                 self.instances.remove(*p, root);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod read_from_tests {
+    use super::{read_from, LOOKBACK_NS};
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn the_live_edge_reads_the_whole_lookback_again() {
+        let now = 1_000_000 * S;
+        let watermark = now - 2 * S;
+        assert_eq!(read_from(watermark, None), watermark - LOOKBACK_NS);
+        // The last cycle began at `now`: rows stamped since `now - 15 s`
+        // may have been invisible to it.
+        assert_eq!(read_from(watermark, Some(now)), now - LOOKBACK_NS);
+    }
+
+    #[test]
+    fn a_catch_up_reads_each_row_once() {
+        let now = 1_000_000 * S;
+        let watermark = now - 3_600 * S;
+        assert_eq!(read_from(watermark, Some(now)), watermark);
+        // Nearing the live edge: back to what the last cycle could miss.
+        let watermark = now - 10 * S;
+        assert_eq!(read_from(watermark, Some(now)), now - LOOKBACK_NS);
     }
 }

@@ -92,6 +92,7 @@ impl Correlator {
             metrics,
             watermark,
             recent: HashMap::new(),
+            last_read_ns: None,
             matchers,
             instances: Instances::new(process_count),
             deadlines: BTreeSet::new(),
