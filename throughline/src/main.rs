@@ -26,8 +26,22 @@ fn usage_error(e: impl std::fmt::Display) -> ExitCode {
 /// unless trimmed every few seconds, which cost the correlator a tenth of its
 /// rate. mimalloc serves the many short-lived strings and buffers of a batch
 /// from thread-local pages and returns freed pages to the system itself.
+///
+/// Freed pages go back at once (purge delay 0; mimalloc waits 1 s by
+/// default): with the default a plant's day peaked at 512 MiB RSS, with
+/// 0 at 429 MiB, at the same rates.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (v3; the sys
+/// crate names the options around it, 14 and 16, not this one).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+fn return_freed_memory_at_once() {
+    // SAFETY: sets one allocator option, once, before any other thread
+    // exists: first thing in `main` (mi_option_set is not thread safe).
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Runtime::new().map_err(|e| {
@@ -197,6 +211,7 @@ fn start_logging(format: LogFormat) {
 }
 
 fn main() -> ExitCode {
+    return_freed_memory_at_once();
     collector::tls::install_default_provider();
     let cli = Cli::parse();
     let config = cli.config.as_deref();
