@@ -97,10 +97,10 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the writer task draining `reader`; it stops once `shutdown` is
-    /// cancelled and what was committed by then is stored, or at once when
-    /// ClickHouse fails while stopping (the spool keeps the rest for the next
-    /// start).
+    /// Starts the writer task draining `reader`; once `shutdown` is
+    /// cancelled it finishes the insert in flight (or gives it up at once
+    /// when ClickHouse fails) and stops; the spool keeps the rest, records
+    /// waiting for the insert interval included, for the next start.
     pub fn start(
         store: Store,
         spool: Spool,
@@ -278,13 +278,18 @@ impl Writer {
             return None;
         }
         let rest = max - held;
-        let (reader, more) = tokio::task::spawn_blocking(move || {
+        let (reader, more) = match tokio::task::spawn_blocking(move || {
             let mut reader = reader;
             let more = reader.read(rest);
             (reader, more)
         })
         .await
-        .ok()?;
+        {
+            Ok(done) => done,
+            // The runtime is shutting down: nothing is acknowledged.
+            Err(e) if e.is_cancelled() => return None,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
         match more {
             Ok(more) if more.moved => {
                 read.records.extend(more.records);

@@ -119,7 +119,10 @@ impl SpoolReader {
                                 bytes,
                             });
                         }
-                        Err(e) => out.undecodable.push((bytes, e.to_string())),
+                        Err(e) => {
+                            held += 1;
+                            out.undecodable.push((bytes, e.to_string()));
+                        }
                     }
                 }
                 segment::Next::End if self.at.segment < committed.segment => {

@@ -68,7 +68,9 @@ const MAX_WINDOW_NS: u64 = 3_600_000_000_000;
 const MAX_DEPTH: usize = 4;
 /// Each cycle reads the feed again from this far behind its watermark and
 /// takes the rows it has not seen: a write that became visible late (a slow
-/// insert, a collector's clock a little behind) is still correlated.
+/// insert, a collector's clock a little behind) is still correlated. Not
+/// behind what the last cycle could see whole ([`read_from`]): a catch-up
+/// reads each row once.
 const LOOKBACK_NS: u64 = 15_000_000_000;
 /// Records one cycle takes at most; the rest waits for the next, so memory
 /// stays bounded after a long outage.
@@ -142,8 +144,8 @@ pub struct Correlator {
     /// (A hash of the reference: 16 bytes an entry, where a feed read of a
     /// busy plant's 15 s holds hundreds of thousands.)
     recent: HashMap<u64, u64>,
-    /// When the last cycle that moved the watermark began (its `now`); see
-    /// [`read_from`].
+    /// What the last cycle that moved the watermark aimed to read up to
+    /// (`now - settle`); see [`read_from`].
     last_read_ns: Option<u64>,
     /// (kind, system, name) -> (process, stage) it reaches.
     matchers: HashMap<(RecordKind, String, String), Vec<(usize, usize)>>,
@@ -173,12 +175,13 @@ fn ref_hash(record_ref: &str) -> u64 {
     h.finish()
 }
 
-/// Where a cycle starts reading the feed, given the watermark and when the
-/// last cycle (which read everything up to the watermark) began: back
-/// `LOOKBACK_NS` from the watermark, for writes that became visible late;
-/// but never before what that cycle could see whole, since a row stamped
-/// more than `LOOKBACK_NS` before it began was visible by then. At the live
-/// edge that is the whole lookback; in a catch-up, whose watermark is far
+/// Where a cycle starts reading the feed, given the watermark and what the
+/// last cycle (which read everything up to the watermark) aimed to read
+/// up to, `now - settle` when it began: back `LOOKBACK_NS` from the
+/// watermark, for writes that became visible late; but never before what
+/// that cycle could see whole, since a row stamped more than `settle +
+/// LOOKBACK_NS` before it began was visible by then. At the live edge
+/// that is the whole lookback; in a catch-up, whose watermark is far
 /// behind, none: each row is read once, not again in the next seven cycles
 /// (15 s of a plant's day is hundreds of thousands of rows). After a start,
 /// the whole lookback.
@@ -550,13 +553,15 @@ impl Correlator {
             self.recent.insert(ref_hash(&r.record_ref), r.ingested_ns);
         }
         // What the next cycle may read again: it starts at `read_from`.
-        let next_read_ns = Some(now);
+        // This cycle read up to `now - settle` (or stopped before it):
+        // rows stamped `LOOKBACK_NS` before that were visible to it.
+        let next_read_ns = Some(now.saturating_sub(self.settings.settle.as_nanos() as u64));
         let keep_from = read_from(upto, next_read_ns);
         self.recent.retain(|_, ns| *ns >= keep_from);
         self.walking
             .forget_before(horizon_start(now, self.settings.horizon));
-        self.watermark = upto;
         self.store.save_watermark(&self.state_name, upto).await?;
+        self.watermark = upto;
         self.last_read_ns = next_read_ns;
         // What is read for good goes: the feed keeps only the last minutes,
         // and with several partitions only what the slowest one (or one
@@ -648,21 +653,21 @@ mod read_from_tests {
 
     #[test]
     fn the_live_edge_reads_the_whole_lookback_again() {
-        let now = 1_000_000 * S;
-        let watermark = now - 2 * S;
+        // The last cycle read up to `now - settle` and got there.
+        let aimed = 1_000_000 * S - 2 * S;
+        let watermark = aimed;
         assert_eq!(read_from(watermark, None), watermark - LOOKBACK_NS);
-        // The last cycle began at `now`: rows stamped since `now - 15 s`
-        // may have been invisible to it.
-        assert_eq!(read_from(watermark, Some(now)), now - LOOKBACK_NS);
+        assert_eq!(read_from(watermark, Some(aimed)), watermark - LOOKBACK_NS);
     }
 
     #[test]
     fn a_catch_up_reads_each_row_once() {
-        let now = 1_000_000 * S;
-        let watermark = now - 3_600 * S;
-        assert_eq!(read_from(watermark, Some(now)), watermark);
+        let aimed = 1_000_000 * S;
+        // It stopped an hour short, at its record limit.
+        let watermark = aimed - 3_600 * S;
+        assert_eq!(read_from(watermark, Some(aimed)), watermark);
         // Nearing the live edge: back to what the last cycle could miss.
-        let watermark = now - 10 * S;
-        assert_eq!(read_from(watermark, Some(now)), now - LOOKBACK_NS);
+        let watermark = aimed - 10 * S;
+        assert_eq!(read_from(watermark, Some(aimed)), aimed - LOOKBACK_NS);
     }
 }

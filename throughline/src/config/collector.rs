@@ -30,7 +30,7 @@ component_args! {
         /// Largest spool in bytes; while it is full, requests are refused with 429 / RESOURCE_EXHAUSTED [default: 1073741824]
         #[arg(long, env = "THROUGHLINE_SPOOL_MAX_BYTES", value_name = "BYTES")]
         pub spool_max_bytes: Option<u64>,
-        /// Inserts into ClickHouse start at most once per this interval while there is no backlog; what arrives meanwhile joins the next insert (fewer, larger parts for ClickHouse to merge and lookups to read) [default: 1s]
+        /// Inserts into ClickHouse start at most once per this interval while there is no backlog; what arrives meanwhile joins the next insert (fewer, larger parts for ClickHouse to merge and lookups to read); 0s inserts as soon as something arrives [default: 1s]
         #[arg(long, env = "THROUGHLINE_INSERT_INTERVAL", value_name = "DURATION")]
         pub insert_interval: Option<String>,
         /// `[limits]` (file only): what one record may carry (attributes,
@@ -129,7 +129,7 @@ impl CollectorArgs {
             spool_max_bytes: self
                 .spool_max_bytes
                 .unwrap_or(collector::spool::DEFAULT_MAX_BYTES),
-            insert_interval: super::duration_of("insert_interval", self.insert_interval)?
+            insert_interval: super::duration_or_zero_of("insert_interval", self.insert_interval)?
                 .unwrap_or(collector::pipeline::DEFAULT_INSERT_INTERVAL),
             limits: self.limits.unwrap_or_default(),
             events,

@@ -312,6 +312,22 @@ impl Visitor<'_> for Key {
     }
 }
 
+/// A duration key that may be zero (`0s`: off): `None` when unset;
+/// unreadable says how to write it.
+fn duration_or_zero_of(name: &str, value: Option<String>) -> Result<Option<Duration>, ConfigError> {
+    value
+        .map(|text| {
+            duration::parse_ns(&text)
+                .map(Duration::from_nanos)
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "{name} `{text}` is not a duration; write it like 0s, 500ms, 15s or 1m"
+                    ))
+                })
+        })
+        .transpose()
+}
+
 /// A duration key: `None` when unset; zero or unreadable says how to write it.
 fn duration_of(name: &str, value: Option<String>) -> Result<Option<Duration>, ConfigError> {
     value

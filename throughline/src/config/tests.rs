@@ -91,7 +91,9 @@ fn the_insert_interval_is_a_duration_of_at_most_a_minute() {
     let err = up("insert_interval = \"5m\"\n").unwrap_err();
     assert!(err.to_string().contains("at most 60s"), "{err}");
     let err = up("insert_interval = \"soon\"\n").unwrap_err();
-    assert!(err.to_string().contains("write it like 500ms"), "{err}");
+    assert!(err.to_string().contains("write it like 0s, 500ms"), "{err}");
+    let s = up("insert_interval = \"0s\"\n").unwrap();
+    assert_eq!(s.collector.ingest.insert_interval, Duration::ZERO);
 }
 
 #[test]

@@ -423,6 +423,7 @@ async fn requests_within_an_insert_interval_share_one_insert() {
         .map(|n| format!("5b8efff7980381030000{n:012x}"))
         .collect();
     let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
     for trace in &traces {
         let body = fixture.replace("5b8efff798038103d269b633813fc60c", trace);
         let response = client
@@ -435,6 +436,7 @@ async fn requests_within_an_insert_interval_share_one_insert() {
         assert_eq!(response.status(), 200);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let sending = started.elapsed().as_secs();
     app.settled().await;
     for trace in &traces {
         assert_eq!(app.trace(trace, 2).await.len(), 2, "trace {trace}");
@@ -450,7 +452,7 @@ async fn requests_within_an_insert_interval_share_one_insert() {
         .unwrap_or_else(|| panic!("no insert batch count in\n{metrics}"));
     // 30 requests over 3 s or more: the first insert, then one a second.
     assert!(
-        (2..=6).contains(&batches),
-        "{batches} inserts for 30 requests over 3 s"
+        batches >= 2 && batches <= sending + 2,
+        "{batches} inserts for 30 requests over {sending} s"
     );
 }
