@@ -239,14 +239,7 @@ fn base_client(config: &StoreConfig) -> Client {
     let mut client = timeout::http_client(config.timeouts.connect)
         .with_url(&config.url)
         .with_compression(config.compression.client())
-        .with_validation(false)
-        // Reads of up to a million rows (lookups, never the big scans)
-        // keep the blocks they decompress in the server's uncompressed
-        // cache: a point lookup decompresses a whole block of every column
-        // in every part for a few rows, and a customer's 301 keys took
-        // 130 ms without it, 45 ms with it. 18.16 does so by default,
-        // current releases only when asked.
-        .with_setting("use_uncompressed_cache", "1");
+        .with_validation(false);
     if let Some(user) = &config.user {
         client = client.with_user(user);
     }
