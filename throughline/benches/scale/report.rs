@@ -8,6 +8,10 @@ use crate::plant::Shape;
 use crate::post::Posted;
 use crate::support::percentile;
 
+/// A backlog left after the load is timed only from this many records:
+/// five cycles' worth (a cycle takes at most 100 000).
+const BACKLOG_TO_TIME: f64 = 500_000.0;
+
 pub struct Row {
     what: String,
     measured: String,
@@ -205,6 +209,13 @@ impl Report {
             "correlator: the backlog left when the load ended",
             if secs_backlog < 2.0 {
                 "none: lag already < 60 s".to_string()
+            } else if read_backlog < BACKLOG_TO_TIME {
+                // Less than a few cycles' worth: its rate is the cycles'
+                // cadence (15 s), not the correlator's speed.
+                format!(
+                    "none to time: {} records left, read within {secs_backlog:.0} s",
+                    thousands(read_backlog)
+                )
             } else {
                 format!(
                     "{} records/s ({} records in {secs_backlog:.0} s)",
@@ -213,7 +224,8 @@ impl Report {
                 )
             },
             ">= 20 000 records/s",
-            (secs_backlog >= 2.0).then(|| caught && read_backlog / secs_backlog >= 20_000.0),
+            (secs_backlog >= 2.0 && read_backlog >= BACKLOG_TO_TIME)
+                .then(|| caught && read_backlog / secs_backlog >= 20_000.0),
         );
     }
 
