@@ -284,6 +284,18 @@ impl Store {
         self
     }
 
+    /// This store for background work (the correlator, the alert
+    /// evaluator, retention): each of its statements runs on one ClickHouse
+    /// thread (`max_threads = 1`), so that however much a correlator cycle
+    /// reads, the console's lookups find a core free. Its Rust side is one
+    /// task, on one core at a time, as well.
+    pub fn background(&self) -> Self {
+        let mut store = self.clone();
+        store.client = store.client.with_setting("max_threads", "1");
+        store.server = store.server.with_setting("max_threads", "1");
+        store
+    }
+
     /// This store on a cluster whose shards have replicas: the migrator
     /// makes each local table of the `Replicated` variant of its engine,
     /// kept in step through ZooKeeper (`cluster::render`), and runs an

@@ -274,6 +274,7 @@ async fn start_workers(
     retention: Arc<RetentionMetrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(JoinHandle<()>, Option<JoinHandle<()>>)> {
+    let store = store.background();
     let evaluator = match &config.alerts {
         Some((rules, settings)) => Some(
             start_alerts(
