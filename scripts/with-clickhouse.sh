@@ -11,11 +11,14 @@ templates="$here/store/src/server"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/throughline-ch.XXXXXX")
 mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log}
 
-# A port nothing listens on, from the range above the usual services.
+# A port nothing listens on, below the kernel's ephemeral range (outgoing
+# connections' ports), so that no client's socket holds it by the time the
+# server binds it.
+low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
   local port
   while :; do
-    port=$(shuf -i 20000-60999 -n 1)
+    port=$(shuf -i 10000-$((low - 1)) -n 1)
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
   done
 }

@@ -27,11 +27,14 @@ else
 fi
 
 taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# A TCP port nothing listens on whose next port is free too (HTTP).
+# A TCP port nothing listens on whose next port is free too (HTTP); below
+# the kernel's ephemeral range (outgoing connections' ports), so that no
+# client's socket holds it by the time a node binds it.
+low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_pair() {
   local port
   while :; do
-    port=$(shuf -i 20000-60998 -n 1)
+    port=$(shuf -i 10000-$((low - 2)) -n 1)
     if ! taken "$port" && ! taken $((port + 1)); then echo "$port"; return; fi
   done
 }
