@@ -173,6 +173,28 @@ pub(crate) fn jitter(base: Duration) -> Duration {
     base / 2 + base / 2 * spread as u32 / 1000
 }
 
+/// Reads up to `max` records on a blocking thread (the spool is files).
+fn read_blocking(
+    mut reader: SpoolReader,
+    max: usize,
+) -> tokio::task::JoinHandle<(SpoolReader, std::io::Result<Read>)> {
+    tokio::task::spawn_blocking(move || {
+        let read = reader.read(max);
+        (reader, read)
+    })
+}
+
+/// A blocking read's outcome; `None` when the runtime shut down under it
+/// (the spool keeps whatever was not acknowledged). A panic in it is
+/// raised here.
+fn joined<T>(done: Result<T, tokio::task::JoinError>) -> Option<T> {
+    match done {
+        Ok(done) => Some(done),
+        Err(e) if e.is_cancelled() => None,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 impl Writer {
     async fn run(self, reader: SpoolReader) {
         let mut committed = self.spool.committed();
@@ -180,22 +202,13 @@ impl Writer {
         // The next batch is read and decoded while the current one is
         // stored; `borrow_and_update` before each read, so a commit after
         // it wakes `changed` below.
-        let read_next = |mut reader: SpoolReader| {
-            tokio::task::spawn_blocking(move || {
-                let read = reader.read(max);
-                (reader, read)
-            })
-        };
+        let read_next = |reader: SpoolReader| read_blocking(reader, max);
         committed.borrow_and_update();
         let mut next = read_next(reader);
         let mut last_insert: Option<Instant> = None;
         loop {
-            let (reader, read) = match next.await {
-                Ok(done) => done,
-                // The runtime is shutting down under a blocking read: the
-                // spool keeps whatever was not acknowledged.
-                Err(e) if e.is_cancelled() => return,
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            let Some((reader, read)) = joined(next.await) else {
+                return;
             };
             let read = match read {
                 Ok(read) => read,
@@ -278,18 +291,7 @@ impl Writer {
             return None;
         }
         let rest = max - held;
-        let (reader, more) = match tokio::task::spawn_blocking(move || {
-            let mut reader = reader;
-            let more = reader.read(rest);
-            (reader, more)
-        })
-        .await
-        {
-            Ok(done) => done,
-            // The runtime is shutting down: nothing is acknowledged.
-            Err(e) if e.is_cancelled() => return None,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
+        let (reader, more) = joined(read_blocking(reader, rest).await)?;
         match more {
             Ok(more) if more.moved => {
                 read.records.extend(more.records);
@@ -316,10 +318,7 @@ impl Writer {
 
     /// Sleeps `delay` unless shutting down; true when shutting down.
     async fn pause(&self, delay: Duration) -> bool {
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => false,
-            _ = self.shutdown.cancelled() => true,
-        }
+        self.pause_until(Instant::now() + delay).await
     }
 
     /// Stores `batch`, setting refused records aside; `Err` only when
