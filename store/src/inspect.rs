@@ -122,7 +122,7 @@ impl Store {
     }
 
     /// [`Store::partitions`] of this server alone.
-    async fn partitions_here(&self) -> Result<Vec<PartitionSize>, StoreError> {
+    pub(crate) async fn partitions_here(&self) -> Result<Vec<PartitionSize>, StoreError> {
         self.query(
             "SELECT table, partition_id, sum(bytes) AS bytes, sum(rows) AS rows, \
              count() AS parts, sum(data_compressed_bytes) AS compressed, \

@@ -26,6 +26,7 @@
 
 pub mod alerts;
 pub mod cluster;
+pub mod compaction;
 pub mod correlation;
 pub mod inspect;
 pub mod migrate;
@@ -207,6 +208,12 @@ impl StoreError {
     }
 }
 
+/// ClickHouse's `priority` of the console's statements and of the
+/// background work's: 1 is the highest; a statement waits while one of a
+/// higher priority runs; 0 (the default) takes no part.
+const INTERACTIVE_PRIORITY: &str = "1";
+const BACKGROUND_PRIORITY: &str = "2";
+
 /// A handle on one Throughline database. Cheap to clone (a connection pool).
 #[derive(Clone)]
 pub struct Store {
@@ -287,12 +294,30 @@ impl Store {
     /// This store for background work (the correlator, the alert
     /// evaluator, retention): each of its statements runs on one ClickHouse
     /// thread (`max_threads = 1`), so that however much a correlator cycle
-    /// reads, the console's lookups find a core free. Its Rust side is one
-    /// task, on one core at a time, as well.
+    /// reads, the console's lookups find a core free; and at a lower
+    /// priority than the console's ([`Store::interactive`]). Its Rust side
+    /// is one task, on one core at a time, as well.
     pub fn background(&self) -> Self {
+        self.with_settings(&[("max_threads", "1"), ("priority", BACKGROUND_PRIORITY)])
+    }
+
+    /// This store for the console's reads, which a person waits for: its
+    /// statements run at a higher ClickHouse priority than the background
+    /// work's ([`Store::background`]). While one of them runs, ClickHouse
+    /// pauses the background statements between blocks, so a lookup is
+    /// not slowed by a correlator cycle or an alert evaluation that
+    /// happens to run beside it. (Statements without a priority, the
+    /// collector's, are never paused; nor are merges and inserts.)
+    pub fn interactive(&self) -> Self {
+        self.with_settings(&[("priority", INTERACTIVE_PRIORITY)])
+    }
+
+    fn with_settings(&self, settings: &[(&str, &str)]) -> Self {
         let mut store = self.clone();
-        store.client = store.client.with_setting("max_threads", "1");
-        store.server = store.server.with_setting("max_threads", "1");
+        for (name, value) in settings {
+            store.client = store.client.with_setting(*name, *value);
+            store.server = store.server.with_setting(*name, *value);
+        }
         store
     }
 

@@ -190,6 +190,7 @@ pub const MIGRATIONS: &[Migration] = &[
     ),
     migration!(17, "0017_plants.sql"),
     migration!(18, "0018_instance_plants.sql"),
+    migration!(19, "0019_small_compressed_blocks.sql"),
 ];
 
 /// `ALTER TABLE ... ADD COLUMN` has no `IF NOT EXISTS` on 18.16: a

@@ -290,7 +290,7 @@ pub enum Policy {
 
 /// The partitioning of a governed table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unit {
+pub(crate) enum Unit {
     /// `toDate(...)`: partition id `YYYYMMDD`.
     Day,
     /// `toYYYYMM(...)`: partition id `YYYYMM`.
@@ -302,7 +302,7 @@ impl Unit {
     /// (a server in another time zone partitions by its local days, so a
     /// partition goes up to a few hours before or after its limit); `None`
     /// for an id of another shape, which is then never dropped.
-    fn bounds(self, id: &str) -> Option<(u64, u64)> {
+    pub(crate) fn bounds(self, id: &str) -> Option<(u64, u64)> {
         let digits = |range: std::ops::Range<usize>| id.get(range)?.parse::<u32>().ok();
         let (start, end) = match self {
             Unit::Day if id.len() == 8 => {

@@ -31,15 +31,19 @@ pub enum Feature {
     TtlDropParts,
     /// `LowCardinality` without the experimental setting.
     LowCardinality,
+    /// `min_compress_block_size` as a table setting (21.1 on); before, the
+    /// server's profile sets it for every table.
+    TableCompressBlocks,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 5] = [
+    pub const ALL: [Feature; 6] = [
         Feature::DateTime64,
         Feature::Codecs,
         Feature::SkipIndexes,
         Feature::TtlDropParts,
         Feature::LowCardinality,
+        Feature::TableCompressBlocks,
     ];
 
     /// Its name in a migration's `{{if NAME: ...}}` (`store::template`).
@@ -50,6 +54,7 @@ impl Feature {
             Feature::SkipIndexes => "skip_indexes",
             Feature::TtlDropParts => "ttl_drop_parts",
             Feature::LowCardinality => "low_cardinality",
+            Feature::TableCompressBlocks => "table_compress_blocks",
         }
     }
 
@@ -63,6 +68,7 @@ impl Feature {
     pub const fn since(self) -> ServerVersion {
         let (major, minor) = match self {
             Feature::LowCardinality => (19, 3),
+            Feature::TableCompressBlocks => (21, 1),
             Feature::Codecs => (19, 11),
             Feature::TtlDropParts => (19, 16),
             Feature::DateTime64 => (20, 1),

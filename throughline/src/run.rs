@@ -137,7 +137,7 @@ fn app_state(
 ) -> AppState {
     AppState {
         reads: Reads {
-            store,
+            store: store.interactive(),
             keys: Arc::new(config.keys.clone()),
             processes: Arc::new(config.processes.processes.clone()),
             caches: Default::default(),

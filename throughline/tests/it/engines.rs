@@ -91,6 +91,31 @@ async fn dropping_the_key_columns_keeps_an_earlier_releases_rows() {
     store.drop_database().await.unwrap();
 }
 
+/// Migration 0019 gives the tables read by key, trace or root compressed
+/// blocks of one granule where the server takes it per table; on 18.16 the
+/// statements render to nothing (its private server's profile sets it).
+#[tokio::test]
+async fn migration_19_sets_small_compressed_blocks_where_the_server_has_the_setting() {
+    let store = store().await;
+    let version = store.server_version().await.unwrap().version;
+    for table in [
+        "key_index_v2",
+        "key_links_v2",
+        "spans_v2",
+        "events",
+        "process_instances",
+        "breaches",
+    ] {
+        let create = store.create_table_query(table).await.unwrap();
+        assert_eq!(
+            create.contains("min_compress_block_size = 4096"),
+            version.supports(Feature::TableCompressBlocks),
+            "{version}: {create}"
+        );
+    }
+    store.drop_database().await.unwrap();
+}
+
 /// Migration 0016 uses codecs and a skip index where the server has them
 /// (`{{if codecs: ...}}`, `{{if skip_indexes: ...}}`) and renders nothing
 /// of them on 18.16; the reads answer alike either way.

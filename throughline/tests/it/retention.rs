@@ -441,3 +441,75 @@ async fn the_storage_api_and_admin_page_show_what_system_parts_holds() {
     );
     app.stop().await;
 }
+
+/// The parts of `table`'s partition `id`.
+async fn parts_of(store: &Store, table: &str, id: &str) -> u64 {
+    store
+        .partitions()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.table == table && p.partition_id == id)
+        .map_or(0, |p| p.parts)
+}
+
+/// A closed day written in several inserts (each a part, one of them a
+/// redelivery) is merged into one part per table by the pass after
+/// retention (`Store::compact_closed_days`), and answers lookups as before; today is left to ClickHouse;
+/// a second pass has nothing to merge.
+#[tokio::test]
+async fn closed_days_are_merged_into_one_part_and_answer_the_same() {
+    let store = store().await;
+    let now_ns = domain::now_ns();
+    let yesterday = now_ns - DAY_NS;
+    let (closed, today) = (day_of(yesterday), day_of(now_ns));
+    let spans = [
+        keyed_span("0000000000000000000000000000001a", "O-1", yesterday),
+        keyed_span("0000000000000000000000000000001b", "O-1", yesterday + 1),
+        // Delivered twice.
+        keyed_span("0000000000000000000000000000001b", "O-1", yesterday + 1),
+        keyed_span("0000000000000000000000000000001c", "O-1", now_ns),
+        keyed_span("0000000000000000000000000000001d", "O-1", now_ns + 1),
+    ];
+    for span in spans {
+        store
+            .write_batch(&Batch {
+                spans: vec![span],
+                logs: Vec::new(),
+                events: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+    let key = order("O-1");
+    let before = store.journey_counts(&[&key]).await.unwrap();
+    assert_eq!(before.spans, 4, "{before:?}");
+    assert!(parts_of(&store, "key_index_v2", &closed).await > 1);
+
+    let now_s = now_ns / 1_000_000_000;
+    let mut merged = Vec::new();
+    let done = store
+        .compact_closed_days(now_s, 10, |c| merged.push((c.table.clone(), c.partition_id.clone())))
+        .await
+        .unwrap();
+    assert_eq!(done, merged.len());
+    for table in ["key_index_v2", "spans_v2"] {
+        assert!(
+            merged.contains(&(table.to_string(), closed.clone())),
+            "{table} {closed}: {merged:?}"
+        );
+        assert_eq!(parts_of(&store, table, &closed).await, 1, "{table}");
+    }
+    assert!(
+        merged.iter().all(|(_, id)| *id != today),
+        "today is not merged: {merged:?}"
+    );
+    // The redelivery is one row now, and every answer stays.
+    assert_eq!(store.journey_counts(&[&key]).await.unwrap(), before);
+    let (page, _) = store.journey_page(&[&key], 10, None).await.unwrap();
+    assert_eq!(page.len(), 4);
+
+    // Nothing more to merge.
+    assert_eq!(store.compact_closed_days(now_s, 10, |_| {}).await.unwrap(), 0);
+    store.drop_database().await.unwrap();
+}
