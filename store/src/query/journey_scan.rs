@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::journey::bind_kinds;
 use super::{bind_keys, key_tuple_placeholders, JourneyPosition, RecordCounts};
-use crate::rows::{KeyIndexRow, RECORD_EVENT, RECORD_SPAN};
+use crate::rows::{KeyIndexRead, RECORD_EVENT, RECORD_SPAN};
 use crate::{Store, StoreError};
 use domain::feed::JourneyRecord;
 use domain::model::BusinessKey;
@@ -31,7 +31,7 @@ pub struct JourneyScan {
 /// of, in the order the pages sort by (all descending).
 type Identity = (u64, String, [u8; 16], [u8; 8], String, String, String);
 
-fn identity(r: &KeyIndexRow) -> Identity {
+fn identity(r: &KeyIndexRead) -> Identity {
     (
         r.time_ns,
         r.record_kind.clone(),
@@ -75,7 +75,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, r: &KeyIndexRow) {
+    fn add(&mut self, r: &KeyIndexRead) {
         if r.record_kind == RECORD_SPAN {
             self.spans
                 .insert((r.trace_id, r.span_id, r.service.clone()));
@@ -140,7 +140,7 @@ impl Store {
         );
         let rows = bind_kinds(bind_keys(self.query(&sql), keys))
             .bind(max_rows as u64 + 1)
-            .fetch_all::<KeyIndexRow>()
+            .fetch_all::<KeyIndexRead>()
             .await?;
         if rows.len() > max_rows {
             return Ok(None);
@@ -162,7 +162,7 @@ impl Store {
 
         // The page: one row per record, newest first, after `after`.
         // Each record once, with its keys within the journey (its rows').
-        let mut records: BTreeMap<Reverse<Identity>, (KeyIndexRow, BTreeSet<BusinessKey>)> =
+        let mut records: BTreeMap<Reverse<Identity>, (KeyIndexRead, BTreeSet<BusinessKey>)> =
             BTreeMap::new();
         for r in rows {
             let id = identity(&r);
@@ -177,7 +177,7 @@ impl Store {
                 .insert(key);
         }
         let more = records.len() > limit;
-        let page: Vec<(KeyIndexRow, BTreeSet<BusinessKey>)> =
+        let page: Vec<(KeyIndexRead, BTreeSet<BusinessKey>)> =
             records.into_values().take(limit).collect();
         let next = if more {
             page.last().map(|(r, _)| {
