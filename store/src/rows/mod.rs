@@ -15,7 +15,9 @@
 mod records;
 mod state;
 
-pub(crate) use records::{EventRow, KeyIndexRead, KeyIndexRow, KeyLinkRow, LogRow, SpanRow, TraceEventRow};
+pub(crate) use records::{
+    EventRow, KeyIndexRead, KeyIndexRow, KeyLinkRow, LogRow, SpanRow, TraceEventRow,
+};
 pub(crate) use state::{status, BreachRow, FeedRow, InstanceRow, StepRow, WalkRow};
 
 use domain::feed::RecordKind;

@@ -489,7 +489,9 @@ async fn closed_days_are_merged_into_one_part_and_answer_the_same() {
     let now_s = now_ns / 1_000_000_000;
     let mut merged = Vec::new();
     let done = store
-        .compact_closed_days(now_s, 10, |c| merged.push((c.table.clone(), c.partition_id.clone())))
+        .compact_closed_days(now_s, 10, |c| {
+            merged.push((c.table.clone(), c.partition_id.clone()))
+        })
         .await
         .unwrap();
     assert_eq!(done, merged.len());
@@ -510,6 +512,9 @@ async fn closed_days_are_merged_into_one_part_and_answer_the_same() {
     assert_eq!(page.len(), 4);
 
     // Nothing more to merge.
-    assert_eq!(store.compact_closed_days(now_s, 10, |_| {}).await.unwrap(), 0);
+    assert_eq!(
+        store.compact_closed_days(now_s, 10, |_| {}).await.unwrap(),
+        0
+    );
     store.drop_database().await.unwrap();
 }
