@@ -31,30 +31,39 @@ impl Default for RetentionSettings {
     }
 }
 
-/// Partitions dropped, by table, since the process started.
+/// Partitions dropped, and closed days merged, by table, since the process
+/// started.
 #[derive(Debug, Default)]
 pub struct RetentionMetrics {
     dropped: Mutex<BTreeMap<String, u64>>,
     compacted: Mutex<BTreeMap<String, u64>>,
 }
 
+/// A counter family by table in the Prometheus text format (table names
+/// are ours: nothing to escape).
+fn family(out: &mut String, name: &str, help: &str, counts: &Mutex<BTreeMap<String, u64>>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (table, n) in counts.lock().expect("metrics lock").iter() {
+        let _ = writeln!(out, "{name}{{table=\"{table}\"}} {n}");
+    }
+}
+
+/// One more for `table` in `counts`.
+fn bump(counts: &Mutex<BTreeMap<String, u64>>, table: &str) {
+    *counts
+        .lock()
+        .expect("metrics lock")
+        .entry(table.to_string())
+        .or_default() += 1;
+}
+
 impl RetentionMetrics {
     fn count(&self, table: &str) {
-        *self
-            .dropped
-            .lock()
-            .expect("metrics lock")
-            .entry(table.to_string())
-            .or_default() += 1;
+        bump(&self.dropped, table);
     }
 
     fn count_compacted(&self, table: &str) {
-        *self
-            .compacted
-            .lock()
-            .expect("metrics lock")
-            .entry(table.to_string())
-            .or_default() += 1;
+        bump(&self.compacted, table);
     }
 
     /// Dropped partitions of `table` so far.
@@ -69,30 +78,20 @@ impl RetentionMetrics {
 
     /// `throughline_retention_dropped_partitions_total{table}` and
     /// `throughline_retention_compacted_partitions_total{table}` in the
-    /// Prometheus text format (table names are ours: nothing to escape).
+    /// Prometheus text format.
     pub fn render(&self, out: &mut String) {
-        let _ = writeln!(
+        family(
             out,
-            "# HELP throughline_retention_dropped_partitions_total Partitions dropped by retention (age or the disk guard).\n\
-             # TYPE throughline_retention_dropped_partitions_total counter"
+            "throughline_retention_dropped_partitions_total",
+            "Partitions dropped by retention (age or the disk guard).",
+            &self.dropped,
         );
-        for (table, n) in self.dropped.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "throughline_retention_dropped_partitions_total{{table=\"{table}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
+        family(
             out,
-            "# HELP throughline_retention_compacted_partitions_total Closed day partitions merged into one part.\n\
-             # TYPE throughline_retention_compacted_partitions_total counter"
+            "throughline_retention_compacted_partitions_total",
+            "Closed day partitions merged into one part.",
+            &self.compacted,
         );
-        for (table, n) in self.compacted.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "throughline_retention_compacted_partitions_total{{table=\"{table}\"}} {n}"
-            );
-        }
     }
 }
 
