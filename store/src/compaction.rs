@@ -116,15 +116,12 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// A partition of `parts` parts (the retention tests' partition
+    /// otherwise).
     fn part(table: &str, id: &str, parts: u64) -> PartitionSize {
         PartitionSize {
-            table: table.to_string(),
-            partition_id: id.to_string(),
-            bytes: 1,
-            rows: 10,
             parts,
-            compressed: 1,
-            uncompressed: 1,
+            ..crate::retention::tests::part(table, id, 1)
         }
     }
 

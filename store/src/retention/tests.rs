@@ -1,6 +1,6 @@
 use super::*;
 
-fn part(table: &str, id: &str, bytes: u64) -> PartitionSize {
+pub(crate) fn part(table: &str, id: &str, bytes: u64) -> PartitionSize {
     PartitionSize {
         table: table.into(),
         partition_id: id.into(),
