@@ -154,6 +154,17 @@ impl KeyTypes {
         self.ranks.get(key_type).copied()
     }
 
+    /// The coarsest types (those of the lowest rank, `customer` by
+    /// default): the hubs, whose journeys the key index keeps in one range.
+    pub fn coarsest(&self) -> Vec<&str> {
+        let lowest = self.ranks.values().min().copied();
+        self.ranks
+            .iter()
+            .filter(|(_, rank)| Some(**rank) == lowest)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
     /// Known type names, sorted.
     pub fn names(&self) -> Vec<&str> {
         self.ranks.keys().map(String::as_str).collect()

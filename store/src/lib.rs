@@ -28,6 +28,7 @@ pub mod alerts;
 pub mod cluster;
 pub mod compaction;
 pub mod correlation;
+pub mod hubs;
 pub mod inspect;
 pub mod migrate;
 pub mod plants;
@@ -49,6 +50,7 @@ pub mod write;
 use std::time::Duration;
 
 use clickhouse::Client;
+pub use hubs::HubTypes;
 pub use timeout::Timeouts;
 use timeout::{bounded, Statement};
 
@@ -224,6 +226,8 @@ pub struct Store {
     config: StoreConfig,
     /// Key links this process wrote lately (see `recent`).
     links_written: std::sync::Arc<recent::RecentSet>,
+    /// The key types whose rows name their records' keys ([`hubs`]).
+    hubs: std::sync::Arc<HubTypes>,
     /// The server's version once asked (`version`).
     version: std::sync::Arc<std::sync::OnceLock<version::Detected>>,
     /// The cluster whose `Distributed` tables this store reads and writes
@@ -266,6 +270,7 @@ impl Store {
             server,
             config,
             links_written: std::sync::Arc::new(recent::RecentSet::new(LINKS_REMEMBERED)),
+            hubs: std::sync::Arc::new(HubTypes::default()),
             version: Default::default(),
             cluster: None,
             replicated: false,
@@ -289,6 +294,19 @@ impl Store {
         self.server = cluster_client(self.server);
         self.cluster = Some(cluster.to_string());
         self
+    }
+
+    /// This store writing hub rows for `hubs` (the configured key types'
+    /// coarsest, [`domain::keys::KeyTypes::coarsest`]; the built-in
+    /// `customer` unless set).
+    pub fn with_hubs(mut self, hubs: HubTypes) -> Self {
+        self.hubs = std::sync::Arc::new(hubs);
+        self
+    }
+
+    /// The key types this store writes hub rows for.
+    pub fn hubs(&self) -> &HubTypes {
+        &self.hubs
     }
 
     /// This store for background work (the correlator, the alert

@@ -191,6 +191,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(17, "0017_plants.sql"),
     migration!(18, "0018_instance_plants.sql"),
     migration!(19, "0019_small_compressed_blocks.sql"),
+    migration!(20, "0020_hub_rows.sql", None, super::hubs::LEGACY_DAYS),
 ];
 
 /// `ALTER TABLE ... ADD COLUMN` has no `IF NOT EXISTS` on 18.16: a

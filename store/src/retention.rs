@@ -369,6 +369,17 @@ const GOVERNED: &[Governed] = &[
         capped_by: Some(Class::Spans),
         ..table("key_index", Class::Keys, Unit::Day)
     },
+    // Which keys a record that reached no hub carried, by the record's
+    // day: it lives as long as the key index rows it speaks for.
+    Governed {
+        capped_by: Some(Class::Spans),
+        ..table("orphan_keys", Class::Keys, Unit::Day)
+    },
+    // The days of the key index from before `0020`, dropped with them.
+    Governed {
+        capped_by: Some(Class::Spans),
+        ..table("hub_legacy_days", Class::Keys, Unit::Day)
+    },
     table("key_links_v2", Class::Keys, Unit::Month),
     table("key_links", Class::Keys, Unit::Month),
     table("correlator_walks", Class::Keys, Unit::Month),

@@ -110,6 +110,22 @@ impl Store {
             .await
     }
 
+    /// Gives `key_index_v2` the columns of migration 0020 and makes its
+    /// `orphan_keys` (which it then finds there), so that the current
+    /// writer, which names them, can write an earlier release's rows.
+    pub async fn add_hub_columns(&self) -> Result<(), StoreError> {
+        for sql in [
+            "ALTER TABLE key_index_v2 ADD COLUMN carried_types Array(String)",
+            "ALTER TABLE key_index_v2 ADD COLUMN carried_values Array(String)",
+            "ALTER TABLE key_index_v2 ADD COLUMN linked UInt8 DEFAULT 0",
+            "CREATE TABLE orphan_keys (key_type String, key_value String, day Date) \
+             ENGINE = ReplacingMergeTree() PARTITION BY day ORDER BY (key_type, key_value)",
+        ] {
+            self.query(sql).execute().await?;
+        }
+        Ok(())
+    }
+
     /// Writes `instances` and `breaches` as a release before migration
     /// 0018 did: without the `plant` column, which their tables lack then.
     pub async fn write_instances_before_plants(

@@ -10,11 +10,12 @@ use std::collections::{HashMap, HashSet};
 use clickhouse::{Row, RowOwned, RowWrite};
 use serde::Deserialize;
 
+use super::hubs::{HubLinks, HubTypes, OrphanKeyRow};
 use super::query::key_tuple_placeholders;
 use super::recent::RecentSet;
 use super::rows::{EventRow, FeedRow, KeyIndexRow, KeyLinkRow, LogRow, SpanRow, TraceEventRow};
 use super::{Store, StoreError};
-use domain::model::{Batch, Event, SpanId, TraceId};
+use domain::model::{Batch, BusinessKey, Event, SpanId, TraceId};
 
 /// Pairs per `IN` list when looking for events already stored.
 const LOOKUP_CHUNK: usize = 1000;
@@ -184,24 +185,68 @@ impl Store {
                 .map(SpanRow::from),
         );
         let logs: RowIter<LogRow> = Box::new(batch.logs.iter().map(LogRow::from));
+        // Every record's keys and time, for the hub rows: a record that
+        // carries no hub key goes under the hubs its keys lead to
+        // (`hubs`).
+        let plain_logs = || batch.logs.iter().filter(|l| l.event_name.is_empty());
+        let record_keys = || {
+            batch
+                .spans
+                .iter()
+                .map(|s| (s.keys.as_slice(), s.start_ns))
+                .chain(plain_logs().map(|l| (l.keys.as_slice(), l.time_ns)))
+                .chain(
+                    event_times
+                        .iter()
+                        .map(|(e, time)| (e.keys.as_slice(), *time)),
+                )
+        };
+        let hubless: HashSet<&BusinessKey> = record_keys()
+            .filter(|(keys, _)| self.hubs.without_hub(keys))
+            .flat_map(|(keys, _)| keys.iter())
+            .collect();
+        let hub_links = self
+            .hub_links(&hubless, record_keys().map(|(keys, _)| keys))
+            .await?;
+        let mut orphans_seen: HashSet<(&BusinessKey, u16)> = HashSet::new();
+        let orphans: Vec<OrphanKeyRow> = record_keys()
+            .filter(|(keys, _)| self.hubs.without_hub(keys))
+            .flat_map(|(keys, time)| {
+                hub_links
+                    .orphans(keys)
+                    .map(move |k| OrphanKeyRow::new(k, time))
+            })
+            .filter(|row| {
+                let key = hubless
+                    .get(&BusinessKey::new(
+                        row.key_type.clone(),
+                        row.key_value.clone(),
+                    ))
+                    .copied();
+                key.is_some_and(|k| orphans_seen.insert((k, row.day)))
+            })
+            .collect();
+        let hubs = &*self.hubs;
+        let links_of = &hub_links;
         let index: RowIter<KeyIndexRow> = Box::new(
             batch
                 .spans
                 .iter()
-                .flat_map(KeyIndexRow::for_span)
+                .flat_map(move |s| {
+                    with_hub_rows(KeyIndexRow::for_span(s, hubs), &s.keys, hubs, links_of)
+                })
                 // A log record that is an event is indexed as the event.
-                .chain(
-                    batch
-                        .logs
-                        .iter()
-                        .filter(|l| l.event_name.is_empty())
-                        .flat_map(KeyIndexRow::for_log),
-                )
-                .chain(
-                    event_times
-                        .iter()
-                        .flat_map(|(e, time)| KeyIndexRow::for_event(e, *time)),
-                ),
+                .chain(plain_logs().flat_map(move |l| {
+                    with_hub_rows(KeyIndexRow::for_log(l, hubs), &l.keys, hubs, links_of)
+                }))
+                .chain(event_times.iter().flat_map(move |(e, time)| {
+                    with_hub_rows(
+                        KeyIndexRow::for_event(e, *time, hubs),
+                        &e.keys,
+                        hubs,
+                        links_of,
+                    )
+                })),
         );
         let trace_events: RowIter<TraceEventRow> = Box::new(
             event_times
@@ -252,6 +297,7 @@ impl Store {
             self.insert_iter("key_index_v2", index),
             self.insert_iter("key_links_v2", links),
             self.insert_iter("trace_events", trace_events),
+            self.insert_rows("orphan_keys", &orphans),
         )?;
         // Remembered once stored, never before: a failed batch writes them
         // again when retried.
@@ -289,4 +335,24 @@ impl Store {
         self.insert_iter("correlation_feed_v2", feed).await?;
         Ok(report)
     }
+}
+
+/// A record's key index rows, and when it carries no hub key, its rows
+/// under the hubs its keys lead to ([`HubLinks::sole_hubs`]).
+fn with_hub_rows(
+    rows: impl Iterator<Item = KeyIndexRow>,
+    keys: &[BusinessKey],
+    hubs: &HubTypes,
+    links: &HubLinks,
+) -> std::vec::IntoIter<KeyIndexRow> {
+    let mut rows: Vec<KeyIndexRow> = rows.collect();
+    if hubs.without_hub(keys) {
+        let linked: Vec<KeyIndexRow> = links
+            .sole_hubs(keys)
+            .into_iter()
+            .map(|hub| rows[0].linked_under(hub, keys))
+            .collect();
+        rows.extend(linked);
+    }
+    rows.into_iter()
 }

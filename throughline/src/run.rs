@@ -319,6 +319,7 @@ pub async fn up(config: UpConfig) -> anyhow::Result<()> {
     }
     let private_dir = config.data_dir.join("clickhouse");
     let (store, server) = open_store(&config.collector.clickhouse, Some(&private_dir)).await?;
+    let store = store.with_hubs(store::HubTypes::of(&config.collector.keys));
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     let metrics = Arc::new(Metrics::new());
@@ -446,7 +447,10 @@ pub async fn collector(config: CollectorConfig) -> anyhow::Result<()> {
         return edge_collector(config, forward).await;
     }
     let url = config.clickhouse.url_or_default();
-    let store = config.clickhouse.store(&url);
+    let store = config
+        .clickhouse
+        .store(&url)
+        .with_hubs(store::HubTypes::of(&config.keys));
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     match store.migrate().await {

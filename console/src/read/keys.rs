@@ -12,7 +12,7 @@
 use domain::feed::JourneyRecord;
 use domain::keys::BadKeyValue;
 use domain::model::BusinessKey;
-use store::query::{JourneyPosition, KeyLookupLimits, LinkedKey, RecordCounts, Relation};
+use store::query::{JourneyPosition, KeyLookupLimits, LinkedKey, RecordCounts, Relation, Walk};
 
 use super::view;
 use super::view::InstanceView;
@@ -32,6 +32,11 @@ pub struct Journey {
     pub roots: Vec<(String, String)>,
     /// More keys are linked than one lookup follows.
     pub truncated: bool,
+    /// The keys of the journey that may have records outside the key's
+    /// own range, when the key is a hub ([`store::HubTypes`]) and the walk
+    /// read every journey key's links; `None` otherwise. See
+    /// [`irregular_keys`].
+    pub irregular: Option<Vec<BusinessKey>>,
 }
 
 /// A key value from a URL, checked and trimmed by the rule the receivers
@@ -66,7 +71,9 @@ pub fn parse_key(state: &Reads, key_type: &str, value: &str) -> Result<BusinessK
 /// side.
 pub async fn journey(state: &Reads, key: BusinessKey) -> Result<Journey, AppError> {
     let limits = KeyLookupLimits::default();
-    let (linked, truncated) = state.store.linked_keys(&key, &state.keys, limits).await?;
+    let walk = state.store.walk(&key, &state.keys, limits).await?;
+    let irregular = irregular_keys(state, &key, &walk);
+    let (linked, truncated) = (walk.linked, walk.truncated);
     // A key with a link has been seen (on the records that linked it); only
     // a key without any costs the second read.
     if linked.is_empty() && !state.store.key_seen(&key).await? {
@@ -103,7 +110,36 @@ pub async fn journey(state: &Reads, key: BusinessKey) -> Result<Journey, AppErro
         keys,
         roots,
         truncated,
+        irregular,
     })
+}
+
+/// When `key` is a hub and the walk is whole, the keys below it whose
+/// records its own range may not hold all of (`store::hubs` gives the
+/// rule): keys of a hub type, keys whose links were not all read, and keys
+/// whose hubs are not exactly `key`. `None` when the hub's range cannot
+/// answer at all.
+fn irregular_keys(state: &Reads, key: &BusinessKey, walk: &Walk) -> Option<Vec<BusinessKey>> {
+    let hubs = store::HubTypes::of(&state.keys);
+    if !hubs.is_hub(&key.key_type) || walk.truncated {
+        return None;
+    }
+    Some(
+        walk.linked
+            .iter()
+            .filter(|l| l.relation != Relation::Parent)
+            .map(|l| &l.key)
+            .filter(|k| {
+                hubs.is_hub(&k.key_type)
+                    || walk.neighbours.get(*k).is_none_or(|n| {
+                        !n.iter()
+                            .filter(|h| hubs.is_hub(&h.key_type))
+                            .eq(std::iter::once(key))
+                    })
+            })
+            .cloned()
+            .collect(),
+    )
 }
 
 /// One key of a journey and what the key index holds of it.
@@ -153,6 +189,18 @@ pub async fn summary_and_records(
         .collect();
     let (scan, parent_counts, instances) = tokio::try_join!(
         async {
+            // A hub's journey from its own range where it is whole, else
+            // from each key's.
+            if let Some(irregular) = &j.irregular {
+                let irregular: Vec<&BusinessKey> = irregular.iter().collect();
+                let scan = state
+                    .store
+                    .hub_journey_scan(&j.key, &journey_keys, &irregular, limit, after, SCAN_ROWS)
+                    .await?;
+                if scan.is_some() {
+                    return Ok::<_, AppError>(scan);
+                }
+            }
             Ok::<_, AppError>(
                 state
                     .store

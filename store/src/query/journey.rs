@@ -182,7 +182,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT key_type, key_value, {} FROM key_index_v2 \
-             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?) \
+             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?) AND linked = 0 \
              GROUP BY key_type, key_value",
             counts_sql(),
             key_tuple_placeholders(keys.len())
@@ -214,7 +214,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT {} FROM key_index_v2 \
-             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?)",
+             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?) AND linked = 0",
             counts_sql(),
             key_tuple_placeholders(keys.len())
         );
@@ -246,7 +246,7 @@ impl Store {
                     any(attempt) AS shown_attempt, \
                     groupUniqArray((key_type, key_value)) AS keys \
              FROM key_index_v2 \
-             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?)",
+             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?) AND linked = 0",
             key_tuple_placeholders(keys.len())
         );
         if after.is_some() {
@@ -313,7 +313,7 @@ impl Store {
         let sql = format!(
             "SELECT ?fields FROM spans_v2 FINAL WHERE (trace_id, span_id) IN ( \
                SELECT trace_id, span_id FROM key_index_v2 \
-               WHERE (key_type, key_value) IN ({}) AND record_kind = ? \
+               WHERE (key_type, key_value) IN ({}) AND record_kind = ? AND linked = 0 \
                GROUP BY trace_id, span_id \
                ORDER BY max(time_ns) DESC LIMIT ?) \
              ORDER BY start_ns, trace_id, span_id",

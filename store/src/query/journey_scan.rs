@@ -29,7 +29,7 @@ pub struct JourneyScan {
 
 /// A record's identity in the key index: what `LIMIT 1 BY` keeps one row
 /// of, in the order the pages sort by (all descending).
-type Identity = (u64, String, [u8; 16], [u8; 8], String, String, String);
+pub(crate) type Identity = (u64, String, [u8; 16], [u8; 8], String, String, String);
 
 fn identity(r: &KeyIndexRead) -> Identity {
     (
@@ -45,7 +45,7 @@ fn identity(r: &KeyIndexRead) -> Identity {
 
 /// The identity of the record at `p`, for comparing (`None` when the
 /// position is not one this store wrote).
-fn position_identity(p: &JourneyPosition) -> Option<Identity> {
+pub(crate) fn position_identity(p: &JourneyPosition) -> Option<Identity> {
     fn bytes<const N: usize>(text: &str) -> Option<[u8; N]> {
         let raw: Vec<u8> = (0..text.len())
             .step_by(2)
@@ -132,9 +132,26 @@ impl Store {
             Some(Some(id)) => Some(id),
             None => None,
         };
+        let Some(rows) = self.journey_rows(keys, max_rows).await? else {
+            return Ok(None);
+        };
+        Ok(Some(JourneyScan::of_rows(rows, limit, after.as_ref())?))
+    }
+
+    /// Every key index row of `keys` (each key's own: not the rows under a
+    /// hub that a record does not carry); `None` when there are more than
+    /// `max_rows`.
+    pub(crate) async fn journey_rows(
+        &self,
+        keys: &[&BusinessKey],
+        max_rows: usize,
+    ) -> Result<Option<Vec<KeyIndexRead>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
         let sql = format!(
             "SELECT ?fields FROM key_index_v2 \
-             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?) \
+             PREWHERE (key_type, key_value) IN ({}) WHERE record_kind IN (?, ?) AND linked = 0 \
              LIMIT ?",
             key_tuple_placeholders(keys.len())
         );
@@ -142,9 +159,20 @@ impl Store {
             .bind(max_rows as u64 + 1)
             .fetch_all::<KeyIndexRead>()
             .await?;
-        if rows.len() > max_rows {
-            return Ok(None);
-        }
+        Ok((rows.len() <= max_rows).then_some(rows))
+    }
+}
+
+impl JourneyScan {
+    /// The counts and the page after `after` (newest first, `limit`
+    /// records) of a journey's key index rows: one row per record and key
+    /// of the journey, in any order, repeats allowed (a redelivery, or one
+    /// row read twice).
+    pub(crate) fn of_rows(
+        rows: Vec<KeyIndexRead>,
+        limit: usize,
+        after: Option<&Identity>,
+    ) -> Result<JourneyScan, StoreError> {
         let mut per_key: BTreeMap<(String, String), Tally> = BTreeMap::new();
         let mut total = Tally::default();
         for r in &rows {
@@ -166,7 +194,7 @@ impl Store {
             BTreeMap::new();
         for r in rows {
             let id = identity(&r);
-            if after.as_ref().is_some_and(|a| &id >= a) {
+            if after.is_some_and(|a| &id >= a) {
                 continue;
             }
             let key = BusinessKey::new(r.key_type.clone(), r.key_value.clone());
@@ -194,7 +222,7 @@ impl Store {
         } else {
             None
         };
-        Ok(Some(JourneyScan {
+        Ok(JourneyScan {
             per_key,
             total,
             page: page
@@ -202,6 +230,6 @@ impl Store {
                 .map(|(r, keys)| r.journey(keys.into_iter().collect()))
                 .collect::<Result<_, _>>()?,
             next,
-        }))
+        })
     }
 }

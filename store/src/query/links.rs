@@ -88,6 +88,18 @@ fn link_map(rows: Vec<LinkRow>) -> BTreeMap<BusinessKey, BTreeSet<BusinessKey>> 
     out
 }
 
+/// What [`Store::walk`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Walk {
+    /// The keys linked to the start, in the walk's order.
+    pub linked: Vec<LinkedKey>,
+    /// `limits` cut the walk short.
+    pub truncated: bool,
+    /// Every key of the walk whose links were all read (the start and the
+    /// keys reached going down, not those at the last depth), with them.
+    pub neighbours: BTreeMap<BusinessKey, BTreeSet<BusinessKey>>,
+}
+
 impl Store {
     /// Has this key been seen on any record or link?
     pub async fn key_seen(&self, key: &BusinessKey) -> Result<bool, StoreError> {
@@ -250,17 +262,30 @@ impl Store {
         Ok(link_map(rows))
     }
 
-    /// The keys linked to `start`, transitively: down to finer keys (a
-    /// customer's orders and their work orders) and up to coarser ones (a
-    /// work order's order and customer), never down from a key reached going
-    /// up, so an order does not pull in its customer's other orders.
-    /// Returns the keys found and whether `limits` cut the walk short.
+    /// The keys linked to `start`, transitively ([`Store::walk`]), and
+    /// whether `limits` cut the walk short.
     pub async fn linked_keys(
         &self,
         start: &BusinessKey,
         types: &KeyTypes,
         limits: KeyLookupLimits,
     ) -> Result<(Vec<LinkedKey>, bool), StoreError> {
+        let walk = self.walk(start, types, limits).await?;
+        Ok((walk.linked, walk.truncated))
+    }
+
+    /// The keys linked to `start`, transitively: down to finer keys (a
+    /// customer's orders and their work orders) and up to coarser ones (a
+    /// work order's order and customer), never down from a key reached going
+    /// up, so an order does not pull in its customer's other orders.
+    /// Returns the keys found, whether `limits` cut the walk short, and
+    /// the neighbours of each key whose links were all read.
+    pub async fn walk(
+        &self,
+        start: &BusinessKey,
+        types: &KeyTypes,
+        limits: KeyLookupLimits,
+    ) -> Result<Walk, StoreError> {
         // Unknown types (dropped from the config since) rank as the finest.
         let rank = |k: &BusinessKey| types.rank(&k.key_type).unwrap_or(u8::MAX);
         let mut seen: BTreeSet<BusinessKey> = BTreeSet::from([start.clone()]);
@@ -268,6 +293,7 @@ impl Store {
         let mut frontier: Vec<(BusinessKey, Option<Direction>)> = vec![(start.clone(), None)];
         let mut truncated = false;
         let mut prefetched: Option<BTreeMap<BusinessKey, BTreeSet<BusinessKey>>> = None;
+        let mut neighbours: BTreeMap<BusinessKey, BTreeSet<BusinessKey>> = BTreeMap::new();
         for depth in 1..=limits.max_depth {
             if frontier.is_empty() {
                 break;
@@ -319,6 +345,12 @@ impl Store {
             // A key cut at `per_key` may have lost a parent that a walk up
             // would follow: say the answer is incomplete.
             truncated |= links.values().any(|l| l.len() >= per_key);
+            // Keys read whole: all but those followed only further up.
+            for ((key, _), types) in frontier.iter().zip(&coarser) {
+                if types.is_none() {
+                    neighbours.insert(key.clone(), links.get(key).cloned().unwrap_or_default());
+                }
+            }
             let mut next = Vec::new();
             for (from, direction) in &frontier {
                 let Some(neighbours) = links.get(from) else {
@@ -366,6 +398,10 @@ impl Store {
                 truncated = true;
             }
         }
-        Ok((found, truncated))
+        Ok(Walk {
+            linked: found,
+            truncated,
+            neighbours,
+        })
     }
 }

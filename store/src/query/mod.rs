@@ -5,10 +5,12 @@
 //! - [`links`]: the keys linked to a key, and the walk through them;
 //! - [`journey`]: a journey's counts and pages, from the key index alone;
 //! - [`journey_scan`]: the same from one scan, for a journey of few rows;
+//! - [`hub_journey`]: a hub's journey from its own range (`crate::hubs`);
 //! - [`traces`]: one trace's spans and events;
 //! - [`events`]: events listed by time.
 
 mod events;
+mod hub_journey;
 mod journey;
 mod journey_scan;
 mod links;
@@ -17,7 +19,7 @@ mod traces;
 pub use events::{EventFilter, EventPosition};
 pub use journey::{JourneyPosition, RecordCounts};
 pub use journey_scan::JourneyScan;
-pub use links::{KeyLookupLimits, LinkedKey, Relation};
+pub use links::{KeyLookupLimits, LinkedKey, Relation, Walk};
 
 use domain::model::BusinessKey;
 

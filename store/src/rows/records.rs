@@ -14,7 +14,7 @@ use super::{
     event_failed, keys_from, record_kind, seconds, split_keys, RECORD_EVENT, RECORD_LOG,
     RECORD_SPAN,
 };
-use crate::StoreError;
+use crate::{HubTypes, StoreError};
 
 fn split(attrs: &Attributes) -> (Vec<String>, Vec<String>) {
     attrs.iter().cloned().unzip()
@@ -177,6 +177,13 @@ pub(crate) struct KeyIndexRow {
     pub outcome: String,
     /// An event's delivery attempt.
     pub attempt: u32,
+    /// On the row of a hub key ([`crate::HubTypes`]) and on a linked row:
+    /// all the keys of the record; empty on other rows.
+    pub carried_types: Vec<String>,
+    pub carried_values: Vec<String>,
+    /// 1: a row under a hub the record does not carry, written because its
+    /// keys were linked to that hub (`0020_hub_rows.sql`).
+    pub linked: u8,
 }
 
 /// A key index row as a journey reads it: [`KeyIndexRow`] without the
@@ -224,73 +231,126 @@ impl KeyIndexRead {
 }
 
 impl KeyIndexRow {
-    pub fn for_span(span: &Span) -> impl Iterator<Item = KeyIndexRow> + '_ {
-        span.keys.iter().map(move |key| KeyIndexRow {
-            key_type: key.key_type.clone(),
-            key_value: key.value.clone(),
-            time: seconds(span.start_ns),
-            time_ns: span.start_ns,
-            record_kind: RECORD_SPAN.into(),
-            trace_id: span.trace_id.0,
-            span_id: span.span_id.0,
-            record_id: domain::hash::fnv1a(&[span.service.as_bytes()]),
-            service: span.service.clone(),
-            name: span.name.clone(),
-            event_source: String::new(),
-            event_id: String::new(),
-            failed: (span.status_code == StatusCode::Error) as u8,
-            duration_ns: span.duration_ns,
-            outcome: String::new(),
-            attempt: 0,
+    pub fn for_span<'a>(
+        span: &'a Span,
+        hubs: &'a HubTypes,
+    ) -> impl Iterator<Item = KeyIndexRow> + 'a {
+        span.keys.iter().map(move |key| {
+            KeyIndexRow {
+                key_type: key.key_type.clone(),
+                key_value: key.value.clone(),
+                time: seconds(span.start_ns),
+                time_ns: span.start_ns,
+                record_kind: RECORD_SPAN.into(),
+                trace_id: span.trace_id.0,
+                span_id: span.span_id.0,
+                record_id: domain::hash::fnv1a(&[span.service.as_bytes()]),
+                service: span.service.clone(),
+                name: span.name.clone(),
+                event_source: String::new(),
+                event_id: String::new(),
+                failed: (span.status_code == StatusCode::Error) as u8,
+                duration_ns: span.duration_ns,
+                outcome: String::new(),
+                attempt: 0,
+                carried_types: Vec::new(),
+                carried_values: Vec::new(),
+                linked: 0,
+            }
+            .carrying(&span.keys, key, hubs)
         })
     }
 
     /// `time_ns`: the event's time as first stored (a redelivery without a
     /// time of its own must index under the first delivery's time).
-    pub fn for_event(event: &Event, time_ns: u64) -> impl Iterator<Item = KeyIndexRow> + '_ {
-        event.keys.iter().map(move |key| KeyIndexRow {
-            key_type: key.key_type.clone(),
-            key_value: key.value.clone(),
-            time: seconds(time_ns),
-            time_ns,
-            record_kind: RECORD_EVENT.into(),
-            trace_id: event.trace_id.map(|t| t.0).unwrap_or_default(),
-            span_id: event.span_id.map(|s| s.0).unwrap_or_default(),
-            record_id: 0,
-            service: event.system.clone(),
-            name: event.event_type.clone(),
-            event_source: event.source.clone(),
-            event_id: event.id.clone(),
-            failed: event_failed(event) as u8,
-            duration_ns: 0,
-            outcome: event.outcome.as_str().into(),
-            attempt: event.attempt,
+    pub fn for_event<'a>(
+        event: &'a Event,
+        time_ns: u64,
+        hubs: &'a HubTypes,
+    ) -> impl Iterator<Item = KeyIndexRow> + 'a {
+        event.keys.iter().map(move |key| {
+            KeyIndexRow {
+                key_type: key.key_type.clone(),
+                key_value: key.value.clone(),
+                time: seconds(time_ns),
+                time_ns,
+                record_kind: RECORD_EVENT.into(),
+                trace_id: event.trace_id.map(|t| t.0).unwrap_or_default(),
+                span_id: event.span_id.map(|s| s.0).unwrap_or_default(),
+                record_id: 0,
+                service: event.system.clone(),
+                name: event.event_type.clone(),
+                event_source: event.source.clone(),
+                event_id: event.id.clone(),
+                failed: event_failed(event) as u8,
+                duration_ns: 0,
+                outcome: event.outcome.as_str().into(),
+                attempt: event.attempt,
+                carried_types: Vec::new(),
+                carried_values: Vec::new(),
+                linked: 0,
+            }
+            .carrying(&event.keys, key, hubs)
         })
     }
 
-    pub fn for_log(log: &LogRecord) -> impl Iterator<Item = KeyIndexRow> + '_ {
-        log.keys.iter().map(move |key| KeyIndexRow {
-            key_type: key.key_type.clone(),
-            key_value: key.value.clone(),
-            time: seconds(log.time_ns),
-            time_ns: log.time_ns,
-            record_kind: RECORD_LOG.into(),
-            trace_id: log.trace_id.map(|t| t.0).unwrap_or_default(),
-            span_id: log.span_id.map(|s| s.0).unwrap_or_default(),
-            record_id: log.record_id,
-            service: log.service.clone(),
-            name: if log.event_name.is_empty() {
-                log.body.chars().take(200).collect()
-            } else {
-                log.event_name.clone()
-            },
-            event_source: String::new(),
-            event_id: String::new(),
-            failed: 0,
-            duration_ns: 0,
-            outcome: String::new(),
-            attempt: 0,
+    pub fn for_log<'a>(
+        log: &'a LogRecord,
+        hubs: &'a HubTypes,
+    ) -> impl Iterator<Item = KeyIndexRow> + 'a {
+        log.keys.iter().map(move |key| {
+            KeyIndexRow {
+                key_type: key.key_type.clone(),
+                key_value: key.value.clone(),
+                time: seconds(log.time_ns),
+                time_ns: log.time_ns,
+                record_kind: RECORD_LOG.into(),
+                trace_id: log.trace_id.map(|t| t.0).unwrap_or_default(),
+                span_id: log.span_id.map(|s| s.0).unwrap_or_default(),
+                record_id: log.record_id,
+                service: log.service.clone(),
+                name: if log.event_name.is_empty() {
+                    log.body.chars().take(200).collect()
+                } else {
+                    log.event_name.clone()
+                },
+                event_source: String::new(),
+                event_id: String::new(),
+                failed: 0,
+                duration_ns: 0,
+                outcome: String::new(),
+                attempt: 0,
+                carried_types: Vec::new(),
+                carried_values: Vec::new(),
+                linked: 0,
+            }
+            .carrying(&log.keys, key, hubs)
         })
+    }
+
+    /// The row with the record's keys named on it when `key` is a hub key.
+    fn carrying(self, keys: &[BusinessKey], key: &BusinessKey, hubs: &HubTypes) -> Self {
+        if hubs.is_hub(&key.key_type) {
+            self.with_carried(keys)
+        } else {
+            self
+        }
+    }
+
+    fn with_carried(mut self, keys: &[BusinessKey]) -> Self {
+        self.carried_types = keys.iter().map(|k| k.key_type.clone()).collect();
+        self.carried_values = keys.iter().map(|k| k.value.clone()).collect();
+        self
+    }
+
+    /// The row of the same record under `hub`, which the record does not
+    /// carry but its keys were linked to: `linked`, with all its keys.
+    pub fn linked_under(&self, hub: &BusinessKey, keys: &[BusinessKey]) -> Self {
+        let mut row = self.clone().with_carried(keys);
+        row.key_type = hub.key_type.clone();
+        row.key_value = hub.value.clone();
+        row.linked = 1;
+        row
     }
 }
 

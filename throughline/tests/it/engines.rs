@@ -65,8 +65,10 @@ async fn dropping_the_key_columns_keeps_an_earlier_releases_rows() {
     ];
     let mut alone = bare_span(trace, "eee19b7ec3c1b202", "mes", "wo.start", now + 1);
     alone.keys = vec![BusinessKey::new("work_order", "WO-ENGINES-2")];
-    // The feed's rows name the plant column of a later migration.
+    // The feed's rows name the plant column of a later migration, the key
+    // index's rows the hub columns of another.
     store.add_plant_column("correlation_feed_v2").await.unwrap();
+    store.add_hub_columns().await.unwrap();
     store
         .write_batch(&Batch {
             spans: vec![order, alone],
@@ -88,6 +90,13 @@ async fn dropping_the_key_columns_keeps_an_earlier_releases_rows() {
         assert_eq!((counts.spans, counts.events), (1, 0), "{key:?}");
     }
     assert_eq!(store.journey_counts(&[&order]).await.unwrap().spans, 1);
+    // The key index held this day before migration 0020: until retention
+    // drops it, a hub's journey is read key by key, not from its range.
+    assert!(store
+        .hub_journey_scan(&customer, &[&customer, &order], &[], 10, None, 1000)
+        .await
+        .unwrap()
+        .is_none());
     store.drop_database().await.unwrap();
 }
 
