@@ -12,7 +12,12 @@
 use domain::feed::JourneyRecord;
 use domain::keys::BadKeyValue;
 use domain::model::BusinessKey;
-use store::query::{JourneyPosition, KeyLookupLimits, LinkedKey, RecordCounts, Relation, Walk};
+use std::collections::BTreeSet;
+
+use domain::instance::InstanceRecord;
+use store::query::{
+    HubRange, JourneyPosition, KeyLookupLimits, LinkedKey, RecordCounts, Relation, Walk,
+};
 
 use super::view;
 use super::view::InstanceView;
@@ -37,6 +42,17 @@ pub struct Journey {
     /// read every journey key's links; `None` otherwise. See
     /// [`irregular_keys`].
     pub irregular: Option<Vec<BusinessKey>>,
+    /// For a hub: its own range and the instances of the roots its records
+    /// name, read beside the walk.
+    pub early: Option<Early>,
+}
+
+/// What a hub's lookup reads before its walk has ended: the hub's range
+/// does not depend on the walk, nor do the instances of the keys it names.
+pub struct Early {
+    range: HubRange,
+    roots: BTreeSet<(String, String)>,
+    instances: Vec<InstanceRecord>,
 }
 
 /// A key value from a URL, checked and trimmed by the rule the receivers
@@ -71,7 +87,23 @@ pub fn parse_key(state: &Reads, key_type: &str, value: &str) -> Result<BusinessK
 /// side.
 pub async fn journey(state: &Reads, key: BusinessKey) -> Result<Journey, AppError> {
     let limits = KeyLookupLimits::default();
-    let walk = state.store.walk(&key, &state.keys, limits).await?;
+    let is_hub = store::HubTypes::of(&state.keys).is_hub(&key.key_type);
+    let (walk, early) = tokio::try_join!(
+        async { Ok::<_, AppError>(state.store.walk(&key, &state.keys, limits).await?) },
+        async {
+            if !is_hub {
+                return Ok(None);
+            }
+            let range = state.store.hub_range(&key, SCAN_ROWS).await?;
+            let roots = roots_of(state, range.keys().iter());
+            let instances = state.store.instances_of(&roots).await?;
+            Ok(Some(Early {
+                range,
+                roots: roots.into_iter().collect(),
+                instances,
+            }))
+        },
+    )?;
     let irregular = irregular_keys(state, &key, &walk);
     let (linked, truncated) = (walk.linked, walk.truncated);
     // A key with a link has been seen (on the records that linked it); only
@@ -92,18 +124,10 @@ pub async fn journey(state: &Reads, key: BusinessKey) -> Result<Journey, AppErro
         .collect();
     // The process instances the key takes part in: those rooted at it or at
     // a key of the root type linked to it.
-    let roots: Vec<(String, String)> = state
-        .processes
-        .list
-        .iter()
-        .flat_map(|def| {
-            std::iter::once(&key)
-                .chain(linked.iter().map(|l| &l.key))
-                .filter(|k| k.key_type == def.key_type)
-                .map(|k| (def.id.clone(), k.value.clone()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let roots = roots_of(
+        state,
+        std::iter::once(&key).chain(linked.iter().map(|l| &l.key)),
+    );
     Ok(Journey {
         key,
         linked,
@@ -111,7 +135,27 @@ pub async fn journey(state: &Reads, key: BusinessKey) -> Result<Journey, AppErro
         roots,
         truncated,
         irregular,
+        early,
     })
+}
+
+/// The (process, root value) of each instance `keys` may be roots of.
+fn roots_of<'a>(
+    state: &Reads,
+    keys: impl Iterator<Item = &'a BusinessKey>,
+) -> Vec<(String, String)> {
+    let keys: Vec<&BusinessKey> = keys.collect();
+    state
+        .processes
+        .list
+        .iter()
+        .flat_map(|def| {
+            keys.iter()
+                .filter(|k| k.key_type == def.key_type)
+                .map(|k| (def.id.clone(), k.value.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// When `key` is a hub and the walk is whole, the keys below it whose
@@ -191,11 +235,19 @@ pub async fn summary_and_records(
         async {
             // A hub's journey from its own range where it is whole, else
             // from each key's.
-            if let Some(irregular) = &j.irregular {
+            if let (Some(irregular), Some(early)) = (&j.irregular, &j.early) {
                 let irregular: Vec<&BusinessKey> = irregular.iter().collect();
                 let scan = state
                     .store
-                    .hub_journey_scan(&j.key, &journey_keys, &irregular, limit, after, SCAN_ROWS)
+                    .hub_journey(
+                        &early.range,
+                        &j.key,
+                        &journey_keys,
+                        &irregular,
+                        limit,
+                        after,
+                        SCAN_ROWS,
+                    )
                     .await?;
                 if scan.is_some() {
                     return Ok::<_, AppError>(scan);
@@ -209,7 +261,7 @@ pub async fn summary_and_records(
             )
         },
         async { Ok(state.store.key_summaries(&parents).await?) },
-        instances(state, &j.roots),
+        instances_after(state, &j.roots, j.early.as_ref()),
     )?;
     let (mut per_key, total, page, next) = match scan {
         Some(scan) => (scan.per_key, scan.total, scan.page, scan.next),
@@ -268,15 +320,48 @@ fn assemble(
     }
 }
 
+/// The process instances of these roots, those read already (`early`)
+/// taken from there, with each SLA's state now.
+async fn instances_after(
+    state: &Reads,
+    roots: &[(String, String)],
+    early: Option<&Early>,
+) -> Result<Vec<InstanceView>, AppError> {
+    let Some(early) = early else {
+        return instances(state, roots).await;
+    };
+    let wanted: BTreeSet<(&str, &str)> = roots
+        .iter()
+        .map(|(p, r)| (p.as_str(), r.as_str()))
+        .collect();
+    let mut rows: Vec<InstanceRecord> = early
+        .instances
+        .iter()
+        .filter(|i| wanted.contains(&(i.process_id.as_str(), i.root_value.as_str())))
+        .cloned()
+        .collect();
+    let missing: Vec<(String, String)> = roots
+        .iter()
+        .filter(|r| !early.roots.contains(*r))
+        .cloned()
+        .collect();
+    rows.extend(state.store.instances_of(&missing).await?);
+    rows.sort_by_key(|r| r.start_ns);
+    Ok(views(state, &rows))
+}
+
 /// The process instances of these roots, with each SLA's state now.
 pub async fn instances(
     state: &Reads,
     roots: &[(String, String)],
 ) -> Result<Vec<InstanceView>, AppError> {
     let rows = state.store.instances_of(roots).await?;
+    Ok(views(state, &rows))
+}
+
+fn views(state: &Reads, rows: &[InstanceRecord]) -> Vec<InstanceView> {
     let now = domain::now_ns();
-    Ok(rows
-        .iter()
+    rows.iter()
         .filter_map(|row| {
             Some(view::instance(
                 state.processes.get(&row.process_id)?,
@@ -284,5 +369,5 @@ pub async fn instances(
                 now,
             ))
         })
-        .collect())
+        .collect()
 }

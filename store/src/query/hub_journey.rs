@@ -43,24 +43,24 @@ impl HubRow {
     /// The rows this one stands for: the hub's own (unless the record was
     /// put under the hub by a link) and one per key of the record within
     /// `keys`; `None` for a row written before the rows named their keys.
-    fn expand(self, keys: &BTreeSet<(&str, &str)>, out: &mut Vec<KeyIndexRead>) -> Option<()> {
+    fn expand(&self, keys: &BTreeSet<(&str, &str)>, out: &mut Vec<KeyIndexRead>) -> Option<()> {
         if self.carried_types.is_empty() {
             return None;
         }
         let read = KeyIndexRead {
-            key_type: self.key_type,
-            key_value: self.key_value,
+            key_type: self.key_type.clone(),
+            key_value: self.key_value.clone(),
             time_ns: self.time_ns,
-            record_kind: self.record_kind,
+            record_kind: self.record_kind.clone(),
             trace_id: self.trace_id,
             span_id: self.span_id,
-            service: self.service,
-            name: self.name,
-            event_source: self.event_source,
-            event_id: self.event_id,
+            service: self.service.clone(),
+            name: self.name.clone(),
+            event_source: self.event_source.clone(),
+            event_id: self.event_id.clone(),
             failed: self.failed,
             duration_ns: self.duration_ns,
-            outcome: self.outcome,
+            outcome: self.outcome.clone(),
             attempt: self.attempt,
         };
         for (t, v) in self.carried_types.iter().zip(&self.carried_values) {
@@ -79,17 +79,71 @@ impl HubRow {
     }
 }
 
+/// A hub's own range of the key index, read on its own (ahead of the walk
+/// that finds the hub's keys: it does not need them).
+#[derive(Debug)]
+pub struct HubRange {
+    rows: Vec<HubRow>,
+    /// Every row names its keys, there are no more than asked for, and no
+    /// day of the key index predates the hub rows.
+    usable: bool,
+}
+
+impl HubRange {
+    /// The keys the range's records carry (the hub's own among them), for
+    /// reads that can start before the walk ends; empty when the range
+    /// cannot answer.
+    pub fn keys(&self) -> BTreeSet<BusinessKey> {
+        if !self.usable {
+            return BTreeSet::new();
+        }
+        self.rows
+            .iter()
+            .flat_map(|r| r.carried_types.iter().zip(&r.carried_values))
+            .map(|(t, v)| BusinessKey::new(t.clone(), v.clone()))
+            .collect()
+    }
+}
+
 impl Store {
-    /// The journey of `hub` (`keys`: the hub and the keys below it, as
-    /// the walk found them) read from the hub's range, and from the ranges
-    /// of `irregular` keys and of `keys` with a record that reached no
-    /// hub: as [`Store::journey_scan`] answers it from every key's range.
-    /// `None` when that answer cannot be had this way: the hub's range
-    /// holds rows written before they named their keys (or the key index
-    /// holds days from before that), there are more than `max_rows` rows,
-    /// or `after` is no position of this store's.
-    pub async fn hub_journey_scan(
+    /// The rows of `hub`'s range (at most `max_rows`), and whether they can
+    /// answer its journey ([`Store::hub_journey`]).
+    pub async fn hub_range(
         &self,
+        hub: &BusinessKey,
+        max_rows: usize,
+    ) -> Result<HubRange, StoreError> {
+        let rows = async {
+            let query = self
+                .query(
+                    "SELECT ?fields FROM key_index_v2 \
+                     PREWHERE key_type = ? AND key_value = ? WHERE record_kind IN (?, ?) LIMIT ?",
+                )
+                .bind(hub.key_type.as_str())
+                .bind(hub.value.as_str());
+            bind_kinds(query)
+                .bind(max_rows as u64 + 1)
+                .fetch_all::<HubRow>()
+                .await
+        };
+        let (whole, rows) = tokio::try_join!(self.hub_rows_whole(), rows)?;
+        let usable =
+            whole && rows.len() <= max_rows && rows.iter().all(|r| !r.carried_types.is_empty());
+        Ok(HubRange { rows, usable })
+    }
+
+    /// The journey of `hub` (`keys`: the hub and the keys below it, as
+    /// the walk found them) read from the hub's range ([`Store::hub_range`])
+    /// and from the ranges of `irregular` keys and of `keys` with a record
+    /// that reached no hub: as [`Store::journey_scan`] answers it from
+    /// every key's range. `None` when that answer cannot be had this way:
+    /// the range cannot answer (rows written before they named their keys,
+    /// or the key index holds days from before that), there are more than
+    /// `max_rows` rows, or `after` is no position of this store's.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn hub_journey(
+        &self,
+        range: &HubRange,
         hub: &BusinessKey,
         keys: &[&BusinessKey],
         irregular: &[&BusinessKey],
@@ -102,43 +156,43 @@ impl Store {
             Some(Some(id)) => Some(id),
             None => None,
         };
+        if !range.usable {
+            return Ok(None);
+        }
         let below: Vec<&BusinessKey> = keys.iter().copied().filter(|k| *k != hub).collect();
-        let hub_rows = async {
-            let query = self
-                .query(
-                    "SELECT ?fields FROM key_index_v2 \
-                 PREWHERE key_type = ? AND key_value = ? WHERE record_kind IN (?, ?) LIMIT ?",
-                )
-                .bind(hub.key_type.as_str())
-                .bind(hub.value.as_str());
-            bind_kinds(query)
-                .bind(max_rows as u64 + 1)
-                .fetch_all::<HubRow>()
-                .await
-        };
-        let own_rows = async {
-            let orphans = self.orphans_among(&below).await?;
-            let mut read: Vec<&BusinessKey> = irregular.to_vec();
-            read.extend(below.iter().copied().filter(|k| orphans.contains(*k)));
-            read.sort();
-            read.dedup();
-            self.journey_rows(&read, max_rows).await
-        };
-        let (whole, hub_rows, own_rows) =
-            tokio::try_join!(self.hub_rows_whole(), hub_rows, own_rows)?;
-        let (false, true, Some(mut rows)) = (hub_rows.len() > max_rows, whole, own_rows) else {
+        let orphans = self.orphans_among(&below).await?;
+        let mut read: Vec<&BusinessKey> = irregular.to_vec();
+        read.extend(below.iter().copied().filter(|k| orphans.contains(*k)));
+        read.sort();
+        read.dedup();
+        let Some(mut rows) = self.journey_rows(&read, max_rows).await? else {
             return Ok(None);
         };
         let wanted: BTreeSet<(&str, &str)> = keys
             .iter()
             .map(|k| (k.key_type.as_str(), k.value.as_str()))
             .collect();
-        for row in hub_rows {
+        for row in &range.rows {
             if row.expand(&wanted, &mut rows).is_none() {
                 return Ok(None);
             }
         }
         Ok(Some(JourneyScan::of_rows(rows, limit, after.as_ref())?))
+    }
+
+    /// [`Store::hub_range`] and [`Store::hub_journey`] in one.
+    pub async fn hub_journey_scan(
+        &self,
+        hub: &BusinessKey,
+        keys: &[&BusinessKey],
+        irregular: &[&BusinessKey],
+        limit: usize,
+        after: Option<&JourneyPosition>,
+        max_rows: usize,
+    ) -> Result<Option<JourneyScan>, StoreError> {
+        let range = self.hub_range(hub, max_rows).await?;
+        self.hub_journey(&range, hub, keys, irregular, limit, after, max_rows)
+            .await
     }
 
     /// Which of `keys` a record that reached no hub carried

@@ -17,6 +17,7 @@ mod links;
 mod traces;
 
 pub use events::{EventFilter, EventPosition};
+pub use hub_journey::HubRange;
 pub use journey::{JourneyPosition, RecordCounts};
 pub use journey_scan::JourneyScan;
 pub use links::{KeyLookupLimits, LinkedKey, Relation, Walk};
