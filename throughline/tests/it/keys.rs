@@ -613,3 +613,120 @@ async fn lookups_read_by_index_not_by_scan() {
     assert_eq!(store.trace_spans(trace).await.unwrap().len(), 3);
     store.trace_events(trace).await.unwrap();
 }
+
+/// Why: a hub's journey is read from its own range only for the keys whose
+/// every record is in it. An event that named only its order before any
+/// record linked the order to a customer (written under no hub), and an
+/// order two customers share (whose hub-less records go under neither),
+/// must still be in the journey and counted as every key's own range
+/// counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubs_journey_keeps_records_that_reached_it_late_or_are_shared() {
+    use domain::model::BusinessKey;
+    use serde_json::json;
+    let app = TestApp::start().await;
+    let now = domain::now_ns();
+    let spans = |list: &[(u64, &[(&str, &str)])]| {
+        let spans: Vec<serde_json::Value> = list
+            .iter()
+            .map(|(n, keys)| {
+                let start = now - 60_000_000_000 + n * 1_000_000_000;
+                json!({
+                    "traceId": format!("{:032x}", 0xfe00 + n),
+                    "spanId": format!("{:016x}", 0xfd00 + n),
+                    "name": "erp.step", "kind": 2,
+                    "startTimeUnixNano": start.to_string(),
+                    "endTimeUnixNano": (start + 500).to_string(),
+                    "attributes": keys.iter().map(|(k, v)| attr(k, v)).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!({"resourceSpans": [{
+            "resource": {"attributes": [attr("service.name", "erp")]},
+            "scopeSpans": [{"spans": spans}],
+        }]})
+    };
+    let event = |id: &str, order: &str, n: u64| {
+        json!([{
+            "specversion": "1.0", "id": id, "source": "urn:test:erp",
+            "type": "erp.order.confirmed", "system": "erp",
+            "time": domain::time::rfc3339(now - 50_000_000_000 + n * 1_000_000_000),
+            "orderid": order,
+        }])
+    };
+    let cloudevents = "application/cloudevents-batch+json";
+    // Before anything links O-LATE to a customer.
+    post(&app, "/v1/events", cloudevents, &event("late-1", "O-LATE", 1)).await;
+    let linking = spans(&[
+        (1, &[("customer.id", "C-A"), ("order.id", "O-LATE")]),
+        (2, &[("customer.id", "C-A"), ("order.id", "O-PLAIN")]),
+        (3, &[("customer.id", "C-A"), ("order.id", "O-SHARED")]),
+        (4, &[("customer.id", "C-B"), ("order.id", "O-SHARED")]),
+    ]);
+    post(&app, "/v1/traces", "application/json", &linking).await;
+    // Records naming no customer, after the links.
+    post(&app, "/v1/events", cloudevents, &event("plain-1", "O-PLAIN", 2)).await;
+    post(&app, "/v1/events", cloudevents, &event("late-2", "O-LATE", 3)).await;
+    let alone = spans(&[(5, &[("order.id", "O-SHARED")])]);
+    post(&app, "/v1/traces", "application/json", &alone).await;
+
+    let keys = [
+        BusinessKey::new("customer", "C-A"),
+        BusinessKey::new("order", "O-LATE"),
+        BusinessKey::new("order", "O-PLAIN"),
+        BusinessKey::new("order", "O-SHARED"),
+    ];
+    let keys: Vec<&BusinessKey> = keys.iter().collect();
+    let store = &app.store;
+    let total = store.journey_counts(&keys).await.unwrap();
+    assert_eq!((total.spans, total.events), (5, 3));
+    let mut per_key = store.key_summaries(&keys).await.unwrap();
+    per_key.sort_by(|a, b| a.0.cmp(&b.0));
+    let (page, _) = store.journey_page(&keys, 100, None).await.unwrap();
+
+    // The hub's range, with the shared order read by its own: the same.
+    let shared = [keys[3]];
+    let hub = store
+        .hub_journey_scan(keys[0], &keys, &shared, 100, None, 1000)
+        .await
+        .unwrap()
+        .expect("every row of this store names its keys");
+    let mut from_hub = hub.per_key.clone();
+    from_hub.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(from_hub, per_key);
+    assert_eq!(hub.total, total);
+    assert_eq!(hub.page, page);
+    // Without it, the span naming only the shared order is under no hub:
+    // which is why the console reads such keys by their own ranges.
+    let partial = store
+        .hub_journey_scan(keys[0], &keys, &[], 100, None, 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(partial.total.records(), total.records() - 1);
+
+    // And the API, which finds the shared order from the links itself.
+    let (status, body) = app.get("/api/v1/keys/customer/C-A?limit=100").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 8, "{body}");
+    assert_eq!(body["span_count"], 5);
+    assert_eq!(body["event_count"], 3);
+    let shown: Vec<String> = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}/{}/{}", r["span_id"], r["source"], r["id"]))
+        .collect();
+    assert_eq!(shown.len(), page.len());
+    for (key, counts) in &per_key {
+        let summary = body["linked_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["value"] == key.value.as_str())
+            .map(|k| k["summary"].clone())
+            .unwrap_or_else(|| body["summary"].clone());
+        assert_eq!(summary["spans"], counts.spans, "{key:?}: {body}");
+        assert_eq!(summary["events"], counts.events, "{key:?}: {body}");
+    }
+}
