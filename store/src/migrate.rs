@@ -34,7 +34,8 @@ pub struct Migration {
     pub copy: Option<DayCopy>,
     /// Tables to fill once the statements have run, in order.
     pub fills: &'static [DayFill],
-    /// Tables to put in place of their unpartitioned predecessors, once the
+    /// Tables to put in place of their predecessors of another shape
+    /// (unpartitioned, coarser granules), once the
     /// statements (which make them) have run.
     pub repartitions: &'static [Repartition<'static>],
 }
@@ -59,6 +60,18 @@ pub struct Repartition<'a> {
     /// is copied whole when `next` holds as many distinct keys of it as
     /// `table`.
     pub key: &'a str,
+    /// What tells a table of the new shape from its predecessor.
+    pub shape: Shape,
+}
+
+/// What [`Repartition`] changes, by which a table of the new shape is
+/// known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A partition key, where the predecessor had none.
+    Partitioned,
+    /// This `index_granularity`, where the predecessor had the default.
+    Granularity(u32),
 }
 
 /// Copies every row of `from` into `to` (same columns), one day at a time.
@@ -178,6 +191,7 @@ pub const MIGRATIONS: &[Migration] = &[
                 old: "process_instances_unpartitioned",
                 partition: "toYYYYMM(toDateTime(intDiv(start_ns, 1000000000)))",
                 key: "process_id, root_value",
+                shape: Shape::Partitioned,
             },
             Repartition {
                 table: "breaches",
@@ -185,6 +199,7 @@ pub const MIGRATIONS: &[Migration] = &[
                 old: "breaches_unpartitioned",
                 partition: "toYYYYMM(toDateTime(intDiv(due_ns, 1000000000)))",
                 key: "process_id, sla_id, root_value",
+                shape: Shape::Partitioned,
             },
         ]
     ),
@@ -192,6 +207,20 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(18, "0018_instance_plants.sql"),
     migration!(19, "0019_small_compressed_blocks.sql"),
     migration!(20, "0020_hub_rows.sql", None, super::hubs::LEGACY_DAYS),
+    migration!(
+        21,
+        "0021_instances_fine_granules.sql",
+        None,
+        &[],
+        &[Repartition {
+            table: "process_instances",
+            next: "process_instances_fine",
+            old: "process_instances_coarse",
+            partition: "toYYYYMM(toDateTime(intDiv(start_ns, 1000000000)))",
+            key: "process_id, root_value",
+            shape: Shape::Granularity(1024),
+        }]
+    ),
 ];
 
 /// `ALTER TABLE ... ADD COLUMN` has no `IF NOT EXISTS` on 18.16: a
@@ -469,10 +498,11 @@ impl Store {
         struct Table {
             name: String,
             partition_key: String,
+            create_table_query: String,
         }
         let tables = self
             .query(
-                "SELECT name, partition_key FROM system.tables \
+                "SELECT name, partition_key, create_table_query FROM system.tables \
                  WHERE database = currentDatabase() AND name IN (?, ?, ?)",
             )
             .bind(r.table)
@@ -486,8 +516,18 @@ impl Store {
                 .find(|t| t.name == name)
                 .map(|t| t.partition_key.as_str())
         };
-        // A table with a partition key is of the new shape.
-        let partitioned = |name: &str| key(name).is_some_and(|k| !k.is_empty());
+        // A table with a partition key (the granularity) is of the new shape.
+        let partitioned = |name: &str| {
+            tables.iter().any(|t| {
+                t.name == name
+                    && match r.shape {
+                        Shape::Partitioned => !t.partition_key.is_empty(),
+                        Shape::Granularity(g) => t
+                            .create_table_query
+                            .contains(&format!("index_granularity = {g}")),
+                    }
+            })
+        };
         let exists = |name: &str| key(name).is_some();
         if partitioned(r.table) {
             // Done: what a run cut short (or a second process) left goes.

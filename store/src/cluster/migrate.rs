@@ -146,6 +146,7 @@ impl Store {
                         old: &old,
                         partition: r.partition,
                         key: r.key,
+                        shape: r.shape,
                     };
                     node.repartition(&on_local).await.map_err(|e| {
                         StoreError::Migration(format!(

@@ -208,8 +208,10 @@ async fn migration_16_puts_codecs_and_a_skip_index_in_place_where_the_server_has
 /// Migration 0016 gives `process_instances` and `breaches` a month
 /// partition, keeping every row an earlier release wrote, also when a run
 /// of it was cut short midway (the next run finishes it).
+/// Migration 0021 then gives `process_instances` granules of 1 024 rows the
+/// same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migration_16_partitions_instances_and_breaches_and_finishes_a_run_cut_short() {
+async fn migrations_16_and_21_reshape_instances_and_breaches_and_finish_a_run_cut_short() {
     for cut in [
         None,
         Some(CutShort::MidCopy),
@@ -251,12 +253,19 @@ async fn migration_16_partitions_instances_and_breaches_and_finishes_a_run_cut_s
             "process_instances_unpartitioned",
             "breaches_by_month",
             "breaches_unpartitioned",
+            "process_instances_fine",
+            "process_instances_coarse",
         ] {
             assert!(!tables.iter().any(|t| t == gone), "{cut:?}: {gone} left");
         }
         let query = store.create_table_query("process_instances").await.unwrap();
         assert!(
             query.contains("PARTITION BY toYYYYMM(toDateTime(intDiv(start_ns, 1000000000)))"),
+            "{cut:?}: {query}"
+        );
+        // And, by migration 0021, with granules of 1 024 rows.
+        assert!(
+            query.contains("index_granularity = 1024"),
             "{cut:?}: {query}"
         );
         let query = store.create_table_query("breaches").await.unwrap();

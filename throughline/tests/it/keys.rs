@@ -656,7 +656,13 @@ async fn a_hubs_journey_keeps_records_that_reached_it_late_or_are_shared() {
     };
     let cloudevents = "application/cloudevents-batch+json";
     // Before anything links O-LATE to a customer.
-    post(&app, "/v1/events", cloudevents, &event("late-1", "O-LATE", 1)).await;
+    post(
+        &app,
+        "/v1/events",
+        cloudevents,
+        &event("late-1", "O-LATE", 1),
+    )
+    .await;
     let linking = spans(&[
         (1, &[("customer.id", "C-A"), ("order.id", "O-LATE")]),
         (2, &[("customer.id", "C-A"), ("order.id", "O-PLAIN")]),
@@ -665,8 +671,20 @@ async fn a_hubs_journey_keeps_records_that_reached_it_late_or_are_shared() {
     ]);
     post(&app, "/v1/traces", "application/json", &linking).await;
     // Records naming no customer, after the links.
-    post(&app, "/v1/events", cloudevents, &event("plain-1", "O-PLAIN", 2)).await;
-    post(&app, "/v1/events", cloudevents, &event("late-2", "O-LATE", 3)).await;
+    post(
+        &app,
+        "/v1/events",
+        cloudevents,
+        &event("plain-1", "O-PLAIN", 2),
+    )
+    .await;
+    post(
+        &app,
+        "/v1/events",
+        cloudevents,
+        &event("late-2", "O-LATE", 3),
+    )
+    .await;
     let alone = spans(&[(5, &[("order.id", "O-SHARED")])]);
     post(&app, "/v1/traces", "application/json", &alone).await;
 
