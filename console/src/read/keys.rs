@@ -10,7 +10,7 @@
 //! summary and one page, not all its spans.
 
 use domain::feed::JourneyRecord;
-use domain::keys::BadKeyValue;
+use domain::keys::{BadKeyValue, KeyTypes};
 use domain::model::BusinessKey;
 use std::collections::BTreeSet;
 
@@ -104,7 +104,7 @@ pub async fn journey(state: &Reads, key: BusinessKey) -> Result<Journey, AppErro
             }))
         },
     )?;
-    let irregular = irregular_keys(state, &key, &walk);
+    let irregular = irregular_keys(&state.keys, &key, &walk);
     let (linked, truncated) = (walk.linked, walk.truncated);
     // A key with a link has been seen (on the records that linked it); only
     // a key without any costs the second read.
@@ -161,13 +161,17 @@ fn roots_of<'a>(
 /// When `key` is a hub and the walk is whole, the keys below it whose
 /// records its own range may not hold all of (`store::hubs` gives the
 /// rule): keys of a hub type, keys whose links were not all read, and keys
-/// whose hubs are not exactly `key`. `None` when the hub's range cannot
-/// answer at all.
-fn irregular_keys(state: &Reads, key: &BusinessKey, walk: &Walk) -> Option<Vec<BusinessKey>> {
-    let hubs = store::HubTypes::of(&state.keys);
+/// linked to any key as coarse as a hub other than `key` (or of a type
+/// this configuration does not know: a collector configured with another
+/// hub type would not have put their records under `key`). `None` when the
+/// hub's range cannot answer at all.
+fn irregular_keys(types: &KeyTypes, key: &BusinessKey, walk: &Walk) -> Option<Vec<BusinessKey>> {
+    let hubs = store::HubTypes::of(types);
     if !hubs.is_hub(&key.key_type) || walk.truncated {
         return None;
     }
+    let hub_rank = types.rank(&key.key_type);
+    let coarse = |k: &BusinessKey| types.rank(&k.key_type).is_none_or(|r| Some(r) <= hub_rank);
     Some(
         walk.linked
             .iter()
@@ -175,11 +179,10 @@ fn irregular_keys(state: &Reads, key: &BusinessKey, walk: &Walk) -> Option<Vec<B
             .map(|l| &l.key)
             .filter(|k| {
                 hubs.is_hub(&k.key_type)
-                    || walk.neighbours.get(*k).is_none_or(|n| {
-                        !n.iter()
-                            .filter(|h| hubs.is_hub(&h.key_type))
-                            .eq(std::iter::once(key))
-                    })
+                    || walk
+                        .neighbours
+                        .get(*k)
+                        .is_none_or(|n| !n.iter().filter(|h| coarse(h)).eq(std::iter::once(key)))
             })
             .cloned()
             .collect(),
@@ -370,4 +373,80 @@ fn views(state: &Reads, rows: &[InstanceRecord]) -> Vec<InstanceView> {
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn key(t: &str, v: &str) -> BusinessKey {
+        BusinessKey::new(t, v)
+    }
+
+    fn child(k: &BusinessKey, via: &BusinessKey, depth: u32) -> LinkedKey {
+        LinkedKey {
+            key: k.clone(),
+            relation: Relation::Child,
+            via: via.clone(),
+            depth,
+        }
+    }
+
+    #[test]
+    fn keys_with_another_or_no_hub_are_read_by_their_own_ranges() {
+        let types = KeyTypes::default();
+        let c = key("customer", "C");
+        let (o1, o2, w1, w2, w3) = (
+            key("order", "O-1"),
+            key("order", "O-2"),
+            key("work_order", "W-1"),
+            key("work_order", "W-2"),
+            key("work_order", "W-3"),
+        );
+        let set = |keys: &[&BusinessKey]| keys.iter().map(|k| (*k).clone()).collect();
+        let walk = Walk {
+            linked: vec![
+                child(&o1, &c, 1),
+                child(&o2, &c, 1),
+                child(&w1, &c, 1),
+                child(&w2, &o1, 2),
+                child(&w3, &o1, 2),
+            ],
+            truncated: false,
+            neighbours: BTreeMap::from([
+                (c.clone(), set(&[&o1, &o2, &w1])),
+                (o1.clone(), set(&[&c, &w1, &w2, &w3])),
+                // Shared with another customer.
+                (o2.clone(), set(&[&c, &key("customer", "C-2")])),
+                (w1.clone(), set(&[&c, &o1])),
+                // Never seen with a customer.
+                (w2.clone(), set(&[&o1])),
+                // Linked to a coarse key of a type this configuration
+                // does not know.
+            ]),
+        };
+        let mut with_unknown = walk.clone();
+        with_unknown
+            .neighbours
+            .insert(w3.clone(), set(&[&c, &o1, &key("plant", "P-1")]));
+        assert_eq!(
+            irregular_keys(&types, &c, &with_unknown),
+            Some(vec![o2.clone(), w2.clone(), w3.clone()])
+        );
+        // W-3's links not read whole (the walk's last depth): its own range.
+        assert_eq!(
+            irregular_keys(&types, &c, &walk),
+            Some(vec![o2.clone(), w2.clone(), w3.clone()])
+        );
+        let mut regular = with_unknown.clone();
+        regular.neighbours.insert(w3.clone(), set(&[&c, &o1]));
+        assert_eq!(irregular_keys(&types, &c, &regular), Some(vec![o2, w2]));
+
+        // Not a hub, or a walk cut short: no hub read at all.
+        assert_eq!(irregular_keys(&types, &o1, &regular), None);
+        let mut cut = regular;
+        cut.truncated = true;
+        assert_eq!(irregular_keys(&types, &c, &cut), None);
+    }
 }
