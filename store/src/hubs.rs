@@ -117,7 +117,7 @@ impl HubLinks {
 }
 
 /// A key carried by a record that reached no hub, for the record's day.
-#[derive(Debug, Clone, Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Row, Serialize, Deserialize)]
 pub(crate) struct OrphanKeyRow {
     pub key_type: String,
     pub key_value: String,

@@ -208,7 +208,7 @@ impl Store {
         let hub_links = self
             .hub_links(&hubless, record_keys().map(|(keys, _)| keys))
             .await?;
-        let mut orphans_seen: HashSet<(&BusinessKey, u16)> = HashSet::new();
+        // Each key and day once.
         let orphans: Vec<OrphanKeyRow> = record_keys()
             .filter(|(keys, _)| self.hubs.without_hub(keys))
             .flat_map(|(keys, time)| {
@@ -216,15 +216,8 @@ impl Store {
                     .orphans(keys)
                     .map(move |k| OrphanKeyRow::new(k, time))
             })
-            .filter(|row| {
-                let key = hubless
-                    .get(&BusinessKey::new(
-                        row.key_type.clone(),
-                        row.key_value.clone(),
-                    ))
-                    .copied();
-                key.is_some_and(|k| orphans_seen.insert((k, row.day)))
-            })
+            .collect::<HashSet<_>>()
+            .into_iter()
             .collect();
         let hubs = &*self.hubs;
         let links_of = &hub_links;
